@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * The evmux command. With no arguments it runs the demo devnet; with --upstream or --config it
+ * fronts real nodes. Exit codes: 0 clean shutdown, 2 bad flags or config, 1 anything else.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { buildConfig, readConfigFile, type FlagSettings } from './config/load.js';
+import { ConfigError, type Config } from './config/schema.js';
+import { demoBanner, startDemoDevnet, type Demo } from './demo.js';
+import { Gateway } from './gateway.js';
+import { createLogger, type Logger } from './log.js';
+
+const USAGE = `usage: evmux [options]
+
+  --config FILE        YAML or JSON settings (see README "Configuration")
+  --host H             listen address (default 127.0.0.1)
+  --port N             listen port (default 8547; 0 picks a free one)
+  --upstream [NAME=]URL  upstream node WebSocket URL, repeatable (replaces the file's list)
+  --demo               start a local 3-node anvil devnet and front it (the default with no arguments)
+  --log-level L        fatal|error|warn|info|debug|trace|silent (default info)
+  --help, --version
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`evmux: ${message}\n`);
+  process.exit(2);
+}
+
+function parseFlags(argv: string[]): { flags: FlagSettings; configPath?: string; demo: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        upstream: { type: 'string', multiple: true },
+        demo: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    process.exit(0);
+  }
+  const flags: FlagSettings = {};
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.port !== undefined) {
+    if (!/^\d+$/.test(values.port)) fail(`--port: expected a number from 0 to 65535, got "${values.port}"`);
+    flags.port = Number(values.port);
+  }
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values.upstream !== undefined) flags.upstreams = values.upstream;
+  const demo = values.demo === true || (values.config === undefined && values.upstream === undefined);
+  return { flags, demo, ...(values.config !== undefined && { configPath: values.config }) };
+}
+
+async function main(): Promise<void> {
+  const { flags, configPath, demo } = parseFlags(process.argv.slice(2));
+  const file = configPath === undefined ? undefined : readConfigFile(configPath);
+  let demoNet: Demo | undefined;
+  let logger: Logger;
+  let config: Config;
+  if (demo) {
+    // Validate everything but the upstream list before spending time on the devnet.
+    const placeholder = buildConfig(file, { ...flags, upstreams: ['ws://127.0.0.1:1'] });
+    logger = createLogger(placeholder.logLevel);
+    demoNet = await startDemoDevnet(logger);
+    config = buildConfig({ ...file, upstreams: demoNet.upstreams }, { ...flags, upstreams: [] });
+  } else {
+    config = buildConfig(file, flags);
+    logger = createLogger(config.logLevel);
+  }
+  const gateway = await Gateway.start(config, logger);
+  if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet));
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    gateway
+      .close()
+      .then(() => demoNet?.devnet.close())
+      .then(
+        () => {
+          logger.flush();
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) fail(`config error: ${error.message}`);
+  process.stderr.write(`evmux: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+/** Reads a YAML or JSON config file and overlays command-line flags before validation. */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, parseConfig, type Config } from './schema.js';
+
+export interface FlagSettings {
+  host?: string;
+  port?: number;
+  logLevel?: string;
+  /** `[name=]ws://...` entries; replace the file's upstream list when given */
+  upstreams?: string[];
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config file ${path} must contain an object of settings`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `name=ws://host` or `ws://host` → config entry. */
+export function parseUpstreamFlag(flag: string): { name?: string; url: string } {
+  const match = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(flag);
+  if (match && !/^wss?:$/i.test(`${match[1]}:`)) return { name: match[1]!, url: match[2]! };
+  return { url: flag };
+}
+
+export function buildConfig(file: Record<string, unknown> | undefined, flags: FlagSettings): Config {
+  const raw: Record<string, unknown> = { ...file };
+  if (flags.host !== undefined) raw.host = flags.host;
+  if (flags.port !== undefined) raw.port = flags.port;
+  if (flags.logLevel !== undefined) raw.logLevel = flags.logLevel;
+  if (flags.upstreams !== undefined && flags.upstreams.length > 0) {
+    raw.upstreams = flags.upstreams.map(parseUpstreamFlag);
+  }
+  return parseConfig(raw);
+}

@@ -1,0 +1,226 @@
+/**
+ * The one schema for evmux settings: types, defaults and validation. Config files, CLI flags and
+ * tests all go through `parseConfig`; unknown keys are errors so a typo never silently falls back
+ * to a default.
+ */
+import { z } from 'zod';
+import { strategyKinds } from '../balancer/strategy.js';
+
+const ms = (def: number) => z.number().int().min(0).default(def);
+const positive = (def: number) => z.number().int().min(1).default(def);
+
+const upstreamUrl = z
+  .string()
+  .refine((value) => /^wss?:\/\/[^\s]+$/i.test(value) && URL.canParse(value), {
+    message: 'must be a ws:// or wss:// URL',
+  });
+
+const upstreamSchema = z
+  .object({
+    /** Label used in logs, metrics and /status. @default "u<index>" */
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -').optional(),
+    url: upstreamUrl,
+    /** Relative share of calls and ring keys. @default 1 */
+    weight: z.number().int().min(1).max(1000).default(1),
+    /** Persistent WebSocket connections kept open to this node. @default 2 */
+    connections: z.number().int().min(1).max(64).default(2),
+    /** Requests in flight at once on this node; more wait in a bounded queue. @default 256 */
+    maxConcurrency: positive(256),
+    /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */
+    maxQueue: z.number().int().min(0).default(1024),
+  })
+  .strict();
+
+const healthSchema = z
+  .object({
+    /** How often each upstream is probed with eth_blockNumber. @default 1000 */
+    probeIntervalMs: positive(1000),
+    /** A probe slower than this counts as failed. @default 2000 */
+    probeTimeoutMs: positive(2000),
+    /** Consecutive failed probes that mark an upstream down. @default 2 */
+    failureThreshold: positive(2),
+    /** Consecutive good probes that mark it up again. @default 2 */
+    recoveryThreshold: positive(2),
+    /** An upstream more than this many blocks behind the best one gets no traffic. @default 5 */
+    maxLagBlocks: z.number().int().min(0).default(5),
+    /** A head that does not move for this long while another upstream's does marks it stalled. @default 15000 */
+    stallMs: positive(15_000),
+  })
+  .strict();
+
+const heartbeatSchema = z
+  .object({
+    /** Ping interval on every upstream socket. @default 5000 */
+    intervalMs: positive(5000),
+    /** No pong within this time: the socket is terminated and reconnected. @default 5000 */
+    timeoutMs: positive(5000),
+  })
+  .strict();
+
+const reconnectSchema = z
+  .object({
+    /** First reconnect delay ceiling; doubles each attempt, full jitter. @default 100 */
+    baseMs: positive(100),
+    /** Largest reconnect delay ceiling. @default 10000 */
+    maxMs: positive(10_000),
+  })
+  .strict();
+
+const breakerSchema = z
+  .object({
+    /** Consecutive transport errors or timeouts that open the breaker. @default 5 */
+    failureThreshold: positive(5),
+    /** How long it stays open before one trial request. @default 5000 */
+    openMs: positive(5000),
+    /** Trial requests let through while half-open. @default 1 */
+    halfOpenTrials: positive(1),
+  })
+  .strict();
+
+const retrySchema = z
+  .object({
+    /** Attempts per call, each on a different upstream when one exists. @default 3 */
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    /** Backoff ceiling before the second attempt; doubles, full jitter. @default 10 */
+    backoffBaseMs: ms(10),
+    /** @default 200 */
+    backoffMaxMs: ms(200),
+    /** Total time a call may take including retries. @default 15000 */
+    deadlineMs: positive(15_000),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    /** Largest WebSocket frame or HTTP body accepted from a client. @default 1048576 */
+    maxRequestBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Largest batch. @default 100 */
+    maxBatchSize: positive(100),
+    /** Open WebSocket connections per client IP. @default 200 */
+    maxConnectionsPerIp: positive(200),
+    /** Calls in flight per WebSocket connection (or per HTTP batch). @default 128 */
+    maxInFlightPerConnection: positive(128),
+    /** Subscriptions one connection may hold. @default 100 */
+    maxSubscriptionsPerConnection: positive(100),
+    /** Bytes queued to a slow client before it is disconnected (close 1013). @default 4194304 */
+    maxSendBufferBytes: z.number().int().min(16 * 1024).default(4 * 1024 * 1024),
+    /** Addresses in one logs filter. @default 1000 */
+    maxFilterAddresses: positive(1000),
+    /** Topics in one position of a logs filter. @default 100 */
+    maxFilterTopicsPerPosition: positive(100),
+    /** Idle WebSocket clients are closed after this many seconds without a frame (0 = never). @default 120 */
+    idleTimeoutSeconds: z.number().int().min(0).max(960).default(120),
+  })
+  .strict();
+
+const methodsSchema = z
+  .object({
+    /** Method patterns allowed (`eth_*` style globs). @default ["eth_*","net_*","web3_*"] */
+    allow: z.array(z.string().min(1)).default(['eth_*', 'net_*', 'web3_*']),
+    /** Patterns refused even when allowed. */
+    deny: z
+      .array(z.string().min(1))
+      .default(['admin_*', 'debug_*', 'personal_*', 'miner_*', 'txpool_*', 'anvil_*', 'evm_*', 'hardhat_*']),
+  })
+  .strict();
+
+const sessionKeySchema = z
+  .object({
+    /** Where a client's session key comes from; falls back to the client IP. @default "ip" */
+    source: z.enum(['ip', 'query', 'header']).default('ip'),
+    /** Query parameter or header name when source is query or header. @default "session" */
+    name: z.string().min(1).default('session'),
+  })
+  .strict();
+
+const subscriptionsSchema = z
+  .object({
+    /** An upstream subscription outlives its last client by this long. @default 10000 */
+    gracePeriodMs: ms(10_000),
+    /** Most blocks replayed after a failover or gap; past it the stream jumps to the head. @default 128 */
+    replayMaxBlocks: positive(128),
+    /** Most time spent on one replay before jumping to the head. @default 10000 */
+    replayMaxMs: positive(10_000),
+    /** A returning upstream gets its ring keys back after being healthy this long. @default 5000 */
+    holdDownMs: ms(5000),
+    /** Delivered heads remembered per stream for reorg handling. @default 256 */
+    historyBlocks: z.number().int().min(16).default(256),
+    sessionKey: sessionKeySchema.default({}),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** @default "127.0.0.1" */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** @default 8547 */
+    port: z.number().int().min(0).max(65_535).default(8547),
+    /** @default "info" */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    upstreams: z.array(upstreamSchema).min(1, 'needs at least one upstream'),
+    /** @default "least-connections" */
+    balancer: z.enum(strategyKinds as [string, ...string[]]).default('least-connections'),
+    /** Per-attempt timeout for a call to an upstream. @default 5000 */
+    requestTimeoutMs: positive(5000),
+    health: healthSchema.default({}),
+    heartbeat: heartbeatSchema.default({}),
+    reconnect: reconnectSchema.default({}),
+    breaker: breakerSchema.default({}),
+    retry: retrySchema.default({}),
+    limits: limitsSchema.default({}),
+    methods: methodsSchema.default({}),
+    subscriptions: subscriptionsSchema.default({}),
+    /** On SIGTERM, in-flight calls get this long to finish. @default 5000 */
+    shutdownGraceMs: ms(5000),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.upstreams.forEach((upstream, index) => {
+      const name = upstream.name ?? `u${index}`;
+      if (seen.has(name)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['upstreams', index, 'name'], message: `duplicate upstream name "${name}"` });
+      }
+      seen.add(name);
+    });
+    if (config.retry.backoffMaxMs < config.retry.backoffBaseMs) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['retry', 'backoffMaxMs'], message: 'must be >= retry.backoffBaseMs' });
+    }
+  });
+
+type ParsedConfig = z.output<typeof configSchema>;
+export type UpstreamConfig = ParsedConfig['upstreams'][number] & { name: string };
+export type Config = Omit<ParsedConfig, 'upstreams' | 'balancer'> & {
+  upstreams: UpstreamConfig[];
+  balancer: import('../balancer/strategy.js').StrategyKind;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function describeIssue(issue: z.ZodIssue): string {
+  const path = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${part}`)).join('').replace(/^\./, '');
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    const where = path === '' ? '' : `${path}.`;
+    return issue.keys.map((key) => `${where}${key}: unknown key`).join('; ');
+  }
+  if (issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined') {
+    return `${path}: is required`;
+  }
+  return `${path || '(root)'}: ${issue.message}`;
+}
+
+/** Validate raw settings (from a file and flags); throws ConfigError naming each bad key. */
+export function parseConfig(raw: unknown): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map(describeIssue).join('; '));
+  }
+  const parsed = result.data;
+  return {
+    ...parsed,
+    balancer: parsed.balancer as Config['balancer'],
+    upstreams: parsed.upstreams.map((upstream, index) => ({ ...upstream, name: upstream.name ?? `u${index}` })),
+  };
+}

@@ -1,0 +1,32 @@
+/** `npm start` with no arguments: a 3-node lockstep anvil devnet mining every second, evmux in front. */
+import type { Config } from './config/schema.js';
+import { LockstepDevnet } from './devnet/lockstep-devnet.js';
+import type { Logger } from './log.js';
+
+export interface Demo {
+  devnet: LockstepDevnet;
+  upstreams: Array<{ name: string; url: string }>;
+}
+
+export async function startDemoDevnet(logger: Logger): Promise<Demo> {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 1000, traffic: true, logger });
+  return { devnet, upstreams: devnet.nodes.map((node) => ({ name: node.name, url: node.wsUrl })) };
+}
+
+export function demoBanner(config: Config, port: number, devnet: LockstepDevnet): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return [
+    '',
+    'evmux demo: 3 anvil nodes in lockstep, a block every second, evmux in front',
+    `  WebSocket JSON-RPC  ws://${host}:${port}/`,
+    `  HTTP JSON-RPC       http://${host}:${port}/`,
+    `  status              http://${host}:${port}/status`,
+    `  metrics             http://${host}:${port}/metrics`,
+    `  nodes               ${devnet.nodes.map((node) => node.wsUrl).join('  ')}`,
+    `  event emitter       ${devnet.emitterAddress} (topic0 ${devnet.emitterTopic})`,
+    '',
+    `try: curl -s -XPOST http://${host}:${port}/ -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'`,
+    `     npx wscat -c ws://${host}:${port}/ then {"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}`,
+    '',
+  ].join('\n');
+}

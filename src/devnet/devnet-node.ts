@@ -1,0 +1,220 @@
+import type { Logger } from 'pino';
+import type { Hex } from 'viem';
+import { AnvilProcess, AnvilStartError, type AnvilGenesis } from './anvil-process.js';
+import type { AnvilRpc } from './anvil-rpc.js';
+import type { BlockRecord } from './chain-history.js';
+import { freePort } from './free-port.js';
+import type { DevnetNode } from './lockstep-devnet.js';
+
+const HOST = '127.0.0.1';
+const PORT_ATTEMPTS = 5;
+
+/** A node produced a different block hash than the devnet recorded for that height. */
+export class LockstepDivergenceError extends Error {
+  override readonly name = 'LockstepDivergenceError';
+}
+
+interface RpcBlock {
+  number: Hex;
+  hash: Hex;
+}
+
+/**
+ * One anvil node of the lockstep devnet and its position relative to the devnet's history.
+ *
+ * `#applied` is the node's height as far as we know, `#validPrefix` how many of those blocks
+ * are still canonical. A reorg or a half-applied block lowers `#validPrefix`; the next `sync`
+ * rolls the node back to it (`anvil_rollback`) and replays the rest of the history. One code
+ * path thus serves lockstep mining, catching up after hold, restart, and reorg.
+ */
+export class LockstepNode implements DevnetNode {
+  readonly index: number;
+  readonly name: string;
+  readonly #log: Logger;
+  #port = 0;
+  #process: AnvilProcess | undefined;
+  #held = false;
+  #joining = false;
+  #applied = 0;
+  #validPrefix = 0;
+  /** Unknown state after a failed sync: probe the node before trusting `#applied`. */
+  #dirty = false;
+  #lock: Promise<void> = Promise.resolve();
+
+  constructor(index: number, logger: Logger) {
+    this.index = index;
+    this.name = `node${index}`;
+    this.#log = logger.child({ node: this.name });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+  get httpUrl(): string {
+    return `http://${HOST}:${this.#port}`;
+  }
+  get wsUrl(): string {
+    return `ws://${HOST}:${this.#port}`;
+  }
+  get running(): boolean {
+    return this.#process?.alive ?? false;
+  }
+  get held(): boolean {
+    return this.#held;
+  }
+  set held(value: boolean) {
+    this.#held = value;
+  }
+  /** Catching up outside the lockstep (after restart or release); lockstep mining skips it. */
+  get joining(): boolean {
+    return this.#joining;
+  }
+  set joining(value: boolean) {
+    this.#joining = value;
+  }
+  /** Takes part in lockstep mining right now. */
+  get active(): boolean {
+    return this.running && !this.#held && !this.#joining;
+  }
+  /** Process id of the current (or last) anvil child. */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  /** First start: pick a free port, retrying if someone grabs it before anvil binds. */
+  async start(genesis: AnvilGenesis): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort(HOST);
+      try {
+        await this.#spawn(genesis, port);
+        return;
+      } catch (error) {
+        if (!(error instanceof AnvilStartError && error.portInUse) || attempt >= PORT_ATTEMPTS) throw error;
+        this.#log.debug({ port }, 'port taken before anvil could bind it, trying another');
+      }
+    }
+  }
+
+  /** Fresh anvil (genesis only) on the same port, once any sync on the old one has settled. */
+  respawn(genesis: AnvilGenesis): Promise<void> {
+    return this.#locked(async () => {
+      if (this.running) throw new Error(`${this.name} is still running`);
+      await this.#spawn(genesis, this.#port);
+    });
+  }
+
+  /** SIGKILL; not behind the sync lock, so it interrupts a sync in flight like a real crash. */
+  async kill(): Promise<void> {
+    const proc = this.#process;
+    if (proc === undefined) return;
+    await proc.kill();
+    this.#log.info({ pid: proc.pid }, 'anvil killed');
+  }
+
+  /** Blocks of `history` at or above `forkPoint + 1` were replaced. */
+  invalidateFrom(forkPoint: number): void {
+    this.#validPrefix = Math.min(this.#validPrefix, forkPoint);
+  }
+
+  /**
+   * Bring the node to the end of `history` (which may grow or be cut while this runs).
+   * `live`: check every block's hash against the record (lockstep mining); otherwise only the
+   * last one (bulk replay, where one extra request per block would slow restarts).
+   */
+  sync(history: readonly BlockRecord[], live: boolean): Promise<void> {
+    return this.#locked(() => this.#syncNow(history, live));
+  }
+
+  async head(): Promise<{ number: bigint; hash: Hex }> {
+    const block = await this.#rpc().call<RpcBlock>('eth_getBlockByNumber', ['latest', false]);
+    return { number: BigInt(block.number), hash: block.hash };
+  }
+
+  async #spawn(genesis: AnvilGenesis, port: number): Promise<void> {
+    this.#process = await AnvilProcess.spawn({ genesis, host: HOST, port });
+    this.#port = port;
+    this.#applied = 0;
+    this.#validPrefix = 0;
+    this.#dirty = false;
+    this.#log.info({ port, pid: this.#process.pid }, 'anvil started');
+  }
+
+  #rpc(): AnvilRpc {
+    if (this.#process === undefined || !this.#process.alive) throw new Error(`${this.name} is not running`);
+    return this.#process.rpc;
+  }
+
+  #locked(fn: () => Promise<void>): Promise<void> {
+    const run = this.#lock.then(fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  async #syncNow(history: readonly BlockRecord[], live: boolean): Promise<void> {
+    const rpc = this.#rpc();
+    if (this.#dirty) await this.#probe(rpc, history);
+    for (;;) {
+      if (this.#applied > this.#validPrefix) {
+        const depth = this.#applied - this.#validPrefix;
+        await rpc.call('anvil_rollback', [depth]);
+        await rpc.call('anvil_dropAllTransactions');
+        this.#log.debug({ depth, to: this.#validPrefix }, 'rolled back');
+        this.#applied = this.#validPrefix;
+      }
+      const block = history[this.#applied];
+      if (block === undefined) return;
+      this.#dirty = true;
+      for (const raw of block.txs) {
+        try {
+          await rpc.call('eth_sendRawTransaction', [raw]);
+        } catch (error) {
+          // Nodes in the same state reject the same transactions, so this stays lockstep.
+          this.#log.warn({ block: block.number, err: error }, 'transaction rejected');
+        }
+      }
+      await rpc.call('evm_mine', [block.timestamp]);
+      this.#dirty = false;
+      this.#applied = block.number;
+      if (history[block.number - 1] === block && this.#validPrefix === block.number - 1) {
+        this.#validPrefix = block.number;
+      }
+      if (live || block.hash === undefined || block.number === history.length) {
+        await this.#checkHash(rpc, block);
+      }
+    }
+  }
+
+  async #checkHash(rpc: AnvilRpc, block: BlockRecord): Promise<void> {
+    const mined = await this.#blockHash(rpc, block.number);
+    if (block.hash === undefined) {
+      block.hash = mined;
+    } else if (mined !== block.hash) {
+      this.#dirty = true;
+      throw new LockstepDivergenceError(
+        `${this.name} mined ${mined} at height ${block.number}, the devnet has ${block.hash}`,
+      );
+    }
+  }
+
+  /** Find how much of the node's chain matches the history, after a sync failed midway. */
+  async #probe(rpc: AnvilRpc, history: readonly BlockRecord[]): Promise<void> {
+    await rpc.call('anvil_dropAllTransactions');
+    const height = Number(await rpc.call<Hex>('eth_blockNumber'));
+    let match = Math.min(height, history.length);
+    while (match > 0) {
+      const recorded = history[match - 1]?.hash;
+      if (recorded !== undefined && (await this.#blockHash(rpc, match)) === recorded) break;
+      match -= 1;
+    }
+    this.#applied = height;
+    this.#validPrefix = match;
+    this.#dirty = false;
+    this.#log.info({ height, match }, 'probed node after a failed sync');
+  }
+
+  async #blockHash(rpc: AnvilRpc, number: number): Promise<Hex> {
+    const block = await rpc.call<RpcBlock | null>('eth_getBlockByNumber', [`0x${number.toString(16)}`, false]);
+    if (block === null) throw new Error(`${this.name} has no block ${number}`);
+    return block.hash;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * evmux assembled: upstream pool, balancer, call router, subscriptions, front end, metrics. Owns
+ * every long-lived piece and closes them in order on shutdown.
+ */
+import { createStrategy } from './balancer/strategy.js';
+import type { Config } from './config/schema.js';
+import { Dispatcher, type DispatchContext } from './jsonrpc/dispatcher.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { CallRouter } from './router/call-router.js';
+import { createMethodPolicy } from './router/method-policy.js';
+import type { ClientSocket, FrontEnd, HttpResponse, RequestInfo, UpgradeDecision } from './server/front-end.js';
+import { ClientSession, type SessionData } from './server/session.js';
+import { createUwsFrontEnd } from './server/uws-adapter.js';
+import { SessionAffinity } from './subs/affinity.js';
+import { SubscriptionManager } from './subs/subscription-manager.js';
+import { UpstreamPool } from './upstream/pool.js';
+
+const JSON_TYPE = 'application/json';
+
+export class Gateway {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly pool: UpstreamPool;
+  readonly subscriptions: SubscriptionManager;
+  readonly #logger: Logger;
+  readonly #dispatcher: Dispatcher;
+  readonly #frontEnd: FrontEnd;
+  readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
+  readonly #connectionsPerIp = new Map<string, number>();
+  #httpInFlight = 0;
+  #port = 0;
+  #closing: Promise<void> | undefined;
+
+  private constructor(config: Config, logger: Logger) {
+    this.config = config;
+    this.#logger = logger;
+    this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
+    this.pool = new UpstreamPool(config, logger, this.metrics);
+    const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
+    const router = new CallRouter(this.pool, createStrategy(config.balancer), affinity, config, this.metrics);
+    this.#dispatcher = new Dispatcher(createMethodPolicy(config.methods), router, config.limits, this.metrics);
+    this.#frontEnd = createUwsFrontEnd<SessionData>(
+      {
+        upgrade: (info) => this.#upgrade(info),
+        open: (socket) => this.#open(socket),
+        message: (socket, text) => this.#sessions.get(socket)?.onMessage(text),
+        drain: () => {},
+        close: (socket) => this.#close(socket),
+        post: (info, body) => this.#post(info, body),
+        get: (info) => this.#get(info),
+      },
+      {
+        maxPayloadBytes: config.limits.maxRequestBytes,
+        idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
+        // Above evmux's own cap, so uWS never skips a slow client silently before evmux cuts it off.
+        maxBackpressureBytes: config.limits.maxSendBufferBytes * 2 + 1024 * 1024,
+      },
+    );
+    this.subscriptions = new SubscriptionManager(this.pool, affinity, this.#frontEnd.publish, config, this.metrics, logger);
+  }
+
+  static async start(config: Config, logger: Logger): Promise<Gateway> {
+    const gateway = new Gateway(config, logger);
+    gateway.pool.start();
+    gateway.subscriptions.start();
+    gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
+    logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
+    return gateway;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Resolves once at least one upstream is usable, or rejects after `timeoutMs`. */
+  async waitUntilReady(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pool.usable().length === 0) {
+      if (Date.now() > deadline) throw new Error(`no upstream became usable within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Stop accepting, let in-flight calls finish up to the grace time, close clients with 1001. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#logger.info('shutting down');
+    this.#frontEnd.stopListening();
+    const deadline = Date.now() + this.config.shutdownGraceMs;
+    while (this.#inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const session of [...this.#sessions.values()]) session.disconnect(1001, 'server shutting down', 'shutdown');
+    this.subscriptions.close();
+    this.pool.close();
+    this.#logger.info('shut down');
+  }
+
+  #inFlight(): number {
+    let total = this.#httpInFlight;
+    for (const session of this.#sessions.values()) total += session.inFlight;
+    return total;
+  }
+
+  #sessionKey(info: RequestInfo): string {
+    const { source, name } = this.config.subscriptions.sessionKey;
+    const value =
+      source === 'query' ? new URLSearchParams(info.query).get(name) : source === 'header' ? info.headers[name.toLowerCase()] : undefined;
+    return value !== undefined && value !== null && value !== '' ? `${source}:${value}` : `ip:${info.ip}`;
+  }
+
+  #upgrade(info: RequestInfo): UpgradeDecision<SessionData> {
+    if (this.#closing !== undefined) {
+      return { accept: false, status: 503, body: '{"error":"server shutting down"}' };
+    }
+    const count = this.#connectionsPerIp.get(info.ip) ?? 0;
+    if (count >= this.config.limits.maxConnectionsPerIp) {
+      this.metrics.clientRejected('connections_per_ip');
+      const message = `too many connections from ${info.ip}: limit ${this.config.limits.maxConnectionsPerIp}`;
+      return { accept: false, status: 429, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32005, message } }) };
+    }
+    return { accept: true, data: { ip: info.ip, sessionKey: this.#sessionKey(info) } };
+  }
+
+  #open(socket: ClientSocket<SessionData>): void {
+    const session = new ClientSession(socket, {
+      dispatcher: this.#dispatcher,
+      subscriptions: this.subscriptions,
+      telemetry: this.metrics,
+      logger: this.#logger,
+      maxSendBufferBytes: this.config.limits.maxSendBufferBytes,
+    });
+    this.#sessions.set(socket, session);
+    this.#connectionsPerIp.set(socket.data.ip, (this.#connectionsPerIp.get(socket.data.ip) ?? 0) + 1);
+    this.metrics.clientConnected();
+  }
+
+  #close(socket: ClientSocket<SessionData>): void {
+    const session = this.#sessions.get(socket);
+    if (session === undefined) return;
+    this.#sessions.delete(socket);
+    const count = (this.#connectionsPerIp.get(socket.data.ip) ?? 1) - 1;
+    if (count <= 0) this.#connectionsPerIp.delete(socket.data.ip);
+    else this.#connectionsPerIp.set(socket.data.ip, count);
+    this.metrics.clientDisconnected(session.onClose());
+  }
+
+  async #post(info: RequestInfo, body: string): Promise<HttpResponse> {
+    if (info.path !== '/') return { status: 404, contentType: 'text/plain', body: 'JSON-RPC is served on /\n' };
+    const context: DispatchContext = { transport: 'http', sessionKey: this.#sessionKey(info), inFlight: 0 };
+    this.#httpInFlight++;
+    try {
+      const result = await this.#dispatcher.dispatch(body, context);
+      return result.response === undefined ? { status: 204, contentType: JSON_TYPE, body: '' } : { status: 200, contentType: JSON_TYPE, body: result.response };
+    } finally {
+      this.#httpInFlight--;
+    }
+  }
+
+  async #get(info: RequestInfo): Promise<HttpResponse> {
+    switch (info.path) {
+      case '/healthz':
+        return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' };
+      case '/readyz': {
+        const usable = this.pool.usable().length;
+        const ready = usable > 0 && this.#closing === undefined;
+        return { status: ready ? 200 : 503, contentType: JSON_TYPE, body: JSON.stringify({ ready, usableUpstreams: usable }) };
+      }
+      case '/status':
+        return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(this.#status(), null, 2) };
+      case '/metrics':
+        return { status: 200, contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+      default:
+        return { status: 404, contentType: 'text/plain', body: 'not found: try /healthz /readyz /status /metrics\n' };
+    }
+  }
+
+  #status(): unknown {
+    const subscriptions = this.subscriptions.status();
+    return {
+      clients: this.#sessions.size,
+      bestHead: this.pool.bestHead >= 0n ? this.pool.bestHead.toString() : null,
+      upstreams: this.pool.snapshot().map((upstream) => ({
+        ...upstream,
+        subscriptions: subscriptions.find((entry) => entry.upstream === upstream.name) ?? null,
+      })),
+    };
+  }
+}

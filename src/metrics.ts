@@ -1,0 +1,147 @@
+/**
+ * Every Prometheus metric evmux exports, and the Telemetry implementation that feeds them. Labels
+ * stay bounded: method names outside the known list become "other", upstream names come from the
+ * config, kinds from a fixed set.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SubscriptionKind } from './subs/subscription-params.js';
+import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
+
+const KNOWN_METHODS = new Set(
+  `eth_blockNumber eth_call eth_chainId eth_estimateGas eth_feeHistory eth_gasPrice eth_getBalance eth_getBlockByHash
+  eth_getBlockByNumber eth_getBlockReceipts eth_getBlockTransactionCountByHash eth_getBlockTransactionCountByNumber eth_getCode
+  eth_getFilterChanges eth_getFilterLogs eth_getLogs eth_getProof eth_getStorageAt eth_getTransactionByBlockHashAndIndex
+  eth_getTransactionByBlockNumberAndIndex eth_getTransactionByHash eth_getTransactionCount eth_getTransactionReceipt
+  eth_getUncleByBlockHashAndIndex eth_getUncleCountByBlockHash eth_maxPriorityFeePerGas eth_newBlockFilter eth_newFilter
+  eth_newPendingTransactionFilter eth_sendRawTransaction eth_subscribe eth_syncing eth_uninstallFilter eth_unsubscribe
+  eth_accounts eth_blobBaseFee eth_createAccessList eth_simulateV1 net_version net_listening net_peerCount web3_clientVersion web3_sha3`.split(/\s+/),
+);
+
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'other';
+}
+
+export class Metrics implements Telemetry {
+  readonly registry = new Registry();
+  readonly #clientConnections: Gauge;
+  readonly #clientDisconnects: Counter;
+  readonly #clientRejections: Counter;
+  readonly #clientSubscriptions: Gauge;
+  readonly #upstreamSubscriptions: Gauge;
+  readonly #upstreamUp: Gauge;
+  readonly #upstreamHead: Gauge;
+  readonly #requests: Counter;
+  readonly #duration: Histogram;
+  readonly #clientErrors: Counter;
+  readonly #failovers: Counter;
+  readonly #replayed: Counter;
+  readonly #replayTruncations: Counter;
+  readonly #reorgs: Counter;
+
+  constructor(upstreams: readonly string[]) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_' });
+    this.#clientConnections = new Gauge({ name: 'evmux_client_connections', help: 'Open client WebSocket connections', registers });
+    this.#clientDisconnects = new Counter({
+      name: 'evmux_client_disconnects_total',
+      help: 'Client WebSocket disconnections by reason (slow_consumer = send buffer over its cap)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#clientRejections = new Counter({
+      name: 'evmux_client_rejections_total',
+      help: 'Client connections refused by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#clientSubscriptions = new Gauge({ name: 'evmux_client_subscriptions', help: 'Live client subscriptions', labelNames: ['kind'], registers });
+    this.#upstreamSubscriptions = new Gauge({
+      name: 'evmux_upstream_subscriptions',
+      help: 'Live eth_subscribe subscriptions evmux holds on each upstream (its own newHeads included)',
+      labelNames: ['upstream', 'kind'],
+      registers,
+    });
+    this.#upstreamUp = new Gauge({ name: 'evmux_upstream_up', help: '1 when the upstream is usable for traffic', labelNames: ['upstream'], registers });
+    this.#upstreamHead = new Gauge({ name: 'evmux_upstream_head', help: 'Latest block number seen from the upstream', labelNames: ['upstream'], registers });
+    this.#requests = new Counter({
+      name: 'evmux_requests_total',
+      help: 'Calls sent to upstreams by method, upstream and outcome (ok, rpc_error, timeout, transport_error)',
+      labelNames: ['method', 'upstream', 'outcome'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'evmux_request_duration_seconds',
+      help: 'Upstream call latency per attempt',
+      labelNames: ['method'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#clientErrors = new Counter({ name: 'evmux_client_errors_total', help: 'JSON-RPC errors returned to clients by evmux, by code', labelNames: ['code'], registers });
+    this.#failovers = new Counter({ name: 'evmux_failovers_total', help: 'Subscription groups moved to another upstream', labelNames: ['kind'], registers });
+    this.#replayed = new Counter({
+      name: 'evmux_replayed_notifications_total',
+      help: 'Notifications delivered from replay (gap fill after failover or missed heads) rather than live',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#replayTruncations = new Counter({
+      name: 'evmux_replay_truncations_total',
+      help: 'Replays cut short by the block or time bound: the stream jumped to the head',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#reorgs = new Counter({ name: 'evmux_reorgs_total', help: 'Reorgs seen on delivered streams', registers });
+    for (const upstream of upstreams) {
+      this.#upstreamUp.set({ upstream }, 0);
+      for (const kind of ['newHeads', 'logs', 'newPendingTransactions', 'syncing']) this.#upstreamSubscriptions.set({ upstream, kind }, 0);
+    }
+    for (const kind of ['newHeads', 'logs', 'newPendingTransactions', 'syncing']) {
+      this.#clientSubscriptions.set({ kind }, 0);
+      this.#failovers.inc({ kind }, 0);
+      this.#replayed.inc({ kind }, 0);
+    }
+  }
+
+  clientConnected(): void {
+    this.#clientConnections.inc();
+  }
+  clientDisconnected(reason: DisconnectReason): void {
+    this.#clientConnections.dec();
+    this.#clientDisconnects.inc({ reason });
+  }
+  clientRejected(reason: string): void {
+    this.#clientRejections.inc({ reason });
+  }
+  clientSubscriptionsChanged(kind: SubscriptionKind, delta: number): void {
+    this.#clientSubscriptions.inc({ kind }, delta);
+  }
+  upstreamSubscriptionsChanged(upstream: string, kind: SubscriptionKind, delta: number): void {
+    this.#upstreamSubscriptions.inc({ upstream, kind }, delta);
+  }
+  upstreamState(upstream: string, up: boolean): void {
+    this.#upstreamUp.set({ upstream }, up ? 1 : 0);
+  }
+  upstreamHead(upstream: string, head: bigint): void {
+    this.#upstreamHead.set({ upstream }, Number(head));
+  }
+  requestFinished(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void {
+    const label = methodLabel(method);
+    this.#requests.inc({ method: label, upstream, outcome });
+    this.#duration.observe({ method: label }, seconds);
+  }
+  clientError(code: number): void {
+    this.#clientErrors.inc({ code: String(code) });
+  }
+  failover(kind: SubscriptionKind): void {
+    this.#failovers.inc({ kind });
+  }
+  replayed(kind: SubscriptionKind, count: number): void {
+    this.#replayed.inc({ kind }, count);
+  }
+  replayTruncated(kind: SubscriptionKind): void {
+    this.#replayTruncations.inc({ kind });
+  }
+  reorg(): void {
+    this.#reorgs.inc();
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Plain calls: pick a node with the balancer, retry node-side failures on another node within a
+ * deadline, keep filter methods on the node that holds the filter, and never send a raw
+ * transaction twice to the same node.
+ */
+import { keccak256 } from 'viem';
+import type { BalancerStrategy } from '../balancer/strategy.js';
+import type { Config } from '../config/schema.js';
+import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import type { SessionAffinity } from '../subs/affinity.js';
+import type { RequestOutcome, Telemetry } from '../telemetry.js';
+import { backoffDelay } from '../upstream/backoff.js';
+import { UpstreamFailure } from '../upstream/errors.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import { replyResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { decodeFilterId, encodeFilterId } from './filter-id.js';
+import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
+
+export interface CallContext {
+  /** the session's affinity key, for filter methods */
+  sessionKey: string;
+}
+
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs'>;
+
+export class CallRouter {
+  readonly #pool: UpstreamPool;
+  readonly #strategy: BalancerStrategy;
+  readonly #affinity: SessionAffinity;
+  readonly #settings: Settings;
+  readonly #telemetry: Telemetry;
+
+  constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry) {
+    this.#pool = pool;
+    this.#strategy = strategy;
+    this.#affinity = affinity;
+    this.#settings = settings;
+    this.#telemetry = telemetry;
+  }
+
+  call(method: string, params: unknown, context: CallContext): Promise<UpstreamReply> {
+    if (isFilterCreator(method)) return this.#createFilter(method, params, context);
+    if (isFilterUser(method)) return this.#useFilter(method, params);
+    if (method === 'eth_sendRawTransaction') return this.#sendRawTransaction(params);
+    return this.#withRetries(method, params, true);
+  }
+
+  async #withRetries(method: string, params: unknown, reuseNodes: boolean): Promise<UpstreamReply> {
+    const { maxAttempts, deadlineMs, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
+    const deadline = Date.now() + deadlineMs;
+    const tried = new Set<string>();
+    let lastError: unknown;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      if (attempt > 0) {
+        const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
+        if (Date.now() + delay >= deadline) break;
+        if (delay > 0) await sleep(delay);
+      }
+      let upstream = this.#pick(tried);
+      if (upstream === undefined && reuseNodes && tried.size > 0) {
+        tried.clear();
+        upstream = this.#pick(tried);
+      }
+      if (upstream === undefined) break;
+      tried.add(upstream.name);
+      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - Date.now());
+      if (timeout <= 0) break;
+      try {
+        const reply = await this.#attempt(upstream, method, params, timeout);
+        if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
+        lastError = reply;
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure)) throw error;
+        lastError = error;
+      }
+    }
+    return this.#giveUp(method, lastError);
+  }
+
+  async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
+    const raw = Array.isArray(params) ? params[0] : undefined;
+    if (typeof raw !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(raw)) {
+      throw new InvalidParamsError('eth_sendRawTransaction expects one 0x-prefixed hex string of signed transaction bytes');
+    }
+    const { maxAttempts, deadlineMs } = this.#settings.retry;
+    const deadline = Date.now() + deadlineMs;
+    // Each node at most once: a node that timed out may still have taken the transaction.
+    const tried = new Set<string>();
+    let lastError: unknown;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const upstream = this.#pick(tried);
+      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - Date.now());
+      if (upstream === undefined || timeout <= 0) break;
+      tried.add(upstream.name);
+      try {
+        const reply = await this.#attempt(upstream, 'eth_sendRawTransaction', [raw], timeout);
+        if (reply.error === undefined) return reply;
+        if (attempt > 0 && isAlreadyKnown(reply.error)) return resultReply(keccak256(raw as `0x${string}`));
+        if (!isRetryableRpcError(reply.error)) return reply;
+        lastError = reply;
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure)) throw error;
+        lastError = error;
+      }
+    }
+    return this.#giveUp('eth_sendRawTransaction', lastError);
+  }
+
+  async #createFilter(method: string, params: unknown, context: CallContext): Promise<UpstreamReply> {
+    const upstream = this.#affinity.owner(context.sessionKey);
+    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
+    const reply = await this.#attemptOrThrow(upstream, method, params);
+    if (reply.error !== undefined) return reply;
+    return resultReply(encodeFilterId(this.#pool.indexOf(upstream), String(replyResult(reply))));
+  }
+
+  async #useFilter(method: string, params: unknown): Promise<UpstreamReply> {
+    const list = Array.isArray(params) ? params : [];
+    const { upstreamIndex, nodeId } = decodeFilterId(list[0], this.#pool.upstreams.length);
+    const upstream = this.#pool.upstreams[upstreamIndex]!;
+    return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)]);
+  }
+
+  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown): Promise<UpstreamReply> {
+    try {
+      return await this.#attempt(upstream, method, params, this.#settings.requestTimeoutMs);
+    } catch (error) {
+      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
+      throw error;
+    }
+  }
+
+  async #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    const started = performance.now();
+    let outcome: RequestOutcome = 'ok';
+    try {
+      const reply = await upstream.request(method, params, timeoutMs);
+      if (reply.error !== undefined) outcome = 'rpc_error';
+      return reply;
+    } catch (error) {
+      outcome = error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' ? 'timeout' : 'transport_error';
+      throw error;
+    } finally {
+      this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Usable nodes first; when none is usable, any healthy one (a lagging node beats no answer). */
+  #pick(exclude: ReadonlySet<string>): Upstream | undefined {
+    const usable = this.#pool.usable();
+    const candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
+    return this.#strategy.pick(candidates, exclude);
+  }
+
+  #giveUp(method: string, lastError: unknown): UpstreamReply {
+    if (typeof lastError === 'object' && lastError !== null && 'tail' in lastError) return lastError as UpstreamReply;
+    const detail = lastError instanceof UpstreamFailure ? `: last error ${lastError.code} (${lastError.message})` : ': no upstream available';
+    throw new UpstreamUnavailableError(`${method} failed on every upstream tried${detail}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

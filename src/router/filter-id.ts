@@ -1,0 +1,20 @@
+/**
+ * Filter ids carry the upstream that holds the filter, so eth_getFilterChanges from any session
+ * (or any evmux replica with the same upstream list) reaches the node that knows the filter.
+ * Format: 0x + two hex digits of upstream index + the node's own id without its 0x.
+ */
+import { InvalidParamsError } from '../jsonrpc/errors.js';
+
+export function encodeFilterId(upstreamIndex: number, nodeId: string): string {
+  if (!/^0x[0-9a-fA-F]+$/.test(nodeId)) throw new Error(`node returned an unusable filter id ${JSON.stringify(nodeId)}`);
+  return `0x${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
+}
+
+export function decodeFilterId(id: unknown, upstreamCount: number): { upstreamIndex: number; nodeId: string } {
+  if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{3,}$/.test(id)) {
+    throw new InvalidParamsError('invalid filter id: expected the hex id returned by eth_new*Filter');
+  }
+  const upstreamIndex = Number.parseInt(id.slice(2, 4), 16);
+  if (upstreamIndex >= upstreamCount) throw new InvalidParamsError(`filter ${id} not found`);
+  return { upstreamIndex, nodeId: `0x${id.slice(4)}` };
+}

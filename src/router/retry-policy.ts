@@ -1,0 +1,48 @@
+/**
+ * Retry rules as pure functions: what may be sent again to another node, and which node answers
+ * are the node's fault (retry) versus the caller's (return as is).
+ */
+import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
+import { UpstreamFailure } from '../upstream/errors.js';
+
+/** Methods whose repetition changes nothing on chain. Writes and filter state are not. */
+export function isIdempotent(method: string): boolean {
+  return method !== 'eth_sendRawTransaction' && method !== 'eth_sendTransaction' && !isFilterMethod(method);
+}
+
+const FILTER_CREATORS = new Set(['eth_newFilter', 'eth_newBlockFilter', 'eth_newPendingTransactionFilter']);
+const FILTER_USERS = new Set(['eth_getFilterChanges', 'eth_getFilterLogs', 'eth_uninstallFilter']);
+
+export function isFilterCreator(method: string): boolean {
+  return FILTER_CREATORS.has(method);
+}
+
+export function isFilterUser(method: string): boolean {
+  return FILTER_USERS.has(method);
+}
+
+export function isFilterMethod(method: string): boolean {
+  return FILTER_CREATORS.has(method) || FILTER_USERS.has(method);
+}
+
+const NODE_TROUBLE = /rate limit|too many requests|capacity|overload|timeout|timed out|internal error|try again|unavailable|header not found|unknown block|missing trie node|syncing/i;
+const CALLER_FAULT_CODES = new Set([3, -32600, -32601, -32602, -32700]);
+
+/** A node's JSON-RPC error: is it worth asking another node? */
+export function isRetryableRpcError(error: JsonRpcErrorObject): boolean {
+  if (CALLER_FAULT_CODES.has(error.code)) return false;
+  if (/revert|invalid|insufficient|nonce|underpriced|intrinsic gas|exceeds|not supported/i.test(error.message)) return false;
+  // 429-style and 5xx-style answers under their common codes, and node-side trouble by message.
+  if (error.code === -32005 || error.code === 429 || error.code === -32603 || (error.code >= -32099 && error.code <= -32000 && NODE_TROUBLE.test(error.message))) return true;
+  return NODE_TROUBLE.test(error.message);
+}
+
+/** Transport failures are always the node's fault. */
+export function isRetryableFailure(error: unknown): boolean {
+  return error instanceof UpstreamFailure;
+}
+
+/** A second node that already has the transaction means the first send worked. */
+export function isAlreadyKnown(error: JsonRpcErrorObject): boolean {
+  return /already known|known transaction|already imported|transaction already exists|alreadyknown/i.test(error.message);
+}

@@ -1,0 +1,62 @@
+/**
+ * What the gateway needs from its network front end. The only implementation is the
+ * uWebSockets.js adapter; nothing else in evmux imports uWS.
+ */
+
+export interface RequestInfo {
+  ip: string;
+  path: string;
+  /** raw query string without '?' */
+  query: string;
+  /** lower-case header names */
+  headers: Record<string, string>;
+}
+
+export interface ClientSocket<T> {
+  readonly data: T;
+  readonly closed: boolean;
+  /** Queue a text frame. Returns false when the socket is closed. */
+  send(text: string): boolean;
+  /** Bytes queued for this client and not yet written to the kernel. */
+  bufferedAmount(): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Graceful close with a code and a short reason (at most 123 bytes). */
+  close(code: number, reason: string): void;
+}
+
+export interface HttpResponse {
+  status: number;
+  contentType: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+export type UpgradeDecision<T> = { accept: true; data: T } | { accept: false; status: number; body: string };
+
+export interface FrontEndHandlers<T> {
+  upgrade(info: RequestInfo): UpgradeDecision<T>;
+  open(socket: ClientSocket<T>): void;
+  message(socket: ClientSocket<T>, text: string): void;
+  drain(socket: ClientSocket<T>): void;
+  close(socket: ClientSocket<T>, code: number, reason: string): void;
+  /** POST with its body; a body over the size limit never reaches here (413). */
+  post(info: RequestInfo, body: string): Promise<HttpResponse>;
+  /** GET routes; undefined = 404 */
+  get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
+}
+
+export interface FrontEndOptions {
+  maxPayloadBytes: number;
+  idleTimeoutSeconds: number;
+  /** hard per-socket ceiling inside the server; the gateway disconnects earlier, at its own cap */
+  maxBackpressureBytes: number;
+}
+
+export interface FrontEnd {
+  listen(host: string, port: number): Promise<number>;
+  /** Send the same bytes to every socket subscribed to `topic`. */
+  publish(topic: string, text: string): void;
+  /** Stop accepting new connections; open ones stay. */
+  stopListening(): void;
+}

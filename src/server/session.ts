@@ -1,0 +1,112 @@
+/**
+ * One client WebSocket connection: runs its frames through the dispatcher, holds its
+ * subscriptions, and disconnects it when its send buffer passes the cap (never skips it silently).
+ */
+import type { DispatchContext, Dispatcher, SubscriptionHost } from '../jsonrpc/dispatcher.js';
+import type { Logger } from '../log.js';
+import type { Subscriber } from '../subs/group.js';
+import type { SubscriptionManager } from '../subs/subscription-manager.js';
+import type { DisconnectReason, Telemetry } from '../telemetry.js';
+import type { ClientSocket } from './front-end.js';
+
+export interface SessionData {
+  ip: string;
+  sessionKey: string;
+}
+
+export interface SessionDeps {
+  dispatcher: Dispatcher;
+  subscriptions: SubscriptionManager;
+  telemetry: Telemetry;
+  logger: Logger;
+  maxSendBufferBytes: number;
+}
+
+export class ClientSession implements DispatchContext, SubscriptionHost, Subscriber {
+  readonly transport = 'ws' as const;
+  readonly sessionKey: string;
+  readonly ip: string;
+  inFlight = 0;
+  readonly #socket: ClientSocket<SessionData>;
+  readonly #deps: SessionDeps;
+  #logger: Logger | undefined;
+  #closeReason: DisconnectReason = 'client';
+
+  constructor(socket: ClientSocket<SessionData>, deps: SessionDeps) {
+    this.#socket = socket;
+    this.#deps = deps;
+    this.sessionKey = socket.data.sessionKey;
+    this.ip = socket.data.ip;
+  }
+
+  get subscriptions(): SubscriptionHost {
+    return this;
+  }
+
+  get socket(): ClientSocket<SessionData> {
+    return this.#socket;
+  }
+
+  /** Created on first use: most sessions never log anything, and 10k idle sessions should stay small. */
+  get logger(): Logger {
+    this.#logger ??= this.#deps.logger.child({ client: this.ip, session: this.sessionKey });
+    return this.#logger;
+  }
+
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
+  onMessage(text: string): void {
+    this.#deps.dispatcher.dispatch(text, this).then(
+      (result) => {
+        if (result.response !== undefined) this.send(result.response);
+        for (const start of result.after) start();
+      },
+      (error: unknown) => this.logger.error({ err: error }, 'dispatch failed'),
+    );
+  }
+
+  /** Direct send (responses, replays). Returns false if the client is gone or was cut off. */
+  send(text: string): boolean {
+    if (!this.#socket.send(text)) return false;
+    return this.checkBackpressure();
+  }
+
+  /** After any send or publish that reached this client: enforce the send buffer cap. */
+  checkBackpressure(): boolean {
+    const buffered = this.#socket.bufferedAmount();
+    if (buffered <= this.#deps.maxSendBufferBytes) return true;
+    this.logger.warn({ buffered, cap: this.#deps.maxSendBufferBytes }, 'disconnecting slow consumer');
+    this.disconnect(1013, `send buffer over ${this.#deps.maxSendBufferBytes} bytes: client too slow`, 'slow_consumer');
+    return false;
+  }
+
+  disconnect(code: number, reason: string, why: DisconnectReason): void {
+    if (this.#socket.closed) return;
+    this.#closeReason = why;
+    this.#socket.close(code, reason);
+    // uWS calls the close handler synchronously from end(); onClose does the bookkeeping.
+  }
+
+  onClose(): DisconnectReason {
+    this.#deps.subscriptions.releaseSession(this);
+    return this.#closeReason;
+  }
+
+  joinTopic(topic: string): void {
+    this.#socket.subscribe(topic);
+  }
+
+  leaveTopic(topic: string): void {
+    this.#socket.unsubscribe(topic);
+  }
+
+  subscribe(params: unknown): Promise<{ id: string; start: () => void }> {
+    return this.#deps.subscriptions.subscribe(this, params);
+  }
+
+  unsubscribe(params: unknown): boolean {
+    return this.#deps.subscriptions.unsubscribe(this, params);
+  }
+}

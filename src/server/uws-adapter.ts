@@ -1,0 +1,219 @@
+/** The uWebSockets.js front end: the only module that imports uWS. */
+import uWS from '@trufflesuite/uws-js-unofficial';
+import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, RequestInfo } from './front-end.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+interface SocketState<T> {
+  wrapper: UwsClientSocket<T>;
+}
+
+class UwsClientSocket<T> implements ClientSocket<T> {
+  readonly data: T;
+  #ws: uWS.WebSocket<SocketState<T>> | undefined;
+
+  constructor(ws: uWS.WebSocket<SocketState<T>>, data: T) {
+    this.#ws = ws;
+    this.data = data;
+  }
+
+  get closed(): boolean {
+    return this.#ws === undefined;
+  }
+
+  send(text: string): boolean {
+    if (this.#ws === undefined) return false;
+    this.#ws.send(text, false, false);
+    return true;
+  }
+
+  bufferedAmount(): number {
+    return this.#ws?.getBufferedAmount() ?? 0;
+  }
+
+  subscribe(topic: string): void {
+    this.#ws?.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#ws?.unsubscribe(topic);
+  }
+
+  close(code: number, reason: string): void {
+    const ws = this.#ws;
+    if (ws === undefined) return;
+    this.#ws = undefined;
+    ws.end(code, reason.slice(0, 123));
+  }
+
+  /** uWS invalidates the handle on close; calls after that must be no-ops. */
+  detach(): void {
+    this.#ws = undefined;
+  }
+}
+
+function text(buffer: ArrayBuffer): string {
+  return Buffer.from(buffer).toString('utf8');
+}
+
+function requestInfo(res: uWS.HttpResponse, req: uWS.HttpRequest): RequestInfo {
+  const headers: Record<string, string> = {};
+  req.forEach((key, value) => {
+    headers[key] = value;
+  });
+  return { ip: text(res.getRemoteAddressAsText()), path: req.getUrl(), query: req.getQuery() ?? '', headers };
+}
+
+function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
+  res.cork(() => {
+    res.writeStatus(STATUS_TEXT[response.status] ?? `${response.status} Unknown`);
+    res.writeHeader('content-type', response.contentType);
+    for (const [key, value] of Object.entries(response.headers ?? {})) res.writeHeader(key, value);
+    res.end(response.body);
+  });
+}
+
+export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
+  const app = uWS.App();
+  let listenSocket: uWS.us_listen_socket | undefined;
+
+  app.ws<SocketState<T>>('/*', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: options.maxPayloadBytes,
+    idleTimeout: options.idleTimeoutSeconds,
+    maxBackpressure: options.maxBackpressureBytes,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      const info = requestInfo(res, req);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const decision = handlers.upgrade(info);
+      if (!decision.accept) {
+        writeResponse(res, { status: decision.status, contentType: 'application/json', body: decision.body });
+        return;
+      }
+      res.upgrade({ pending: decision.data } as unknown as SocketState<T>, key, protocol, extensions, context);
+    },
+    open: (ws) => {
+      const state = ws.getUserData() as SocketState<T> & { pending?: T };
+      state.wrapper = new UwsClientSocket(ws, state.pending as T);
+      delete state.pending;
+      handlers.open(state.wrapper);
+    },
+    message: (ws, message, isBinary) => {
+      const wrapper = ws.getUserData().wrapper;
+      if (isBinary) {
+        wrapper.close(1003, 'binary frames are not supported; send JSON-RPC as text');
+        return;
+      }
+      handlers.message(wrapper, text(message));
+    },
+    drain: (ws) => handlers.drain(ws.getUserData().wrapper),
+    close: (ws, code, message) => {
+      const wrapper = ws.getUserData().wrapper;
+      wrapper.detach();
+      handlers.close(wrapper, code, text(message));
+    },
+  });
+
+  app.post('/*', (res, req) => {
+    const info = requestInfo(res, req);
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const declared = Number(req.getHeader('content-length') || '0');
+    if (declared > options.maxPayloadBytes) {
+      writeResponse(res, tooLarge(options.maxPayloadBytes));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (aborted) return;
+      size += chunk.byteLength;
+      if (size > options.maxPayloadBytes) {
+        aborted = true;
+        writeResponse(res, tooLarge(options.maxPayloadBytes));
+        return;
+      }
+      // uWS reuses the chunk's memory after this callback returns.
+      chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
+      if (!isLast) return;
+      const body = Buffer.concat(chunks).toString('utf8');
+      handlers.post(info, body).then(
+        (response) => {
+          if (!aborted) writeResponse(res, response);
+        },
+        () => {
+          if (!aborted) writeResponse(res, { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' });
+        },
+      );
+    });
+  });
+
+  app.any('/*', (res, req) => {
+    const info = requestInfo(res, req);
+    const method = req.getMethod();
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const result = method === 'get' ? handlers.get(info) : undefined;
+    if (result === undefined) {
+      writeResponse(res, method === 'get'
+        ? { status: 404, contentType: 'text/plain', body: 'not found\n' }
+        : { status: 405, contentType: 'text/plain', body: 'use POST for JSON-RPC or GET for /healthz /readyz /status /metrics\n' });
+      return;
+    }
+    Promise.resolve(result).then(
+      (response) => {
+        if (!aborted) writeResponse(res, response);
+      },
+      () => {
+        if (!aborted) writeResponse(res, { status: 500, contentType: 'text/plain', body: 'internal error\n' });
+      },
+    );
+  });
+
+  return {
+    listen: (host, port) =>
+      new Promise<number>((resolve, reject) => {
+        app.listen(host, port, (token) => {
+          if (token === false) {
+            reject(new Error(`cannot listen on ${host}:${port}`));
+            return;
+          }
+          listenSocket = token;
+          resolve(uWS.us_socket_local_port(token as unknown as uWS.us_socket));
+        });
+      }),
+    publish: (topic, message) => {
+      app.publish(topic, message, false, false);
+    },
+    stopListening: () => {
+      if (listenSocket !== undefined) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+    },
+  };
+}
+
+function tooLarge(limit: number): HttpResponse {
+  return {
+    status: 413,
+    contentType: 'application/json',
+    body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body exceeds the ${limit}-byte limit` } }),
+  };
+}

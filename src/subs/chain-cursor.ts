@@ -1,0 +1,237 @@
+/**
+ * The delivered-head history of one group of subscriptions, and the step that turns "the upstream
+ * in use says its head is H" into what the group must be sent so the newHeads guarantees hold
+ * across gaps, reorgs and failover: every delivered head links to one delivered before it, no
+ * height is skipped, no hash is delivered twice while it stays canonical, and a reorg is delivered
+ * from the fork point. Past the replay bounds the cursor jumps to the head instead of stalling.
+ *
+ * Pure apart from the injected HeadSource: no timers, no sockets, no logging. The caller logs and
+ * counts truncated steps.
+ */
+
+/** Hashes are lower-case 0x hex; the cursor compares them as strings. */
+export interface Head {
+  number: bigint;
+  hash: string;
+  parentHash: string;
+}
+
+export interface HeadSource<H extends Head> {
+  /** fetch a header by hash from the upstream in use; null if unknown */
+  byHash(hash: string): Promise<H | null>;
+}
+
+export interface AdvanceBounds {
+  /** max blocks fetched/delivered in one step @default 128 */
+  maxReplayBlocks?: number;
+  /** give up walking after this deadline (ms since epoch, Date.now() scale) */
+  deadline: number;
+}
+
+export interface AdvanceResult<H> {
+  /** heads to deliver, ascending by number, parent-linked, starting right after the fork point */
+  deliver: H[];
+  /**
+   * delivered heads that left the canonical chain, descending by number (newest first). On a
+   * truncated step only the heads proven off the new chain are listed (often none).
+   */
+  orphaned: H[];
+  /** true when bounds were hit: the cursor jumped to the new head (deliver = [head]) */
+  truncated: boolean;
+}
+
+export const DEFAULT_CURSOR_CAPACITY = 256;
+export const DEFAULT_MAX_REPLAY_BLOCKS = 128;
+
+/** A computed step: the result plus how many buffered heads (from the oldest) survive it. */
+interface Plan<H> {
+  result: AdvanceResult<H>;
+  keep: number;
+}
+
+export class ChainCursor<H extends Head> {
+  readonly #capacity: number;
+  /** The delivered canonical chain, ascending and contiguous: #chain[i].number = first + i. */
+  #chain: H[] = [];
+  #byHash = new Map<string, H>();
+  #busy = false;
+
+  constructor(options: {
+    /** delivered heads kept @default 256 */
+    capacity?: number;
+  } = {}) {
+    const { capacity = DEFAULT_CURSOR_CAPACITY } = options;
+    if (!Number.isSafeInteger(capacity) || capacity < 1) {
+      throw new RangeError(`ChainCursor capacity must be a positive integer, got ${capacity}`);
+    }
+    this.#capacity = capacity;
+  }
+
+  get last(): H | undefined {
+    return this.#chain.at(-1);
+  }
+
+  /** Number of delivered heads remembered. */
+  get size(): number {
+    return this.#chain.length;
+  }
+
+  /** True if the hash was delivered and is still on the delivered chain (orphans are forgotten). */
+  has(hash: string): boolean {
+    return this.#byHash.has(hash);
+  }
+
+  /**
+   * Compute and apply (mutates the buffer) the step to `head`. Nothing is changed until every
+   * fetch has succeeded, so a throwing source leaves the cursor as it was. Calls must be
+   * serialized by the caller; overlapping calls throw.
+   */
+  async advance(head: H, source: HeadSource<H>, bounds: AdvanceBounds): Promise<AdvanceResult<H>> {
+    if (this.#busy) throw new Error('ChainCursor.advance called while another advance is pending');
+    this.#busy = true;
+    try {
+      const plan = await this.#plan(head, source, bounds);
+      this.#apply(plan);
+      return plan.result;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** copy (for a group of clients that splits off from another); heads are shared, not copied */
+  clone(): ChainCursor<H> {
+    const copy = new ChainCursor<H>({ capacity: this.#capacity });
+    copy.#chain = [...this.#chain];
+    copy.#byHash = new Map(this.#byHash);
+    return copy;
+  }
+
+  /** heads delivered after the given block number (default: all remembered), ascending */
+  snapshot(after?: bigint): H[] {
+    return after === undefined ? [...this.#chain] : this.#chain.filter((h) => h.number > after);
+  }
+
+  async #plan(head: H, source: HeadSource<H>, bounds: AdvanceBounds): Promise<Plan<H>> {
+    const tip = this.#chain.at(-1);
+    const oldest = this.#chain[0];
+    if (tip === undefined || oldest === undefined) {
+      return { result: { deliver: [head], orphaned: [], truncated: false }, keep: 0 };
+    }
+    // Duplicate notification, or an older head we already delivered (out of order, lagging node).
+    if (this.#byHash.has(head.hash)) return this.#nothing();
+    if (head.parentHash === tip.hash) {
+      assertParent(tip, head);
+      return { result: { deliver: [head], orphaned: [], truncated: false }, keep: this.#chain.length };
+    }
+    const maxBlocks = replayLimit(bounds);
+    if (head.number < oldest.number) return this.#planBelow(head, oldest, source, bounds, maxBlocks);
+    return this.#planWalk(head, tip, oldest, source, bounds, maxBlocks);
+  }
+
+  /**
+   * Gap or reorg: walk back from the head by parentHash until a delivered hash (the fork point),
+   * then deliver the walked path. Every height the walk passes without a match proves the
+   * delivered head there (and everything above it) is off the new chain.
+   */
+  async #planWalk(head: H, tip: H, oldest: H, source: HeadSource<H>, bounds: AdvanceBounds,
+    maxBlocks: number): Promise<Plan<H>> {
+    // The path has at least head - tip blocks; no point fetching if that is already too many.
+    if (head.number - tip.number > BigInt(maxBlocks)) return this.#jump(head, undefined);
+    const path: H[] = [head];
+    let child = head;
+    for (;;) {
+      const fork = this.#byHash.get(child.parentHash);
+      if (fork !== undefined) {
+        assertParent(fork, child);
+        const keep = this.#indexOf(fork.number) + 1;
+        const orphaned = this.#chain.slice(keep).reverse();
+        return { result: { deliver: path.reverse(), orphaned, truncated: false }, keep };
+      }
+      // Fork point older than the buffer, walk too long, or the upstream cannot link: jump.
+      if (child.number <= oldest.number) return this.#jump(head, child.number);
+      if (path.length >= maxBlocks || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
+      const parent = await source.byHash(child.parentHash);
+      if (parent === null) return this.#jump(head, child.number);
+      assertFetched(parent, child);
+      path.push(parent);
+      child = parent;
+    }
+  }
+
+  /**
+   * A head older than everything remembered. Walk our own chain back to its height: the same hash
+   * means a stale notification (nothing to do); another hash means a reorg to a shorter chain whose
+   * fork point is older than the buffer (jump, everything remembered is orphaned). When the walk
+   * cannot be done within bounds the head is treated as stale: jumping back up to `capacity`
+   * blocks on no evidence would hurt more (a lagging node is far likelier than a reorg that deep),
+   * and the next higher head from the same upstream links or jumps anyway.
+   */
+  async #planBelow(head: H, oldest: H, source: HeadSource<H>, bounds: AdvanceBounds,
+    maxBlocks: number): Promise<Plan<H>> {
+    if (oldest.number - head.number > BigInt(maxBlocks)) return this.#nothing();
+    let ours = oldest;
+    while (ours.number > head.number) {
+      if (Date.now() >= bounds.deadline) return this.#nothing();
+      const parent = await source.byHash(ours.parentHash);
+      if (parent === null) return this.#nothing();
+      assertFetched(parent, ours);
+      ours = parent;
+    }
+    return ours.hash === head.hash ? this.#nothing() : this.#jump(head, oldest.number);
+  }
+
+  #nothing(): Plan<H> {
+    return { result: { deliver: [], orphaned: [], truncated: false }, keep: this.#chain.length };
+  }
+
+  /** Reset to just `head`; delivered heads at or above `orphanFrom` are proven orphaned. */
+  #jump(head: H, orphanFrom: bigint | undefined): Plan<H> {
+    const orphaned = orphanFrom === undefined
+      ? []
+      : this.#chain.filter((h) => h.number >= orphanFrom).reverse();
+    return { result: { deliver: [head], orphaned, truncated: true }, keep: 0 };
+  }
+
+  #indexOf(number: bigint): number {
+    const first = this.#chain[0];
+    return first === undefined ? -1 : Number(number - first.number);
+  }
+
+  #apply({ result, keep }: Plan<H>): void {
+    if (result.deliver.length === 0) return;
+    for (const dropped of this.#chain.splice(keep)) this.#byHash.delete(dropped.hash);
+    for (const head of result.deliver) {
+      this.#chain.push(head);
+      this.#byHash.set(head.hash, head);
+    }
+    const excess = this.#chain.length - this.#capacity;
+    if (excess > 0) {
+      for (const evicted of this.#chain.splice(0, excess)) this.#byHash.delete(evicted.hash);
+    }
+  }
+}
+
+function replayLimit(bounds: AdvanceBounds): number {
+  const { maxReplayBlocks = DEFAULT_MAX_REPLAY_BLOCKS } = bounds;
+  if (!Number.isSafeInteger(maxReplayBlocks) || maxReplayBlocks < 1) {
+    throw new RangeError(`maxReplayBlocks must be a positive integer, got ${maxReplayBlocks}`);
+  }
+  return maxReplayBlocks;
+}
+
+/** A child naming `parent` by hash must sit one height above it, or the upstream sent garbage. */
+function assertParent(parent: Head, child: Head): void {
+  if (child.number !== parent.number + 1n) {
+    throw new Error(
+      `inconsistent headers: ${child.hash} at ${child.number} names parent ${parent.hash} at ${parent.number}`,
+    );
+  }
+}
+
+/** The source must return the header asked for, one height below the child. */
+function assertFetched(parent: Head, child: Head): void {
+  if (parent.hash !== child.parentHash) {
+    throw new Error(`head source returned ${parent.hash} when asked for ${child.parentHash}`);
+  }
+  assertParent(parent, child);
+}

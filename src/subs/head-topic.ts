@@ -1,0 +1,81 @@
+/**
+ * newHeads for one upstream. Each group's cursor turns the node's heads into a gapless,
+ * duplicate-free, parent-linked stream: missed heads are fetched and replayed, a reorg is
+ * delivered from the fork point.
+ */
+import type { TrackedHead } from '../upstream/head.js';
+import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
+import type { Group } from './group.js';
+import type { HeadFeed, HeadListener } from './head-feed.js';
+import { Topic, type GroupState } from './topic.js';
+
+const headJson = new WeakMap<TrackedHead, string>();
+
+/** Serialize a header once, however many groups and topics deliver it. */
+export function serializeHead(head: TrackedHead): string {
+  let json = headJson.get(head);
+  if (json === undefined) {
+    json = JSON.stringify(head.raw);
+    headJson.set(head, json);
+  }
+  return json;
+}
+
+export class HeadTopic extends Topic implements HeadListener {
+  #feed: HeadFeed | undefined;
+  readonly #source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
+
+  attach(): void {
+    this.#feed = this.deps.headFeed(this.upstream);
+    this.#feed.add(this);
+  }
+
+  detach(): void {
+    this.#feed?.remove(this);
+    this.#feed = undefined;
+  }
+
+  ready(): Promise<void> {
+    return this.#feed?.ready() ?? Promise.reject(new Error('topic detached'));
+  }
+
+  protected freshState(): GroupState {
+    return { cursor: new ChainCursor<TrackedHead>({ capacity: this.deps.historyBlocks }) };
+  }
+
+  onHead(head: TrackedHead): void {
+    this.enqueue(async () => {
+      for (const group of [...this.groups]) await this.#advance(group, head, false);
+      this.mergeGroups();
+    });
+  }
+
+  onResumed(): void {
+    for (const group of this.groups) this.scheduleCatchUp(group);
+  }
+
+  protected async catchUp(group: Group): Promise<void> {
+    const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+    if (latest === null) throw new Error('node returned no latest block');
+    await this.#advance(group, latest, true);
+    this.mergeGroups();
+  }
+
+  async #advance(group: Group, head: TrackedHead, replay: boolean): Promise<void> {
+    const cursor = group.cursor!;
+    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.#source, this.bounds());
+    this.#account(result, replay);
+    for (const delivered of result.deliver) group.publish(serializeHead(delivered));
+  }
+
+  #account(result: AdvanceResult<TrackedHead>, replay: boolean): void {
+    const { telemetry, logger } = this.deps;
+    if (result.truncated) {
+      telemetry.replayTruncated('newHeads');
+      logger.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
+    }
+    if (result.orphaned.length > 0) telemetry.reorg(result.orphaned.length);
+    const replayed = replay ? result.deliver.length : Math.max(0, result.deliver.length - 1);
+    if (replayed > 0) telemetry.replayed('newHeads', replayed);
+  }
+}

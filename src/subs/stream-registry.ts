@@ -1,0 +1,71 @@
+/** All upstream streams, keyed by (upstream, filter); routes node notifications to them by id. */
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import type { Upstream } from '../upstream/upstream.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import type { SubscriptionKind } from './subscription-params.js';
+import { UpstreamStream } from './upstream-stream.js';
+
+export class StreamRegistry {
+  readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();
+  readonly #byId = new Map<Upstream, Map<string, UpstreamStream>>();
+  readonly #deps: { telemetry: Telemetry; logger: Logger; graceMs: number; timeoutMs: number };
+
+  constructor(pool: UpstreamPool, deps: { telemetry: Telemetry; logger: Logger; graceMs: number; timeoutMs: number }) {
+    this.#deps = deps;
+    for (const upstream of pool.upstreams) {
+      this.#streams.set(upstream, new Map());
+      this.#byId.set(upstream, new Map());
+      upstream.on('notification', (id, result) => this.#byId.get(upstream)?.get(id)?.deliver(result));
+      upstream.on('subscriptionsLost', () => {
+        for (const stream of this.#streams.get(upstream)?.values() ?? []) stream.lost();
+      });
+      upstream.on('state', () => {
+        if (!upstream.subscriptionsReady) return;
+        for (const stream of this.#streams.get(upstream)?.values() ?? []) stream.retryNow();
+      });
+    }
+  }
+
+  get(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[]): UpstreamStream {
+    const streams = this.#streams.get(upstream)!;
+    let stream = streams.get(key);
+    if (stream === undefined) {
+      stream = new UpstreamStream(upstream, key, kind, params, {
+        ...this.#deps,
+        onId: (target, id) => this.#route(target, id),
+        onReleased: (target) => {
+          if (streams.get(target.key) === target) streams.delete(target.key);
+        },
+      });
+      streams.set(key, stream);
+    }
+    return stream;
+  }
+
+  snapshot(upstream: Upstream): Array<{ kind: SubscriptionKind; key: string; users: number; live: boolean }> {
+    return [...(this.#streams.get(upstream)?.values() ?? [])].map((stream) => ({
+      kind: stream.kind,
+      key: stream.key,
+      users: stream.users,
+      live: stream.live,
+    }));
+  }
+
+  close(): void {
+    for (const streams of this.#streams.values()) for (const stream of [...streams.values()]) stream.close();
+  }
+
+  #routes = new Map<UpstreamStream, string>();
+
+  #route(stream: UpstreamStream, id: string | undefined): void {
+    const ids = this.#byId.get(stream.upstream)!;
+    const previous = this.#routes.get(stream);
+    if (previous !== undefined) ids.delete(previous);
+    this.#routes.delete(stream);
+    if (id !== undefined) {
+      ids.set(id, stream);
+      this.#routes.set(stream, id);
+    }
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * Client subscriptions: validation and limits, one topic per (upstream, filter) with one upstream
+ * subscription however many clients hold it, ids derived from the filter, and moving clients to
+ * the upstream the ring names for their session whenever the set of usable upstreams changes
+ * (failover, and return after hold-down). Moves are make-before-break: the new topic subscribes
+ * upstream and replays before the old one is released.
+ */
+import type { Config } from '../config/schema.js';
+import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import type { Upstream } from '../upstream/upstream.js';
+import type { SessionAffinity } from './affinity.js';
+import type { ClientSubscription, Publish, Subscriber } from './group.js';
+import { HeadFeed } from './head-feed.js';
+import { HeadTopic } from './head-topic.js';
+import { LogsTopic } from './logs-topic.js';
+import { PassthroughTopic } from './passthrough-topic.js';
+import { StreamRegistry } from './stream-registry.js';
+import { subscriptionId } from './subscription-id.js';
+import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
+import type { Topic, TopicDeps } from './topic.js';
+
+const REBALANCE_INTERVAL_MS = 1000;
+
+export interface SubscriptionStatus {
+  upstream: string;
+  topics: Array<{ kind: string; filter: string; clients: number; groups: number }>;
+  streams: Array<{ kind: string; key: string; users: number; live: boolean }>;
+}
+
+export class SubscriptionManager {
+  readonly #pool: UpstreamPool;
+  readonly #affinity: SessionAffinity;
+  readonly #config: Config;
+  readonly #telemetry: Telemetry;
+  readonly #logger: Logger;
+  readonly #registry: StreamRegistry;
+  readonly #feeds = new Map<Upstream, HeadFeed>();
+  readonly #topics = new Map<Upstream, Map<string, Topic>>();
+  readonly #bySubscriber = new WeakMap<Subscriber, Map<string, ClientSubscription>>();
+  readonly #topicDeps: TopicDeps;
+  #timer: NodeJS.Timeout | undefined;
+  #rebalanceQueued = false;
+
+  constructor(pool: UpstreamPool, affinity: SessionAffinity, publish: Publish, config: Config, telemetry: Telemetry, logger: Logger) {
+    this.#pool = pool;
+    this.#affinity = affinity;
+    this.#config = config;
+    this.#telemetry = telemetry;
+    this.#logger = logger.child({ component: 'subscriptions' });
+    this.#registry = new StreamRegistry(pool, {
+      telemetry,
+      logger: this.#logger,
+      graceMs: config.subscriptions.gracePeriodMs,
+      timeoutMs: config.requestTimeoutMs,
+    });
+    for (const upstream of pool.upstreams) this.#topics.set(upstream, new Map());
+    this.#topicDeps = {
+      registry: this.#registry,
+      headFeed: (upstream) => this.#feed(upstream),
+      publish,
+      telemetry,
+      logger: this.#logger,
+      requestTimeoutMs: config.requestTimeoutMs,
+      replayMaxBlocks: config.subscriptions.replayMaxBlocks,
+      replayMaxMs: config.subscriptions.replayMaxMs,
+      historyBlocks: config.subscriptions.historyBlocks,
+    };
+    pool.on('changed', () => this.#queueRebalance());
+  }
+
+  start(): void {
+    // Also catches hold-down expiry and moves whose target was not ready the first time.
+    this.#timer = setInterval(() => this.rebalance(), REBALANCE_INTERVAL_MS);
+  }
+
+  async subscribe(subscriber: Subscriber, params: unknown): Promise<{ id: string; start: () => void }> {
+    const { limits } = this.#config;
+    const spec = parseSubscription(params, { maxAddresses: limits.maxFilterAddresses, maxTopicsPerPosition: limits.maxFilterTopicsPerPosition });
+    const held = this.#held(subscriber);
+    if (held.size >= limits.maxSubscriptionsPerConnection) {
+      throw new LimitExceededError(`subscription limit reached: at most ${limits.maxSubscriptionsPerConnection} per connection`);
+    }
+    const upstream = this.#affinity.owner(subscriber.sessionKey);
+    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
+    const topic = this.#topic(upstream, spec);
+    try {
+      await topic.ready();
+    } catch (error) {
+      this.#releaseIfIdle(topic);
+      throw new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${(error as Error).message}`);
+    }
+    if (subscriber.closed) {
+      this.#releaseIfIdle(topic);
+      throw new UpstreamUnavailableError('connection closed');
+    }
+    let variant = 0;
+    while (held.has(subscriptionId(spec.fingerprint, variant))) variant++;
+    const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec, subscriber, group: undefined, started: false };
+    held.set(subscription.id, subscription);
+    topic.join(subscription);
+    this.#telemetry.clientSubscriptionsChanged(spec.kind, 1);
+    return {
+      id: subscription.id,
+      start: () => {
+        if (subscription.started || subscription.group === undefined || subscriber.closed) return;
+        subscription.started = true;
+        subscriber.joinTopic(subscription.group.topicName(variant));
+      },
+    };
+  }
+
+  unsubscribe(subscriber: Subscriber, params: unknown): boolean {
+    const id = Array.isArray(params) ? params[0] : undefined;
+    if (typeof id !== 'string') return false;
+    const held = this.#bySubscriber.get(subscriber);
+    const subscription = held?.get(id);
+    if (subscription === undefined) return false;
+    held!.delete(id);
+    this.#remove(subscription);
+    return true;
+  }
+
+  releaseSession(subscriber: Subscriber): void {
+    const held = this.#bySubscriber.get(subscriber);
+    if (held === undefined) return;
+    for (const subscription of held.values()) this.#remove(subscription);
+    held.clear();
+    this.#bySubscriber.delete(subscriber);
+  }
+
+  /** Move every subscription whose session the ring now assigns to another usable upstream. */
+  rebalance(): void {
+    const owners = new Map<string, Upstream | undefined>();
+    const ownerOf = (key: string): Upstream | undefined => {
+      if (!owners.has(key)) owners.set(key, this.#affinity.owner(key));
+      return owners.get(key);
+    };
+    for (const [upstream, topics] of this.#topics) {
+      for (const topic of [...topics.values()]) {
+        for (const group of [...topic.groups]) {
+          const moves = new Map<Upstream, ClientSubscription[]>();
+          for (const member of group.members) {
+            const owner = ownerOf(member.subscriber.sessionKey);
+            if (owner === undefined || owner === upstream) continue;
+            let list = moves.get(owner);
+            if (list === undefined) moves.set(owner, (list = []));
+            list.push(member);
+          }
+          for (const [target, members] of moves) {
+            const destination = this.#topic(target, topic.spec);
+            destination.adopt(members, { ...(group.cursor && { cursor: group.cursor.clone() }), ...(group.logBook && { logBook: group.logBook.clone() }) });
+            this.#telemetry.failover(topic.spec.kind);
+            this.#logger.info({ kind: topic.spec.kind, from: upstream.name, to: target.name, clients: members.length }, 'subscriptions moved');
+          }
+        }
+        topic.dropEmptyGroups();
+        this.#releaseIfIdle(topic);
+      }
+    }
+  }
+
+  status(): SubscriptionStatus[] {
+    return this.#pool.upstreams.map((upstream) => ({
+      upstream: upstream.name,
+      topics: [...(this.#topics.get(upstream)?.values() ?? [])].map((topic) => ({
+        kind: topic.spec.kind,
+        filter: topic.spec.fingerprint,
+        clients: topic.memberCount,
+        groups: topic.groups.size,
+      })),
+      streams: this.#registry.snapshot(upstream),
+    }));
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    for (const topics of this.#topics.values()) for (const topic of topics.values()) topic.close();
+    this.#registry.close();
+  }
+
+  #held(subscriber: Subscriber): Map<string, ClientSubscription> {
+    let held = this.#bySubscriber.get(subscriber);
+    if (held === undefined) this.#bySubscriber.set(subscriber, (held = new Map()));
+    return held;
+  }
+
+  #remove(subscription: ClientSubscription): void {
+    const group = subscription.group;
+    this.#telemetry.clientSubscriptionsChanged(subscription.spec.kind, -1);
+    if (group === undefined) return;
+    const topic = this.#topicOf(subscription);
+    if (topic === undefined) {
+      group.remove(subscription);
+      return;
+    }
+    topic.leave(subscription);
+    this.#releaseIfIdle(topic);
+  }
+
+  #topicOf(subscription: ClientSubscription): Topic | undefined {
+    for (const topics of this.#topics.values()) {
+      const topic = topics.get(subscription.spec.fingerprint);
+      if (topic !== undefined && subscription.group !== undefined && topic.groups.has(subscription.group)) return topic;
+    }
+    return undefined;
+  }
+
+  #topic(upstream: Upstream, spec: SubscriptionSpec): Topic {
+    const topics = this.#topics.get(upstream)!;
+    let topic = topics.get(spec.fingerprint);
+    if (topic === undefined) {
+      topic =
+        spec.kind === 'newHeads'
+          ? new HeadTopic(upstream, spec, this.#topicDeps)
+          : spec.kind === 'logs'
+            ? new LogsTopic(upstream, spec, this.#topicDeps)
+            : new PassthroughTopic(upstream, spec, this.#topicDeps);
+      topic.attach();
+      topics.set(spec.fingerprint, topic);
+    }
+    return topic;
+  }
+
+  #releaseIfIdle(topic: Topic): void {
+    if (topic.memberCount > 0) return;
+    const topics = this.#topics.get(topic.upstream)!;
+    if (topics.get(topic.spec.fingerprint) === topic) topics.delete(topic.spec.fingerprint);
+    // The upstream streams it used stay for the grace period in case clients come back.
+    topic.close();
+  }
+
+  #feed(upstream: Upstream): HeadFeed {
+    let feed = this.#feeds.get(upstream);
+    if (feed === undefined) {
+      feed = new HeadFeed(upstream, this.#registry, this.#logger);
+      this.#feeds.set(upstream, feed);
+    }
+    return feed;
+  }
+
+  #queueRebalance(): void {
+    if (this.#rebalanceQueued) return;
+    this.#rebalanceQueued = true;
+    setImmediate(() => {
+      this.#rebalanceQueued = false;
+      this.rebalance();
+    });
+  }
+}

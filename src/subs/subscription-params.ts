@@ -1,0 +1,208 @@
+/**
+ * Validation and normalization of `eth_subscribe` params.
+ *
+ * Equivalent requests must normalize to the same spec so that they share one upstream subscription
+ * and one fingerprint (and so identical notification bytes). Normalization, with geth's matching
+ * semantics as the reference for what is equivalent:
+ *
+ * - addresses and topics are lower-cased;
+ * - an address list is sorted and de-duplicated (order never matters), and an empty list is the
+ *   same as no address filter (geth matches any address for `[]`);
+ * - a topic position that is a single hash becomes a one-element OR-list; an OR-list is sorted and
+ *   de-duplicated;
+ * - an empty OR-list `[]`, and an OR-list containing `null`, match anything at that position
+ *   (as in geth) and become `null`;
+ * - trailing `null` positions are dropped (they match anything), so `topics: [A, null]`,
+ *   `topics: [A]` and `topics: [[A]]` are one filter, and all-wildcard topics disappear.
+ *
+ * Everything else is refused with InvalidParamsError naming the offending part: block ranges and
+ * `blockHash` (a subscription follows the head), unknown keys, malformed hex, too many addresses,
+ * topic positions or OR-alternatives.
+ */
+
+import { InvalidParamsError } from '../jsonrpc/errors.js';
+
+export type SubscriptionKind = 'newHeads' | 'logs' | 'newPendingTransactions' | 'syncing';
+
+export const subscriptionKinds: readonly SubscriptionKind[] = ['newHeads', 'logs', 'newPendingTransactions', 'syncing'];
+
+/** normalized */
+export interface LogFilter {
+  address?: string[];
+  topics?: (string[] | null)[];
+}
+
+export interface SubscriptionSpec {
+  kind: SubscriptionKind;
+  filter?: LogFilter;
+  fullTransactions?: boolean;
+  /** canonical string: identical for equivalent requests */
+  fingerprint: string;
+  /** params to send upstream for eth_subscribe, canonical */
+  upstreamParams: unknown[];
+}
+
+export interface FilterLimits {
+  /** @default 1000 */
+  maxAddresses: number;
+  /** @default 100 per position */
+  maxTopicsPerPosition: number;
+}
+
+export const defaultFilterLimits: Readonly<FilterLimits> = Object.freeze({ maxAddresses: 1000, maxTopicsPerPosition: 100 });
+
+/** The log filter allows at most four topic positions (LOG0..LOG4). */
+const maxTopicPositions = 4;
+const addressPattern = /^0x[0-9a-fA-F]{40}$/;
+const topicPattern = /^0x[0-9a-fA-F]{64}$/;
+
+/** Throws InvalidParamsError with a message naming what was wrong. */
+export function parseSubscription(params: unknown, limits: FilterLimits = defaultFilterLimits): SubscriptionSpec {
+  if (!Array.isArray(params)) throw new InvalidParamsError('eth_subscribe params must be an array');
+  const [kind, ...rest] = params as unknown[];
+  if (kind === undefined) throw new InvalidParamsError('missing subscription kind');
+  if (typeof kind !== 'string' || !isKind(kind)) {
+    throw new InvalidParamsError(
+      `unsupported subscription kind ${preview(kind)}; expected one of ${subscriptionKinds.map((k) => `"${k}"`).join(', ')}`,
+    );
+  }
+
+  switch (kind) {
+    case 'newHeads':
+    case 'syncing':
+      if (rest.length > 0) throw new InvalidParamsError(`${kind} subscriptions take no further params`);
+      return { kind, fingerprint: kind, upstreamParams: [kind] };
+
+    case 'newPendingTransactions': {
+      if (rest.length > 1) throw new InvalidParamsError('newPendingTransactions takes at most one more param (a boolean)');
+      const [full = null] = rest;
+      if (full !== null && typeof full !== 'boolean') {
+        throw new InvalidParamsError(`newPendingTransactions param must be a boolean (full transactions), got ${preview(full)}`);
+      }
+      // Sent only when true: nodes without full-transaction support still accept the plain form.
+      return full === true
+        ? { kind, fullTransactions: true, fingerprint: `${kind}:true`, upstreamParams: [kind, true] }
+        : { kind, fullTransactions: false, fingerprint: kind, upstreamParams: [kind] };
+    }
+
+    case 'logs': {
+      if (rest.length > 1) throw new InvalidParamsError('logs takes at most one more param (the filter object)');
+      const filter = parseLogFilter(rest[0] ?? null, limits);
+      return {
+        kind,
+        filter,
+        fingerprint: `logs:${JSON.stringify(filter)}`,
+        // geth requires the filter argument, so an empty object is sent rather than nothing.
+        upstreamParams: ['logs', compactFilter(filter)],
+      };
+    }
+  }
+}
+
+function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
+  if (raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InvalidParamsError(`logs filter must be an object, got ${preview(raw)}`);
+  }
+  const record = raw as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (key !== 'address' && key !== 'topics') {
+      throw new InvalidParamsError(
+        `unsupported logs filter key ${preview(key)}; a logs subscription accepts only "address" and "topics"`,
+      );
+    }
+  }
+  // Key order is fixed here because the fingerprint is JSON.stringify of this object.
+  const filter: LogFilter = {};
+  const address = parseAddresses(record['address'] ?? null, limits);
+  if (address.length > 0) filter.address = address;
+  const topics = parseTopics(record['topics'] ?? null, limits);
+  if (topics.length > 0) filter.topics = topics;
+  return filter;
+}
+
+function parseAddresses(raw: unknown, limits: FilterLimits): string[] {
+  if (raw === null) return [];
+  const list = typeof raw === 'string' ? [raw] : raw;
+  if (!Array.isArray(list)) throw new InvalidParamsError(`logs filter address must be a string or an array, got ${preview(raw)}`);
+  // Checked before de-duplication so that a huge list is refused before any work is done on it.
+  if (list.length > limits.maxAddresses) {
+    throw new InvalidParamsError(`logs filter has ${list.length} addresses; the limit is ${limits.maxAddresses}`);
+  }
+  const addresses = list.map((item: unknown, index) => {
+    if (typeof item !== 'string' || !addressPattern.test(item)) {
+      const where = typeof raw === 'string' ? 'logs filter address' : `logs filter address[${index}]`;
+      throw new InvalidParamsError(`${where} must be a 20-byte 0x-prefixed hex string, got ${preview(item)}`);
+    }
+    return item.toLowerCase();
+  });
+  return sortedUnique(addresses);
+}
+
+function parseTopics(raw: unknown, limits: FilterLimits): (string[] | null)[] {
+  if (raw === null) return [];
+  if (!Array.isArray(raw)) throw new InvalidParamsError(`logs filter topics must be an array, got ${preview(raw)}`);
+  if (raw.length > maxTopicPositions) {
+    throw new InvalidParamsError(`logs filter has ${raw.length} topic positions; at most ${maxTopicPositions} are allowed`);
+  }
+  const topics = raw.map((position: unknown, index) => parseTopicPosition(position, index, limits));
+  while (topics.length > 0 && topics[topics.length - 1] === null) topics.pop();
+  return topics;
+}
+
+function parseTopicPosition(raw: unknown, index: number, limits: FilterLimits): string[] | null {
+  if (raw === null) return null;
+  if (typeof raw === 'string') return [parseTopic(raw, `logs filter topics[${index}]`)];
+  if (!Array.isArray(raw)) {
+    throw new InvalidParamsError(`logs filter topics[${index}] must be null, a topic or an array of topics, got ${preview(raw)}`);
+  }
+  if (raw.length > limits.maxTopicsPerPosition) {
+    throw new InvalidParamsError(
+      `logs filter topics[${index}] has ${raw.length} alternatives; the limit is ${limits.maxTopicsPerPosition}`,
+    );
+  }
+  const alternatives: string[] = [];
+  let wildcard = raw.length === 0;
+  for (const [inner, item] of (raw as unknown[]).entries()) {
+    // Validate every entry even when a null already makes the position a wildcard.
+    if (item === null) wildcard = true;
+    else alternatives.push(parseTopic(item, `logs filter topics[${index}][${inner}]`));
+  }
+  return wildcard ? null : sortedUnique(alternatives);
+}
+
+function parseTopic(raw: unknown, where: string): string {
+  if (typeof raw !== 'string' || !topicPattern.test(raw)) {
+    throw new InvalidParamsError(`${where} must be a 32-byte 0x-prefixed hex string, got ${preview(raw)}`);
+  }
+  return raw.toLowerCase();
+}
+
+/** The form sent upstream: single addresses and single-topic positions as plain strings. */
+function compactFilter(filter: LogFilter): Record<string, unknown> {
+  const compact: Record<string, unknown> = {};
+  if (filter.address !== undefined) compact['address'] = filter.address.length === 1 ? filter.address[0] : filter.address;
+  if (filter.topics !== undefined) {
+    compact['topics'] = filter.topics.map((position) => (position !== null && position.length === 1 ? position[0] : position));
+  }
+  return compact;
+}
+
+function sortedUnique(values: string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+function isKind(value: string): value is SubscriptionKind {
+  return (subscriptionKinds as readonly string[]).includes(value);
+}
+
+/** A short, safe rendering of a client value for an error message. */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

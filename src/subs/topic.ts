@@ -1,0 +1,175 @@
+/**
+ * One (upstream, normalized filter) pair: its client groups, the serialized queue in which every
+ * event for the topic is handled (so notifications stay in order across live traffic, replays and
+ * failovers), and what each kind of subscription shares. Kinds subclass it: heads, logs, and
+ * pass-through streams without history.
+ */
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
+import type { Upstream } from '../upstream/upstream.js';
+import type { ChainCursor } from './chain-cursor.js';
+import { Group, type ClientSubscription, type Publish } from './group.js';
+import type { HeadFeed } from './head-feed.js';
+import type { LogBook } from './log-book.js';
+import type { StreamRegistry } from './stream-registry.js';
+import type { SubscriptionSpec } from './subscription-params.js';
+
+export interface TopicDeps {
+  registry: StreamRegistry;
+  headFeed: (upstream: Upstream) => HeadFeed;
+  publish: Publish;
+  telemetry: Telemetry;
+  logger: Logger;
+  requestTimeoutMs: number;
+  replayMaxBlocks: number;
+  replayMaxMs: number;
+  historyBlocks: number;
+}
+
+export interface GroupState {
+  cursor?: ChainCursor<TrackedHead>;
+  logBook?: LogBook;
+}
+
+const CATCH_UP_RETRY_MS = 1000;
+
+export abstract class Topic {
+  readonly upstream: Upstream;
+  readonly spec: SubscriptionSpec;
+  readonly groups = new Set<Group>();
+  protected readonly deps: TopicDeps;
+  #main: Group | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #retryTimers = new Set<NodeJS.Timeout>();
+
+  constructor(upstream: Upstream, spec: SubscriptionSpec, deps: TopicDeps) {
+    this.upstream = upstream;
+    this.spec = spec;
+    this.deps = deps;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get memberCount(): number {
+    let count = 0;
+    for (const group of this.groups) count += group.size;
+    return count;
+  }
+
+  /** Attach to the upstream streams this topic needs. */
+  abstract attach(): void;
+  /** Detach from them (they linger for the grace period). */
+  abstract detach(): void;
+  /** Resolves once the upstream side is subscribed. */
+  abstract ready(): Promise<void>;
+  /** Bring a group (new here, or after a stream loss) up to this upstream's head. */
+  protected abstract catchUp(group: Group): Promise<void>;
+  /** Fresh history state for a brand-new main group. */
+  protected abstract freshState(): GroupState;
+
+  /** A new client subscription joins the main group. */
+  join(subscription: ClientSubscription): void {
+    if (this.#main === undefined || !this.groups.has(this.#main)) {
+      this.#main = this.#newGroup(this.freshState());
+    }
+    this.#main.add(subscription);
+  }
+
+  leave(subscription: ClientSubscription): void {
+    const group = subscription.group;
+    if (group === undefined) return;
+    group.remove(subscription);
+    if (group.size === 0) this.#dropGroup(group);
+  }
+
+  dropEmptyGroups(): void {
+    for (const group of [...this.groups]) if (group.size === 0) this.#dropGroup(group);
+  }
+
+  /** Clients moved in from another upstream: a group of their own with their history, then replay. */
+  adopt(members: ClientSubscription[], state: GroupState): void {
+    const group = this.#newGroup(state);
+    for (const member of members) {
+      member.group?.remove(member);
+      group.add(member);
+    }
+    this.scheduleCatchUp(group);
+  }
+
+  scheduleCatchUp(group: Group): void {
+    this.enqueue(async () => {
+      if (!this.groups.has(group)) return;
+      try {
+        await this.ready();
+        await this.catchUp(group);
+      } catch (error) {
+        this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'catch-up failed; retrying');
+        const timer = setTimeout(() => {
+          this.#retryTimers.delete(timer);
+          if (!this.#closed) this.scheduleCatchUp(group);
+        }, CATCH_UP_RETRY_MS);
+        this.#retryTimers.add(timer);
+      }
+    });
+  }
+
+  /** Run `task` after every task queued before it. Failures are logged, never break the chain. */
+  protected enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((error: unknown) => {
+      this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'subscription task failed');
+    });
+  }
+
+  /** A group whose history now equals the main group's joins it, so it is served by one publish. */
+  protected mergeGroups(): void {
+    const target = this.#main;
+    const tip = target?.cursor?.last;
+    if (target === undefined || tip === undefined) return;
+    for (const group of this.groups) {
+      if (group === target || group.cursor?.last?.hash !== tip.hash) continue;
+      for (const member of [...group.members]) {
+        group.remove(member);
+        target.add(member);
+      }
+      this.#dropGroup(group);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    this.detach();
+  }
+
+  /** Fetch a header by hash or number from this topic's upstream, shaped like a newHeads notification. */
+  protected async fetchHead(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
+    const block = await this.upstream.call<Record<string, unknown> | null>(method, [ref, false], this.deps.requestTimeoutMs);
+    if (block === null) return null;
+    // Block bodies are not part of a newHeads notification.
+    const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;
+    return toTrackedHead(header);
+  }
+
+  protected bounds(): { maxReplayBlocks: number; deadline: number } {
+    return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: Date.now() + this.deps.replayMaxMs };
+  }
+
+  #newGroup(state: GroupState): Group {
+    const group = new Group(this.spec.fingerprint, this.deps.publish, state);
+    this.groups.add(group);
+    return group;
+  }
+
+  #dropGroup(group: Group): void {
+    this.groups.delete(group);
+    if (this.#main === group) {
+      // Promote the largest remaining group so new clients join a live history.
+      this.#main = [...this.groups].sort((a, b) => b.size - a.size)[0];
+    }
+  }
+}

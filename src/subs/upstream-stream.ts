@@ -1,0 +1,154 @@
+/**
+ * One live eth_subscribe on one upstream, shared by every topic that needs it (a newHeads stream
+ * serves the newHeads topic and every logs topic of that node). It is re-established after the
+ * node's subscription socket drops, and released a grace period after its last user leaves.
+ */
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import { backoffDelay } from '../upstream/backoff.js';
+import type { Upstream } from '../upstream/upstream.js';
+import type { SubscriptionKind } from './subscription-params.js';
+
+export interface StreamUser {
+  onResult(result: unknown): void;
+  /** the stream was lost and is live again: anything in between may be missing */
+  onResumed(): void;
+}
+
+export interface StreamDeps {
+  telemetry: Telemetry;
+  logger: Logger;
+  graceMs: number;
+  timeoutMs: number;
+  /** called with the node's id when subscribed, undefined when gone, so the registry can route */
+  onId(stream: UpstreamStream, id: string | undefined): void;
+  /** called when the stream released itself after the grace period */
+  onReleased(stream: UpstreamStream): void;
+}
+
+export class UpstreamStream {
+  readonly upstream: Upstream;
+  readonly key: string;
+  readonly kind: SubscriptionKind;
+  readonly #params: unknown[];
+  readonly #deps: StreamDeps;
+  readonly #users = new Set<StreamUser>();
+  #id: string | undefined;
+  #subscribing: Promise<void> | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #lostOnce = false;
+  #closed = false;
+
+  constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
+    this.upstream = upstream;
+    this.key = key;
+    this.kind = kind;
+    this.#params = params;
+    this.#deps = deps;
+  }
+
+  get live(): boolean {
+    return this.#id !== undefined;
+  }
+
+  get users(): number {
+    return this.#users.size;
+  }
+
+  addUser(user: StreamUser): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    this.#users.add(user);
+    this.#ensure();
+  }
+
+  removeUser(user: StreamUser): void {
+    this.#users.delete(user);
+    if (this.#users.size > 0 || this.#graceTimer !== undefined) return;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      if (this.#users.size === 0) this.close();
+    }, this.#deps.graceMs);
+  }
+
+  /** Resolves when the upstream subscription is live (make before break). Rejects if it cannot be made now. */
+  async ready(): Promise<void> {
+    if (this.#id !== undefined) return;
+    this.#ensure();
+    await this.#subscribing;
+    if (this.#id === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live`);
+  }
+
+  deliver(result: unknown): void {
+    for (const user of this.#users) user.onResult(result);
+  }
+
+  /** The node's subscription socket closed: the id is dead. Subscribe again when possible. */
+  lost(): void {
+    if (this.#id === undefined) return;
+    this.#setId(undefined);
+    this.#lostOnce = true;
+    this.#scheduleRetry();
+  }
+
+  /** The node may be able to take subscriptions again. */
+  retryNow(): void {
+    if (this.#id === undefined && this.#users.size > 0 && this.#subscribing === undefined) this.#ensure();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#graceTimer);
+    const id = this.#id;
+    if (id !== undefined) {
+      this.#setId(undefined);
+      void this.upstream.unsubscribe(id, this.#deps.timeoutMs).catch(() => {});
+    }
+    this.#deps.onReleased(this);
+  }
+
+  #ensure(): void {
+    if (this.#closed || this.#id !== undefined || this.#subscribing !== undefined) return;
+    this.#subscribing = this.#subscribe().finally(() => {
+      this.#subscribing = undefined;
+    });
+  }
+
+  async #subscribe(): Promise<void> {
+    try {
+      const id = await this.upstream.subscribe(this.#params, this.#deps.timeoutMs);
+      if (this.#closed) {
+        await this.upstream.unsubscribe(id, this.#deps.timeoutMs);
+        return;
+      }
+      this.#attempt = 0;
+      this.#setId(id);
+      if (this.#lostOnce) for (const user of this.#users) user.onResumed();
+    } catch (error) {
+      this.#deps.logger.warn({ upstream: this.upstream.name, kind: this.kind, err: (error as Error).message }, 'upstream subscribe failed');
+      this.#scheduleRetry();
+    }
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || this.#retryTimer !== undefined || this.#users.size === 0) return;
+    const delay = backoffDelay(this.#attempt++, { baseMs: 100, maxMs: 5000 });
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.upstream.subscriptionsReady) this.#ensure();
+      else this.#scheduleRetry();
+    }, delay);
+  }
+
+  #setId(id: string | undefined): void {
+    if (id === this.#id) return;
+    const had = this.#id !== undefined;
+    this.#id = id;
+    this.#deps.onId(this, id);
+    if (had !== (id !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, id === undefined ? -1 : 1);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * What the core reports about itself. Core code calls these hooks; `metrics.ts` implements them
+ * with prom-client, tests may implement them to observe. Keeping prom-client out of the core keeps
+ * label handling (bounded cardinality) in one place.
+ */
+import type { SubscriptionKind } from './subs/subscription-params.js';
+
+export type RequestOutcome = 'ok' | 'rpc_error' | 'timeout' | 'transport_error' | 'rejected';
+export type DisconnectReason = 'client' | 'slow_consumer' | 'shutdown' | 'limit';
+
+export interface Telemetry {
+  clientConnected(): void;
+  clientDisconnected(reason: DisconnectReason): void;
+  clientRejected(reason: string): void;
+  clientSubscriptionsChanged(kind: SubscriptionKind, delta: number): void;
+  upstreamSubscriptionsChanged(upstream: string, kind: SubscriptionKind, delta: number): void;
+  upstreamState(upstream: string, up: boolean): void;
+  upstreamHead(upstream: string, head: bigint): void;
+  requestFinished(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void;
+  clientError(code: number): void;
+  failover(kind: SubscriptionKind): void;
+  replayed(kind: SubscriptionKind, count: number): void;
+  replayTruncated(kind: SubscriptionKind): void;
+  reorg(depth: number): void;
+}
+
+/** For code paths and tests that do not care. */
+export const noTelemetry: Telemetry = {
+  clientConnected() {},
+  clientDisconnected() {},
+  clientRejected() {},
+  clientSubscriptionsChanged() {},
+  upstreamSubscriptionsChanged() {},
+  upstreamState() {},
+  upstreamHead() {},
+  requestFinished() {},
+  clientError() {},
+  failover() {},
+  replayed() {},
+  replayTruncated() {},
+  reorg() {},
+};

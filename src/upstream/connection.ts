@@ -1,0 +1,197 @@
+/**
+ * One persistent WebSocket to an upstream node: request/response with evmux's own ids, a ping/pong
+ * heartbeat, and reconnection forever with exponential backoff and full jitter. Pending requests
+ * fail at once when the socket dies so callers can retry elsewhere without waiting for a timeout.
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Logger } from '../log.js';
+import { backoffDelay } from './backoff.js';
+import { UpstreamFailure } from './errors.js';
+import { parseUpstreamFrame, type UpstreamReply } from './reply.js';
+
+export interface ConnectionOptions {
+  upstream: string;
+  url: string;
+  heartbeat: { intervalMs: number; timeoutMs: number };
+  reconnect: { baseMs: number; maxMs: number };
+  logger: Logger;
+}
+
+interface Pending {
+  resolve: (reply: UpstreamReply) => void;
+  reject: (error: UpstreamFailure) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface ConnectionEvents {
+  open: [];
+  close: [];
+  /** a parsed frame that is not a response: subscription notifications */
+  notification: [message: Record<string, unknown>];
+}
+
+export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
+  readonly #options: ConnectionOptions;
+  #socket: WebSocket | undefined;
+  #open = false;
+  #closed = false;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  #attempt = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #pongTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ConnectionOptions) {
+    super();
+    this.#options = options;
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  /** Send one call; resolves with the node's reply (which may be a JSON-RPC error). */
+  request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    const socket = this.#socket;
+    if (!this.#open || socket === undefined) {
+      return Promise.reject(this.#failure('EVMUX_NOT_CONNECTED', 'not connected'));
+    }
+    const id = this.#nextId++;
+    const frame = `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? [])}}`;
+    return new Promise<UpstreamReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(this.#failure('EVMUX_TIMEOUT', `${method} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      socket.send(frame, (error) => {
+        if (error) this.#settleFailure(id, this.#failure('EVMUX_SOCKET_CLOSED', `send failed: ${error.message}`));
+      });
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#stopHeartbeat();
+    this.#socket?.terminate();
+    this.#socket = undefined;
+    this.#markClosed('connection closed');
+  }
+
+  /** Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. */
+  terminate(reason: string): void {
+    if (this.#socket === undefined) return;
+    this.#options.logger.warn({ reason }, 'terminating upstream socket');
+    this.#socket.terminate();
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    const socket = new WebSocket(this.#options.url, {
+      perMessageDeflate: false,
+      maxPayload: 256 * 1024 * 1024,
+      handshakeTimeout: this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs,
+    });
+    this.#socket = socket;
+    socket.on('open', () => {
+      this.#attempt = 0;
+      this.#open = true;
+      this.#startHeartbeat(socket);
+      this.#options.logger.info('upstream socket open');
+      this.emit('open');
+    });
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      this.#onFrame(data.toString());
+    });
+    socket.on('pong', () => {
+      clearTimeout(this.#pongTimer);
+      this.#pongTimer = undefined;
+    });
+    socket.on('error', (error) => {
+      this.#options.logger.debug({ err: error.message }, 'upstream socket error');
+    });
+    socket.on('close', () => {
+      if (this.#socket !== socket) return;
+      this.#socket = undefined;
+      this.#stopHeartbeat();
+      this.#markClosed('socket closed');
+      this.#scheduleReconnect();
+    });
+  }
+
+  #onFrame(text: string): void {
+    let parsed;
+    try {
+      parsed = parseUpstreamFrame(text);
+    } catch {
+      // A node that sends garbage cannot be trusted with the calls in flight on this socket.
+      this.terminate('unparseable frame from upstream');
+      return;
+    }
+    if (parsed.id !== undefined && parsed.reply !== undefined) {
+      const pending = this.#pending.get(parsed.id);
+      if (pending === undefined) return; // timed out already
+      this.#pending.delete(parsed.id);
+      clearTimeout(pending.timer);
+      pending.resolve(parsed.reply);
+      return;
+    }
+    if (parsed.message !== undefined) this.emit('notification', parsed.message);
+  }
+
+  #markClosed(reason: string): void {
+    const wasOpen = this.#open;
+    this.#open = false;
+    for (const [id] of this.#pending) this.#settleFailure(id, this.#failure('EVMUX_SOCKET_CLOSED', reason));
+    if (wasOpen) {
+      this.#options.logger.warn({ reason }, 'upstream socket closed');
+      this.emit('close');
+    }
+  }
+
+  #settleFailure(id: number, error: UpstreamFailure): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(error);
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed) return;
+    const delay = backoffDelay(this.#attempt++, this.#options.reconnect);
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #startHeartbeat(socket: WebSocket): void {
+    const { intervalMs, timeoutMs } = this.#options.heartbeat;
+    this.#pingTimer = setInterval(() => {
+      if (socket.readyState !== WebSocket.OPEN) return;
+      // One outstanding ping at a time, so the deadline is not pushed back by later pings.
+      this.#pongTimer ??= setTimeout(() => this.terminate(`no pong within ${timeoutMs} ms`), timeoutMs);
+      socket.ping();
+    }, intervalMs);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
+  }
+
+  #failure(code: UpstreamFailure['code'], message: string): UpstreamFailure {
+    return new UpstreamFailure(code, `${this.#options.upstream}: ${message}`, this.#options.upstream);
+  }
+}

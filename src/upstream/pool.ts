@@ -1,0 +1,146 @@
+/**
+ * All upstream nodes of the chain. Judges what single nodes cannot judge alone: lag behind the
+ * best head and stalls (a head that stopped while others moved), and tells listeners when the set
+ * of usable nodes changes.
+ */
+import { EventEmitter } from 'node:events';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import { Upstream, type UpstreamSnapshot } from './upstream.js';
+
+export interface PoolEvents {
+  /** the usable set may have changed */
+  changed: [];
+}
+
+export interface PoolSnapshot extends UpstreamSnapshot {
+  lag: number | null;
+  stalled: boolean;
+  usable: boolean;
+  /** healthy continuously since (ms epoch), for ring hold-down */
+  usableSince: number | null;
+}
+
+export class UpstreamPool extends EventEmitter<PoolEvents> {
+  readonly upstreams: readonly Upstream[];
+  readonly #config: Config;
+  readonly #logger: Logger;
+  readonly #telemetry: Telemetry;
+  readonly #usableSince = new Map<Upstream, number>();
+  #bestHead = -1n;
+  #timer: NodeJS.Timeout | undefined;
+  #evaluateScheduled = false;
+
+  constructor(config: Config, logger: Logger, telemetry: Telemetry) {
+    super();
+    this.setMaxListeners(0);
+    this.#config = config;
+    this.#logger = logger;
+    this.#telemetry = telemetry;
+    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger));
+    for (const upstream of this.upstreams) {
+      upstream.on('state', () => this.#scheduleEvaluate());
+      upstream.on('head', (head) => {
+        if (head.number > this.#bestHead) this.#bestHead = head.number;
+        this.#scheduleEvaluate();
+      });
+    }
+  }
+
+  start(): void {
+    for (const upstream of this.upstreams) upstream.start();
+    this.#timer = setInterval(() => this.#evaluate(), Math.min(1000, this.#config.health.probeIntervalMs));
+  }
+
+  get bestHead(): bigint {
+    return this.#bestHead;
+  }
+
+  /** Fit for traffic: healthy, not lagging, not stalled. */
+  isUsable(upstream: Upstream): boolean {
+    return this.#usableSince.has(upstream);
+  }
+
+  /** Usable and continuously so for at least `ms`. */
+  usableFor(upstream: Upstream, ms: number): boolean {
+    const since = this.#usableSince.get(upstream);
+    return since !== undefined && Date.now() - since >= ms;
+  }
+
+  usable(): Upstream[] {
+    return this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
+  }
+
+  byName(name: string): Upstream | undefined {
+    return this.upstreams.find((upstream) => upstream.name === name);
+  }
+
+  indexOf(upstream: Upstream): number {
+    return this.upstreams.indexOf(upstream);
+  }
+
+  snapshot(): PoolSnapshot[] {
+    return this.upstreams.map((upstream) => ({
+      ...upstream.snapshot(),
+      lag: upstream.headNumber >= 0n && this.#bestHead >= 0n ? Number(this.#bestHead - upstream.headNumber) : null,
+      stalled: this.#isStalled(upstream),
+      usable: this.#usableSince.has(upstream),
+      usableSince: this.#usableSince.get(upstream) ?? null,
+    }));
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    for (const upstream of this.upstreams) upstream.close();
+  }
+
+  #lag(upstream: Upstream): bigint {
+    if (upstream.headNumber < 0n || this.#bestHead < 0n) return 0n;
+    return this.#bestHead - upstream.headNumber;
+  }
+
+  #isStalled(upstream: Upstream): boolean {
+    const stallMs = this.#config.health.stallMs;
+    const now = Date.now();
+    if (now - upstream.headChangedAt < stallMs) return false;
+    // Only a stall if someone else's head moved meanwhile: a quiet chain is not a failure.
+    return this.upstreams.some((other) => other !== upstream && other.healthy && now - other.headChangedAt < stallMs && other.headNumber > upstream.headNumber);
+  }
+
+  #scheduleEvaluate(): void {
+    if (this.#evaluateScheduled) return;
+    this.#evaluateScheduled = true;
+    queueMicrotask(() => {
+      this.#evaluateScheduled = false;
+      this.#evaluate();
+    });
+  }
+
+  #evaluate(): void {
+    // Best head among healthy nodes only: a dead node's old head must not define lag.
+    let best = -1n;
+    for (const upstream of this.upstreams) {
+      if (upstream.healthy && upstream.headNumber > best) best = upstream.headNumber;
+      if (upstream.headNumber >= 0n) this.#telemetry.upstreamHead(upstream.name, upstream.headNumber);
+    }
+    if (best >= 0n) this.#bestHead = best;
+    let changed = false;
+    for (const upstream of this.upstreams) {
+      const lagging = this.#lag(upstream) > BigInt(this.#config.health.maxLagBlocks);
+      const stalled = this.#isStalled(upstream);
+      const usable = upstream.healthy && !lagging && !stalled;
+      if (usable !== this.#usableSince.has(upstream)) {
+        changed = true;
+        if (usable) this.#usableSince.set(upstream, Date.now());
+        else this.#usableSince.delete(upstream);
+        this.#telemetry.upstreamState(upstream.name, usable);
+        this.#logger[usable ? 'info' : 'warn'](
+          { upstream: upstream.name, healthy: upstream.healthy, lagging, stalled, lag: Number(this.#lag(upstream)) },
+          usable ? 'upstream usable' : 'upstream not usable',
+        );
+      }
+    }
+    if (changed) this.emit('changed');
+  }
+}

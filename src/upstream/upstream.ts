@@ -1,0 +1,324 @@
+/**
+ * One upstream node: a few persistent connections, a concurrency cap with a bounded queue, a
+ * circuit breaker fed by transport failures, active health probes and head tracking, and the socket
+ * that carries the upstream side of client subscriptions.
+ */
+import { EventEmitter } from 'node:events';
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { redactUrl } from '../log.js';
+import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
+import { UpstreamConnection } from './connection.js';
+import { UpstreamFailure } from './errors.js';
+import type { TrackedHead } from './head.js';
+import { replyResult, type UpstreamReply } from './reply.js';
+
+export interface UpstreamEvents {
+  /** usable-for-traffic may have changed (health, breaker, connection) */
+  state: [];
+  /** a new head seen on this node (from a newHeads subscription), for lag tracking */
+  head: [head: TrackedHead];
+  /** a notification for one of this node's subscriptions */
+  notification: [subscription: string, result: unknown];
+  /** the socket that carried this node's subscriptions closed: they are gone */
+  subscriptionsLost: [];
+}
+
+export interface UpstreamSnapshot {
+  name: string;
+  url: string;
+  weight: number;
+  connected: boolean;
+  healthy: boolean;
+  breaker: BreakerState;
+  head: string | null;
+  headHash: string | null;
+  inFlight: number;
+  queued: number;
+  latencyMs: number;
+}
+
+type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker'>;
+
+export class Upstream extends EventEmitter<UpstreamEvents> {
+  readonly name: string;
+  readonly weight: number;
+  readonly #config: UpstreamConfig;
+  readonly #settings: Settings;
+  readonly #logger: Logger;
+  readonly #connections: UpstreamConnection[];
+  readonly #breaker: CircuitBreaker;
+  readonly #queue: Array<() => void> = [];
+  #active = 0;
+  #latencyMs = 0;
+  #healthy = false;
+  #probeFailures = 0;
+  #probeSuccesses = 0;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
+  #head: TrackedHead | undefined;
+  #headNumber = -1n;
+  #headChangedAt = Date.now();
+  /** connection that carries this node's subscriptions */
+  #subConnection: UpstreamConnection | undefined;
+  #closed = false;
+  #neverUp = true;
+
+  constructor(config: UpstreamConfig, settings: Settings, logger: Logger) {
+    super();
+    this.setMaxListeners(0);
+    this.name = config.name;
+    this.weight = config.weight;
+    this.#config = config;
+    this.#settings = settings;
+    this.#logger = logger.child({ upstream: config.name });
+    this.#breaker = new CircuitBreaker(settings.breaker, Date.now, (state) => {
+      this.#logger.warn({ breaker: state }, 'circuit breaker state changed');
+      this.emit('state');
+    });
+    this.#connections = Array.from({ length: config.connections }, (_, index) => {
+      const connection = new UpstreamConnection({
+        upstream: config.name,
+        url: config.url,
+        heartbeat: settings.heartbeat,
+        reconnect: settings.reconnect,
+        logger: this.#logger.child({ socket: index }),
+      });
+      connection.on('open', () => this.#onConnectionOpen(connection));
+      connection.on('close', () => this.#onConnectionClose(connection));
+      connection.on('notification', (message) => this.#onNotification(connection, message));
+      return connection;
+    });
+  }
+
+  start(): void {
+    this.#logger.info({ url: redactUrl(this.#config.url) }, 'upstream starting');
+    for (const connection of this.#connections) connection.start();
+    this.#probeTimer = setInterval(() => void this.#probe().catch(() => {}), this.#settings.health.probeIntervalMs);
+  }
+
+  get connected(): boolean {
+    return this.#connections.some((connection) => connection.isOpen);
+  }
+
+  /** Connected, passing probes, breaker not open. Lag and stall are judged by the pool. */
+  get healthy(): boolean {
+    return this.#healthy && this.connected && this.#breaker.state !== 'open';
+  }
+
+  get inFlight(): number {
+    return this.#active + this.#queue.length;
+  }
+
+  get latencyMs(): number {
+    return this.#latencyMs;
+  }
+
+  get head(): TrackedHead | undefined {
+    return this.#head;
+  }
+
+  /** Best known head height (from newHeads or probes); -1 when unknown. */
+  get headNumber(): bigint {
+    return this.#headNumber;
+  }
+
+  get headChangedAt(): number {
+    return this.#headChangedAt;
+  }
+
+  get subscriptionsReady(): boolean {
+    return this.#subConnection?.isOpen === true;
+  }
+
+  /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. */
+  async request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    if (!this.#breaker.tryAcquire()) throw new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name);
+    const deadline = Date.now() + timeoutMs;
+    await this.#acquireSlot(timeoutMs);
+    const started = performance.now();
+    try {
+      const connection = this.#pickConnection();
+      if (connection === undefined) throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name);
+      const reply = await connection.request(method, params, Math.max(1, deadline - Date.now()));
+      this.#breaker.recordSuccess();
+      this.#recordLatency(performance.now() - started);
+      return reply;
+    } catch (error) {
+      this.#breaker.recordFailure();
+      throw error;
+    } finally {
+      this.#releaseSlot();
+    }
+  }
+
+  /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */
+  async call<T>(method: string, params: unknown[], timeoutMs: number): Promise<T> {
+    const reply = await this.request(method, params, timeoutMs);
+    if (reply.error) throw new Error(`${this.name}: ${method} failed: ${reply.error.message}`);
+    return replyResult(reply) as T;
+  }
+
+  /** eth_subscribe on the subscription socket; resolves with the node's subscription id. */
+  async subscribe(params: unknown[], timeoutMs: number): Promise<string> {
+    const connection = this.#subConnection;
+    if (connection === undefined || !connection.isOpen) {
+      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: no subscription socket`, this.name);
+    }
+    const reply = await connection.request('eth_subscribe', params, timeoutMs);
+    if (reply.error) throw new Error(`${this.name}: eth_subscribe failed: ${reply.error.message}`);
+    const id = replyResult(reply);
+    if (typeof id !== 'string') throw new Error(`${this.name}: eth_subscribe returned a non-string id`);
+    return id;
+  }
+
+  async unsubscribe(id: string, timeoutMs: number): Promise<void> {
+    const connection = this.#subConnection;
+    if (connection === undefined || !connection.isOpen) return;
+    await connection.request('eth_unsubscribe', [id], timeoutMs).catch(() => undefined);
+  }
+
+  snapshot(): UpstreamSnapshot {
+    return {
+      name: this.name,
+      url: redactUrl(this.#config.url),
+      weight: this.weight,
+      connected: this.connected,
+      healthy: this.healthy,
+      breaker: this.#breaker.state,
+      head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
+      headHash: this.#head?.hash ?? null,
+      inFlight: this.#active,
+      queued: this.#queue.length,
+      latencyMs: Math.round(this.#latencyMs * 100) / 100,
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#probeTimer);
+    for (const release of this.#queue.splice(0)) release();
+    for (const connection of this.#connections) connection.close();
+  }
+
+  #acquireSlot(timeoutMs: number): Promise<void> {
+    if (this.#active < this.#config.maxConcurrency) {
+      this.#active++;
+      return Promise.resolve();
+    }
+    if (this.#queue.length >= this.#config.maxQueue) {
+      return Promise.reject(new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry = (): void => {
+        clearTimeout(timer);
+        this.#active++;
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const index = this.#queue.indexOf(entry);
+        if (index >= 0) this.#queue.splice(index, 1);
+        reject(new UpstreamFailure('EVMUX_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
+      }, timeoutMs);
+      this.#queue.push(entry);
+    });
+  }
+
+  #releaseSlot(): void {
+    this.#active--;
+    const next = this.#queue.shift();
+    if (next !== undefined) next();
+  }
+
+  #pickConnection(): UpstreamConnection | undefined {
+    let best: UpstreamConnection | undefined;
+    for (const connection of this.#connections) {
+      if (connection.isOpen && (best === undefined || connection.inFlight < best.inFlight)) best = connection;
+    }
+    return best;
+  }
+
+  #recordLatency(ms: number): void {
+    this.#latencyMs = this.#latencyMs === 0 ? ms : this.#latencyMs * 0.8 + ms * 0.2;
+  }
+
+  #onConnectionOpen(connection: UpstreamConnection): void {
+    if (this.#subConnection === undefined || !this.#subConnection.isOpen) this.#subConnection = connection;
+    void this.#probe().catch(() => {});
+    this.emit('state');
+  }
+
+  #onConnectionClose(connection: UpstreamConnection): void {
+    if (connection === this.#subConnection) {
+      this.#subConnection = undefined;
+      this.emit('subscriptionsLost');
+      const next = this.#connections.find((candidate) => candidate.isOpen);
+      if (next !== undefined) this.#onConnectionOpen(next);
+    }
+    if (!this.connected) {
+      // Down at once: a dead socket needs no probe to confirm it.
+      this.#setHealthy(false, 'all sockets closed');
+    }
+    this.emit('state');
+  }
+
+  #onNotification(connection: UpstreamConnection, message: Record<string, unknown>): void {
+    if (connection !== this.#subConnection || message.method !== 'eth_subscription') return;
+    const params = message.params as { subscription?: unknown; result?: unknown } | undefined;
+    if (typeof params?.subscription !== 'string') return;
+    this.emit('notification', params.subscription, params.result);
+  }
+
+  /** A head seen on this node's newHeads stream: the freshest view of its height. */
+  noteHead(head: TrackedHead): void {
+    this.#noteHeadNumber(head.number);
+    this.#head = head;
+    this.emit('head', head);
+  }
+
+  #noteHeadNumber(number: bigint): void {
+    if (number !== this.#headNumber) {
+      this.#headNumber = number;
+      this.#headChangedAt = Date.now();
+    }
+  }
+
+  async #probe(): Promise<void> {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    try {
+      const connection = this.#pickConnection();
+      if (connection === undefined) throw new Error('not connected');
+      const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs);
+      if (reply.error) throw new Error(reply.error.message);
+      const result = replyResult(reply);
+      if (typeof result !== 'string' || !/^0x[0-9a-f]+$/i.test(result)) throw new Error('eth_blockNumber returned garbage');
+      const number = BigInt(result);
+      // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
+      if (number > this.#headNumber) this.#noteHeadNumber(number);
+      this.#probeFailures = 0;
+      this.#probeSuccesses++;
+      // The very first probe brings a node up at once; after an outage it must pass several in a row.
+      if (!this.#healthy && (this.#neverUp || this.#probeSuccesses >= this.#settings.health.recoveryThreshold)) {
+        this.#setHealthy(true, 'probes passing');
+      }
+    } catch (error) {
+      this.#probeSuccesses = 0;
+      this.#probeFailures++;
+      if (this.#healthy && this.#probeFailures >= this.#settings.health.failureThreshold) {
+        this.#setHealthy(false, `probe failed: ${(error as Error).message}`);
+      }
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  #setHealthy(healthy: boolean, reason: string): void {
+    if (this.#healthy === healthy) return;
+    this.#healthy = healthy;
+    if (healthy) this.#neverUp = false;
+    if (!healthy) this.#probeSuccesses = 0;
+    this.#logger[healthy ? 'info' : 'warn']({ reason }, healthy ? 'upstream up' : 'upstream down');
+    this.emit('state');
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * A scriptable fake Ethereum node for fault tests: one port serves JSON-RPC over WebSocket and
+ * HTTP POST, backed by a SyntheticChain. Switches make it hang, answer garbage or errors, answer
+ * slowly, drop pongs, stall its head stream, reorg or drop every connection - the failures a real
+ * anvil node cannot be made to show on demand.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import { answerMessage } from './fake-node-answer.js';
+import { defaultMethods } from './fake-node-methods.js';
+import type { FakeClient, FakeMethod, FakeSubscription, SubscriptionKind } from './fake-node-methods.js';
+import { SyntheticChain } from './synthetic-chain.js';
+import type { FakeHeader } from './synthetic-chain.js';
+import { logMatches } from './synthetic-logs.js';
+import type { FakeLog, FakeLogInput } from './synthetic-logs.js';
+
+export type { FakeHeader } from './synthetic-chain.js';
+export type { FakeLog, FakeLogInput } from './synthetic-logs.js';
+export type { SubscriptionKind } from './fake-node-methods.js';
+export { FakeRpcError } from './fake-node-methods.js';
+
+export interface FakeNodeOptions {
+  /** @default 31337 */
+  chainId?: number;
+  /** auto-advance the chain and emit newHeads every N ms; 0 = only via advance() @default 0 */
+  blockTimeMs?: number;
+  /** initial height @default 100 */
+  startHeight?: number;
+  /** prefix mixed into hashes so two fake nodes can have different or same chains @default 'fake' */
+  seed?: string;
+  /** port to bind on 127.0.0.1; pass an old node's port to "restart" it @default 0 */
+  port?: number;
+}
+
+export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
+
+export interface FakeNodeStats {
+  /** WebSocket connections open now */
+  readonly connections: number;
+  /** WebSocket connections accepted since start */
+  readonly connectionsTotal: number;
+  /** requests received per method (batch elements counted one by one, in every mode) */
+  readonly requests: Map<string, number>;
+  /** subscriptions held by open connections */
+  readonly liveSubscriptions: number;
+  readonly pingsReceived: number;
+}
+
+const MAX_HTTP_BODY = 5 * 1024 * 1024;
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+}
+
+export class FakeNode {
+  readonly url: string;
+  readonly httpUrl: string;
+  readonly port: number;
+  readonly stats: FakeNodeStats;
+
+  /** 'normal' answers; 'hang' accepts frames and never answers; 'garbage' answers every request
+   * with a non-JSON frame; 'error' answers with a JSON-RPC error {code:-32603} */
+  mode: FakeNodeMode = 'normal';
+  /** delay before each response, ms */
+  latencyMs = 0;
+  /** when false the server does not answer ws pings (no pong) */
+  answerPings = true;
+  /** when false, advance() and reorg() still change the chain but send no newHeads or logs
+   * notifications (a stall with the socket open) */
+  emitHeads = true;
+  /** when false, new WebSocket handshakes and HTTP requests get 503 (node down, port open) */
+  acceptConnections = true;
+
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #chain: SyntheticChain;
+  readonly #builtins: Map<string, FakeMethod>;
+  readonly #overrides = new Map<string, FakeMethod>();
+  readonly #clients = new Set<FakeClient>();
+  readonly #sockets = new Set<Socket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #requests = new Map<string, number>();
+  #ticker: NodeJS.Timeout | undefined;
+  readonly #counters = { pings: 0, total: 0 };
+  #nextSubscription = 1;
+  #closed = false;
+
+  private constructor(server: Server, port: number, options: FakeNodeOptions) {
+    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake' } = options;
+    this.#server = server;
+    this.port = port;
+    this.url = `ws://127.0.0.1:${port}`;
+    this.httpUrl = `http://127.0.0.1:${port}`;
+    this.#chain = new SyntheticChain({ seed, startHeight });
+    this.#builtins = defaultMethods({
+      chain: this.#chain,
+      chainId,
+      subscribe: (client, sub) => this.#subscribe(client, sub),
+      unsubscribe: (client, id) => client.subs.delete(id),
+      pendingTransaction: (hash) => this.#publish('newPendingTransactions', hash),
+    });
+
+    const clients = this.#clients;
+    const counters = this.#counters;
+    this.stats = {
+      requests: this.#requests,
+      get connections() { return clients.size; },
+      get connectionsTotal() { return counters.total; },
+      get pingsReceived() { return counters.pings; },
+      get liveSubscriptions() { return [...clients].reduce((n, c) => n + c.subs.size, 0); },
+    };
+
+    // autoPong off: pongs are sent by hand so answerPings can withhold them
+    this.#wss = new WebSocketServer({ noServer: true, autoPong: false });
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (!this.acceptConnections || this.#closed) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onHttp(req, res));
+
+    if (blockTimeMs > 0) this.#ticker = setInterval(() => this.advance(1), blockTimeMs);
+  }
+
+  static async start(options: FakeNodeOptions = {}): Promise<FakeNode> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('fake node has no TCP address');
+    return new FakeNode(server, address.port, options);
+  }
+
+  /** override or add a method: return a result, or throw {code, message} to answer with that error */
+  handle(method: string, fn: (params: unknown[]) => unknown): void {
+    this.#overrides.set(method, (params) => fn(params));
+  }
+
+  /** drop an override made with handle(), restoring the built-in behaviour */
+  unhandle(method: string): void {
+    this.#overrides.delete(method);
+  }
+
+  /** grow the chain by n blocks and notify newHeads (and logs subs: emit no logs unless addLog used) */
+  advance(n = 1): void {
+    for (const header of this.#chain.advance(n)) this.#announce(header);
+  }
+
+  /** replace the last `depth` blocks with a new branch of depth+1 blocks (different hashes) and
+   * notify: removed logs (removed: true) of the old blocks first, then each new head with its logs */
+  reorg(depth: number): void {
+    const { removed, added } = this.#chain.reorg(depth);
+    if (this.emitHeads) for (const header of removed) this.#publishLogs(this.#chain.logsOf(header, true));
+    for (const header of added) this.#announce(header);
+  }
+
+  /** send a newHeads notification for an arbitrary existing header (duplicates / out of order) */
+  notifyHead(header: FakeHeader): void {
+    this.#publish('newHeads', this.#chain.headerJson(header));
+  }
+
+  /** send `result` as a notification to every subscription of this kind (malformed payloads too) */
+  notify(kind: SubscriptionKind, result: unknown): void {
+    this.#publish(kind, result);
+  }
+
+  /**
+   * Attach a log to the canonical block at `blockNumber` if it exists (silently: only eth_getLogs
+   * sees it, as if the notification was missed), else queue it for the block that later takes
+   * that height, which delivers it to logs subscriptions.
+   * @default blockNumber: the next block (head + 1)
+   */
+  addLog(input: FakeLogInput, blockNumber?: bigint): void {
+    this.#chain.addLog(input, blockNumber);
+  }
+
+  /** logs of the canonical block at `number` */
+  logsAt(number: bigint): FakeLog[] {
+    const header = this.#chain.header(number);
+    return header === undefined ? [] : this.#chain.logsOf(header);
+  }
+
+  /** send any raw text frame to every connected client */
+  sendRaw(frame: string): void {
+    for (const client of this.#clients) this.#send(client, frame);
+  }
+
+  /** canonical header at height */
+  header(number: bigint): FakeHeader | undefined {
+    return this.#chain.header(number);
+  }
+
+  /** any header that ever existed on this node, canonical or orphaned */
+  headerByHash(hash: string): FakeHeader | undefined {
+    return this.#chain.headerByHash(hash)?.header;
+  }
+
+  get head(): FakeHeader {
+    return this.#chain.head;
+  }
+
+  /** close all client sockets abruptly (simulate a dropped connection) without stopping the server */
+  dropConnections(): void {
+    for (const client of this.#clients) client.ws.terminate();
+    this.#clients.clear();
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.dropConnections();
+    this.#wss.close();
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #onConnection(ws: WebSocket): void {
+    const client: FakeClient = { ws, subs: new Map() };
+    this.#clients.add(client);
+    this.#counters.total += 1;
+    ws.on('message', (data) => this.#receive(rawText(data), client, (body) => this.#send(client, body)));
+    ws.on('ping', (data) => {
+      this.#counters.pings += 1;
+      if (this.answerPings) ws.pong(data);
+    });
+    ws.on('close', () => this.#clients.delete(client));
+    // abrupt drops surface as socket errors; 'close' follows and cleans up
+    ws.on('error', () => undefined);
+  }
+
+  #onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.acceptConnections) {
+      res.writeHead(503).end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_HTTP_BODY) {
+        res.writeHead(413).end();
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      this.#receive(Buffer.concat(chunks).toString('utf8'), undefined, (body) => {
+        if (res.writableEnded || res.destroyed) return;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body ?? '');
+      });
+    });
+  }
+
+  /** Mode is read when the frame arrives; the latency delay runs before the methods do. */
+  #receive(text: string, client: FakeClient | undefined, reply: (body: string | undefined) => void): void {
+    const mode = this.mode;
+    let message: unknown;
+    let parsed = true;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      parsed = false;
+    }
+    if (parsed) this.#count(message);
+    if (mode === 'hang') return;
+    this.#later(this.latencyMs, () => {
+      const lookup = (method: string): FakeMethod | undefined => this.#overrides.get(method) ?? this.#builtins.get(method);
+      answerMessage({ parsed, message, mode, client, lookup })
+        .then((body) => {
+          if (!this.#closed) reply(body);
+        })
+        .catch(() => undefined);
+    });
+  }
+
+  #count(message: unknown): void {
+    for (const item of Array.isArray(message) ? message : [message]) {
+      const method: unknown = typeof item === 'object' && item !== null ? (item as { method?: unknown }).method : undefined;
+      if (typeof method !== 'string') continue;
+      this.#requests.set(method, (this.#requests.get(method) ?? 0) + 1);
+    }
+  }
+
+  #later(ms: number, fn: () => void): void {
+    if (ms <= 0) {
+      fn();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #subscribe(client: FakeClient, subscription: FakeSubscription): string {
+    // port and counter: ids differ between fake nodes, so a leaked upstream id is noticed
+    const id = `0x${this.port.toString(16).padStart(4, '0')}${(this.#nextSubscription++).toString(16).padStart(28, '0')}`;
+    client.subs.set(id, subscription);
+    return id;
+  }
+
+  #announce(header: FakeHeader): void {
+    if (!this.emitHeads) return;
+    this.#publish('newHeads', this.#chain.headerJson(header));
+    this.#publishLogs(this.#chain.logsOf(header));
+  }
+
+  #publishLogs(logs: FakeLog[]): void {
+    for (const log of logs) {
+      for (const client of this.#clients) {
+        for (const [id, sub] of client.subs) {
+          if (sub.kind === 'logs' && logMatches(sub.criteria, log)) this.#send(client, notification(id, log));
+        }
+      }
+    }
+  }
+
+  #publish(kind: SubscriptionKind, result: unknown): void {
+    for (const client of this.#clients) {
+      for (const [id, sub] of client.subs) if (sub.kind === kind) this.#send(client, notification(id, result));
+    }
+  }
+
+  #send(client: FakeClient, body: string | undefined): void {
+    if (body !== undefined && client.ws.readyState === WebSocket.OPEN) client.ws.send(body);
+  }
+}
+
+function notification(subscription: string, result: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', method: 'eth_subscription', params: { subscription, result } });
+}

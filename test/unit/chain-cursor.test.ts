@@ -1,0 +1,384 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChainCursor } from '../../src/subs/chain-cursor.js';
+import type { AdvanceBounds, AdvanceResult } from '../../src/subs/chain-cursor.js';
+import { HeadSubscriber } from '../support/head-subscriber.js';
+import { HeadTree, labels, randomUpstream, sourceOf } from '../support/head-tree.js';
+import type { TestHead } from '../support/head-tree.js';
+
+const FAR = { deadline: Number.MAX_SAFE_INTEGER } satisfies AdvanceBounds;
+
+/** A cursor that has delivered `chain` one head at a time (plain extensions). */
+async function cursorAt(chain: TestHead[], capacity?: number): Promise<ChainCursor<TestHead>> {
+  const cursor = new ChainCursor<TestHead>(capacity === undefined ? {} : { capacity });
+  const noFetch = { byHash: () => Promise.reject(new Error('extension must not fetch')) };
+  for (const head of chain) await cursor.advance(head, noFetch, FAR);
+  return cursor;
+}
+
+function view(result: AdvanceResult<TestHead>): { deliver: string[]; orphaned: string[]; truncated: boolean } {
+  return { deliver: labels(result.deliver), orphaned: labels(result.orphaned), truncated: result.truncated };
+}
+
+const NOTHING = { deliver: [], orphaned: [], truncated: false };
+
+/** a0..a12 */
+function baseChain(): { tree: HeadTree; a: TestHead[] } {
+  const tree = new HeadTree();
+  const root = tree.root(0n, 'a0');
+  return { tree, a: [root, ...tree.extend(root, 12, 'a')] };
+}
+
+function at<T>(list: readonly T[], i: number): T {
+  const item = list[i];
+  assert.ok(item !== undefined, `no element ${i}`);
+  return item;
+}
+
+describe('ChainCursor: linking', () => {
+  it('delivers the first head as is', async () => {
+    const { tree, a } = baseChain();
+    const cursor = new ChainCursor<TestHead>();
+    const source = sourceOf(tree);
+    assert.equal(cursor.last, undefined);
+    assert.deepEqual(view(await cursor.advance(at(a, 7), source, FAR)), { deliver: ['a7'], orphaned: [], truncated: false });
+    assert.equal(cursor.last, at(a, 7));
+    assert.ok(cursor.has(at(a, 7).hash));
+    assert.deepEqual(source.calls, []);
+  });
+
+  it('extends without fetching when the parent is the last head', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 11));
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(a, 11), source, FAR)), { deliver: ['a11'], orphaned: [], truncated: false });
+    assert.deepEqual(source.calls, []);
+    assert.deepEqual(labels(cursor.snapshot(8n)), ['a9', 'a10', 'a11']);
+  });
+
+  it('drops a duplicate and an already delivered older head without fetching', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a);
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)), NOTHING);
+    assert.deepEqual(view(await cursor.advance(at(a, 9), source, FAR)), NOTHING);
+    assert.deepEqual(source.calls, []);
+    assert.equal(cursor.last, at(a, 12));
+  });
+
+  it('fills a gap by walking parent hashes back to the last delivered head', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 9));
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
+      { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
+    assert.equal(source.calls.length, 3);
+    assert.deepEqual(labels(cursor.snapshot(7n)), ['a8', 'a9', 'a10', 'a11', 'a12']);
+  });
+
+  it('handles out-of-order notifications: a late older head is dropped, a late unknown one is a reorg', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 11)); // a0..a10
+    const source = sourceOf(tree);
+    await cursor.advance(at(a, 12), source, FAR); // delivers a11, a12
+    assert.deepEqual(view(await cursor.advance(at(a, 11), source, FAR)), NOTHING);
+    const b11 = tree.child(at(a, 10), 'b11');
+    assert.deepEqual(view(await cursor.advance(b11, source, FAR)),
+      { deliver: ['b11'], orphaned: ['a12', 'a11'], truncated: false });
+    assert.equal(cursor.last, b11);
+    assert.ok(!cursor.has(at(a, 12).hash));
+  });
+});
+
+describe('ChainCursor: reorgs', () => {
+  it('replaces the last head at the same height (depth 1)', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a);
+    const b12 = tree.child(at(a, 11), 'b12');
+    assert.deepEqual(view(await cursor.advance(b12, sourceOf(tree), FAR)),
+      { deliver: ['b12'], orphaned: ['a12'], truncated: false });
+  });
+
+  for (const depth of [1, 2, 3, 5, 8]) {
+    for (const [shape, length] of [['lower', depth - 1], ['same', depth], ['higher', depth + 2]] as const) {
+      if (length < 1) continue;
+      it(`delivers from the fork point: depth ${depth}, new tip at ${shape} height`, async () => {
+        const { tree, a } = baseChain();
+        const cursor = await cursorAt(a);
+        const fork = at(a, 12 - depth);
+        const branch = tree.extend(fork, length, 'b');
+        const head = at(branch, branch.length - 1);
+        const source = sourceOf(tree);
+        const result = await cursor.advance(head, source, FAR);
+        assert.deepEqual(view(result), {
+          deliver: labels(branch),
+          orphaned: labels(a.slice(13 - depth).reverse()),
+          truncated: false,
+        });
+        assert.equal(at(result.deliver, 0).parentHash, fork.hash);
+        assert.equal(source.calls.length, length - 1);
+        assert.deepEqual(cursor.snapshot(fork.number - 1n), [fork, ...branch]);
+        for (const orphan of result.orphaned) assert.ok(!cursor.has(orphan.hash));
+      });
+    }
+  }
+
+  it('handles a reorg combined with a gap', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 11)); // tip a10
+    const branch = tree.extend(at(a, 8), 7, 'b'); // b9..b15
+    assert.deepEqual(view(await cursor.advance(at(branch, 6), sourceOf(tree), FAR)),
+      { deliver: ['b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15'], orphaned: ['a10', 'a9'], truncated: false });
+  });
+
+  it('re-delivers an orphaned branch when it becomes canonical again', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a);
+    const source = sourceOf(tree);
+    const b = tree.extend(at(a, 10), 2, 'b');
+    await cursor.advance(at(b, 1), source, FAR);
+    assert.ok(!cursor.has(at(a, 12).hash));
+    const a13 = tree.child(at(a, 12), 'a13');
+    assert.deepEqual(view(await cursor.advance(a13, source, FAR)),
+      { deliver: ['a11', 'a12', 'a13'], orphaned: ['b12', 'b11'], truncated: false });
+    assert.ok(cursor.has(at(a, 11).hash));
+  });
+});
+
+describe('ChainCursor: heads older than the buffer', () => {
+  it('drops an old head on the delivered chain after checking our ancestry', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a, 4); // remembers a9..a12
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(a, 6), source, FAR)), NOTHING);
+    assert.equal(source.calls.length, 3); // a8, a7, a6
+    assert.equal(cursor.last, at(a, 12));
+  });
+
+  it('jumps when an old head is on another branch (reorg to a shorter chain, fork older than the buffer)', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a, 4);
+    const b7 = tree.child(at(a, 6), 'b7');
+    assert.deepEqual(view(await cursor.advance(b7, sourceOf(tree), FAR)),
+      { deliver: ['b7'], orphaned: ['a12', 'a11', 'a10', 'a9'], truncated: true });
+    assert.deepEqual(cursor.snapshot(), [b7]);
+  });
+
+  it('treats an old head it cannot place within bounds as stale', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a, 4);
+    const b7 = tree.child(at(a, 6), 'b7');
+    const unknown = sourceOf(tree, { unknown: [at(a, 8).hash] });
+    assert.deepEqual(view(await cursor.advance(b7, unknown, FAR)), NOTHING);
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(b7, source, { ...FAR, maxReplayBlocks: 1 })), NOTHING);
+    assert.deepEqual(source.calls, []);
+    assert.deepEqual(view(await cursor.advance(b7, source, { deadline: 0 })), NOTHING);
+    assert.equal(cursor.last, at(a, 12));
+  });
+});
+
+describe('ChainCursor: bounds and truncation', () => {
+  it('jumps when the source cannot link a gap, then links from the new head', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 9)); // tip a8
+    const source = sourceOf(tree, { unknown: [at(a, 10).hash] });
+    assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
+      { deliver: ['a12'], orphaned: [], truncated: true });
+    assert.deepEqual(cursor.snapshot(), [at(a, 12)]);
+    assert.ok(!cursor.has(at(a, 8).hash));
+    const a13 = tree.child(at(a, 12), 'a13');
+    assert.deepEqual(view(await cursor.advance(a13, source, FAR)), { deliver: ['a13'], orphaned: [], truncated: false });
+  });
+
+  it('lists the delivered heads a failed reorg walk proved orphaned', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a);
+    const b = tree.extend(at(a, 7), 6, 'b'); // b8..b13
+    const source = sourceOf(tree, { unknown: [at(b, 2).hash] }); // walk reaches b11, cannot fetch b10
+    assert.deepEqual(view(await cursor.advance(at(b, 5), source, FAR)),
+      { deliver: ['b13'], orphaned: ['a12', 'a11'], truncated: true });
+  });
+
+  it('delivers exactly maxReplayBlocks and jumps beyond', async () => {
+    const { tree, a } = baseChain();
+    const exact = await cursorAt(a.slice(0, 9)); // tip a8, a12 needs 4 blocks
+    assert.deepEqual(view(await exact.advance(at(a, 12), sourceOf(tree), { ...FAR, maxReplayBlocks: 4 })),
+      { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
+
+    const over = await cursorAt(a.slice(0, 9));
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await over.advance(at(a, 12), source, { ...FAR, maxReplayBlocks: 3 })),
+      { deliver: ['a12'], orphaned: [], truncated: true });
+    assert.deepEqual(source.calls, [], 'a gap longer than the bound is known without fetching');
+  });
+
+  it('replays at most 128 blocks by default', async () => {
+    const tree = new HeadTree();
+    const root = tree.root(0n, 'c0');
+    const chain = tree.extend(root, 129, 'c');
+    const filled = await cursorAt([root]);
+    assert.equal((await filled.advance(at(chain, 127), sourceOf(tree), FAR)).deliver.length, 128);
+    const jumped = await cursorAt([root]);
+    assert.equal((await jumped.advance(at(chain, 128), sourceOf(tree), FAR)).truncated, true);
+  });
+
+  it('jumps when a reorg walk exceeds maxReplayBlocks', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a);
+    const b = tree.extend(at(a, 4), 8, 'b'); // b5..b12, fork at a4
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(b, 7), source, { ...FAR, maxReplayBlocks: 5 })),
+      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8'], truncated: true });
+    assert.equal(source.calls.length, 4);
+  });
+
+  it('jumps when the fork point is older than the buffer', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a, 3); // a10..a12
+    const b = tree.extend(at(a, 8), 5, 'b'); // b9..b13
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(b, 4), source, FAR)),
+      { deliver: ['b13'], orphaned: ['a12', 'a11', 'a10'], truncated: true });
+    assert.deepEqual(source.calls, [b[3], b[2], b[1]].map((h) => h?.hash), 'stops once below the buffer');
+  });
+
+  it('jumps at the deadline, checked before every fetch', async (t) => {
+    const { tree, a } = baseChain();
+    let now = 1_000;
+    t.mock.method(Date, 'now', () => now);
+    const source = sourceOf(tree, { onFetch: () => { now += 10; } });
+
+    const passed = await cursorAt(a.slice(0, 5));
+    assert.deepEqual(view(await passed.advance(at(a, 12), source, { deadline: 1_000 })),
+      { deliver: ['a12'], orphaned: [], truncated: true });
+    assert.deepEqual(source.calls, []);
+
+    const slow = await cursorAt(a.slice(0, 5)); // tip a4; a12 needs 7 fetches, 10 ms each
+    assert.deepEqual(view(await slow.advance(at(a, 12), source, { deadline: now + 25 })),
+      { deliver: ['a12'], orphaned: [], truncated: true });
+    assert.equal(source.calls.length, 3);
+
+    const inTime = await cursorAt(a.slice(0, 5));
+    assert.equal((await inTime.advance(at(a, 12), source, { deadline: now + 71 })).deliver.length, 8);
+  });
+});
+
+describe('ChainCursor: failure safety and housekeeping', () => {
+  it('rethrows a failing source and leaves the buffer unchanged', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 9));
+    const before = cursor.snapshot();
+    const b = tree.extend(at(a, 6), 6, 'b'); // b7..b12: a reorg walk through the buffer
+    const source = sourceOf(tree, { failing: [at(b, 1).hash] });
+    await assert.rejects(cursor.advance(at(b, 5), source, FAR), /upstream failed fetching/);
+    assert.deepEqual(cursor.snapshot(), before);
+    assert.equal(cursor.last, at(a, 8));
+    assert.ok(cursor.has(at(a, 8).hash));
+    const result = await cursor.advance(at(b, 5), sourceOf(tree), FAR);
+    assert.deepEqual(labels(result.orphaned), ['a8', 'a7']);
+  });
+
+  it('rejects headers whose numbers do not match their links, changing nothing', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 9));
+    const liar: TestHead = { number: 15n, hash: '0x' + 'ee'.repeat(32), parentHash: at(a, 8).hash, label: 'liar' };
+    await assert.rejects(cursor.advance(liar, sourceOf(tree), FAR), /inconsistent headers/);
+    const wrongAnswer = { byHash: () => Promise.resolve(at(a, 3)) };
+    await assert.rejects(cursor.advance(at(a, 12), wrongAnswer, FAR), /returned .* when asked for/);
+    assert.equal(cursor.last, at(a, 8));
+    assert.equal(cursor.size, 9);
+  });
+
+  it('refuses overlapping advances', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 5));
+    let release = (): void => {};
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const slow = { byHash: async (hash: string) => { await gate; return tree.get(hash) ?? null; } };
+    const first = cursor.advance(at(a, 8), slow, FAR);
+    await assert.rejects(cursor.advance(at(a, 9), sourceOf(tree), FAR), /another advance is pending/);
+    release();
+    assert.deepEqual(labels((await first).deliver), ['a5', 'a6', 'a7', 'a8']);
+  });
+
+  it('keeps at most capacity heads', async () => {
+    const tree = new HeadTree();
+    const root = tree.root(0n, 'c0');
+    const chain = [root, ...tree.extend(root, 999, 'c')];
+    const cursor = await cursorAt(chain, 16);
+    assert.equal(cursor.size, 16);
+    assert.deepEqual(cursor.snapshot(), chain.slice(-16));
+    assert.ok(!cursor.has(at(chain, 983).hash));
+    assert.ok(cursor.has(at(chain, 984).hash));
+  });
+
+  it('clones into an independent cursor', async () => {
+    const { tree, a } = baseChain();
+    const original = await cursorAt(a.slice(0, 11));
+    const copy = original.clone();
+    await copy.advance(at(a, 11), sourceOf(tree), FAR);
+    const b11 = tree.child(at(a, 10), 'b11');
+    await original.advance(b11, sourceOf(tree), FAR);
+    assert.equal(copy.last, at(a, 11));
+    assert.equal(original.last, b11);
+    assert.ok(!original.has(at(a, 11).hash));
+    assert.ok(!copy.has(b11.hash));
+  });
+
+  it('validates its options', async () => {
+    assert.throws(() => new ChainCursor({ capacity: 0 }), RangeError);
+    assert.throws(() => new ChainCursor({ capacity: 1.5 }), RangeError);
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 2));
+    await assert.rejects(cursor.advance(at(a, 5), sourceOf(tree), { ...FAR, maxReplayBlocks: 0 }), RangeError);
+  });
+});
+
+interface Scenario {
+  seed: number;
+  steps: number;
+  capacity: number;
+  maxReplayBlocks: number;
+  /** blocks the chain grows before the final notification: with tight bounds a stale head may sit
+   * above the tip where it cannot be placed */
+  finalGrowth: number;
+}
+
+/** Feeds a random upstream's notifications through a cursor, checking the stream at every step. */
+async function runScenario({ seed, steps, capacity, maxReplayBlocks, finalGrowth }: Scenario): Promise<HeadSubscriber> {
+  const { tree, notifications, tip } = randomUpstream(seed, { steps, finalGrowth });
+  const source = sourceOf(tree);
+  const cursor = new ChainCursor<TestHead>({ capacity });
+  const subscriber = new HeadSubscriber();
+  for (const { head, note } of notifications) {
+    const result = await cursor.advance(head, source, { maxReplayBlocks, deadline: Number.MAX_SAFE_INTEGER });
+    subscriber.apply(head, result, `seed ${seed} ${note}`);
+    // The buffer is the newest part of what the subscriber holds (evicted heads are not re-grown).
+    const remembered = cursor.snapshot();
+    assert.ok(remembered.length <= capacity && remembered.length > 0);
+    assert.deepEqual(remembered, subscriber.chain.slice(-remembered.length), `seed ${seed} ${note}: buffer = stream`);
+  }
+  assert.equal(cursor.last, tip, `seed ${seed}: the stream ends at the final head`);
+  // Everything the subscriber holds (since the last jump, if any) is exactly the canonical chain.
+  const held = subscriber.chain;
+  assert.deepEqual(held, tree.ancestry(tip, at(held, 0).number), `seed ${seed}: stream is the canonical chain`);
+  return subscriber;
+}
+
+describe('ChainCursor: randomized streams', () => {
+  it('keeps every guarantee without truncation when bounds are ample', async () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const subscriber = await runScenario({ seed, steps: 300, capacity: 256, maxReplayBlocks: 1_000, finalGrowth: 0 });
+      assert.equal(subscriber.truncations, 0, `seed ${seed}: no truncation expected`);
+    }
+  });
+
+  it('keeps the guarantees between jumps when bounds are tight', async () => {
+    let truncations = 0;
+    for (let seed = 101; seed <= 160; seed++) {
+      truncations += (await runScenario({ seed, steps: 300, capacity: 8, maxReplayBlocks: 5, finalGrowth: 10 })).truncations;
+    }
+    assert.ok(truncations > 0, 'tight bounds must exercise truncation');
+  });
+});
