@@ -22,6 +22,19 @@ const USAGE = `usage: evmux [options]
   --help, --version
 `;
 
+/** package.json sits one level up from src/ and two from dist/src/. */
+function packageVersion(): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'evmux' && pkg.version !== undefined) return pkg.version;
+    } catch {
+      // try the next location
+    }
+  }
+  return 'unknown';
+}
+
 function fail(message: string): never {
   process.stderr.write(`evmux: ${message}\n`);
   process.exit(2);
@@ -54,8 +67,7 @@ function parseFlags(argv: string[]): { flags: FlagSettings; configPath?: string;
     process.exit(0);
   }
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     process.exit(0);
   }
   const flags: FlagSettings = {};

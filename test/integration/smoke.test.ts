@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+
+let devnet: LockstepDevnet;
+let evmux: TestGateway;
+
+before(async () => {
+  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
+  evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl));
+});
+
+after(async () => {
+  await evmux?.close();
+  await devnet?.close();
+});
+
+test('HTTP call is answered with the node result and the caller id', async () => {
+  const response = await fetch(evmux.httpUrl, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 'abc', method: 'eth_chainId' }) });
+  assert.deepEqual(await response.json(), { jsonrpc: '2.0', id: 'abc', result: '0x7a69' });
+});
+
+test('WebSocket newHeads subscription delivers mined blocks in order', async () => {
+  const ws = new WebSocket(evmux.wsUrl);
+  await new Promise((resolve) => ws.once('open', resolve));
+  const messages: Array<Record<string, unknown>> = [];
+  ws.on('message', (data) => messages.push(JSON.parse(data.toString()) as Record<string, unknown>));
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }));
+  while (messages.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  const id = messages[0]!.result as string;
+  assert.match(id, /^0x[0-9a-f]{32}$/);
+  await devnet.mine(3);
+  const deadline = Date.now() + 5000;
+  while (messages.length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const heads = messages.slice(1).map((m) => (m.params as { result: { number: string; hash: string; parentHash: string } }).result);
+  assert.equal(heads.length, 3);
+  for (let i = 1; i < heads.length; i++) assert.equal(heads[i]!.parentHash, heads[i - 1]!.hash);
+  const perNode = await Promise.all(['node0', 'node1'].map((upstream) => evmux.metric('evmux_upstream_subscriptions', { kind: 'newHeads', upstream })));
+  assert.equal(perNode.reduce((sum, value) => (sum ?? 0) + (value ?? 0), 0), 1, 'one upstream newHeads subscription in total');
+  ws.close();
+});
