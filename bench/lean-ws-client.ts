@@ -21,10 +21,13 @@ export interface LeanWsOptions {
   localAddress?: string;
   /** Handshake timeout. @default 10_000 */
   timeoutMs?: number;
-  /** Called per message; the Buffer is only valid during the call. */
+  /** Called per message; the Buffer is only valid during the call (it may be a shared buffer). */
   onMessage?: (payload: Buffer, client: LeanWsClient) => void;
   onClose?: (client: LeanWsClient) => void;
 }
+
+// One read buffer for every client in the process: each read is parsed before the next one.
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 // xorshift32: masking keys only have to be unpredictable to intermediaries, not secure.
 let maskState = randomBytes(4).readUInt32LE(0) | 1;
@@ -75,6 +78,7 @@ export class LeanWsClient {
   #need = 2;
   #fragments: Buffer[] | undefined;
   #closeSent = false;
+  #handshake: ((chunk: Buffer) => void) | undefined;
 
   private constructor(socket: Socket, opts: LeanWsOptions) {
     this.socket = socket;
@@ -85,13 +89,24 @@ export class LeanWsClient {
   static connect(opts: LeanWsOptions): Promise<LeanWsClient> {
     const key = randomBytes(16).toString('base64');
     const accept = createHash('sha1').update(key + GUID).digest('base64');
+    let client: LeanWsClient | undefined;
     const socket = connect({
       host: opts.host,
       port: opts.port,
       noDelay: true,
       ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
+      // Reads land in one shared buffer and skip the stream machinery: about half the cost of
+      // 'data' events per message, which matters with 10,000 sockets in one process.
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          if (client !== undefined) client.#onRead(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
     });
-    const client = new LeanWsClient(socket, opts);
+    const c = new LeanWsClient(socket, opts);
+    client = c;
     return new Promise((resolve, reject) => {
       let head: Buffer = Buffer.alloc(0);
       const fail = (err: Error): void => {
@@ -100,6 +115,7 @@ export class LeanWsClient {
       };
       socket.setTimeout(opts.timeoutMs ?? 10_000, () => fail(new Error('websocket handshake timeout')));
       socket.once('error', fail);
+      socket.once('close', () => fail(new Error('closed during the websocket handshake')));
       socket.once('connect', () => {
         socket.write(
           `GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n` +
@@ -107,8 +123,8 @@ export class LeanWsClient {
             'Sec-WebSocket-Version: 13\r\n\r\n',
         );
       });
-      const onHead = (chunk: Buffer): void => {
-        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      c.#handshake = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]); // a copy: chunk lives in the shared read buffer
         const end = head.indexOf('\r\n\r\n');
         if (end < 0) {
           if (head.length > 16_384) fail(new Error('websocket handshake response too large'));
@@ -119,19 +135,24 @@ export class LeanWsClient {
         if (!text.toLowerCase().includes(`sec-websocket-accept: ${accept.toLowerCase()}`)) {
           return fail(new Error('bad Sec-WebSocket-Accept'));
         }
-        socket.off('data', onHead);
-        socket.off('error', fail);
+        c.#handshake = undefined;
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('close');
         socket.setTimeout(0);
-        client.#attach();
-        resolve(client);
-        if (head.length > end + 4) client.#onData(head.subarray(end + 4));
+        c.#attach();
+        resolve(c);
+        if (head.length > end + 4) c.#onData(head.subarray(end + 4), false);
       };
-      socket.on('data', onHead);
     });
   }
 
+  #onRead(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    if (this.#handshake !== undefined) this.#handshake(chunk);
+    else this.#onData(chunk, true);
+  }
+
   #attach(): void {
-    this.socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     this.socket.on('error', (err) => {
       this.error = err;
     });
@@ -168,17 +189,18 @@ export class LeanWsClient {
     this.socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
+  /** `shared`: chunk is a view of READ_BUFFER, so bytes kept past this call must be copied. */
+  #onData(chunk: Buffer, shared: boolean): void {
     let buf = chunk;
     if (this.#partsLen > 0) {
       // A frame was split across reads: wait until it is complete, then join once.
-      this.#parts.push(chunk);
+      this.#parts.push(shared ? Buffer.from(chunk) : chunk);
       this.#partsLen += chunk.length;
       if (this.#partsLen < this.#need) return;
       buf = Buffer.concat(this.#parts, this.#partsLen);
       this.#parts = [];
       this.#partsLen = 0;
+      shared = false;
     }
     let off = 0;
     for (;;) {
@@ -209,7 +231,7 @@ export class LeanWsClient {
       this.#frame((b0 & 0x80) !== 0, b0 & 0x0f, payload);
     }
     if (off < buf.length) {
-      this.#parts = [buf.subarray(off)];
+      this.#parts = [shared ? Buffer.from(buf.subarray(off)) : buf.subarray(off)];
       this.#partsLen = buf.length - off;
     }
   }

@@ -108,7 +108,13 @@ export class Gateway {
   #sessionKey(info: RequestInfo): string {
     const { source, name } = this.config.subscriptions.sessionKey;
     const value =
-      source === 'query' ? new URLSearchParams(info.query).get(name) : source === 'header' ? info.headers[name.toLowerCase()] : undefined;
+      source === 'query'
+        ? new URLSearchParams(info.query).get(name)
+        : source === 'header'
+          ? info.headers[name.toLowerCase()]
+          : source === 'path'
+            ? info.path.split('/')[1]
+            : undefined;
     return value !== undefined && value !== null && value !== '' ? `${source}:${value}` : `ip:${info.ip}`;
   }
 
@@ -149,12 +155,15 @@ export class Gateway {
   }
 
   async #post(info: RequestInfo, body: string): Promise<HttpResponse> {
-    if (info.path !== '/') return { status: 404, contentType: 'text/plain', body: 'JSON-RPC is served on /\n' };
     const context: DispatchContext = { transport: 'http', sessionKey: this.#sessionKey(info), inFlight: 0 };
     this.#httpInFlight++;
     try {
       const result = await this.#dispatcher.dispatch(body, context);
-      return result.response === undefined ? { status: 204, contentType: JSON_TYPE, body: '' } : { status: 200, contentType: JSON_TYPE, body: result.response };
+      // Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe.
+      const headers = { 'access-control-allow-origin': '*' };
+      return result.response === undefined
+        ? { status: 204, contentType: JSON_TYPE, body: '', headers }
+        : { status: 200, contentType: JSON_TYPE, body: result.response, headers };
     } finally {
       this.#httpInFlight--;
     }

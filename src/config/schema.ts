@@ -126,8 +126,9 @@ const methodsSchema = z
 
 const sessionKeySchema = z
   .object({
-    /** Where a client's session key comes from; falls back to the client IP. @default "ip" */
-    source: z.enum(['ip', 'query', 'header']).default('ip'),
+    /** Where a client's session key comes from: the client IP, a query parameter, a header, or the
+     * first URL path segment (an API key in ws://host/<key>); falls back to the IP. @default "ip" */
+    source: z.enum(['ip', 'query', 'header', 'path']).default('ip'),
     /** Query parameter or header name when source is query or header. @default "session" */
     name: z.string().min(1).default('session'),
   })

@@ -164,6 +164,21 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     });
   });
 
+  // CORS preflight for browser dapps posting JSON-RPC.
+  app.options('/*', (res) => {
+    writeResponse(res, {
+      status: 204,
+      contentType: 'text/plain',
+      body: '',
+      headers: {
+        'access-control-allow-origin': '*',
+        'access-control-allow-methods': 'POST, GET, OPTIONS',
+        'access-control-allow-headers': 'content-type, authorization',
+        'access-control-max-age': '86400',
+      },
+    });
+  });
+
   app.any('/*', (res, req) => {
     const info = requestInfo(res, req);
     const method = req.getMethod();

@@ -30,18 +30,6 @@ export class SessionAffinity {
     return name === undefined ? undefined : this.#pool.byName(name);
   }
 
-  /** Milliseconds until some returning node leaves hold-down (to re-check ownership then), or undefined. */
-  nextHoldDownExpiry(): number | undefined {
-    let soonest: number | undefined;
-    for (const upstream of this.#hadOutage) {
-      if (!this.#pool.isUsable(upstream) || this.#pool.usableFor(upstream, this.#holdDownMs)) continue;
-      const since = this.#pool.snapshot().find((s) => s.name === upstream.name)?.usableSince ?? Date.now();
-      const remaining = since + this.#holdDownMs - Date.now();
-      if (soonest === undefined || remaining < soonest) soonest = Math.max(0, remaining);
-    }
-    return soonest;
-  }
-
   #usable(name: string): boolean {
     const upstream = this.#pool.byName(name);
     return upstream !== undefined && this.#pool.isUsable(upstream);
