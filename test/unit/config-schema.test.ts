@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildConfig, parseUpstreamFlag } from '../../src/config/load.js';
+import { ConfigError, parseConfig } from '../../src/config/schema.js';
+
+const ok = { upstreams: [{ url: 'ws://127.0.0.1:8545' }] };
+
+function message(raw: unknown): string {
+  try {
+    parseConfig(raw);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults fill every setting', () => {
+  const config = parseConfig(ok);
+  assert.equal(config.port, 8547);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.balancer, 'least-connections');
+  assert.equal(config.upstreams[0]!.name, 'u0');
+  assert.equal(config.upstreams[0]!.connections, 2);
+  assert.equal(config.subscriptions.gracePeriodMs, 10_000);
+  assert.deepEqual(config.methods.allow, ['eth_*', 'net_*', 'web3_*']);
+});
+
+test('errors name the key and the problem', () => {
+  assert.match(message({ ...ok, prot: 1 }), /^prot: unknown key$/);
+  assert.match(message({ ...ok, limits: { maxBatchSiz: 5 } }), /limits\.maxBatchSiz: unknown key/);
+  assert.match(message({ ...ok, port: 'x' }), /^port: Expected number, received string/);
+  assert.match(message({ ...ok, port: 70000 }), /^port: Number must be less than or equal to 65535/);
+  assert.match(message({ upstreams: [{ url: 'http://x' }] }), /upstreams\[0\]\.url: must be a ws:\/\/ or wss:\/\/ URL/);
+  assert.match(message({ upstreams: [] }), /upstreams: needs at least one upstream/);
+  assert.match(message({}), /upstreams: is required/);
+  assert.match(message({ upstreams: [{ name: 'a', url: 'ws://a' }, { name: 'a', url: 'ws://b' }] }), /upstreams\[1\]\.name: duplicate upstream name "a"/);
+  assert.match(message({ ...ok, balancer: 'random' }), /balancer: Invalid enum value/);
+  assert.match(message({ ...ok, retry: { backoffBaseMs: 100, backoffMaxMs: 10 } }), /retry\.backoffMaxMs: must be >= retry\.backoffBaseMs/);
+});
+
+test('flags override the file and --upstream replaces its list', () => {
+  const config = buildConfig({ port: 1, upstreams: [{ url: 'ws://file' }] }, { port: 2, upstreams: ['a=ws://one', 'wss://two'] });
+  assert.equal(config.port, 2);
+  assert.deepEqual(
+    config.upstreams.map((u) => [u.name, u.url]),
+    [
+      ['a', 'ws://one'],
+      ['u1', 'wss://two'],
+    ],
+  );
+  assert.deepEqual(parseUpstreamFlag('ws://host:1/path?x=y'), { url: 'ws://host:1/path?x=y' });
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createMethodPolicy } from '../../src/router/method-policy.js';
+import { decodeFilterId, encodeFilterId } from '../../src/router/filter-id.js';
+import { InvalidParamsError } from '../../src/jsonrpc/errors.js';
+import { redactUrl } from '../../src/log.js';
+
+test('default namespaces: eth/net/web3 allowed, admin-like refused, others unknown', () => {
+  const policy = createMethodPolicy({
+    allow: ['eth_*', 'net_*', 'web3_*'],
+    deny: ['admin_*', 'debug_*', 'personal_*', 'miner_*', 'txpool_*', 'anvil_*', 'evm_*', 'hardhat_*'],
+  });
+  assert.equal(policy('eth_call'), 'allowed');
+  assert.equal(policy('net_version'), 'allowed');
+  assert.equal(policy('web3_clientVersion'), 'allowed');
+  for (const method of ['admin_peers', 'debug_traceTransaction', 'personal_sign', 'miner_start', 'txpool_content', 'anvil_mine', 'evm_mine', 'hardhat_reset']) {
+    assert.equal(policy(method), 'denied', method);
+  }
+  assert.equal(policy('foo_bar'), 'unknown');
+  assert.equal(policy('eth.call'), 'unknown', 'a dot is not a wildcard');
+});
+
+test('deny wins over allow', () => {
+  const policy = createMethodPolicy({ allow: ['*'], deny: ['eth_sendRawTransaction'] });
+  assert.equal(policy('eth_sendRawTransaction'), 'denied');
+  assert.equal(policy('debug_traceCall'), 'allowed');
+});
+
+test('filter ids carry the upstream index and round-trip', () => {
+  const id = encodeFilterId(2, '0x1f');
+  assert.equal(id, '0x021f');
+  assert.deepEqual(decodeFilterId(id, 3), { upstreamIndex: 2, nodeId: '0x1f' });
+  assert.throws(() => decodeFilterId(id, 2), (error: unknown) => error instanceof InvalidParamsError && /not found/.test(error.message));
+  assert.throws(() => decodeFilterId(42, 3), InvalidParamsError);
+  assert.throws(() => decodeFilterId('0x1', 3), InvalidParamsError);
+});
+
+test('secrets in upstream URLs are redacted', () => {
+  assert.equal(redactUrl('wss://user:pass@node.example/ws'), 'wss://***:***@node.example/ws');
+  assert.equal(redactUrl('wss://mainnet.infura.io/ws/v3/0123456789abcdef0123456789abcdef'), 'wss://mainnet.infura.io/ws/v3/***');
+  assert.equal(redactUrl('ws://127.0.0.1:8546/?apikey=secret'), 'ws://127.0.0.1:8546/?apikey=***');
+  assert.equal(redactUrl('ws://127.0.0.1:8546'), 'ws://127.0.0.1:8546/');
+});
