@@ -14,8 +14,11 @@ import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { replyResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { nullMayBeLag, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
 import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
+
+const NULL_RESULT = '"result":null}';
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
@@ -50,6 +53,7 @@ export class CallRouter {
     const { maxAttempts, deadlineMs, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
     const deadline = Date.now() + deadlineMs;
     const tried = new Set<string>();
+    const minHead = requiredBlock(method, params);
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
@@ -57,10 +61,10 @@ export class CallRouter {
         if (Date.now() + delay >= deadline) break;
         if (delay > 0) await sleep(delay);
       }
-      let upstream = this.#pick(tried);
+      let upstream = this.#pick(tried, minHead);
       if (upstream === undefined && reuseNodes && tried.size > 0) {
         tried.clear();
-        upstream = this.#pick(tried);
+        upstream = this.#pick(tried, minHead);
       }
       if (upstream === undefined) break;
       tried.add(upstream.name);
@@ -68,6 +72,13 @@ export class CallRouter {
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
+        if (reply.error === undefined && reply.tail === NULL_RESULT && nullMayBeLag(method)) {
+          // Maybe only this node has not seen it yet: ask one that is further ahead, once.
+          const ahead = this.#pick(tried, upstream.headNumber + 1n, true);
+          if (ahead === undefined) return reply;
+          tried.add(ahead.name);
+          return await this.#attempt(ahead, method, params, Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()))).catch(() => reply);
+        }
         if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
         lastError = reply;
       } catch (error) {
@@ -146,10 +157,17 @@ export class CallRouter {
     }
   }
 
-  /** Usable nodes first; when none is usable, any healthy one (a lagging node beats no answer). */
-  #pick(exclude: ReadonlySet<string>): Upstream | undefined {
+  /**
+   * Usable nodes first; when none is usable, any healthy one (a lagging node beats no answer).
+   * With `minHead`, nodes known to have that block are preferred; `strict` requires it.
+   */
+  #pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
     const usable = this.#pool.usable();
-    const candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
+    let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
+    if (minHead !== undefined) {
+      const ahead = candidates.filter((upstream) => upstream.headNumber >= minHead && !exclude.has(upstream.name));
+      if (ahead.length > 0 || strict) candidates = ahead;
+    }
     return this.#strategy.pick(candidates, exclude);
   }
 

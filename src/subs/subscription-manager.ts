@@ -3,7 +3,8 @@
  * subscription however many clients hold it, ids derived from the filter, and moving clients to
  * the upstream the ring names for their session whenever the set of usable upstreams changes
  * (failover, and return after hold-down). Moves are make-before-break: the new topic subscribes
- * upstream and replays before the old one is released.
+ * upstream and replays before the old one is released. A watchdog fails over the subscriptions of
+ * a node whose newHeads stream went silent while its chain moved on, which the pool cannot see.
  */
 import type { Config } from '../config/schema.js';
 import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
@@ -13,7 +14,7 @@ import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SessionAffinity } from './affinity.js';
 import type { ClientSubscription, Publish, Subscriber } from './group.js';
-import { HeadFeed } from './head-feed.js';
+import { HeadFeed, type HeadListener } from './head-feed.js';
 import { HeadTopic } from './head-topic.js';
 import { LogsTopic } from './logs-topic.js';
 import { PassthroughTopic } from './passthrough-topic.js';
@@ -23,6 +24,9 @@ import { parseSubscription, type SubscriptionSpec } from './subscription-params.
 import type { Topic, TopicDeps } from './topic.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
+
+/** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
+const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
 
 export interface SubscriptionStatus {
   upstream: string;
@@ -41,8 +45,13 @@ export class SubscriptionManager {
   readonly #topics = new Map<Upstream, Map<string, Topic>>();
   readonly #bySubscriber = new WeakMap<Subscriber, Map<string, ClientSubscription>>();
   readonly #topicDeps: TopicDeps;
+  /** topics with subscribe calls waiting for their upstream subscription */
+  readonly #joining = new Map<Topic, number>();
   #timer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
   #rebalanceQueued = false;
+  /** nodes whose newHeads stream went silent, and since when */
+  readonly #silent = new Map<Upstream, number>();
 
   constructor(pool: UpstreamPool, affinity: SessionAffinity, publish: Publish, config: Config, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
@@ -74,6 +83,8 @@ export class SubscriptionManager {
   start(): void {
     // Also catches hold-down expiry and moves whose target was not ready the first time.
     this.#timer = setInterval(() => this.rebalance(), REBALANCE_INTERVAL_MS);
+    const every = Math.min(REBALANCE_INTERVAL_MS, Math.max(100, Math.floor(this.#config.health.stallMs / 4)));
+    this.#watchdog = setInterval(() => this.#checkFeeds(), every);
   }
 
   async subscribe(subscriber: Subscriber, params: unknown): Promise<{ id: string; start: () => void }> {
@@ -86,12 +97,17 @@ export class SubscriptionManager {
     const upstream = this.#affinity.owner(subscriber.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
     const topic = this.#topic(upstream, spec);
+    // Held while the upstream subscribe is in flight, so a rebalance or another client's
+    // unsubscribe meanwhile does not release the topic this client is about to join.
+    this.#joining.set(topic, (this.#joining.get(topic) ?? 0) + 1);
     try {
       await topic.ready();
     } catch (error) {
+      this.#leaveJoining(topic);
       this.#releaseIfIdle(topic);
       throw new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${(error as Error).message}`);
     }
+    this.#leaveJoining(topic);
     if (subscriber.closed) {
       this.#releaseIfIdle(topic);
       throw new UpstreamUnavailableError('connection closed');
@@ -177,6 +193,7 @@ export class SubscriptionManager {
 
   close(): void {
     clearInterval(this.#timer);
+    clearInterval(this.#watchdog);
     for (const topics of this.#topics.values()) for (const topic of topics.values()) topic.close();
     this.#registry.close();
   }
@@ -224,8 +241,14 @@ export class SubscriptionManager {
     return topic;
   }
 
+  #leaveJoining(topic: Topic): void {
+    const count = (this.#joining.get(topic) ?? 1) - 1;
+    if (count > 0) this.#joining.set(topic, count);
+    else this.#joining.delete(topic);
+  }
+
   #releaseIfIdle(topic: Topic): void {
-    if (topic.memberCount > 0) return;
+    if (topic.memberCount > 0 || this.#joining.has(topic)) return;
     const topics = this.#topics.get(topic.upstream)!;
     if (topics.get(topic.spec.fingerprint) === topic) topics.delete(topic.spec.fingerprint);
     // The upstream streams it used stay for the grace period in case clients come back.
@@ -239,6 +262,36 @@ export class SubscriptionManager {
       this.#feeds.set(upstream, feed);
     }
     return feed;
+  }
+
+  /**
+   * A node's newHeads stream that brought nothing for stallMs while the node itself (probes) or
+   * the pool is past its last head: the subscription is dead although the socket is not. Its
+   * clients fail over, the stream is made afresh, and the node gets keys again once heads flow
+   * (after hold-down, like any returning node).
+   */
+  #checkFeeds(): void {
+    const { stallMs } = this.#config.health;
+    for (const [upstream, feed] of this.#feeds) {
+      const reference = upstream.headNumber > this.#pool.bestHead ? upstream.headNumber : this.#pool.bestHead;
+      const silentFor = feed.silentFor(reference);
+      const since = this.#silent.get(upstream);
+      if (since === undefined) {
+        if (silentFor < stallMs) continue;
+        this.#silent.set(upstream, Date.now());
+        feed.add(WATCHER);
+        feed.restart();
+        this.#affinity.setFaulty(upstream, true);
+        this.#logger.warn({ upstream: upstream.name, silentMs: silentFor, head: reference.toString() }, 'newHeads stream silent while the chain moves: failing its subscriptions over');
+        this.#queueRebalance();
+      } else if (feed.lastHeadAt > since && silentFor < stallMs) {
+        this.#silent.delete(upstream);
+        feed.remove(WATCHER);
+        this.#affinity.setFaulty(upstream, false);
+        this.#logger.info({ upstream: upstream.name }, 'newHeads stream flowing again');
+        this.#queueRebalance();
+      }
+    }
   }
 
   #queueRebalance(): void {

@@ -1,0 +1,61 @@
+/**
+ * Which block a read needs the serving node to have. A client that just got head N from its
+ * subscription and asks for block N must not be sent to a node that is one block behind and would
+ * answer null: nodes within the lag limit are usable, but not all of them have every block yet.
+ */
+
+/** Position of the block parameter for methods that take one. */
+const BLOCK_PARAM: Readonly<Record<string, number>> = {
+  eth_getBlockByNumber: 0,
+  eth_getBlockTransactionCountByNumber: 0,
+  eth_getTransactionByBlockNumberAndIndex: 0,
+  eth_getUncleByBlockNumberAndIndex: 0,
+  eth_getUncleCountByBlockNumber: 0,
+  eth_getBlockReceipts: 0,
+  eth_getBalance: 1,
+  eth_getCode: 1,
+  eth_getTransactionCount: 1,
+  eth_call: 1,
+  eth_estimateGas: 1,
+  eth_createAccessList: 1,
+  eth_feeHistory: 1,
+  eth_getStorageAt: 2,
+  eth_getProof: 2,
+};
+
+/** Methods whose null answer may just mean "this node has not seen it yet". */
+const NULL_MAY_BE_LAG = new Set([
+  'eth_getBlockByNumber',
+  'eth_getBlockByHash',
+  'eth_getBlockReceipts',
+  'eth_getTransactionByHash',
+  'eth_getTransactionReceipt',
+  'eth_getTransactionByBlockHashAndIndex',
+  'eth_getTransactionByBlockNumberAndIndex',
+]);
+
+function blockNumberOf(value: unknown): bigint | undefined {
+  if (typeof value === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(value)) return BigInt(value);
+  // EIP-1898 block object: { blockNumber } (a blockHash cannot be checked against a height)
+  if (value !== null && typeof value === 'object' && 'blockNumber' in value) return blockNumberOf((value as { blockNumber: unknown }).blockNumber);
+  return undefined;
+}
+
+/** The lowest head a node must have to answer this read, when the read names a block number. */
+export function requiredBlock(method: string, params: unknown): bigint | undefined {
+  if (!Array.isArray(params)) return undefined;
+  if (method === 'eth_getLogs') {
+    const filter = params[0] as { fromBlock?: unknown; toBlock?: unknown } | undefined;
+    if (filter === null || typeof filter !== 'object') return undefined;
+    const to = blockNumberOf(filter.toBlock);
+    const from = blockNumberOf(filter.fromBlock);
+    return to ?? from;
+  }
+  const index = BLOCK_PARAM[method];
+  return index === undefined ? undefined : blockNumberOf(params[index]);
+}
+
+/** A null answer to this method is worth asking a node further ahead. */
+export function nullMayBeLag(method: string): boolean {
+  return NULL_MAY_BE_LAG.has(method);
+}

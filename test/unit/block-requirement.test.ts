@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { nullMayBeLag, requiredBlock } from '../../src/router/block-requirement.js';
+
+test('reads that name a block number require a node that has it', () => {
+  assert.equal(requiredBlock('eth_getBlockByNumber', ['0x10', false]), 16n);
+  assert.equal(requiredBlock('eth_getBalance', ['0xabc0000000000000000000000000000000000000', '0x5']), 5n);
+  assert.equal(requiredBlock('eth_call', [{ to: '0x00' }, { blockNumber: '0x7' }]), 7n);
+  assert.equal(requiredBlock('eth_getStorageAt', ['0x00', '0x0', '0x9']), 9n);
+  assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x1', toBlock: '0x3' }]), 3n);
+  assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x4' }]), 4n);
+});
+
+test('tags, hashes and other methods require nothing', () => {
+  assert.equal(requiredBlock('eth_getBlockByNumber', ['latest', false]), undefined);
+  assert.equal(requiredBlock('eth_getBalance', ['0x00']), undefined);
+  assert.equal(requiredBlock('eth_call', [{ to: '0x00' }, { blockHash: '0x' + 'a'.repeat(64) }]), undefined);
+  assert.equal(requiredBlock('eth_chainId', []), undefined);
+  assert.equal(requiredBlock('eth_getLogs', [{ blockHash: '0x' + 'a'.repeat(64) }]), undefined);
+  assert.equal(requiredBlock('eth_getBlockByNumber', { 0: '0x1' }), undefined);
+});
+
+test('null answers to lookups may be lag; other nulls are final', () => {
+  assert.equal(nullMayBeLag('eth_getTransactionReceipt'), true);
+  assert.equal(nullMayBeLag('eth_getBlockByHash'), true);
+  assert.equal(nullMayBeLag('eth_call'), false);
+});
