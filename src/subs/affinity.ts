@@ -1,7 +1,9 @@
 /**
  * Which upstream a client session is pinned to: a consistent-hash ring over the configured nodes,
  * restricted to usable ones. A node that went away gets its keys back only after it has been usable
- * for the hold-down time, so a flapping node does not drag sessions back and forth.
+ * for the hold-down time, so a flapping node does not drag sessions back and forth. The subscription
+ * layer can also mark a node whose streams misbehave while the pool still finds it fine (a newHeads
+ * subscription gone silent): it owns no keys until the mark is cleared and hold-down has passed.
  */
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
@@ -13,21 +15,38 @@ export class SessionAffinity {
   readonly #holdDownMs: number;
   readonly #hadOutage = new Set<Upstream>();
   readonly #wasUsable = new Set<Upstream>();
+  readonly #faulty = new Set<Upstream>();
+  /** when a fault mark was cleared, for hold-down */
+  readonly #clearedAt = new Map<Upstream, number>();
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
     this.#pool = pool;
     this.#holdDownMs = holdDownMs;
     this.#ring.setNodes(pool.upstreams.map((upstream) => ({ name: upstream.name, weight: upstream.weight })));
     pool.on('changed', () => this.#noteOutages());
+    // The pool may be running already: what is usable now counts as having been up.
+    this.#noteOutages();
   }
 
   /** The upstream that owns `key` now, or undefined when none is usable. */
   owner(key: string): Upstream | undefined {
     const name =
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate)) ??
-      // Everyone usable is still in hold-down: better a fresh node than none.
+      // Everyone usable is still in hold-down: better a fresh node than none,
+      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
+      // and a node with a suspect stream is still better than no node at all.
       this.#ring.lookup(key, (candidate) => this.#usable(candidate));
     return name === undefined ? undefined : this.#pool.byName(name);
+  }
+
+  /** Mark (or clear) a node whose subscription streams misbehave although the pool finds it usable. */
+  setFaulty(upstream: Upstream, faulty: boolean): void {
+    if (faulty) {
+      this.#faulty.add(upstream);
+      this.#clearedAt.delete(upstream);
+    } else if (this.#faulty.delete(upstream)) {
+      this.#clearedAt.set(upstream, Date.now());
+    }
   }
 
   #usable(name: string): boolean {
@@ -37,7 +56,12 @@ export class SessionAffinity {
 
   #eligible(name: string): boolean {
     const upstream = this.#pool.byName(name);
-    if (upstream === undefined || !this.#pool.isUsable(upstream)) return false;
+    if (upstream === undefined || !this.#pool.isUsable(upstream) || this.#faulty.has(upstream)) return false;
+    const clearedAt = this.#clearedAt.get(upstream);
+    if (clearedAt !== undefined) {
+      if (Date.now() - clearedAt < this.#holdDownMs) return false;
+      this.#clearedAt.delete(upstream);
+    }
     return !this.#hadOutage.has(upstream) || this.#pool.usableFor(upstream, this.#holdDownMs);
   }
 

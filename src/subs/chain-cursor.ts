@@ -49,12 +49,25 @@ interface Plan<H> {
   keep: number;
 }
 
+/**
+ * A step computed by plan() and not yet applied. Callers that must do more work before the step
+ * counts as delivered (fetch the logs of its blocks) commit it only once that work succeeded.
+ */
+export interface PlannedStep<H> {
+  readonly result: AdvanceResult<H>;
+  readonly keep: number;
+  /** the cursor's version the plan was computed against */
+  readonly version: number;
+}
+
 export class ChainCursor<H extends Head> {
   readonly #capacity: number;
   /** The delivered canonical chain, ascending and contiguous: #chain[i].number = first + i. */
   #chain: H[] = [];
   #byHash = new Map<string, H>();
   #busy = false;
+  /** bumped by every applied step, so a stale plan is refused */
+  #version = 0;
 
   constructor(options: {
     /** delivered heads kept @default 256 */
@@ -87,15 +100,28 @@ export class ChainCursor<H extends Head> {
    * serialized by the caller; overlapping calls throw.
    */
   async advance(head: H, source: HeadSource<H>, bounds: AdvanceBounds): Promise<AdvanceResult<H>> {
+    const step = await this.plan(head, source, bounds);
+    this.commit(step);
+    return step.result;
+  }
+
+  /** Compute the step to `head` without changing anything; apply it with commit(). */
+  async plan(head: H, source: HeadSource<H>, bounds: AdvanceBounds): Promise<PlannedStep<H>> {
     if (this.#busy) throw new Error('ChainCursor.advance called while another advance is pending');
     this.#busy = true;
     try {
-      const plan = await this.#plan(head, source, bounds);
-      this.#apply(plan);
-      return plan.result;
+      const version = this.#version;
+      const { result, keep } = await this.#plan(head, source, bounds);
+      return { result, keep, version };
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** Apply a planned step. Throws if another step was applied since it was planned. */
+  commit(step: PlannedStep<H>): void {
+    if (step.version !== this.#version) throw new Error('ChainCursor.commit: the cursor moved since this step was planned');
+    this.#apply(step);
   }
 
   /** copy (for a group of clients that splits off from another); heads are shared, not copied */
@@ -199,6 +225,7 @@ export class ChainCursor<H extends Head> {
 
   #apply({ result, keep }: Plan<H>): void {
     if (result.deliver.length === 0) return;
+    this.#version++;
     for (const dropped of this.#chain.splice(keep)) this.#byHash.delete(dropped.hash);
     for (const head of result.deliver) {
       this.#chain.push(head);

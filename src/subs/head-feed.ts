@@ -1,6 +1,9 @@
 /**
  * The newHeads stream of one upstream, parsed once per notification and fanned out to the topics
- * that follow that node's chain (its newHeads topic and every logs topic on it).
+ * that follow that node's chain (its newHeads topic and every logs topic on it). It also watches
+ * the stream for silence: a node whose subscription stops delivering while its chain moves on
+ * (seen by probes or by other nodes) looks healthy to the pool, so the subscription layer has to
+ * notice by itself.
  */
 import type { Logger } from '../log.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
@@ -14,29 +17,76 @@ export interface HeadListener {
 }
 
 export class HeadFeed implements StreamUser {
-  readonly #upstream: Upstream;
-  readonly #stream: UpstreamStream;
+  readonly upstream: Upstream;
+  readonly #registry: StreamRegistry;
   readonly #listeners = new Set<HeadListener>();
   readonly #logger: Logger;
+  /** Taken from the registry while someone listens: a released stream is never reused. */
+  #stream: UpstreamStream | undefined;
+  #highest = -1n;
+  #progressAt = 0;
+  /** when the last new head arrived (ms epoch) */
+  #lastHeadAt = 0;
+  /** since when the node has been known to be past the stream's last head */
+  #behindSince: number | undefined;
 
   constructor(upstream: Upstream, registry: StreamRegistry, logger: Logger) {
-    this.#upstream = upstream;
-    this.#stream = registry.get(upstream, 'newHeads', 'newHeads', ['newHeads']);
+    this.upstream = upstream;
+    this.#registry = registry;
     this.#logger = logger;
   }
 
+  /** When the stream last brought a head higher than any before (or was (re)made), ms epoch. */
+  get progressAt(): number {
+    return Math.max(this.#progressAt, this.#stream?.liveSince ?? 0);
+  }
+
   add(listener: HeadListener): void {
-    if (this.#listeners.size === 0) this.#stream.addUser(this);
+    if (this.#listeners.size === 0) {
+      this.#stream = this.#registry.get(this.upstream, 'newHeads', 'newHeads', ['newHeads']);
+      this.#stream.addUser(this);
+      this.#progressAt = Date.now();
+    }
     this.#listeners.add(listener);
   }
 
   remove(listener: HeadListener): void {
     if (!this.#listeners.delete(listener)) return;
-    if (this.#listeners.size === 0) this.#stream.removeUser(this);
+    if (this.#listeners.size > 0) return;
+    // The stream lingers for the grace period; a later add() picks it up again if it is still there.
+    this.#stream?.removeUser(this);
+    this.#stream = undefined;
   }
 
   ready(): Promise<void> {
-    return this.#stream.ready();
+    return this.#stream?.ready() ?? Promise.reject(new Error(`${this.upstream.name}: no newHeads listeners`));
+  }
+
+  /**
+   * How long the stream has been live without a new head although `reference` (the node's own
+   * probed head, or the best head of the pool) is past the last one it brought; 0 when it is fine.
+   * Meant to be sampled periodically: the first sample that sees the node ahead starts the clock.
+   */
+  silentFor(reference: bigint, now = Date.now()): number {
+    const stream = this.#stream;
+    if (stream === undefined || !stream.live || reference <= this.#highest) {
+      this.#behindSince = undefined;
+      return 0;
+    }
+    // Counted from when the node was first seen ahead, not from the last head: on a slow chain
+    // the last head may be long ago although the stream is only a moment behind.
+    this.#behindSince ??= now;
+    return Math.max(0, now - Math.max(this.#behindSince, this.progressAt));
+  }
+
+  /** When the stream last brought a head higher than any before, ms epoch (0: never). */
+  get lastHeadAt(): number {
+    return this.#lastHeadAt;
+  }
+
+  /** Subscribe afresh on the node: its current subscription looks dead. */
+  restart(): void {
+    this.#stream?.restart();
   }
 
   onResult(result: unknown): void {
@@ -44,10 +94,15 @@ export class HeadFeed implements StreamUser {
     try {
       head = toTrackedHead(result);
     } catch (error) {
-      this.#logger.warn({ upstream: this.#upstream.name, err: (error as Error).message }, 'ignoring malformed newHeads notification');
+      this.#logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'ignoring malformed newHeads notification');
       return;
     }
-    this.#upstream.noteHead(head);
+    if (head.number > this.#highest) {
+      this.#highest = head.number;
+      this.#progressAt = this.#lastHeadAt = Date.now();
+    }
+    // Duplicates and stale heads a node repeats must not pull its tracked height back (lag checks).
+    if (head.number >= this.upstream.headNumber) this.upstream.noteHead(head);
     for (const listener of this.#listeners) listener.onHead(head);
   }
 

@@ -45,7 +45,7 @@ export class HeadTopic extends Topic implements HeadListener {
 
   onHead(head: TrackedHead): void {
     this.enqueue(async () => {
-      for (const group of [...this.groups]) await this.#advance(group, head, false);
+      await this.eachGroup((group) => this.#advance(group, head, false));
       this.mergeGroups();
     });
   }

@@ -1,20 +1,30 @@
 /**
  * logs for one upstream and one filter. Live logs come from the node's logs subscription and are
  * held until their block is on the group's delivered chain (the node's newHeads stream drives the
- * cursor), so delivery follows block order. Gaps, reorgs and failovers are filled with eth_getLogs
- * over the blocks the cursor delivers; logs of orphaned blocks go out again with removed: true
- * before the new branch's logs. The log book makes every log go out once.
+ * cursor), so delivery follows block order. A block whose live logs did not come (a gap, a reorg,
+ * a failover, a node that sends logs after the head, a logs stream that was being re-made) gets
+ * them from eth_getLogs, unless its logs bloom rules the filter out. Logs of orphaned blocks go out
+ * again with removed: true before the new branch's logs. The log book makes every log go out once.
+ *
+ * A cursor step is committed only after the logs of its blocks are in hand: a failed fetch leaves
+ * the group where it was (the next head or the catch-up retry replays those blocks), and a group
+ * split off by failover meanwhile never inherits blocks whose logs it was not sent.
  */
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
 import type { Group } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
+import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
 import { LogBook, parseLog, type LogEntry } from './log-book.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
 import { Topic, type GroupState } from './topic.js';
 
 /** Live logs kept for blocks this many below the newest head seen. */
 const PENDING_WINDOW = 64n;
+/** Blocks delivered just before a failover whose logs are looked up again on the new node. */
+const RECHECK_BLOCKS = 2;
+/** Up to this many blocks are fetched by hash (exact); more by one range query (then checked). */
+const BY_HASH_MAX = 3;
 
 const logJson = new WeakMap<Record<string, unknown>, string>();
 
@@ -39,6 +49,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   readonly #pending = new Map<string, { number: bigint; logs: LogEntry[] }>();
   #newest = -1n;
   readonly #source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
+  #bloom: BloomQuery | undefined;
 
   attach(): void {
     this.#feed = this.deps.headFeed(this.upstream);
@@ -66,7 +77,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   onHead(head: TrackedHead): void {
     if (head.number > this.#newest) this.#newest = head.number;
     this.enqueue(async () => {
-      for (const group of [...this.groups]) await this.#advance(group, head, false);
+      await this.eachGroup((group) => this.#advance(group, head, false));
       this.#prune();
     });
   }
@@ -90,8 +101,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   protected async catchUp(group: Group): Promise<void> {
     const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
     if (latest === null) throw new Error('node returned no latest block');
-    // Logs of the last block delivered before the move may not have arrived yet: look again.
-    await this.#advance(group, latest, true, group.cursor!.last);
+    // The logs of the last blocks delivered before the move may not all have arrived: look again.
+    await this.#advance(group, latest, true, group.cursor!.snapshot().slice(-RECHECK_BLOCKS));
   }
 
   async #onLog(entry: LogEntry): Promise<void> {
@@ -103,7 +114,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       }
       block.logs.push(entry);
     }
-    for (const group of [...this.groups]) {
+    await this.eachGroup(async (group) => {
       const cursor = group.cursor!;
       const tip = cursor.last;
       if (entry.removed || cursor.has(entry.blockHash)) {
@@ -116,25 +127,75 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         if (head !== null) await this.#advance(group, head, false);
       }
       // Otherwise the block is ahead of the group's chain: it goes out when its head arrives.
-    }
+    });
   }
 
-  async #advance(group: Group, head: TrackedHead, replay: boolean, recheck?: TrackedHead): Promise<void> {
+  async #advance(group: Group, head: TrackedHead, replay: boolean, recheck: TrackedHead[] = []): Promise<void> {
     const cursor = group.cursor!;
-    const result = await cursor.advance(head, this.#source, this.bounds());
-    this.#account(result);
+    const step = await cursor.plan(head, this.#source, this.bounds());
+    const { result } = step;
     if (result.orphaned.length > 0) {
+      // Removals concern blocks already delivered; they hold whatever happens to the new branch.
       for (const removed of group.logBook!.orphan(result.orphaned.map((orphan) => orphan.hash))) group.publish(serializeLog(removed));
     }
-    const blocks = recheck !== undefined && cursor.has(recheck.hash) ? [recheck, ...result.deliver] : result.deliver;
+    const orphaned = new Set(result.orphaned.map((orphan) => orphan.hash));
+    const again = result.truncated ? [] : recheck.filter((block) => cursor.has(block.hash) && !orphaned.has(block.hash));
+    const blocks = [...again, ...result.deliver];
     if (blocks.length === 0) return;
-    const simple = !replay && result.orphaned.length === 0 && result.deliver.length === 1;
-    const fetched = simple ? [] : await this.#fetchLogs(blocks);
-    const wanted = new Set(blocks.map((block) => block.hash));
-    const entries: LogEntry[] = [...fetched];
-    for (const block of blocks) entries.push(...(this.#pending.get(block.hash)?.logs ?? []));
-    const delivered = this.#deliver(group, entries.filter((entry) => wanted.has(entry.blockHash)).sort(byPosition));
-    if (!simple && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
+    const entries = await this.#logsOf(blocks, new Set(again.map((block) => block.hash)));
+    // Only now do the blocks count as delivered, together with their logs (no await in between).
+    cursor.commit(step);
+    this.#account(result);
+    const delivered = this.#deliver(group, entries);
+    const replayed = replay || result.orphaned.length > 0 || result.deliver.length > 1;
+    if (replayed && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
+  }
+
+  /** The logs of `blocks` in block order: live ones held for them, the rest fetched. */
+  async #logsOf(blocks: TrackedHead[], suspect: ReadonlySet<string>): Promise<LogEntry[]> {
+    this.#bloom ??= bloomQuery(this.spec.filter ?? {});
+    const entries: LogEntry[] = [];
+    const missing: TrackedHead[] = [];
+    for (const block of blocks) {
+      const live = this.#pending.get(block.hash)?.logs ?? [];
+      entries.push(...live);
+      if ((live.length === 0 || suspect.has(block.hash)) && bloomMayMatch(block.raw['logsBloom'], this.#bloom)) missing.push(block);
+    }
+    if (missing.length > 0) entries.push(...(await this.#fetchLogs(missing)));
+    return entries.sort(byPosition);
+  }
+
+  async #fetchLogs(blocks: TrackedHead[]): Promise<LogEntry[]> {
+    const filter = this.spec.filter ?? {};
+    const criteria: Record<string, unknown> = {};
+    if (filter.address !== undefined) criteria.address = filter.address;
+    if (filter.topics !== undefined) criteria.topics = filter.topics;
+    const getLogs = async (query: Record<string, unknown>): Promise<LogEntry[]> => {
+      const logs = await this.upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [{ ...query, ...criteria }], this.deps.requestTimeoutMs);
+      return logs.map((raw) => parseLog(raw));
+    };
+    if (blocks.length <= BY_HASH_MAX) {
+      // By hash: exactly that block's logs, whatever the node's canonical chain is right now.
+      const lists = await Promise.all(blocks.map((block) => getLogs({ blockHash: block.hash })));
+      return lists.flat().filter((entry) => !entry.removed);
+    }
+    const wanted = new Map(blocks.map((block) => [block.number, block.hash]));
+    let from = blocks[0]!.number;
+    let to = from;
+    for (const block of blocks) {
+      if (block.number < from) from = block.number;
+      if (block.number > to) to = block.number;
+    }
+    const logs = await getLogs({ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` });
+    const out: LogEntry[] = [];
+    for (const entry of logs) {
+      const hash = wanted.get(entry.blockNumber);
+      if (hash === undefined || entry.removed) continue;
+      // The node answered from another branch than the one being delivered: try again later.
+      if (hash !== entry.blockHash) throw new Error(`chain moved during eth_getLogs: block ${entry.blockNumber} is ${entry.blockHash}, expected ${hash}`);
+      out.push(entry);
+    }
+    return out;
   }
 
   #deliver(group: Group, entries: LogEntry[]): number {
@@ -146,21 +207,6 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       count++;
     }
     return count;
-  }
-
-  async #fetchLogs(blocks: TrackedHead[]): Promise<LogEntry[]> {
-    let from = blocks[0]!.number;
-    let to = from;
-    for (const block of blocks) {
-      if (block.number < from) from = block.number;
-      if (block.number > to) to = block.number;
-    }
-    const filter = this.spec.filter ?? {};
-    const query: Record<string, unknown> = { fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` };
-    if (filter.address !== undefined) query.address = filter.address;
-    if (filter.topics !== undefined) query.topics = filter.topics;
-    const logs = await this.upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.deps.requestTimeoutMs);
-    return logs.map((raw) => parseLog(raw));
   }
 
   #account(result: AdvanceResult<TrackedHead>): void {

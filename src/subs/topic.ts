@@ -43,6 +43,7 @@ export abstract class Topic {
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #retryTimers = new Set<NodeJS.Timeout>();
+  readonly #catchUpQueued = new WeakSet<Group>();
 
   constructor(upstream: Upstream, spec: SubscriptionSpec, deps: TopicDeps) {
     this.upstream = upstream;
@@ -93,6 +94,8 @@ export abstract class Topic {
   /** Clients moved in from another upstream: a group of their own with their history, then replay. */
   adopt(members: ClientSubscription[], state: GroupState): void {
     const group = this.#newGroup(state);
+    // With no main group here yet, this one is it: later subscribers share its publishes.
+    if (this.#main === undefined || !this.groups.has(this.#main)) this.#main = group;
     for (const member of members) {
       member.group?.remove(member);
       group.add(member);
@@ -101,7 +104,11 @@ export abstract class Topic {
   }
 
   scheduleCatchUp(group: Group): void {
+    // One queued catch-up per group is enough: it brings the group to the head whenever it runs.
+    if (this.#catchUpQueued.has(group)) return;
+    this.#catchUpQueued.add(group);
     this.enqueue(async () => {
+      this.#catchUpQueued.delete(group);
       if (!this.groups.has(group)) return;
       try {
         await this.ready();
@@ -115,6 +122,22 @@ export abstract class Topic {
         this.#retryTimers.add(timer);
       }
     });
+  }
+
+  /**
+   * Run `step` for every group, one after the other. A group whose step fails is caught up later
+   * (a live head it missed is replayed then); the others are not held back by it.
+   */
+  protected async eachGroup(step: (group: Group) => Promise<void>): Promise<void> {
+    for (const group of [...this.groups]) {
+      if (!this.groups.has(group)) continue;
+      try {
+        await step(group);
+      } catch (error) {
+        this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'subscription step failed; catching up');
+        this.scheduleCatchUp(group);
+      }
+    }
   }
 
   /** Run `task` after every task queued before it. Failures are logged, never break the chain. */

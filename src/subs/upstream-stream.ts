@@ -40,6 +40,7 @@ export class UpstreamStream {
   #attempt = 0;
   #lostOnce = false;
   #closed = false;
+  #liveSince = 0;
 
   constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
     this.upstream = upstream;
@@ -57,7 +58,18 @@ export class UpstreamStream {
     return this.#users.size;
   }
 
+  /** When the current upstream subscription was made (ms epoch); 0 when not live. */
+  get liveSince(): number {
+    return this.#liveSince;
+  }
+
+  /** Released after its grace period (or shut down): a new user needs a new stream from the registry. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   addUser(user: StreamUser): void {
+    if (this.#closed) throw new Error(`${this.upstream.name}: ${this.kind} stream already released`);
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
     this.#users.add(user);
@@ -91,6 +103,19 @@ export class UpstreamStream {
     this.#setId(undefined);
     this.#lostOnce = true;
     this.#scheduleRetry();
+  }
+
+  /**
+   * The node's subscription looks dead although its socket is not (no notifications while its
+   * chain moves): drop it and subscribe afresh. Users hear onResumed once the new one is live.
+   */
+  restart(): void {
+    const id = this.#id;
+    if (this.#closed || id === undefined) return;
+    this.#setId(undefined);
+    this.#lostOnce = true;
+    void this.upstream.unsubscribe(id, this.#deps.timeoutMs).catch(() => {});
+    this.#ensure();
   }
 
   /** The node may be able to take subscriptions again. */
@@ -148,6 +173,7 @@ export class UpstreamStream {
     if (id === this.#id) return;
     const had = this.#id !== undefined;
     this.#id = id;
+    this.#liveSince = id === undefined ? 0 : Date.now();
     this.#deps.onId(this, id);
     if (had !== (id !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, id === undefined ? -1 : 1);
   }

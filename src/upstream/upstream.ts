@@ -258,6 +258,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (!this.connected) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
+      // It may come back with a shorter chain (restarted, resyncing), which probes that only ever
+      // raise the head would never notice: learn its head anew.
+      this.#head = undefined;
+      this.#headNumber = -1n;
     }
     this.emit('state');
   }

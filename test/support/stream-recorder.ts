@@ -1,0 +1,254 @@
+/**
+ * Raw WebSocket clients that record every subscription notification as received, and checkers
+ * for the stream guarantees (DESIGN.md "Stream guarantees") over what a client recorded compared
+ * with the canonical chain read from a node at the end. Checkers return a list of problems rather
+ * than throwing at the first one, so a failing test names everything that went wrong.
+ */
+import { WebSocket } from 'ws';
+
+export interface HeadNote {
+  number: bigint;
+  hash: string;
+  parentHash: string;
+}
+
+export interface LogNote {
+  blockNumber: bigint;
+  blockHash: string;
+  logIndex: number;
+  removed: boolean;
+  transactionHash: string;
+}
+
+export interface Notification {
+  /** the frame exactly as received */
+  raw: string;
+  result: Record<string, unknown>;
+}
+
+/** One raw ws client: subscribes, keeps every notification per subscription id, notes foreign ids. */
+export class StreamClient {
+  readonly ws: WebSocket;
+  readonly label: string;
+  /** notifications per subscription id, in arrival order */
+  readonly received = new Map<string, Notification[]>();
+  /** notifications for ids this client never got from a subscribe reply */
+  readonly foreign: string[] = [];
+  closeCode: number | undefined;
+  readonly #replies = new Map<number, (reply: Record<string, unknown>) => void>();
+  readonly #ids = new Set<string>();
+  #nextId = 1;
+
+  private constructor(ws: WebSocket, label: string) {
+    this.ws = ws;
+    this.label = label;
+    ws.on('message', (data) => this.#onFrame(String(data)));
+    ws.on('close', (code) => {
+      this.closeCode = code;
+    });
+    ws.on('error', () => {});
+  }
+
+  static async open(url: string, label: string): Promise<StreamClient> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    return new StreamClient(ws, label);
+  }
+
+  request(method: string, params: unknown[], timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#replies.delete(id);
+        reject(new Error(`${this.label}: no reply to ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#replies.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+    });
+  }
+
+  /** eth_subscribe; resolves with the subscription id (throws on an error reply). */
+  async subscribe(params: unknown[]): Promise<string> {
+    const reply = await this.request('eth_subscribe', params);
+    const id = reply['result'];
+    if (typeof id !== 'string') throw new Error(`${this.label}: eth_subscribe ${JSON.stringify(params)} failed: ${JSON.stringify(reply)}`);
+    this.#ids.add(id);
+    if (!this.received.has(id)) this.received.set(id, []);
+    return id;
+  }
+
+  notifications(id: string): Notification[] {
+    return this.received.get(id) ?? [];
+  }
+
+  heads(id: string): HeadNote[] {
+    return this.notifications(id).map((n) => toHead(n.result));
+  }
+
+  logs(id: string): LogNote[] {
+    return this.notifications(id).map((n) => toLog(n.result));
+  }
+
+  /** The highest head number received on `id`, or -1. */
+  tip(id: string): bigint {
+    let best = -1n;
+    for (const head of this.heads(id)) if (head.number > best) best = head.number;
+    return best;
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+
+  #onFrame(text: string): void {
+    const message = JSON.parse(text) as Record<string, unknown>;
+    if (typeof message['id'] === 'number') {
+      const settle = this.#replies.get(message['id']);
+      this.#replies.delete(message['id']);
+      settle?.(message);
+      return;
+    }
+    if (message['method'] !== 'eth_subscription') return;
+    const params = message['params'] as { subscription: string; result: Record<string, unknown> };
+    const list = this.received.get(params.subscription);
+    if (list === undefined || !this.#ids.has(params.subscription)) {
+      this.foreign.push(params.subscription);
+      return;
+    }
+    list.push({ raw: text, result: params.result });
+  }
+}
+
+export function toHead(result: Record<string, unknown>): HeadNote {
+  return { number: BigInt(result['number'] as string), hash: String(result['hash']), parentHash: String(result['parentHash']) };
+}
+
+export function toLog(result: Record<string, unknown>): LogNote {
+  return {
+    blockNumber: BigInt(result['blockNumber'] as string),
+    blockHash: String(result['blockHash']),
+    logIndex: Number(result['logIndex']),
+    removed: result['removed'] === true,
+    transactionHash: String(result['transactionHash']),
+  };
+}
+
+/**
+ * newHeads guarantees: the first head may be anything; every later one names a delivered head as
+ * parent, no hash twice, no height between the first and the highest skipped, and every canonical
+ * block from the first height to `upTo` delivered. `canonical` maps height to hash.
+ */
+export function headProblems(heads: readonly HeadNote[], canonical: ReadonlyMap<bigint, string>, upTo: bigint): string[] {
+  const problems: string[] = [];
+  const first = heads[0];
+  if (first === undefined) return ['no heads delivered'];
+  const seen = new Set<string>();
+  for (const [i, head] of heads.entries()) {
+    if (seen.has(head.hash)) problems.push(`head ${head.number} ${head.hash} delivered twice`);
+    if (i > 0 && !seen.has(head.parentHash)) problems.push(`head ${head.number} ${head.hash}: parent ${head.parentHash} was not delivered before it`);
+    seen.add(head.hash);
+  }
+  const numbers = new Set(heads.map((head) => head.number));
+  for (let n = first.number; n <= upTo; n++) {
+    if (!numbers.has(n)) problems.push(`height ${n} never delivered`);
+    const hash = canonical.get(n);
+    if (hash !== undefined && !seen.has(hash)) problems.push(`canonical block ${n} ${hash} never delivered`);
+  }
+  return problems;
+}
+
+/**
+ * logs guarantees, for logs of blocks in [from, to]: every canonical log exactly once with
+ * removed:false and never removed; every delivered log of a non-canonical block removed:true once
+ * after it was delivered; order by block then log index among logs still live.
+ *
+ * `removalsSeen: false` is for clients that swallow removed:true logs (ethers routes them to
+ * per-log "orphan" events): logs of orphaned blocks then count as removed when a lower log comes.
+ */
+export function logProblems(
+  logs: readonly LogNote[],
+  canonicalLogs: readonly LogNote[],
+  canonicalHashes: ReadonlySet<string>,
+  from: bigint,
+  to: bigint,
+  { removalsSeen = true }: { removalsSeen?: boolean } = {},
+): string[] {
+  const problems: string[] = [];
+  const key = (log: LogNote): string => `${log.blockHash}#${log.logIndex}`;
+  const added = new Map<string, number>();
+  const removed = new Map<string, number>();
+  // live logs in delivery order; a new live log must sort after every one still live
+  const live: LogNote[] = [];
+  for (const log of logs) {
+    const k = key(log);
+    if (log.removed) {
+      removed.set(k, (removed.get(k) ?? 0) + 1);
+      const at = live.findIndex((entry) => key(entry) === k);
+      if (at < 0) problems.push(`removed:true for ${k} (block ${log.blockNumber}) that was not live`);
+      else live.splice(at, 1);
+      continue;
+    }
+    added.set(k, (added.get(k) ?? 0) + 1);
+    if (!removalsSeen) {
+      while (live.length > 0 && !canonicalHashes.has(live.at(-1)!.blockHash) && live.at(-1)!.blockNumber >= log.blockNumber) live.pop();
+    }
+    const last = live.at(-1);
+    if (last !== undefined && (log.blockNumber < last.blockNumber || (log.blockNumber === last.blockNumber && log.logIndex <= last.logIndex))) {
+      problems.push(`log ${k} (block ${log.blockNumber} index ${log.logIndex}) delivered after live log of block ${last.blockNumber} index ${last.logIndex}`);
+    }
+    live.push(log);
+  }
+  for (const log of canonicalLogs) {
+    if (log.blockNumber < from || log.blockNumber > to) continue;
+    const k = key(log);
+    const count = added.get(k) ?? 0;
+    if (count !== 1) problems.push(`canonical log ${k} (block ${log.blockNumber}) delivered ${count} times`);
+    if (removed.has(k)) problems.push(`canonical log ${k} (block ${log.blockNumber}) delivered as removed`);
+  }
+  for (const log of logs) {
+    if (!removalsSeen || log.removed || canonicalHashes.has(log.blockHash) || log.blockNumber > to) continue;
+    const k = key(log);
+    if ((removed.get(k) ?? 0) !== (added.get(k) ?? 0)) {
+      problems.push(`log ${k} of orphaned block ${log.blockNumber}: ${added.get(k) ?? 0} times live, ${removed.get(k) ?? 0} times removed`);
+    }
+  }
+  return [...new Set(problems)];
+}
+
+export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface StatusShape {
+  upstreams: Array<{ name: string; subscriptions: { topics: Array<{ kind: string; clients: number }> } | null }>;
+}
+
+/** Client subscriptions per upstream and kind, from /status. */
+export function subscriptionsByUpstream(statusBody: string): Map<string, Map<string, number>> {
+  const status = JSON.parse(statusBody) as StatusShape;
+  const out = new Map<string, Map<string, number>>();
+  for (const upstream of status.upstreams) {
+    const kinds = new Map<string, number>();
+    for (const topic of upstream.subscriptions?.topics ?? []) kinds.set(topic.kind, (kinds.get(topic.kind) ?? 0) + topic.clients);
+    out.set(upstream.name, kinds);
+  }
+  return out;
+}
+
+/** The upstream holding at least `min` client subscriptions of `kind` (the one clients are pinned to). */
+export function pinnedUpstream(statusBody: string, kind = 'newHeads', min = 1): string | undefined {
+  for (const [name, kinds] of subscriptionsByUpstream(statusBody)) if ((kinds.get(kind) ?? 0) >= min) return name;
+  return undefined;
+}

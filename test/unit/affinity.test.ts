@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { describe, it } from 'node:test';
+import { SessionAffinity } from '../../src/subs/affinity.js';
+import type { UpstreamPool } from '../../src/upstream/pool.js';
+import type { Upstream } from '../../src/upstream/upstream.js';
+
+/** Just what SessionAffinity asks of the pool: which nodes are usable, and since when. */
+class StubPool extends EventEmitter {
+  readonly upstreams: Upstream[];
+  readonly since = new Map<Upstream, number>();
+  constructor(names: string[]) {
+    super();
+    this.upstreams = names.map((name) => ({ name, weight: 1 }) as Upstream);
+    for (const upstream of this.upstreams) this.since.set(upstream, 0);
+  }
+  byName(name: string): Upstream | undefined {
+    return this.upstreams.find((upstream) => upstream.name === name);
+  }
+  isUsable(upstream: Upstream): boolean {
+    return this.since.has(upstream);
+  }
+  usableFor(upstream: Upstream, ms: number): boolean {
+    const since = this.since.get(upstream);
+    return since !== undefined && Date.now() - since >= ms;
+  }
+  set(name: string, usable: boolean, since = Date.now()): void {
+    const upstream = this.byName(name)!;
+    if (usable) this.since.set(upstream, since);
+    else this.since.delete(upstream);
+    this.emit('changed');
+  }
+}
+
+const KEYS = Array.from({ length: 300 }, (_, i) => `key-${i}`);
+
+function owners(affinity: SessionAffinity): Map<string, string | undefined> {
+  return new Map(KEYS.map((key) => [key, affinity.owner(key)?.name]));
+}
+
+describe('SessionAffinity', () => {
+  it('a node marked faulty owns no keys; only its keys move', () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const before = owners(affinity);
+    assert.equal(new Set(before.values()).size, 3);
+    affinity.setFaulty(pool.byName('node1')!, true);
+    const during = owners(affinity);
+    for (const [key, owner] of before) {
+      if (owner === 'node1') assert.notEqual(during.get(key), 'node1');
+      else assert.equal(during.get(key), owner, `${key} stays`);
+    }
+  });
+
+  it('after the mark is cleared the node gets its keys back only after hold-down', async () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 100);
+    const before = owners(affinity);
+    const node1 = pool.byName('node1')!;
+    affinity.setFaulty(node1, true);
+    affinity.setFaulty(node1, false);
+    assert.equal([...owners(affinity).values()].filter((owner) => owner === 'node1').length, 0, 'still in hold-down');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.deepEqual(owners(affinity), before, 'exactly the old mapping again');
+  });
+
+  it('a faulty node is still better than none', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    pool.set('node0', false);
+    affinity.setFaulty(pool.byName('node1')!, true);
+    assert.equal(affinity.owner('anything')?.name, 'node1');
+    pool.set('node1', false);
+    assert.equal(affinity.owner('anything'), undefined);
+  });
+
+  it('a node back from an outage waits out hold-down unless nothing else is usable', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 60_000);
+    const home = KEYS.find((key) => affinity.owner(key)?.name === 'node0')!;
+    pool.set('node0', false);
+    assert.equal(affinity.owner(home)?.name, 'node1');
+    pool.set('node0', true);
+    assert.equal(affinity.owner(home)?.name, 'node1', 'in hold-down');
+    pool.set('node1', false);
+    assert.equal(affinity.owner(home)?.name, 'node0', 'in hold-down, but the only usable node');
+  });
+});
