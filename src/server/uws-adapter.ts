@@ -90,7 +90,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
 
   app.ws<SocketState<T>>('/*', {
     compression: uWS.DISABLED,
-    maxPayloadLength: options.maxPayloadBytes,
+    // uWS cuts a frame over its limit without a close frame (the client sees 1006). Frames up to
+    // twice the limit reach the handler below instead, which closes with 1009 and a reason.
+    maxPayloadLength: Math.min(options.maxPayloadBytes * 2, 2 ** 31 - 1),
     idleTimeout: options.idleTimeoutSeconds,
     maxBackpressure: options.maxBackpressureBytes,
     sendPingsAutomatically: true,
@@ -114,6 +116,10 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     },
     message: (ws, message, isBinary) => {
       const wrapper = ws.getUserData().wrapper;
+      if (message.byteLength > options.maxPayloadBytes) {
+        wrapper.close(1009, `frame of ${message.byteLength} bytes exceeds the ${options.maxPayloadBytes}-byte limit`);
+        return;
+      }
       if (isBinary) {
         wrapper.close(1003, 'binary frames are not supported; send JSON-RPC as text');
         return;

@@ -1,0 +1,280 @@
+/**
+ * Upstream faults anvil cannot show, played by fake nodes behind an in-process evmux: a node that
+ * hangs, one that stops answering pings, a slow one, a lagging one, one that sends garbage, a
+ * circuit breaker opening and closing, and eth_sendRawTransaction across nodes.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { keccak256 } from 'viem';
+import { FakeNode, FakeRpcError } from '../support/fake-node.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { scrapeSum } from '../support/prom-text.js';
+
+type Overrides = Parameters<typeof startGateway>[1];
+
+interface Setup {
+  nodes: FakeNode[];
+  evmux: TestGateway;
+}
+
+/** `count` fake nodes of one chain (same seed) named node0.., and evmux in front of them. */
+async function setup(t: TestContext, count: number, overrides: Overrides = {}): Promise<Setup> {
+  const nodes = await Promise.all(Array.from({ length: count }, () => FakeNode.start({ seed: 'faults' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(
+    nodes.map((node) => node.url),
+    overrides,
+  );
+  t.after(() => evmux.close());
+  await waitFor('every node usable', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 5_000);
+  return { nodes, evmux };
+}
+
+interface UpstreamStatus {
+  name: string;
+  usable: boolean;
+  healthy: boolean;
+  connected: boolean;
+  breaker: string;
+  lag: number | null;
+}
+
+async function statusOf(evmux: TestGateway): Promise<UpstreamStatus[]> {
+  return (JSON.parse((await evmux.get('/status')).body) as { upstreams: UpstreamStatus[] }).upstreams;
+}
+
+async function upstreamOf(evmux: TestGateway, name: string): Promise<UpstreamStatus> {
+  const entry = (await statusOf(evmux)).find((upstream) => upstream.name === name);
+  assert.ok(entry, `/status lists ${name}`);
+  return entry;
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+  return Date.now() - started;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+let nextId = 1;
+
+async function call(evmux: TestGateway, method: string, params: unknown[] = []): Promise<Record<string, unknown>> {
+  const id = nextId++;
+  const response = await fetch(evmux.httpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+  });
+  const reply = (await response.json()) as Record<string, unknown>;
+  assert.equal(reply['id'], id);
+  return reply;
+}
+
+/** Calls that must all succeed; returns each one's duration in ms. */
+async function callsSucceed(evmux: TestGateway, count: number, concurrency: number, method = 'eth_chainId'): Promise<number[]> {
+  const durations: number[] = [];
+  let issued = 0;
+  const worker = async (): Promise<void> => {
+    while (issued++ < count) {
+      const started = performance.now();
+      const reply = await call(evmux, method);
+      assert.ok('result' in reply, `${method} failed: ${JSON.stringify(reply)}`);
+      durations.push(performance.now() - started);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return durations;
+}
+
+const requests = (node: FakeNode, method: string): number => node.stats.requests.get(method) ?? 0;
+
+const upstreamCalls = (evmux: TestGateway, upstream: string, outcome?: string): Promise<number> =>
+  scrapeSum(evmux.httpUrl, 'evmux_requests_total', outcome === undefined ? { upstream } : { upstream, outcome });
+
+// Probes run only when a socket opens, so that calls, heartbeat and breaker are what is tested.
+const NO_PROBES = { health: { probeIntervalMs: 60_000 } };
+
+test('a node that accepts calls and never answers: calls time out on it and succeed elsewhere', async (t) => {
+  const { nodes, evmux } = await setup(t, 3, { ...NO_PROBES, requestTimeoutMs: 300, breaker: { failureThreshold: 1000 } });
+  const hung = nodes[1]!;
+  hung.mode = 'hang';
+  // One call at a time: with calls in flight least connections would already steer around it.
+  const durations = await callsSucceed(evmux, 12, 1);
+  assert.ok(requests(hung, 'eth_chainId') >= 3, `the hung node got ${requests(hung, 'eth_chainId')} calls`);
+  assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'eth_chainId'), 'every call sent to it timed out');
+  assert.equal(await upstreamCalls(evmux, 'node1', 'ok'), 0);
+  // A call that met the hung node paid one timeout, not more: the retry went to a live node.
+  const slowest = Math.max(...durations);
+  assert.ok(slowest >= 300 && slowest < 300 + 500, `slowest call took ${Math.round(slowest)} ms`);
+});
+
+test('a hung node that drops pongs: the heartbeat terminates its sockets and marks it down', async (t) => {
+  // Probes slow enough (two misses take ≥ 1.9 s) that only the heartbeat can be this quick.
+  const { nodes, evmux } = await setup(t, 2, { heartbeat: { intervalMs: 200, timeoutMs: 400 }, health: { probeIntervalMs: 1000, probeTimeoutMs: 900 } });
+  const hung = nodes[1]!;
+  const connectionsBefore = hung.stats.connectionsTotal;
+  hung.mode = 'hang';
+  hung.answerPings = false;
+  const downAfter = await waitFor('node1 marked down', async () => !(await upstreamOf(evmux, 'node1')).usable, 3_000);
+  // Detection needs one ping interval plus the pong timeout (≤ 600 ms here) and nothing else.
+  assert.ok(downAfter <= 1_500, `marked down after ${downAfter} ms`);
+  assert.equal(await evmux.metric('evmux_upstream_up', { upstream: 'node1' }), 0);
+  const terminated = evmux.logs.filter((line) => line['upstream'] === 'node1' && line['msg'] === 'terminating upstream socket');
+  assert.ok(terminated.length >= 1, 'a terminating log line for node1');
+  assert.match(String(terminated[0]!['reason']), /no pong within 400 ms/);
+  const down = evmux.logs.find((line) => line['upstream'] === 'node1' && line['msg'] === 'upstream down');
+  assert.equal(down?.['reason'], 'all sockets closed');
+  // It reconnects (the port is open) but stays down: its probes are never answered.
+  await waitFor('node1 reconnected', () => Promise.resolve(hung.stats.connectionsTotal > connectionsBefore + 2), 3_000);
+  assert.equal((await upstreamOf(evmux, 'node1')).usable, false);
+  await callsSucceed(evmux, 10, 2);
+
+  hung.mode = 'normal';
+  hung.answerPings = true;
+  await waitFor('node1 usable again', async () => (await upstreamOf(evmux, 'node1')).usable, 5_000);
+});
+
+test('a slow node next to fast ones: least connections sends it clearly fewer calls', async (t) => {
+  const { nodes, evmux } = await setup(t, 3);
+  nodes[2]!.latencyMs = 60;
+  await callsSucceed(evmux, 600, 12);
+  const counts = await Promise.all(['node0', 'node1', 'node2'].map((name) => upstreamCalls(evmux, name, 'ok')));
+  const total = counts.reduce((sum, n) => sum + n, 0);
+  assert.equal(total, 600);
+  const [fast0, fast1, slow] = counts as [number, number, number];
+  // Round robin would give each a third (200); the slow node holds its calls 60 ms, so least
+  // connections only sends it what the fast ones are momentarily too busy for.
+  assert.ok(slow < total * 0.12, `slow node got ${slow} of ${total} calls (${counts.join(', ')})`);
+  assert.ok(fast0 > total * 0.3 && fast1 > total * 0.3, `fast nodes got ${fast0} and ${fast1} of ${total}`);
+  assert.ok(slow > 0, 'the slow node is still used a little');
+});
+
+test('a lagging node is excluded while more than maxLagBlocks behind and included again after it catches up', async (t) => {
+  const { nodes, evmux } = await setup(t, 3, { health: { maxLagBlocks: 3 } });
+  const [a, b, laggard] = nodes as [FakeNode, FakeNode, FakeNode];
+  a.advance(4);
+  b.advance(4);
+  const excludedAfter = await waitFor('node2 excluded', async () => !(await upstreamOf(evmux, 'node2')).usable, 3_000);
+  assert.ok(excludedAfter < 1_500, `excluded after ${excludedAfter} ms`);
+  const lagging = await upstreamOf(evmux, 'node2');
+  assert.equal(lagging.healthy, true, 'it still answers: only its lag keeps it out');
+  assert.equal(lagging.lag, 4);
+  const before = requests(laggard, 'eth_getBalance');
+  await callsSucceed(evmux, 30, 3, 'eth_getBalance');
+  assert.equal(requests(laggard, 'eth_getBalance'), before, 'no call reaches the lagging node');
+
+  // Within maxLagBlocks is close enough.
+  laggard.advance(1);
+  await waitFor('node2 included again at lag 3', async () => (await upstreamOf(evmux, 'node2')).usable, 3_000);
+  assert.equal((await upstreamOf(evmux, 'node2')).lag, 3);
+  await callsSucceed(evmux, 30, 3, 'eth_getBalance');
+  assert.ok(requests(laggard, 'eth_getBalance') > before + 3, 'calls reach it again');
+});
+
+test('a node that sends garbage frames: its socket is dropped and the calls succeed elsewhere', async (t) => {
+  const { nodes, evmux } = await setup(t, 3, NO_PROBES);
+  const bad = nodes[0]!;
+  const connectionsBefore = bad.stats.connectionsTotal;
+  bad.mode = 'garbage';
+  await callsSucceed(evmux, 30, 3);
+  assert.ok(requests(bad, 'eth_chainId') >= 1, 'calls were sent to the garbage node');
+  assert.ok((await upstreamCalls(evmux, 'node0', 'transport_error')) >= 1, 'counted as transport errors');
+  const dropped = evmux.logs.filter((line) => line['upstream'] === 'node0' && line['msg'] === 'terminating upstream socket');
+  assert.ok(dropped.length >= 1);
+  assert.match(String(dropped[0]!['reason']), /unparseable frame/);
+  await waitFor('evmux reconnects to node0', () => Promise.resolve(bad.stats.connectionsTotal > connectionsBefore), 3_000);
+});
+
+test('a node answering JSON-RPC errors for its own trouble: calls are retried elsewhere and probes mark it down', async (t) => {
+  const { nodes, evmux } = await setup(t, 3);
+  nodes[2]!.mode = 'error';
+  await callsSucceed(evmux, 30, 3);
+  assert.ok((await upstreamCalls(evmux, 'node2', 'rpc_error')) >= 1, 'node2 was tried and answered errors');
+  await waitFor('node2 marked down by failing probes', async () => !(await upstreamOf(evmux, 'node2')).usable, 3_000);
+});
+
+test('circuit breaker: opens after consecutive timeouts, a failed half-open trial reopens it, a good one closes it', async (t) => {
+  const openMs = 800;
+  const { nodes, evmux } = await setup(t, 2, { ...NO_PROBES, requestTimeoutMs: 200, breaker: { failureThreshold: 3, openMs, halfOpenTrials: 1 } });
+  const flaky = nodes[1]!;
+  flaky.mode = 'hang';
+  const breakerLog = (): string[] =>
+    evmux.logs.filter((line) => line['upstream'] === 'node1' && line['msg'] === 'circuit breaker state changed').map((line) => String(line['breaker']));
+
+  // One call at a time: least connections alternates, so every other call meets the hung node.
+  for (let i = 0; i < 6 && breakerLog().length === 0; i++) await callsSucceed(evmux, 1, 1);
+  assert.deepEqual(breakerLog(), ['open']);
+  assert.equal(requests(flaky, 'eth_chainId'), 3, 'opened after exactly failureThreshold timeouts');
+  const status = await upstreamOf(evmux, 'node1');
+  assert.equal(status.breaker, 'open');
+  assert.equal(status.usable, false);
+  const openedAt = Date.now();
+  await callsSucceed(evmux, 10, 2);
+  assert.equal(requests(flaky, 'eth_chainId'), 3, 'no call reaches it while open');
+
+  // After openMs one trial goes through; it times out and the breaker opens again.
+  await waitFor('half-open', async () => (await upstreamOf(evmux, 'node1')).breaker === 'half-open', openMs + 1_500);
+  assert.ok(Date.now() - openedAt >= openMs - 50, 'not before openMs');
+  await callsSucceed(evmux, 6, 2);
+  assert.equal(requests(flaky, 'eth_chainId'), 4, 'exactly one trial call in half-open');
+  assert.deepEqual(breakerLog(), ['open', 'half-open', 'open']);
+
+  // The node recovers: the next trial succeeds and the breaker closes.
+  flaky.mode = 'normal';
+  await waitFor('half-open again', async () => (await upstreamOf(evmux, 'node1')).breaker === 'half-open', openMs + 1_500);
+  await callsSucceed(evmux, 4, 1);
+  assert.deepEqual(breakerLog(), ['open', 'half-open', 'open', 'half-open', 'closed']);
+  assert.equal((await upstreamOf(evmux, 'node1')).usable, true);
+  const trialsDone = requests(flaky, 'eth_chainId');
+  await callsSucceed(evmux, 40, 4);
+  assert.ok(requests(flaky, 'eth_chainId') >= trialsDone + 5, 'it takes calls again');
+});
+
+const RAW_TX: `0x${string}` = `0x02${'ab'.repeat(60)}`;
+
+test('eth_sendRawTransaction: retried on another node, never twice on one, "already known" there counts as success', async (t) => {
+  const { nodes, evmux } = await setup(t, 3, { ...NO_PROBES, requestTimeoutMs: 300, retry: { maxAttempts: 6 } });
+  const hash = keccak256(RAW_TX);
+  const sends = (): number[] => nodes.map((node) => requests(node, 'eth_sendRawTransaction'));
+
+  // The first node to get it fails with node trouble, yet may have kept it: the next says "already known".
+  let first = true;
+  for (const node of nodes) {
+    node.handle('eth_sendRawTransaction', () => {
+      if (!first) throw new FakeRpcError(-32000, 'already known');
+      first = false;
+      throw new FakeRpcError(-32603, 'internal error: try again later');
+    });
+  }
+  const reply = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  assert.deepEqual(reply['result'], hash);
+  assert.deepEqual([...sends()].sort(), [0, 1, 1], 'two nodes, once each');
+
+  // Every node times out: each is tried once even though maxAttempts would allow six.
+  for (const node of nodes) node.mode = 'hang';
+  const before = sends();
+  const failed = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  const error = failed['error'] as { code: number; message: string };
+  assert.equal(error.code, -32050);
+  assert.match(error.message, /eth_sendRawTransaction failed on every upstream tried.*EVMUX_TIMEOUT/);
+  assert.deepEqual(sends().map((n, i) => n - before[i]!), [1, 1, 1]);
+
+  // The caller's own mistake is answered by the first node and not sent anywhere else.
+  for (const node of nodes) {
+    node.mode = 'normal';
+    node.handle('eth_sendRawTransaction', () => {
+      throw new FakeRpcError(-32000, 'nonce too low');
+    });
+  }
+  const mid = sends();
+  const rejected = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  assert.deepEqual(rejected['error'], { code: -32000, message: 'nonce too low' });
+  assert.equal(sends().reduce((sum, n, i) => sum + n - mid[i]!, 0), 1);
+});

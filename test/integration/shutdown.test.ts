@@ -1,0 +1,104 @@
+/**
+ * SIGTERM to the evmux command: calls in flight finish (up to shutdownGraceMs), WebSocket clients
+ * are closed with 1001, no new connection is accepted, and the process exits 0.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { WebSocket } from 'ws';
+import { CliProcess, tempFiles } from '../support/cli-process.js';
+import { FakeNode } from '../support/fake-node.js';
+import { Probe } from '../support/ws-probe.js';
+
+async function startEvmux(t: TestContext, shutdownGraceMs: number): Promise<{ node: FakeNode; cli: CliProcess; port: number }> {
+  const node = await FakeNode.start();
+  t.after(() => node.close());
+  const dir = tempFiles(t, {
+    'evmux.yaml': `port: 0\nshutdownGraceMs: ${shutdownGraceMs}\nupstreams:\n  - name: slow\n    url: ${node.url}\n`,
+  });
+  const cli = CliProcess.start(t, ['--config', join(dir, 'evmux.yaml')]);
+  const port = await cli.port();
+  for (let i = 0; (await fetch(`http://127.0.0.1:${port}/readyz`)).status !== 200; i++) {
+    assert.ok(i < 100, 'evmux never became ready');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { node, cli, port };
+}
+
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; at: number }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+}
+
+async function waitForRequests(node: FakeNode, method: string, count: number): Promise<void> {
+  for (let i = 0; (node.stats.requests.get(method) ?? 0) < count; i++) {
+    assert.ok(i < 200, `${method} never reached the node`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('SIGTERM: in-flight calls complete, clients are closed with 1001, exit 0', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 5_000);
+  const idle = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+  const busy = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+  const idleClosed = closeOf(idle.ws);
+  const busyClosed = closeOf(busy.ws);
+
+  node.latencyMs = 1_200;
+  const wsCall = busy.request('eth_chainId', [], 5_000).then((reply) => ({ reply, at: Date.now() }));
+  const httpCall = fetch(`http://127.0.0.1:${port}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'eth_chainId' }),
+  }).then(async (response) => ({ status: response.status, body: (await response.json()) as unknown }));
+  await waitForRequests(node, 'eth_chainId', 2);
+
+  const signalled = Date.now();
+  cli.child.kill('SIGTERM');
+  // Stops accepting at once, while the calls are still running.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const late = new WebSocket(`ws://127.0.0.1:${port}/`);
+  const refused = await new Promise<boolean>((resolve) => {
+    late.once('open', () => resolve(false));
+    late.once('error', () => resolve(true));
+    late.once('unexpected-response', () => resolve(true));
+  });
+  late.terminate();
+  assert.ok(refused, 'a new connection after SIGTERM is not accepted');
+
+  const { reply, at: answeredAt } = await wsCall;
+  assert.deepEqual(reply, { jsonrpc: '2.0', id: 1, result: '0x7a69' });
+  assert.deepEqual(await httpCall, { status: 200, body: { jsonrpc: '2.0', id: 'h', result: '0x7a69' } });
+  const busyClose = await busyClosed;
+  const idleClose = await idleClosed;
+  for (const close of [busyClose, idleClose]) {
+    assert.equal(close.code, 1001);
+    assert.match(close.reason, /shutting down/);
+  }
+  assert.ok(busyClose.at >= answeredAt, 'the answer came before the close');
+  const { code, signal } = await cli.exit(5_000);
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  const took = Date.now() - signalled;
+  assert.ok(took >= 900 && took < 4_000, `exit ${took} ms after SIGTERM (the slow call needed about 1.2 s)`);
+  assert.match(cli.stdout, /"signal":"SIGTERM"[^\n]*"msg":"signal received"/);
+  assert.match(cli.stdout, /"msg":"shut down"/);
+});
+
+test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 400);
+  const busy = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+  const busyClosed = closeOf(busy.ws);
+  node.latencyMs = 10_000;
+  busy.send({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' });
+  await waitForRequests(node, 'eth_chainId', 1);
+
+  const signalled = Date.now();
+  cli.child.kill('SIGTERM');
+  const close = await busyClosed;
+  assert.equal(close.code, 1001);
+  const { code } = await cli.exit(5_000);
+  assert.equal(code, 0);
+  const took = Date.now() - signalled;
+  assert.ok(took >= 350 && took < 3_000, `exit ${took} ms after SIGTERM with a grace of 400 ms`);
+});

@@ -1,0 +1,81 @@
+/**
+ * The evmux command as a child process for tests: `node --import tsx src/cli.ts ...` in the repo
+ * root, with its output collected, its exit awaited with a deadline, and its listening port read
+ * from the "evmux listening" log line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class CliProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<Exit>;
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => {
+      this.child.once('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+    });
+  }
+
+  /** Start the command; it is killed when the test ends if it is still running. */
+  static start(t: TestContext, args: string[]): CliProcess {
+    const cli = new CliProcess(args);
+    t.after(() => {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+    });
+    return cli;
+  }
+
+  /** Exit within `ms`, else kill it and fail naming what it printed. */
+  async exit(ms: number): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.child.kill('SIGKILL');
+        reject(new Error(`evmux did not exit within ${ms} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The port from the "evmux listening" log line. */
+  async port(ms = 10_000): Promise<number> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const match = /"port":(\d+)[^\n]*"msg":"evmux listening"/.exec(this.stdout);
+      if (match) return Number(match[1]);
+      if (this.child.exitCode !== null) throw new Error(`evmux exited with ${this.child.exitCode}: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`evmux did not log its port within ${ms} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/** A temporary directory with the given files, removed when the test ends; returns its path. */
+export function tempFiles(t: TestContext, files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'evmux-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
