@@ -6,7 +6,7 @@
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
 import type { Telemetry } from '../telemetry.js';
-import type { UpstreamReply } from '../upstream/reply.js';
+import { resultReply, type UpstreamReply } from '../upstream/reply.js';
 import {
   InvalidParamsError,
   InvalidRequestError,
@@ -34,7 +34,7 @@ export interface DispatchContext extends CallContext {
 
 export interface DispatchResult {
   /** undefined when every request was a notification */
-  response?: string;
+  response?: Buffer;
   /** run after the response is on the wire (subscriptions start streaming) */
   after: Array<() => void>;
 }
@@ -43,6 +43,10 @@ export interface DispatcherLimits {
   maxBatchSize: number;
   maxInFlightPerConnection: number;
 }
+
+const OPEN_BRACKET = Buffer.from('[');
+const CLOSE_BRACKET = Buffer.from(']');
+const COMMA = Buffer.from(',');
 
 export class Dispatcher {
   readonly #policy: (method: string) => MethodVerdict;
@@ -77,11 +81,17 @@ export class Dispatcher {
       return { response: this.#error(null, error.toObject()), after };
     }
     const responses = await Promise.all(message.map((item) => this.#one(item, context, after)));
-    const present = responses.filter((response): response is string => response !== undefined);
-    return present.length === 0 ? { after } : { response: `[${present.join(',')}]`, after };
+    const parts: Buffer[] = [];
+    for (const response of responses) {
+      if (response === undefined) continue;
+      parts.push(parts.length === 0 ? OPEN_BRACKET : COMMA, response);
+    }
+    if (parts.length === 0) return { after };
+    parts.push(CLOSE_BRACKET);
+    return { response: Buffer.concat(parts), after };
   }
 
-  async #one(request: unknown, context: DispatchContext, after: Array<() => void>): Promise<string | undefined> {
+  async #one(request: unknown, context: DispatchContext, after: Array<() => void>): Promise<Buffer | undefined> {
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
       return this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject());
     }
@@ -112,7 +122,8 @@ export class Dispatcher {
     try {
       const reply = await this.#execute(name, params, context, after);
       if (!hasId) return undefined;
-      return `{"jsonrpc":"2.0","id":${JSON.stringify(replyId)},${reply.tail}`;
+      // The node's bytes after its id, behind the caller's id: the result is never re-serialized.
+      return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(replyId)},`), reply.tail]);
     } catch (error) {
       return hasId ? this.#error(replyId, toErrorObject(error)) : undefined;
     } finally {
@@ -124,10 +135,10 @@ export class Dispatcher {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
-      if (method === 'eth_unsubscribe') return { tail: `"result":${host.unsubscribe(params)}}` };
+      if (method === 'eth_unsubscribe') return resultReply(host.unsubscribe(params));
       const { id, start } = await host.subscribe(params);
       after.push(start);
-      return { tail: `"result":${JSON.stringify(id)}}` };
+      return resultReply(id);
     }
     const verdict = this.#policy(method);
     if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
@@ -138,8 +149,8 @@ export class Dispatcher {
     return this.#router.call(method, params ?? [], context);
   }
 
-  #error(id: JsonRpcId, error: JsonRpcErrorObject): string {
+  #error(id: JsonRpcId, error: JsonRpcErrorObject): Buffer {
     this.#telemetry.clientError(error.code);
-    return JSON.stringify({ jsonrpc: '2.0', id, error });
+    return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
   }
 }

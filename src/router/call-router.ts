@@ -12,13 +12,11 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { replyResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, replyResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { nullMayBeLag, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
 import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
-
-const NULL_RESULT = '"result":null}';
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
@@ -72,7 +70,7 @@ export class CallRouter {
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
-        if (reply.error === undefined && reply.tail === NULL_RESULT && nullMayBeLag(method)) {
+        if (isNullResult(reply) && nullMayBeLag(method)) {
           // Maybe only this node has not seen it yet: ask one that is further ahead, once.
           const ahead = this.#pick(tried, upstream.headNumber + 1n, true);
           if (ahead === undefined) return reply;

@@ -15,8 +15,8 @@ export interface RequestInfo {
 export interface ClientSocket<T> {
   readonly data: T;
   readonly closed: boolean;
-  /** Queue a text frame. Returns false when the socket is closed. */
-  send(text: string): boolean;
+  /** Queue a text frame (UTF-8 bytes or a string). Returns false when the socket is closed. */
+  send(text: string | Buffer): boolean;
   /** Bytes queued for this client and not yet written to the kernel. */
   bufferedAmount(): number;
   subscribe(topic: string): void;
@@ -28,7 +28,7 @@ export interface ClientSocket<T> {
 export interface HttpResponse {
   status: number;
   contentType: string;
-  body: string;
+  body: string | Buffer;
   headers?: Record<string, string>;
 }
 

@@ -68,7 +68,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   }
 
   /** Direct send (responses, replays). Returns false if the client is gone or was cut off. */
-  send(text: string): boolean {
+  send(text: string | Buffer): boolean {
     if (!this.#socket.send(text)) return false;
     return this.checkBackpressure();
   }

@@ -32,7 +32,7 @@ class UwsClientSocket<T> implements ClientSocket<T> {
     return this.#ws === undefined;
   }
 
-  send(text: string): boolean {
+  send(text: string | Buffer): boolean {
     if (this.#ws === undefined) return false;
     this.#ws.send(text, false, false);
     return true;

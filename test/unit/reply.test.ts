@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseUpstreamFrame, replyResult } from '../../src/upstream/reply.js';
+import { isNullResult, parseUpstreamFrame as parseBytes, replyResult } from '../../src/upstream/reply.js';
+
+const parseUpstreamFrame = (text: string) => parseBytes(Buffer.from(text));
 
 test('a plain response keeps its result bytes untouched after the id', () => {
   const frame = '{"jsonrpc":"2.0","id":42,"result":{"b":1,"a":"0x01"}}';
   const parsed = parseUpstreamFrame(frame);
   assert.equal(parsed.id, 42);
-  assert.equal(parsed.reply?.tail, '"result":{"b":1,"a":"0x01"}}');
+  assert.equal(parsed.reply?.tail.toString(), '"result":{"b":1,"a":"0x01"}}');
   assert.deepEqual(replyResult(parsed.reply!), { b: 1, a: '0x01' });
 });
 
@@ -14,13 +16,13 @@ test('an error response carries the parsed error', () => {
   const parsed = parseUpstreamFrame('{"jsonrpc":"2.0","id":7,"error":{"code":3,"message":"execution reverted","data":"0x"}}');
   assert.equal(parsed.id, 7);
   assert.deepEqual(parsed.reply?.error, { code: 3, message: 'execution reverted', data: '0x' });
-  assert.equal(parsed.reply?.tail, '"error":{"code":3,"message":"execution reverted","data":"0x"}}');
+  assert.equal(parsed.reply?.tail.toString(), '"error":{"code":3,"message":"execution reverted","data":"0x"}}');
 });
 
 test('responses with another field order still work (slow path)', () => {
   const parsed = parseUpstreamFrame('{"id":5,"result":"0x1","jsonrpc":"2.0"}');
   assert.equal(parsed.id, 5);
-  assert.equal(parsed.reply?.tail, '"result":"0x1"}');
+  assert.equal(parsed.reply?.tail.toString(), '"result":"0x1"}');
 });
 
 test('notifications are returned parsed', () => {
@@ -32,4 +34,14 @@ test('notifications are returned parsed', () => {
 test('garbage throws', () => {
   assert.throws(() => parseUpstreamFrame('<html>502 Bad Gateway</html>'), SyntaxError);
   assert.throws(() => parseUpstreamFrame('[1,2]'), SyntaxError);
+});
+
+test('a null result is recognised without parsing', () => {
+  assert.equal(isNullResult(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"result":null}').reply!), true);
+  assert.equal(isNullResult(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"result":"0x0"}').reply!), false);
+});
+
+test('multi-byte UTF-8 in a result passes through byte for byte', () => {
+  const parsed = parseUpstreamFrame('{"jsonrpc":"2.0","id":9,"result":"héllo ✓"}');
+  assert.equal(parsed.reply?.tail.toString(), '"result":"héllo ✓"}');
 });
