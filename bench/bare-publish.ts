@@ -1,6 +1,8 @@
 // The fan-out baseline: a bare uWebSockets.js server that does the least a gateway could do.
 // It answers eth_subscribe with a fixed id per kind ("0x1" newHeads, "0x2" logs), subscribes the
 // socket to a topic, and publishes each head's pre-serialized notification to the topic once.
+// eth_getBlockByNumber gets the latest ~16 KB block (~256 KB with full transactions), which the
+// fan-out tool uses to push stalled clients past their buffer cap.
 // Heads come from the same FakeChain as fake-upstream.ts, with the send time in `extraData`.
 //
 //   node dist/bench/bare-publish.js [--port 0] [--interval-ms 250] [--genesis-ms T]
@@ -31,8 +33,11 @@ const chain = new FakeChain({
   seed: args.seed,
   genesisMs: num(args['genesis-ms'], defaultGenesisMs(intervalMs), 'genesis-ms'),
   intervalMs,
-  blockBytes: 0,
+  blockBytes: 16_384,
 });
+let latestBlock = chain.block(chain.headAt(Date.now()), monoMicros());
+let latestFull: string | undefined;
+const fullBlock = (): string => (latestFull ??= chain.block(chain.headAt(Date.now()), monoMicros(), 256 * 1024));
 
 const TOPICS: Record<string, { topic: string; id: string } | undefined> = {
   newHeads: { topic: 'newHeads', id: '0x1' },
@@ -60,6 +65,10 @@ app.ws('/*', {
     if (method === 'eth_subscribe' && kind !== undefined) {
       ws.subscribe(kind.topic);
       ws.send(reply(id, `"${kind.id}"`), false);
+    } else if (method === 'eth_getBlockByNumber') {
+      // ~16 KB, or ~256 KB with full transactions: lets stalled clients be pushed past the cap.
+      const full = buf.indexOf('true', buf.indexOf('"params"')) >= 0;
+      ws.send(`{"jsonrpc":"2.0","id":${id},"result":${full ? fullBlock() : latestBlock}}`, false);
     } else if (method === 'eth_unsubscribe') {
       const sub = firstStringParam(buf) === '0x1' ? 'newHeads' : 'logs';
       ws.send(reply(id, ws.unsubscribe(sub) ? 'true' : 'false'), false);
@@ -91,6 +100,8 @@ function publishHead(n: number): void {
   const bytes = notification('0x1', chain.header(n, stampUs));
   app.publish('newHeads', bytes, false);
   const took = monoMicros() - stampUs;
+  latestBlock = chain.block(n, stampUs);
+  latestFull = undefined;
   stats.published++;
   stats.publishUsTotal += took;
   stats.publishUsMax = Math.max(stats.publishUsMax, took);

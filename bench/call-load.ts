@@ -9,6 +9,7 @@
 // connection, so HTTP opens C × M connections); open = a fixed arrival rate spread over C
 // connections, sent from a busy loop for µs-accurate spacing, latency from the actual send time
 // (intendedUs also reports it from the scheduled time); serial = one connection, one in flight.
+// Prints one JSON result line (with --events also window-start / window-end lines before it).
 // Methods: small = eth_getBalance (a tiny result no gateway can answer from its head tracker),
 // block = eth_getBlockByNumber("latest") (~16 KB from the fake upstream), or any method name.
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     method: { type: 'string', default: 'small' },
     params: { type: 'string' },
     label: { type: 'string' },
+    events: { type: 'boolean', default: false },
   },
 });
 
@@ -55,7 +57,11 @@ const body = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"${me
 
 const hist = newHistogram();
 const intendedHist = newHistogram();
-const state = { measuring: false, running: true, completed: 0, errors: 0, httpErrors: 0, dropped: 0, bytesIn: 0 };
+const state = { measuring: false, running: true, completed: 0, errors: 0, httpErrors: 0, dropped: 0, bytesIn: 0, closed: 0 };
+// A connection the target closes mid-run is counted (closed loops lose its slots).
+const onClose = (): void => {
+  if (state.running) state.closed++;
+};
 const ERROR_KEY = Buffer.from('"error"');
 
 function onReply(payload: Buffer, sentAt: number, intendedAt: number): void {
@@ -92,6 +98,7 @@ async function openWs(): Promise<WsConn[]> {
         onReply(payload, conn.sent[slot] ?? 0, conn.intended[slot] ?? 0);
         if (mode !== 'open' && state.running) sendWs(conn, performance.now());
       },
+      onClose,
     });
     out.push(conn);
   }
@@ -131,6 +138,7 @@ async function openHttp(count: number): Promise<HttpConn[]> {
         else if (httpBacklog.length > 0) sendHttp(conn, httpBacklog.shift() ?? 0);
         else idleHttp.push(conn);
       },
+      onClose,
     });
     out.push(conn);
   }
@@ -193,17 +201,21 @@ async function main(): Promise<void> {
     } else for (const c of list) sendHttp(c, performance.now());
   }
   await sleep(warmupS * 1000);
+  // With --events, window markers let run-all sample the target's CPU over the measured interval.
+  if (args.events) emit({ event: 'window-start', tool: 'call-load' });
   state.measuring = true;
   const t0 = performance.now();
   const cpuStart = process.cpuUsage();
   await sleep(durationS * 1000);
   state.measuring = false;
   state.running = false;
+  if (args.events) emit({ event: 'window-end', tool: 'call-load' });
   const elapsedS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   await sleep(200);
   closeAll();
   emit({
+    event: 'result',
     tool: 'call-load',
     label: args.label ?? null,
     url: args.url,
@@ -220,6 +232,7 @@ async function main(): Promise<void> {
     rps: Math.round(state.completed / elapsedS),
     errors: state.errors + state.httpErrors,
     dropped: state.dropped,
+    connectionsClosedByTarget: state.closed,
     bytesIn: state.bytesIn,
     latency: summarize(hist),
     intendedLatency: mode === 'open' ? summarize(intendedHist) : null,
@@ -240,7 +253,7 @@ main().then(
     // The target refusing or failing is a result, not a crash of this tool.
     const target = err instanceof Error && ('code' in err || err.message.startsWith('upgrade refused'));
     if (!target) throw err;
-    emit({ tool: 'call-load', url: args.url, mode, error: err.message });
+    emit({ event: 'result', tool: 'call-load', url: args.url, mode, error: err.message });
     process.exit(0);
   },
 );

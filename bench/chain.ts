@@ -82,18 +82,18 @@ export class FakeChain {
   }
 
   /**
-   * Block n as JSON text: the header fields plus transaction hashes up to ~blockBytes. Pass the
-   * same stamp the header was sent with so both views of the block agree.
+   * Block n as JSON text: the header fields plus transaction hashes up to ~bytes (default
+   * blockBytes). Pass the same stamp the header was sent with so both views of the block agree.
    */
-  block(n: number, stampUs: number): string {
+  block(n: number, stampUs: number, bytes = this.#opts.blockBytes): string {
     const fields = this.#fields(n, stampUs);
-    const txCount = Math.max(0, Math.floor((this.#opts.blockBytes - fields.length - 90) / 69));
+    const txCount = Math.max(0, Math.floor((bytes - fields.length - 90) / 69));
     // Transaction hashes only need to look like hashes: derive them cheaply from the block hash.
     const stem = this.hashOf(n).slice(0, 58);
     const txs: string[] = [];
     for (let i = 0; i < txCount; i++) txs.push(`"${stem}${i.toString(16).padStart(8, '0')}"`);
     return (
-      `{${fields},"size":"${toHex(this.#opts.blockBytes)}","totalDifficulty":"0x0",` +
+      `{${fields},"size":"${toHex(bytes)}","totalDifficulty":"0x0",` +
       `"uncles":[],"transactions":[${txs.join(',')}]}`
     );
   }

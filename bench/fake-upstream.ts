@@ -22,6 +22,7 @@ interface Head {
   stampUs: number;
   header: string;
   blockResult?: Buffer;
+  fullResult?: Buffer;
 }
 
 const { values: args } = parseArgs({
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     'genesis-ms': { type: 'string' },
     seed: { type: 'string', default: 'evmux-bench' },
     'block-bytes': { type: 'string' },
+    'full-block-bytes': { type: 'string' },
     'chain-id': { type: 'string' },
     'max-seconds': { type: 'string' },
   },
@@ -44,6 +46,10 @@ const chain = new FakeChain({
   intervalMs,
   blockBytes: num(args['block-bytes'], 16_384, 'block-bytes'),
 });
+
+// eth_getBlockByNumber(n, true) answers a much larger block: benchmarks use it to push a stalled
+// client past its gateway's send buffer cap with few calls.
+const fullBlockBytes = num(args['full-block-bytes'], 256 * 1024, 'full-block-bytes');
 
 const ID_PREFIX = Buffer.from('{"jsonrpc":"2.0","id":');
 const resultTail = (json: string): Buffer => Buffer.from(`,"result":${json}}`);
@@ -82,6 +88,7 @@ let headNumberTail = resultTail(`"${toHex(head.number)}"`);
 
 const subscribers = new Set<WebSocket<ConnData>>();
 let subCounter = 0;
+const unsupported = new Map<string, number>();
 const stats = { requests: 0, connections: 0, notifications: 0, newHeads: 0, logs: 0, other: 0 };
 
 function startHead(): Head {
@@ -102,11 +109,11 @@ function remember(h: Head): Head {
   return h;
 }
 
-function blockTail(n: number): Buffer {
+function blockTail(n: number, full = false): Buffer {
   if (n > head.number || n < 0) return NULL_RESULT;
   const h = heads.get(n) ?? remember({ number: n, stampUs: scheduledStamp(n), header: '' });
-  h.blockResult ??= resultTail(chain.block(n, h.stampUs));
-  return h.blockResult;
+  if (full) return (h.fullResult ??= resultTail(chain.block(n, h.stampUs, fullBlockBytes)));
+  return (h.blockResult ??= resultTail(chain.block(n, h.stampUs)));
 }
 
 function tailFor(buf: Buffer, conn: ConnData | undefined, ws: WebSocket<ConnData> | undefined): Buffer {
@@ -120,8 +127,9 @@ function tailFor(buf: Buffer, conn: ConnData | undefined, ws: WebSocket<ConnData
     case 'eth_getBlockByNumber': {
       const p = firstStringParam(buf);
       if (p === undefined) return INVALID;
-      if (p.startsWith('0x')) return blockTail(Number.parseInt(p.slice(2), 16));
-      return blockTail(p === 'earliest' ? 0 : head.number);
+      const full = buf.indexOf('true', buf.indexOf('"params"')) >= 0;
+      if (p.startsWith('0x')) return blockTail(Number.parseInt(p.slice(2), 16), full);
+      return blockTail(p === 'earliest' ? 0 : head.number, full);
     }
     case 'eth_getBlockByHash': {
       const n = byHash.get(firstStringParam(buf) ?? '');
@@ -146,6 +154,8 @@ function tailFor(buf: Buffer, conn: ConnData | undefined, ws: WebSocket<ConnData
       return TRUE_RESULT;
     }
     default:
+      // Visible in GET /stats, so a gateway's unexpected upstream calls are easy to spot.
+      if (unsupported.size < 50 || unsupported.has(method)) unsupported.set(method, (unsupported.get(method) ?? 0) + 1);
       return NOT_FOUND;
   }
 }
@@ -247,6 +257,7 @@ app.get('/stats', (res) => {
     notifications: stats.notifications,
     subscriptions: subs,
     total: subs.newHeads + subs.logs + subs.other,
+    unsupported: Object.fromEntries(unsupported),
   };
   res.writeHeader('content-type', 'application/json').end(JSON.stringify(body));
 });

@@ -3,7 +3,7 @@
 //
 //   node dist/bench/fanout-load.js --url ws://127.0.0.1:8547/ --clients 10000 --duration 60
 //     [--steps 1,10,100,1000] [--logs] [--stall-fraction 0.01] [--interactive]
-//     [--sources 1 --source-base 1] [--connect-concurrency 200] [--settle-ms 1500]
+//     [--sources K --source-base 2] [--connect-concurrency 200] [--settle-ms 1500]
 //
 // Phases, each announced as a JSON line on stdout: connected, subscribed (once per --steps
 // entry and at N), logs-subscribed, window-start, window-end, result. With --interactive the
@@ -32,6 +32,9 @@ const { values: args } = parseArgs({
     'connect-concurrency': { type: 'string' },
     'settle-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
+    'stall-flood-mb': { type: 'string' },
+    'stall-flood-clients': { type: 'string' },
+    'stall-hold-ms': { type: 'string' },
     label: { type: 'string' },
   },
 });
@@ -40,10 +43,16 @@ const url = new URL(args.url);
 const N = num(args.clients, 1000, 'clients');
 const durationS = num(args.duration, 10, 'duration');
 const stallFraction = num(args['stall-fraction'], 0, 'stall-fraction');
-const sources = num(args.sources, 1, 'sources');
-const sourceBase = num(args['source-base'], 1, 'source-base');
+// Gateways limit connections per client IP (evmux: 200) and pin sessions by IP, so by default
+// clients come from 127.0.0.2, 127.0.0.3, ... with at most 150 per address, like many users.
+const sources = Math.min(250, num(args.sources, Math.ceil(N / 150), 'sources'));
+const sourceBase = num(args['source-base'], 2, 'source-base');
+if (sourceBase + sources > 256) throw new Error('--sources + --source-base must stay within 127.0.0.255');
 const settleMs = num(args['settle-ms'], 1500, 'settle-ms');
 const drainMs = num(args['drain-ms'], 3000, 'drain-ms');
+const floodBytes = num(args['stall-flood-mb'], 0, 'stall-flood-mb') * 1024 * 1024;
+const floodClients = num(args['stall-flood-clients'], Number.POSITIVE_INFINITY, 'stall-flood-clients');
+const holdMs = num(args['stall-hold-ms'], 3000, 'stall-hold-ms');
 const stallEvery = stallFraction > 0 ? Math.max(1, Math.round(1 / stallFraction)) : 0;
 const isStalled = (i: number): boolean => stallEvery > 0 && i % stallEvery === stallEvery - 1;
 
@@ -57,6 +66,8 @@ let answered = 0;
 const EXTRA = Buffer.from('"extraData"');
 const ERROR = Buffer.from('"error"');
 const SUB_NEWHEADS = '{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}';
+// ~256 KB replies from the fake upstream and bare publish ("full transactions").
+const FLOOD_CALL = '{"jsonrpc":"2.0","id":3,"method":"eth_getBlockByNumber","params":["latest",true]}';
 const SUB_LOGS =
   '{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["logs",{"address":"0x00000000000000000000000000000000000000aa"}]}';
 
@@ -70,6 +81,7 @@ function onMessage(i: number, payload: Buffer, client: LeanWsClient): void {
     return;
   }
   const id = intValue(payload, 'id');
+  if (id === 3) return; // a flood reply read after resume
   if (id !== 1 && id !== 2) {
     counters.otherMessages++;
     return;
@@ -77,7 +89,8 @@ function onMessage(i: number, payload: Buffer, client: LeanWsClient): void {
   if (payload.indexOf(ERROR) >= 0) counters.subscribeErrors++;
   subscribed[i] = (subscribed[i] ?? 0) | id;
   answered++;
-  if (id === 1 && isStalled(i)) client.pause();
+  // Stalled clients stop reading once their last subscription is confirmed.
+  if (isStalled(i) && id === (args.logs ? 2 : 1)) client.pause();
 }
 
 // ---- control channel ------------------------------------------------------------------------
@@ -145,6 +158,67 @@ async function subscribeRange(from: number, to: number, frame: string): Promise<
   while (answered < target && Date.now() < deadline) await sleep(20);
 }
 
+/**
+ * A stalled client only accumulates ~1.4 KB per head, and loopback kernel buffers absorb ~4 MB
+ * before the server sees any backpressure, so heads alone never reach a send buffer cap within
+ * a benchmark. The first `floodClients` stalled clients therefore also request ~256 KB blocks
+ * they never read, in small bursts, until `floodBytes` of responses are requested or a write
+ * fails (the server closed); then the server gets `holdMs` to produce those responses.
+ */
+async function floodStalled(idx: number[]): Promise<Record<string, number> | null> {
+  if (floodBytes <= 0 || idx.length === 0) return null;
+  const perBurst = 4;
+  const bursts = Math.ceil(floodBytes / (perBurst * 256 * 1024));
+  const t0 = Date.now();
+  let requested = 0;
+  for (let b = 0; b < bursts && Date.now() - t0 < 30_000; b++) {
+    let open = 0;
+    for (const i of idx) {
+      const c = clients[i];
+      if (c === undefined || c.closed || c.error !== undefined) continue;
+      open++;
+      for (let k = 0; k < perBurst; k++) c.send(FLOOD_CALL);
+      requested += perBurst;
+    }
+    if (open === 0) break;
+    await sleep(20);
+  }
+  const floodMs = Date.now() - t0;
+  await sleep(holdMs);
+  const failed = idx.filter((i) => clients[i]?.closed === true || clients[i]?.error !== undefined).length;
+  return { clients: idx.length, requestedCalls: requested, seenClosedWhileStalled: failed, floodMs, holdMs };
+}
+
+/** Resume the stalled clients and count those the server had disconnected. */
+async function checkStalled(): Promise<Record<string, unknown>> {
+  const stalledIdx = [...Array(N).keys()].filter((i) => isStalled(i) && clients[i] !== undefined);
+  const flooded = stalledIdx.slice(0, Math.min(stalledIdx.length, floodClients));
+  const flood = await floodStalled(flooded);
+  const bytesBefore = stalledIdx.map((i) => clients[i]?.bytesIn ?? 0);
+  for (const i of stalledIdx) clients[i]?.resume();
+  const deadline = Date.now() + drainMs;
+  while (Date.now() < deadline && stalledIdx.some((i) => clients[i]?.closed === false)) await sleep(50);
+  const isClosed = (i: number): boolean => clients[i]?.closed === true;
+  const drained = stalledIdx.map((i, k) => (clients[i]?.bytesIn ?? 0) - (bytesBefore[k] ?? 0));
+  const codes: Record<string, number> = {};
+  for (const i of stalledIdx) {
+    const c = clients[i];
+    if (c?.closed !== true) continue;
+    const code = String(c.closeCode ?? (c.error !== undefined ? 'reset' : 'none'));
+    codes[code] = (codes[code] ?? 0) + 1;
+  }
+  return {
+    clients: stalledIdx.length,
+    disconnected: stalledIdx.filter(isClosed).length,
+    stillOpen: stalledIdx.filter((i) => !isClosed(i)).length,
+    flooded: flood === null ? 0 : flooded.length,
+    floodedDisconnected: flood === null ? 0 : flooded.filter(isClosed).length,
+    closeCodes: codes,
+    bytesDrainedAfterResumeMax: drained.length > 0 ? Math.max(...drained) : 0,
+    flood,
+  };
+}
+
 async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const tConnect = Date.now();
@@ -175,13 +249,7 @@ async function main(): Promise<void> {
 
   // Late deliveries of heads up to the cutoff still count; then look at the stalled clients.
   await sleep(Math.min(drainMs, 2000));
-  const stalledIdx = [...Array(N).keys()].filter((i) => isStalled(i) && clients[i] !== undefined);
-  const bytesBefore = stalledIdx.map((i) => clients[i]?.bytesIn ?? 0);
-  for (const i of stalledIdx) clients[i]?.resume();
-  const stallDeadline = Date.now() + drainMs;
-  while (Date.now() < stallDeadline && stalledIdx.some((i) => clients[i]?.closed === false)) await sleep(50);
-  const stalledDisconnected = stalledIdx.filter((i) => clients[i]?.closed === true).length;
-  const drained = stalledIdx.map((i, k) => (clients[i]?.bytesIn ?? 0) - (bytesBefore[k] ?? 0));
+  const stalled = await checkStalled();
 
   const measured = (i: number): boolean => clients[i] !== undefined && !isStalled(i);
   const summary = state.summary(measured, (i) => clients[i]?.closed === false);
@@ -195,16 +263,13 @@ async function main(): Promise<void> {
     connected,
     connectFailed: counters.connectFailed,
     subscribeErrors: counters.subscribeErrors,
+    // Connected clients whose eth_subscribe newHeads was never answered.
+    unconfirmed: clients.filter((c, i) => c !== undefined && ((subscribed[i] ?? 0) & 1) === 0).length,
     otherMessages: counters.otherMessages,
     logs: args.logs,
     durationS,
     ...summary,
-    stalled: {
-      clients: stalledIdx.length,
-      disconnected: stalledDisconnected,
-      stillOpen: stalledIdx.length - stalledDisconnected,
-      bytesDrainedAfterResume: drained.length > 0 ? Math.max(...drained) : 0,
-    },
+    stalled,
     failover: state.markSummary(measured),
     closeCodes,
     // The generator's own CPU: if the window figure nears durationS × 1000 it is the bottleneck.

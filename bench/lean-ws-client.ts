@@ -89,7 +89,8 @@ export class LeanWsClient {
   static connect(opts: LeanWsOptions): Promise<LeanWsClient> {
     const key = randomBytes(16).toString('base64');
     const accept = createHash('sha1').update(key + GUID).digest('base64');
-    let client: LeanWsClient | undefined;
+    // The read callback needs the client, which needs the socket: break the cycle with a ref.
+    const ref: { client?: LeanWsClient } = {};
     const socket = connect({
       host: opts.host,
       port: opts.port,
@@ -100,13 +101,13 @@ export class LeanWsClient {
       onread: {
         buffer: READ_BUFFER,
         callback: (n: number, buf: Uint8Array): boolean => {
-          if (client !== undefined) client.#onRead(Buffer.from(buf.buffer, buf.byteOffset, n));
+          if (ref.client !== undefined) ref.client.#onRead(Buffer.from(buf.buffer, buf.byteOffset, n));
           return true;
         },
       },
     });
     const c = new LeanWsClient(socket, opts);
-    client = c;
+    ref.client = c;
     return new Promise((resolve, reject) => {
       let head: Buffer = Buffer.alloc(0);
       const fail = (err: Error): void => {

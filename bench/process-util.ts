@@ -76,3 +76,16 @@ export function onStdinLines(handler: (msg: Record<string, unknown>) => void): v
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Settle with `p`, or reject after `ms`; the timer is cleared either way. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expire = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${Math.round(ms / 1000)} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, expire]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -14,6 +14,8 @@ export interface Subscriber {
   readonly sessionKey: string;
   readonly closed: boolean;
   joinTopic(topic: string): void;
+  /** send one frame to this client alone (the greeting head of a new newHeads subscription) */
+  send(text: string): boolean;
   leaveTopic(topic: string): void;
   /** enforce the send buffer cap after a publish reached this client */
   checkBackpressure(): boolean;

@@ -5,7 +5,8 @@
  */
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
-import type { Group } from './group.js';
+import type { ClientSubscription, Group } from './group.js';
+import { notificationFrame } from './subscription-id.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
 import { Topic, type GroupState } from './topic.js';
 
@@ -47,6 +48,33 @@ export class HeadTopic extends Topic implements HeadListener {
     this.enqueue(async () => {
       await this.eachGroup((group) => this.#advance(group, head, false));
       this.mergeGroups();
+    });
+  }
+
+  /**
+   * A new newHeads subscription first gets the current head, sent to it alone, and only then joins
+   * the group's stream: every later head links to one it already has. Queued with the live heads so
+   * nothing published in between is missed or doubled.
+   */
+  override start(subscription: ClientSubscription): void {
+    this.enqueue(async () => {
+      const group = subscription.group;
+      if (subscription.started || group === undefined || subscription.subscriber.closed) return;
+      // Moved by a failover before it started: greeted in the queue of the topic that holds it now.
+      if (!this.groups.has(group)) return this.deps.start(subscription);
+      try {
+        if (group.cursor!.last === undefined) {
+          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+          if (latest !== null) await this.#advance(group, latest, false);
+        }
+      } catch (error) {
+        this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not read the current head for a new subscription');
+      }
+      // The await may have let a failover or a merge move it to another group.
+      if (subscription.group !== group) return this.deps.start(subscription);
+      const tip = group.cursor!.last;
+      if (tip !== undefined) subscription.subscriber.send(notificationFrame(subscription.id, serializeHead(tip)));
+      super.start(subscription);
     });
   }
 

@@ -45,6 +45,8 @@ export class SubscriptionManager {
   readonly #topics = new Map<Upstream, Map<string, Topic>>();
   readonly #bySubscriber = new WeakMap<Subscriber, Map<string, ClientSubscription>>();
   readonly #topicDeps: TopicDeps;
+  /** subscribe calls per connection that passed the limit check and are not recorded yet */
+  readonly #reserved = new WeakMap<Subscriber, number>();
   /** topics with subscribe calls waiting for their upstream subscription */
   readonly #joining = new Map<Topic, number>();
   #timer: NodeJS.Timeout | undefined;
@@ -69,6 +71,7 @@ export class SubscriptionManager {
     this.#topicDeps = {
       registry: this.#registry,
       headFeed: (upstream) => this.#feed(upstream),
+      start: (subscription) => this.#start(subscription),
       publish,
       telemetry,
       logger: this.#logger,
@@ -91,9 +94,22 @@ export class SubscriptionManager {
     const { limits } = this.#config;
     const spec = parseSubscription(params, { maxAddresses: limits.maxFilterAddresses, maxTopicsPerPosition: limits.maxFilterTopicsPerPosition });
     const held = this.#held(subscriber);
-    if (held.size >= limits.maxSubscriptionsPerConnection) {
+    // Subscribes still waiting for their upstream count too: a batch must not slip past the limit.
+    const reserved = this.#reserved.get(subscriber) ?? 0;
+    if (held.size + reserved >= limits.maxSubscriptionsPerConnection) {
       throw new LimitExceededError(`subscription limit reached: at most ${limits.maxSubscriptionsPerConnection} per connection`);
     }
+    this.#reserved.set(subscriber, reserved + 1);
+    try {
+      return await this.#subscribe(subscriber, spec, held);
+    } finally {
+      const left = (this.#reserved.get(subscriber) ?? 1) - 1;
+      if (left > 0) this.#reserved.set(subscriber, left);
+      else this.#reserved.delete(subscriber);
+    }
+  }
+
+  async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec, held: Map<string, ClientSubscription>): Promise<{ id: string; start: () => void }> {
     const upstream = this.#affinity.owner(subscriber.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
     const topic = this.#topic(upstream, spec);
@@ -118,14 +134,7 @@ export class SubscriptionManager {
     held.set(subscription.id, subscription);
     topic.join(subscription);
     this.#telemetry.clientSubscriptionsChanged(spec.kind, 1);
-    return {
-      id: subscription.id,
-      start: () => {
-        if (subscription.started || subscription.group === undefined || subscriber.closed) return;
-        subscription.started = true;
-        subscriber.joinTopic(subscription.group.topicName(variant));
-      },
-    };
+    return { id: subscription.id, start: () => this.#start(subscription) };
   }
 
   unsubscribe(subscriber: Subscriber, params: unknown): boolean {
@@ -215,6 +224,11 @@ export class SubscriptionManager {
     }
     topic.leave(subscription);
     this.#releaseIfIdle(topic);
+  }
+
+  /** The subscribe reply is out: start it in the topic that holds it now (a failover may have moved it). */
+  #start(subscription: ClientSubscription): void {
+    this.#topicOf(subscription)?.start(subscription);
   }
 
   #topicOf(subscription: ClientSubscription): Topic | undefined {

@@ -18,6 +18,8 @@ import type { SubscriptionSpec } from './subscription-params.js';
 export interface TopicDeps {
   registry: StreamRegistry;
   headFeed: (upstream: Upstream) => HeadFeed;
+  /** start a subscription in the topic that holds it now (a failover may have moved it) */
+  start: (subscription: ClientSubscription) => void;
   publish: Publish;
   telemetry: Telemetry;
   logger: Logger;
@@ -78,6 +80,14 @@ export abstract class Topic {
       this.#main = this.#newGroup(this.freshState());
     }
     this.#main.add(subscription);
+  }
+
+  /** The subscribe response is out: the subscription starts receiving this topic's notifications. */
+  start(subscription: ClientSubscription): void {
+    const group = subscription.group;
+    if (subscription.started || group === undefined || subscription.subscriber.closed) return;
+    subscription.started = true;
+    subscription.subscriber.joinTopic(group.topicName(subscription.variant));
   }
 
   leave(subscription: ClientSubscription): void {

@@ -16,13 +16,17 @@ import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
+import { SocketTap, type TappableSocket } from '../support/client-fixture.js';
 import {
   headProblems,
   logProblems,
   sleep,
   StreamClient,
   subscriptionsByUpstream,
+  toHead,
+  toLog,
   waitUntil,
+  type GreetingWindow,
   type HeadNote,
   type LogNote,
 } from '../support/stream-recorder.js';
@@ -72,12 +76,20 @@ async function waitPinned(what: string, accept: (name: string) => boolean, timeo
 
 const nodeIndex = (name: string): number => Number(name.replace('node', ''));
 
+/** Lowest and highest head of the running nodes: they mine in lockstep but not in the same instant. */
+async function nodeHeads(): Promise<GreetingWindow> {
+  const heads = await Promise.all(devnet.nodes.filter((node) => node.running).map(async (node) => BigInt(await rpc<string>(node.httpUrl, 'eth_blockNumber', []))));
+  return { low: heads.reduce((a, b) => (a < b ? a : b)), high: heads.reduce((a, b) => (a > b ? a : b)) };
+}
+
 interface RealClients {
   viemBlocks: Array<{ number: bigint; hash: string } | undefined>;
   viemLogs: LogNote[];
   ethersBlocks: number[];
   ethersLogs: LogNote[];
   web3Heads: HeadNote[];
+  /** every newHeads frame evmux sent on web3's socket, whether or not web3 reported it */
+  web3Wire: () => HeadNote[];
   web3Logs: LogNote[];
 }
 
@@ -92,7 +104,7 @@ function logNote(log: { blockNumber: unknown; blockHash: unknown; logIndex?: unk
 }
 
 async function startRealClients(): Promise<RealClients> {
-  const seen: RealClients = { viemBlocks: [], viemLogs: [], ethersBlocks: [], ethersLogs: [], web3Heads: [], web3Logs: [] };
+  const seen: RealClients = { viemBlocks: [], viemLogs: [], ethersBlocks: [], ethersLogs: [], web3Heads: [], web3Wire: () => [], web3Logs: [] };
   const address = devnet.emitterAddress;
 
   const viem = createPublicClient({ chain: anvil, cacheTime: 0, transport: webSocket(evmux.wsUrl) });
@@ -114,9 +126,11 @@ async function startRealClients(): Promise<RealClients> {
   });
 
   const provider = new Web3Provider(evmux.wsUrl, {}, { autoReconnect: false });
+  const tap = new SocketTap(provider.SocketConnection as TappableSocket);
   const web3 = new Web3(provider);
   cleanups.push(() => provider.disconnect());
   const heads = await web3.eth.subscribe('newBlockHeaders');
+  seen.web3Wire = () => tap.notifications(heads.id).map((result) => toHead(result as Record<string, unknown>));
   heads.on('data', (head) => {
     seen.web3Heads.push({ number: BigInt(head.number ?? -1), hash: String(head.hash), parentHash: String(head.parentHash) });
   });
@@ -129,15 +143,24 @@ async function startRealClients(): Promise<RealClients> {
 
 test('kill -9, restart, second kill, return after hold-down and a reorg: every stream stays gapless and exact', { timeout: 60_000 }, async () => {
   await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 15_000);
-  const raw: Array<{ client: StreamClient; heads: string; logs: string }> = [];
+  // Each newHeads subscription is greeted with the head current while it starts: between the
+  // nodes' heads read right before the subscribe and right after the greeting arrived.
+  const raw: Array<{ client: StreamClient; heads: string; logs: string; greeting: GreetingWindow }> = [];
   for (let i = 0; i < RAW_CLIENTS; i++) {
     const client = await StreamClient.open(evmux.wsUrl, `raw${i}`);
     cleanups.push(() => client.close());
+    const { low } = await nodeHeads();
     const heads = await client.subscribe(['newHeads']);
     const logs = await client.subscribe(['logs', { address: devnet.emitterAddress }]);
-    raw.push({ client, heads, logs });
+    await client.first(heads);
+    raw.push({ client, heads, logs, greeting: { low, high: (await nodeHeads()).high } });
   }
+  const { low: realLow } = await nodeHeads();
   const real = await startRealClients();
+  await waitUntil('real clients greeted', () => real.viemBlocks.length > 0 && real.ethersBlocks.length > 0 && real.web3Wire().length > 0, 5000);
+  const realGreeting: GreetingWindow = { low: realLow, high: (await nodeHeads()).high };
+  const greetedWith = (first: bigint | undefined): string[] =>
+    first !== undefined && first >= realGreeting.low && first <= realGreeting.high ? [] : [`first block ${first} is not the head at subscribe time (${realGreeting.low}..${realGreeting.high})`];
   // Logs of blocks after this one must all arrive: every subscription is live before it is mined.
   const logsFrom = BigInt(devnet.blockNumber) + 1n;
   const rawTip = (): bigint => raw.reduce((low, r) => (r.client.tip(r.heads) < low ? r.client.tip(r.heads) : low), BigInt(Number.MAX_SAFE_INTEGER));
@@ -201,23 +224,38 @@ test('kill -9, restart, second kill, return after hold-down and a reorg: every s
     for (const problem of list) problems.push(`${who}: ${problem}`);
   };
   let removals = 0;
-  for (const { client, heads, logs } of raw) {
-    report(`${client.label} newHeads`, headProblems(client.heads(heads), canonical, end));
+  for (const { client, heads, logs, greeting } of raw) {
+    report(`${client.label} newHeads`, headProblems(client.heads(heads), canonical, end, greeting));
     report(`${client.label} logs`, logProblems(client.logs(logs), canonicalLogs, canonicalHashes, logsFrom, logsTo));
     if (client.foreign.length > 0) problems.push(`${client.label}: notifications under unknown ids ${[...new Set(client.foreign)].join(', ')}`);
     removals += client.logs(logs).filter((log) => log.removed).length;
   }
-  // One topic, one history: every raw client got the very same frames.
-  const frames = raw.map(({ client, heads, logs }) => [...client.notifications(heads), ...client.notifications(logs)].map((n) => n.raw));
+  // One topic, one history: every raw client got the very same frames from the last greeting on
+  // (a block mined while they subscribed one after the other greets the later ones with it), the
+  // greetings are the bytes the others got for that head, and the same log frames from logsFrom.
+  const lastGreeting = raw.map(({ client, heads }) => client.notifications(heads)[0]!).reduce((a, b) => (toHead(b.result).number > toHead(a.result).number ? b : a));
+  const frames = raw.map(({ client, heads, logs }) => {
+    const headFrames = client.notifications(heads).map((n) => n.raw);
+    const from = headFrames.indexOf(lastGreeting.raw);
+    assert.ok(from >= 0, `${client.label} got the frame that greeted the last subscriber, with the same bytes`);
+    const logFrames = client.notifications(logs).filter((n) => toLog(n.result).blockNumber >= logsFrom).map((n) => n.raw);
+    return [...headFrames.slice(from), ...logFrames];
+  });
   for (const [i, list] of frames.entries()) assert.deepEqual(list, frames[0], `raw${i} received other bytes than raw0`);
 
-  // Real clients: what each can observe.
-  report('web3 newBlockHeaders', headProblems(real.web3Heads, canonical, end));
+  // Real clients: what each can observe. evmux sent web3 the greeting (checked on the wire), but
+  // web3.js may drop a notification that arrives in the same read as the subscribe reply (see
+  // clients-web3.test.ts): what it reports starts with the greeting or the head after it.
+  report('web3 newHeads frames', headProblems(real.web3Wire(), canonical, end, realGreeting));
+  report('web3 newBlockHeaders', headProblems(real.web3Heads, canonical, end, 'unchecked'));
+  const web3First = real.web3Heads[0]?.hash;
+  if (!real.web3Wire().slice(0, 2).some((head) => head.hash === web3First)) problems.push(`web3: first reported head ${web3First} is neither the greeting nor the head after it`);
   report('web3 logs', logProblems(real.web3Logs, canonicalLogs, canonicalHashes, logsFrom, logsTo));
   // ethers hands removed:true logs to per-log orphan listeners, not to the filter's listener.
   report('ethers logs', logProblems(real.ethersLogs, canonicalLogs, canonicalHashes, logsFrom, logsTo, { removalsSeen: false }));
   report('viem logs', logProblems(real.viemLogs, canonicalLogs, canonicalHashes, logsFrom, logsTo));
   const ethersFirst = real.ethersBlocks[0] ?? Number(end);
+  report('ethers', greetedWith(BigInt(ethersFirst)));
   for (let n = ethersFirst; n <= Number(end); n++) if (!real.ethersBlocks.includes(n)) problems.push(`ethers: block ${n} never emitted`);
   // ethers emits a number per newHeads notification: a number twice only where the reorg replaced blocks.
   const inReorg = (n: bigint): boolean => n >= reorgAt - 3n && n <= reorgAt + 2n;
@@ -228,7 +266,11 @@ test('kill -9, restart, second kill, return after hold-down and a reorg: every s
   // block): it reports hashes, but of whatever is canonical when it asks.
   if (real.viemBlocks.includes(undefined)) problems.push(`viem: ${real.viemBlocks.filter((b) => b === undefined).length} blocks could not be fetched`);
   const viemBlocks = real.viemBlocks.filter((b) => b !== undefined);
-  const viemFirst = viemBlocks[0]?.number ?? end;
+  // onBlock runs in the order viem's getBlock replies arrive: the greeting is the lowest block.
+  const viemFirst = viemBlocks.reduce((low, b) => (b.number < low ? b.number : low), end);
+  report('viem', greetedWith(viemFirst));
+  const viemGreeting = viemBlocks.find((b) => b.number === viemFirst);
+  if (viemGreeting?.hash !== canonical.get(viemFirst)) problems.push(`viem: first block ${viemFirst} ${viemGreeting?.hash} is not canonical`);
   for (let n = viemFirst; n <= end; n++) if (!viemBlocks.some((b) => b.number === n)) problems.push(`viem: block ${n} never reported`);
   const viemHashes = new Map<string, number>();
   for (const block of viemBlocks) viemHashes.set(block.hash, (viemHashes.get(block.hash) ?? 0) + 1);

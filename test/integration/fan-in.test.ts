@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
-import { sleep, StreamClient, subscriptionsByUpstream, waitUntil } from '../support/stream-recorder.js';
+import { sleep, StreamClient, subscriptionsByUpstream, toHead, waitUntil } from '../support/stream-recorder.js';
 
 const CLIENTS = 500;
 const GRACE_MS = 1500;
@@ -54,12 +54,14 @@ interface Joined {
   logs: string;
 }
 
+/** Every client subscribed, and greeted on newHeads with the head current meanwhile (nothing mines). */
 async function joinAll(url: (i: number) => string): Promise<Joined[]> {
   const joined: Joined[] = [];
   for (let batch = 0; batch < CLIENTS; batch += 50) {
     joined.push(...(await Promise.all(Array.from({ length: Math.min(50, CLIENTS - batch) }, async (_, k) => {
       const client = await StreamClient.open(url(batch + k), `c${batch + k}`);
       const [heads, logs] = await Promise.all([client.subscribe(['newHeads']), client.subscribe(['logs', { address: EMITTER }])]);
+      await client.first(heads, 10_000);
       return { client, heads, logs };
     }))));
   }
@@ -67,6 +69,7 @@ async function joinAll(url: (i: number) => string): Promise<Joined[]> {
 }
 
 async function fanIn(evmux: TestGateway, chain: FakeNode[], url: (i: number) => string): Promise<Map<string, number>> {
+  const current = chain[0]!.head;
   const joined = await joinAll(url);
   try {
     // Ids come from the filter: every client of a topic holds the same one.
@@ -75,16 +78,27 @@ async function fanIn(evmux: TestGateway, chain: FakeNode[], url: (i: number) => 
     assert.equal(await evmux.metric('evmux_client_subscriptions', { kind: 'newHeads' }), CLIENTS);
     assert.equal(await evmux.metric('evmux_client_subscriptions', { kind: 'logs' }), CLIENTS);
 
+    // The greeting goes to each client alone, and is still the same bytes for all: same id, same head.
+    const greetings = new Set(joined.map((j) => j.client.notifications(j.heads)[0]!.raw));
+    assert.equal(greetings.size, 1, 'identical greeting bytes for every client');
+    const greeting = toHead(JSON.parse([...greetings][0]!).params.result);
+    assert.deepEqual([greeting.number, greeting.hash], [current.number, current.hash], 'the greeting is the head at subscribe time');
+    assert.ok(joined.every((j) => j.client.notifications(j.logs).length === 0), 'no greeting on logs');
+
     for (let round = 1; round <= 2; round++) {
       mineWithLog(chain);
       await waitUntil(`round ${round}: every client got the head and the log`, () =>
-        joined.every((j) => j.client.notifications(j.heads).length >= round && j.client.notifications(j.logs).length >= round), 10_000);
-      const heads = new Set(joined.map((j) => j.client.notifications(j.heads)[round - 1]!.raw));
+        joined.every((j) => j.client.notifications(j.heads).length >= round + 1 && j.client.notifications(j.logs).length >= round), 10_000);
+      const heads = new Set(joined.map((j) => j.client.notifications(j.heads)[round]!.raw));
       const logs = new Set(joined.map((j) => j.client.notifications(j.logs)[round - 1]!.raw));
       assert.equal(heads.size, 1, `round ${round}: identical newHeads bytes for every client`);
       assert.equal(logs.size, 1, `round ${round}: identical log bytes for every client`);
-      assert.equal(JSON.parse([...heads][0]!).params.result.hash, chain[0]!.head.hash);
+      const head = toHead(JSON.parse([...heads][0]!).params.result);
+      assert.equal(head.hash, chain[0]!.head.hash);
+      assert.equal(head.parentHash, chain[0]!.header(head.number - 1n)!.hash, 'links to the head delivered before it');
     }
+    await sleep(100);
+    assert.ok(joined.every((j) => j.client.notifications(j.heads).length === 3 && j.client.notifications(j.logs).length === 2), 'nothing delivered twice');
 
     const live = await upstreamSubscriptions(evmux);
     for (const [where, count] of live) assert.ok(count <= 1, `${where}: ${count} upstream subscriptions, at most 1 allowed`);
@@ -116,11 +130,14 @@ async function drained(evmux: TestGateway, chain: FakeNode[]): Promise<void> {
 async function comesBack(evmux: TestGateway, chain: FakeNode[], url: string): Promise<void> {
   const client = await StreamClient.open(url, 'late');
   try {
+    const current = chain[0]!.head;
     const heads = await client.subscribe(['newHeads']);
     const logs = await client.subscribe(['logs', { address: EMITTER }]);
+    assert.equal(toHead((await client.first(heads)).result).hash, current.hash, 'greeted with the current head');
     mineWithLog(chain);
-    await waitUntil('a late client gets the next head and log', () => client.notifications(heads).length === 1 && client.notifications(logs).length === 1, 5000);
-    assert.equal(client.heads(heads)[0]!.hash, chain[0]!.head.hash);
+    await waitUntil('a late client gets the next head and log', () => client.notifications(heads).length === 2 && client.notifications(logs).length === 1, 5000);
+    const next = client.heads(heads)[1]!;
+    assert.deepEqual([next.hash, next.parentHash], [chain[0]!.head.hash, current.hash]);
   } finally {
     client.close();
   }
@@ -168,15 +185,24 @@ test('the same filter twice on one connection: a variant id, every head on both,
     const idsB = [await b!.subscribe(['newHeads']), await b!.subscribe(['newHeads'])];
     assert.notEqual(idsA[0], idsA[1], 'a variant id for the second subscription');
     assert.deepEqual(idsB, idsA, 'ids depend on the filter and the variant only');
+    const current = chain[0]!.head;
+    await waitUntil('every subscription greeted', () => [a!, b!].every((c) => idsA.every((id) => c.notifications(id).length === 1)), 5000);
+    for (const id of idsA) {
+      assert.equal(a!.notifications(id)[0]!.raw, b!.notifications(id)[0]!.raw, `identical greeting bytes on ${id}`);
+      assert.equal(a!.heads(id)[0]!.hash, current.hash, `greeted with the current head on ${id}`);
+    }
     mineWithLog(chain);
-    await waitUntil('both subscriptions of both clients get the head', () => [a!, b!].every((c) => idsA.every((id) => c.notifications(id).length === 1)), 5000);
-    for (const id of idsA) assert.equal(a!.notifications(id)[0]!.raw, b!.notifications(id)[0]!.raw, `identical bytes on ${id}`);
+    await waitUntil('both subscriptions of both clients get the head', () => [a!, b!].every((c) => idsA.every((id) => c.notifications(id).length === 2)), 5000);
+    for (const id of idsA) {
+      assert.equal(a!.notifications(id)[1]!.raw, b!.notifications(id)[1]!.raw, `identical bytes on ${id}`);
+      assert.equal(a!.heads(id)[1]!.parentHash, current.hash, `the head after the greeting links to it on ${id}`);
+    }
     assert.deepEqual((await a!.request('eth_unsubscribe', [idsA[1]])).result, true);
     assert.deepEqual((await a!.request('eth_unsubscribe', [idsA[1]])).result, false, 'true once, false after');
     mineWithLog(chain);
-    await waitUntil('the remaining subscriptions get the next head', () => a!.notifications(idsA[0]!).length === 2 && b!.notifications(idsA[1]!).length === 2, 5000);
+    await waitUntil('the remaining subscriptions get the next head', () => a!.notifications(idsA[0]!).length === 3 && b!.notifications(idsA[1]!).length === 3, 5000);
     await sleep(100);
-    assert.equal(a!.notifications(idsA[1]!).length, 1, 'nothing after unsubscribe');
+    assert.equal(a!.notifications(idsA[1]!).length, 2, 'nothing after unsubscribe');
     assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_upstream_subscriptions', { kind: 'newHeads' }), 1, 'four client subscriptions, one upstream');
   } finally {
     a!.close();

@@ -11,7 +11,18 @@ import { test, type TestContext } from 'node:test';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
-import { headProblems, logProblems, sleep, StreamClient, subscriptionsByUpstream, toLog, waitUntil, type LogNote } from '../support/stream-recorder.js';
+import {
+  headProblems,
+  logProblems,
+  sleep,
+  StreamClient,
+  subscriptionsByUpstream,
+  toHead,
+  toLog,
+  waitUntil,
+  type GreetingWindow,
+  type LogNote,
+} from '../support/stream-recorder.js';
 
 const EMITTER = '0x00000000000000000000000000000000000000ee';
 const BLOCK_MS = 150;
@@ -21,7 +32,8 @@ type Overrides = Parameters<typeof startGateway>[1];
 interface Rig {
   chain: FakeNode[];
   evmux: TestGateway;
-  clients: Array<{ client: StreamClient; heads: string; logs: string }>;
+  /** heads: the newHeads subscription id; greeting: the chain head while it was made (nothing mines) */
+  clients: Array<{ client: StreamClient; heads: string; logs: string; greeting: GreetingWindow }>;
   /** height when every client was subscribed: logs of later blocks must all arrive */
   logsFrom: bigint;
   /** mine on every node every BLOCK_MS, one emitter log per block */
@@ -49,7 +61,12 @@ async function rig(t: TestContext, overrides: Overrides = {}, clientCount = 2): 
   for (let i = 0; i < clientCount; i++) {
     const client = await StreamClient.open(evmux.wsUrl, `client${i}`);
     t.after(() => client.close());
-    clients.push({ client, heads: await client.subscribe(['newHeads']), logs: await client.subscribe(['logs', { address: EMITTER }]) });
+    const low = chain[0]!.head.number;
+    const heads = await client.subscribe(['newHeads']);
+    const logs = await client.subscribe(['logs', { address: EMITTER }]);
+    // Greeted before anything is mined: the tests' own blocks all come after the greeting.
+    await client.first(heads);
+    clients.push({ client, heads, logs, greeting: { low, high: chain[0]!.head.number } });
   }
   const logsFrom = chain[0]!.head.number + 1n;
   let ticker: NodeJS.Timeout | undefined;
@@ -94,8 +111,8 @@ async function rig(t: TestContext, overrides: Overrides = {}, clientCount = 2): 
         canonicalLogs.push(...chain[0]!.logsAt(n).map((log) => toLog(log as unknown as Record<string, unknown>)));
       }
       const problems: string[] = [];
-      for (const { client, heads, logs } of clients) {
-        for (const p of headProblems(client.heads(heads), canonical, height)) problems.push(`${client.label} newHeads: ${p}`);
+      for (const { client, heads, logs, greeting } of clients) {
+        for (const p of headProblems(client.heads(heads), canonical, height, greeting)) problems.push(`${client.label} newHeads: ${p}`);
         for (const p of logProblems(client.logs(logs), canonicalLogs, new Set(canonical.values()), logsFrom, height)) problems.push(`${client.label} logs: ${p}`);
         if (client.foreign.length > 0) problems.push(`${client.label}: notifications under ids it never got`);
         if (client.closeCode !== undefined) problems.push(`${client.label}: closed with ${client.closeCode}`);
@@ -132,6 +149,33 @@ test('a node whose head stream stalls with its socket open: clients fail over wi
   await r.verify();
   assert.ok((await metricSum(r, 'evmux_failovers_total', { kind: 'newHeads' })) >= 2, 'moved away and back');
   assert.ok((await metricSum(r, 'evmux_replayed_notifications_total', { kind: 'newHeads' })) > 0, 'the heads the silent node kept back were replayed');
+});
+
+test('a failover while a new newHeads subscription waits for its greeting: the node it moved to greets it', { timeout: 30_000 }, async (t) => {
+  const r = await rig(t, { requestTimeoutMs: 3000 }, 0);
+  const client = await StreamClient.open(r.evmux.wsUrl, 'late');
+  t.after(() => client.close());
+  const logs = await client.subscribe(['logs', { address: EMITTER }]);
+  let home: string | undefined;
+  await waitUntil('the logs subscription placed', async () => {
+    home = [...subscriptionsByUpstream((await r.evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
+    return home !== undefined;
+  }, 5000);
+  // A fresh newHeads topic there has no head yet and asks the node for it; the node answers
+  // neither that nor its health probes, so the subscription fails over before it has started.
+  const hang = (): Promise<never> => new Promise(() => {});
+  r.node(home!).handle('eth_getBlockByNumber', hang);
+  r.node(home!).handle('eth_blockNumber', hang);
+  const current = r.chain[0]!.head;
+  const heads = await client.subscribe(['newHeads']);
+  r.clients.push({ client, heads, logs, greeting: { low: current.number, high: current.number } });
+  await r.pinned((name) => name !== home);
+  // Nothing is mined: the greeting (the current head) must come by itself, from the new node.
+  const greeting = toHead((await client.first(heads, 8000)).result);
+  assert.deepEqual([greeting.number, greeting.hash], [current.number, current.hash], 'greeted with the current head');
+  r.mine();
+  r.mine();
+  await r.verify();
 });
 
 test('a node that stops answering pings: the heartbeat drops it and clients fail over without a gap', { timeout: 30_000 }, async (t) => {

@@ -36,6 +36,8 @@ export class StreamClient {
   readonly foreign: string[] = [];
   closeCode: number | undefined;
   readonly #replies = new Map<number, (reply: Record<string, unknown>) => void>();
+  /** request ids of eth_subscribe calls not answered yet */
+  readonly #subscribing = new Set<number>();
   readonly #ids = new Set<string>();
   #nextId = 1;
 
@@ -75,12 +77,17 @@ export class StreamClient {
 
   /** eth_subscribe; resolves with the subscription id (throws on an error reply). */
   async subscribe(params: unknown[]): Promise<string> {
+    this.#subscribing.add(this.#nextId);
     const reply = await this.request('eth_subscribe', params);
     const id = reply['result'];
     if (typeof id !== 'string') throw new Error(`${this.label}: eth_subscribe ${JSON.stringify(params)} failed: ${JSON.stringify(reply)}`);
-    this.#ids.add(id);
-    if (!this.received.has(id)) this.received.set(id, []);
     return id;
+  }
+
+  /** Wait for the first notification on `id` (a newHeads subscription's greeting) and return it. */
+  async first(id: string, timeoutMs = 5000): Promise<Notification> {
+    await waitUntil(`${this.label}: first notification on ${id}`, () => this.notifications(id).length > 0, timeoutMs, 5);
+    return this.notifications(id)[0]!;
   }
 
   notifications(id: string): Notification[] {
@@ -109,6 +116,12 @@ export class StreamClient {
   #onFrame(text: string): void {
     const message = JSON.parse(text) as Record<string, unknown>;
     if (typeof message['id'] === 'number') {
+      // A subscription's id is known from its reply on: the greeting head can come in the same read.
+      const result = message['result'];
+      if (this.#subscribing.delete(message['id']) && typeof result === 'string') {
+        this.#ids.add(result);
+        if (!this.received.has(result)) this.received.set(result, []);
+      }
       const settle = this.#replies.get(message['id']);
       this.#replies.delete(message['id']);
       settle?.(message);
@@ -140,14 +153,39 @@ export function toLog(result: Record<string, unknown>): LogNote {
 }
 
 /**
- * newHeads guarantees: the first head may be anything; every later one names a delivered head as
- * parent, no hash twice, no height between the first and the highest skipped, and every canonical
- * block from the first height to `upTo` delivered. `canonical` maps height to hash.
+ * Where a newHeads subscription's first notification (the greeting: the head current when it
+ * started) must lie: between the node's head read right before the subscribe and right after the
+ * greeting arrived. Both are the same height when nothing was mined meanwhile.
  */
-export function headProblems(heads: readonly HeadNote[], canonical: ReadonlyMap<bigint, string>, upTo: bigint): string[] {
+export interface GreetingWindow {
+  low: bigint;
+  high: bigint;
+}
+
+/**
+ * newHeads guarantees: the first head is the current head (its height within `greeting`, and the
+ * canonical block there); every later one names a delivered head as parent, no hash twice, no
+ * height between the first and the highest skipped, and every canonical block from the first
+ * height to `upTo` delivered. `canonical` maps height to hash. `greeting: 'unchecked'` is for a
+ * client library's view that may have dropped the greeting (see test/integration/clients-web3.test.ts).
+ */
+export function headProblems(
+  heads: readonly HeadNote[],
+  canonical: ReadonlyMap<bigint, string>,
+  upTo: bigint,
+  greeting: GreetingWindow | 'unchecked',
+): string[] {
   const problems: string[] = [];
   const first = heads[0];
   if (first === undefined) return ['no heads delivered'];
+  if (greeting !== 'unchecked') {
+    if (first.number < greeting.low || first.number > greeting.high) {
+      problems.push(`first head ${first.number} is not the head at subscribe time (${greeting.low}..${greeting.high})`);
+    }
+    const hash = canonical.get(first.number);
+    if (hash === undefined) problems.push(`first head ${first.number}: no canonical hash known at that height`);
+    else if (hash !== first.hash) problems.push(`first head ${first.number} ${first.hash} is not the canonical block ${hash}`);
+  }
   const seen = new Set<string>();
   for (const [i, head] of heads.entries()) {
     if (seen.has(head.hash)) problems.push(`head ${head.number} ${head.hash} delivered twice`);

@@ -40,6 +40,11 @@ class FakeSubscriber implements Subscriber {
     this.checks++;
     return true;
   }
+  readonly sent: string[] = [];
+  send(text: string): boolean {
+    this.sent.push(text);
+    return true;
+  }
 }
 
 function member(subscriber: FakeSubscriber, variant: number, started = true): ClientSubscription {

@@ -1,0 +1,138 @@
+// Starting the processes under test: fake upstreams, the bare-publish baseline and evmux.
+// Each runs as its own child process; CPU affinity can be changed between phases with pin().
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
+import { inspectorUrl, waitHttpOk } from './probe.js';
+
+/** Move a running process (all threads) to a CPU list, e.g. "0" or "0,1". */
+export function pin(pid: number, cpu: string): void {
+  if (hasTaskset && pid > 0) spawnSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' });
+}
+
+export interface Server {
+  child: Child;
+  port: number;
+  /** Inspector URL when started with inspect: true (for GC before RSS readings). */
+  inspector?: string;
+}
+
+export interface UpstreamOptions {
+  intervalMs: number;
+  genesisMs: number;
+  cpu?: string;
+  name?: string;
+}
+
+export async function startFakeUpstream(o: UpstreamOptions): Promise<Server> {
+  const args = [...nodeArgs(toolPath('fake-upstream')), '--interval-ms', String(o.intervalMs), '--genesis-ms', String(o.genesisMs)];
+  const child = new Child(o.name ?? 'fake-upstream', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
+  const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
+  return { child, port: Number(ev.port) };
+}
+
+export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Promise<Server> {
+  const args = [
+    ...(o.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
+    ...nodeArgs(toolPath('bare-publish')),
+    '--interval-ms',
+    String(o.intervalMs),
+    '--genesis-ms',
+    String(o.genesisMs),
+  ];
+  const child = new Child('bare-publish', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
+  const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
+  const server: Server = { child, port: Number(ev.port) };
+  if (o.inspect === true) {
+    const url = await inspectorUrl(child);
+    if (url !== undefined) server.inspector = url;
+  }
+  return server;
+}
+
+export interface EvmuxCommand {
+  /** Node entry point (dist/src/cli.js, or src/cli.ts run through tsx). */
+  entry: string;
+  display: string;
+}
+
+/**
+ * Find evmux: the compiled dist/src/cli.js when this suite runs compiled, else src/cli.ts via
+ * tsx. EVMUX_ENTRY overrides both. Undefined while the gateway does not exist yet.
+ */
+export function findEvmux(): EvmuxCommand | undefined {
+  const override = process.env.EVMUX_ENTRY;
+  if (override !== undefined && override !== '') return { entry: override, display: `node ${override}` };
+  const compiled = !import.meta.url.endsWith('.ts');
+  // bench/ sits in the repo root; compiled, it sits in dist/bench/.
+  const root = fileURLToPath(new URL(compiled ? '../../' : '../', import.meta.url));
+  const js = `${root}dist/src/cli.js`;
+  const ts = `${root}src/cli.ts`;
+  if (compiled && existsSync(js)) return { entry: js, display: 'node dist/src/cli.js' };
+  if (existsSync(ts)) return { entry: ts, display: 'node --import tsx src/cli.ts' };
+  if (existsSync(js)) return { entry: js, display: 'node dist/src/cli.js' };
+  return undefined;
+}
+
+export interface EvmuxOptions {
+  cmd: EvmuxCommand;
+  upstreams: { name: string; port: number }[];
+  cpu?: string;
+  inspect?: boolean;
+  readyTimeoutMs?: number;
+}
+
+/** Start evmux on a free port and wait for GET /readyz to answer 200. */
+export async function startEvmux(o: EvmuxOptions): Promise<Server> {
+  const port = await freePort();
+  const args = [
+    ...(o.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
+    ...nodeArgs(o.cmd.entry),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...o.upstreams.flatMap((u) => ['--upstream', `${u.name}=ws://127.0.0.1:${u.port}`]),
+    '--log-level',
+    'warn',
+  ];
+  // evmux does not watch its stdin, so it runs under the reaper in case run-all is killed.
+  const child = new Child('evmux', process.execPath, args, { ...(o.cpu !== undefined ? { cpu: o.cpu } : {}), maxSeconds: 1200 });
+  const ready = await waitHttpOk(port, '/readyz', o.readyTimeoutMs ?? 30_000, child);
+  if (!ready) {
+    const why = child.running ? 'GET /readyz never answered 200' : `exited with ${child.exitCode ?? child.exitSignal}`;
+    await child.stop(500);
+    throw new Error(`evmux did not become ready: ${why}\n${child.stderrTail.slice(-1500)}`);
+  }
+  const server: Server = { child, port };
+  if (o.inspect === true) {
+    const url = await inspectorUrl(child);
+    if (url !== undefined) server.inspector = url;
+  }
+  return server;
+}
+
+/** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
+export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string): Child {
+  return new Child(name, process.execPath, [...nodeArgs(toolPath(name)), ...args], cpu !== undefined ? { cpu } : {});
+}
+
+/** Run a load generator to completion and return its result line; onEvent sees every line. */
+export async function runTool(
+  name: 'call-load' | 'fanout-load',
+  args: string[],
+  cpu: string | undefined,
+  timeoutMs: number,
+  onEvent?: (e: Record<string, unknown>) => void,
+): Promise<Record<string, unknown>> {
+  const child = startTool(name, args, cpu);
+  if (onEvent !== undefined) child.onEvent(onEvent);
+  try {
+    const ev = await child.waitFor((e) => e.tool === name && e.event === 'result', timeoutMs);
+    await child.exited;
+    return ev;
+  } finally {
+    if (child.running) await child.stop(500);
+  }
+}

@@ -1,0 +1,165 @@
+// Runs every benchmark, each process separate, and writes bench/results/<name>.json plus the
+// table in BENCHMARKS.md.
+//
+//   npm run bench          node dist/bench/run-all.js            (< 10 min)
+//   npm run bench:quick    node dist/bench/run-all.js --quick    (< 2 min, CI: keeps tools working)
+//
+// Flags: --quick, --only calls,fanout,failover, --name NAME (default full / quick),
+// --markdown / --no-markdown (default: on for full runs, off for quick ones).
+// Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
+// never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuSnapshot, history, interference, killAllChildren } from './children.js';
+import { nginxBinary, nginxVersion } from './nginx.js';
+import { findEvmux } from './peers.js';
+import { updateBenchmarksMd, type Machine, type RunResults } from './report.js';
+import { runCalls } from './suite-calls.js';
+import { runFailover } from './suite-failover.js';
+import { runFanout } from './suite-fanout.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    name: { type: 'string' },
+    markdown: { type: 'boolean' },
+    'no-markdown': { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick;
+const only = new Set((args.only ?? 'calls,fanout,failover').split(',').map((s) => s.trim()));
+const name = args.name ?? (quick ? 'quick' : 'full');
+const writeMarkdown = args['no-markdown'] ? false : (args.markdown ?? !quick);
+const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
+const started = Date.now();
+const log = (msg: string): void => {
+  process.stderr.write(`[bench +${Math.round((Date.now() - started) / 1000)}s] ${msg}\n`);
+};
+
+function machine(): Machine {
+  const cpuinfo = (() => {
+    try {
+      return readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const nginx = nginxBinary();
+  return {
+    nproc: availableParallelism(),
+    cpuModel: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    nginx: nginx !== undefined ? nginxVersion(nginx) : null,
+    openFilesLimit: spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim(),
+  };
+}
+
+/** The distinct command lines this run spawned, with ports and temp paths made generic. */
+function commands(): string[] {
+  const seen = new Set<string>();
+  for (const c of history) {
+    const line = c.commandLine
+      .map((a) => (a === process.execPath ? 'node' : a.startsWith(ROOT) ? a.slice(ROOT.length) : a))
+      .join(' ')
+      .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
+      .replace(/--(port|genesis-ms|upstream-port) \d+/g, '--$1 N')
+      .replace(/\/tmp\/evmux-bench-nginx-\w+/g, 'TMPDIR')
+      .replace(/--label \S+ ?/g, '')
+      .replace(/'?daemon off;'?/, "'daemon off;'");
+    seen.add(line.trim());
+  }
+  return [...seen];
+}
+
+async function main(): Promise<number> {
+  const evmux = findEvmux();
+  log(`${quick ? 'quick' : 'full'} run; evmux: ${evmux?.display ?? 'not found'}; nginx: ${nginxBinary() ?? 'missing'}`);
+  const results: RunResults = {
+    name,
+    mode: quick ? 'quick' : 'full',
+    date: new Date().toISOString(),
+    durationS: 0,
+    machine: machine(),
+    commands: [],
+    evmux: evmux?.display ?? null,
+    calls: null,
+    fanout: null,
+    failover: null,
+    crashes: [],
+    errors: [],
+    interference: {},
+  };
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (err) {
+      results.errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
+  };
+  // Each suite stops its children before returning, so their CPU is in our cutime/cstime at the
+  // boundaries and whatever else the machine did in between is other processes' load.
+  const suite = async <T>(what: keyof RunResults['interference'], fn: () => Promise<T>): Promise<T | null> => {
+    const a = cpuSnapshot();
+    const r = await step(what, fn);
+    results.interference[what] = interference(a, cpuSnapshot(), results.machine.nproc);
+    const other = results.interference[what]?.otherPct ?? 0;
+    if (other > 5) log(`warning: other processes used ${other} % of the machine during ${what}; numbers are disturbed`);
+    return r;
+  };
+  if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log }));
+  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
+  if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
+  for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));
+
+  results.crashes = history
+    .filter((c) => c.crashed)
+    .map((c) => `${c.name} (pid ${c.pid}) exited with ${c.exitCode ?? c.exitSignal}: ${c.stderrTail.slice(-800)}`);
+  results.durationS = (Date.now() - started) / 1000;
+  results.commands = commands();
+  mkdirSync(`${ROOT}bench/results`, { recursive: true });
+  const out = `${ROOT}bench/results/${name}.json`;
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  log(`wrote ${out}`);
+  if (writeMarkdown) {
+    updateBenchmarksMd(`${ROOT}BENCHMARKS.md`, results);
+    log('updated BENCHMARKS.md');
+  }
+  for (const e of results.errors) log(`error: ${e.split('\n')[0]}`);
+  for (const c of results.crashes) log(`CRASH: ${c}`);
+  log(`done in ${Math.round(results.durationS)} s`);
+  return results.crashes.length > 0 ? 1 : 0;
+}
+
+// Whatever happens, no child outlives the run.
+process.on('exit', killAllChildren);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    killAllChildren();
+    process.exit(130);
+  });
+}
+const watchdog = setTimeout(
+  () => {
+    log(`watchdog: run exceeded its time budget, killing children`);
+    killAllChildren();
+    process.exit(2);
+  },
+  (quick ? 240 : 900) * 1000,
+);
+watchdog.unref();
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`run-all crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    killAllChildren();
+    process.exit(1);
+  },
+);

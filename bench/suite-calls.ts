@@ -1,0 +1,211 @@
+// Call benchmarks: throughput at saturation, serial latency and open-loop latency, for the fake
+// node directly (the limit), nginx in front of it, and evmux in front of it, in the same run.
+//
+// Pinning (2 cores), chosen per benchmark because the best placement differs:
+//   saturation: load generator + upstream on cpu 0, the peer alone on cpu 1 (direct: upstream
+//               alone on cpu 1), so the peer under test has a whole core;
+//   serial 1×1: every process on cpu 0: a serial exchange has no parallelism, and cross-core
+//               wakeups on this VM cost more than the work being measured;
+//   open loop:  the load generator busy-polls cpu 0; peer and upstream share cpu 1.
+import { cpuMs, freePort, type Child } from './children.js';
+import { startNginx, type NginxPeer } from './nginx.js';
+import { pin, runTool, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
+import { defaultGenesisMs } from './chain.js';
+import { sleep } from './process-util.js';
+import { field, median, round } from './stats.js';
+
+export type PeerName = 'direct' | 'nginx' | 'evmux';
+type Kind = 'saturation' | 'serial' | 'open';
+
+interface CallConfig {
+  name: string;
+  kind: Kind;
+  transport: 'ws' | 'http';
+  method: 'small' | 'block';
+}
+
+export const CALL_CONFIGS: CallConfig[] = [
+  { name: 'saturation-ws-small', kind: 'saturation', transport: 'ws', method: 'small' },
+  { name: 'saturation-ws-block', kind: 'saturation', transport: 'ws', method: 'block' },
+  { name: 'saturation-http-small', kind: 'saturation', transport: 'http', method: 'small' },
+  { name: 'saturation-http-block', kind: 'saturation', transport: 'http', method: 'block' },
+  { name: 'serial-ws-small', kind: 'serial', transport: 'ws', method: 'small' },
+  { name: 'serial-http-small', kind: 'serial', transport: 'http', method: 'small' },
+  { name: 'open5k-ws-small', kind: 'open', transport: 'ws', method: 'small' },
+  { name: 'open5k-http-small', kind: 'open', transport: 'http', method: 'small' },
+];
+
+export interface CallsOptions {
+  quick: boolean;
+  evmux: EvmuxCommand | undefined;
+  log: (msg: string) => void;
+}
+
+export interface PeerSummary {
+  runs: Record<string, unknown>[];
+  rps: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  /** The peer's own CPU (user+sys) per completed request, µs. */
+  peerCpuUsPerRequest: number;
+  /** The peer's CPU use during the window, % of one core: near 100 means the peer is the limit. */
+  peerCpuPct: number;
+}
+
+export interface CallsResult {
+  peers: Record<PeerName, { available: boolean; note?: string }>;
+  configs: { name: string; kind: Kind; transport: string; method: string; byPeer: Partial<Record<PeerName, PeerSummary>> }[];
+  errors: string[];
+}
+
+async function waitPost(port: number, child: Child, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && child.running) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+        headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(1000),
+      });
+      if (res.status === 200) return true;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  return false;
+}
+
+export async function runCalls(o: CallsOptions): Promise<CallsResult> {
+  const result: CallsResult = {
+    peers: { direct: { available: true }, nginx: { available: false }, evmux: { available: false } },
+    configs: [],
+    errors: [],
+  };
+  const upstream = await startFakeUpstream({ intervalMs: 1000, genesisMs: defaultGenesisMs(1000), cpu: '0' });
+  const ports: Partial<Record<PeerName, { port: number; pid: number }>> = {
+    direct: { port: upstream.port, pid: upstream.child.pid },
+  };
+  let nginx: NginxPeer | undefined;
+  let evmux: Server | undefined;
+  try {
+    const nginxPort = await freePort();
+    nginx = startNginx(nginxPort, upstream.port, '1');
+    if (nginx === undefined) result.peers.nginx = { available: false, note: 'nginx not installed' };
+    else if (await waitPost(nginxPort, nginx.child, 10_000)) {
+      result.peers.nginx = { available: true };
+      ports.nginx = { port: nginxPort, pid: nginx.child.pid };
+    } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
+
+    if (o.evmux === undefined) result.peers.evmux = { available: false, note: 'src/cli.ts not found' };
+    else {
+      try {
+        evmux = await startEvmux({ cmd: o.evmux, upstreams: [{ name: 'node', port: upstream.port }], cpu: '1' });
+        await sleep(500);
+        result.peers.evmux = { available: true };
+        ports.evmux = { port: evmux.port, pid: evmux.child.pid };
+      } catch (err) {
+        result.peers.evmux = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+      }
+    }
+
+    const reps = o.quick ? 1 : 3;
+    const durationS = o.quick ? 1 : 2;
+    const warmupS = o.quick ? 0.3 : 0.7;
+    const available = (['direct', 'nginx', 'evmux'] as const).filter((p) => ports[p] !== undefined);
+    for (const cfg of CALL_CONFIGS) {
+      const runs: Partial<Record<PeerName, Record<string, unknown>[]>> = {};
+      const cpuPerReq: Partial<Record<PeerName, number[]>> = {};
+      for (let rep = 0; rep < reps; rep++) {
+        // Rotate the order each repetition so no peer always runs first (A/B/C, B/C/A, ...).
+        const order = available.map((_, k) => available[(k + rep) % available.length]).filter((p) => p !== undefined);
+        for (const peer of order) {
+          const target = ports[peer];
+          if (target === undefined) continue;
+          if (peer !== 'direct' && ![nginx?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
+            result.errors.push(`${cfg.name}/${peer}: peer is not running`);
+            continue;
+          }
+          const loadCpu = placeFor(cfg.kind, peer, upstream.child.pid, target.pid);
+          const args = [
+            '--url',
+            `${cfg.transport}://127.0.0.1:${target.port}/`,
+            '--mode',
+            cfg.kind === 'saturation' ? 'closed' : cfg.kind,
+            '--method',
+            cfg.method,
+            '--duration',
+            String(durationS),
+            '--warmup',
+            String(warmupS),
+            '--label',
+            `${cfg.name}/${peer}`,
+            '--events',
+            ...(cfg.kind === 'saturation' ? ['--conns', '32', '--inflight', '8'] : []),
+            ...(cfg.kind === 'open' ? ['--rate', '5000'] : []),
+          ];
+          // The target's CPU over exactly the measured window (call-load announces it).
+          const win = { c0: Number.NaN, c1: Number.NaN, t0: 0, t1: 0 };
+          const onEvent = (e: Record<string, unknown>): void => {
+            if (e.event === 'window-start') [win.c0, win.t0] = [cpuMs(target.pid), Date.now()];
+            if (e.event === 'window-end') [win.c1, win.t1] = [cpuMs(target.pid), Date.now()];
+          };
+          try {
+            const r = await runTool('call-load', args, loadCpu, (durationS + warmupS + 40) * 1000, onEvent);
+            if (typeof r.error === 'string') result.errors.push(`${cfg.name}/${peer}: ${r.error}`);
+            r.peerCpuMs = win.c1 - win.c0;
+            r.peerCpuPct = win.t1 > win.t0 ? round(((win.c1 - win.c0) * 100) / (win.t1 - win.t0)) : null;
+            (runs[peer] ??= []).push(r);
+            const reqs = field(r, 'requests');
+            if (reqs > 0) (cpuPerReq[peer] ??= []).push(((win.c1 - win.c0) * 1000) / reqs);
+          } catch (err) {
+            result.errors.push(`${cfg.name}/${peer}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+      }
+      const byPeer: Partial<Record<PeerName, PeerSummary>> = {};
+      for (const peer of available) {
+        const list = runs[peer] ?? [];
+        if (list.length === 0) continue;
+        byPeer[peer] = {
+          runs: list,
+          rps: Math.round(median(list.map((r) => field(r, 'rps')))),
+          p50Us: round(median(list.map((r) => field(r, 'latency.p50Us')))),
+          p99Us: round(median(list.map((r) => field(r, 'latency.p99Us')))),
+          errors: list.reduce((s, r) => s + (field(r, 'errors') || 0), 0),
+          peerCpuUsPerRequest: round(median(cpuPerReq[peer] ?? []), 2),
+          peerCpuPct: round(median(list.map((r) => field(r, 'peerCpuPct')))),
+        };
+      }
+      result.configs.push({ name: cfg.name, kind: cfg.kind, transport: cfg.transport, method: cfg.method, byPeer });
+      o.log(`calls ${cfg.name}: ${available.map((p) => `${p} ${byPeer[p]?.rps ?? '-'} rps p50 ${byPeer[p]?.p50Us ?? '-'} µs`).join(', ')}`);
+    }
+  } finally {
+    await evmux?.child.stop();
+    await nginx?.stop();
+    await upstream.child.stop();
+  }
+  return result;
+}
+
+/** Pin the processes for one run and return the load generator's CPU list. */
+function placeFor(kind: Kind, peer: PeerName, upstreamPid: number, peerPid: number): string {
+  if (kind === 'serial') {
+    pin(upstreamPid, '0');
+    pin(peerPid, '0');
+    return '0';
+  }
+  if (kind === 'open') {
+    pin(upstreamPid, '1');
+    pin(peerPid, '1');
+    return '0';
+  }
+  if (peer === 'direct') pin(upstreamPid, '1');
+  else {
+    pin(upstreamPid, '0');
+    pin(peerPid, '1');
+  }
+  return '0';
+}
