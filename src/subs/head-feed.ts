@@ -46,6 +46,9 @@ export class HeadFeed implements StreamUser {
       this.#stream = this.#registry.get(this.upstream, 'newHeads', 'newHeads', ['newHeads']);
       this.#stream.addUser(this);
       this.#progressAt = Date.now();
+      // A new subscription only brings heads after the node's current one: do not count the heads
+      // it never could have sent as silence (a quiet chain right after a failover is not a stall).
+      if (this.upstream.headNumber > this.#highest) this.#highest = this.upstream.headNumber;
     }
     this.#listeners.add(listener);
   }
