@@ -12,7 +12,7 @@
  */
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
-import type { Group } from './group.js';
+import type { ClientSubscription, Group } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
 import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
 import { LogBook, parseLog, type LogEntry } from './log-book.js';
@@ -96,6 +96,30 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
 
   onResumed(): void {
     for (const group of this.groups) this.scheduleCatchUp(group);
+  }
+
+  /**
+   * A fresh group starts at the node's current head: that block is the stream's anchor, so a
+   * failover before the first live head still replays every block after the start.
+   */
+  override start(subscription: ClientSubscription): void {
+    this.enqueue(async () => {
+      const group = subscription.group;
+      if (subscription.started || group === undefined || subscription.subscriber.closed) return;
+      if (!this.groups.has(group)) return this.deps.start(subscription);
+      if (group.cursor!.last === undefined) {
+        try {
+          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+          if (latest !== null && group.cursor!.last === undefined) {
+            group.cursor!.commit(await group.cursor!.plan(latest, this.#source, this.bounds()));
+          }
+        } catch (error) {
+          this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
+        }
+      }
+      if (subscription.group !== group) return this.deps.start(subscription);
+      super.start(subscription);
+    });
   }
 
   protected async catchUp(group: Group): Promise<void> {
