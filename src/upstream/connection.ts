@@ -39,6 +39,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   #attempt = 0;
+  #corked = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
@@ -74,6 +75,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
         reject(this.#failure('EVMUX_TIMEOUT', `${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
+      this.#corkUntilIdle(socket);
       socket.send(frame, (error) => {
         if (error) this.#settleFailure(id, this.#failure('EVMUX_SOCKET_CLOSED', `send failed: ${error.message}`));
       });
@@ -130,6 +132,22 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       this.#stopHeartbeat();
       this.#markClosed('socket closed');
       this.#scheduleReconnect();
+    });
+  }
+
+  /**
+   * Requests made while the event loop handles one batch of client frames leave in one write:
+   * the TCP socket under ws is corked until the check phase right after this poll.
+   */
+  #corkUntilIdle(socket: WebSocket): void {
+    if (this.#corked) return;
+    const tcp = (socket as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (tcp === undefined) return;
+    this.#corked = true;
+    tcp.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      tcp.uncork();
     });
   }
 
