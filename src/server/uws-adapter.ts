@@ -19,9 +19,31 @@ interface SocketState<T> {
   wrapper: UwsClientSocket<T>;
 }
 
+/**
+ * Frames sent outside a uWS callback (answers that arrive from a node) would each cost a syscall.
+ * They wait in a per-socket outbox until the check phase right after this poll, then go out corked
+ * together. Anything that changes what the socket receives through topics flushes first, so a
+ * subscription's answer and greeting always precede its published notifications.
+ */
+const outboxes = new Set<UwsClientSocket<unknown>>();
+let flushScheduled = false;
+
+function scheduleFlush(socket: UwsClientSocket<unknown>): void {
+  outboxes.add(socket);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(() => {
+    flushScheduled = false;
+    for (const pending of outboxes) pending.flush();
+    outboxes.clear();
+  });
+}
+
 class UwsClientSocket<T> implements ClientSocket<T> {
   readonly data: T;
   #ws: uWS.WebSocket<SocketState<T>> | undefined;
+  #outbox: Array<string | Buffer> = [];
+  #outboxBytes = 0;
 
   constructor(ws: uWS.WebSocket<SocketState<T>>, data: T) {
     this.#ws = ws;
@@ -34,25 +56,42 @@ class UwsClientSocket<T> implements ClientSocket<T> {
 
   send(text: string | Buffer): boolean {
     if (this.#ws === undefined) return false;
-    this.#ws.send(text, false, false);
+    this.#outbox.push(text);
+    this.#outboxBytes += text.length;
+    if (this.#outbox.length === 1) scheduleFlush(this as UwsClientSocket<unknown>);
     return true;
   }
 
+  flush(): void {
+    const ws = this.#ws;
+    const frames = this.#outbox;
+    if (frames.length === 0) return;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    if (ws === undefined) return;
+    ws.cork(() => {
+      for (const frame of frames) ws.send(frame, false, false);
+    });
+  }
+
   bufferedAmount(): number {
-    return this.#ws?.getBufferedAmount() ?? 0;
+    return (this.#ws?.getBufferedAmount() ?? 0) + this.#outboxBytes;
   }
 
   subscribe(topic: string): void {
+    this.flush();
     this.#ws?.subscribe(topic);
   }
 
   unsubscribe(topic: string): void {
+    this.flush();
     this.#ws?.unsubscribe(topic);
   }
 
   close(code: number, reason: string): void {
     const ws = this.#ws;
     if (ws === undefined) return;
+    this.flush();
     this.#ws = undefined;
     ws.end(code, reason.slice(0, 123));
   }
@@ -60,6 +99,8 @@ class UwsClientSocket<T> implements ClientSocket<T> {
   /** uWS invalidates the handle on close; calls after that must be no-ops. */
   detach(): void {
     this.#ws = undefined;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
   }
 }
 
