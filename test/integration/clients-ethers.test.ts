@@ -21,8 +21,6 @@ import {
   type LogKey,
 } from '../support/client-fixture.js';
 
-// Temporary: remove once the evmux bug is fixed (the test is right; it fails intermittently under load).
-
 let fx: ClientFixture;
 
 before(async () => {

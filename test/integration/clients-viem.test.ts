@@ -32,8 +32,6 @@ import {
 
 const PING_EVENT = EMITTER_EVENT_ABI[0];
 
-// Temporary: remove once the evmux bug is fixed (the test is right; it fails intermittently under load).
-
 let fx: ClientFixture;
 
 before(async () => {
