@@ -4,7 +4,7 @@
  * delivered from the fork point.
  */
 import type { TrackedHead } from '../upstream/head.js';
-import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
+import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
 import type { ClientSubscription, Group } from './group.js';
 import { notificationFrame } from './subscription-id.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
@@ -24,7 +24,6 @@ export function serializeHead(head: TrackedHead): string {
 
 export class HeadTopic extends Topic implements HeadListener {
   #feed: HeadFeed | undefined;
-  readonly #source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
 
   attach(): void {
     this.#feed = this.deps.headFeed(this.upstream);
@@ -91,7 +90,7 @@ export class HeadTopic extends Topic implements HeadListener {
 
   async #advance(group: Group, head: TrackedHead, replay: boolean): Promise<void> {
     const cursor = group.cursor!;
-    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.#source, this.bounds());
+    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.source, this.bounds());
     this.#account(result, replay);
     for (const delivered of result.deliver) group.publish(serializeHead(delivered));
   }

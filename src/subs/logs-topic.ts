@@ -11,7 +11,7 @@
  * split off by failover meanwhile never inherits blocks whose logs it was not sent.
  */
 import type { TrackedHead } from '../upstream/head.js';
-import { ChainCursor, type AdvanceResult, type HeadSource } from './chain-cursor.js';
+import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
 import type { ClientSubscription, Group } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
 import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
@@ -48,7 +48,6 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   /** live logs by block hash, waiting for (or already past) their block on each group's chain */
   readonly #pending = new Map<string, { number: bigint; logs: LogEntry[] }>();
   #newest = -1n;
-  readonly #source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
   #bloom: BloomQuery | undefined;
 
   attach(): void {
@@ -111,7 +110,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         try {
           const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
           if (latest !== null && group.cursor!.last === undefined) {
-            group.cursor!.commit(await group.cursor!.plan(latest, this.#source, this.bounds()));
+            group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
           }
         } catch (error) {
           this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
@@ -147,7 +146,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       } else if (tip !== undefined && entry.blockNumber <= tip.number) {
         // A block at a delivered height that is not on the delivered chain: the node reorged
         // before telling us through newHeads. Resolve the reorg first so removals go out first.
-        const head = await this.#source.byHash(entry.blockHash);
+        const head = await this.source.byHash(entry.blockHash);
         if (head !== null) await this.#advance(group, head, false);
       }
       // Otherwise the block is ahead of the group's chain: it goes out when its head arrives.
@@ -156,7 +155,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
 
   async #advance(group: Group, head: TrackedHead, replay: boolean, recheck: TrackedHead[] = []): Promise<void> {
     const cursor = group.cursor!;
-    const step = await cursor.plan(head, this.#source, this.bounds());
+    const step = await cursor.plan(head, this.source, this.bounds());
     const { result } = step;
     if (result.orphaned.length > 0) {
       // Removals concern blocks already delivered; they hold whatever happens to the new branch.

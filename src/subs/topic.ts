@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { ChainCursor } from './chain-cursor.js';
+import type { ChainCursor, HeadSource } from './chain-cursor.js';
 import { Group, type ClientSubscription, type Publish } from './group.js';
 import type { HeadFeed } from './head-feed.js';
 import type { LogBook } from './log-book.js';
@@ -41,6 +41,8 @@ export abstract class Topic {
   readonly spec: SubscriptionSpec;
   readonly groups = new Set<Group>();
   protected readonly deps: TopicDeps;
+  /** Headers by hash from this topic's upstream, for cursors walking back over gaps and reorgs. */
+  protected readonly source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
   #main: Group | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;

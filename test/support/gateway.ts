@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
+import { matchingSamples } from './prom-text.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -79,16 +80,7 @@ export async function startGateway(
     httpUrl: `http://${base}/`,
     logs,
     get,
-    metric: async (name, labels = {}) => {
-      const { body } = await get('/metrics');
-      for (const line of body.split('\n')) {
-        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-        const labelText = /\{(.*)\}/.exec(line)?.[1] ?? '';
-        const found = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-        if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-      return undefined;
-    },
+    metric: async (name, labels = {}) => matchingSamples((await get('/metrics')).body, name, labels)[0],
     close: () => gateway.close(),
   };
 }
