@@ -84,6 +84,7 @@ export class AnvilStartError extends Error {
 export class AnvilProcess {
   readonly rpc: AnvilRpc;
   readonly #child: ChildProcess;
+  readonly #pipes: (Readable & { ref?: () => void; unref?: () => void })[];
   readonly #exited: Promise<void>;
   #alive = true;
   #listening = false;
@@ -112,7 +113,8 @@ export class AnvilProcess {
     });
     // Until it is listening, keep the output tail (banner or error); after that anvil logs one
     // line per request, which we drain and drop.
-    for (const stream of [child.stdout, child.stderr] as (Readable & { unref?: () => void })[]) {
+    this.#pipes = [child.stdout, child.stderr] as (Readable & { ref?: () => void; unref?: () => void })[];
+    for (const stream of this.#pipes) {
       stream.setEncoding('utf8');
       stream.on('data', (chunk: string) => {
         if (this.#listening) return;
@@ -149,20 +151,22 @@ export class AnvilProcess {
     return this.#child.pid;
   }
 
-  /** Resolves when the process has exited (for any reason). */
-  get exited(): Promise<void> {
-    return this.#exited;
-  }
-
   /** SIGKILL and wait for the exit; idempotent. */
   async kill(): Promise<void> {
-    if (this.#alive) {
-      // Unref'd children do not keep the event loop alive; waiting for this exit must.
-      this.#child.ref();
-      this.#child.kill('SIGKILL');
-    }
-    await this.#exited;
+    if (this.#alive) this.#child.kill('SIGKILL');
+    await this.#waitExited();
     this.rpc.close();
+  }
+
+  /**
+   * Wait for 'close'. The child and its pipes are unref'd so a forgotten devnet cannot keep the
+   * parent alive; a caller waiting for the exit must, or the loop may end between the child's
+   * exit and the pipes' EOF with this promise still pending.
+   */
+  async #waitExited(): Promise<void> {
+    this.#child.ref();
+    for (const pipe of this.#pipes) pipe.ref?.();
+    await this.#exited;
   }
 
   /**
@@ -176,7 +180,7 @@ export class AnvilProcess {
         throw new AnvilStartError(`cannot spawn anvil: ${this.#spawnError.message}`, false);
       }
       if (!this.#alive) {
-        await this.#exited;
+        await this.#waitExited();
         const message = this.#output.trim().split('\n').slice(-3).join(' ') || 'anvil exited during startup';
         throw new AnvilStartError(message, /address already in use/i.test(message));
       }
