@@ -17,6 +17,8 @@ import { SubscriptionManager } from './subs/subscription-manager.js';
 import { UpstreamPool } from './upstream/pool.js';
 
 const JSON_TYPE = 'application/json';
+/** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
+const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
 export class Gateway {
   readonly config: Config;
@@ -55,6 +57,7 @@ export class Gateway {
         idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
         // Above evmux's own cap, so uWS never skips a slow client silently before evmux cuts it off.
         maxBackpressureBytes: config.limits.maxSendBufferBytes * 2 + 1024 * 1024,
+        headers: config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : [],
       },
     );
     this.subscriptions = new SubscriptionManager(this.pool, affinity, this.#frontEnd.publish, config, this.metrics, logger);
@@ -155,15 +158,22 @@ export class Gateway {
   }
 
   async #post(info: RequestInfo, body: string): Promise<HttpResponse> {
-    const context: DispatchContext = { transport: 'http', sessionKey: this.#sessionKey(info), inFlight: 0 };
+    // Only filter methods need the session key: work it out on first use, not for every call.
+    let sessionKey: string | undefined;
+    const keyOf = (): string => (sessionKey ??= this.#sessionKey(info));
+    const context: DispatchContext = {
+      transport: 'http',
+      get sessionKey() {
+        return keyOf();
+      },
+      inFlight: 0,
+    };
     this.#httpInFlight++;
     try {
       const result = await this.#dispatcher.dispatch(body, context);
-      // Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe.
-      const headers = { 'access-control-allow-origin': '*' };
       return result.response === undefined
-        ? { status: 204, contentType: JSON_TYPE, body: '', headers }
-        : { status: 200, contentType: JSON_TYPE, body: result.response, headers };
+        ? { status: 204, contentType: JSON_TYPE, body: '', headers: CORS_HEADERS }
+        : { status: 200, contentType: JSON_TYPE, body: result.response, headers: CORS_HEADERS };
     } finally {
       this.#httpInFlight--;
     }
@@ -181,7 +191,7 @@ export class Gateway {
       case '/status':
         return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(this.#status(), null, 2) };
       case '/metrics':
-        return { status: 200, contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+        return { status: 200, contentType: this.metrics.registry.contentType, body: await this.metrics.exposition() };
       default:
         return { status: 404, contentType: 'text/plain', body: 'not found: try /healthz /readyz /status /metrics\n' };
     }

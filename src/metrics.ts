@@ -3,7 +3,8 @@
  * stay bounded: method names outside the known list become "other", upstream names come from the
  * config, kinds from a fixed set.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CallStats } from './call-stats.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
 
@@ -21,6 +22,8 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }
 
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export class Metrics implements Telemetry {
   readonly registry = new Registry();
   readonly #clientConnections: Gauge;
@@ -30,8 +33,7 @@ export class Metrics implements Telemetry {
   readonly #upstreamSubscriptions: Gauge;
   readonly #upstreamUp: Gauge;
   readonly #upstreamHead: Gauge;
-  readonly #requests: Counter;
-  readonly #duration: Histogram;
+  readonly #calls = new CallStats(DURATION_BUCKETS);
   readonly #clientErrors: Counter;
   readonly #failovers: Counter;
   readonly #replayed: Counter;
@@ -63,18 +65,16 @@ export class Metrics implements Telemetry {
     });
     this.#upstreamUp = new Gauge({ name: 'evmux_upstream_up', help: '1 when the upstream is usable for traffic', labelNames: ['upstream'], registers });
     this.#upstreamHead = new Gauge({ name: 'evmux_upstream_head', help: 'Latest block number seen from the upstream', labelNames: ['upstream'], registers });
-    this.#requests = new Counter({
+    const calls = this.#calls;
+    new Counter({
       name: 'evmux_requests_total',
       help: 'Calls sent to upstreams by method, upstream and outcome (ok, rpc_error, timeout, transport_error)',
       labelNames: ['method', 'upstream', 'outcome'],
       registers,
-    });
-    this.#duration = new Histogram({
-      name: 'evmux_request_duration_seconds',
-      help: 'Upstream call latency per attempt',
-      labelNames: ['method'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
+      collect() {
+        this.reset();
+        calls.forEachCount((labels, count) => this.inc(labels, count));
+      },
     });
     this.#clientErrors = new Counter({ name: 'evmux_client_errors_total', help: 'JSON-RPC errors returned to clients by evmux, by code', labelNames: ['code'], registers });
     this.#failovers = new Counter({ name: 'evmux_failovers_total', help: 'Subscription groups moved to another upstream', labelNames: ['kind'], registers });
@@ -102,6 +102,12 @@ export class Metrics implements Telemetry {
     }
   }
 
+  /** The /metrics body: prom-client's registry plus the call latency histogram kept by CallStats. */
+  async exposition(): Promise<string> {
+    const text = await this.registry.metrics();
+    return `${text}\n${this.#calls.histogramText('evmux_request_duration_seconds', 'Upstream call latency per attempt')}`;
+  }
+
   clientConnected(): void {
     this.#clientConnections.inc();
   }
@@ -125,9 +131,7 @@ export class Metrics implements Telemetry {
     this.#upstreamHead.set({ upstream }, Number(head));
   }
   requestFinished(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void {
-    const label = methodLabel(method);
-    this.#requests.inc({ method: label, upstream, outcome });
-    this.#duration.observe({ method: label }, seconds);
+    this.#calls.record(methodLabel(method), upstream, outcome, seconds);
   }
   clientError(code: number): void {
     this.#clientErrors.inc({ code: String(code) });

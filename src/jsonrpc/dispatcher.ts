@@ -131,14 +131,13 @@ export class Dispatcher {
     }
   }
 
-  async #execute(method: string, params: unknown, context: DispatchContext, after: Array<() => void>): Promise<UpstreamReply> {
+  /** Not async: a plain call hands back the router's promise without another hop; errors thrown here reach #one's catch. */
+  #execute(method: string, params: unknown, context: DispatchContext, after: Array<() => void>): Promise<UpstreamReply> | UpstreamReply {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
       if (method === 'eth_unsubscribe') return resultReply(host.unsubscribe(params));
-      const { id, start } = await host.subscribe(params);
-      after.push(start);
-      return resultReply(id);
+      return this.#subscribe(host, params, after);
     }
     const verdict = this.#policy(method);
     if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
@@ -147,6 +146,12 @@ export class Dispatcher {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
     return this.#router.call(method, params ?? [], context);
+  }
+
+  async #subscribe(host: SubscriptionHost, params: unknown, after: Array<() => void>): Promise<UpstreamReply> {
+    const { id, start } = await host.subscribe(params);
+    after.push(start);
+    return resultReply(id);
   }
 
   #error(id: JsonRpcId, error: JsonRpcErrorObject): Buffer {

@@ -135,7 +135,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   async request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
     if (!this.#breaker.tryAcquire()) throw new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name);
     const deadline = Date.now() + timeoutMs;
-    await this.#acquireSlot(timeoutMs);
+    // The common case takes a free slot without a promise; only a full node makes callers wait.
+    if (this.#active < this.#config.maxConcurrency) this.#active++;
+    else await this.#waitForSlot(timeoutMs);
     const started = performance.now();
     try {
       const connection = this.#pickConnection();
@@ -201,11 +203,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     for (const connection of this.#connections) connection.close();
   }
 
-  #acquireSlot(timeoutMs: number): Promise<void> {
-    if (this.#active < this.#config.maxConcurrency) {
-      this.#active++;
-      return Promise.resolve();
-    }
+  #waitForSlot(timeoutMs: number): Promise<void> {
     if (this.#queue.length >= this.#config.maxQueue) {
       return Promise.reject(new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
     }

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CallStats } from '../../src/call-stats.js';
+import { Metrics } from '../../src/metrics.js';
+import { matchingSamples, sumSamples } from '../support/prom-text.js';
+
+test('CallStats counts calls per method, upstream and outcome', () => {
+  const stats = new CallStats([0.001, 0.01]);
+  stats.record('eth_call', 'a', 'ok', 0.0005);
+  stats.record('eth_call', 'a', 'ok', 0.002);
+  stats.record('eth_call', 'b', 'timeout', 5);
+  stats.record('eth_getBalance', 'a', 'rpc_error', 0.001);
+  const seen: string[] = [];
+  stats.forEachCount(({ method, upstream, outcome }, count) => seen.push(`${method} ${upstream} ${outcome} ${count}`));
+  assert.deepEqual(seen.sort(), ['eth_call a ok 2', 'eth_call b timeout 1', 'eth_getBalance a rpc_error 1']);
+});
+
+test('CallStats writes a cumulative histogram per method; a value on a bound falls into that bucket', () => {
+  const stats = new CallStats([0.001, 0.01]);
+  for (const seconds of [0.0005, 0.001, 0.002, 5]) stats.record('eth_call', 'a', 'ok', seconds);
+  const text = stats.histogramText('x_seconds', 'help text');
+  assert.match(text, /^# HELP x_seconds help text\n# TYPE x_seconds histogram\n/);
+  assert.deepEqual(matchingSamples(text, 'x_seconds_bucket', { method: 'eth_call' }), [2, 3, 4]);
+  assert.equal(sumSamples(text, 'x_seconds_count', { method: 'eth_call' }), 4);
+  assert.ok(Math.abs(sumSamples(text, 'x_seconds_sum', { method: 'eth_call' }) - 5.0035) < 1e-12);
+  assert.match(text, /x_seconds_bucket\{method="eth_call",le="\+Inf"\} 4\n/);
+});
+
+test('CallStats escapes label values', () => {
+  const stats = new CallStats([1]);
+  stats.record('a"b\\c', 'u', 'ok', 0.5);
+  assert.match(stats.histogramText('h', 'h'), /method="a\\"b\\\\c"/);
+});
+
+test('/metrics text has evmux_requests_total and evmux_request_duration_seconds from the tally, once each', async () => {
+  const metrics = new Metrics(['node1']);
+  metrics.requestFinished('eth_chainId', 'node1', 'ok', 0.0002);
+  metrics.requestFinished('eth_chainId', 'node1', 'ok', 0.003);
+  metrics.requestFinished('web3_notAMethod', 'node1', 'transport_error', 0.02);
+  let text = await metrics.exposition();
+  assert.equal(sumSamples(text, 'evmux_requests_total', { method: 'eth_chainId', upstream: 'node1', outcome: 'ok' }), 2);
+  assert.equal(sumSamples(text, 'evmux_requests_total', { method: 'other', outcome: 'transport_error' }), 1);
+  assert.equal(sumSamples(text, 'evmux_request_duration_seconds_count', { method: 'eth_chainId' }), 2);
+  assert.equal(text.match(/# TYPE evmux_request_duration_seconds histogram/g)?.length, 1);
+  assert.equal(text.match(/# TYPE evmux_requests_total counter/g)?.length, 1);
+  // A second scrape reports totals, not increments since the last scrape.
+  metrics.requestFinished('eth_chainId', 'node1', 'ok', 0.0002);
+  text = await metrics.exposition();
+  assert.equal(sumSamples(text, 'evmux_requests_total', { method: 'eth_chainId', outcome: 'ok' }), 3);
+  assert.equal(sumSamples(text, 'evmux_request_duration_seconds_count', { method: 'eth_chainId' }), 3);
+});
