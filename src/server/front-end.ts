@@ -8,7 +8,7 @@ export interface RequestInfo {
   path: string;
   /** raw query string without '?' */
   query: string;
-  /** lower-case header names */
+  /** the headers named in FrontEndOptions.headers (lower-case names), when present */
   headers: Record<string, string>;
 }
 
@@ -51,6 +51,8 @@ export interface FrontEndOptions {
   idleTimeoutSeconds: number;
   /** hard per-socket ceiling inside the server; the gateway disconnects earlier, at its own cap */
   maxBackpressureBytes: number;
+  /** lower-case names of the request headers the gateway reads; no others are copied per request */
+  headers: readonly string[];
 }
 
 export interface FrontEnd {

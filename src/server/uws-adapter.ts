@@ -108,11 +108,12 @@ function text(buffer: ArrayBuffer): string {
   return Buffer.from(buffer).toString('utf8');
 }
 
-function requestInfo(res: uWS.HttpResponse, req: uWS.HttpRequest): RequestInfo {
+function requestInfo(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[]): RequestInfo {
   const headers: Record<string, string> = {};
-  req.forEach((key, value) => {
-    headers[key] = value;
-  });
+  for (const name of names) {
+    const value = req.getHeader(name);
+    if (value !== '') headers[name] = value;
+  }
   return { ip: text(res.getRemoteAddressAsText()), path: req.getUrl(), query: req.getQuery() ?? '', headers };
 }
 
@@ -138,7 +139,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     maxBackpressure: options.maxBackpressureBytes,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const info = requestInfo(res, req);
+      const info = requestInfo(res, req, options.headers);
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -176,7 +177,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.post('/*', (res, req) => {
-    const info = requestInfo(res, req);
+    const info = requestInfo(res, req, options.headers);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -186,7 +187,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       writeResponse(res, tooLarge(options.maxPayloadBytes));
       return;
     }
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] | undefined;
     let size = 0;
     res.onData((chunk, isLast) => {
       if (aborted) return;
@@ -196,10 +197,13 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
         writeResponse(res, tooLarge(options.maxPayloadBytes));
         return;
       }
-      // uWS reuses the chunk's memory after this callback returns.
-      chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
-      if (!isLast) return;
-      const body = Buffer.concat(chunks).toString('utf8');
+      if (!isLast) {
+        // uWS reuses the chunk's memory after this callback returns: keep a copy.
+        (chunks ??= []).push(Buffer.from(new Uint8Array(chunk).slice()));
+        return;
+      }
+      // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
+      const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
       handlers.post(info, body).then(
         (response) => {
           if (!aborted) writeResponse(res, response);
@@ -227,7 +231,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.any('/*', (res, req) => {
-    const info = requestInfo(res, req);
+    const info = requestInfo(res, req, options.headers);
     const method = req.getMethod();
     let aborted = false;
     res.onAborted(() => {
