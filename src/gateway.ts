@@ -47,6 +47,7 @@ export class Gateway {
         upgrade: (info) => this.#upgrade(info),
         open: (socket) => this.#open(socket),
         message: (socket, text) => this.#sessions.get(socket)?.onMessage(text),
+        refuse: (socket, code, reason) => this.#sessions.get(socket)?.disconnect(code, reason, code === 1009 ? 'limit' : 'protocol'),
         drain: () => {},
         close: (socket) => this.#close(socket),
         post: (info, body) => this.#post(info, body),

@@ -6,7 +6,8 @@
 import type { SubscriptionKind } from './subs/subscription-params.js';
 
 export type RequestOutcome = 'ok' | 'rpc_error' | 'timeout' | 'transport_error' | 'rejected';
-export type DisconnectReason = 'client' | 'slow_consumer' | 'shutdown' | 'limit';
+/** limit = a frame over the size limit (1009); protocol = a binary frame (1003) */
+export type DisconnectReason = 'client' | 'slow_consumer' | 'shutdown' | 'limit' | 'protocol';
 
 export interface Telemetry {
   clientConnected(): void;

@@ -38,6 +38,11 @@ export interface FrontEndHandlers<T> {
   upgrade(info: RequestInfo): UpgradeDecision<T>;
   open(socket: ClientSocket<T>): void;
   message(socket: ClientSocket<T>, text: string): void;
+  /**
+   * A frame evmux does not accept (over the size limit: 1009, binary: 1003). The handler closes
+   * the socket with this code and reason; the adapter does nothing else with the frame.
+   */
+  refuse(socket: ClientSocket<T>, code: 1003 | 1009, reason: string): void;
   drain(socket: ClientSocket<T>): void;
   close(socket: ClientSocket<T>, code: number, reason: string): void;
   /** POST with its body; a body over the size limit never reaches here (413). */

@@ -42,7 +42,8 @@ function scheduleFlush(socket: UwsClientSocket<unknown>): void {
 class UwsClientSocket<T> implements ClientSocket<T> {
   readonly data: T;
   #ws: uWS.WebSocket<SocketState<T>> | undefined;
-  #outbox: Array<string | Buffer> = [];
+  /** frames waiting for this poll's flush; allocated on first use (most of 10k sockets idle) */
+  #outbox: Array<string | Buffer> | undefined;
   #outboxBytes = 0;
 
   constructor(ws: uWS.WebSocket<SocketState<T>>, data: T) {
@@ -56,17 +57,19 @@ class UwsClientSocket<T> implements ClientSocket<T> {
 
   send(text: string | Buffer): boolean {
     if (this.#ws === undefined) return false;
-    this.#outbox.push(text);
+    if (this.#outbox === undefined) {
+      this.#outbox = [text];
+      scheduleFlush(this as UwsClientSocket<unknown>);
+    } else this.#outbox.push(text);
     this.#outboxBytes += text.length;
-    if (this.#outbox.length === 1) scheduleFlush(this as UwsClientSocket<unknown>);
     return true;
   }
 
   flush(): void {
     const ws = this.#ws;
     const frames = this.#outbox;
-    if (frames.length === 0) return;
-    this.#outbox = [];
+    if (frames === undefined) return;
+    this.#outbox = undefined;
     this.#outboxBytes = 0;
     if (ws === undefined) return;
     ws.cork(() => {
@@ -99,7 +102,7 @@ class UwsClientSocket<T> implements ClientSocket<T> {
   /** uWS invalidates the handle on close; calls after that must be no-ops. */
   detach(): void {
     this.#ws = undefined;
-    this.#outbox = [];
+    this.#outbox = undefined;
     this.#outboxBytes = 0;
   }
 }
@@ -159,11 +162,11 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     message: (ws, message, isBinary) => {
       const wrapper = ws.getUserData().wrapper;
       if (message.byteLength > options.maxPayloadBytes) {
-        wrapper.close(1009, `frame of ${message.byteLength} bytes exceeds the ${options.maxPayloadBytes}-byte limit`);
+        handlers.refuse(wrapper, 1009, `frame of ${message.byteLength} bytes exceeds the ${options.maxPayloadBytes}-byte limit`);
         return;
       }
       if (isBinary) {
-        wrapper.close(1003, 'binary frames are not supported; send JSON-RPC as text');
+        handlers.refuse(wrapper, 1003, 'binary frames are not supported; send JSON-RPC as text');
         return;
       }
       handlers.message(wrapper, text(message));

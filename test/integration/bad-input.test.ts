@@ -276,11 +276,15 @@ async function runWs(t: TestContext, row: Row, outcome: Outcome): Promise<void> 
     assert.ok(isObject(reply.json) && 'result' in reply.json, `${where}: setup frame failed: ${reply.raw}`);
   }
   const closing = closed(probe.ws);
+  const disconnects = (reason: string): Promise<number> => evmux.metric('evmux_client_disconnects_total', { reason }).then((value) => value ?? 0);
+  const reasonLabel = 'wsClose' in outcome ? (outcome.wsClose === 1009 ? 'limit' : 'protocol') : '';
+  const before = 'wsClose' in outcome ? await disconnects(reasonLabel) : 0;
   probe.ws.send(row.frame, { binary: Buffer.isBuffer(row.frame) });
   if ('wsClose' in outcome) {
     const { code, reason } = await closing;
     assert.equal(code, outcome.wsClose, where);
     assert.match(reason, outcome.reason, where);
+    assert.equal(await disconnects(reasonLabel), before + 1, `${where}: counted as a ${reasonLabel} disconnect`);
     return;
   }
   const isReply = (f: { json: unknown }): boolean => !(isObject(f.json) && f.json['method'] === 'eth_subscription');
@@ -330,9 +334,6 @@ test('bad input over WebSocket and HTTP: right code, caller id, clear message; c
   await bystander.expectNone(() => true, 100);
 });
 
-// Known bug in src/subs/subscription-manager.ts (reported to its owner): the limit is checked before
-// `await topic.ready()` and the subscription recorded after it, so subscriptions sent together all
-// pass the check. Remove `todo` once fixed.
 test('subscriptions sent together in one batch are held to the per-connection limit', async (t) => {
   const probe = await Probe.open(evmux.wsUrl, t);
   probe.send([1, 2, 3, 4].map((id) => ({ jsonrpc: '2.0', id, method: 'eth_subscribe', params: ['newHeads'] })));
