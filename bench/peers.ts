@@ -113,7 +113,6 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   return server;
 }
 
-/** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
 /**
  * V8 flags for the load generators. The open loop busy-polls with setImmediate, which allocates an
  * Immediate per turn: with the default young generation that was ~260 scavenges a second, each a
@@ -122,6 +121,7 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
  */
 const GENERATOR_V8_FLAGS = ['--min-semi-space-size=64', '--max-semi-space-size=64'];
 
+/** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
 export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string): Child {
   return new Child(name, process.execPath, [...GENERATOR_V8_FLAGS, ...nodeArgs(toolPath(name)), ...args], cpu !== undefined ? { cpu } : {});
 }
