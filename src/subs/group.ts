@@ -2,6 +2,11 @@
  * A group of client subscriptions of one topic that share a delivered history, so each
  * notification is serialized once per variant and published to the group's uWS topic. A topic has
  * a main group; clients moved in by failover form their own group until their history matches.
+ *
+ * Logs subscriptions that join a group later than others were not sent what the group delivered
+ * before they started, so removals are routed: each subscription remembers the log book's sequence
+ * number at its start (`since`), and a removal of a log sent before that goes only to the members
+ * that were sent it. The common case (no such member) is still one publish.
  */
 import type { TrackedHead } from '../upstream/head.js';
 import type { ChainCursor } from './chain-cursor.js';
@@ -29,17 +34,28 @@ export interface ClientSubscription {
   group: Group | undefined;
   /** true once the subscribe response went out; only then does it receive notifications */
   started: boolean;
+  /**
+   * logs: its group's log book sequence number when it started (or when it moved into a group
+   * whose live logs it had all been sent); it was sent exactly the logs numbered above. @default 0
+   */
+  since?: number;
 }
 
 export type Publish = (topic: string, frame: string) => void;
+
+/** A serialized removed:true log and the log book sequence number at which it was sent live. */
+export interface Removal {
+  json: string;
+  sentSeq: number;
+}
 
 let groupSequence = 0;
 
 export class Group {
   readonly key = `g${++groupSequence}`;
   readonly members = new Set<ClientSubscription>();
-  readonly cursor: ChainCursor<TrackedHead> | undefined;
   readonly logBook: LogBook | undefined;
+  #cursor: ChainCursor<TrackedHead> | undefined;
   readonly #fingerprint: string;
   readonly #variants = new Map<number, number>();
   readonly #publish: Publish;
@@ -47,8 +63,12 @@ export class Group {
   constructor(fingerprint: string, publish: Publish, state: { cursor?: ChainCursor<TrackedHead>; logBook?: LogBook } = {}) {
     this.#fingerprint = fingerprint;
     this.#publish = publish;
-    this.cursor = state.cursor;
+    this.#cursor = state.cursor;
     this.logBook = state.logBook;
+  }
+
+  get cursor(): ChainCursor<TrackedHead> | undefined {
+    return this.#cursor;
   }
 
   get size(): number {
@@ -59,6 +79,15 @@ export class Group {
     return `${this.key}/${variant}`;
   }
 
+  /**
+   * Take over a cursor that ends at the same head but remembers more of the chain (a group merged
+   * into this one had it): reorgs that deep are then still replayed instead of cut short.
+   */
+  replaceCursor(cursor: ChainCursor<TrackedHead>): void {
+    if (cursor.last?.hash !== this.#cursor?.last?.hash) throw new Error('replaceCursor: the cursors end at different heads');
+    this.#cursor = cursor;
+  }
+
   add(subscription: ClientSubscription): void {
     this.members.add(subscription);
     subscription.group = this;
@@ -66,9 +95,10 @@ export class Group {
     if (subscription.started) subscription.subscriber.joinTopic(this.topicName(subscription.variant));
   }
 
+  /** Leave this group. A subscription already added to another group (a move) stays there. */
   remove(subscription: ClientSubscription): void {
     if (!this.members.delete(subscription)) return;
-    subscription.group = undefined;
+    if (subscription.group === this) subscription.group = undefined;
     const count = (this.#variants.get(subscription.variant) ?? 1) - 1;
     if (count === 0) this.#variants.delete(subscription.variant);
     else this.#variants.set(subscription.variant, count);
@@ -83,6 +113,43 @@ export class Group {
     }
     for (const member of this.members) {
       if (member.started) member.subscriber.checkBackpressure();
+    }
+  }
+
+  /**
+   * Send removals, in order, each only to the members that were sent the log. Members that started
+   * after one of them was sent step out of the group topic while the removals are published, get
+   * theirs sent directly, and step back in; the connection stays subscribed to a holding topic
+   * meanwhile, because uWS drops what is still queued for a connection left with no topic at all.
+   * Rejoining a topic flushes the direct frames first, so nothing later overtakes them.
+   */
+  publishRemovals(removals: readonly Removal[]): void {
+    if (removals.length === 0 || this.members.size === 0) return;
+    let first = Number.POSITIVE_INFINITY;
+    for (const removal of removals) if (removal.sentSeq < first) first = removal.sentSeq;
+    const late: ClientSubscription[] = [];
+    for (const member of this.members) {
+      if (member.started && !member.subscriber.closed && (member.since ?? 0) >= first) late.push(member);
+    }
+    if (late.length === 0) {
+      for (const removal of removals) this.publish(removal.json);
+      return;
+    }
+    const hold = `${this.key}/hold`;
+    for (const member of late) {
+      member.subscriber.joinTopic(hold);
+      member.subscriber.leaveTopic(this.topicName(member.variant));
+    }
+    for (const removal of removals) this.publish(removal.json);
+    for (const member of late) {
+      const { subscriber } = member;
+      if (member.group === this && !subscriber.closed) {
+        for (const removal of removals) {
+          if (removal.sentSeq > (member.since ?? 0)) subscriber.send(notificationFrame(member.id, removal.json));
+        }
+        if (member.group === this && !subscriber.closed) subscriber.joinTopic(this.topicName(member.variant));
+      }
+      subscriber.leaveTopic(hold);
     }
   }
 }

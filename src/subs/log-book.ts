@@ -4,8 +4,12 @@
  * becomes canonical again has its logs delivered again. Failover replays and upstreams that repeat
  * themselves (or announce removals of logs we never sent) are absorbed here.
  *
- * Memory is bounded by the number of blocks remembered; the oldest blocks (by number) go first.
- * A removal for a forgotten block is dropped, which is the price of that bound.
+ * Memory is bounded by the number of blocks remembered; the oldest blocks (by number) go first,
+ * and blocks below the group's reorg window are forgotten (forgetBelow). A removal for a forgotten
+ * block is dropped, which is the price of that bound.
+ *
+ * Every log sent live gets the next sequence number, so a subscription that started at sequence s
+ * is known to have been sent exactly the logs numbered above s: its removals are routed by that.
  */
 
 export interface LogEntry {
@@ -23,6 +27,8 @@ export const DEFAULT_LOG_BOOK_BLOCKS = 256;
 interface Sent {
   entry: LogEntry;
   live: boolean;
+  /** sequence number of the last time it was sent live */
+  seq: number;
 }
 
 interface BlockRecord {
@@ -35,6 +41,10 @@ interface BlockRecord {
 export class LogBook {
   readonly #capacityBlocks: number;
   #blocks = new Map<string, BlockRecord>();
+  /** sequence number of the last log sent live */
+  #seq = 0;
+  /** live logs over all blocks */
+  #live = 0;
 
   constructor(options: {
     /** blocks remembered @default 256 */
@@ -50,6 +60,21 @@ export class LogBook {
   /** Number of blocks remembered. */
   get size(): number {
     return this.#blocks.size;
+  }
+
+  /** Sequence number of the last log sent live (0: none yet). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** Number of logs sent live and not removed since. */
+  get liveCount(): number {
+    return this.#live;
+  }
+
+  /** When (blockHash, logIndex) was last sent live, also after its removal; undefined if unknown. */
+  sentSeq(blockHash: string, logIndex: number): number | undefined {
+    return this.#blocks.get(blockHash)?.logs.get(logIndex)?.seq;
   }
 
   /** true if (blockHash, logIndex) was delivered with removed:false and not yet removed */
@@ -68,16 +93,20 @@ export class LogBook {
       if (block === undefined || sent === undefined || !sent.live) return null;
       sent.live = false;
       block.live--;
+      this.#live--;
       return asRemoved(entry);
     }
     if (sent?.live === true) return null;
     const record = block ?? this.#addBlock(entry.blockHash, entry.blockNumber);
-    if (sent === undefined) record.logs.set(entry.logIndex, { entry, live: true });
+    const seq = ++this.#seq;
+    if (sent === undefined) record.logs.set(entry.logIndex, { entry, live: true, seq });
     else {
       sent.entry = entry;
       sent.live = true;
+      sent.seq = seq;
     }
     record.live++;
+    this.#live++;
     return entry;
   }
 
@@ -95,6 +124,7 @@ export class LogBook {
         sent.live = false;
         out.push(asRemoved(sent.entry));
       }
+      this.#live -= block.live;
       block.live = 0;
     }
     return out.sort(byPosition);
@@ -109,6 +139,48 @@ export class LogBook {
     return highest;
   }
 
+  /**
+   * A start in `other`'s numbering (a subscription there was sent the live logs numbered above
+   * `since`) restated in this book's: the number above which this book's live logs are exactly
+   * those. Undefined when they are not a tail of this book's live logs: then no start here sends
+   * that subscription the removals it is due and no others.
+   */
+  restate(other: LogBook, since: number): number | undefined {
+    let count = 0;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const [hash, block] of other.#blocks) {
+      if (block.live === 0) continue;
+      for (const [index, sent] of block.logs) {
+        if (!sent.live || sent.seq <= since) continue;
+        const mine = this.#blocks.get(hash)?.logs.get(index);
+        if (mine?.live !== true) return undefined;
+        count++;
+        if (mine.seq < lowest) lowest = mine.seq;
+      }
+    }
+    // Sent nothing still live: it is due the removals of what this book sends from now on.
+    if (count === 0) return this.#seq;
+    let tail = 0;
+    for (const block of this.#blocks.values()) {
+      if (block.live === 0) continue;
+      for (const sent of block.logs.values()) if (sent.live && sent.seq >= lowest) tail++;
+    }
+    return tail === count ? lowest - 1 : undefined;
+  }
+
+  /**
+   * Forget blocks below `number`: they left the reorg window, so no removal can be due for them
+   * any more, and keeping them would keep apart groups whose histories differ only there.
+   */
+  forgetBelow(number: bigint): void {
+    for (const [hash, block] of this.#blocks) {
+      if (block.number >= number) continue;
+      this.#live -= block.live;
+      this.#blocks.delete(hash);
+    }
+  }
+
+  /** A copy with the same sequence numbers, so subscriptions moved with it keep their start. */
   clone(): LogBook {
     const copy = new LogBook({ capacityBlocks: this.#capacityBlocks });
     for (const [hash, block] of this.#blocks) {
@@ -116,13 +188,16 @@ export class LogBook {
       for (const [index, sent] of block.logs) logs.set(index, { ...sent });
       copy.#blocks.set(hash, { number: block.number, logs, live: block.live });
     }
+    copy.#seq = this.#seq;
+    copy.#live = this.#live;
     return copy;
   }
 
   #addBlock(hash: string, number: bigint): BlockRecord {
+    // Room is made first, so the block being recorded always stays (and the live count with it).
+    if (this.#blocks.size >= this.#capacityBlocks) this.#evictOldest();
     const record: BlockRecord = { number, logs: new Map(), live: 0 };
     this.#blocks.set(hash, record);
-    if (this.#blocks.size > this.#capacityBlocks) this.#evictOldest();
     return record;
   }
 
@@ -136,7 +211,9 @@ export class LogBook {
         oldestNumber = block.number;
       }
     }
-    if (oldestHash !== undefined) this.#blocks.delete(oldestHash);
+    if (oldestHash === undefined) return;
+    this.#live -= this.#blocks.get(oldestHash)?.live ?? 0;
+    this.#blocks.delete(oldestHash);
   }
 }
 

@@ -9,10 +9,18 @@
  * A cursor step is committed only after the logs of its blocks are in hand: a failed fetch leaves
  * the group where it was (the next head or the catch-up retry replays those blocks), and a group
  * split off by failover meanwhile never inherits blocks whose logs it was not sent.
+ *
+ * A client that subscribes after the group delivered logs joins the group anyway: it remembers the
+ * log book's sequence number at its start, and removals of logs sent before that skip it (see
+ * Group.publishRemovals), so no extra group and no extra publish is needed for it. A group moved in
+ * by failover merges back into the main group (or the main group into it) as soon as both are at
+ * the same head and what each member was sent, still live, is a tail of the other group's live logs
+ * (mergeable); the books keep only the reorg window, so histories that differ merge once the
+ * difference has left it.
  */
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
-import type { ClientSubscription, Group } from './group.js';
+import type { ClientSubscription, Group, Removal } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
 import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
 import { LogBook, parseLog, type LogEntry } from './log-book.js';
@@ -35,6 +43,11 @@ function serializeLog(entry: LogEntry): string {
     logJson.set(entry.raw, json);
   }
   return json;
+}
+
+/** A removal the book produced, with when its log was sent (unknown cannot happen: then to all). */
+function removal(book: LogBook, removed: LogEntry): Removal {
+  return { json: serializeLog(removed), sentSeq: book.sentSeq(removed.blockHash, removed.logIndex) ?? Number.MAX_SAFE_INTEGER };
 }
 
 function byPosition(a: LogEntry, b: LogEntry): number {
@@ -78,6 +91,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     this.enqueue(async () => {
       await this.eachGroup((group) => this.#advance(group, head, false));
       this.#prune();
+      this.mergeGroups();
     });
   }
 
@@ -117,6 +131,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         }
       }
       if (subscription.group !== group) return this.deps.start(subscription);
+      // It receives what the group publishes from now on, and only removals of that.
+      subscription.since = group.logBook!.seq;
       super.start(subscription);
     });
   }
@@ -126,6 +142,38 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     if (latest === null) throw new Error('node returned no latest block');
     // The logs of the last blocks delivered before the move may not all have arrived: look again.
     await this.#advance(group, latest, true, group.cursor!.snapshot().slice(-RECHECK_BLOCKS));
+    this.mergeGroups();
+  }
+
+  /**
+   * `group` can be served by `target` when both delivered the same head and every started member
+   * of `group` was sent exactly a tail of `target`'s live logs (books keep only the reorg window):
+   * its start restated in `target`'s numbering then routes it the removals it is due, no others.
+   */
+  protected override mergeable(target: Group, group: Group): boolean {
+    return super.mergeable(target, group) && this.#restated(target, group) !== undefined;
+  }
+
+  protected override merging(target: Group, group: Group): void {
+    for (const [member, since] of this.#restated(target, group) ?? []) member.since = since;
+    // Same head, so the longer cursor holds the shorter one: keep the deeper reorg window.
+    if (group.cursor!.size > target.cursor!.size) target.replaceCursor(group.cursor!);
+  }
+
+  #restated(target: Group, group: Group): Map<ClientSubscription, number> | undefined {
+    const into = target.logBook!;
+    const from = group.logBook!;
+    const byStart = new Map<number, number | undefined>();
+    const out = new Map<ClientSubscription, number>();
+    for (const member of group.members) {
+      if (!member.started) continue;
+      const since = member.since ?? 0;
+      if (!byStart.has(since)) byStart.set(since, into.restate(from, since));
+      const restated = byStart.get(since);
+      if (restated === undefined) return undefined;
+      out.set(member, restated);
+    }
+    return out;
   }
 
   async #onLog(entry: LogEntry): Promise<void> {
@@ -159,7 +207,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     const { result } = step;
     if (result.orphaned.length > 0) {
       // Removals concern blocks already delivered; they hold whatever happens to the new branch.
-      for (const removed of group.logBook!.orphan(result.orphaned.map((orphan) => orphan.hash))) group.publish(serializeLog(removed));
+      const book = group.logBook!;
+      group.publishRemovals(book.orphan(result.orphaned.map((orphan) => orphan.hash)).map((removed) => removal(book, removed)));
     }
     const orphaned = new Set(result.orphaned.map((orphan) => orphan.hash));
     const again = result.truncated ? [] : recheck.filter((block) => cursor.has(block.hash) && !orphaned.has(block.hash));
@@ -170,6 +219,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     cursor.commit(step);
     this.#account(result);
     const delivered = this.#deliver(group, entries);
+    // Below the cursor's window no removal can be due: the book forgets it too.
+    group.logBook!.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
     const replayed = replay || result.orphaned.length > 0 || result.deliver.length > 1;
     if (replayed && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
   }
@@ -223,10 +274,12 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
 
   #deliver(group: Group, entries: LogEntry[]): number {
     let count = 0;
+    const book = group.logBook!;
     for (const entry of entries) {
-      const out = group.logBook!.accept(entry);
+      const out = book.accept(entry);
       if (out === null) continue;
-      group.publish(serializeLog(out));
+      if (out.removed) group.publishRemovals([removal(book, out)]);
+      else group.publish(serializeLog(out));
       count++;
     }
     return count;

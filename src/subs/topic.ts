@@ -108,11 +108,13 @@ export abstract class Topic {
     const group = this.#newGroup(state);
     // With no main group here yet, this one is it: later subscribers share its publishes.
     if (this.#main === undefined || !this.groups.has(this.#main)) this.#main = group;
-    for (const member of members) {
-      member.group?.remove(member);
-      group.add(member);
-    }
+    for (const member of members) moveMember(member, group);
     this.scheduleCatchUp(group);
+  }
+
+  /** Resolves once every task queued so far has run. */
+  settled(): Promise<void> {
+    return this.#queue;
   }
 
   scheduleCatchUp(group: Group): void {
@@ -159,20 +161,32 @@ export abstract class Topic {
     });
   }
 
-  /** A group whose history now equals the main group's joins it, so it is served by one publish. */
+  /**
+   * Groups whose history now matches the main group's join it, so they are served by one publish.
+   * Runs in the queue between publishes, so a moved subscription misses and repeats nothing.
+   */
   protected mergeGroups(): void {
-    const target = this.#main;
-    const tip = target?.cursor?.last;
-    if (target === undefined || tip === undefined) return;
-    for (const group of this.groups) {
-      if (group === target || group.cursor?.last?.hash !== tip.hash) continue;
-      for (const member of [...group.members]) {
-        group.remove(member);
-        target.add(member);
+    let main = this.#main;
+    if (main === undefined || main.cursor?.last === undefined) return;
+    for (const group of [...this.groups]) {
+      if (group === main || !this.groups.has(group)) continue;
+      if (this.mergeable(main, group)) this.#merge(main, group);
+      else if (this.mergeable(group, main)) {
+        // The main group's members fit into the other one's history (it remembers more).
+        this.#merge(group, main);
+        this.#main = main = group;
       }
-      this.#dropGroup(group);
     }
   }
+
+  /** Whether `group`'s members can be served by `target` from now on: both delivered the same head. */
+  protected mergeable(target: Group, group: Group): boolean {
+    const tip = target.cursor?.last;
+    return tip !== undefined && group.cursor?.last?.hash === tip.hash;
+  }
+
+  /** Called right before `group`'s members move into `target` (state a subclass carries over). */
+  protected merging(_target: Group, _group: Group): void {}
 
   close(): void {
     this.#closed = true;
@@ -194,6 +208,13 @@ export abstract class Topic {
     return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: Date.now() + this.deps.replayMaxMs };
   }
 
+  #merge(target: Group, group: Group): void {
+    this.merging(target, group);
+    for (const member of [...group.members]) moveMember(member, target);
+    this.groups.delete(group);
+    this.deps.logger.debug({ upstream: this.upstream.name, kind: this.spec.kind, into: target.key, from: group.key }, 'subscription groups merged');
+  }
+
   #newGroup(state: GroupState): Group {
     const group = new Group(this.spec.fingerprint, this.deps.publish, state);
     this.groups.add(group);
@@ -207,4 +228,15 @@ export abstract class Topic {
       this.#main = [...this.groups].sort((a, b) => b.size - a.size)[0];
     }
   }
+}
+
+/**
+ * Into the new group first, out of the old one second: the connection never holds no topic at all,
+ * which would make uWS drop notifications still queued for it from the old group.
+ */
+function moveMember(member: ClientSubscription, to: Group): void {
+  const from = member.group;
+  if (from === to) return;
+  to.add(member);
+  from?.remove(member);
 }

@@ -164,6 +164,52 @@ describe('LogBook', () => {
     assert.ok(!book.isLive(B11.hash, 0));
   });
 
+  it('numbers what it sends live, also a log sent again after its removal', () => {
+    const book = new LogBook();
+    assert.equal(book.seq, 0);
+    book.accept(entry(B10, 0));
+    book.accept(entry(B10, 1));
+    book.accept(entry(B10, 1));
+    assert.deepEqual([book.seq, book.liveCount, book.sentSeq(B10.hash, 0), book.sentSeq(B10.hash, 1)], [2, 2, 1, 2]);
+    book.orphan([B10.hash]);
+    assert.deepEqual([book.seq, book.liveCount, book.sentSeq(B10.hash, 1)], [2, 0, 2], 'a removal keeps when the log was sent');
+    book.accept(entry(B10, 1));
+    assert.deepEqual([book.seq, book.liveCount, book.sentSeq(B10.hash, 1)], [3, 1, 3]);
+    book.accept(entry(B10, 1, true));
+    assert.equal(book.liveCount, 0);
+    assert.equal(book.sentSeq(B11.hash, 0), undefined);
+    const copy = book.clone();
+    assert.deepEqual([copy.seq, copy.sentSeq(B10.hash, 1)], [3, 3], 'a clone keeps the numbering');
+  });
+
+  it('forgets the blocks below a number', () => {
+    const book = new LogBook();
+    for (const block of [B10, B11, B12]) book.accept(entry(block, 0));
+    book.orphan([B12.hash]);
+    book.forgetBelow(11n);
+    assert.deepEqual([book.size, book.liveCount], [2, 1]);
+    assert.ok(!book.isLive(B10.hash, 0) && book.isLive(B11.hash, 0));
+  });
+
+  it('restates a start in another book when what it was sent is a tail of this book', () => {
+    const main = new LogBook();
+    for (const block of [B10, B11, B12]) for (const index of [0, 1]) main.accept(entry(block, index)); // seq 1..6
+    const moved = new LogBook();
+    for (const block of [B11, B12]) for (const index of [0, 1]) moved.accept(entry(block, index)); // seq 1..4
+    assert.equal(main.restate(moved, 0), 2, 'sent 11 and 12: everything above seq 2 here');
+    assert.equal(main.restate(moved, 2), 4, 'started after 11: sent only 12');
+    assert.equal(main.restate(moved, 4), 6, 'sent nothing still live: only what comes from now on');
+    assert.equal(moved.restate(main, 0), undefined, 'sent 10, which the other book never sent');
+    assert.equal(moved.restate(main, 2), 0);
+    const holed = new LogBook();
+    for (const [block, index] of [[B10, 0], [B10, 1], [B11, 0], [B12, 0], [B12, 1]] as const) holed.accept(entry(block, index));
+    assert.equal(main.restate(holed, 0), undefined, 'lacks 11#1');
+    assert.equal(holed.restate(main, 0), undefined, 'has 11#1 which the other lacks');
+    assert.equal(main.restate(holed, 3), 4, 'the hole is before its start');
+    main.orphan([B12.hash]);
+    assert.equal(main.restate(moved, 2), undefined, 'what it was sent is no longer live here');
+  });
+
   it('validates its options', () => {
     assert.throws(() => new LogBook({ capacityBlocks: 0 }), RangeError);
   });
