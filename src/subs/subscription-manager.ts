@@ -43,7 +43,12 @@ export class SubscriptionManager {
   readonly #registry: StreamRegistry;
   readonly #feeds = new Map<Upstream, HeadFeed>();
   readonly #topics = new Map<Upstream, Map<string, Topic>>();
-  readonly #bySubscriber = new WeakMap<Subscriber, Map<string, ClientSubscription>>();
+  /**
+   * Per connection, replaced (not grown) on change: a connection holds a handful of subscriptions
+   * (at most maxSubscriptionsPerConnection), and an exact-size array costs far less than a Map or
+   * a grown array for each of 10,000 connections.
+   */
+  readonly #bySubscriber = new WeakMap<Subscriber, readonly ClientSubscription[]>();
   readonly #topicDeps: TopicDeps;
   /** subscribe calls per connection that passed the limit check and are not recorded yet */
   readonly #reserved = new WeakMap<Subscriber, number>();
@@ -93,15 +98,15 @@ export class SubscriptionManager {
   async subscribe(subscriber: Subscriber, params: unknown): Promise<{ id: string; start: () => void }> {
     const { limits } = this.#config;
     const spec = parseSubscription(params, { maxAddresses: limits.maxFilterAddresses, maxTopicsPerPosition: limits.maxFilterTopicsPerPosition });
-    const held = this.#held(subscriber);
+    const held = this.#bySubscriber.get(subscriber)?.length ?? 0;
     // Subscribes still waiting for their upstream count too: a batch must not slip past the limit.
     const reserved = this.#reserved.get(subscriber) ?? 0;
-    if (held.size + reserved >= limits.maxSubscriptionsPerConnection) {
+    if (held + reserved >= limits.maxSubscriptionsPerConnection) {
       throw new LimitExceededError(`subscription limit reached: at most ${limits.maxSubscriptionsPerConnection} per connection`);
     }
     this.#reserved.set(subscriber, reserved + 1);
     try {
-      return await this.#subscribe(subscriber, spec, held);
+      return await this.#subscribe(subscriber, spec);
     } finally {
       const left = (this.#reserved.get(subscriber) ?? 1) - 1;
       if (left > 0) this.#reserved.set(subscriber, left);
@@ -109,7 +114,7 @@ export class SubscriptionManager {
     }
   }
 
-  async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec, held: Map<string, ClientSubscription>): Promise<{ id: string; start: () => void }> {
+  async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     const upstream = this.#affinity.owner(subscriber.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
     const topic = this.#topic(upstream, spec);
@@ -128,10 +133,13 @@ export class SubscriptionManager {
       this.#releaseIfIdle(topic);
       throw new UpstreamUnavailableError('connection closed');
     }
+    const held = this.#bySubscriber.get(subscriber) ?? [];
     let variant = 0;
-    while (held.has(subscriptionId(spec.fingerprint, variant))) variant++;
-    const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec, subscriber, group: undefined, started: false };
-    held.set(subscription.id, subscription);
+    while (held.some((other) => other.id === subscriptionId(spec.fingerprint, variant))) variant++;
+    // The topic's spec, not this request's parse of it: equal by fingerprint, and one copy for all
+    // its clients instead of a filter object, arrays and strings per client.
+    const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec: topic.spec, subscriber, group: undefined, started: false };
+    this.#bySubscriber.set(subscriber, [...held, subscription]);
     topic.join(subscription);
     this.#telemetry.clientSubscriptionsChanged(spec.kind, 1);
     return { id: subscription.id, start: () => this.#start(subscription) };
@@ -140,10 +148,11 @@ export class SubscriptionManager {
   unsubscribe(subscriber: Subscriber, params: unknown): boolean {
     const id = Array.isArray(params) ? params[0] : undefined;
     if (typeof id !== 'string') return false;
-    const held = this.#bySubscriber.get(subscriber);
-    const subscription = held?.get(id);
+    const held = this.#bySubscriber.get(subscriber) ?? [];
+    const subscription = held.find((candidate) => candidate.id === id);
     if (subscription === undefined) return false;
-    held!.delete(id);
+    if (held.length === 1) this.#bySubscriber.delete(subscriber);
+    else this.#bySubscriber.set(subscriber, held.filter((candidate) => candidate !== subscription));
     this.#remove(subscription);
     return true;
   }
@@ -151,9 +160,8 @@ export class SubscriptionManager {
   releaseSession(subscriber: Subscriber): void {
     const held = this.#bySubscriber.get(subscriber);
     if (held === undefined) return;
-    for (const subscription of held.values()) this.#remove(subscription);
-    held.clear();
     this.#bySubscriber.delete(subscriber);
+    for (const subscription of held) this.#remove(subscription);
   }
 
   /** Move every subscription whose session the ring now assigns to another usable upstream. */
@@ -205,12 +213,6 @@ export class SubscriptionManager {
     clearInterval(this.#watchdog);
     for (const topics of this.#topics.values()) for (const topic of topics.values()) topic.close();
     this.#registry.close();
-  }
-
-  #held(subscriber: Subscriber): Map<string, ClientSubscription> {
-    let held = this.#bySubscriber.get(subscriber);
-    if (held === undefined) this.#bySubscriber.set(subscriber, (held = new Map()));
-    return held;
   }
 
   #remove(subscription: ClientSubscription): void {
