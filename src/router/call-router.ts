@@ -25,6 +25,8 @@ export interface CallContext {
 
 type Settings = Pick<Config, 'retry' | 'requestTimeoutMs'>;
 
+const NO_NODES: ReadonlySet<string> = new Set();
+
 export class CallRouter {
   readonly #pool: UpstreamPool;
   readonly #strategy: BalancerStrategy;
@@ -47,13 +49,39 @@ export class CallRouter {
     return this.#withRetries(method, params, true);
   }
 
-  async #withRetries(method: string, params: unknown, reuseNodes: boolean): Promise<UpstreamReply> {
-    const { maxAttempts, deadlineMs, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
-    const deadline = Date.now() + deadlineMs;
-    const tried = new Set<string>();
+  /**
+   * The first attempt runs without the retry loop: most calls succeed at once, and the loop's state
+   * (an async frame, the set of nodes tried, backoff) costs allocations on every call otherwise.
+   */
+  #withRetries(method: string, params: unknown, reuseNodes: boolean): Promise<UpstreamReply> {
+    const deadline = Date.now() + this.#settings.retry.deadlineMs;
     const minHead = requiredBlock(method, params);
-    let lastError: unknown;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const first = this.#pick(NO_NODES, minHead);
+    if (first === undefined) return this.#retry(method, params, reuseNodes, deadline, minHead, new Set(), undefined, 0);
+    const timeout = Math.min(this.#settings.requestTimeoutMs, this.#settings.retry.deadlineMs);
+    return this.#attempt(first, method, params, timeout).then(
+      (reply) => this.#conclude(method, params, first, reply, NO_NODES, deadline) ?? this.#retry(method, params, reuseNodes, deadline, minHead, new Set([first.name]), reply, 1),
+      (error: unknown) => {
+        if (!(error instanceof UpstreamFailure)) throw error;
+        return this.#retry(method, params, reuseNodes, deadline, minHead, new Set([first.name]), error, 1);
+      },
+    );
+  }
+
+  /** Attempts after the first, on other nodes (all of them again when `reuseNodes`), with backoff. */
+  async #retry(
+    method: string,
+    params: unknown,
+    reuseNodes: boolean,
+    deadline: number,
+    minHead: bigint | undefined,
+    tried: Set<string>,
+    lastFailure: unknown,
+    firstAttempt: number,
+  ): Promise<UpstreamReply> {
+    const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
+    let lastError = lastFailure;
+    for (let attempt = firstAttempt; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
         if (Date.now() + delay >= deadline) break;
@@ -70,14 +98,8 @@ export class CallRouter {
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
-        if (isNullResult(reply) && nullMayBeLag(method)) {
-          // Maybe only this node has not seen it yet: ask one that is further ahead, once.
-          const ahead = this.#pick(tried, upstream.headNumber + 1n, true);
-          if (ahead === undefined) return reply;
-          tried.add(ahead.name);
-          return await this.#attempt(ahead, method, params, Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()))).catch(() => reply);
-        }
-        if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
+        const done = this.#conclude(method, params, upstream, reply, tried, deadline);
+        if (done !== undefined) return await done;
         lastError = reply;
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
@@ -85,6 +107,28 @@ export class CallRouter {
       }
     }
     return this.#giveUp(method, lastError);
+  }
+
+  /**
+   * What a node's reply means for the call: the answer (caller's errors included), one more try on
+   * a node further ahead when a null may only mean this node lags, or undefined to try elsewhere.
+   */
+  #conclude(
+    method: string,
+    params: unknown,
+    upstream: Upstream,
+    reply: UpstreamReply,
+    tried: ReadonlySet<string>,
+    deadline: number,
+  ): UpstreamReply | Promise<UpstreamReply> | undefined {
+    if (isNullResult(reply) && nullMayBeLag(method)) {
+      // Maybe only this node has not seen it yet: ask one that is further ahead, once.
+      const ahead = this.#pick(new Set([...tried, upstream.name]), upstream.headNumber + 1n, true);
+      if (ahead === undefined) return reply;
+      return this.#attempt(ahead, method, params, Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()))).catch(() => reply);
+    }
+    if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
+    return undefined;
   }
 
   async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
@@ -140,19 +184,19 @@ export class CallRouter {
     }
   }
 
-  async #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+  #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
     const started = performance.now();
-    let outcome: RequestOutcome = 'ok';
-    try {
-      const reply = await upstream.request(method, params, timeoutMs);
-      if (reply.error !== undefined) outcome = 'rpc_error';
-      return reply;
-    } catch (error) {
-      outcome = error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' ? 'timeout' : 'transport_error';
-      throw error;
-    } finally {
-      this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
-    }
+    const finished = (outcome: RequestOutcome): void => this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
+    return upstream.request(method, params, timeoutMs).then(
+      (reply) => {
+        finished(reply.error !== undefined ? 'rpc_error' : 'ok');
+        return reply;
+      },
+      (error: unknown) => {
+        finished(error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' ? 'timeout' : 'transport_error');
+        throw error;
+      },
+    );
   }
 
   /**

@@ -44,6 +44,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * One callback for every send (not a closure per call). A send fails when the socket is closing or
+   * broken: it is dropped at once, which fails every call pending on it and reconnects. (A socket
+   * still OPEN reports its write error through 'close', which does the same.)
+   */
+  readonly #afterSend = (error?: Error | null): void => {
+    if (error && this.#socket !== undefined && this.#socket.readyState !== WebSocket.OPEN) this.terminate(`send failed: ${error.message}`);
+  };
+
   constructor(options: ConnectionOptions) {
     super();
     this.#options = options;
@@ -76,9 +85,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       this.#corkUntilIdle(socket);
-      socket.send(frame, (error) => {
-        if (error) this.#settleFailure(id, this.#failure('EVMUX_SOCKET_CLOSED', `send failed: ${error.message}`));
-      });
+      socket.send(frame, this.#afterSend);
     });
   }
 
