@@ -113,17 +113,9 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   return server;
 }
 
-/**
- * V8 flags for the load generators. The open loop busy-polls with setImmediate, which allocates an
- * Immediate per turn: with the default young generation that was ~260 scavenges a second, each a
- * pause that bunched sends into bursts and delayed reply timestamps for every peer alike. A fixed
- * 64 MB young generation brings it to ~10 a second.
- */
-const GENERATOR_V8_FLAGS = ['--min-semi-space-size=64', '--max-semi-space-size=64'];
-
 /** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
 export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string): Child {
-  return new Child(name, process.execPath, [...GENERATOR_V8_FLAGS, ...nodeArgs(toolPath(name)), ...args], cpu !== undefined ? { cpu } : {});
+  return new Child(name, process.execPath, [...nodeArgs(toolPath(name)), ...args], cpu !== undefined ? { cpu } : {});
 }
 
 /** Run a load generator to completion and return its result line; onEvent sees every line. */
