@@ -183,6 +183,13 @@ function addLogs(chain: SyntheticChain, number?: bigint): void {
   chain.addLog({ address: '0x00000000000000000000000000000000000000bb', data: '0x00' }, number);
 }
 
+/** Reorg `depth` blocks; the new branch's blocks carry logs too. */
+function reorgWithLogs(chain: SyntheticChain, depth: number): ReturnType<SyntheticChain['reorg']> {
+  const branch = chain.reorg(depth);
+  for (const header of branch.added) addLogs(chain, header.number);
+  return branch;
+}
+
 const trackedHead = (chain: SyntheticChain, header: FakeHeader) => toTrackedHead(chain.headerJson(header));
 
 /**
@@ -288,8 +295,7 @@ describe('LogsTopic: a subscription that starts after its group delivered logs',
           assert.equal(bBefore.length, 2 * after, 'the late client got only logs of blocks after its start');
 
           // Reorg: the node retracts the orphaned logs (when it streams logs), then sends the new branch.
-          const { removed, added } = chain.reorg(depth);
-          for (const header of added) addLogs(chain, header.number);
+          const { removed, added } = reorgWithLogs(chain, depth);
           if (live !== 'none') {
             for (const header of removed) for (const log of chain.logsOf(header, true)) if (log.address === EMITTER) topic.onResult(log);
           }
@@ -335,8 +341,7 @@ describe('LogsTopic: a subscription that starts after its group delivered logs',
     assert.equal(hub.publishes - before, 6, 'two logs a block, one publish each');
     assert.equal(topic.groups.size, 1);
     // Depth 5 orphans every block since the first client's start but one.
-    const { added } = chain.reorg(5);
-    for (const header of added) addLogs(chain, header.number);
+    const { added } = reorgWithLogs(chain, 5);
     await feed(hub, [{ chain, topic }], added, 'none');
     const reference = canonical(chain, 101n);
     for (const [i, client] of clients.entries()) {
@@ -411,6 +416,13 @@ describe('LogsTopic: a group moved in by failover', () => {
     return { hub, c1, t1, mover, stayer, moverClient, stayerClient, step };
   }
 
+  /** Both clients got every canonical emitter log from their start exactly once (removals paired). */
+  function assertExact(s: Awaited<ReturnType<typeof failover>>, from: bigint, moverFrom = from): void {
+    const reference = canonical(s.c1, from);
+    assert.deepEqual(logProblems(s.moverClient.logs(s.mover.id), reference.logs, reference.hashes, moverFrom, reference.to), []);
+    assert.deepEqual(logProblems(s.stayerClient.logs(s.stayer.id), reference.logs, reference.hashes, from, reference.to), []);
+  }
+
   it('merges back at once when the moved history is a tail of the main one, and nothing is lost or doubled across', async () => {
     const s = await failover({ moverLate: true });
     assert.equal(s.t1.groups.size, 1, 'merged right after the catch-up');
@@ -418,13 +430,10 @@ describe('LogsTopic: a group moved in by failover', () => {
     const before = s.hub.publishes;
     await s.step(mine([s.c1], 2));
     assert.equal(s.hub.publishes - before, 4, 'one publish per log');
-    const { added } = s.c1.reorg(4); // 104..107: 104 and 105 before the move, 106 and 107 after it
-    for (const header of added) addLogs(s.c1, header.number);
+    const { added } = reorgWithLogs(s.c1, 4); // 104..107: 104 and 105 before the move, 106 and 107 after it
     await s.step(added);
     await s.step(mine([s.c1], 1));
-    const reference = canonical(s.c1, 101n);
-    assert.deepEqual(logProblems(s.moverClient.logs(s.mover.id), reference.logs, reference.hashes, 104n, reference.to), []);
-    assert.deepEqual(logProblems(s.stayerClient.logs(s.stayer.id), reference.logs, reference.hashes, 101n, reference.to), []);
+    assertExact(s, 101n, 104n);
     assert.equal(s.moverClient.logs(s.mover.id).filter((log) => log.removed).length, 8, 'removals of 104..107, none of 101..103');
   });
 
@@ -434,20 +443,16 @@ describe('LogsTopic: a group moved in by failover', () => {
     const before = s.hub.publishes;
     await s.step(mine([s.c1], 2));
     assert.equal(s.hub.publishes - before, 4);
-    const { added } = s.c1.reorg(6);
-    for (const header of added) addLogs(s.c1, header.number);
+    const { added } = reorgWithLogs(s.c1, 6);
     await s.step(added);
-    const reference = canonical(s.c1, 101n);
-    assert.deepEqual(logProblems(s.moverClient.logs(s.mover.id), reference.logs, reference.hashes, 101n, reference.to), []);
-    assert.deepEqual(logProblems(s.stayerClient.logs(s.stayer.id), reference.logs, reference.hashes, 101n, reference.to), []);
+    assertExact(s, 101n);
   });
 
   it('stays apart while the histories differ inside the window; each gets its own removals meanwhile', async () => {
     const s = await failover({ dropOn0: true });
     await s.step(mine([s.c1], 2));
     assert.equal(s.t1.groups.size, 2, 'the mover never got 102#1: neither history is a tail of the other');
-    const { added } = s.c1.reorg(6); // 102..107
-    for (const header of added) addLogs(s.c1, header.number);
+    const { added } = reorgWithLogs(s.c1, 6); // 102..107
     await s.step(added);
     const moverRemoved = s.moverClient.logs(s.mover.id).filter((log) => log.removed);
     const stayerRemoved = s.stayerClient.logs(s.stayer.id).filter((log) => log.removed);
@@ -457,9 +462,7 @@ describe('LogsTopic: a group moved in by failover', () => {
     const before = s.hub.publishes;
     await s.step(mine([s.c1], 2));
     assert.equal(s.hub.publishes - before, 4);
-    const reference = canonical(s.c1, 101n);
-    assert.deepEqual(logProblems(s.moverClient.logs(s.mover.id), reference.logs, reference.hashes, 101n, reference.to), []);
-    assert.deepEqual(logProblems(s.stayerClient.logs(s.stayer.id), reference.logs, reference.hashes, 101n, reference.to), []);
+    assertExact(s, 101n);
   });
 
   it('merges once the difference leaves the window', async () => {
@@ -474,12 +477,9 @@ describe('LogsTopic: a group moved in by failover', () => {
     const before = s.hub.publishes;
     await s.step(mine([s.c1], 2));
     assert.equal(s.hub.publishes - before, 4, 'one publish per log after the merge');
-    const { added } = s.c1.reorg(3);
-    for (const header of added) addLogs(s.c1, header.number);
+    const { added } = reorgWithLogs(s.c1, 3);
     await s.step(added);
-    const reference = canonical(s.c1, 103n);
-    assert.deepEqual(logProblems(s.moverClient.logs(s.mover.id), reference.logs, reference.hashes, 103n, reference.to), []);
-    assert.deepEqual(logProblems(s.stayerClient.logs(s.stayer.id), reference.logs, reference.hashes, 103n, reference.to), []);
+    assertExact(s, 103n);
   });
 
   it('a moved group without live logs merges at once and gets no removal of older logs', async () => {
