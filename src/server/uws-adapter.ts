@@ -25,18 +25,23 @@ interface SocketState<T> {
  * together. Anything that changes what the socket receives through topics flushes first, so a
  * subscription's answer and greeting always precede its published notifications.
  */
-const outboxes = new Set<UwsClientSocket<unknown>>();
-let flushScheduled = false;
+// A plain array reused forever, not a Set: clearing a long-lived Set allocates its new table in
+// the old generation, and at one flush per call that garbage is what forces mark-compact pauses.
+const flushQueue: Array<UwsClientSocket<unknown> | undefined> = [];
+let queued = 0;
 
 function scheduleFlush(socket: UwsClientSocket<unknown>): void {
-  outboxes.add(socket);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(() => {
-    flushScheduled = false;
-    for (const pending of outboxes) pending.flush();
-    outboxes.clear();
-  });
+  flushQueue[queued++] = socket;
+  if (queued === 1) setImmediate(flushAll);
+}
+
+function flushAll(): void {
+  // A socket may be listed twice (flushed early by a subscribe, then written again): flush is idempotent.
+  for (let i = 0; i < queued; i++) {
+    flushQueue[i]?.flush();
+    flushQueue[i] = undefined;
+  }
+  queued = 0;
 }
 
 class UwsClientSocket<T> implements ClientSocket<T> {

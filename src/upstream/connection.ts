@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
+import { PendingCalls } from './pending-calls.js';
 import { parseUpstreamFrame, type UpstreamReply } from './reply.js';
 
 export interface ConnectionOptions {
@@ -19,6 +20,7 @@ export interface ConnectionOptions {
 }
 
 interface Pending {
+  id: number;
   resolve: (reply: UpstreamReply) => void;
   reject: (error: UpstreamFailure) => void;
   timer: NodeJS.Timeout;
@@ -37,7 +39,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #open = false;
   #closed = false;
   #nextId = 1;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingCalls<Pending>();
   #attempt = 0;
   #corked = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -80,10 +82,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     const frame = `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? [])}}`;
     return new Promise<UpstreamReply>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(id);
+        this.#pending.take(id);
         reject(this.#failure('EVMUX_TIMEOUT', `${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.add({ id, resolve, reject, timer });
       this.#corkUntilIdle(socket);
       socket.send(frame, this.#afterSend);
     });
@@ -168,9 +170,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       return;
     }
     if (parsed.id !== undefined && parsed.reply !== undefined) {
-      const pending = this.#pending.get(parsed.id);
+      const pending = this.#pending.take(parsed.id);
       if (pending === undefined) return; // timed out already
-      this.#pending.delete(parsed.id);
       clearTimeout(pending.timer);
       pending.resolve(parsed.reply);
       return;
@@ -181,19 +182,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #markClosed(reason: string): void {
     const wasOpen = this.#open;
     this.#open = false;
-    for (const [id] of this.#pending) this.#settleFailure(id, this.#failure('EVMUX_SOCKET_CLOSED', reason));
+    for (const pending of this.#pending.takeAll()) {
+      clearTimeout(pending.timer);
+      pending.reject(this.#failure('EVMUX_SOCKET_CLOSED', reason));
+    }
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
       this.emit('close');
     }
-  }
-
-  #settleFailure(id: number, error: UpstreamFailure): void {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return;
-    this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    pending.reject(error);
   }
 
   #scheduleReconnect(): void {

@@ -1,0 +1,73 @@
+/**
+ * Calls awaiting a node's reply, by evmux's own id. Ids rise by one per call, so a ring of slots
+ * indexed by the id's low bits finds a call without hashing. A Map would do the same job, but a
+ * long-lived Map that gains and loses an entry per call rehashes every few calls into a table
+ * allocated in the old generation; at thousands of calls a second that garbage brings mark-compact
+ * pauses into the latency tail. The ring doubles when a slot is still taken by an older call.
+ */
+export interface PendingCall {
+  readonly id: number;
+}
+
+export class PendingCalls<T extends PendingCall> {
+  #slots: Array<T | undefined>;
+  #mask: number;
+  #size = 0;
+
+  /** @param capacity initial slots, a power of two; @default 256 */
+  constructor(capacity = 256) {
+    if (!Number.isInteger(Math.log2(capacity))) throw new Error(`capacity must be a power of two, got ${capacity}`);
+    this.#slots = new Array<T | undefined>(capacity).fill(undefined);
+    this.#mask = capacity - 1;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(call: T): void {
+    while (this.#slots[call.id & this.#mask] !== undefined) this.#grow();
+    this.#slots[call.id & this.#mask] = call;
+    this.#size++;
+  }
+
+  /** Removes and returns the call with this id, if it is still pending. */
+  take(id: number): T | undefined {
+    const slot = id & this.#mask;
+    const call = this.#slots[slot];
+    if (call === undefined || call.id !== id) return undefined;
+    this.#slots[slot] = undefined;
+    this.#size--;
+    return call;
+  }
+
+  /** Removes and returns every pending call, oldest first. */
+  takeAll(): T[] {
+    const calls = this.#slots.filter((call): call is T => call !== undefined).sort((a, b) => a.id - b.id);
+    this.#slots.fill(undefined);
+    this.#size = 0;
+    return calls;
+  }
+
+  #grow(): void {
+    const calls = this.#slots.filter((call): call is T => call !== undefined);
+    // Two live ids can still share a slot after one doubling (they differ by a multiple of it).
+    for (let capacity = this.#slots.length * 2; ; capacity *= 2) {
+      const mask = capacity - 1;
+      const slots = new Array<T | undefined>(capacity).fill(undefined);
+      let collided = false;
+      for (const call of calls) {
+        if (slots[call.id & mask] !== undefined) {
+          collided = true;
+          break;
+        }
+        slots[call.id & mask] = call;
+      }
+      if (!collided) {
+        this.#slots = slots;
+        this.#mask = mask;
+        return;
+      }
+    }
+  }
+}

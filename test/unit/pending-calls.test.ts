@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { PendingCalls } from '../../src/upstream/pending-calls.js';
+
+const call = (id: number): { id: number; label: string } => ({ id, label: `call ${id}` });
+
+describe('PendingCalls', () => {
+  it('takes each call once, by id, and counts what is pending', () => {
+    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    for (const id of [1, 2, 3]) pending.add(call(id));
+    assert.equal(pending.size, 3);
+    assert.equal(pending.take(2)?.label, 'call 2');
+    assert.equal(pending.take(2), undefined, 'a reply for a call already taken (timed out) finds nothing');
+    assert.equal(pending.size, 2);
+    assert.equal(pending.take(7), undefined, 'an id never sent finds nothing');
+  });
+
+  it('does not hand out a newer call for an older id that shares its slot', () => {
+    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    pending.add(call(5));
+    assert.equal(pending.take(1), undefined);
+    assert.equal(pending.take(9), undefined);
+    assert.equal(pending.take(5)?.id, 5);
+  });
+
+  it('grows when an old call still holds the slot a new id needs, keeping every call', () => {
+    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    pending.add(call(0)); // a call that hangs while many later ones complete
+    for (let id = 1; id <= 1000; id++) {
+      pending.add(call(id));
+      assert.equal(pending.take(id)?.id, id);
+    }
+    pending.add(call(1024)); // differs from 0 by a multiple of every capacity up to 1024
+    assert.equal(pending.size, 2);
+    assert.equal(pending.take(0)?.id, 0);
+    assert.equal(pending.take(1024)?.id, 1024);
+  });
+
+  it('takeAll empties the table and returns the calls oldest first', () => {
+    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    for (const id of [6, 3, 4, 9]) pending.add(call(id));
+    assert.deepEqual(
+      pending.takeAll().map((c) => c.id),
+      [3, 4, 6, 9],
+    );
+    assert.equal(pending.size, 0);
+    assert.equal(pending.take(3), undefined);
+  });
+
+  it('refuses a capacity that is not a power of two', () => {
+    assert.throws(() => new PendingCalls(100), /power of two, got 100/);
+  });
+});
