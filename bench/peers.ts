@@ -1,4 +1,5 @@
-// Starting the processes under test: fake upstreams, the bare-publish baseline and evmux.
+// Starting the processes under test: fake upstreams, the bare-publish and bare-proxy baselines
+// and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -49,6 +50,14 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
     if (url !== undefined) server.inspector = url;
   }
   return server;
+}
+
+/** The Node floor for calls (bare-proxy.ts) in front of one fake node. */
+export async function startBareProxy(o: { upstreamPort: number; cpu?: string }): Promise<Server> {
+  const args = [...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`];
+  const child = new Child('bare-proxy', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
+  const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
+  return { child, port: Number(ev.port) };
 }
 
 export interface EvmuxCommand {

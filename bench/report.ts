@@ -77,10 +77,15 @@ function callRows(calls: CallsResult): string[] {
       p[peer] !== undefined && d !== undefined ? round((p[peer]?.[k] ?? 0) - d[k]) : null;
     const e50 = add('evmux', 'p50Us');
     const e99 = add('evmux', 'p99Us');
+    const f50 = add('floor', 'p50Us');
+    const f99 = add('floor', 'p99Us');
+    const met = e50 === null || e99 === null ? null : e50 <= 50 && e99 <= 120;
+    // A miss that the Node floor shares is a limit of the runtime in this placement, not of evmux's code.
+    const floorMisses = f50 !== null && f99 !== null && (f50 > 50 || f99 > 120);
     rows.push(
       `| added latency over direct, ${label}, small call | ≤ 50 µs p50, ≤ 120 µs p99 | evmux ${signed(e50)} / ${signed(e99)} µs, ` +
-        `nginx ${signed(add('nginx', 'p50Us'))} / ${signed(add('nginx', 'p99Us'))} µs (direct ${fmt(d?.p50Us)} / ${fmt(d?.p99Us)} µs) | p50 / p99 | ` +
-        `${verdict(e50 === null || e99 === null ? null : e50 <= 50 && e99 <= 120)} |`,
+        `nginx ${signed(add('nginx', 'p50Us'))} / ${signed(add('nginx', 'p99Us'))} µs, Node floor ${signed(f50)} / ${signed(f99)} µs ` +
+        `(direct ${fmt(d?.p50Us)} / ${fmt(d?.p99Us)} µs) | p50 / p99 | ${verdict(met)}${met === false && floorMisses ? ' (the Node floor misses too)' : ''} |`,
     );
   }
   return rows;

@@ -1,5 +1,7 @@
 // Call benchmarks: throughput at saturation, serial latency and open-loop latency, for the fake
-// node directly (the limit), nginx in front of it, and evmux in front of it, in the same run.
+// node directly (the limit), nginx in front of it, and evmux in front of it, in the same run. The
+// latency benchmarks also measure the Node floor (bare-proxy.ts: uWS in, one `ws` socket out, an id
+// swap): what a Node process adds in the same placement before doing any of evmux's work.
 //
 // Pinning (2 cores), chosen per benchmark because the best placement differs:
 //   saturation: load generator + upstream on cpu 0, the peer alone on cpu 1 (direct: upstream
@@ -9,12 +11,12 @@
 //   open loop:  the load generator busy-polls cpu 0; peer and upstream share cpu 1.
 import { cpuMs, freePort, type Child } from './children.js';
 import { startNginx, type NginxPeer } from './nginx.js';
-import { pin, runTool, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
+import { pin, runTool, startBareProxy, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
 import { defaultGenesisMs } from './chain.js';
 import { sleep } from './process-util.js';
 import { field, median, round } from './stats.js';
 
-export type PeerName = 'direct' | 'nginx' | 'evmux';
+export type PeerName = 'direct' | 'nginx' | 'floor' | 'evmux';
 type Kind = 'saturation' | 'serial' | 'open';
 
 interface CallConfig {
@@ -80,7 +82,7 @@ async function waitPost(port: number, child: Child, timeoutMs: number): Promise<
 
 export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   const result: CallsResult = {
-    peers: { direct: { available: true }, nginx: { available: false }, evmux: { available: false } },
+    peers: { direct: { available: true }, nginx: { available: false }, floor: { available: false }, evmux: { available: false } },
     configs: [],
     errors: [],
   };
@@ -90,6 +92,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   };
   let nginx: NginxPeer | undefined;
   let evmux: Server | undefined;
+  let floor: Server | undefined;
   try {
     const nginxPort = await freePort();
     nginx = startNginx(nginxPort, upstream.port, '1');
@@ -98,6 +101,14 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
       result.peers.nginx = { available: true };
       ports.nginx = { port: nginxPort, pid: nginx.child.pid };
     } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
+
+    try {
+      floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1' });
+      result.peers.floor = { available: true };
+      ports.floor = { port: floor.port, pid: floor.child.pid };
+    } catch (err) {
+      result.peers.floor = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+    }
 
     if (o.evmux === undefined) result.peers.evmux = { available: false, note: 'src/cli.ts not found' };
     else {
@@ -114,8 +125,10 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     const reps = o.quick ? 1 : 3;
     const durationS = o.quick ? 1 : 2;
     const warmupS = o.quick ? 0.3 : 0.7;
-    const available = (['direct', 'nginx', 'evmux'] as const).filter((p) => ports[p] !== undefined);
+    const started = (['direct', 'nginx', 'floor', 'evmux'] as const).filter((p) => ports[p] !== undefined);
     for (const cfg of CALL_CONFIGS) {
+      // The floor is a latency reference; at saturation it would only lengthen the run.
+      const available = started.filter((p) => p !== 'floor' || cfg.kind !== 'saturation');
       const runs: Partial<Record<PeerName, Record<string, unknown>[]>> = {};
       const cpuPerReq: Partial<Record<PeerName, number[]>> = {};
       for (let rep = 0; rep < reps; rep++) {
@@ -124,7 +137,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
         for (const peer of order) {
           const target = ports[peer];
           if (target === undefined) continue;
-          if (peer !== 'direct' && ![nginx?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
+          if (peer !== 'direct' && ![nginx?.child, floor?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
             result.errors.push(`${cfg.name}/${peer}: peer is not running`);
             continue;
           }
@@ -184,6 +197,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     }
   } finally {
     await evmux?.child.stop();
+    await floor?.child.stop();
     await nginx?.stop();
     await upstream.child.stop();
   }

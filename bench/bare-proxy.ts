@@ -1,0 +1,108 @@
+// The Node floor for calls: the least a Node gateway built from evmux's parts can do per call.
+// uWebSockets.js in front (WebSocket and HTTP POST), one `ws` socket to the node, the client's id
+// swapped for a proxy id on the way in and back on the way out (found with indexOf; nothing is
+// JSON-parsed). No validation, routing, retries, timeouts, limits or metrics. The latency it adds
+// over direct is what any Node process pays in the benchmark's placement; evmux's distance from it
+// is evmux's own cost.
+//
+//   node dist/bench/bare-proxy.js --upstream ws://127.0.0.1:PORT [--port 0] [--max-seconds 900]
+import { parseArgs } from 'node:util';
+import uWS from '@trufflesuite/uws-js-unofficial';
+import WebSocket from 'ws';
+import { rawValueBounds } from './json-scan.js';
+import { boundLifetime, emit, num } from './process-util.js';
+
+const { values: args } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+    upstream: { type: 'string' },
+    'max-seconds': { type: 'string' },
+  },
+});
+if (args.upstream === undefined) throw new Error('--upstream ws://host:port is required');
+
+/** A call waiting for the node: where the answer goes and the id the caller used. */
+interface Waiting {
+  clientId: string;
+  ws?: uWS.WebSocket<unknown>;
+  res?: uWS.HttpResponse;
+  aborted: boolean;
+}
+// Proxy ids rise by one; a ring indexed by their low bits (far more slots than calls in flight).
+const RING = 1 << 16;
+const waiting: Array<Waiting | undefined> = new Array<Waiting | undefined>(RING).fill(undefined);
+let nextId = 0;
+
+const upstream = new WebSocket(args.upstream, { perMessageDeflate: false, skipUTF8Validation: true });
+await new Promise<void>((resolve, reject) => {
+  upstream.once('open', () => resolve());
+  upstream.once('error', reject);
+});
+upstream.on('close', () => {
+  process.stderr.write('bare-proxy: upstream closed\n');
+  process.exit(1);
+});
+
+/** Forward one request with its id replaced; undefined when it has no id to swap. */
+function forward(text: string, entry: Omit<Waiting, 'clientId'>): boolean {
+  const bounds = rawValueBounds(Buffer.from(text), 'id');
+  if (bounds === undefined) return false;
+  const [start, end] = bounds;
+  const id = nextId++;
+  waiting[id & (RING - 1)] = { ...entry, clientId: text.slice(start, end) };
+  upstream.send(`${text.slice(0, start)}${id}${text.slice(end)}`);
+  return true;
+}
+
+upstream.on('message', (data: Buffer) => {
+  const bounds = rawValueBounds(data, 'id');
+  if (bounds === undefined) return;
+  const slot = Number(data.toString('latin1', bounds[0], bounds[1])) & (RING - 1);
+  const entry = waiting[slot];
+  waiting[slot] = undefined;
+  if (entry === undefined || entry.aborted) return;
+  const out = Buffer.concat([data.subarray(0, bounds[0]), Buffer.from(entry.clientId), data.subarray(bounds[1])]);
+  const { ws, res } = entry;
+  if (ws !== undefined) ws.cork(() => ws.send(out, false));
+  else res?.cork(() => res.writeHeader('content-type', 'application/json').end(out));
+});
+
+const app = uWS.App();
+app.ws('/*', {
+  compression: uWS.DISABLED,
+  maxPayloadLength: 1024 * 1024,
+  idleTimeout: 0,
+  message: (ws, message) => {
+    const text = Buffer.from(message).toString();
+    if (!forward(text, { ws, aborted: false })) ws.send('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bare proxy needs an id"}}', false);
+  },
+  close: (ws) => {
+    for (const entry of waiting) if (entry?.ws === ws) entry.aborted = true;
+  },
+});
+app.post('/*', (res) => {
+  const entry: Omit<Waiting, 'clientId'> = { res, aborted: false };
+  res.onAborted(() => {
+    entry.aborted = true;
+  });
+  let body: Buffer | undefined;
+  res.onData((chunk, last) => {
+    const piece = Buffer.from(chunk);
+    body = body === undefined ? Buffer.from(piece) : Buffer.concat([body, piece]);
+    if (!last) return;
+    if (!forward(body.toString(), entry)) res.writeStatus('400 Bad Request').end('bare proxy needs an id');
+  });
+});
+
+app.listen(args.host, num(args.port, 0, 'port'), (listenSocket) => {
+  if (listenSocket === false) {
+    process.stderr.write(`bare-proxy: cannot listen on ${args.host}:${args.port}\n`);
+    process.exit(1);
+  }
+  boundLifetime(num(args['max-seconds'], 900, 'max-seconds'), () => {
+    uWS.us_listen_socket_close(listenSocket);
+    upstream.terminate();
+  });
+  emit({ event: 'listening', tool: 'bare-proxy', port: uWS.us_socket_local_port(listenSocket), pid: process.pid });
+});
