@@ -116,13 +116,26 @@ function text(buffer: ArrayBuffer): string {
   return Buffer.from(buffer).toString('utf8');
 }
 
-function requestInfo(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[]): RequestInfo {
+/**
+ * The peer address costs a getpeername() syscall, and an HTTP call needs it only for an ip-based
+ * session key: it is read on first use. `usable` says whether `res` may still be touched (uWS
+ * throws on a response that was aborted or answered); after that the address reads as ''.
+ */
+function requestInfo(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[], usable: () => boolean = () => true): RequestInfo {
   const headers: Record<string, string> = {};
   for (const name of names) {
     const value = req.getHeader(name);
     if (value !== '') headers[name] = value;
   }
-  return { ip: text(res.getRemoteAddressAsText()), path: req.getUrl(), query: req.getQuery() ?? '', headers };
+  let ip: string | undefined;
+  return {
+    get ip() {
+      return (ip ??= usable() ? text(res.getRemoteAddressAsText()) : '');
+    },
+    path: req.getUrl(),
+    query: req.getQuery() ?? '',
+    headers,
+  };
 }
 
 function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
@@ -185,8 +198,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.post('/*', (res, req) => {
-    const info = requestInfo(res, req, options.headers);
     let aborted = false;
+    let answered = false;
+    const info = requestInfo(res, req, options.headers, () => !aborted && !answered);
     res.onAborted(() => {
       aborted = true;
     });
@@ -214,10 +228,14 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
       handlers.post(info, body).then(
         (response) => {
-          if (!aborted) writeResponse(res, response);
+          if (aborted) return;
+          answered = true;
+          writeResponse(res, response);
         },
         () => {
-          if (!aborted) writeResponse(res, { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' });
+          if (aborted) return;
+          answered = true;
+          writeResponse(res, { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' });
         },
       );
     });
@@ -239,9 +257,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.any('/*', (res, req) => {
-    const info = requestInfo(res, req, options.headers);
-    const method = req.getMethod();
     let aborted = false;
+    const info = requestInfo(res, req, options.headers, () => !aborted);
+    const method = req.getMethod();
     res.onAborted(() => {
       aborted = true;
     });

@@ -42,8 +42,8 @@ async function httpFilterNode(key: string | undefined): Promise<number> {
   return filterNode(((await response.json()) as { result?: unknown }).result);
 }
 
-async function wsFilterNode(key: string): Promise<number> {
-  const socket = new WebSocket(evmux.wsUrl, { headers: { [HEADER]: key } });
+async function wsFilterNode(key: string | undefined): Promise<number> {
+  const socket = new WebSocket(evmux.wsUrl, key === undefined ? {} : { headers: { [HEADER]: key } });
   try {
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     const reply = new Promise<{ result?: unknown }>((resolve) => socket.once('message', (data) => resolve(JSON.parse(String(data)) as { result?: unknown })));
@@ -68,4 +68,6 @@ test('different header keys spread over the nodes; no header falls back to the c
   assert.ok(used.size >= 2, `30 keys used nodes ${[...used].join(', ')}`);
   const anonymous = await Promise.all([1, 2, 3].map(() => httpFilterNode(undefined)));
   assert.equal(new Set(anonymous).size, 1, 'no header: pinned by IP');
+  // HTTP reads the peer address lazily; it must be the same address the WebSocket upgrade saw.
+  assert.equal(anonymous[0], await wsFilterNode(undefined), 'no header: HTTP lands where WebSocket from the same IP does');
 });
