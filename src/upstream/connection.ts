@@ -21,9 +21,11 @@ export interface ConnectionOptions {
 
 interface Pending {
   id: number;
+  deadline: number;
+  method: string;
+  timeoutMs: number;
   resolve: (reply: UpstreamReply) => void;
   reject: (error: UpstreamFailure) => void;
-  timer: NodeJS.Timeout;
 }
 
 export interface ConnectionEvents {
@@ -45,6 +47,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer for all pending calls, armed for the earliest deadline, instead of a timer per call:
+   * calls usually finish long before their deadline, and when the timer fires for one that did,
+   * it re-arms for the earliest call still pending.
+   */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineAt = Infinity;
 
   /**
    * One callback for every send (not a closure per call). A send fails when the socket is closing or
@@ -80,12 +89,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     }
     const id = this.#nextId++;
     const frame = `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? [])}}`;
+    const deadline = performance.now() + timeoutMs;
     return new Promise<UpstreamReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.take(id);
-        reject(this.#failure('EVMUX_TIMEOUT', `${method} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.add({ id, resolve, reject, timer });
+      this.#pending.add({ id, deadline, method, timeoutMs, resolve, reject });
+      if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
       this.#corkUntilIdle(socket);
       socket.send(frame, this.#afterSend);
     });
@@ -95,6 +102,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     this.#stopHeartbeat();
+    this.#disarmDeadline();
     this.#socket?.terminate();
     this.#socket = undefined;
     this.#markClosed('connection closed');
@@ -172,7 +180,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (parsed.id !== undefined && parsed.reply !== undefined) {
       const pending = this.#pending.take(parsed.id);
       if (pending === undefined) return; // timed out already
-      clearTimeout(pending.timer);
       pending.resolve(parsed.reply);
       return;
     }
@@ -182,14 +189,34 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #markClosed(reason: string): void {
     const wasOpen = this.#open;
     this.#open = false;
-    for (const pending of this.#pending.takeAll()) {
-      clearTimeout(pending.timer);
-      pending.reject(this.#failure('EVMUX_SOCKET_CLOSED', reason));
-    }
+    this.#disarmDeadline();
+    for (const pending of this.#pending.takeAll()) pending.reject(this.#failure('EVMUX_SOCKET_CLOSED', reason));
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
       this.emit('close');
     }
+  }
+
+  #armDeadline(at: number): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  #disarmDeadline(): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+  }
+
+  #expire(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    for (const call of this.#pending.takeExpired(performance.now())) {
+      call.reject(this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${call.timeoutMs} ms`));
+    }
+    const next = this.#pending.earliestDeadline();
+    if (next !== Infinity) this.#armDeadline(next);
   }
 
   #scheduleReconnect(): void {

@@ -7,6 +7,8 @@
  */
 export interface PendingCall {
   readonly id: number;
+  /** when the call times out, on the performance.now() clock */
+  readonly deadline: number;
 }
 
 export class PendingCalls<T extends PendingCall> {
@@ -39,6 +41,21 @@ export class PendingCalls<T extends PendingCall> {
     this.#slots[slot] = undefined;
     this.#size--;
     return call;
+  }
+
+  /** Removes and returns the calls whose deadline is at or before `now`, oldest first. */
+  takeExpired(now: number): T[] {
+    const expired: T[] = [];
+    for (const call of this.#slots) if (call !== undefined && call.deadline <= now) expired.push(call);
+    for (const call of expired) this.take(call.id);
+    return expired.sort((a, b) => a.id - b.id);
+  }
+
+  /** The earliest deadline of the pending calls; Infinity when none is pending. */
+  earliestDeadline(): number {
+    let earliest = Infinity;
+    for (const call of this.#slots) if (call !== undefined && call.deadline < earliest) earliest = call.deadline;
+    return earliest;
   }
 
   /** Removes and returns every pending call, oldest first. */

@@ -131,27 +131,42 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return this.#subConnection?.isOpen === true;
   }
 
-  /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. */
-  async request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    if (!this.#breaker.tryAcquire()) throw new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name);
-    const deadline = Date.now() + timeoutMs;
-    // The common case takes a free slot without a promise; only a full node makes callers wait.
-    if (this.#active < this.#config.maxConcurrency) this.#active++;
-    else await this.#waitForSlot(timeoutMs);
-    const started = performance.now();
-    try {
-      const connection = this.#pickConnection();
-      if (connection === undefined) throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name);
-      const reply = await connection.request(method, params, Math.max(1, deadline - Date.now()));
-      this.#breaker.recordSuccess();
-      this.#recordLatency(performance.now() - started);
-      return reply;
-    } catch (error) {
-      this.#breaker.recordFailure();
-      throw error;
-    } finally {
-      this.#releaseSlot();
+  /**
+   * Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport
+   * trouble. Not async: the common case takes a free slot and returns the socket's promise with one
+   * hop; only a full node makes callers wait in the queue.
+   */
+  request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    if (!this.#breaker.tryAcquire()) return Promise.reject(new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name));
+    if (this.#active < this.#config.maxConcurrency) {
+      this.#active++;
+      return this.#send(method, params, timeoutMs);
     }
+    const deadline = Date.now() + timeoutMs;
+    return this.#waitForSlot(timeoutMs).then(() => this.#send(method, params, Math.max(1, deadline - Date.now())));
+  }
+
+  /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
+  #send(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    const started = performance.now();
+    const connection = this.#pickConnection();
+    const sent =
+      connection === undefined
+        ? Promise.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name))
+        : connection.request(method, params, timeoutMs);
+    return sent.then(
+      (reply) => {
+        this.#releaseSlot();
+        this.#breaker.recordSuccess();
+        this.#recordLatency(performance.now() - started);
+        return reply;
+      },
+      (error: unknown) => {
+        this.#releaseSlot();
+        this.#breaker.recordFailure();
+        throw error;
+      },
+    );
   }
 
   /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */

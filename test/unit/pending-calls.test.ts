@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 
 import { PendingCalls } from '../../src/upstream/pending-calls.js';
 
-const call = (id: number): { id: number; label: string } => ({ id, label: `call ${id}` });
+type Call = { id: number; deadline: number; label: string };
+const call = (id: number, deadline = 1000): Call => ({ id, deadline, label: `call ${id}` });
 
 describe('PendingCalls', () => {
   it('takes each call once, by id, and counts what is pending', () => {
-    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    const pending = new PendingCalls<Call>(4);
     for (const id of [1, 2, 3]) pending.add(call(id));
     assert.equal(pending.size, 3);
     assert.equal(pending.take(2)?.label, 'call 2');
@@ -17,7 +18,7 @@ describe('PendingCalls', () => {
   });
 
   it('does not hand out a newer call for an older id that shares its slot', () => {
-    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    const pending = new PendingCalls<Call>(4);
     pending.add(call(5));
     assert.equal(pending.take(1), undefined);
     assert.equal(pending.take(9), undefined);
@@ -25,7 +26,7 @@ describe('PendingCalls', () => {
   });
 
   it('grows when an old call still holds the slot a new id needs, keeping every call', () => {
-    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    const pending = new PendingCalls<Call>(4);
     pending.add(call(0)); // a call that hangs while many later ones complete
     for (let id = 1; id <= 1000; id++) {
       pending.add(call(id));
@@ -38,7 +39,7 @@ describe('PendingCalls', () => {
   });
 
   it('takeAll empties the table and returns the calls oldest first', () => {
-    const pending = new PendingCalls<{ id: number; label: string }>(4);
+    const pending = new PendingCalls<Call>(4);
     for (const id of [6, 3, 4, 9]) pending.add(call(id));
     assert.deepEqual(
       pending.takeAll().map((c) => c.id),
@@ -46,6 +47,25 @@ describe('PendingCalls', () => {
     );
     assert.equal(pending.size, 0);
     assert.equal(pending.take(3), undefined);
+  });
+
+  it('takes the expired calls, oldest first, and knows the earliest deadline left', () => {
+    const pending = new PendingCalls<Call>(4);
+    pending.add(call(1, 300));
+    pending.add(call(2, 100));
+    pending.add(call(3, 200));
+    pending.add(call(4, 500));
+    assert.equal(pending.earliestDeadline(), 100);
+    assert.deepEqual(
+      pending.takeExpired(200).map((c) => c.id),
+      [2, 3],
+      'deadline at or before now',
+    );
+    assert.equal(pending.size, 2);
+    assert.equal(pending.earliestDeadline(), 300);
+    assert.deepEqual(pending.takeExpired(299), []);
+    pending.takeAll();
+    assert.equal(pending.earliestDeadline(), Infinity);
   });
 
   it('refuses a capacity that is not a power of two', () => {
