@@ -20,6 +20,29 @@ const JSON_TYPE = 'application/json';
 /** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
 const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
+/**
+ * The dispatch context of one HTTP call. Only filter methods need the session key, so it is worked
+ * out on first use (an ip key costs a syscall). A class with a prototype getter rather than an
+ * object literal with a getter and closures per call: per-call allocations on the HTTP path are
+ * what the young generation promotes.
+ */
+class HttpCallContext implements DispatchContext {
+  readonly transport = 'http';
+  inFlight = 0;
+  readonly #info: RequestInfo;
+  readonly #keyOf: (info: RequestInfo) => string;
+  #sessionKey: string | undefined;
+
+  constructor(info: RequestInfo, keyOf: (info: RequestInfo) => string) {
+    this.#info = info;
+    this.#keyOf = keyOf;
+  }
+
+  get sessionKey(): string {
+    return (this.#sessionKey ??= this.#keyOf(this.#info));
+  }
+}
+
 export class Gateway {
   readonly config: Config;
   readonly metrics: Metrics;
@@ -31,6 +54,7 @@ export class Gateway {
   readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
   readonly #connectionsPerIp = new Map<string, number>();
   #httpInFlight = 0;
+  readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info);
   #port = 0;
   #closing: Promise<void> | undefined;
 
@@ -158,26 +182,22 @@ export class Gateway {
     this.metrics.clientDisconnected(session.onClose());
   }
 
-  async #post(info: RequestInfo, body: string): Promise<HttpResponse> {
-    // Only filter methods need the session key: work it out on first use, not for every call.
-    let sessionKey: string | undefined;
-    const keyOf = (): string => (sessionKey ??= this.#sessionKey(info));
-    const context: DispatchContext = {
-      transport: 'http',
-      get sessionKey() {
-        return keyOf();
-      },
-      inFlight: 0,
-    };
+  /** Not async, and its context a class instance: see HttpCallContext. */
+  #post(info: RequestInfo, body: string): Promise<HttpResponse> {
+    const context = new HttpCallContext(info, this.#keyOf);
     this.#httpInFlight++;
-    try {
-      const result = await this.#dispatcher.dispatch(body, context);
-      return result.response === undefined
-        ? { status: 204, contentType: JSON_TYPE, body: '', headers: CORS_HEADERS }
-        : { status: 200, contentType: JSON_TYPE, body: result.response, headers: CORS_HEADERS };
-    } finally {
-      this.#httpInFlight--;
-    }
+    return this.#dispatcher.dispatch(body, context).then(
+      (result) => {
+        this.#httpInFlight--;
+        return result.response === undefined
+          ? { status: 204, contentType: JSON_TYPE, body: '', headers: CORS_HEADERS }
+          : { status: 200, contentType: JSON_TYPE, body: result.response, headers: CORS_HEADERS };
+      },
+      (error: unknown) => {
+        this.#httpInFlight--;
+        throw error;
+      },
+    );
   }
 
   async #get(info: RequestInfo): Promise<HttpResponse> {
