@@ -22,11 +22,15 @@ const { values: args } = parseArgs({
 });
 if (args.upstream === undefined) throw new Error('--upstream ws://host:port is required');
 
-/** A call waiting for the node: where the answer goes and the id the caller used. */
+/**
+ * A call waiting for the node: where the answer goes and the id the caller used. Always created with
+ * every field (one shape): an object spread here gave each call new hidden-class work and kept calls
+ * alive through scavenges.
+ */
 interface Waiting {
   clientId: string;
-  ws?: uWS.WebSocket<unknown>;
-  res?: uWS.HttpResponse;
+  ws: uWS.WebSocket<unknown> | undefined;
+  res: uWS.HttpResponse | undefined;
   aborted: boolean;
 }
 // Proxy ids rise by one; a ring indexed by their low bits (far more slots than calls in flight).
@@ -45,12 +49,13 @@ upstream.on('close', () => {
 });
 
 /** Forward one request with its id replaced; undefined when it has no id to swap. */
-function forward(text: string, entry: Omit<Waiting, 'clientId'>): boolean {
+function forward(text: string, entry: Waiting): boolean {
   const bounds = rawValueBounds(Buffer.from(text), 'id');
   if (bounds === undefined) return false;
   const [start, end] = bounds;
   const id = nextId++;
-  waiting[id & (RING - 1)] = { ...entry, clientId: text.slice(start, end) };
+  entry.clientId = text.slice(start, end);
+  waiting[id & (RING - 1)] = entry;
   upstream.send(`${text.slice(0, start)}${id}${text.slice(end)}`);
   return true;
 }
@@ -75,14 +80,14 @@ app.ws('/*', {
   idleTimeout: 0,
   message: (ws, message) => {
     const text = Buffer.from(message).toString();
-    if (!forward(text, { ws, aborted: false })) ws.send('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bare proxy needs an id"}}', false);
+    if (!forward(text, { clientId: '', ws, res: undefined, aborted: false })) ws.send('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bare proxy needs an id"}}', false);
   },
   close: (ws) => {
     for (const entry of waiting) if (entry?.ws === ws) entry.aborted = true;
   },
 });
 app.post('/*', (res) => {
-  const entry: Omit<Waiting, 'clientId'> = { res, aborted: false };
+  const entry: Waiting = { clientId: '', ws: undefined, res, aborted: false };
   res.onAborted(() => {
     entry.aborted = true;
   });
