@@ -122,9 +122,15 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   return server;
 }
 
-/** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
+/**
+ * Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. Generators run
+ * with --single-threaded-gc: pinned to one core, a parallel scavenge waits for helper threads that
+ * share that core, and those 1-5 ms pauses in the generator delayed sends and replies for every
+ * peer alike (the busy loop's allocations cause a scavenge every few milliseconds).
+ */
 export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string): Child {
-  return new Child(name, process.execPath, [...nodeArgs(toolPath(name)), ...args], cpu !== undefined ? { cpu } : {});
+  const argv = ['--single-threaded-gc', ...nodeArgs(toolPath(name)), ...args];
+  return new Child(name, process.execPath, argv, cpu !== undefined ? { cpu } : {});
 }
 
 /** Run a load generator to completion and return its result line; onEvent sees every line. */
