@@ -23,8 +23,8 @@ const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-c
 /**
  * The dispatch context of one HTTP call. Only filter methods need the session key, so it is worked
  * out on first use (an ip key costs a syscall). A class with a prototype getter rather than an
- * object literal with a getter and closures per call: per-call allocations on the HTTP path are
- * what the young generation promotes.
+ * object literal with a getter closure per call: with the literal, each call's objects survived
+ * scavenges into the old generation (BENCHMARKS.md, "HTTP: per-call objects that outlived their call").
  */
 class HttpCallContext implements DispatchContext {
   readonly transport = 'http';
