@@ -48,7 +48,7 @@ upstream.on('close', () => {
   process.exit(1);
 });
 
-/** Forward one request with its id replaced; undefined when it has no id to swap. */
+/** Forward one request with its id replaced; false when it has no id to swap. */
 function forward(text: string, entry: Waiting): boolean {
   const bounds = rawValueBounds(Buffer.from(text), 'id');
   if (bounds === undefined) return false;

@@ -26,11 +26,16 @@ export interface UpstreamOptions {
   name?: string;
 }
 
-export async function startFakeUpstream(o: UpstreamOptions): Promise<Server> {
-  const args = [...nodeArgs(toolPath('fake-upstream')), '--interval-ms', String(o.intervalMs), '--genesis-ms', String(o.genesisMs)];
-  const child = new Child(o.name ?? 'fake-upstream', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
+/** Spawn one of the bench servers and wait for the port it announces in its 'listening' line. */
+async function startServer(name: string, args: string[], cpu: string | undefined): Promise<Server> {
+  const child = new Child(name, process.execPath, args, cpu !== undefined ? { cpu } : {});
   const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
   return { child, port: Number(ev.port) };
+}
+
+export async function startFakeUpstream(o: UpstreamOptions): Promise<Server> {
+  const args = [...nodeArgs(toolPath('fake-upstream')), '--interval-ms', String(o.intervalMs), '--genesis-ms', String(o.genesisMs)];
+  return startServer(o.name ?? 'fake-upstream', args, o.cpu);
 }
 
 export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Promise<Server> {
@@ -42,11 +47,9 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
     '--genesis-ms',
     String(o.genesisMs),
   ];
-  const child = new Child('bare-publish', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
-  const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
-  const server: Server = { child, port: Number(ev.port) };
+  const server = await startServer('bare-publish', args, o.cpu);
   if (o.inspect === true) {
-    const url = await inspectorUrl(child);
+    const url = await inspectorUrl(server.child);
     if (url !== undefined) server.inspector = url;
   }
   return server;
@@ -54,10 +57,7 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
 
 /** The Node floor for calls (bare-proxy.ts) in front of one fake node. */
 export async function startBareProxy(o: { upstreamPort: number; cpu?: string }): Promise<Server> {
-  const args = [...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`];
-  const child = new Child('bare-proxy', process.execPath, args, o.cpu !== undefined ? { cpu: o.cpu } : {});
-  const ev = await child.waitFor((e) => e.event === 'listening', 20_000);
-  return { child, port: Number(ev.port) };
+  return startServer('bare-proxy', [...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`], o.cpu);
 }
 
 export interface EvmuxCommand {
