@@ -2,7 +2,7 @@
 // and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
 import { inspectorUrl, waitHttpOk } from './probe.js';
@@ -55,15 +55,35 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
   return server;
 }
 
-/** The Node floor for calls (bare-proxy.ts) in front of one fake node. */
-export async function startBareProxy(o: { upstreamPort: number; cpu?: string }): Promise<Server> {
-  return startServer('bare-proxy', [...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`], o.cpu);
+/**
+ * The Node floor for calls (bare-proxy.ts) in front of one fake node. It gets evmux's node flags
+ * (`nodeFlags`), so the floor and evmux run on the same V8 settings.
+ */
+export async function startBareProxy(o: { upstreamPort: number; cpu?: string; nodeFlags?: readonly string[] }): Promise<Server> {
+  const args = [...(o.nodeFlags ?? []), ...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`];
+  return startServer('bare-proxy', args, o.cpu);
 }
 
 export interface EvmuxCommand {
   /** Node entry point (dist/src/cli.js, or src/cli.ts run through tsx). */
   entry: string;
+  /** node flags from the entry's shebang (the `evmux` command runs with them) */
+  nodeFlags: readonly string[];
   display: string;
+}
+
+/** The node flags of a `#!/usr/bin/env -S node --flag ...` first line; none for `#!/usr/bin/env node`. */
+export function shebangNodeFlags(entry: string): string[] {
+  const first = readFileSync(entry, 'utf8').split('\n', 1)[0] ?? '';
+  if (!first.startsWith('#!')) return [];
+  const words = first.slice(2).trim().split(/\s+/);
+  const node = words.findIndex((word) => word === 'node' || word.endsWith('/node'));
+  return node < 0 ? [] : words.slice(node + 1).filter((word) => word.startsWith('--'));
+}
+
+function evmuxCommand(entry: string, shown: string, runner = ''): EvmuxCommand {
+  const nodeFlags = shebangNodeFlags(entry);
+  return { entry, nodeFlags, display: ['node', ...nodeFlags, runner, shown].filter((part) => part !== '').join(' ') };
 }
 
 /**
@@ -72,15 +92,15 @@ export interface EvmuxCommand {
  */
 export function findEvmux(): EvmuxCommand | undefined {
   const override = process.env.EVMUX_ENTRY;
-  if (override !== undefined && override !== '') return { entry: override, display: `node ${override}` };
+  if (override !== undefined && override !== '') return evmuxCommand(override, override);
   const compiled = !import.meta.url.endsWith('.ts');
   // bench/ sits in the repo root; compiled, it sits in dist/bench/.
   const root = fileURLToPath(new URL(compiled ? '../../' : '../', import.meta.url));
   const js = `${root}dist/src/cli.js`;
   const ts = `${root}src/cli.ts`;
-  if (compiled && existsSync(js)) return { entry: js, display: 'node dist/src/cli.js' };
-  if (existsSync(ts)) return { entry: ts, display: 'node --import tsx src/cli.ts' };
-  if (existsSync(js)) return { entry: js, display: 'node dist/src/cli.js' };
+  if (compiled && existsSync(js)) return evmuxCommand(js, 'dist/src/cli.js');
+  if (existsSync(ts)) return evmuxCommand(ts, 'src/cli.ts', '--import tsx');
+  if (existsSync(js)) return evmuxCommand(js, 'dist/src/cli.js');
   return undefined;
 }
 
@@ -96,6 +116,7 @@ export interface EvmuxOptions {
 export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   const port = await freePort();
   const args = [
+    ...o.cmd.nodeFlags,
     ...(o.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
     ...nodeArgs(o.cmd.entry),
     '--host',

@@ -103,7 +103,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
 
     try {
-      floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1' });
+      floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
       result.peers.floor = { available: true };
       ports.floor = { port: floor.port, pid: floor.child.pid };
     } catch (err) {

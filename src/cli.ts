@@ -1,7 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32 --min-semi-space-size=32
 /**
  * The evmux command. With no arguments it runs the demo devnet; with --upstream or --config it
  * fronts real nodes. Exit codes: 0 clean shutdown, 2 bad flags or config, 1 anything else.
+ * The shebang passes node the young-generation flags of runtime/young-generation.ts.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,6 +11,7 @@ import { ConfigError, type Config } from './config/schema.js';
 import { demoBanner, startDemoDevnet, type Demo } from './demo.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
+import { SEMI_SPACE_MB, YOUNG_GENERATION_FLAGS, semiSpaceMb } from './runtime/young-generation.js';
 
 const USAGE = `usage: evmux [options]
 
@@ -97,6 +99,13 @@ async function main(): Promise<void> {
   } else {
     config = buildConfig(file, flags);
     logger = createLogger(config.logLevel);
+  }
+  const semiSpace = semiSpaceMb();
+  if (semiSpace < SEMI_SPACE_MB) {
+    logger.warn(
+      { semiSpaceMb: semiSpace, wantedMb: SEMI_SPACE_MB },
+      `young generation is ${semiSpace} MB: start evmux through its command (npx evmux, npm start) or pass node ${YOUNG_GENERATION_FLAGS.join(' ')}; without them call latency has a longer tail`,
+    );
   }
   const gateway = await Gateway.start(config, logger);
   if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet));

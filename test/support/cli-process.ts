@@ -1,6 +1,6 @@
 /**
- * The evmux command as a child process for tests: `node --import tsx src/cli.ts ...` in the repo
- * root, with its output collected, its exit awaited with a deadline, and its listening port read
+ * The evmux command as a child process for tests: `node <young-generation flags> --import tsx
+ * src/cli.ts ...` in the repo root (the flags the command's shebang passes), with its output collected, its exit awaited with a deadline, and its listening port read
  * from the "evmux listening" log line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { YOUNG_GENERATION_FLAGS } from '../../src/runtime/young-generation.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -25,8 +26,8 @@ export class CliProcess {
   stderr = '';
   readonly exited: Promise<Exit>;
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(args: string[], nodeFlags: readonly string[] = YOUNG_GENERATION_FLAGS) {
+    this.child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/cli.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => {
@@ -34,9 +35,9 @@ export class CliProcess {
     });
   }
 
-  /** Start the command; it is killed when the test ends if it is still running. */
-  static start(t: TestContext, args: string[]): CliProcess {
-    const cli = new CliProcess(args);
+  /** Start the command (node flags: the shebang's unless given); killed when the test ends if still running. */
+  static start(t: TestContext, args: string[], nodeFlags?: readonly string[]): CliProcess {
+    const cli = new CliProcess(args, nodeFlags);
     t.after(() => {
       if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     });

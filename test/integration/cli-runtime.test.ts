@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { SEMI_SPACE_MB } from '../../src/runtime/young-generation.js';
+import { CliProcess } from '../support/cli-process.js';
+
+const ARGS = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'];
+const WARNING = /"msg":"young generation is/;
+
+describe('the evmux command and its V8 young generation', () => {
+  test('started with its shebang flags it runs quietly', async (t) => {
+    const cli = CliProcess.start(t, ARGS);
+    await cli.port();
+    cli.child.kill('SIGTERM');
+    const { code, stdout } = await cli.exit(5_000);
+    assert.equal(code, 0);
+    assert.doesNotMatch(stdout, WARNING);
+  });
+
+  test('started by plain node it warns, naming the size it got and the flags it wants', async (t) => {
+    const cli = CliProcess.start(t, ARGS, []);
+    await cli.port();
+    cli.child.kill('SIGTERM');
+    const { code, stdout } = await cli.exit(5_000);
+    assert.equal(code, 0);
+    const line = stdout.split('\n').find((text) => WARNING.test(text));
+    assert.ok(line !== undefined, `no young-generation warning in:\n${stdout}`);
+    const logged = JSON.parse(line) as { level: number; semiSpaceMb: number; wantedMb: number; msg: string };
+    assert.equal(logged.wantedMb, SEMI_SPACE_MB);
+    assert.ok(logged.semiSpaceMb < SEMI_SPACE_MB, `semiSpaceMb ${logged.semiSpaceMb}`);
+    assert.match(logged.msg, new RegExp(`--min-semi-space-size=${SEMI_SPACE_MB}`));
+  });
+});
