@@ -4,14 +4,20 @@
 //   node dist/bench/call-load.js --url ws://127.0.0.1:8547/ --mode closed --conns 32 --inflight 8
 //   node dist/bench/call-load.js --url http://127.0.0.1:8547/ --mode open --rate 5000
 //   node dist/bench/call-load.js --url ws://127.0.0.1:8547/ --mode serial
+//   node dist/bench/call-load.js --url ws://127.0.0.1:8547/ --mode open --trace /tmp/calls.txt
 //
 // Modes: closed = C connections × M requests in flight (HTTP/1.1 has one request in flight per
 // connection, so HTTP opens C × M connections); open = a fixed arrival rate spread over C
 // connections, sent from a busy loop for µs-accurate spacing, latency from the actual send time
 // (intendedUs also reports it from the scheduled time); serial = one connection, one in flight.
 // Prints one JSON result line (with --events also window-start / window-end lines before it).
+// --trace FILE writes one line per measured call, "<send time ms into the window> <latency µs>",
+// after a header line with the window's start on CLOCK_MONOTONIC in ms (process.hrtime, shared by
+// every process on the machine, so events in the target can be lined up with the slow calls).
+// Samples sit in a preallocated array: tracing adds no garbage to the generator.
 // Methods: small = eth_getBalance (a tiny result no gateway can answer from its head tracker),
 // block = eth_getBlockByNumber("latest") (~16 KB from the fake upstream), or any method name.
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { LeanHttpClient } from './lean-http-client.js';
@@ -33,6 +39,7 @@ const { values: args } = parseArgs({
     params: { type: 'string' },
     label: { type: 'string' },
     events: { type: 'boolean', default: false },
+    trace: { type: 'string' },
   },
 });
 
@@ -57,12 +64,29 @@ const body = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"${me
 
 const hist = newHistogram();
 const intendedHist = newHistogram();
-const state = { measuring: false, running: true, completed: 0, errors: 0, httpErrors: 0, dropped: 0, bytesIn: 0, closed: 0 };
+// Replies are recorded from the first one on and the tallies reset when the window opens, so the
+// reply path runs the same code before and inside the window. Switching recording on at the window
+// start made V8 recompile that path there: a 3-4 ms stall ~90 ms into every window (seen with
+// --trace), which delayed 10-40 calls of every peer.
+const state = { measuring: true, running: true, completed: 0, errors: 0, httpErrors: 0, dropped: 0, bytesIn: 0, closed: 0 };
 // A connection the target closes mid-run is counted (closed loops lose its slots).
 const onClose = (): void => {
   if (state.running) state.closed++;
 };
 const ERROR_KEY = Buffer.from('"error"');
+
+/** Send time and latency of each measured call, in pairs, for --trace. */
+const TRACE_CAP = 1_000_000;
+const trace = args.trace === undefined ? undefined : new Float64Array(2 * TRACE_CAP);
+let traced = 0;
+let windowStart = 0;
+let windowStartMonotonicMs = 0;
+
+function writeTrace(file: string, samples: Float64Array): void {
+  const lines = [`# window start, CLOCK_MONOTONIC ms: ${windowStartMonotonicMs.toFixed(3)}`];
+  for (let i = 0; i < traced; i++) lines.push(`${samples[2 * i]!.toFixed(3)} ${(samples[2 * i + 1]! * 1000).toFixed(1)}`);
+  writeFileSync(file, lines.join('\n') + '\n');
+}
 
 function onReply(payload: Buffer, sentAt: number, intendedAt: number): void {
   const now = performance.now();
@@ -71,6 +95,11 @@ function onReply(payload: Buffer, sentAt: number, intendedAt: number): void {
   state.bytesIn += payload.length;
   if (payload.indexOf(ERROR_KEY) >= 0) state.errors++;
   recordMs(hist, now - sentAt);
+  if (trace !== undefined && traced < TRACE_CAP) {
+    trace[2 * traced] = sentAt - windowStart;
+    trace[2 * traced + 1] = now - sentAt;
+    traced++;
+  }
   if (mode === 'open') recordMs(intendedHist, now - intendedAt);
 }
 
@@ -203,8 +232,13 @@ async function main(): Promise<void> {
   await sleep(warmupS * 1000);
   // With --events, window markers let run-all sample the target's CPU over the measured interval.
   if (args.events) emit({ event: 'window-start', tool: 'call-load' });
-  state.measuring = true;
+  hist.reset();
+  intendedHist.reset();
+  Object.assign(state, { completed: 0, errors: 0, httpErrors: 0, bytesIn: 0 });
+  traced = 0;
   const t0 = performance.now();
+  windowStart = t0;
+  windowStartMonotonicMs = Number(process.hrtime.bigint()) / 1e6 - (performance.now() - t0);
   const cpuStart = process.cpuUsage();
   await sleep(durationS * 1000);
   state.measuring = false;
@@ -214,6 +248,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpuStart);
   await sleep(200);
   closeAll();
+  if (trace !== undefined && args.trace !== undefined) writeTrace(args.trace, trace);
   emit({
     event: 'result',
     tool: 'call-load',
