@@ -1,28 +1,28 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import { SEMI_SPACE_MB } from '../../src/runtime/young-generation.js';
 import { CliProcess } from '../support/cli-process.js';
 
-const ARGS = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'];
 const WARNING = /"msg":"young generation is/;
+
+/** Start the command (node flags: the shebang's unless given), stop it once it listens; its stdout. */
+async function logsOfOneRun(t: TestContext, nodeFlags?: readonly string[]): Promise<string> {
+  const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'], nodeFlags);
+  await cli.port();
+  cli.child.kill('SIGTERM');
+  const { code, stdout } = await cli.exit(5_000);
+  assert.equal(code, 0);
+  return stdout;
+}
 
 describe('the evmux command and its V8 young generation', () => {
   test('started with its shebang flags it runs quietly', async (t) => {
-    const cli = CliProcess.start(t, ARGS);
-    await cli.port();
-    cli.child.kill('SIGTERM');
-    const { code, stdout } = await cli.exit(5_000);
-    assert.equal(code, 0);
-    assert.doesNotMatch(stdout, WARNING);
+    assert.doesNotMatch(await logsOfOneRun(t), WARNING);
   });
 
   test('started by plain node it warns, naming the size it got and the flags it wants', async (t) => {
-    const cli = CliProcess.start(t, ARGS, []);
-    await cli.port();
-    cli.child.kill('SIGTERM');
-    const { code, stdout } = await cli.exit(5_000);
-    assert.equal(code, 0);
+    const stdout = await logsOfOneRun(t, []);
     const line = stdout.split('\n').find((text) => WARNING.test(text));
     assert.ok(line !== undefined, `no young-generation warning in:\n${stdout}`);
     const logged = JSON.parse(line) as { level: number; semiSpaceMb: number; wantedMb: number; msg: string };

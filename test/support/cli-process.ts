@@ -1,7 +1,8 @@
 /**
  * The evmux command as a child process for tests: `node <young-generation flags> --import tsx
- * src/cli.ts ...` in the repo root (the flags the command's shebang passes), with its output collected, its exit awaited with a deadline, and its listening port read
- * from the "evmux listening" log line.
+ * src/cli.ts ...` in the repo root (the flags the command's shebang passes), with its output
+ * collected, its exit awaited with a deadline, and its listening port read from the "evmux
+ * listening" log line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
