@@ -9,7 +9,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
-import type { ClientSocket, FrontEnd, HttpResponse, RequestInfo, UpgradeDecision } from './server/front-end.js';
+import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
 import { ClientSession, type SessionData } from './server/session.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
 import { SessionAffinity } from './subs/affinity.js';
@@ -21,25 +21,51 @@ const JSON_TYPE = 'application/json';
 const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
 /**
- * The dispatch context of one HTTP call. Only filter methods need the session key, so it is worked
- * out on first use (an ip key costs a syscall). A class with a prototype getter rather than an
- * object literal with a getter closure per call: with the literal, each call's objects survived
- * scavenges into the old generation (BENCHMARKS.md, "HTTP: per-call objects that outlived their call").
+ * The dispatch context of one HTTP call, answered through its exchange. Only filter methods need
+ * the session key, so it is worked out on first use (an ip key costs a syscall). A class with a
+ * prototype getter rather than an object literal with a getter closure per call: with the literal,
+ * each call's objects survived scavenges into the old generation (BENCHMARKS.md, "HTTP: per-call
+ * objects that outlived their call").
  */
 class HttpCallContext implements DispatchContext {
   readonly transport = 'http';
   inFlight = 0;
-  readonly #info: RequestInfo;
+  readonly #exchange: PostExchange;
   readonly #keyOf: (info: RequestInfo) => string;
+  readonly #answered: () => void;
   #sessionKey: string | undefined;
+  #done = false;
 
-  constructor(info: RequestInfo, keyOf: (info: RequestInfo) => string) {
-    this.#info = info;
+  constructor(exchange: PostExchange, keyOf: (info: RequestInfo) => string, answered: () => void) {
+    this.#exchange = exchange;
     this.#keyOf = keyOf;
+    this.#answered = answered;
   }
 
   get sessionKey(): string {
-    return (this.#sessionKey ??= this.#keyOf(this.#info));
+    return (this.#sessionKey ??= this.#keyOf(this.#exchange));
+  }
+
+  answer(response: Buffer | undefined): void {
+    if (!this.#finish()) return;
+    this.#exchange.respond(
+      response === undefined
+        ? { status: 204, contentType: JSON_TYPE, body: '', headers: CORS_HEADERS }
+        : { status: 200, contentType: JSON_TYPE, body: response, headers: CORS_HEADERS },
+    );
+  }
+
+  /** Stop counting this request as in flight, once; false if it already was. */
+  #finish(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    this.#answered();
+    return true;
+  }
+
+  /** Dispatch threw (a bug): the front end answers 500, and a late answer is dropped. */
+  abandon(): void {
+    this.#finish();
   }
 }
 
@@ -55,6 +81,9 @@ export class Gateway {
   readonly #connectionsPerIp = new Map<string, number>();
   #httpInFlight = 0;
   readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info);
+  readonly #httpAnswered = (): void => {
+    this.#httpInFlight--;
+  };
   #port = 0;
   #closing: Promise<void> | undefined;
 
@@ -182,22 +211,16 @@ export class Gateway {
     this.metrics.clientDisconnected(session.onClose());
   }
 
-  /** Not async, and its context a class instance: see HttpCallContext. */
-  #post(info: RequestInfo, body: string): Promise<HttpResponse> {
-    const context = new HttpCallContext(info, this.#keyOf);
+  /** Its context a class instance: see HttpCallContext. */
+  #post(exchange: PostExchange, body: string): void {
+    const context = new HttpCallContext(exchange, this.#keyOf, this.#httpAnswered);
     this.#httpInFlight++;
-    return this.#dispatcher.dispatch(body, context).then(
-      (result) => {
-        this.#httpInFlight--;
-        return result.response === undefined
-          ? { status: 204, contentType: JSON_TYPE, body: '', headers: CORS_HEADERS }
-          : { status: 200, contentType: JSON_TYPE, body: result.response, headers: CORS_HEADERS };
-      },
-      (error: unknown) => {
-        this.#httpInFlight--;
-        throw error;
-      },
-    );
+    try {
+      this.#dispatcher.dispatch(body, context);
+    } catch (error) {
+      context.abandon();
+      throw error;
+    }
   }
 
   async #get(info: RequestInfo): Promise<HttpResponse> {

@@ -1,19 +1,19 @@
 /**
- * Turns the text of one client frame (WebSocket) or body (HTTP) into the response text: parsing,
+ * Turns the text of one client frame (WebSocket) or body (HTTP) into its answer: parsing,
  * validation, batches, method policy, per-connection in-flight limit, subscriptions and plain
- * calls. Responses are built by prefixing the node's reply bytes with the caller's id.
+ * calls. Responses are built by prefixing the node's reply bytes with the caller's id (client-call.ts).
  */
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
 import type { Telemetry } from '../telemetry.js';
-import { resultReply, type UpstreamReply } from '../upstream/reply.js';
+import { resultReply } from '../upstream/reply.js';
+import { BatchAnswer, ClientCall, errorResponse, NO_AFTER, type FrameAnswerTarget } from './client-call.js';
 import {
   InvalidParamsError,
   InvalidRequestError,
   LimitExceededError,
   MethodNotFoundError,
   ParseError,
-  toErrorObject,
   type JsonRpcErrorObject,
 } from './errors.js';
 import type { JsonRpcId } from './types.js';
@@ -25,28 +25,15 @@ export interface SubscriptionHost {
   unsubscribe(params: unknown): boolean;
 }
 
-export interface DispatchContext extends CallContext {
+export interface DispatchContext extends CallContext, FrameAnswerTarget {
   transport: 'ws' | 'http';
-  /** calls of this connection currently in flight; the dispatcher maintains it */
-  inFlight: number;
   subscriptions?: SubscriptionHost;
-}
-
-export interface DispatchResult {
-  /** undefined when every request was a notification */
-  response?: Buffer;
-  /** run after the response is on the wire (subscriptions start streaming) */
-  after: Array<() => void>;
 }
 
 export interface DispatcherLimits {
   maxBatchSize: number;
   maxInFlightPerConnection: number;
 }
-
-const OPEN_BRACKET = Buffer.from('[');
-const CLOSE_BRACKET = Buffer.from(']');
-const COMMA = Buffer.from(',');
 
 export class Dispatcher {
   readonly #policy: (method: string) => MethodVerdict;
@@ -61,44 +48,43 @@ export class Dispatcher {
     this.#telemetry = telemetry;
   }
 
-  async dispatch(text: string, context: DispatchContext): Promise<DispatchResult> {
-    const after: Array<() => void> = [];
+  /** Handle one frame; its answer goes to `context.answer`, at once for errors, else when the calls settle. */
+  dispatch(text: string, context: DispatchContext): void {
     let message: unknown;
     try {
       message = JSON.parse(text);
     } catch (error) {
-      return { response: this.#error(null, new ParseError(`parse error: ${(error as Error).message}`).toObject()), after };
+      context.answer(this.#error(null, new ParseError(`parse error: ${(error as Error).message}`).toObject()), NO_AFTER);
+      return;
     }
     if (!Array.isArray(message)) {
-      const response = await this.#one(message, context, after);
-      return response === undefined ? { after } : { response, after };
+      this.#one(message, context, undefined, 0);
+      return;
     }
     if (message.length === 0) {
-      return { response: this.#error(null, new InvalidRequestError('invalid request: empty batch').toObject()), after };
+      context.answer(this.#error(null, new InvalidRequestError('invalid request: empty batch').toObject()), NO_AFTER);
+      return;
     }
     if (message.length > this.#limits.maxBatchSize) {
       const error = new InvalidRequestError(`invalid request: batch of ${message.length} exceeds the limit of ${this.#limits.maxBatchSize}`);
-      return { response: this.#error(null, error.toObject()), after };
+      context.answer(this.#error(null, error.toObject()), NO_AFTER);
+      return;
     }
-    const responses = await Promise.all(message.map((item) => this.#one(item, context, after)));
-    const parts: Buffer[] = [];
-    for (const response of responses) {
-      if (response === undefined) continue;
-      parts.push(parts.length === 0 ? OPEN_BRACKET : COMMA, response);
-    }
-    if (parts.length === 0) return { after };
-    parts.push(CLOSE_BRACKET);
-    return { response: Buffer.concat(parts), after };
+    const batch = new BatchAnswer(context, message.length);
+    message.forEach((item, index) => this.#one(item, context, batch, index));
   }
 
-  async #one(request: unknown, context: DispatchContext, after: Array<() => void>): Promise<Buffer | undefined> {
+  /** One request: invalid ones are answered at once; valid ones become a ClientCall. */
+  #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number): void {
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      return this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject());
+      this.#refuse(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
+      return;
     }
     const { jsonrpc, id, method, params } = request as Record<string, unknown>;
     const hasId = 'id' in request;
     if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') {
-      return this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject());
+      this.#refuse(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject()));
+      return;
     }
     const replyId = (hasId ? id : null) as JsonRpcId;
     const problem =
@@ -111,33 +97,37 @@ export class Dispatcher {
             : params !== undefined && (params === null || typeof params !== 'object')
               ? 'invalid request: "params" must be an array or an object'
               : undefined;
-    if (problem !== undefined) return this.#error(replyId, new InvalidRequestError(problem).toObject());
-    const name = method as string;
-
+    if (problem !== undefined) {
+      this.#refuse(context, batch, index, this.#error(replyId, new InvalidRequestError(problem).toObject()));
+      return;
+    }
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
       const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
-      return hasId ? this.#error(replyId, error.toObject()) : undefined;
+      this.#refuse(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+      return;
     }
-    context.inFlight++;
+    const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      const reply = await this.#execute(name, params, context, after);
-      if (!hasId) return undefined;
-      // The node's bytes after its id, behind the caller's id: the result is never re-serialized.
-      return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(replyId)},`), reply.tail]);
+      this.#execute(method as string, params, context, call);
     } catch (error) {
-      return hasId ? this.#error(replyId, toErrorObject(error)) : undefined;
-    } finally {
-      context.inFlight--;
+      call.reject(error);
     }
   }
 
-  /** Not async: a plain call hands back the router's promise without another hop; errors thrown here reach #one's catch. */
-  #execute(method: string, params: unknown, context: DispatchContext, after: Array<() => void>): Promise<UpstreamReply> | UpstreamReply {
+  /** Answer a request that never became a call. */
+  #refuse(context: DispatchContext, batch: BatchAnswer | undefined, index: number, response: Buffer | undefined): void {
+    if (batch !== undefined) batch.settle(index, response, undefined);
+    else context.answer(response, NO_AFTER);
+  }
+
+  /** Errors thrown here reach #one, which answers with them. */
+  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall): void {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
-      if (method === 'eth_unsubscribe') return resultReply(host.unsubscribe(params));
-      return this.#subscribe(host, params, after);
+      if (method === 'eth_unsubscribe') call.resolve(resultReply(host.unsubscribe(params)));
+      else this.#subscribe(host, params, call);
+      return;
     }
     const verdict = this.#policy(method);
     if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
@@ -145,17 +135,20 @@ export class Dispatcher {
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
-    return this.#router.call(method, params ?? [], context);
+    this.#router.call(method, params ?? [], context, call);
   }
 
-  async #subscribe(host: SubscriptionHost, params: unknown, after: Array<() => void>): Promise<UpstreamReply> {
-    const { id, start } = await host.subscribe(params);
-    after.push(start);
-    return resultReply(id);
+  #subscribe(host: SubscriptionHost, params: unknown, call: ClientCall): void {
+    host.subscribe(params).then(
+      ({ id, start }) => {
+        call.after = start;
+        call.resolve(resultReply(id));
+      },
+      (error: unknown) => call.reject(error),
+    );
   }
 
   #error(id: JsonRpcId, error: JsonRpcErrorObject): Buffer {
-    this.#telemetry.clientError(error.code);
-    return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
+    return errorResponse(id, error, this.#telemetry);
   }
 }

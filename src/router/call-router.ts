@@ -12,7 +12,7 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { isNullResult, replyResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, replyResult, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { nullMayBeLag, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
@@ -42,37 +42,50 @@ export class CallRouter {
     this.#telemetry = telemetry;
   }
 
-  call(method: string, params: unknown, context: CallContext): Promise<UpstreamReply> {
-    if (isFilterCreator(method)) return this.#createFilter(method, params, context);
-    if (isFilterUser(method)) return this.#useFilter(method, params);
-    if (method === 'eth_sendRawTransaction') return this.#sendRawTransaction(params);
-    return this.#withRetries(method, params, true);
+  /** Route one plain call; its reply or error goes to `sink`. */
+  call(method: string, params: unknown, context: CallContext, sink: ReplySink): void {
+    if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
+    else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
+    else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
+    else this.#withRetries(method, params, sink);
   }
 
   /**
-   * The first attempt runs without the retry loop: most calls succeed at once, and the loop's state
-   * (an async frame, the set of nodes tried, backoff) costs allocations on every call otherwise.
+   * The first attempt is one FirstAttempt object handed to the node, without the retry loop: most
+   * calls succeed at once, and the loop's state (an async frame, the set of nodes tried, backoff)
+   * and a promise per layer cost allocations on every call otherwise.
    */
-  #withRetries(method: string, params: unknown, reuseNodes: boolean): Promise<UpstreamReply> {
+  #withRetries(method: string, params: unknown, sink: ReplySink): void {
     const deadline = Date.now() + this.#settings.retry.deadlineMs;
     const minHead = requiredBlock(method, params);
     const first = this.#pick(NO_NODES, minHead);
-    if (first === undefined) return this.#retry(method, params, reuseNodes, deadline, minHead, new Set(), undefined, 0);
+    if (first === undefined) {
+      settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);
+      return;
+    }
     const timeout = Math.min(this.#settings.requestTimeoutMs, this.#settings.retry.deadlineMs);
-    return this.#attempt(first, method, params, timeout).then(
-      (reply) => this.#conclude(method, params, first, reply, NO_NODES, deadline) ?? this.#retry(method, params, reuseNodes, deadline, minHead, new Set([first.name]), reply, 1),
-      (error: unknown) => {
-        if (!(error instanceof UpstreamFailure)) throw error;
-        return this.#retry(method, params, reuseNodes, deadline, minHead, new Set([first.name]), error, 1);
-      },
-    );
+    first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink));
   }
 
-  /** Attempts after the first, on other nodes (all of them again when `reuseNodes`), with backoff. */
+  /** Bound once: where every first attempt's outcome goes. */
+  readonly #afterFirst = (attempt: FirstAttempt, reply: UpstreamReply | undefined, error: unknown): void => {
+    const { method, params, upstream, deadline, minHead, sink } = attempt;
+    this.#record(method, upstream, attempt.started, reply, error);
+    if (reply === undefined) {
+      if (error instanceof UpstreamFailure) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), error, 1), sink);
+      else sink.reject(error);
+      return;
+    }
+    const done = this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
+    if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply, 1), sink);
+    else if (done instanceof Promise) settle(done, sink);
+    else sink.resolve(done);
+  };
+
+  /** Attempts after the first, on other nodes (all of them again once each was tried), with backoff. */
   async #retry(
     method: string,
     params: unknown,
-    reuseNodes: boolean,
     deadline: number,
     minHead: bigint | undefined,
     tried: Set<string>,
@@ -88,7 +101,7 @@ export class CallRouter {
         if (delay > 0) await sleep(delay);
       }
       let upstream = this.#pick(tried, minHead);
-      if (upstream === undefined && reuseNodes && tried.size > 0) {
+      if (upstream === undefined && tried.size > 0) {
         tried.clear();
         upstream = this.#pick(tried, minHead);
       }
@@ -186,17 +199,29 @@ export class CallRouter {
 
   #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
     const started = performance.now();
-    const finished = (outcome: RequestOutcome): void => this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
     return upstream.request(method, params, timeoutMs).then(
       (reply) => {
-        finished(reply.error !== undefined ? 'rpc_error' : 'ok');
+        this.#record(method, upstream, started, reply, undefined);
         return reply;
       },
       (error: unknown) => {
-        finished(error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' ? 'timeout' : 'transport_error');
+        this.#record(method, upstream, started, undefined, error);
         throw error;
       },
     );
+  }
+
+  /** One attempt's outcome in the per-call metrics: its reply, or else its error. */
+  #record(method: string, upstream: Upstream, started: number, reply: UpstreamReply | undefined, error: unknown): void {
+    const outcome: RequestOutcome =
+      reply !== undefined
+        ? reply.error !== undefined
+          ? 'rpc_error'
+          : 'ok'
+        : error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT'
+          ? 'timeout'
+          : 'transport_error';
+    this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
   }
 
   /**
@@ -217,6 +242,32 @@ export class CallRouter {
     if (typeof lastError === 'object' && lastError !== null && 'tail' in lastError) return lastError as UpstreamReply;
     const detail = lastError instanceof UpstreamFailure ? `: last error ${lastError.code} (${lastError.message})` : ': no upstream available';
     throw new UpstreamUnavailableError(`${method} failed on every upstream tried${detail}`);
+  }
+}
+
+/**
+ * The first try of a plain call as one object handed down to the node's socket, which settles it
+ * with the reply or a failure; the router's handler takes it from there.
+ */
+class FirstAttempt implements ReplySink {
+  readonly started = performance.now();
+
+  constructor(
+    readonly onOutcome: (attempt: FirstAttempt, reply: UpstreamReply | undefined, error: unknown) => void,
+    readonly method: string,
+    readonly params: unknown,
+    readonly upstream: Upstream,
+    readonly deadline: number,
+    readonly minHead: bigint | undefined,
+    readonly sink: ReplySink,
+  ) {}
+
+  resolve(reply: UpstreamReply): void {
+    this.onOutcome(this, reply, undefined);
+  }
+
+  reject(error: unknown): void {
+    this.onOutcome(this, undefined, error);
   }
 }
 

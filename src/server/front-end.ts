@@ -32,6 +32,11 @@ export interface HttpResponse {
   headers?: Record<string, string>;
 }
 
+/** A POST request that is answered once, when its response is ready; later answers are ignored. */
+export interface PostExchange extends RequestInfo {
+  respond(response: HttpResponse): void;
+}
+
 export type UpgradeDecision<T> = { accept: true; data: T } | { accept: false; status: number; body: string };
 
 export interface FrontEndHandlers<T> {
@@ -45,8 +50,8 @@ export interface FrontEndHandlers<T> {
   refuse(socket: ClientSocket<T>, code: 1003 | 1009, reason: string): void;
   drain(socket: ClientSocket<T>): void;
   close(socket: ClientSocket<T>, code: number, reason: string): void;
-  /** POST with its body; a body over the size limit never reaches here (413). */
-  post(info: RequestInfo, body: string): Promise<HttpResponse>;
+  /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
+  post(exchange: PostExchange, body: string): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }

@@ -58,13 +58,17 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   }
 
   onMessage(text: string): void {
-    this.#deps.dispatcher.dispatch(text, this).then(
-      (result) => {
-        if (result.response !== undefined) this.send(result.response);
-        for (const start of result.after) start();
-      },
-      (error: unknown) => this.logger.error({ err: error }, 'dispatch failed'),
-    );
+    try {
+      this.#deps.dispatcher.dispatch(text, this);
+    } catch (error) {
+      this.logger.error({ err: error }, 'dispatch failed');
+    }
+  }
+
+  /** A frame's answer from the dispatcher; subscriptions start once it is queued ahead of their notifications. */
+  answer(response: Buffer | undefined, after: ReadonlyArray<() => void>): void {
+    if (response !== undefined) this.send(response);
+    for (const start of after) start();
   }
 
   /** Direct send (responses, replays). Returns false if the client is gone or was cut off. */

@@ -1,6 +1,6 @@
 /** The uWebSockets.js front end: the only module that imports uWS. */
 import uWS from '@trufflesuite/uws-js-unofficial';
-import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, RequestInfo } from './front-end.js';
+import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
@@ -128,7 +128,7 @@ const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, s
  * The peer address costs a getpeername() syscall and an HTTP call needs it only for an ip-based
  * session key, so it is read on first use; once `res` is gone it reads ''.
  */
-class HttpExchange implements RequestInfo {
+class HttpExchange implements PostExchange {
   readonly path: string;
   readonly query: string;
   readonly headers: Record<string, string>;
@@ -247,10 +247,11 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       }
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
-      handlers.post(exchange, body).then(
-        (response) => exchange.respond(response),
-        () => exchange.respond(POST_FAILED),
-      );
+      try {
+        handlers.post(exchange, body);
+      } catch {
+        exchange.respond(POST_FAILED);
+      }
     });
   });
 

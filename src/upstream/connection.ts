@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { PendingCalls } from './pending-calls.js';
-import { parseUpstreamFrame, type UpstreamReply } from './reply.js';
+import { parseUpstreamFrame, rejectLater, type ReplySink, type UpstreamReply } from './reply.js';
 
 export interface ConnectionOptions {
   upstream: string;
@@ -24,8 +24,7 @@ interface Pending {
   deadline: number;
   method: string;
   timeoutMs: number;
-  resolve: (reply: UpstreamReply) => void;
-  reject: (error: UpstreamFailure) => void;
+  sink: ReplySink;
 }
 
 export interface ConnectionEvents {
@@ -83,19 +82,26 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
 
   /** Send one call; resolves with the node's reply (which may be a JSON-RPC error). */
   request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+    return new Promise<UpstreamReply>((resolve, reject) => this.send(method, params, timeoutMs, { resolve, reject }));
+  }
+
+  /**
+   * Send one call; the node's reply (which may be a JSON-RPC error) or an UpstreamFailure goes to
+   * `sink`, never synchronously from this method.
+   */
+  send(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const socket = this.#socket;
     if (!this.#open || socket === undefined) {
-      return Promise.reject(this.#failure('EVMUX_NOT_CONNECTED', 'not connected'));
+      rejectLater(sink, this.#failure('EVMUX_NOT_CONNECTED', 'not connected'));
+      return;
     }
     const id = this.#nextId++;
     const frame = `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? [])}}`;
     const deadline = performance.now() + timeoutMs;
-    return new Promise<UpstreamReply>((resolve, reject) => {
-      this.#pending.add({ id, deadline, method, timeoutMs, resolve, reject });
-      if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
-      this.#corkUntilIdle(socket);
-      socket.send(frame, this.#afterSend);
-    });
+    this.#pending.add({ id, deadline, method, timeoutMs, sink });
+    if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
+    this.#corkUntilIdle(socket);
+    socket.send(frame, this.#afterSend);
   }
 
   close(): void {
@@ -180,17 +186,30 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     if (parsed.id !== undefined && parsed.reply !== undefined) {
       const pending = this.#pending.take(parsed.id);
       if (pending === undefined) return; // timed out already
-      pending.resolve(parsed.reply);
+      this.#settle(pending, parsed.reply);
       return;
     }
     if (parsed.message !== undefined) this.emit('notification', parsed.message);
+  }
+
+  /**
+   * Hand a call its outcome. Sinks run synchronously here, inside the socket's event handlers, where
+   * a throw would take the process down: a sink that throws is a bug, logged, not fatal.
+   */
+  #settle(pending: Pending, outcome: UpstreamReply | UpstreamFailure): void {
+    try {
+      if (outcome instanceof UpstreamFailure) pending.sink.reject(outcome);
+      else pending.sink.resolve(outcome);
+    } catch (error) {
+      this.#options.logger.error({ err: error, method: pending.method }, 'call outcome handler threw');
+    }
   }
 
   #markClosed(reason: string): void {
     const wasOpen = this.#open;
     this.#open = false;
     this.#disarmDeadline();
-    for (const pending of this.#pending.takeAll()) pending.reject(this.#failure('EVMUX_SOCKET_CLOSED', reason));
+    for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason));
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
       this.emit('close');
@@ -213,7 +232,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     for (const call of this.#pending.takeExpired(performance.now())) {
-      call.reject(this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${call.timeoutMs} ms`));
+      this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${call.timeoutMs} ms`));
     }
     const next = this.#pending.earliestDeadline();
     if (next !== Infinity) this.#armDeadline(next);

@@ -11,7 +11,7 @@ import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
 import type { TrackedHead } from './head.js';
-import { replyResult, type UpstreamReply } from './reply.js';
+import { rejectLater, replyResult, type ReplySink, type UpstreamReply } from './reply.js';
 
 export interface UpstreamEvents {
   /** usable-for-traffic may have changed (health, breaker, connection) */
@@ -131,43 +131,49 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return this.#subConnection?.isOpen === true;
   }
 
-  /**
-   * Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport
-   * trouble. Not async: the common case takes a free slot and returns the socket's promise with one
-   * hop; only a full node makes callers wait in the queue.
-   */
+  /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. */
   request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    if (!this.#breaker.tryAcquire()) return Promise.reject(new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name));
+    return new Promise<UpstreamReply>((resolve, reject) => this.send(method, params, timeoutMs, { resolve, reject }));
+  }
+
+  /**
+   * Send a call through the concurrency cap and breaker; the reply or an UpstreamFailure goes to
+   * `sink`, never synchronously. The common case takes a free slot at once; only a full node makes
+   * callers wait in the queue.
+   */
+  send(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
+    if (!this.#breaker.tryAcquire()) {
+      rejectLater(sink, new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name));
+      return;
+    }
     if (this.#active < this.#config.maxConcurrency) {
       this.#active++;
-      return this.#send(method, params, timeoutMs);
+      this.#sendHoldingSlot(method, params, timeoutMs, sink);
+      return;
     }
     const deadline = Date.now() + timeoutMs;
-    return this.#waitForSlot(timeoutMs).then(() => this.#send(method, params, Math.max(1, deadline - Date.now())));
+    this.#waitForSlot(timeoutMs).then(
+      () => this.#sendHoldingSlot(method, params, Math.max(1, deadline - Date.now()), sink),
+      (error: unknown) => sink.reject(error),
+    );
   }
 
   /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
-  #send(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    const started = performance.now();
+  #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
+    const call = new SlotHolder(this.#settled, sink);
     const connection = this.#pickConnection();
-    const sent =
-      connection === undefined
-        ? Promise.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name))
-        : connection.request(method, params, timeoutMs);
-    return sent.then(
-      (reply) => {
-        this.#releaseSlot();
-        this.#breaker.recordSuccess();
-        this.#recordLatency(performance.now() - started);
-        return reply;
-      },
-      (error: unknown) => {
-        this.#releaseSlot();
-        this.#breaker.recordFailure();
-        throw error;
-      },
-    );
+    if (connection === undefined) rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name));
+    else connection.send(method, params, timeoutMs, call);
   }
+
+  /** A call that held a slot settled: free the slot, tell the breaker, track latency. Bound once, shared by every call. */
+  readonly #settled = (ok: boolean, ms: number): void => {
+    this.#releaseSlot();
+    if (ok) {
+      this.#breaker.recordSuccess();
+      this.#recordLatency(ms);
+    } else this.#breaker.recordFailure();
+  };
 
   /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */
   async call<T>(method: string, params: unknown[], timeoutMs: number): Promise<T> {
@@ -337,5 +343,27 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (!healthy) this.#probeSuccesses = 0;
     this.#logger[healthy ? 'info' : 'warn']({ reason }, healthy ? 'upstream up' : 'upstream down');
     this.emit('state');
+  }
+}
+
+/** One call holding a slot on its node: settles the node's bookkeeping, then passes the outcome on. */
+class SlotHolder implements ReplySink {
+  readonly #started = performance.now();
+  readonly #settled: (ok: boolean, ms: number) => void;
+  readonly #sink: ReplySink;
+
+  constructor(settled: (ok: boolean, ms: number) => void, sink: ReplySink) {
+    this.#settled = settled;
+    this.#sink = sink;
+  }
+
+  resolve(reply: UpstreamReply): void {
+    this.#settled(true, performance.now() - this.#started);
+    this.#sink.resolve(reply);
+  }
+
+  reject(error: unknown): void {
+    this.#settled(false, 0);
+    this.#sink.reject(error);
   }
 }

@@ -1,0 +1,113 @@
+/**
+ * One request of a client frame on its way through evmux, and the batch it may belong to. A call
+ * is the sink its plain call's outcome is handed to (see ReplySink), so a request allocates one
+ * object here instead of async frames and promises; it turns the outcome into the answer's bytes.
+ */
+import type { Telemetry } from '../telemetry.js';
+import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
+import { toErrorObject, type JsonRpcErrorObject } from './errors.js';
+import type { JsonRpcId } from './types.js';
+
+/** Where a frame's answer goes: the WebSocket session or the HTTP exchange. */
+export interface FrameAnswerTarget {
+  /** calls of this connection currently in flight; the dispatcher maintains it */
+  inFlight: number;
+  /**
+   * The whole frame's answer, or undefined when every request was a notification. `after` runs
+   * once the answer is queued (subscriptions start streaming).
+   */
+  answer(response: Buffer | undefined, after: ReadonlyArray<() => void>): void;
+}
+
+export const NO_AFTER: ReadonlyArray<() => void> = Object.freeze([]);
+
+const OPEN_BRACKET = Buffer.from('[');
+const CLOSE_BRACKET = Buffer.from(']');
+const COMMA = Buffer.from(',');
+
+/** A JSON-RPC error response, counted by code. */
+export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject, telemetry: Telemetry): Buffer {
+  telemetry.clientError(error.code);
+  return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
+}
+
+/** The node's bytes after its id, behind the caller's id: the result is never re-serialized. */
+function withCallerId(id: JsonRpcId, tail: Buffer): Buffer {
+  const head = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},`;
+  const headLength = Buffer.byteLength(head);
+  const response = Buffer.allocUnsafe(headLength + tail.length);
+  response.write(head, 0, headLength);
+  tail.copy(response, headLength);
+  return response;
+}
+
+/** The answers of one batch, kept in request order; the frame is answered when the last is in. */
+export class BatchAnswer {
+  readonly #target: FrameAnswerTarget;
+  readonly #parts: Array<Buffer | undefined>;
+  #waiting: number;
+  #after: Array<() => void> | undefined;
+
+  constructor(target: FrameAnswerTarget, size: number) {
+    this.#target = target;
+    this.#parts = new Array<Buffer | undefined>(size).fill(undefined);
+    this.#waiting = size;
+  }
+
+  settle(index: number, response: Buffer | undefined, after: (() => void) | undefined): void {
+    this.#parts[index] = response;
+    if (after !== undefined) (this.#after ??= []).push(after);
+    if (--this.#waiting > 0) return;
+    const parts: Buffer[] = [];
+    for (const part of this.#parts) {
+      if (part === undefined) continue;
+      parts.push(parts.length === 0 ? OPEN_BRACKET : COMMA, part);
+    }
+    if (parts.length > 0) parts.push(CLOSE_BRACKET);
+    this.#target.answer(parts.length === 0 ? undefined : Buffer.concat(parts), this.#after ?? NO_AFTER);
+  }
+}
+
+export class ClientCall implements ReplySink {
+  /** set by eth_subscribe: starts the stream once the answer is queued */
+  after: (() => void) | undefined = undefined;
+  readonly #target: FrameAnswerTarget;
+  readonly #id: JsonRpcId;
+  /** false for a notification: it gets no answer */
+  readonly #answered: boolean;
+  readonly #batch: BatchAnswer | undefined;
+  readonly #index: number;
+  readonly #telemetry: Telemetry;
+  #settled = false;
+
+  constructor(target: FrameAnswerTarget, id: JsonRpcId, answered: boolean, batch: BatchAnswer | undefined, index: number, telemetry: Telemetry) {
+    this.#target = target;
+    this.#id = id;
+    this.#answered = answered;
+    this.#batch = batch;
+    this.#index = index;
+    this.#telemetry = telemetry;
+    target.inFlight++;
+  }
+
+  resolve(reply: UpstreamReply): void {
+    if (this.#settle()) this.#deliver(this.#answered ? withCallerId(this.#id, reply.tail) : undefined);
+  }
+
+  reject(error: unknown): void {
+    if (this.#settle()) this.#deliver(this.#answered ? errorResponse(this.#id, toErrorObject(error), this.#telemetry) : undefined);
+  }
+
+  /** Only the first outcome counts (a second one would be a bug upstream of here). */
+  #settle(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    this.#target.inFlight--;
+    return true;
+  }
+
+  #deliver(response: Buffer | undefined): void {
+    if (this.#batch !== undefined) this.#batch.settle(this.#index, response, this.after);
+    else this.#target.answer(response, this.after === undefined ? NO_AFTER : [this.after]);
+  }
+}
