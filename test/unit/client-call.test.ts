@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BatchAnswer, ClientCall, type FrameAnswerTarget } from '../../src/jsonrpc/client-call.js';
+import { UpstreamUnavailableError } from '../../src/jsonrpc/errors.js';
+import { noTelemetry } from '../../src/telemetry.js';
+import { resultReply } from '../../src/upstream/reply.js';
+
+class Target implements FrameAnswerTarget {
+  inFlight = 0;
+  readonly answers: Array<{ response: string | undefined; after: number }> = [];
+
+  answer(response: Buffer | undefined, after: ReadonlyArray<() => void>): void {
+    this.answers.push({ response: response?.toString('utf8'), after: after.length });
+  }
+}
+
+test('a call answers with the node bytes behind the caller id, any id', () => {
+  const target = new Target();
+  const call = new ClientCall(target, 'ключ-7', true, undefined, 0, noTelemetry);
+  assert.equal(target.inFlight, 1);
+  call.resolve(resultReply({ a: 1 }));
+  assert.equal(target.inFlight, 0);
+  assert.deepEqual(target.answers, [{ response: '{"jsonrpc":"2.0","id":"ключ-7","result":{"a":1}}', after: 0 }]);
+  assert.deepEqual(JSON.parse(target.answers[0]!.response!), { jsonrpc: '2.0', id: 'ключ-7', result: { a: 1 } });
+});
+
+test('only the first outcome of a call counts', () => {
+  const target = new Target();
+  const call = new ClientCall(target, 1, true, undefined, 0, noTelemetry);
+  call.reject(new UpstreamUnavailableError('no upstream available'));
+  call.resolve(resultReply('late'));
+  assert.equal(target.inFlight, 0);
+  assert.equal(target.answers.length, 1);
+  assert.match(target.answers[0]!.response!, /"error":\{"code":-32\d+,"message":"no upstream available"/);
+});
+
+test('a notification settles without an answer of its own', () => {
+  const target = new Target();
+  new ClientCall(target, null, false, undefined, 0, noTelemetry).resolve(resultReply(true));
+  assert.deepEqual(target.answers, [{ response: undefined, after: 0 }]);
+});
+
+test('a batch answers once, in request order, leaving out notifications, whatever order calls settle in', () => {
+  const target = new Target();
+  const batch = new BatchAnswer(target, 3);
+  const first = new ClientCall(target, 1, true, batch, 0, noTelemetry);
+  const notification = new ClientCall(target, null, false, batch, 1, noTelemetry);
+  const third = new ClientCall(target, 3, true, batch, 2, noTelemetry);
+  third.after = () => {};
+  third.resolve(resultReply('0x3'));
+  notification.resolve(resultReply(true));
+  assert.equal(target.answers.length, 0);
+  first.resolve(resultReply('0x1'));
+  assert.equal(target.inFlight, 0);
+  assert.equal(target.answers.length, 1);
+  assert.deepEqual(JSON.parse(target.answers[0]!.response!), [
+    { jsonrpc: '2.0', id: 1, result: '0x1' },
+    { jsonrpc: '2.0', id: 3, result: '0x3' },
+  ]);
+  assert.equal(target.answers[0]!.after, 1);
+});
+
+test('a batch of notifications only has no answer', () => {
+  const target = new Target();
+  const batch = new BatchAnswer(target, 2);
+  new ClientCall(target, null, false, batch, 0, noTelemetry).resolve(resultReply(1));
+  new ClientCall(target, null, false, batch, 1, noTelemetry).reject(new Error('boom'));
+  assert.deepEqual(target.answers, [{ response: undefined, after: 0 }]);
+});
