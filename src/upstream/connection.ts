@@ -4,6 +4,7 @@
  * fail at once when the socket dies so callers can retry elsewhere without waiting for a timeout.
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
@@ -42,7 +43,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
   #attempt = 0;
-  #corked = false;
+  #corkedSocket: Socket | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
@@ -101,7 +102,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     this.#pending.add({ id, deadline, method, timeoutMs, sink });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#corkUntilIdle(socket);
-    socket.send(frame, this.#afterSend);
+    // As bytes: ws then masks them straight into the frame it writes, one buffer instead of two.
+    socket.send(Buffer.from(frame), this.#afterSend);
   }
 
   close(): void {
@@ -163,16 +165,19 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
    * the TCP socket under ws is corked until the check phase right after this poll.
    */
   #corkUntilIdle(socket: WebSocket): void {
-    if (this.#corked) return;
-    const tcp = (socket as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (this.#corkedSocket !== undefined) return;
+    const tcp = (socket as unknown as { _socket?: Socket })._socket;
     if (tcp === undefined) return;
-    this.#corked = true;
+    this.#corkedSocket = tcp;
     tcp.cork();
-    setImmediate(() => {
-      this.#corked = false;
-      tcp.uncork();
-    });
+    setImmediate(this.#uncork);
   }
+
+  readonly #uncork = (): void => {
+    const tcp = this.#corkedSocket;
+    this.#corkedSocket = undefined;
+    tcp?.uncork();
+  };
 
   #onFrame(frame: Buffer): void {
     let parsed;
