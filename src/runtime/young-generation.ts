@@ -2,7 +2,8 @@
  * The V8 young generation evmux is tuned for. Every proxied call leaves a few KB of short-lived
  * garbage; with V8's default the young generation starts at 1 MB and stays small while little of it
  * survives, so at 5k calls/s evmux scavenged about 30 times a second, and each scavenge stalled the
- * calls that arrived during it. Fixed 32 MB semi-spaces scavenge about three times a second instead.
+ * calls that arrived during it. Fixed 32 MB semi-spaces scavenge about once a second instead
+ * (BENCHMARKS.md).
  *
  * V8 reads these flags only at startup, so they sit on the node command line: the `evmux` command's
  * shebang (src/cli.ts) carries them, a unit test keeps the two in step, and the CLI warns when it
