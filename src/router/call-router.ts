@@ -67,19 +67,23 @@ export class CallRouter {
     first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink));
   }
 
-  /** Bound once: where every first attempt's outcome goes. */
+  /** Bound once: where every first attempt's outcome goes, inside the socket's handlers (a throw becomes the call's error). */
   readonly #afterFirst = (attempt: FirstAttempt, reply: UpstreamReply | undefined, error: unknown): void => {
     const { method, params, upstream, deadline, minHead, sink } = attempt;
-    this.#record(method, upstream, attempt.started, reply, error);
-    if (reply === undefined) {
-      if (error instanceof UpstreamFailure) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), error, 1), sink);
-      else sink.reject(error);
-      return;
+    try {
+      this.#record(method, upstream, attempt.started, reply, error);
+      if (reply === undefined) {
+        if (error instanceof UpstreamFailure) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), error, 1), sink);
+        else sink.reject(error);
+        return;
+      }
+      const done = this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
+      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply, 1), sink);
+      else if (done instanceof Promise) settle(done, sink);
+      else sink.resolve(done);
+    } catch (thrown) {
+      sink.reject(thrown);
     }
-    const done = this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
-    if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply, 1), sink);
-    else if (done instanceof Promise) settle(done, sink);
-    else sink.resolve(done);
   };
 
   /** Attempts after the first, on other nodes (all of them again once each was tried), with backoff. */
