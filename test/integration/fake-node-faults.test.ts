@@ -115,6 +115,32 @@ test('a node that accepts calls and never answers: calls time out on it and succ
   assert.ok(slowest >= 300 && slowest < 300 + 500, `slowest call took ${Math.round(slowest)} ms`);
 });
 
+test('a node at its concurrency cap: calls wait in its queue, those beyond it are refused, and every slot comes back', async (t) => {
+  const node = await FakeNode.start({ seed: 'faults' });
+  t.after(() => node.close());
+  const evmux = await startGateway([{ name: 'node0', url: node.url, maxConcurrency: 1, maxQueue: 1 }], {
+    ...NO_PROBES,
+    requestTimeoutMs: 300,
+    retry: { maxAttempts: 1 },
+    breaker: { failureThreshold: 1000 },
+  });
+  t.after(() => evmux.close());
+  await waitFor('node usable', async () => (await upstreamOf(evmux, 'node0')).usable, 5_000);
+  node.mode = 'hang';
+  const started = performance.now();
+  const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'eth_chainId')));
+  const elapsed = performance.now() - started;
+  const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
+  // One call holds the slot and one waits for it; both time out. The other two find the queue full.
+  assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_FULL')).length, 2, messages.join('\n'));
+  assert.equal(messages.filter((message) => message.includes('EVMUX_TIMEOUT')).length, 2, messages.join('\n'));
+  assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
+  node.mode = 'normal';
+  const status = (await statusOf(evmux)).find((upstream) => upstream.name === 'node0') as UpstreamStatus & { inFlight: number; queued: number };
+  assert.deepEqual([status.inFlight, status.queued], [0, 0], 'no slot or queue entry is left behind');
+  await callsSucceed(evmux, 3, 1);
+});
+
 test('a hung node that drops pongs: the heartbeat terminates its sockets and marks it down', async (t) => {
   // Probes slow enough (two misses take ≥ 1.9 s) that only the heartbeat can be this quick.
   const { nodes, evmux } = await setup(t, 2, { heartbeat: { intervalMs: 200, timeoutMs: 400 }, health: { probeIntervalMs: 1000, probeTimeoutMs: 900 } });
