@@ -1,7 +1,7 @@
 /**
  * Upstream faults anvil cannot show, played by fake nodes behind an in-process evmux: a node that
- * hangs, one that stops answering pings, a slow one, a lagging one, one that sends garbage, a
- * circuit breaker opening and closing, and eth_sendRawTransaction across nodes.
+ * hangs, one at its concurrency cap, one that stops answering pings, a slow one, a lagging one, one
+ * that sends garbage, a circuit breaker opening and closing, and eth_sendRawTransaction across nodes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
