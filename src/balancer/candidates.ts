@@ -13,7 +13,7 @@ export function weightOf(candidate: Candidate): number {
 
 export interface Pool<C extends Candidate> {
   /** candidates this call may pick from, in the caller's order */
-  readonly members: C[];
+  readonly members: readonly C[];
   /**
    * True when every positive-weight candidate is excluded or absent and only weight-0 standbys are
    * left; the strategy then treats each member as weight 1.
@@ -26,6 +26,8 @@ export function usableCandidates<C extends Candidate>(
   candidates: readonly C[],
   exclude: ReadonlySet<string> | undefined,
 ): Pool<C> {
+  // The usual pick (nothing excluded, no standbys) takes the caller's array as it is: one per call.
+  if (allEligible(candidates, exclude)) return { members: candidates, standby: false };
   const weighted: C[] = [];
   const standbys: C[] = [];
   for (const candidate of candidates) {
@@ -34,6 +36,13 @@ export function usableCandidates<C extends Candidate>(
     else standbys.push(candidate);
   }
   return weighted.length > 0 ? { members: weighted, standby: false } : { members: standbys, standby: true };
+}
+
+function allEligible(candidates: readonly Candidate[], exclude: ReadonlySet<string> | undefined): boolean {
+  for (const candidate of candidates) {
+    if (exclude?.has(candidate.name) === true || weightOf(candidate) <= 0) return false;
+  }
+  return true;
 }
 
 /**

@@ -31,13 +31,18 @@ export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject, telemetr
   return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
 }
 
+const RESPONSE_START = Buffer.from('{"jsonrpc":"2.0","id":');
+const COMMA_BYTE = 0x2c;
+
 /** The node's bytes after its id, behind the caller's id: the result is never re-serialized. */
 function withCallerId(id: JsonRpcId, tail: Buffer): Buffer {
-  const head = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},`;
-  const headLength = Buffer.byteLength(head);
-  const response = Buffer.allocUnsafe(headLength + tail.length);
-  response.write(head, 0, headLength);
-  tail.copy(response, headLength);
+  const idJson = JSON.stringify(id);
+  const idLength = Buffer.byteLength(idJson);
+  const response = Buffer.allocUnsafe(RESPONSE_START.length + idLength + 1 + tail.length);
+  let at = RESPONSE_START.copy(response, 0);
+  at += response.write(idJson, at, idLength);
+  response[at++] = COMMA_BYTE;
+  tail.copy(response, at);
   return response;
 }
 

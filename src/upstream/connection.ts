@@ -11,6 +11,7 @@ import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { PendingCalls } from './pending-calls.js';
 import { parseUpstreamFrame, rejectLater, type ReplySink, type UpstreamReply } from './reply.js';
+import { requestFrame } from './request-frame.js';
 
 export interface ConnectionOptions {
   upstream: string;
@@ -97,13 +98,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
       return;
     }
     const id = this.#nextId++;
-    const frame = `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? [])}}`;
     const deadline = performance.now() + timeoutMs;
     this.#pending.add({ id, deadline, method, timeoutMs, sink });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#corkUntilIdle(socket);
     // As bytes: ws then masks them straight into the frame it writes, one buffer instead of two.
-    socket.send(Buffer.from(frame), this.#afterSend);
+    socket.send(requestFrame(id, method, params ?? []), this.#afterSend);
   }
 
   close(): void {

@@ -28,6 +28,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
   readonly #usableSince = new Map<Upstream, number>();
+  #usable: readonly Upstream[] = [];
   #bestHead = -1n;
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
@@ -68,8 +69,9 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return since !== undefined && Date.now() - since >= ms;
   }
 
-  usable(): Upstream[] {
-    return this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
+  /** The usable nodes in config order; the same array until the set changes (every call reads it). */
+  usable(): readonly Upstream[] {
+    return this.#usable;
   }
 
   byName(name: string): Upstream | undefined {
@@ -141,6 +143,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         );
       }
     }
-    if (changed) this.emit('changed');
+    if (!changed) return;
+    this.#usable = this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
+    this.emit('changed');
   }
 }

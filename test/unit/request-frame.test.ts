@@ -1,0 +1,19 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { requestFrame } from '../../src/upstream/request-frame.js';
+
+test('a request frame is the JSON of the request, byte for byte, for ids of any length', () => {
+  for (const id of [0, 7, 9, 10, 99, 100, 123_456, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    const frame = requestFrame(id, 'eth_getBalance', ['0x00000000000000000000000000000000000000aa', 'latest']);
+    const expected = JSON.stringify({ jsonrpc: '2.0', id, method: 'eth_getBalance', params: ['0x00000000000000000000000000000000000000aa', 'latest'] });
+    assert.equal(frame.toString('utf8'), expected);
+    assert.equal(frame.length, Buffer.byteLength(expected));
+  }
+});
+
+test('methods and params outside ASCII, objects and empty params are encoded as JSON', () => {
+  const params = [{ to: '0x01', data: '0x', note: 'ключ "7" \\ ✓ \u0000' }];
+  const frame = requestFrame(42, 'méthode_✓', params);
+  assert.deepEqual(JSON.parse(frame.toString('utf8')), { jsonrpc: '2.0', id: 42, method: 'méthode_✓', params });
+  assert.equal(requestFrame(1, 'eth_chainId', []).toString('utf8'), '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}');
+});
