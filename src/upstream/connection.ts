@@ -44,7 +44,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
   #attempt = 0;
-  #corkedSocket: Socket | undefined;
+  /** frames waiting for the end of this poll, and the socket they were made for */
+  readonly #outgoing: Buffer[] = [];
+  #outgoingSocket: WebSocket | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
@@ -101,9 +103,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     const deadline = performance.now() + timeoutMs;
     this.#pending.add({ id, deadline, method, timeoutMs, sink });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
-    this.#corkUntilIdle(socket);
-    // As bytes: ws then masks them straight into the frame it writes, one buffer instead of two.
-    socket.send(requestFrame(id, method, params ?? []), this.#afterSend);
+    this.#queue(socket, requestFrame(id, method, params ?? []));
   }
 
   close(): void {
@@ -161,21 +161,32 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
-   * Requests made while the event loop handles one batch of client frames leave in one write:
-   * the TCP socket under ws is corked until the check phase right after this poll.
+   * Requests made while the event loop handles one batch of client frames leave together in the
+   * check phase right after this poll: a lone request as one plain write, several corked into one.
+   * (A socket corked for every request buffers each write as an object of its own first.)
    */
-  #corkUntilIdle(socket: WebSocket): void {
-    if (this.#corkedSocket !== undefined) return;
-    const tcp = (socket as unknown as { _socket?: Socket })._socket;
-    if (tcp === undefined) return;
-    this.#corkedSocket = tcp;
-    tcp.cork();
-    setImmediate(this.#uncork);
+  #queue(socket: WebSocket, frame: Buffer): void {
+    if (this.#outgoing.length === 0) {
+      this.#outgoingSocket = socket;
+      setImmediate(this.#flush);
+    }
+    this.#outgoing.push(frame);
   }
 
-  readonly #uncork = (): void => {
-    const tcp = this.#corkedSocket;
-    this.#corkedSocket = undefined;
+  readonly #flush = (): void => {
+    const socket = this.#outgoingSocket;
+    const frames = this.#outgoing;
+    this.#outgoingSocket = undefined;
+    if (socket === undefined) return; // the socket closed since: its calls have been failed
+    if (socket.readyState !== WebSocket.OPEN) {
+      frames.length = 0; // closing: 'close' fails its calls
+      return;
+    }
+    const tcp = frames.length > 1 ? (socket as unknown as { _socket?: Socket })._socket : undefined;
+    tcp?.cork();
+    // As bytes: ws masks them straight into the frame it writes, one buffer instead of two.
+    for (const frame of frames) socket.send(frame, this.#afterSend);
+    frames.length = 0;
     tcp?.uncork();
   };
 
@@ -214,6 +225,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
     const wasOpen = this.#open;
     this.#open = false;
     this.#disarmDeadline();
+    this.#outgoing.length = 0;
+    this.#outgoingSocket = undefined;
     for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason));
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
