@@ -73,6 +73,21 @@ export class BatchAnswer {
   }
 }
 
+/**
+ * One request's answer to where it goes: its batch, or the frame's target when it came alone. Both
+ * requests the dispatcher refuses and calls that settle go through here.
+ */
+export function answerRequest(
+  target: FrameAnswerTarget,
+  batch: BatchAnswer | undefined,
+  index: number,
+  response: Buffer | undefined,
+  after?: () => void,
+): void {
+  if (batch !== undefined) batch.settle(index, response, after);
+  else target.answer(response, after === undefined ? NO_AFTER : [after]);
+}
+
 export class ClientCall implements ReplySink {
   /** set by eth_subscribe: starts the stream once the answer is queued */
   after: (() => void) | undefined = undefined;
@@ -112,7 +127,6 @@ export class ClientCall implements ReplySink {
   }
 
   #deliver(response: Buffer | undefined): void {
-    if (this.#batch !== undefined) this.#batch.settle(this.#index, response, this.after);
-    else this.#target.answer(response, this.after === undefined ? NO_AFTER : [this.after]);
+    answerRequest(this.#target, this.#batch, this.#index, response, this.after);
   }
 }

@@ -7,7 +7,7 @@ import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
 import type { Telemetry } from '../telemetry.js';
 import { resultReply } from '../upstream/reply.js';
-import { BatchAnswer, ClientCall, errorResponse, NO_AFTER, type FrameAnswerTarget } from './client-call.js';
+import { answerRequest, BatchAnswer, ClientCall, errorResponse, NO_AFTER, type FrameAnswerTarget } from './client-call.js';
 import {
   InvalidParamsError,
   InvalidRequestError,
@@ -77,13 +77,13 @@ export class Dispatcher {
   /** One request: invalid ones are answered at once; valid ones become a ClientCall. */
   #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number): void {
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      this.#refuse(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
+      answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
       return;
     }
     const { jsonrpc, id, method, params } = request as Record<string, unknown>;
     const hasId = 'id' in request;
     if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') {
-      this.#refuse(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject()));
+      answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject()));
       return;
     }
     const replyId = (hasId ? id : null) as JsonRpcId;
@@ -98,12 +98,12 @@ export class Dispatcher {
               ? 'invalid request: "params" must be an array or an object'
               : undefined;
     if (problem !== undefined) {
-      this.#refuse(context, batch, index, this.#error(replyId, new InvalidRequestError(problem).toObject()));
+      answerRequest(context, batch, index, this.#error(replyId, new InvalidRequestError(problem).toObject()));
       return;
     }
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
       const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
-      this.#refuse(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+      answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
       return;
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
@@ -112,12 +112,6 @@ export class Dispatcher {
     } catch (error) {
       call.reject(error);
     }
-  }
-
-  /** Answer a request that never became a call. */
-  #refuse(context: DispatchContext, batch: BatchAnswer | undefined, index: number, response: Buffer | undefined): void {
-    if (batch !== undefined) batch.settle(index, response, undefined);
-    else context.answer(response, NO_AFTER);
   }
 
   /** Errors thrown here reach #one, which answers with them. */

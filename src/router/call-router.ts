@@ -72,13 +72,12 @@ export class CallRouter {
     const { method, params, upstream, deadline, minHead, sink } = attempt;
     try {
       this.#record(method, upstream, attempt.started, reply, error);
-      if (reply === undefined) {
-        if (error instanceof UpstreamFailure) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), error, 1), sink);
-        else sink.reject(error);
+      if (reply === undefined && !(error instanceof UpstreamFailure)) {
+        sink.reject(error);
         return;
       }
-      const done = this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
-      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply, 1), sink);
+      const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
+      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, 1), sink);
       else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
     } catch (thrown) {
