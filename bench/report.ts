@@ -1,6 +1,7 @@
 // Turns a run's results into the Markdown table of BENCHMARKS.md. Only the block between the
 // markers is regenerated; the rest of the file (method notes, the change log) is left alone.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ConfinedKernelThreads } from './kernel-threads.js';
 import type { CallsResult, PeerName } from './suite-calls.js';
 import type { FailoverResult } from './suite-failover.js';
 import type { FanoutResult } from './suite-fanout.js';
@@ -28,6 +29,8 @@ export interface RunResults {
   failover: FailoverResult | null;
   crashes: string[];
   errors: string[];
+  /** Movable kernel threads confined to the load generator's CPU for the run (kernel-threads.ts). */
+  kernelThreads: ConfinedKernelThreads | null;
   /** Other processes' CPU during each suite, % of the machine (see children.ts interference). */
   interference: Partial<Record<'calls' | 'fanout' | 'failover', { wallS: number; busyPct: number; otherPct: number }>>;
 }
@@ -172,6 +175,12 @@ function callDetails(calls: CallsResult): string[] {
   return out;
 }
 
+function kernelThreadsLine(k: ConfinedKernelThreads | null): string {
+  if (k === null) return 'Kernel threads: left where the scheduler put them.';
+  if (k.moved.length === 0) return `Kernel threads: none confined to cpu ${k.cpu} (${k.note ?? 'none movable'}).`;
+  return `Kernel threads confined to cpu ${k.cpu}, the load generator's, for the run: ${k.moved.join(', ')}.`;
+}
+
 export function renderResults(r: RunResults): string {
   const lines = [
     START,
@@ -186,6 +195,8 @@ export function renderResults(r: RunResults): string {
         .map(([k, v]) => `${k} ${v.otherPct} %`)
         .join(', ') || 'not measured') +
       '.',
+    '',
+    kernelThreadsLine(r.kernelThreads),
     ...(r.mode === 'quick' ? ['', '_Quick run: one short repetition each, for smoke testing only; do not read the numbers._'] : []),
     '',
     'Commands (each its own process):',

@@ -14,6 +14,7 @@ import { availableParallelism, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSnapshot, history, interference, killAllChildren } from './children.js';
+import { confineKernelThreads } from './kernel-threads.js';
 import { nginxBinary, nginxVersion } from './nginx.js';
 import { findEvmux } from './peers.js';
 import { updateBenchmarksMd, type Machine, type RunResults } from './report.js';
@@ -59,6 +60,17 @@ function machine(): Machine {
   };
 }
 
+/** The machine's online CPUs as the kernel lists them (e.g. "0-1"). */
+function onlineCpus(nproc: number): string {
+  try {
+    return readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  } catch {
+    return `0-${nproc - 1}`;
+  }
+}
+
+let restoreKernelThreads = (): void => {};
+
 /** The distinct command lines this run spawned, with ports and temp paths made generic. */
 function commands(): string[] {
   const seen = new Set<string>();
@@ -90,6 +102,7 @@ async function main(): Promise<number> {
     calls: null,
     fanout: null,
     failover: null,
+    kernelThreads: null,
     crashes: [],
     errors: [],
     interference: {},
@@ -113,9 +126,17 @@ async function main(): Promise<number> {
     if (other > 5) log(`warning: other processes used ${other} % of the machine during ${what}; numbers are disturbed`);
     return r;
   };
+  // With two or more CPUs the load generators own cpu 0; kernel threads go there too (kernel-threads.ts).
+  if (results.machine.nproc >= 2) {
+    const confined = confineKernelThreads('0', onlineCpus(results.machine.nproc));
+    results.kernelThreads = confined.result;
+    restoreKernelThreads = confined.undo;
+    log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
+  }
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log }));
   if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
+  restoreKernelThreads();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));
 
   results.crashes = history
@@ -137,8 +158,11 @@ async function main(): Promise<number> {
   return results.crashes.length > 0 ? 1 : 0;
 }
 
-// Whatever happens, no child outlives the run.
-process.on('exit', killAllChildren);
+// Whatever happens, no child outlives the run and the kernel threads go back.
+process.on('exit', () => {
+  killAllChildren();
+  restoreKernelThreads();
+});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     killAllChildren();

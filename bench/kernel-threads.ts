@@ -1,0 +1,61 @@
+// Kernel threads that may run on any CPU (kdamond, rcu_preempt, khugepaged, ...) confined to the
+// load generator's CPU for the length of a run, and put back afterwards.
+//
+// The scheduler places such a thread on the idle-most core, and with the load generator busy-polling
+// cpu 0 that is the core the peer under test and the node share. On this VM `kdamond.0` (DAMON, the
+// memory monitor) wakes every ~512 ms for 1.5–4 ms and `rcu_preempt` now and then for ~2 ms; each
+// burst stalls every call in flight on that core. Confined to the generator's core, a burst delays
+// the generator's next sends instead, which the latency it reports (from the actual send) does not
+// count. Per-CPU kernel threads (ksoftirqd/N, kworker/N:M, migration/N) cannot be moved and are not
+// tried. Needs root; without it nothing moves and the results say so.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { hasTaskset } from './children.js';
+
+export interface ConfinedKernelThreads {
+  /** The CPU list the threads were moved to. */
+  cpu: string;
+  /** Names of the threads moved (e.g. "kdamond.0"). */
+  moved: string[];
+  /** Why nothing was moved, when nothing was. */
+  note?: string;
+}
+
+interface MovedThread {
+  pid: number;
+  name: string;
+  cpus: string;
+}
+
+const KTHREADD = 2;
+
+function status(pid: string): { ppid: number; name: string; cpus: string } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (key: string): string => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+    return { ppid: Number(field('PPid')), name: field('Name'), cpus: field('Cpus_allowed_list') };
+  } catch {
+    return undefined; // the thread exited while we looked
+  }
+}
+
+/** Confines every movable kernel thread allowed on all of `allCpus` to `cpu`; undo() restores them. */
+export function confineKernelThreads(cpu: string, allCpus: string): { result: ConfinedKernelThreads; undo: () => void } {
+  const moved: MovedThread[] = [];
+  const undo = (): void => {
+    for (const t of moved.splice(0)) spawnSync('taskset', ['-pc', t.cpus, String(t.pid)], { stdio: 'ignore' });
+  };
+  if (process.platform !== 'linux' || !hasTaskset) return { result: { cpu, moved: [], note: 'needs Linux and taskset' }, undo };
+  let refused = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = status(entry);
+    if (s === undefined || s.ppid !== KTHREADD || s.cpus !== allCpus) continue;
+    // Per-CPU and workqueue threads refuse a new affinity (EINVAL); only root may move the rest.
+    if (spawnSync('taskset', ['-pc', cpu, entry], { stdio: 'ignore' }).status === 0) moved.push({ pid: Number(entry), name: s.name, cpus: s.cpus });
+    else refused++;
+  }
+  const result: ConfinedKernelThreads = { cpu, moved: moved.map((t) => t.name) };
+  if (moved.length === 0) result.note = refused > 0 ? `${refused} kernel threads refused a new affinity (not root?)` : 'no movable kernel threads';
+  return { result, undo };
+}
