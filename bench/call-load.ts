@@ -229,8 +229,11 @@ async function main(): Promise<void> {
       });
     } else for (const c of list) sendHttp(c, performance.now());
   }
-  await sleep(warmupS * 1000);
   // With --events, window markers let run-all sample the target's CPU over the measured interval.
+  // The first write to stdout sets the stream up (~0.5 ms); done here, not at the window start,
+  // where it held back the calls due meanwhile and sent them as one burst.
+  if (args.events) emit({ event: 'load-started', tool: 'call-load', sockets });
+  await sleep(warmupS * 1000);
   if (args.events) emit({ event: 'window-start', tool: 'call-load' });
   hist.reset();
   intendedHist.reset();

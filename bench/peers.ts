@@ -12,6 +12,17 @@ export function pin(pid: number, cpu: string): void {
   if (hasTaskset && pid > 0) spawnSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' });
 }
 
+/**
+ * The scheduling class of a process, all threads: 'idle' (SCHED_IDLE) runs it only when its CPU has
+ * nothing else to run, and a waking normal task takes the CPU from it at once; 'normal' puts it back.
+ * Returns whether chrt succeeded (going back to normal needs root).
+ */
+export function setSchedClass(pid: number, cls: 'idle' | 'normal'): boolean {
+  if (pid <= 0) return false;
+  const policy = cls === 'idle' ? '--idle' : '--other';
+  return spawnSync('chrt', [policy, '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
 export interface Server {
   child: Child;
   port: number;
@@ -149,23 +160,26 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
  * share that core, and those 1-5 ms pauses in the generator delayed sends and replies for every
  * peer alike (the busy loop's allocations cause a scavenge every few milliseconds).
  */
-export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string): Child {
-  const argv = ['--single-threaded-gc', ...nodeArgs(toolPath(name)), ...args];
+export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string, nodeFlags: readonly string[] = []): Child {
+  const argv = ['--single-threaded-gc', ...nodeFlags, ...nodeArgs(toolPath(name)), ...args];
   return new Child(name, process.execPath, argv, cpu !== undefined ? { cpu } : {});
 }
 
-/** Run a load generator to completion and return its result line; onEvent sees every line. */
-export async function runTool(
-  name: 'call-load' | 'fanout-load',
-  args: string[],
-  cpu: string | undefined,
-  timeoutMs: number,
-  onEvent?: (e: Record<string, unknown>) => void,
-): Promise<Record<string, unknown>> {
-  const child = startTool(name, args, cpu);
-  if (onEvent !== undefined) child.onEvent(onEvent);
+export interface ToolRun {
+  cpu: string | undefined;
+  timeoutMs: number;
+  /** Sees every JSON line the tool prints. */
+  onEvent?: (e: Record<string, unknown>) => void;
+  /** Node flags before the tool's entry point (beyond --single-threaded-gc). */
+  nodeFlags?: readonly string[];
+}
+
+/** Run a load generator to completion and return its result line. */
+export async function runTool(name: 'call-load' | 'fanout-load', args: string[], run: ToolRun): Promise<Record<string, unknown>> {
+  const child = startTool(name, args, run.cpu, run.nodeFlags);
+  if (run.onEvent !== undefined) child.onEvent(run.onEvent);
   try {
-    const ev = await child.waitFor((e) => e.tool === name && e.event === 'result', timeoutMs);
+    const ev = await child.waitFor((e) => e.tool === name && e.event === 'result', run.timeoutMs);
     await child.exited;
     return ev;
   } finally {

@@ -197,6 +197,9 @@ export function renderResults(r: RunResults): string {
       '.',
     '',
     kernelThreadsLine(r.kernelThreads),
+    ...(r.calls !== null
+      ? ['', `Peers waiting for their turn in the call benchmarks: ${r.calls.waitingPeersIdle ? 'SCHED_IDLE' : 'normal priority (chrt could not undo SCHED_IDLE)'}.`]
+      : []),
     ...(r.mode === 'quick' ? ['', '_Quick run: one short repetition each, for smoke testing only; do not read the numbers._'] : []),
     '',
     'Commands (each its own process):',
