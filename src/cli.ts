@@ -5,12 +5,14 @@
  * The shebang passes node the young-generation flags of runtime/young-generation.ts.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildConfig, readConfigFile, type FlagSettings } from './config/load.js';
 import { ConfigError, type Config } from './config/schema.js';
 import { demoBanner, startDemoDevnet, type Demo } from './demo.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
+import { applyHelperThreadPriority } from './runtime/helper-threads.js';
 import { SEMI_SPACE_MB, YOUNG_GENERATION_FLAGS, semiSpaceMb } from './runtime/young-generation.js';
 
 const USAGE = `usage: evmux [options]
@@ -84,6 +86,16 @@ function parseFlags(argv: string[]): { flags: FlagSettings; configPath?: string;
   return { flags, demo, ...(values.config !== undefined && { configPath: values.config }) };
 }
 
+/** Helper threads at idle priority as config.helperThreads asks; says what happened. */
+async function prioritizeEventLoop(config: Config, logger: Logger): Promise<void> {
+  const cpus = availableParallelism();
+  const outcome = await applyHelperThreadPriority(config.helperThreads, cpus);
+  const wanted = config.helperThreads === 'idle' || (config.helperThreads === 'auto' && cpus === 1);
+  if (outcome.reason === undefined) logger.info({ threads: outcome.idled, cpus }, 'helper threads run at idle CPU priority');
+  else if (wanted) logger.warn({ threads: outcome.idled, cpus, reason: outcome.reason }, 'could not put every helper thread at idle CPU priority');
+  else logger.debug({ cpus, reason: outcome.reason }, 'helper threads keep normal CPU priority');
+}
+
 async function main(): Promise<void> {
   const { flags, configPath, demo } = parseFlags(process.argv.slice(2));
   const file = configPath === undefined ? undefined : readConfigFile(configPath);
@@ -107,6 +119,7 @@ async function main(): Promise<void> {
       `young generation is ${semiSpace} MB: start evmux through its command (npx evmux, npm start) or pass node ${YOUNG_GENERATION_FLAGS.join(' ')}; without them call latency has a longer tail`,
     );
   }
+  await prioritizeEventLoop(config, logger);
   const gateway = await Gateway.start(config, logger);
   if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet));
 

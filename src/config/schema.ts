@@ -173,6 +173,9 @@ export const configSchema = z
     subscriptions: subscriptionsSchema.default({}),
     /** On SIGTERM, in-flight calls get this long to finish. @default 5000 */
     shutdownGraceMs: ms(5000),
+    /** V8's and libuv's helper threads at idle CPU priority (SCHED_IDLE): "auto" when evmux may run
+     * on one CPU only, "idle" always, "normal" never (see src/runtime/helper-threads.ts). @default "auto" */
+    helperThreads: z.enum(['auto', 'idle', 'normal']).default('auto'),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -27,8 +27,10 @@ export class CliProcess {
   stderr = '';
   readonly exited: Promise<Exit>;
 
-  constructor(args: string[], nodeFlags: readonly string[] = YOUNG_GENERATION_FLAGS) {
-    this.child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/cli.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `launcher` runs node, e.g. ['taskset', '-c', '0'] (it must exec, so the pid is node's). */
+  constructor(args: string[], nodeFlags: readonly string[] = YOUNG_GENERATION_FLAGS, launcher: readonly string[] = []) {
+    const argv = [...launcher, process.execPath, ...nodeFlags, '--import', 'tsx', 'src/cli.ts', ...args];
+    this.child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => {
@@ -37,8 +39,8 @@ export class CliProcess {
   }
 
   /** Start the command (node flags: the shebang's unless given); killed when the test ends if still running. */
-  static start(t: TestContext, args: string[], nodeFlags?: readonly string[]): CliProcess {
-    const cli = new CliProcess(args, nodeFlags);
+  static start(t: TestContext, args: string[], nodeFlags?: readonly string[], launcher?: readonly string[]): CliProcess {
+    const cli = new CliProcess(args, nodeFlags, launcher);
     t.after(() => {
       if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     });

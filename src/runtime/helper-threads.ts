@@ -1,0 +1,50 @@
+/**
+ * evmux's helper threads (V8's garbage-collection and compiler workers, libuv's thread pool) at idle
+ * CPU priority when evmux may run on one CPU only.
+ *
+ * After each scavenge V8 hands the sweep of the young generation's ArrayBuffers (uWS wraps every
+ * client frame in one, Node every socket read) to a worker thread. On a machine with CPUs to spare
+ * the worker runs beside the event loop. Confined to one CPU it can only run in the loop's place,
+ * and a freshly woken thread gets the CPU first: the loop stood still for the 1–1.5 ms of the sweep,
+ * and so did every call in flight (BENCHMARKS.md). As SCHED_IDLE threads the helpers run only
+ * while the loop waits for I/O and give the CPU back the moment it wakes. Linux has no Node API for
+ * a thread's scheduling policy, so each thread gets it from `chrt` (util-linux).
+ *
+ * Threads started later (libuv's pool grows on demand) inherit the event loop's normal priority.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** `auto`: idle priority when the process may use one CPU only; `idle`: always; `normal`: never. */
+export type HelperThreadsSetting = 'auto' | 'idle' | 'normal';
+
+export interface HelperThreadsOutcome {
+  /** Threads now at idle priority. */
+  idled: number;
+  /** Why nothing was changed, or what failed. */
+  reason?: string;
+}
+
+/** Sets one thread to SCHED_IDLE: 'idled', 'gone' (it ended meanwhile) or what went wrong. */
+function chrtIdle(tid: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('chrt', ['--idle', '--pid', '0', tid], (error, _stdout, stderr) => {
+      if (error === null) resolve('idled');
+      else if (/No such process/i.test(stderr)) resolve('gone');
+      else resolve((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'chrt not found' : stderr.trim() || error.message);
+    });
+  });
+}
+
+/** Puts every thread of this process but the event loop's at SCHED_IDLE, as `setting` asks. */
+export async function applyHelperThreadPriority(setting: HelperThreadsSetting, cpus = availableParallelism()): Promise<HelperThreadsOutcome> {
+  if (setting === 'normal') return { idled: 0, reason: 'helperThreads is "normal"' };
+  if (setting === 'auto' && cpus > 1) return { idled: 0, reason: `evmux may run on ${cpus} CPUs` };
+  if (process.platform !== 'linux') return { idled: 0, reason: `scheduling policies are set on Linux only, not ${process.platform}` };
+  const helpers = readdirSync('/proc/self/task').filter((tid) => tid !== String(process.pid));
+  const results = await Promise.all(helpers.map(chrtIdle));
+  const idled = results.filter((result) => result === 'idled').length;
+  const failure = results.find((result) => result !== 'idled' && result !== 'gone');
+  return failure === undefined ? { idled } : { idled, reason: failure };
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+
+import { CliProcess, tempFiles } from '../support/cli-process.js';
+
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
+const ONE_CPU = ['taskset', '-c', '0'];
+const canRun = process.platform === 'linux' && spawnSync('taskset', ['-c', '0', 'chrt', '-p', String(process.pid)]).status === 0;
+const UPSTREAM = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'];
+
+/** Scheduling policy of each thread of `pid` (field 41 of /proc/PID/task/TID/stat), by thread id. */
+function policies(pid: number): Map<number, number> {
+  const byThread = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    byThread.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]));
+  }
+  return byThread;
+}
+
+/** Starts evmux, waits until it listens, returns its pid, its threads' policies and its log. */
+async function threadsOfRunning(t: TestContext, args: string[], launcher: readonly string[]): Promise<{ pid: number; byThread: Map<number, number>; stdout: string }> {
+  const cli = CliProcess.start(t, args, undefined, launcher);
+  await cli.port();
+  const pid = cli.child.pid!;
+  const byThread = policies(pid);
+  cli.child.kill('SIGTERM');
+  const { code, stdout } = await cli.exit(5_000);
+  assert.equal(code, 0);
+  return { pid, byThread, stdout };
+}
+
+describe('helper threads at idle CPU priority', { skip: canRun ? false : 'needs Linux, taskset and chrt' }, () => {
+  test('confined to one CPU, every helper thread runs SCHED_IDLE and the event loop keeps normal priority', async (t) => {
+    const { pid, byThread, stdout } = await threadsOfRunning(t, UPSTREAM, ONE_CPU);
+    const line = stdout.split('\n').find((text) => text.includes('"msg":"helper threads run at idle CPU priority"'));
+    assert.ok(line !== undefined, `no helper-threads line in:\n${stdout}`);
+    const logged = JSON.parse(line) as { threads: number; cpus: number };
+    assert.equal(logged.cpus, 1);
+    assert.equal(byThread.get(pid), SCHED_OTHER, 'the event loop thread');
+    const idle = [...byThread].filter(([tid, policy]) => tid !== pid && policy === SCHED_IDLE);
+    assert.ok(idle.length >= 4, `V8 starts at least 4 worker threads; idle: ${idle.length} of ${JSON.stringify([...byThread])}`);
+    assert.equal(idle.length, logged.threads);
+  });
+
+  test('with CPUs to spare nothing changes', { skip: availableParallelism() > 1 ? false : 'this machine has one CPU' }, async (t) => {
+    const { byThread } = await threadsOfRunning(t, UPSTREAM, []);
+    assert.deepEqual(new Set(byThread.values()), new Set([SCHED_OTHER]));
+  });
+
+  test('helperThreads "normal" keeps every thread at normal priority on one CPU too', async (t) => {
+    const dir = tempFiles(t, { 'c.yaml': 'helperThreads: normal\n' });
+    const { byThread } = await threadsOfRunning(t, ['--config', join(dir, 'c.yaml'), ...UPSTREAM], ONE_CPU);
+    assert.deepEqual(new Set(byThread.values()), new Set([SCHED_OTHER]));
+  });
+});
