@@ -2,7 +2,7 @@
 // and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
 import { inspectorUrl, waitHttpOk } from './probe.js';
@@ -12,15 +12,51 @@ export function pin(pid: number, cpu: string): void {
   if (hasTaskset && pid > 0) spawnSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' });
 }
 
+/** Each thread's scheduling policy (from /proc: 0 SCHED_OTHER, 5 SCHED_IDLE, ...), by thread id. */
+function threadPolicies(pid: number): Map<string, number> {
+  const policies = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Field 41 is the policy; fields after the command name start at field 3.
+      policies.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]));
+    }
+  } catch {
+    // the process or a thread ended meanwhile
+  }
+  return policies;
+}
+
+const SCHED_OTHER = 0;
+
 /**
- * The scheduling class of a process, all threads: 'idle' (SCHED_IDLE) runs it only when its CPU has
- * nothing else to run, and a waking normal task takes the CPU from it at once; 'normal' puts it back.
- * Returns whether chrt succeeded (going back to normal needs root).
+ * Processes parked at idle CPU priority while they wait for their turn: every thread SCHED_IDLE, so
+ * it runs only when its core has nothing else to do and yields it at once to a waking normal task.
+ * Resuming gives normal priority back to the threads that had it (evmux keeps its helper threads
+ * idle when confined to one CPU). Going back to normal needs root.
  */
-export function setSchedClass(pid: number, cls: 'idle' | 'normal'): boolean {
-  if (pid <= 0) return false;
-  const policy = cls === 'idle' ? '--idle' : '--other';
-  return spawnSync('chrt', [policy, '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore' }).status === 0;
+export class ParkedPeers {
+  readonly #saved = new Map<number, Map<string, number>>();
+
+  park(pid: number): void {
+    if (pid <= 0 || this.#saved.has(pid)) return;
+    this.#saved.set(pid, threadPolicies(pid));
+    spawnSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore' });
+  }
+
+  /** Restores the policies park() found; false when a thread could not be put back. */
+  resume(pid: number): boolean {
+    const saved = this.#saved.get(pid);
+    if (saved === undefined) return true;
+    this.#saved.delete(pid);
+    let ok = true;
+    for (const [tid, policy] of saved) {
+      if (policy !== SCHED_OTHER) continue;
+      const r = spawnSync('chrt', ['--other', '--pid', '0', tid], { stdio: 'ignore', encoding: 'utf8' });
+      if (r.status !== 0 && threadPolicies(pid).has(tid)) ok = false;
+    }
+    return ok;
+  }
 }
 
 export interface Server {

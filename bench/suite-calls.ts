@@ -10,9 +10,10 @@
 //               wakeups on this VM cost more than the work being measured;
 //   open loop:  the load generator busy-polls cpu 0 (without V8's optimizing compiler, see
 //               OPEN_LOOP_GENERATOR_FLAGS); peer and upstream share cpu 1.
+import { spawn } from 'node:child_process';
 import { cpuMs, freePort, type Child } from './children.js';
 import { startNginx, type NginxPeer } from './nginx.js';
-import { pin, runTool, setSchedClass, startBareProxy, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
+import { ParkedPeers, pin, runTool, startBareProxy, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
 import { defaultGenesisMs } from './chain.js';
 import { sleep } from './process-util.js';
 import { field, median, round } from './stats.js';
@@ -142,7 +143,11 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     // runs (V8's memory reducer, seconds after the load stops) and timers landed in the next peer's
     // windows, and the rotation always puts the same peer after the same one. Waiting peers are
     // therefore SCHED_IDLE, when the machine lets us put them back (root).
-    const waitIdle = setSchedClass(upstream.child.pid, 'idle') && setSchedClass(upstream.child.pid, 'normal');
+    const parked = new ParkedPeers();
+    const probe = spawn('sleep', ['30'], { stdio: 'ignore' });
+    parked.park(probe.pid ?? -1);
+    const waitIdle = probe.pid !== undefined && parked.resume(probe.pid);
+    probe.kill();
     result.waitingPeersIdle = waitIdle;
     const durationS = o.quick ? 1 : 2;
     const warmupS = o.quick ? 0.3 : 0.7;
@@ -167,7 +172,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
             continue;
           }
           const loadCpu = placeFor(cfg.kind, peer, upstream.child.pid, target.pid);
-          if (waitIdle) for (const p of started) if (p !== 'direct') setSchedClass(ports[p]!.pid, p === peer ? 'normal' : 'idle');
+          if (waitIdle) for (const p of started) if (p !== 'direct') parked[p === peer ? 'resume' : 'park'](ports[p]!.pid);
           const args = [
             '--url',
             `${cfg.transport}://127.0.0.1:${target.port}/`,
