@@ -3,12 +3,14 @@
 // swapped for a proxy id on the way in and back on the way out (found with indexOf; nothing is
 // JSON-parsed). No validation, routing, retries, timeouts, limits or metrics. The latency it adds
 // over direct is what any Node process pays in the benchmark's placement; evmux's distance from it
-// is evmux's own cost.
+// is evmux's own cost. Like evmux, it puts its helper threads at idle CPU priority when it may run
+// on one CPU only (src/runtime/helper-threads.ts), so that difference stays evmux's own too.
 //
 //   node dist/bench/bare-proxy.js --upstream ws://127.0.0.1:PORT [--port 0] [--max-seconds 900]
 import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import WebSocket from 'ws';
+import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
 import { rawValueBounds } from './json-scan.js';
 import { boundLifetime, emit, num } from './process-util.js';
 
@@ -100,6 +102,7 @@ app.post('/*', (res) => {
   });
 });
 
+await applyHelperThreadPriority('auto');
 app.listen(args.host, num(args.port, 0, 'port'), (listenSocket) => {
   if (listenSocket === false) {
     process.stderr.write(`bare-proxy: cannot listen on ${args.host}:${args.port}\n`);
