@@ -76,7 +76,7 @@ export class CallRouter {
         sink.reject(error);
         return;
       }
-      const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline);
+      const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead);
       if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, 1), sink);
       else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
@@ -114,7 +114,7 @@ export class CallRouter {
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
-        const done = this.#conclude(method, params, upstream, reply, tried, deadline);
+        const done = this.#conclude(method, params, upstream, reply, tried, deadline, minHead);
         if (done !== undefined) return await done;
         lastError = reply;
       } catch (error) {
@@ -127,7 +127,7 @@ export class CallRouter {
 
   /**
    * What a node's reply means for the call: the answer (caller's errors included), one more try on
-   * a node further ahead when a null may only mean this node lags, or undefined to try elsewhere.
+   * another node when a null may only mean this node lags, or undefined to try elsewhere.
    */
   #conclude(
     method: string,
@@ -136,10 +136,13 @@ export class CallRouter {
     reply: UpstreamReply,
     tried: ReadonlySet<string>,
     deadline: number,
+    minHead: bigint | undefined,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (isNullResult(reply) && nullMayBeLag(method)) {
-      // Maybe only this node has not seen it yet: ask one that is further ahead, once.
-      const ahead = this.#pick(new Set([...tried, upstream.name]), upstream.headNumber + 1n, true);
+      // Maybe only this node has not got it (yet, or any more: mid-reorg its head can be behind the
+      // one it last reported): ask, once, another node at the block the read names, or else a node
+      // further ahead than this one.
+      const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
       if (ahead === undefined) return reply;
       return this.#attempt(ahead, method, params, Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()))).catch(() => reply);
     }

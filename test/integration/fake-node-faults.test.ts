@@ -204,6 +204,20 @@ test('a lagging node is excluded while more than maxLagBlocks behind and include
   assert.ok(requests(laggard, 'eth_getBalance') > before + 3, 'calls reach it again');
 });
 
+test('a node that claims a block it cannot serve (mid-reorg): its null goes to another node at that height', async (t) => {
+  const { nodes, evmux } = await setup(t, 2, NO_PROBES);
+  const [blind, good] = nodes as [FakeNode, FakeNode];
+  // Both report head 100; the blind one answers null for it, as a node mid-reorg does.
+  blind.handle('eth_getBlockByNumber', () => null);
+  const head = `0x${(100).toString(16)}`;
+  for (let i = 0; i < 6; i++) {
+    const reply = await call(evmux, 'eth_getBlockByNumber', [head, false]);
+    assert.equal((reply['result'] as { number?: string } | null)?.number, head, `call ${i}: ${JSON.stringify(reply)}`);
+  }
+  assert.ok(requests(blind, 'eth_getBlockByNumber') >= 1, 'the blind node was asked first at least once');
+  assert.ok(requests(good, 'eth_getBlockByNumber') >= 6);
+});
+
 test('a node that sends garbage frames: its socket is dropped and the calls succeed elsewhere', async (t) => {
   const { nodes, evmux } = await setup(t, 3, NO_PROBES);
   const bad = nodes[0]!;
