@@ -2,32 +2,16 @@
 // and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
+import { SCHED_OTHER, schedulingPolicies } from '../src/runtime/helper-threads.js';
 import { inspectorUrl, waitHttpOk } from './probe.js';
 
 /** Move a running process (all threads) to a CPU list, e.g. "0" or "0,1". */
 export function pin(pid: number, cpu: string): void {
   if (hasTaskset && pid > 0) spawnSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' });
 }
-
-/** Each thread's scheduling policy (from /proc: 0 SCHED_OTHER, 5 SCHED_IDLE, ...), by thread id. */
-function threadPolicies(pid: number): Map<string, number> {
-  const policies = new Map<string, number>();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // Field 41 is the policy; fields after the command name start at field 3.
-      policies.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]));
-    }
-  } catch {
-    // the process or a thread ended meanwhile
-  }
-  return policies;
-}
-
-const SCHED_OTHER = 0;
 
 /**
  * Processes parked at idle CPU priority while they wait for their turn: every thread SCHED_IDLE, so
@@ -36,11 +20,11 @@ const SCHED_OTHER = 0;
  * idle when confined to one CPU). Going back to normal needs root.
  */
 export class ParkedPeers {
-  readonly #saved = new Map<number, Map<string, number>>();
+  readonly #saved = new Map<number, Map<number, number>>();
 
   park(pid: number): void {
     if (pid <= 0 || this.#saved.has(pid)) return;
-    this.#saved.set(pid, threadPolicies(pid));
+    this.#saved.set(pid, schedulingPolicies(pid));
     spawnSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore' });
   }
 
@@ -52,8 +36,8 @@ export class ParkedPeers {
     let ok = true;
     for (const [tid, policy] of saved) {
       if (policy !== SCHED_OTHER) continue;
-      const r = spawnSync('chrt', ['--other', '--pid', '0', tid], { stdio: 'ignore', encoding: 'utf8' });
-      if (r.status !== 0 && threadPolicies(pid).has(tid)) ok = false;
+      const r = spawnSync('chrt', ['--other', '--pid', '0', String(tid)], { stdio: 'ignore' });
+      if (r.status !== 0 && schedulingPolicies(pid).has(tid)) ok = false;
     }
     return ok;
   }

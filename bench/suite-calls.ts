@@ -144,7 +144,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     // windows, and the rotation always puts the same peer after the same one. Waiting peers are
     // therefore SCHED_IDLE, when the machine lets us put them back (root).
     const parked = new ParkedPeers();
-    const probe = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const probe = spawn('sleep', ['30'], { stdio: 'ignore' }).on('error', () => {});
     parked.park(probe.pid ?? -1);
     const waitIdle = probe.pid !== undefined && parked.resume(probe.pid);
     probe.kill();
@@ -172,7 +172,12 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
             continue;
           }
           const loadCpu = placeFor(cfg.kind, peer, upstream.child.pid, target.pid);
-          if (waitIdle) for (const p of started) if (p !== 'direct') parked[p === peer ? 'resume' : 'park'](ports[p]!.pid);
+          for (const p of waitIdle ? started : []) {
+            const pid = p === 'direct' ? undefined : ports[p]?.pid;
+            if (pid === undefined) continue;
+            if (p === peer) parked.resume(pid);
+            else parked.park(pid);
+          }
           const args = [
             '--url',
             `${cfg.transport}://127.0.0.1:${target.port}/`,

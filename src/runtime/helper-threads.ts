@@ -13,7 +13,7 @@
  * Threads started later (libuv's pool grows on demand) inherit the event loop's normal priority.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 /** `auto`: idle priority when the process may use one CPU only; `idle`: always; `normal`: never. */
@@ -47,4 +47,29 @@ export async function applyHelperThreadPriority(setting: HelperThreadsSetting, c
   const idled = results.filter((result) => result === 'idled').length;
   const failure = results.find((result) => result !== 'idled' && result !== 'gone');
   return failure === undefined ? { idled } : { idled, reason: failure };
+}
+
+/** Linux scheduling policies as /proc reports them. */
+export const SCHED_OTHER = 0;
+export const SCHED_IDLE = 5;
+
+/** Each thread's scheduling policy (field 41 of /proc/PID/task/TID/stat), by thread id; threads that end meanwhile are left out. */
+export function schedulingPolicies(pid: number): Map<number, number> {
+  const byThread = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byThread; // no such process (or not Linux)
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) start at field 3.
+      byThread.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]));
+    } catch {
+      // the thread ended
+    }
+  }
+  return byThread;
 }

@@ -1,34 +1,22 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 
+import { SCHED_IDLE, SCHED_OTHER, schedulingPolicies } from '../../src/runtime/helper-threads.js';
 import { CliProcess, tempFiles } from '../support/cli-process.js';
 
-const SCHED_OTHER = 0;
-const SCHED_IDLE = 5;
 const ONE_CPU = ['taskset', '-c', '0'];
 const canRun = process.platform === 'linux' && spawnSync('taskset', ['-c', '0', 'chrt', '-p', String(process.pid)]).status === 0;
 const UPSTREAM = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'];
-
-/** Scheduling policy of each thread of `pid` (field 41 of /proc/PID/task/TID/stat), by thread id. */
-function policies(pid: number): Map<number, number> {
-  const byThread = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    byThread.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]));
-  }
-  return byThread;
-}
 
 /** Starts evmux, waits until it listens, returns its pid, its threads' policies and its log. */
 async function threadsOfRunning(t: TestContext, args: string[], launcher: readonly string[]): Promise<{ pid: number; byThread: Map<number, number>; stdout: string }> {
   const cli = CliProcess.start(t, args, undefined, launcher);
   await cli.port();
   const pid = cli.child.pid!;
-  const byThread = policies(pid);
+  const byThread = schedulingPolicies(pid);
   cli.child.kill('SIGTERM');
   const { code, stdout } = await cli.exit(5_000);
   assert.equal(code, 0);
