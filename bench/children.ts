@@ -38,19 +38,16 @@ export interface SpawnOptions {
   maxSeconds?: number;
 }
 
-/**
- * The program the reaper `pid` started, found through /proc: its child named `comm`, else any
- * child but esbuild (under tsx the reaper has an esbuild service child too).
- */
-function childOf(pid: number, comm: string): number | undefined {
+/** The processes whose parent is `ppid` (pid and command name), found through /proc. */
+export function childrenOf(ppid: number): { pid: number; name: string }[] {
   const found: { pid: number; name: string }[] = [];
   try {
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid === pid) found.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (parent === ppid) found.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
       } catch {
         // exited while we looked
       }
@@ -58,6 +55,15 @@ function childOf(pid: number, comm: string): number | undefined {
   } catch {
     // no /proc
   }
+  return found;
+}
+
+/**
+ * The program the reaper `pid` started: its child named `comm`, else any child but esbuild (under
+ * tsx the reaper has an esbuild service child too).
+ */
+function childOf(pid: number, comm: string): number | undefined {
+  const found = childrenOf(pid);
   return (found.find((c) => c.name === comm.slice(0, 15)) ?? found.find((c) => c.name !== 'esbuild'))?.pid;
 }
 

@@ -9,8 +9,8 @@
 // count. Per-CPU kernel threads (ksoftirqd/N, kworker/N:M, migration/N) cannot be moved and are not
 // tried. Needs root; without it nothing moves and the results say so.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { hasTaskset } from './children.js';
+import { readFileSync } from 'node:fs';
+import { childrenOf, hasTaskset } from './children.js';
 
 export interface ConfinedKernelThreads {
   /** The CPU list the threads were moved to. */
@@ -21,38 +21,29 @@ export interface ConfinedKernelThreads {
   note?: string;
 }
 
-interface MovedThread {
-  pid: number;
-  name: string;
-  cpus: string;
-}
-
 const KTHREADD = 2;
 
-function status(pid: string): { ppid: number; name: string; cpus: string } | undefined {
+/** The CPUs a thread may run on, as /proc lists them (e.g. "0-1"); undefined once it has exited. */
+function allowedCpus(pid: number): string | undefined {
   try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (key: string): string => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
-    return { ppid: Number(field('PPid')), name: field('Name'), cpus: field('Cpus_allowed_list') };
+    return /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim();
   } catch {
-    return undefined; // the thread exited while we looked
+    return undefined;
   }
 }
 
 /** Confines every movable kernel thread allowed on all of `allCpus` to `cpu`; undo() restores them. */
 export function confineKernelThreads(cpu: string, allCpus: string): { result: ConfinedKernelThreads; undo: () => void } {
-  const moved: MovedThread[] = [];
+  const moved: { pid: number; name: string }[] = [];
   const undo = (): void => {
-    for (const t of moved.splice(0)) spawnSync('taskset', ['-pc', t.cpus, String(t.pid)], { stdio: 'ignore' });
+    for (const t of moved.splice(0)) spawnSync('taskset', ['-pc', allCpus, String(t.pid)], { stdio: 'ignore' });
   };
   if (process.platform !== 'linux' || !hasTaskset) return { result: { cpu, moved: [], note: 'needs Linux and taskset' }, undo };
   let refused = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = status(entry);
-    if (s === undefined || s.ppid !== KTHREADD || s.cpus !== allCpus) continue;
+  for (const { pid, name } of childrenOf(KTHREADD)) {
+    if (allowedCpus(pid) !== allCpus) continue;
     // Per-CPU and workqueue threads refuse a new affinity (EINVAL); only root may move the rest.
-    if (spawnSync('taskset', ['-pc', cpu, entry], { stdio: 'ignore' }).status === 0) moved.push({ pid: Number(entry), name: s.name, cpus: s.cpus });
+    if (spawnSync('taskset', ['-pc', cpu, String(pid)], { stdio: 'ignore' }).status === 0) moved.push({ pid, name });
     else refused++;
   }
   const result: ConfinedKernelThreads = { cpu, moved: moved.map((t) => t.name) };
