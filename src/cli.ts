@@ -90,9 +90,8 @@ function parseFlags(argv: string[]): { flags: FlagSettings; configPath?: string;
 async function prioritizeEventLoop(config: Config, logger: Logger): Promise<void> {
   const cpus = availableParallelism();
   const outcome = await applyHelperThreadPriority(config.helperThreads, cpus);
-  const wanted = config.helperThreads === 'idle' || (config.helperThreads === 'auto' && cpus === 1);
   if (outcome.reason === undefined) logger.info({ threads: outcome.idled, cpus }, 'helper threads run at idle CPU priority');
-  else if (wanted) logger.warn({ threads: outcome.idled, cpus, reason: outcome.reason }, 'could not put every helper thread at idle CPU priority');
+  else if (outcome.wanted) logger.warn({ threads: outcome.idled, cpus, reason: outcome.reason }, 'could not put every helper thread at idle CPU priority');
   else logger.debug({ cpus, reason: outcome.reason }, 'helper threads keep normal CPU priority');
 }
 

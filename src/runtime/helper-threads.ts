@@ -20,6 +20,8 @@ import { availableParallelism } from 'node:os';
 export type HelperThreadsSetting = 'auto' | 'idle' | 'normal';
 
 export interface HelperThreadsOutcome {
+  /** Whether the setting asked for idle priority here (`idle`, or `auto` on one CPU). */
+  wanted: boolean;
   /** Threads now at idle priority. */
   idled: number;
   /** Why nothing was changed, or what failed. */
@@ -39,14 +41,14 @@ function chrtIdle(tid: string): Promise<string> {
 
 /** Puts every thread of this process but the event loop's at SCHED_IDLE, as `setting` asks. */
 export async function applyHelperThreadPriority(setting: HelperThreadsSetting, cpus = availableParallelism()): Promise<HelperThreadsOutcome> {
-  if (setting === 'normal') return { idled: 0, reason: 'helperThreads is "normal"' };
-  if (setting === 'auto' && cpus > 1) return { idled: 0, reason: `evmux may run on ${cpus} CPUs` };
-  if (process.platform !== 'linux') return { idled: 0, reason: `scheduling policies are set on Linux only, not ${process.platform}` };
+  if (setting === 'normal') return { wanted: false, idled: 0, reason: 'helperThreads is "normal"' };
+  if (setting === 'auto' && cpus > 1) return { wanted: false, idled: 0, reason: `evmux may run on ${cpus} CPUs` };
+  if (process.platform !== 'linux') return { wanted: true, idled: 0, reason: `scheduling policies are set on Linux only, not ${process.platform}` };
   const helpers = readdirSync('/proc/self/task').filter((tid) => tid !== String(process.pid));
   const results = await Promise.all(helpers.map(chrtIdle));
   const idled = results.filter((result) => result === 'idled').length;
   const failure = results.find((result) => result !== 'idled' && result !== 'gone');
-  return failure === undefined ? { idled } : { idled, reason: failure };
+  return failure === undefined ? { wanted: true, idled } : { wanted: true, idled, reason: failure };
 }
 
 /** Linux scheduling policies as /proc reports them. */
