@@ -5,7 +5,8 @@
 //   npm run bench:quick    node dist/bench/run-all.js --quick    (< 2 min, CI: keeps tools working)
 //
 // Flags: --quick, --only calls,fanout,failover, --name NAME (default full / quick),
-// --markdown / --no-markdown (default: on for full runs, off for quick ones).
+// --markdown / --no-markdown (default: on for full runs, off for quick ones),
+// --calls NAME,... and --peers direct,nginx,floor,evmux (run only those call configs / peers).
 // Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
 // never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
 import { spawnSync } from 'node:child_process';
@@ -29,11 +30,14 @@ const { values: args } = parseArgs({
     name: { type: 'string' },
     markdown: { type: 'boolean' },
     'no-markdown': { type: 'boolean', default: false },
+    calls: { type: 'string' },
+    peers: { type: 'string' },
   },
 });
 const quick = args.quick;
 const only = new Set((args.only ?? 'calls,fanout,failover').split(',').map((s) => s.trim()));
 const name = args.name ?? (quick ? 'quick' : 'full');
+const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim());
 const writeMarkdown = args['no-markdown'] ? false : (args.markdown ?? !quick);
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
 const started = Date.now();
@@ -133,7 +137,7 @@ async function main(): Promise<number> {
     restoreKernelThreads = confined.undo;
     log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
   }
-  if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log }));
+  if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: list(args.calls), peers: list(args.peers) }));
   if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreKernelThreads();

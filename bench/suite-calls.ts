@@ -55,6 +55,10 @@ export interface CallsOptions {
   quick: boolean;
   evmux: EvmuxCommand | undefined;
   log: (msg: string) => void;
+  /** Only these call configs (names from CALL_CONFIGS); all when absent. */
+  configs?: string[] | undefined;
+  /** Only these peers (direct always runs: it is the baseline); all when absent. */
+  peers?: string[] | undefined;
 }
 
 export interface PeerSummary {
@@ -110,24 +114,30 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   let nginx: NginxPeer | undefined;
   let evmux: Server | undefined;
   let floor: Server | undefined;
+  const wanted = (p: PeerName): boolean => p === 'direct' || o.peers === undefined || o.peers.includes(p);
   try {
     const nginxPort = await freePort();
-    nginx = startNginx(nginxPort, upstream.port, '1');
-    if (nginx === undefined) result.peers.nginx = { available: false, note: 'nginx not installed' };
+    nginx = wanted('nginx') ? startNginx(nginxPort, upstream.port, '1') : undefined;
+    if (!wanted('nginx')) result.peers.nginx = { available: false, note: 'not asked for (--peers)' };
+    else if (nginx === undefined) result.peers.nginx = { available: false, note: 'nginx not installed' };
     else if (await waitPost(nginxPort, nginx.child, 10_000)) {
       result.peers.nginx = { available: true };
       ports.nginx = { port: nginxPort, pid: nginx.child.pid };
     } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
 
-    try {
-      floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
-      result.peers.floor = { available: true };
-      ports.floor = { port: floor.port, pid: floor.child.pid };
-    } catch (err) {
-      result.peers.floor = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+    if (!wanted('floor')) result.peers.floor = { available: false, note: 'not asked for (--peers)' };
+    else {
+      try {
+        floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
+        result.peers.floor = { available: true };
+        ports.floor = { port: floor.port, pid: floor.child.pid };
+      } catch (err) {
+        result.peers.floor = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+      }
     }
 
-    if (o.evmux === undefined) result.peers.evmux = { available: false, note: 'src/cli.ts not found' };
+    if (!wanted('evmux')) result.peers.evmux = { available: false, note: 'not asked for (--peers)' };
+    else if (o.evmux === undefined) result.peers.evmux = { available: false, note: 'src/cli.ts not found' };
     else {
       try {
         evmux = await startEvmux({ cmd: o.evmux, upstreams: [{ name: 'node', port: upstream.port }], cpu: '1' });
@@ -152,7 +162,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     const durationS = o.quick ? 1 : 2;
     const warmupS = o.quick ? 0.3 : 0.7;
     const started = (['direct', 'nginx', 'floor', 'evmux'] as const).filter((p) => ports[p] !== undefined);
-    for (const cfg of CALL_CONFIGS) {
+    for (const cfg of CALL_CONFIGS.filter((c) => o.configs === undefined || o.configs.includes(c.name))) {
       // The floor is a latency reference; at saturation it would only lengthen the run.
       const available = started.filter((p) => p !== 'floor' || cfg.kind !== 'saturation');
       const runs: Partial<Record<PeerName, Record<string, unknown>[]>> = {};
