@@ -15,8 +15,14 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
+/**
+ * What uWS keeps for each socket: the upgrade's data until open, then the wrapper. Both fields exist
+ * from the start and are never deleted, so reading `wrapper` on every message stays a fast load
+ * (deleting a field turned the object into a dictionary, looked up by name per frame).
+ */
 interface SocketState<T> {
-  wrapper: UwsClientSocket<T>;
+  pending: T | undefined;
+  wrapper: UwsClientSocket<T> | undefined;
 }
 
 /**
@@ -193,16 +199,19 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
         writeResponse(res, { status: decision.status, contentType: 'application/json', body: decision.body });
         return;
       }
-      res.upgrade({ pending: decision.data } as unknown as SocketState<T>, key, protocol, extensions, context);
+      const state: SocketState<T> = { pending: decision.data, wrapper: undefined };
+      res.upgrade(state, key, protocol, extensions, context);
     },
     open: (ws) => {
-      const state = ws.getUserData() as SocketState<T> & { pending?: T };
-      state.wrapper = new UwsClientSocket(ws, state.pending as T);
-      delete state.pending;
-      handlers.open(state.wrapper);
+      const state = ws.getUserData();
+      const wrapper = new UwsClientSocket(ws, state.pending as T);
+      state.wrapper = wrapper;
+      state.pending = undefined;
+      handlers.open(wrapper);
     },
     message: (ws, message, isBinary) => {
       const wrapper = ws.getUserData().wrapper;
+      if (wrapper === undefined) return; // uWS delivers frames only after open
       if (message.byteLength > options.maxPayloadBytes) {
         handlers.refuse(wrapper, 1009, `frame of ${message.byteLength} bytes exceeds the ${options.maxPayloadBytes}-byte limit`);
         return;
@@ -213,9 +222,13 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       }
       handlers.message(wrapper, text(message));
     },
-    drain: (ws) => handlers.drain(ws.getUserData().wrapper),
+    drain: (ws) => {
+      const wrapper = ws.getUserData().wrapper;
+      if (wrapper !== undefined) handlers.drain(wrapper);
+    },
     close: (ws, code, message) => {
       const wrapper = ws.getUserData().wrapper;
+      if (wrapper === undefined) return;
       wrapper.detach();
       handlers.close(wrapper, code, text(message));
     },
