@@ -116,14 +116,16 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   let floor: Server | undefined;
   const wanted = (p: PeerName): boolean => p === 'direct' || o.peers === undefined || o.peers.includes(p);
   try {
-    const nginxPort = await freePort();
-    nginx = wanted('nginx') ? startNginx(nginxPort, upstream.port, '1') : undefined;
     if (!wanted('nginx')) result.peers.nginx = { available: false, note: 'not asked for (--peers)' };
-    else if (nginx === undefined) result.peers.nginx = { available: false, note: 'nginx not installed' };
-    else if (await waitPost(nginxPort, nginx.child, 10_000)) {
-      result.peers.nginx = { available: true };
-      ports.nginx = { port: nginxPort, pid: nginx.child.pid };
-    } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
+    else {
+      const nginxPort = await freePort();
+      nginx = startNginx(nginxPort, upstream.port, '1');
+      if (nginx === undefined) result.peers.nginx = { available: false, note: 'nginx not installed' };
+      else if (await waitPost(nginxPort, nginx.child, 10_000)) {
+        result.peers.nginx = { available: true };
+        ports.nginx = { port: nginxPort, pid: nginx.child.pid };
+      } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
+    }
 
     if (!wanted('floor')) result.peers.floor = { available: false, note: 'not asked for (--peers)' };
     else {
