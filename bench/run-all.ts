@@ -35,9 +35,10 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick;
-const only = new Set((args.only ?? 'calls,fanout,failover').split(',').map((s) => s.trim()));
-const name = args.name ?? (quick ? 'quick' : 'full');
+/** A comma-separated flag's items; undefined when the flag is absent. */
 const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim());
+const only = new Set(list(args.only) ?? ['calls', 'fanout', 'failover']);
+const name = args.name ?? (quick ? 'quick' : 'full');
 const writeMarkdown = args['no-markdown'] ? false : (args.markdown ?? !quick);
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
 const started = Date.now();
