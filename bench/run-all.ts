@@ -19,7 +19,7 @@ import { confineKernelThreads } from './kernel-threads.js';
 import { nginxBinary, nginxVersion } from './nginx.js';
 import { findEvmux } from './peers.js';
 import { updateBenchmarksMd, type Machine, type RunResults } from './report.js';
-import { runCalls } from './suite-calls.js';
+import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
 
@@ -35,9 +35,23 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick;
-/** A comma-separated flag's items; undefined when the flag is absent. */
-const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim());
-const only = new Set(list(args.only) ?? ['calls', 'fanout', 'failover']);
+/**
+ * A comma-separated flag's items; undefined when the flag is absent. A name it does not know stops
+ * the run: a typo would otherwise run nothing (or only the baseline) and look like a result.
+ */
+function list(flag: string, value: string | undefined, known: readonly string[]): string[] | undefined {
+  const items = value?.split(',').map((s) => s.trim());
+  const unknown = items?.filter((item) => !known.includes(item)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`run-all: unknown ${flag} ${unknown.map((u) => JSON.stringify(u)).join(', ')}; known: ${known.join(', ')}\n`);
+    process.exit(2);
+  }
+  return items;
+}
+const SUITES = ['calls', 'fanout', 'failover'];
+const only = new Set(list('--only', args.only, SUITES) ?? SUITES);
+const callNames = list('--calls', args.calls, CALL_CONFIGS.map((c) => c.name));
+const peerNames = list('--peers', args.peers, PEER_NAMES);
 const name = args.name ?? (quick ? 'quick' : 'full');
 const writeMarkdown = args['no-markdown'] ? false : (args.markdown ?? !quick);
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
@@ -138,7 +152,7 @@ async function main(): Promise<number> {
     restoreKernelThreads = confined.undo;
     log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
   }
-  if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: list(args.calls), peers: list(args.peers) }));
+  if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
   if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreKernelThreads();

@@ -30,7 +30,8 @@ const OPEN_LOOP_GENERATOR_FLAGS = ['--max-opt=1'];
 /** EVMUX_BENCH_TRACE_DIR=DIR: every open-loop window's per-call trace (call-load --trace) goes there. */
 const TRACE_DIR = process.env.EVMUX_BENCH_TRACE_DIR;
 
-export type PeerName = 'direct' | 'nginx' | 'floor' | 'evmux';
+export const PEER_NAMES = ['direct', 'nginx', 'floor', 'evmux'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
 type Kind = 'saturation' | 'serial' | 'open';
 
 interface CallConfig {
