@@ -43,6 +43,14 @@ const signed = (x: number | null): string => (x === null || !Number.isFinite(x) 
 const fmtRatio = (x: number | null): string => (x === null ? '–' : x.toFixed(2));
 const verdict = (ok: boolean | null): string => (ok === null ? 'n/a' : ok ? 'met' : '**missed**');
 
+/** Rounds discarded because direct's windows ran on a slowed machine, with their p99s. */
+function againNote(config: CallsResult['configs'][number] | undefined): string {
+  const discarded = config?.discarded ?? [];
+  if (discarded.length === 0) return '';
+  const rounds = discarded.map((r) => Object.entries(r).map(([peer, p99]) => `${peer} ${fmt(p99)}`).join(', '));
+  return `; measured again after ${discarded.length === 1 ? 'a round' : `${discarded.length} rounds`} whose baseline was disturbed (p99 µs: ${rounds.join('; ')})`;
+}
+
 function callRows(calls: CallsResult): string[] {
   const rows: string[] = [];
   const cfg = (name: string): CallsResult['configs'][number]['byPeer'] => calls.configs.find((c) => c.name === name)?.byPeer ?? {};
@@ -75,6 +83,7 @@ function callRows(calls: CallsResult): string[] {
     ['open5k-http-small', 'open loop 5k req/s, HTTP'],
   ] as const) {
     const p = cfg(name);
+    const config = calls.configs.find((c) => c.name === name);
     const d = p.direct;
     const add = (peer: PeerName, k: 'p50Us' | 'p99Us'): number | null =>
       p[peer] !== undefined && d !== undefined ? round((p[peer]?.[k] ?? 0) - d[k]) : null;
@@ -88,7 +97,10 @@ function callRows(calls: CallsResult): string[] {
     rows.push(
       `| added latency over direct, ${label}, small call | ≤ 50 µs p50, ≤ 120 µs p99 | evmux ${signed(e50)} / ${signed(e99)} µs, ` +
         `nginx ${signed(add('nginx', 'p50Us'))} / ${signed(add('nginx', 'p99Us'))} µs, Node floor ${signed(f50)} / ${signed(f99)} µs ` +
-        `(direct ${fmt(d?.p50Us)} / ${fmt(d?.p99Us)} µs) | p50 / p99 | ${verdict(met)}${met === false && floorMisses ? ' (the Node floor misses too)' : ''} |`,
+        `(direct ${fmt(d?.p50Us)} / ${fmt(d?.p99Us)} µs)${againNote(config)} | p50 / p99 | ` +
+        (config?.disturbed === true
+          ? 'disturbed: direct slower than a proxy in front of it; run again |'
+          : `${verdict(met)}${met === false && floorMisses ? ' (the Node floor misses too)' : ''} |`),
     );
   }
   return rows;
