@@ -3,6 +3,7 @@
  * is the sink its plain call's outcome is handed to (see ReplySink), so a request allocates one
  * object here instead of async frames and promises; it turns the outcome into the answer's bytes.
  */
+import { Buffer } from 'node:buffer';
 import type { Telemetry } from '../telemetry.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
 import { toErrorObject, type JsonRpcErrorObject } from './errors.js';

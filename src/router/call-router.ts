@@ -3,6 +3,7 @@
  * deadline, keep filter methods on the node that holds the filter, and never send a raw
  * transaction twice to the same node.
  */
+import { performance } from 'node:perf_hooks';
 import { keccak256 } from 'viem';
 import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';

@@ -1,4 +1,5 @@
 /** The uWebSockets.js front end: the only module that imports uWS. */
+import { Buffer } from 'node:buffer';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 

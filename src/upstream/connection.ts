@@ -3,6 +3,8 @@
  * heartbeat, and reconnection forever with exponential backoff and full jitter. Pending requests
  * fail at once when the socket dies so callers can retry elsewhere without waiting for a timeout.
  */
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';

@@ -4,6 +4,7 @@
  * the client's id in front of it, so results are never decoded, parsed or re-serialized on the way
  * through.
  */
+import { Buffer } from 'node:buffer';
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
 
 export interface UpstreamReply {

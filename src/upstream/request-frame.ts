@@ -1,4 +1,6 @@
 /** The bytes of one JSON-RPC request evmux sends a node, under evmux's own id. */
+import { Buffer } from 'node:buffer';
+
 const FRAME_START = Buffer.from('{"jsonrpc":"2.0","id":');
 const METHOD_KEY = Buffer.from(',"method":');
 const PARAMS_KEY = Buffer.from(',"params":');

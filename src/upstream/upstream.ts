@@ -3,6 +3,7 @@
  * circuit breaker fed by transport failures, active health probes and head tracking, and the socket
  * that carries the upstream side of client subscriptions.
  */
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
