@@ -139,7 +139,7 @@ export class CallRouter {
     deadline: number,
     minHead: bigint | undefined,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
-    if (isNullResult(reply) && nullMayBeLag(method)) {
+    if (nullMayBeLag(method) && isNullResult(reply)) {
       // Maybe only this node has not got it (yet, or any more: mid-reorg its head can be behind the
       // one it last reported): ask, once, another node at the block the read names, or else a node
       // further ahead than this one.

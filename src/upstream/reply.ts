@@ -54,9 +54,11 @@ const COMMA = 0x2c;
 const ZERO = 0x30;
 const NINE = 0x39;
 
+/** Byte by byte in JS: these tokens are short, and `Buffer#compare` crosses into C++ and validates four offsets. */
 function startsWithAt(frame: Buffer, token: Buffer, offset: number): boolean {
   if (frame.length < offset + token.length) return false;
-  return frame.compare(token, 0, token.length, offset, offset + token.length) === 0;
+  for (let i = 0; i < token.length; i++) if (frame[offset + i] !== token[i]) return false;
+  return true;
 }
 
 /** Classify one upstream text frame. Throws SyntaxError on garbage. */
@@ -106,7 +108,7 @@ export function resultReply(result: unknown): UpstreamReply {
 
 /** `result: null` — worth a second opinion for lookups a lagging node may not know yet. */
 export function isNullResult(reply: UpstreamReply): boolean {
-  return reply.error === undefined && reply.tail.equals(NULL_TAIL);
+  return reply.error === undefined && startsWithAt(reply.tail, NULL_TAIL, 0) && reply.tail.length === NULL_TAIL.length;
 }
 
 function normalizeError(value: unknown): JsonRpcErrorObject {
