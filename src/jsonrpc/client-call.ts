@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import type { Telemetry } from '../telemetry.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
 import { toErrorObject, type JsonRpcErrorObject } from './errors.js';
+import { digitCount, isDigitsId, putBytes, putDigits } from './json-bytes.js';
 import type { JsonRpcId } from './types.js';
 
 /** Where a frame's answer goes: the WebSocket session or the HTTP exchange. */
@@ -37,13 +38,13 @@ const COMMA_BYTE = 0x2c;
 
 /** The node's bytes after its id, behind the caller's id: the result is never re-serialized. */
 function withCallerId(id: JsonRpcId, tail: Buffer): Buffer {
-  const idJson = JSON.stringify(id);
-  const idLength = Buffer.byteLength(idJson);
-  const response = Buffer.allocUnsafe(RESPONSE_START.length + idLength + 1 + tail.length);
-  let at = RESPONSE_START.copy(response, 0);
-  at += response.write(idJson, at, idLength);
+  const digits = isDigitsId(id) ? digitCount(id) : 0;
+  const idJson = digits > 0 ? undefined : Buffer.from(JSON.stringify(id));
+  const response = Buffer.allocUnsafe(RESPONSE_START.length + (idJson?.length ?? digits) + 1 + tail.length);
+  let at = putBytes(response, 0, RESPONSE_START);
+  at = idJson === undefined ? putDigits(response, at, id as number, digits) : putBytes(response, at, idJson);
   response[at++] = COMMA_BYTE;
-  tail.copy(response, at);
+  putBytes(response, at, tail);
   return response;
 }
 

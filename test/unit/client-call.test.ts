@@ -67,3 +67,18 @@ test('a batch of notifications only has no answer', () => {
   new ClientCall(target, null, false, batch, 1, noTelemetry).reject(new Error('boom'));
   assert.deepEqual(target.answers, [{ response: undefined, after: 0 }]);
 });
+
+test('answers carry the caller id exactly as JSON has it: integers of any length, negative, fractional, string, null', () => {
+  for (const id of [0, 7, 10, 12_345, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -3, 1.5, 1e21, '', 'a"b\\c', null]) {
+    const target = new Target();
+    new ClientCall(target, id, true, undefined, 0, noTelemetry).resolve(resultReply('0x1'));
+    assert.equal(target.answers[0]!.response, `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":"0x1"}`, String(id));
+  }
+});
+
+test('a large result is copied whole behind the id', () => {
+  const target = new Target();
+  const big = 'ab'.repeat(50_000);
+  new ClientCall(target, 9, true, undefined, 0, noTelemetry).resolve(resultReply(big));
+  assert.deepEqual(JSON.parse(target.answers[0]!.response!), { jsonrpc: '2.0', id: 9, result: big });
+});
