@@ -17,3 +17,25 @@ test('methods and params outside ASCII, objects and empty params are encoded as 
   assert.deepEqual(JSON.parse(frame.toString('utf8')), { jsonrpc: '2.0', id: 42, method: 'méthode_✓', params });
   assert.equal(requestFrame(1, 'eth_chainId', []).toString('utf8'), '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}');
 });
+
+test('params of every size and alphabet come out as their JSON: short and long, ASCII and not, non-ASCII at the start or end', () => {
+  const samples: unknown[] = [
+    [],
+    ['0x' + 'ab'.repeat(20), 'latest'],
+    ['é'],
+    ['0x' + 'a'.repeat(200) + '✓'],
+    ['✓' + 'a'.repeat(200)],
+    ['x'.repeat(250)],
+    ['x'.repeat(254)],
+    ['x'.repeat(300)],
+    [{ data: '0x' + 'cd'.repeat(5000), note: 'ключ' }],
+  ];
+  for (const params of samples) {
+    for (const method of ['eth_call', 'eth_getBalance']) {
+      const frame = requestFrame(12_345, method, params);
+      const expected = JSON.stringify({ jsonrpc: '2.0', id: 12_345, method, params });
+      assert.equal(frame.toString('utf8'), expected);
+      assert.equal(frame.length, Buffer.byteLength(expected));
+    }
+  }
+});
