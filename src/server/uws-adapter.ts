@@ -3,18 +3,38 @@ import { Buffer } from 'node:buffer';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  204: '204 No Content',
-  400: '400 Bad Request',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type',
-  429: '429 Too Many Requests',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
+/**
+ * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
+ * it into a temporary UTF-8 buffer (allocated and freed per call); bytes it takes as they are.
+ */
+const STATUS_LINES = new Map<number, Buffer>(
+  [
+    '200 OK',
+    '204 No Content',
+    '400 Bad Request',
+    '404 Not Found',
+    '405 Method Not Allowed',
+    '413 Payload Too Large',
+    '415 Unsupported Media Type',
+    '429 Too Many Requests',
+    '500 Internal Server Error',
+    '503 Service Unavailable',
+  ].map((line) => [Number.parseInt(line, 10), Buffer.from(line)]),
+);
+const CONTENT_TYPE = Buffer.from('content-type');
+const CONTENT_LENGTH = Buffer.from('content-length');
+/** Header names and values evmux writes (a handful of constants); bounded all the same. */
+const ENCODED = new Map<string, Buffer>();
+const MAX_ENCODED = 64;
+
+function encoded(text: string): Buffer | string {
+  const known = ENCODED.get(text);
+  if (known !== undefined) return known;
+  if (ENCODED.size >= MAX_ENCODED) return text;
+  const bytes = Buffer.from(text);
+  ENCODED.set(text, bytes);
+  return bytes;
+}
 
 /**
  * What uWS keeps for each socket: the upgrade's data until open, then the wrapper. Both fields exist
@@ -178,9 +198,10 @@ class HttpExchange implements PostExchange {
 
 function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
   res.cork(() => {
-    res.writeStatus(STATUS_TEXT[response.status] ?? `${response.status} Unknown`);
-    res.writeHeader('content-type', response.contentType);
-    for (const [key, value] of Object.entries(response.headers ?? {})) res.writeHeader(key, value);
+    res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
+    res.writeHeader(CONTENT_TYPE, encoded(response.contentType));
+    const headers = response.headers;
+    if (headers !== undefined) for (const key in headers) res.writeHeader(encoded(key), encoded(headers[key]!));
     res.end(response.body);
   });
 }
@@ -247,7 +268,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     res.onAborted(() => {
       exchange.aborted = true;
     });
-    const declared = Number(req.getHeader('content-length') || '0');
+    const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
       exchange.respond(tooLarge(options.maxPayloadBytes));
       return;
