@@ -48,25 +48,18 @@ interface SocketState<T> {
 
 /**
  * Frames sent outside a uWS callback (answers that arrive from a node) would each cost a syscall.
- * They wait in a per-socket outbox until the microtask checkpoint that ends the current callback
- * (for answers, the node socket's read: every reply in it has been handled by then), then go out
- * corked together. A microtask rather than setImmediate, which costs a check-phase callback with
- * its async-context bookkeeping for the same batching. Anything that changes what the socket receives through topics flushes first, so a
+ * They wait in a per-socket outbox until the check phase right after this poll, then go out corked
+ * together. Anything that changes what the socket receives through topics flushes first, so a
  * subscription's answer and greeting always precede its published notifications.
  */
 // A plain array reused forever, not a Set: clearing a long-lived Set allocates its new table in
 // the old generation, and at one flush per call that garbage is what forces mark-compact pauses.
 const flushQueue: Array<UwsClientSocket<unknown> | undefined> = [];
-/**
- * The flush is a reaction to an already settled promise: a plain V8 microtask. Node's
- * queueMicrotask wraps each callback with async-context bookkeeping that costs as much as an immediate.
- */
-const RESOLVED = Promise.resolve();
 let queued = 0;
 
 function scheduleFlush(socket: UwsClientSocket<unknown>): void {
   flushQueue[queued++] = socket;
-  if (queued === 1) void RESOLVED.then(flushAll);
+  if (queued === 1) setImmediate(flushAll);
 }
 
 function flushAll(): void {
