@@ -1,0 +1,126 @@
+// Instructions per proxied call, counted by valgrind's callgrind. Unlike CPU time, the count does not
+// depend on what else the machine is doing or how fast its cores run this hour: the same build gives
+// the same count within about 0.5 %, so a change worth 1 % of a call shows. It counts user space only
+// (the kernel's share of a call, its socket syscalls, is the same for every Node peer).
+//
+//   node dist/bench/instructions.js [--peer evmux|floor] [--transport ws|http]
+//                                   [--warmup-s 20] [--measure-s 15] [--entry dist/src/cli.js]
+//
+// The peer runs under valgrind in front of a fake node; call-load makes 2 x 1 calls in flight (so
+// each event-loop turn carries one call, like the open-loop benchmark) for the warm-up (until V8 has
+// optimized the call path), then callgrind's counters are zeroed, the measured calls run, and the
+// counters are dumped. Counted: the main thread, where calls are handled (V8's compiler and GC
+// helpers run beside it at idle priority); all threads are reported too. Prints one JSON line.
+// Needs valgrind (Debian package valgrind); slow: about a minute per run.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Child, freePort, killAllChildren, nodeArgs, toolPath, which } from './children.js';
+import { startFakeUpstream, runTool } from './peers.js';
+import { emit, num, sleep } from './process-util.js';
+
+const { values: args } = parseArgs({
+  options: {
+    peer: { type: 'string', default: 'evmux' },
+    transport: { type: 'string', default: 'ws' },
+    'warmup-s': { type: 'string' },
+    'measure-s': { type: 'string' },
+    entry: { type: 'string', default: 'dist/src/cli.js' },
+  },
+});
+const peer = args.peer;
+const transport = args.transport;
+if (peer !== 'evmux' && peer !== 'floor') throw new Error(`--peer must be evmux or floor, got ${peer}`);
+if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
+const warmupS = num(args['warmup-s'], 20, 'warmup-s');
+const measureS = num(args['measure-s'], 15, 'measure-s');
+if (which('valgrind') === undefined || which('callgrind_control') === undefined) throw new Error('valgrind is not installed (Debian package valgrind)');
+
+const dir = mkdtempSync(join(tmpdir(), 'evmux-callgrind-'));
+const node = await startFakeUpstream({ intervalMs: 1000, genesisMs: Date.now() });
+const port = await freePort();
+// The same young generation evmux's own command line gives it (see peers.ts findEvmux).
+const v8Flags = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
+const program =
+  peer === 'evmux'
+    ? [...nodeArgs(args.entry), '--host', '127.0.0.1', '--port', String(port), '--upstream', `node=ws://127.0.0.1:${node.port}`, '--log-level', 'warn']
+    : [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`];
+const valgrind = new Child(
+  'valgrind',
+  'valgrind',
+  ['--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out.%p')}`, process.execPath, ...v8Flags, ...program],
+  { maxSeconds: 900 },
+);
+
+try {
+  const url = `${transport}://127.0.0.1:${port}/`;
+  await untilAnswering(url, 180_000);
+  const load = (seconds: number): Promise<Record<string, unknown>> =>
+    runTool('call-load', ['--url', url, '--mode', 'closed', '--conns', '2', '--inflight', '1', '--duration', String(seconds), '--warmup', '0'], {
+      cpu: undefined,
+      timeoutMs: (seconds + 60) * 1000,
+    });
+  await load(warmupS);
+  control('-z');
+  const measured = await load(measureS);
+  control('-d');
+  await sleep(1000);
+  const requests = Number(measured.requests);
+  const dumps = readdirSync(dir).filter((name) => /\.1-\d+$/.test(name));
+  const counts = dumps.map((name) => ({ thread: Number(name.slice(name.lastIndexOf('-') + 1)), ir: summary(join(dir, name)) }));
+  const main = counts.find((c) => c.thread === 1)?.ir;
+  if (main === undefined) throw new Error(`no main-thread dump in ${dir}`);
+  const all = counts.reduce((sum, c) => sum + c.ir, 0);
+  emit({
+    event: 'result',
+    tool: 'instructions',
+    peer,
+    transport,
+    warmupS,
+    measureS,
+    requests,
+    mainThreadPerCall: Math.round(main / requests),
+    allThreadsPerCall: Math.round(all / requests),
+  });
+} finally {
+  await valgrind.stop(5000);
+  await node.child.stop(1000);
+  killAllChildren();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function control(flag: string): void {
+  const result = spawnSync('callgrind_control', [flag, String(valgrind.pid)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${flag} failed: ${result.stderr}`);
+}
+
+/** The dump's total instruction count (its `summary:` line). */
+function summary(file: string): number {
+  const line = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('summary:'));
+  if (line === undefined) throw new Error(`${file} has no summary line`);
+  return Number(line.split(/\s+/)[1]);
+}
+
+/** Wait until the peer, slowed some 50-fold by valgrind, answers a call. */
+async function untilAnswering(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const httpUrl = url.replace(/^ws:/, 'http:');
+  while (Date.now() < deadline) {
+    if (!valgrind.running) throw new Error(`the peer exited under valgrind:\n${valgrind.stderrTail.slice(-1500)}`);
+    try {
+      const response = await fetch(httpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+        signal: AbortSignal.timeout(5000),
+      });
+      if (response.ok && (await response.text()).includes('"result"')) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(1000);
+  }
+  throw new Error(`the peer did not answer within ${timeoutMs} ms`);
+}
