@@ -28,6 +28,13 @@ type Settings = Pick<Config, 'retry' | 'requestTimeoutMs'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 
+/**
+ * Waits before asking again for a block some node has reported but none at that height can serve:
+ * anvil_reorg and real reorgs leave a node without its tip for a few milliseconds, and the node
+ * first to a block is ahead of the others by about as long. 300 ms in all, then the null stands.
+ */
+const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
+
 export class CallRouter {
   readonly #pool: UpstreamPool;
   readonly #strategy: BalancerStrategy;
@@ -139,16 +146,53 @@ export class CallRouter {
     deadline: number,
     minHead: bigint | undefined,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
-    if (nullMayBeLag(method) && isNullResult(reply)) {
-      // Maybe only this node has not got it (yet, or any more: mid-reorg its head can be behind the
-      // one it last reported): ask, once, another node at the block the read names, or else a node
-      // further ahead than this one.
-      const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
-      if (ahead === undefined) return reply;
-      return this.#attempt(ahead, method, params, Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()))).catch(() => reply);
-    }
+    if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead);
     if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
     return undefined;
+  }
+
+  /**
+   * A null that may only mean this node has not got the data (yet, or any more: mid-reorg its head
+   * can be behind the one it last reported): ask, once, another node at the block the read names,
+   * or else a node further ahead than this one. A null for a height some node has reported still
+   * stands only after #askAgainShortly: that block exists, or will again within moments.
+   */
+  async #secondOpinion(
+    method: string,
+    params: unknown,
+    upstream: Upstream,
+    reply: UpstreamReply,
+    tried: ReadonlySet<string>,
+    deadline: number,
+    minHead: bigint | undefined,
+  ): Promise<UpstreamReply> {
+    const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
+    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(deadline)).catch(() => reply);
+    if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead) return answer;
+    return this.#askAgainShortly(method, params, minHead, deadline, answer);
+  }
+
+  /**
+   * A null for a height some node has reported: asked again, of a node at that height, after each
+   * of NULL_RECHECK_DELAYS_MS while the deadline allows. The null stands if none has it by then.
+   */
+  async #askAgainShortly(method: string, params: unknown, height: bigint, deadline: number, reply: UpstreamReply): Promise<UpstreamReply> {
+    // Nodes that answered null are asked again only when no other node is at that height.
+    const answeredNull = new Set<string>();
+    for (const delay of NULL_RECHECK_DELAYS_MS) {
+      if (Date.now() + delay >= deadline) break;
+      await sleep(delay);
+      const upstream = this.#pick(answeredNull, height, true) ?? this.#pick(NO_NODES, height, true);
+      if (upstream === undefined) continue;
+      const again = await this.#attempt(upstream, method, params, this.#timeLeft(deadline)).catch(() => undefined);
+      if (again !== undefined && !isNullResult(again)) return again;
+      answeredNull.add(upstream.name);
+    }
+    return reply;
+  }
+
+  #timeLeft(deadline: number): number {
+    return Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()));
   }
 
   async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {

@@ -218,6 +218,26 @@ test('a node that claims a block it cannot serve (mid-reorg): its null goes to a
   assert.ok(requests(good, 'eth_getBlockByNumber') >= 6);
 });
 
+test('the only node at a height answers null for it a moment (mid-reorg) while the others are a block behind: asked again shortly, the block comes back', async (t) => {
+  const { nodes, evmux } = await setup(t, 2);
+  const [first, behind] = nodes as [FakeNode, FakeNode];
+  first.advance(1);
+  const height = `0x${(101).toString(16)}`;
+  await waitFor('evmux knows head 101', async () => (await statusOf(evmux)).some((upstream) => upstream.lag === 1), 3_000);
+  // The node that reported 101 has lost it for now; the other one imports it 20 ms later.
+  first.handle('eth_getBlockByNumber', () => null);
+  setTimeout(() => behind.advance(1), 20);
+  const started = Date.now();
+  const reply = await call(evmux, 'eth_getBlockByNumber', [height, false]);
+  assert.equal((reply['result'] as { number?: string } | null)?.number, height, JSON.stringify(reply));
+  assert.ok(Date.now() - started < 1_000, `answered after ${Date.now() - started} ms`);
+
+  // A height no node has reported is not waited for: its null comes back at once.
+  const future = Date.now();
+  assert.equal((await call(evmux, 'eth_getBlockByNumber', ['0x1000', false]))['result'], null);
+  assert.ok(Date.now() - future < 200, `null for an unreported height after ${Date.now() - future} ms`);
+});
+
 test('a node that sends garbage frames: its socket is dropped and the calls succeed elsewhere', async (t) => {
   const { nodes, evmux } = await setup(t, 3, NO_PROBES);
   const bad = nodes[0]!;
