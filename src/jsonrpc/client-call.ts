@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import type { Telemetry } from '../telemetry.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
 import { toErrorObject, type JsonRpcErrorObject } from './errors.js';
-import { digitCount, isDigitsId, putBytes, putDigits } from './json-bytes.js';
+import { digitCount, ID_PREFIX, isDigitsId, putBytes, putDigits } from './json-bytes.js';
 import type { JsonRpcId } from './types.js';
 
 /** Where a frame's answer goes: the WebSocket session or the HTTP exchange. */
@@ -33,15 +33,14 @@ export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject, telemetr
   return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
 }
 
-const RESPONSE_START = Buffer.from('{"jsonrpc":"2.0","id":');
 const COMMA_BYTE = 0x2c;
 
 /** The node's bytes after its id, behind the caller's id: the result is never re-serialized. */
 function withCallerId(id: JsonRpcId, tail: Buffer): Buffer {
   const digits = isDigitsId(id) ? digitCount(id) : 0;
   const idJson = digits > 0 ? undefined : Buffer.from(JSON.stringify(id));
-  const response = Buffer.allocUnsafe(RESPONSE_START.length + (idJson?.length ?? digits) + 1 + tail.length);
-  let at = putBytes(response, 0, RESPONSE_START);
+  const response = Buffer.allocUnsafe(ID_PREFIX.length + (idJson?.length ?? digits) + 1 + tail.length);
+  let at = putBytes(response, 0, ID_PREFIX);
   at = idJson === undefined ? putDigits(response, at, id as number, digits) : putBytes(response, at, idJson);
   response[at++] = COMMA_BYTE;
   putBytes(response, at, tail);

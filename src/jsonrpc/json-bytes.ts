@@ -8,6 +8,9 @@ import { Buffer } from 'node:buffer';
 
 const ZERO = 0x30;
 
+/** How every request and response evmux writes starts, and how nodes start theirs: the id follows. */
+export const ID_PREFIX = Buffer.from('{"jsonrpc":"2.0","id":');
+
 /** Digits of a non-negative safe integer. */
 export function digitCount(value: number): number {
   let digits = 1;

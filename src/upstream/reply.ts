@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
+import { ID_PREFIX } from '../jsonrpc/json-bytes.js';
 
 export interface UpstreamReply {
   /** `"result":...}` or `"error":...}`: the response after its id, ready to be prefixed. */
@@ -46,7 +47,6 @@ export interface ParsedFrame {
   message?: Record<string, unknown>;
 }
 
-const PREFIX = Buffer.from('{"jsonrpc":"2.0","id":');
 const RESULT = Buffer.from('"result":');
 const ERROR = Buffer.from('"error":');
 const NULL_TAIL = Buffer.from('"result":null}');
@@ -64,16 +64,16 @@ function startsWithAt(frame: Buffer, token: Buffer, offset: number): boolean {
 /** Classify one upstream text frame. Throws SyntaxError on garbage. */
 export function parseUpstreamFrame(frame: Buffer): ParsedFrame {
   // Fast path: the layout every common node uses, read straight off the bytes.
-  if (startsWithAt(frame, PREFIX, 0)) {
-    let offset = PREFIX.length;
+  if (startsWithAt(frame, ID_PREFIX, 0)) {
+    let offset = ID_PREFIX.length;
     let id = 0;
-    while (offset < frame.length && offset - PREFIX.length < 15) {
+    while (offset < frame.length && offset - ID_PREFIX.length < 15) {
       const byte = frame[offset]!;
       if (byte < ZERO || byte > NINE) break;
       id = id * 10 + (byte - ZERO);
       offset++;
     }
-    if (offset > PREFIX.length && frame[offset] === COMMA) {
+    if (offset > ID_PREFIX.length && frame[offset] === COMMA) {
       const tail = frame.subarray(offset + 1);
       if (startsWithAt(tail, RESULT, 0)) return { id, reply: { tail } };
       if (startsWithAt(tail, ERROR, 0)) {

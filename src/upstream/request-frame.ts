@@ -1,8 +1,7 @@
 /** The bytes of one JSON-RPC request evmux sends a node, under evmux's own id. */
 import { Buffer } from 'node:buffer';
-import { digitCount, putBytes, putDigits } from '../jsonrpc/json-bytes.js';
+import { digitCount, ID_PREFIX, putBytes, putDigits } from '../jsonrpc/json-bytes.js';
 
-const FRAME_START = Buffer.from('{"jsonrpc":"2.0","id":');
 const CLOSE_BRACE = 0x7d;
 
 /**
@@ -29,8 +28,8 @@ export function requestFrame(id: number, method: string, params: unknown): Buffe
   const paramsJson = JSON.stringify(params);
   const middle = methodPart(method);
   const digits = digitCount(id);
-  const frame = Buffer.allocUnsafe(FRAME_START.length + digits + middle.length + Buffer.byteLength(paramsJson) + 1);
-  let at = putBytes(frame, 0, FRAME_START);
+  const frame = Buffer.allocUnsafe(ID_PREFIX.length + digits + middle.length + Buffer.byteLength(paramsJson) + 1);
+  let at = putBytes(frame, 0, ID_PREFIX);
   at = putDigits(frame, at, id, digits);
   at = putBytes(frame, at, middle);
   at += frame.write(paramsJson, at);
