@@ -59,3 +59,14 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
 export function nullMayBeLag(method: string): boolean {
   return NULL_MAY_BE_LAG.has(method);
 }
+
+/**
+ * Reads whose null, for a height some node has reported, can only mean the serving node lacks that
+ * block: worth asking again shortly. (A null from eth_getTransactionByBlockNumberAndIndex may just
+ * be an index past the block's transactions.)
+ */
+const NULL_MEANS_BLOCK_MISSING = new Set(['eth_getBlockByNumber', 'eth_getBlockReceipts']);
+
+export function nullMeansBlockMissing(method: string): boolean {
+  return NULL_MEANS_BLOCK_MISSING.has(method);
+}

@@ -15,7 +15,7 @@ import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { isNullResult, replyResult, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { nullMayBeLag, requiredBlock } from './block-requirement.js';
+import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
 import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
 
@@ -154,8 +154,8 @@ export class CallRouter {
   /**
    * A null that may only mean this node has not got the data (yet, or any more: mid-reorg its head
    * can be behind the one it last reported): ask, once, another node at the block the read names,
-   * or else a node further ahead than this one. A null for a height some node has reported still
-   * stands only after #askAgainShortly: that block exists, or will again within moments.
+   * or else a node further ahead than this one. A null for a block at a height some node has
+   * reported stands only after #askAgainShortly: that block exists, or will again within moments.
    */
   async #secondOpinion(
     method: string,
@@ -168,7 +168,7 @@ export class CallRouter {
   ): Promise<UpstreamReply> {
     const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
     const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(deadline)).catch(() => reply);
-    if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead) return answer;
+    if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer);
   }
 

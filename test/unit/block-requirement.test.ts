@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nullMayBeLag, requiredBlock } from '../../src/router/block-requirement.js';
+import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from '../../src/router/block-requirement.js';
 
 test('reads that name a block number require a node that has it', () => {
   assert.equal(requiredBlock('eth_getBlockByNumber', ['0x10', false]), 16n);
@@ -24,4 +24,12 @@ test('null answers to lookups may be lag; other nulls are final', () => {
   assert.equal(nullMayBeLag('eth_getTransactionReceipt'), true);
   assert.equal(nullMayBeLag('eth_getBlockByHash'), true);
   assert.equal(nullMayBeLag('eth_call'), false);
+});
+
+test('only block reads by number treat a null at a reported height as a block not there yet', () => {
+  assert.equal(nullMeansBlockMissing('eth_getBlockByNumber'), true);
+  assert.equal(nullMeansBlockMissing('eth_getBlockReceipts'), true);
+  // An index past the block's transactions is a real null.
+  assert.equal(nullMeansBlockMissing('eth_getTransactionByBlockNumberAndIndex'), false);
+  assert.equal(nullMeansBlockMissing('eth_getTransactionReceipt'), false);
 });
