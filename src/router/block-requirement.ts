@@ -35,7 +35,8 @@ const NULL_MAY_BE_LAG = new Set([
 ]);
 
 function blockNumberOf(value: unknown): bigint | undefined {
-  if (typeof value === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(value)) return BigInt(value);
+  // Tags ("latest", ...) are the usual value: they skip the regular expression.
+  if (typeof value === 'string' && value.charCodeAt(1) === 0x78 /* x */ && /^0x[0-9a-fA-F]{1,16}$/.test(value)) return BigInt(value);
   // EIP-1898 block object: { blockNumber } (a blockHash cannot be checked against a height)
   if (value !== null && typeof value === 'object' && 'blockNumber' in value) return blockNumberOf((value as { blockNumber: unknown }).blockNumber);
   return undefined;
