@@ -108,7 +108,7 @@ export function resultReply(result: unknown): UpstreamReply {
 
 /** `result: null` — worth a second opinion for lookups a lagging node may not know yet. */
 export function isNullResult(reply: UpstreamReply): boolean {
-  return reply.error === undefined && startsWithAt(reply.tail, NULL_TAIL, 0) && reply.tail.length === NULL_TAIL.length;
+  return reply.error === undefined && reply.tail.length === NULL_TAIL.length && startsWithAt(reply.tail, NULL_TAIL, 0);
 }
 
 function normalizeError(value: unknown): JsonRpcErrorObject {

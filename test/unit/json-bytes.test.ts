@@ -13,7 +13,7 @@ test('integers are written as the same digits JSON.stringify gives', () => {
 });
 
 test('short and long pieces are copied whole at the offset, nothing around them touched', () => {
-  for (const length of [0, 1, 22, 64, 65, 4096]) {
+  for (const length of [0, 1, 16, 17, 22, 64, 65, 4096]) {
     const source = Buffer.from(Array.from({ length }, (_, i) => 0x41 + (i % 26)));
     const target = Buffer.alloc(length + 4, 0x2e);
     assert.equal(putBytes(target, 2, source), length + 2);
