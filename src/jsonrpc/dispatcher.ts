@@ -16,6 +16,7 @@ import {
   ParseError,
   type JsonRpcErrorObject,
 } from './errors.js';
+import { batchTexts, paramsText } from './params-text.js';
 import type { JsonRpcId } from './types.js';
 
 /** What a WebSocket session offers for eth_subscribe; absent over HTTP. */
@@ -58,7 +59,7 @@ export class Dispatcher {
       return;
     }
     if (!Array.isArray(message)) {
-      this.#one(message, context, undefined, 0);
+      this.#one(message, context, undefined, 0, text);
       return;
     }
     if (message.length === 0) {
@@ -71,11 +72,16 @@ export class Dispatcher {
       return;
     }
     const batch = new BatchAnswer(context, message.length);
-    message.forEach((item, index) => this.#one(item, context, batch, index));
+    const texts = batchTexts(text);
+    const own = texts?.length === message.length ? texts : undefined;
+    message.forEach((item, index) => this.#one(item, context, batch, index, own?.[index]));
   }
 
-  /** One request: invalid ones are answered at once; valid ones become a ClientCall. */
-  #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number): void {
+  /**
+   * One request: invalid ones are answered at once; valid ones become a ClientCall. `text` is the
+   * request's own JSON, for its params' text (params-text.ts).
+   */
+  #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number, text?: string): void {
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
       answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
       return;
@@ -108,14 +114,14 @@ export class Dispatcher {
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      this.#execute(method as string, params, context, call);
+      this.#execute(method as string, params, context, call, text);
     } catch (error) {
       call.reject(error);
     }
   }
 
   /** Errors thrown here reach #one, which answers with them. */
-  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall): void {
+  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, text: string | undefined): void {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
@@ -129,7 +135,8 @@ export class Dispatcher {
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
-    this.#router.call(method, params ?? [], context, call);
+    const paramsJson = params !== undefined && text !== undefined ? paramsText(text) : undefined;
+    this.#router.call(method, params ?? [], context, call, paramsJson);
   }
 
   #subscribe(host: SubscriptionHost, params: unknown, call: ClientCall): void {

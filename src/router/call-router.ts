@@ -15,6 +15,7 @@ import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { isNullResult, replyResult, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
 import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
@@ -50,12 +51,15 @@ export class CallRouter {
     this.#telemetry = telemetry;
   }
 
-  /** Route one plain call; its reply or error goes to `sink`. */
-  call(method: string, params: unknown, context: CallContext, sink: ReplySink): void {
+  /**
+   * Route one plain call; its reply or error goes to `sink`. `paramsJson`, the client's own text of
+   * `params` when the dispatcher has it, is what nodes are sent instead of a serialization of them.
+   */
+  call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string): void {
     if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
     else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
     else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
-    else this.#withRetries(method, params, sink);
+    else this.#withRetries(method, params, sink, paramsJson);
   }
 
   /**
@@ -63,9 +67,11 @@ export class CallRouter {
    * calls succeed at once, and the loop's state (an async frame, the set of nodes tried, backoff)
    * and a promise per layer cost allocations on every call otherwise.
    */
-  #withRetries(method: string, params: unknown, sink: ReplySink): void {
+  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined): void {
     const deadline = Date.now() + this.#settings.retry.deadlineMs;
-    const minHead = requiredBlock(method, params);
+    const minHead = requiredBlock(method, parsedParams);
+    // From here on the params are only passed on to nodes.
+    const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson);
     const first = this.#pick(NO_NODES, minHead);
     if (first === undefined) {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);

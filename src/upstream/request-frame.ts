@@ -20,12 +20,17 @@ function methodPart(method: string): Buffer {
   return part;
 }
 
+/** Params already written as JSON (a client's own text of them, see params-text.ts), sent as they are. */
+export class ParamsJson {
+  constructor(readonly text: string) {}
+}
+
 /**
  * One request frame, written part by part into a single buffer: building it as a template string
  * first cost a chain of string pieces, their flattened copy and then the bytes, on every call.
  */
 export function requestFrame(id: number, method: string, params: unknown): Buffer {
-  const paramsJson = JSON.stringify(params);
+  const paramsJson = params instanceof ParamsJson ? params.text : JSON.stringify(params);
   const middle = methodPart(method);
   const digits = digitCount(id);
   const frame = Buffer.allocUnsafe(ID_PREFIX.length + digits + middle.length + Buffer.byteLength(paramsJson) + 1);

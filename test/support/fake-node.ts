@@ -74,6 +74,8 @@ export class FakeNode {
   emitHeads = true;
   /** when false, new WebSocket handshakes and HTTP requests get 503 (node down, port open) */
   acceptConnections = true;
+  /** the text of the last 1000 WebSocket frames received, oldest first */
+  readonly frames: string[] = [];
 
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -237,7 +239,11 @@ export class FakeNode {
     const client: FakeClient = { ws, subs: new Map() };
     this.#clients.add(client);
     this.#counters.total += 1;
-    ws.on('message', (data) => this.#receive(rawText(data), client, (body) => this.#send(client, body)));
+    ws.on('message', (data) => {
+      const text = rawText(data);
+      if (this.frames.push(text) > 1000) this.frames.shift();
+      this.#receive(text, client, (body) => this.#send(client, body));
+    });
     ws.on('ping', (data) => {
       this.#counters.pings += 1;
       if (this.answerPings) ws.pong(data);

@@ -1,0 +1,68 @@
+/**
+ * A plain call's params reach the node as the client wrote them (params-text.ts): digits past 2^53
+ * survive, whatever the key order or spacing, alone, in a batch, over WebSocket and HTTP. Requests
+ * the scan leaves alone (escapes) reach it as their parse, serialized.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { FakeNode } from '../support/fake-node.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { Probe } from '../support/ws-probe.js';
+
+const ADDRESS = '0x00000000000000000000000000000000000000aa';
+
+async function setup(t: TestContext): Promise<{ node: FakeNode; evmux: TestGateway }> {
+  const node = await FakeNode.start({ seed: 'params' });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url]);
+  t.after(() => evmux.close());
+  return { node, evmux };
+}
+
+/** The params part of the frame the node received for evmux's request carrying `marker`. */
+function paramsSentWith(node: FakeNode, marker: string): string {
+  const frame = node.frames.find((text) => text.includes(marker));
+  assert.ok(frame, `the node received no frame with ${marker}; it received ${node.frames.slice(-5).join(' | ')}`);
+  const start = frame.indexOf(',"params":') + ',"params":'.length;
+  return frame.slice(start, -1);
+}
+
+async function post(evmux: TestGateway, body: string): Promise<unknown> {
+  const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+test('over WebSocket: the params text as sent, big integers and spacing included, in every key order', async (t) => {
+  const { node, evmux } = await setup(t);
+  const probe = await Probe.open(evmux.wsUrl, t);
+  const layouts = [
+    (params: string) => `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":${params}}`,
+    (params: string) => `{"method":"eth_getBalance","params":${params},"id":2,"jsonrpc":"2.0"}`,
+    (params: string) => `{\n  "id": 3,\n  "params": ${params},\n  "jsonrpc": "2.0",\n  "method": "eth_getBalance"\n}`,
+  ];
+  for (const [k, layout] of layouts.entries()) {
+    const params = `[ "${ADDRESS}",  ${k + 1}23456789012345678901234567890 ]`;
+    probe.send(layout(params));
+    await probe.waitFor((frame) => (frame.json as { id?: unknown } | undefined)?.id === k + 1);
+    assert.equal(paramsSentWith(node, `${k + 1}23456789012345678901234567890`), params);
+  }
+});
+
+test('over HTTP, alone and in a batch: the params text as sent', async (t) => {
+  const { node, evmux } = await setup(t);
+  await post(evmux, `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["${ADDRESS}",98765432109876543210987]}`);
+  assert.equal(paramsSentWith(node, '98765432109876543210987'), `["${ADDRESS}",98765432109876543210987]`);
+
+  const batch = `[ {"jsonrpc":"2.0","id":1,"method":"eth_chainId"},\n {"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["${ADDRESS}", 11111111111111111111111]} ]`;
+  const answers = (await post(evmux, batch)) as Array<{ id: number }>;
+  assert.deepEqual(answers.map((answer) => answer.id).sort(), [1, 2]);
+  assert.equal(paramsSentWith(node, '11111111111111111111111'), `["${ADDRESS}", 11111111111111111111111]`);
+});
+
+test('a request with escapes reaches the node as its parse, serialized', async (t) => {
+  const { node, evmux } = await setup(t);
+  await post(evmux, `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["${ADDRESS}", "lat\\u0065st"]}`);
+  assert.equal(paramsSentWith(node, ADDRESS), `["${ADDRESS}","latest"]`);
+});
