@@ -47,38 +47,43 @@ export interface ParsedFrame {
   message?: Record<string, unknown>;
 }
 
-const RESULT = Buffer.from('"result":');
-const ERROR = Buffer.from('"error":');
 const NULL_TAIL = Buffer.from('"result":null}');
 const COMMA = 0x2c;
 const ZERO = 0x30;
 const NINE = 0x39;
 
+/** Tokens as plain arrays of small integers: cheaper to read than a Buffer's elements. */
+const ID_PREFIX_BYTES: readonly number[] = [...ID_PREFIX];
+const RESULT_BYTES: readonly number[] = [...Buffer.from('"result":')];
+const ERROR_BYTES: readonly number[] = [...Buffer.from('"error":')];
+const NULL_TAIL_BYTES: readonly number[] = [...NULL_TAIL];
+
 /** Byte by byte in JS: these tokens are short, and `Buffer#compare` crosses into C++ and validates four offsets. */
-function startsWithAt(frame: Buffer, token: Buffer, offset: number): boolean {
-  if (frame.length < offset + token.length) return false;
-  for (let i = 0; i < token.length; i++) if (frame[offset + i] !== token[i]) return false;
+function startsWithAt(frame: Buffer, offset: number, token: readonly number[]): boolean {
+  const length = token.length;
+  if (frame.length < offset + length) return false;
+  for (let i = 0; i < length; i++) if (frame[offset + i] !== token[i]) return false;
   return true;
 }
 
 /** Classify one upstream text frame. Throws SyntaxError on garbage. */
 export function parseUpstreamFrame(frame: Buffer): ParsedFrame {
   // Fast path: the layout every common node uses, read straight off the bytes.
-  if (startsWithAt(frame, ID_PREFIX, 0)) {
-    let offset = ID_PREFIX.length;
+  if (startsWithAt(frame, 0, ID_PREFIX_BYTES)) {
+    const idStart = ID_PREFIX_BYTES.length;
+    const end = Math.min(frame.length, idStart + 15);
+    let offset = idStart;
     let id = 0;
-    while (offset < frame.length && offset - ID_PREFIX.length < 15) {
+    for (; offset < end; offset++) {
       const byte = frame[offset]!;
       if (byte < ZERO || byte > NINE) break;
       id = id * 10 + (byte - ZERO);
-      offset++;
     }
-    if (offset > ID_PREFIX.length && frame[offset] === COMMA) {
-      const tail = frame.subarray(offset + 1);
-      if (startsWithAt(tail, RESULT, 0)) return { id, reply: { tail } };
-      if (startsWithAt(tail, ERROR, 0)) {
+    if (offset > idStart && frame[offset] === COMMA) {
+      if (startsWithAt(frame, offset + 1, RESULT_BYTES)) return { id, reply: { tail: frame.subarray(offset + 1) } };
+      if (startsWithAt(frame, offset + 1, ERROR_BYTES)) {
         const parsed = JSON.parse(frame.toString('utf8')) as { error: unknown };
-        return { id, reply: { tail, error: normalizeError(parsed.error) } };
+        return { id, reply: { tail: frame.subarray(offset + 1), error: normalizeError(parsed.error) } };
       }
     }
   }
@@ -108,7 +113,7 @@ export function resultReply(result: unknown): UpstreamReply {
 
 /** `result: null` — worth a second opinion for lookups a lagging node may not know yet. */
 export function isNullResult(reply: UpstreamReply): boolean {
-  return reply.error === undefined && reply.tail.length === NULL_TAIL.length && startsWithAt(reply.tail, NULL_TAIL, 0);
+  return reply.error === undefined && reply.tail.length === NULL_TAIL.length && startsWithAt(reply.tail, 0, NULL_TAIL_BYTES);
 }
 
 function normalizeError(value: unknown): JsonRpcErrorObject {
