@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CallStats } from './call-stats.js';
+import { canonicalMethod } from './jsonrpc/method-names.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
 
@@ -15,9 +16,12 @@ const KNOWN_METHODS = new Set(
   eth_getTransactionByBlockNumberAndIndex eth_getTransactionByHash eth_getTransactionCount eth_getTransactionReceipt
   eth_getUncleByBlockHashAndIndex eth_getUncleCountByBlockHash eth_maxPriorityFeePerGas eth_newBlockFilter eth_newFilter
   eth_newPendingTransactionFilter eth_sendRawTransaction eth_subscribe eth_syncing eth_uninstallFilter eth_unsubscribe
-  eth_accounts eth_blobBaseFee eth_createAccessList eth_simulateV1 net_version net_listening net_peerCount web3_clientVersion web3_sha3`.split(/\s+/),
+  eth_accounts eth_blobBaseFee eth_createAccessList eth_simulateV1 net_version net_listening net_peerCount web3_clientVersion web3_sha3`
+    .split(/\s+/)
+    .map(canonicalMethod),
 );
 
+/** `method` canonical (method-names.ts), as the dispatcher passes it on: then the lookup compares addresses. */
 export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }

@@ -16,6 +16,7 @@ import {
   ParseError,
   type JsonRpcErrorObject,
 } from './errors.js';
+import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
 import type { JsonRpcId } from './types.js';
 
@@ -114,7 +115,7 @@ export class Dispatcher {
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      this.#execute(method as string, params, context, call, text);
+      this.#execute(canonicalMethod(method as string), params, context, call, text);
     } catch (error) {
       call.reject(error);
     }
