@@ -46,8 +46,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
   #attempt = 0;
-  /** frames waiting for the end of this poll, and the socket they were made for */
-  /** Frames waiting for the flush: the first #outgoingCount slots of one reused array (emptying an array by setting its length goes through V8's runtime, ~300 instructions). */
+  /**
+   * Frames waiting for the end of this poll, and the socket they were made for: the first
+   * #outgoingCount slots of one reused array (emptying an array by setting its length goes through
+   * V8's runtime, ~300 instructions).
+   */
   readonly #outgoing: Array<Buffer | undefined> = [];
   #outgoingCount = 0;
   #outgoingSocket: WebSocket | undefined;
