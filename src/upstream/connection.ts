@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { PendingCalls } from './pending-calls.js';
-import { parseUpstreamFrame, rejectLater, type ReplySink, type UpstreamReply } from './reply.js';
+import { parseUpstreamFrame, rejectLater, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 
 export interface ConnectionOptions {
@@ -38,7 +38,7 @@ export interface ConnectionEvents {
   notification: [message: Record<string, unknown>];
 }
 
-export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
+export class UpstreamConnection extends EventEmitter<ConnectionEvents> implements CallSender {
   readonly #options: ConnectionOptions;
   #socket: WebSocket | undefined;
   #open = false;
@@ -93,7 +93,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> {
 
   /** Send one call; resolves with the node's reply (which may be a JSON-RPC error). */
   request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    return new Promise<UpstreamReply>((resolve, reject) => this.send(method, params, timeoutMs, { resolve, reject }));
+    return requestVia(this, method, params, timeoutMs);
   }
 
   /**

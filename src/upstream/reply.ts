@@ -34,6 +34,16 @@ export function settle(promise: Promise<UpstreamReply>, sink: ReplySink): void {
   );
 }
 
+/** What takes calls with a sink: a node (its cap and breaker) or one of its sockets. */
+export interface CallSender {
+  send(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void;
+}
+
+/** A call through `sender` as a promise, for the less travelled paths. */
+export function requestVia(sender: CallSender, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+  return new Promise<UpstreamReply>((resolve, reject) => sender.send(method, params, timeoutMs, { resolve, reject }));
+}
+
 /** Fail a call that never left, after the caller's own code has run, as a rejected promise would. */
 export function rejectLater(sink: ReplySink, error: unknown): void {
   queueMicrotask(() => sink.reject(error));

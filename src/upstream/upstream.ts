@@ -12,7 +12,7 @@ import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
 import type { TrackedHead } from './head.js';
-import { rejectLater, replyResult, type ReplySink, type UpstreamReply } from './reply.js';
+import { rejectLater, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
 export interface UpstreamEvents {
   /** usable-for-traffic may have changed (health, breaker, connection) */
@@ -41,7 +41,7 @@ export interface UpstreamSnapshot {
 
 type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker'>;
 
-export class Upstream extends EventEmitter<UpstreamEvents> {
+export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender {
   readonly name: string;
   readonly weight: number;
   readonly #config: UpstreamConfig;
@@ -134,7 +134,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. */
   request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    return new Promise<UpstreamReply>((resolve, reject) => this.send(method, params, timeoutMs, { resolve, reject }));
+    return requestVia(this, method, params, timeoutMs);
   }
 
   /**
