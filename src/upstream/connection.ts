@@ -21,6 +21,13 @@ export interface ConnectionOptions {
   heartbeat: { intervalMs: number; timeoutMs: number };
   reconnect: { baseMs: number; maxMs: number };
   logger: Logger;
+  /**
+   * Requests made closer together than this (ms) are taken for a burst: they wait for the end of
+   * the poll and leave in one write. Under load a poll's client frames are handled microseconds
+   * apart; at a few thousand calls a second, hundreds apart.
+   * @default 0.05
+   */
+  coalesceWindowMs?: number;
 }
 
 interface Pending {
@@ -54,6 +61,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #outgoing: Array<Buffer | undefined> = [];
   #outgoingCount = 0;
   #outgoingSocket: WebSocket | undefined;
+  readonly #coalesceWindowMs: number;
+  /** when the last request was made (sent or queued), on the performance.now() clock */
+  #lastRequestAt = -Infinity;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
@@ -77,6 +87,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   constructor(options: ConnectionOptions) {
     super();
     this.#options = options;
+    this.#coalesceWindowMs = options.coalesceWindowMs ?? 0.05;
   }
 
   get isOpen(): boolean {
@@ -107,10 +118,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       return;
     }
     const id = this.#nextId++;
-    const deadline = performance.now() + timeoutMs;
+    const now = performance.now();
+    const deadline = now + timeoutMs;
     this.#pending.add({ id, deadline, method, timeoutMs, sink });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
-    this.#queue(socket, requestFrame(id, method, params ?? []));
+    this.#queue(socket, requestFrame(id, method, params ?? []), now);
   }
 
   close(): void {
@@ -168,11 +180,20 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * Requests made while the event loop handles one batch of client frames leave together in the
-   * check phase right after this poll: a lone request as one plain write, several corked into one.
-   * (A socket corked for every request buffers each write as an object of its own first.)
+   * A request made on its own goes out at once. One made within the coalescing window of the last
+   * request, or while others wait, waits for the check phase right after this poll, and the
+   * requests made meanwhile leave together: one write for a burst of client frames instead of one
+   * system call each. (Waiting costs a setImmediate and its callback, ~2,500 instructions, which a
+   * lone request is spared. A socket corked for every request buffers each write as an object of
+   * its own first.)
    */
-  #queue(socket: WebSocket, frame: Buffer): void {
+  #queue(socket: WebSocket, frame: Buffer, now: number): void {
+    const alone = now - this.#lastRequestAt >= this.#coalesceWindowMs;
+    this.#lastRequestAt = now;
+    if (alone && this.#outgoingCount === 0) {
+      socket.send(frame, this.#afterSend);
+      return;
+    }
     if (this.#outgoingCount === 0) {
       this.#outgoingSocket = socket;
       setImmediate(this.#flush);

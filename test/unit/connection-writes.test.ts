@@ -1,0 +1,80 @@
+/**
+ * How an upstream connection's requests reach the kernel: a lone request in one write at once, a
+ * burst of requests made together in one more write at the end of the poll. Writes are counted on
+ * the real client socket (net.Socket's _write/_writev, what each write or corked batch ends in),
+ * against a real WebSocket server on 127.0.0.1.
+ */
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { Socket } from 'node:net';
+import { test } from 'node:test';
+import { setImmediate as nextCheckPhase } from 'node:timers/promises';
+import { WebSocketServer } from 'ws';
+import { createLogger } from '../../src/log.js';
+import { UpstreamConnection } from '../../src/upstream/connection.js';
+
+type WriteMethod = (this: Socket, ...args: unknown[]) => unknown;
+
+/** Counts the writes of sockets whose peer is `port`, until restored. */
+function countWritesTo(port: number): { readonly count: number; restore(): void } {
+  const proto = Socket.prototype as unknown as Record<'_write' | '_writev', WriteMethod>;
+  const originals = { _write: proto._write, _writev: proto._writev };
+  let count = 0;
+  for (const name of ['_write', '_writev'] as const) {
+    const original = originals[name];
+    proto[name] = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === port) count++;
+      return original.apply(this, args);
+    };
+  }
+  return {
+    get count() {
+      return count;
+    },
+    restore() {
+      Object.assign(proto, originals);
+    },
+  };
+}
+
+test('a lone request is written at once; a burst made within the window leaves in one more write after its first', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  t.after(() => server.close());
+  server.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      const { id } = JSON.parse(String(data)) as { id: number };
+      ws.send(`{"jsonrpc":"2.0","id":${id},"result":"0x1"}`);
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const connection = new UpstreamConnection({
+    upstream: 'node',
+    url: `ws://127.0.0.1:${port}`,
+    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
+    reconnect: { baseMs: 100, maxMs: 1000 },
+    logger: createLogger('silent'),
+    // Wide enough that the burst below, made by code not yet optimized, counts as one.
+    coalesceWindowMs: 20,
+  });
+  t.after(() => connection.close());
+  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  connection.start();
+  await opened;
+
+  const writes = countWritesTo(port);
+  t.after(() => writes.restore());
+
+  const lone = connection.request('eth_chainId', [], 1000);
+  assert.equal(writes.count, 1, 'the lone request was written before send returned');
+  await lone;
+
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  const before = writes.count;
+  const burst = Array.from({ length: 20 }, (_, k) => connection.request('eth_getBalance', [`0x${k}`, 'latest'], 1000));
+  assert.equal(writes.count - before, 1, 'only the burst\'s first request left at once');
+  await nextCheckPhase();
+  assert.equal(writes.count - before, 2, 'the other 19 left together in one write');
+  const replies = await Promise.all(burst);
+  assert.equal(replies.length, 20);
+});
