@@ -1,5 +1,6 @@
 /** The uWebSockets.js front end: the only module that imports uWS. */
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 
@@ -47,11 +48,17 @@ interface SocketState<T> {
 }
 
 /**
- * Frames sent outside a uWS callback (answers that arrive from a node) would each cost a syscall.
- * They wait in a per-socket outbox until the check phase right after this poll, then go out corked
- * together. Anything that changes what the socket receives through topics flushes first, so a
- * subscription's answer and greeting always precede its published notifications.
+ * Frames sent outside a uWS callback (answers that arrive from a node) would each cost a syscall
+ * when many arrive together. A frame sent on its own goes out at once; one sent within
+ * COALESCE_WINDOW_MS of the last, or while others wait, waits in a per-socket outbox until the check
+ * phase right after this poll, and they go out corked together (waiting costs a setImmediate and its
+ * callback, which a lone answer is spared). Anything that changes what the socket receives through
+ * topics flushes first, so a subscription's answer and greeting always precede its published
+ * notifications.
  */
+const COALESCE_WINDOW_MS = 0.05;
+/** when the last frame was sent or queued, on the performance.now() clock */
+let lastSendAt = -Infinity;
 // A plain array reused forever, not a Set: clearing a long-lived Set allocates its new table in
 // the old generation, and at one flush per call that garbage is what forces mark-compact pauses.
 const flushQueue: Array<UwsClientSocket<unknown> | undefined> = [];
@@ -88,7 +95,15 @@ class UwsClientSocket<T> implements ClientSocket<T> {
   }
 
   send(text: string | Buffer): boolean {
-    if (this.#ws === undefined) return false;
+    const ws = this.#ws;
+    if (ws === undefined) return false;
+    const now = performance.now();
+    const alone = now - lastSendAt >= COALESCE_WINDOW_MS;
+    lastSendAt = now;
+    if (alone && this.#outbox === undefined) {
+      ws.cork(() => ws.send(text, false, false));
+      return true;
+    }
     if (this.#outbox === undefined) {
       this.#outbox = [text];
       scheduleFlush(this as UwsClientSocket<unknown>);
