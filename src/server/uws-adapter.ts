@@ -2,6 +2,7 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
+import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 
 /**
@@ -56,7 +57,6 @@ interface SocketState<T> {
  * topics flushes first, so a subscription's answer and greeting always precede its published
  * notifications.
  */
-const COALESCE_WINDOW_MS = 0.05;
 /** when the last frame was sent or queued, on the performance.now() clock */
 let lastSendAt = -Infinity;
 // A plain array reused forever, not a Set: clearing a long-lived Set allocates its new table in

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
+import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { PendingCalls } from './pending-calls.js';
@@ -22,10 +23,8 @@ export interface ConnectionOptions {
   reconnect: { baseMs: number; maxMs: number };
   logger: Logger;
   /**
-   * Requests made closer together than this (ms) are taken for a burst: they wait for the end of
-   * the poll and leave in one write. Under load a poll's client frames are handled microseconds
-   * apart; at a few thousand calls a second, hundreds apart.
-   * @default 0.05
+   * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
+   * @default COALESCE_WINDOW_MS
    */
   coalesceWindowMs?: number;
 }
@@ -87,7 +86,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   constructor(options: ConnectionOptions) {
     super();
     this.#options = options;
-    this.#coalesceWindowMs = options.coalesceWindowMs ?? 0.05;
+    this.#coalesceWindowMs = options.coalesceWindowMs ?? COALESCE_WINDOW_MS;
   }
 
   get isOpen(): boolean {
