@@ -29,7 +29,8 @@ export interface HttpResponse {
   status: number;
   contentType: string;
   body: string | Buffer;
-  headers?: Record<string, string>;
+  /** extra headers; read-only: the front end may reuse what it encoded for the same object */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** A POST request that is answered once, when its response is ready; later answers are ignored. */

@@ -38,6 +38,36 @@ function encoded(text: string): Buffer | string {
   return bytes;
 }
 
+/*
+ * The content type and extra headers of the last response, encoded. JSON-RPC answers repeat the
+ * same constants, so the usual response compares two references instead of walking the header
+ * object and looking up each string (about 500 instructions per answer). Header objects are
+ * read-only by contract (HttpResponse.headers), so one seen before still holds the same lines.
+ */
+let lastContentType = '';
+let lastContentTypeBytes: Buffer | string = '';
+let lastHeaders: Readonly<Record<string, string>> | undefined;
+let lastHeaderLines: Array<Buffer | string> = [];
+
+function contentTypeBytes(contentType: string): Buffer | string {
+  if (contentType !== lastContentType) {
+    lastContentType = contentType;
+    lastContentTypeBytes = encoded(contentType);
+  }
+  return lastContentTypeBytes;
+}
+
+/** Names and values, alternating. */
+function headerLines(headers: Readonly<Record<string, string>>): ReadonlyArray<Buffer | string> {
+  if (headers !== lastHeaders) {
+    const lines: Array<Buffer | string> = [];
+    for (const key in headers) lines.push(encoded(key), encoded(headers[key]!));
+    lastHeaders = headers;
+    lastHeaderLines = lines;
+  }
+  return lastHeaderLines;
+}
+
 /**
  * What uWS keeps for each socket: the upgrade's data until open, then the wrapper. Both fields exist
  * from the start and are never deleted, so reading `wrapper` on every message stays a fast load
@@ -206,10 +236,13 @@ class HttpExchange implements PostExchange {
 
 function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
   res.cork(() => {
-    res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
-    res.writeHeader(CONTENT_TYPE, encoded(response.contentType));
-    const headers = response.headers;
-    if (headers !== undefined) for (const key in headers) res.writeHeader(encoded(key), encoded(headers[key]!));
+    // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
+    if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
+    res.writeHeader(CONTENT_TYPE, contentTypeBytes(response.contentType));
+    if (response.headers !== undefined) {
+      const lines = headerLines(response.headers);
+      for (let i = 0; i < lines.length; i += 2) res.writeHeader(lines[i]!, lines[i + 1]!);
+    }
     res.end(response.body);
   });
 }

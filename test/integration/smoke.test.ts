@@ -22,6 +22,36 @@ test('HTTP call is answered with the node result and the caller id', async () =>
   assert.deepEqual(await response.json(), { jsonrpc: '2.0', id: 'abc', result: '0x7a69' });
 });
 
+test('HTTP responses carry their own status line and headers, in any order of kinds', async () => {
+  const post = (body: string): Promise<Response> => fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' });
+  const notification = JSON.stringify({ jsonrpc: '2.0', method: 'eth_chainId' });
+  // Alternate the kinds so that a header set or status kept from the previous response would show.
+  for (let round = 0; round < 2; round++) {
+    const answered = await post(call);
+    assert.equal(answered.status, 200);
+    assert.equal(answered.headers.get('content-type'), 'application/json');
+    assert.equal(answered.headers.get('access-control-allow-origin'), '*');
+    assert.equal(answered.headers.get('access-control-allow-methods'), null);
+    await answered.arrayBuffer();
+
+    const silent = await post(notification);
+    assert.equal(silent.status, 204, 'a notification alone gets no body');
+    assert.equal(silent.headers.get('access-control-allow-origin'), '*');
+
+    const preflight = await fetch(evmux.httpUrl, { method: 'OPTIONS' });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-methods'), 'POST, GET, OPTIONS');
+    assert.equal(preflight.headers.get('content-type'), 'text/plain');
+
+    const missing = await fetch(new URL('/nowhere', evmux.httpUrl));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('content-type'), 'text/plain');
+    assert.equal(missing.headers.get('access-control-allow-origin'), null);
+    await missing.arrayBuffer();
+  }
+});
+
 test('WebSocket newHeads subscription delivers the current head, then mined blocks in order', async () => {
   const ws = new WebSocket(evmux.wsUrl);
   await new Promise((resolve) => ws.once('open', resolve));
