@@ -34,10 +34,26 @@ export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject, telemetr
 }
 
 const COMMA_BYTE = 0x2c;
+const SPACE_BYTE = 0x20;
 
-/** The node's bytes after its id, behind the caller's id: the result is never re-serialized. */
-function withCallerId(id: JsonRpcId, tail: Buffer): Buffer {
+/**
+ * The node's bytes after its id, behind the caller's id: the result is never re-serialized. When the
+ * caller's id is a number no longer than the node's, it is written over the node's id in the received
+ * frame itself, right-aligned after spaces (`"id":   7,`, whitespace JSON allows), and the frame is
+ * the answer: no buffer to allocate and no result to copy (callgrind: ~1k instructions per call).
+ */
+function withCallerId(id: JsonRpcId, reply: UpstreamReply): Buffer {
+  const { tail, frame } = reply;
   const digits = isDigitsId(id) ? digitCount(id) : 0;
+  if (frame !== undefined && digits > 0) {
+    const comma = frame.length - tail.length - 1;
+    const slot = comma - ID_PREFIX.length;
+    if (digits <= slot) {
+      for (let at = ID_PREFIX.length; at < comma - digits; at++) frame[at] = SPACE_BYTE;
+      putDigits(frame, comma - digits, id as number, digits);
+      return frame;
+    }
+  }
   const idJson = digits > 0 ? undefined : Buffer.from(JSON.stringify(id));
   const response = Buffer.allocUnsafe(ID_PREFIX.length + (idJson?.length ?? digits) + 1 + tail.length);
   let at = putBytes(response, 0, ID_PREFIX);
@@ -112,7 +128,7 @@ export class ClientCall implements ReplySink {
   }
 
   resolve(reply: UpstreamReply): void {
-    if (this.#settle()) this.#deliver(this.#answered ? withCallerId(this.#id, reply.tail) : undefined);
+    if (this.#settle()) this.#deliver(this.#answered ? withCallerId(this.#id, reply) : undefined);
   }
 
   reject(error: unknown): void {

@@ -11,6 +11,11 @@ import { ID_PREFIX } from '../jsonrpc/json-bytes.js';
 export interface UpstreamReply {
   /** `"result":...}` or `"error":...}`: the response after its id, ready to be prefixed. */
   readonly tail: Buffer;
+  /**
+   * The node's whole response, when it is `ID_PREFIX`, the id's digits, a comma and `tail`: the one
+   * caller this reply goes to may write its own id over those digits (see client-call.ts).
+   */
+  readonly frame?: Buffer;
   /** Set when the node answered with a JSON-RPC error. */
   readonly error?: JsonRpcErrorObject;
 }
@@ -90,10 +95,10 @@ export function parseUpstreamFrame(frame: Buffer): ParsedFrame {
       id = id * 10 + (byte - ZERO);
     }
     if (offset > idStart && frame[offset] === COMMA) {
-      if (startsWithAt(frame, offset + 1, RESULT_BYTES)) return { id, reply: { tail: frame.subarray(offset + 1) } };
+      if (startsWithAt(frame, offset + 1, RESULT_BYTES)) return { id, reply: { tail: frame.subarray(offset + 1), frame } };
       if (startsWithAt(frame, offset + 1, ERROR_BYTES)) {
         const parsed = JSON.parse(frame.toString('utf8')) as { error: unknown };
-        return { id, reply: { tail: frame.subarray(offset + 1), error: normalizeError(parsed.error) } };
+        return { id, reply: { tail: frame.subarray(offset + 1), frame, error: normalizeError(parsed.error) } };
       }
     }
   }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BatchAnswer, ClientCall, type FrameAnswerTarget } from '../../src/jsonrpc/client-call.js';
 import { UpstreamUnavailableError } from '../../src/jsonrpc/errors.js';
 import { noTelemetry } from '../../src/telemetry.js';
-import { resultReply } from '../../src/upstream/reply.js';
+import { parseUpstreamFrame, resultReply } from '../../src/upstream/reply.js';
 
 class Target implements FrameAnswerTarget {
   inFlight = 0;
@@ -81,4 +81,35 @@ test('a large result is copied whole behind the id', () => {
   const big = 'ab'.repeat(50_000);
   new ClientCall(target, 9, true, undefined, 0, noTelemetry).resolve(resultReply(big));
   assert.deepEqual(JSON.parse(target.answers[0]!.response!), { jsonrpc: '2.0', id: 9, result: big });
+});
+
+test("a numeric caller id no longer than the node's is written over the node's id in the received frame", () => {
+  const answers: Buffer[] = [];
+  const target: FrameAnswerTarget = { inFlight: 0, answer: (response) => void answers.push(response!) };
+  const received = (): Buffer => Buffer.from('{"jsonrpc":"2.0","id":12345,"result":{"n":"0x1"}}');
+  const answerTo = (id: number | string): { frame: Buffer; response: Buffer } => {
+    const frame = received();
+    const { reply } = parseUpstreamFrame(frame);
+    new ClientCall(target, id, true, undefined, 0, noTelemetry).resolve(reply!);
+    return { frame, response: answers.at(-1)! };
+  };
+  const sameBytes = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+
+  for (const id of [0, 7, 4321, 99999]) {
+    const { frame, response } = answerTo(id);
+    assert.ok(sameBytes(response, frame), `id ${id}: the frame itself is the answer`);
+    assert.deepEqual(JSON.parse(response.toString('utf8')), { jsonrpc: '2.0', id, result: { n: '0x1' } });
+  }
+  assert.equal(answerTo(7).response.toString('utf8'), '{"jsonrpc":"2.0","id":    7,"result":{"n":"0x1"}}');
+
+  for (const id of [123456, 'abc']) {
+    const { frame, response } = answerTo(id);
+    assert.ok(!sameBytes(response, frame), `id ${JSON.stringify(id)}: a new buffer`);
+    assert.equal(frame.toString('utf8'), received().toString('utf8'), 'the received frame is left as it was');
+    assert.deepEqual(JSON.parse(response.toString('utf8')), { jsonrpc: '2.0', id, result: { n: '0x1' } });
+  }
+
+  const error = Buffer.from('{"jsonrpc":"2.0","id":88,"error":{"code":-32000,"message":"header not found"}}');
+  new ClientCall(target, 5, true, undefined, 0, noTelemetry).resolve(parseUpstreamFrame(error).reply!);
+  assert.deepEqual(JSON.parse(answers.at(-1)!.toString('utf8')), { jsonrpc: '2.0', id: 5, error: { code: -32000, message: 'header not found' } });
 });
