@@ -2,6 +2,7 @@
  * Turns the text of one client frame (WebSocket) or body (HTTP) into its answer: parsing,
  * validation, batches, method policy, per-connection in-flight limit, subscriptions and plain
  * calls. Responses are built by prefixing the node's reply bytes with the caller's id (client-call.ts).
+ * The common request layout skips the general parse (common-request.ts).
  */
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
@@ -16,6 +17,7 @@ import {
   ParseError,
   type JsonRpcErrorObject,
 } from './errors.js';
+import { commonRequest } from './common-request.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
 import type { JsonRpcId } from './types.js';
@@ -52,6 +54,11 @@ export class Dispatcher {
 
   /** Handle one frame; its answer goes to `context.answer`, at once for errors, else when the calls settle. */
   dispatch(text: string, context: DispatchContext): void {
+    const common = commonRequest(text);
+    if (common !== undefined) {
+      this.#call(common.id, true, common.method, common.params, context, undefined, 0, common.paramsText);
+      return;
+    }
     let message: unknown;
     try {
       message = JSON.parse(text);
@@ -108,6 +115,24 @@ export class Dispatcher {
       answerRequest(context, batch, index, this.#error(replyId, new InvalidRequestError(problem).toObject()));
       return;
     }
+    const paramsJson = params !== undefined && text !== undefined ? paramsText(text) : undefined;
+    this.#call(replyId, hasId, method as string, params, context, batch, index, paramsJson);
+  }
+
+  /**
+   * A valid request: refused over the in-flight limit, else a ClientCall. `paramsJson` is its
+   * params' text as the client wrote it, when known (it goes to the node as it is).
+   */
+  #call(
+    replyId: JsonRpcId,
+    hasId: boolean,
+    method: string,
+    params: unknown,
+    context: DispatchContext,
+    batch: BatchAnswer | undefined,
+    index: number,
+    paramsJson: string | undefined,
+  ): void {
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
       const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
       answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
@@ -115,14 +140,14 @@ export class Dispatcher {
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      this.#execute(canonicalMethod(method as string), params, context, call, text);
+      this.#execute(canonicalMethod(method), params, context, call, paramsJson);
     } catch (error) {
       call.reject(error);
     }
   }
 
-  /** Errors thrown here reach #one, which answers with them. */
-  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, text: string | undefined): void {
+  /** Errors thrown here reach #call, which answers with them. */
+  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, paramsJson: string | undefined): void {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
@@ -136,7 +161,6 @@ export class Dispatcher {
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
-    const paramsJson = params !== undefined && text !== undefined ? paramsText(text) : undefined;
     this.#router.call(method, params ?? [], context, call, paramsJson);
   }
 

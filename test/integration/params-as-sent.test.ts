@@ -1,7 +1,8 @@
 /**
- * A plain call's params reach the node as the client wrote them (params-text.ts): digits past 2^53
- * survive, whatever the key order or spacing, alone, in a batch, over WebSocket and HTTP. Requests
- * the scan leaves alone (escapes) reach it as their parse, serialized.
+ * A plain call's params reach the node as the client wrote them (common-request.ts, params-text.ts):
+ * digits past 2^53 survive, whatever the key order or spacing, alone, in a batch, over WebSocket and
+ * HTTP. Requests the scan leaves alone (escapes outside the common layout) reach it as their parse,
+ * serialized.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -61,8 +62,11 @@ test('over HTTP, alone and in a batch: the params text as sent', async (t) => {
   assert.equal(paramsSentWith(node, '11111111111111111111111'), `["${ADDRESS}", 11111111111111111111111]`);
 });
 
-test('a request with escapes reaches the node as its parse, serialized', async (t) => {
+test('escapes: in the common layout the text as sent, in others the parse, serialized', async (t) => {
   const { node, evmux } = await setup(t);
   await post(evmux, `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["${ADDRESS}", "lat\\u0065st"]}`);
-  assert.equal(paramsSentWith(node, ADDRESS), `["${ADDRESS}","latest"]`);
+  assert.equal(paramsSentWith(node, ADDRESS), `["${ADDRESS}", "lat\\u0065st"]`);
+  const other = '0x00000000000000000000000000000000000000bb';
+  await post(evmux, `{"method":"eth_getBalance","params":["${other}", "lat\\u0065st"],"id":2,"jsonrpc":"2.0"}`);
+  assert.equal(paramsSentWith(node, other), `["${other}","latest"]`);
 });
