@@ -5,8 +5,9 @@
  * against a real WebSocket server on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Socket } from 'node:net';
+import { createServer, Socket } from 'node:net';
 import { test } from 'node:test';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
@@ -77,4 +78,74 @@ test('a lone request is written at once; a burst made within the window leaves i
   assert.equal(writes.count - before, 2, 'the other 19 left together in one write');
   const replies = await Promise.all(burst);
   assert.equal(replies.length, 20);
+});
+
+test('a lone request schedules no nextTick of its own: it is written without a callback', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  t.after(() => server.close());
+  server.on('connection', (ws) => ws.on('message', (data) => ws.send(`{"jsonrpc":"2.0","id":${(JSON.parse(String(data)) as { id: number }).id},"result":"0x1"}`)));
+  const connection = new UpstreamConnection({
+    upstream: 'node',
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
+    reconnect: { baseMs: 100, maxMs: 1000 },
+    logger: createLogger('silent'),
+  });
+  t.after(() => connection.close());
+  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  connection.start();
+  await opened;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const original = process.nextTick;
+  let ticks = 0;
+  process.nextTick = ((...args: Parameters<typeof process.nextTick>) => {
+    ticks++;
+    original(...args);
+  }) as typeof process.nextTick;
+  let reply: Promise<unknown>;
+  try {
+    reply = connection.request('eth_chainId', [], 1000);
+  } finally {
+    process.nextTick = original;
+  }
+  assert.equal(ticks, 0, 'a write callback costs Node a nextTick after every write that completes at once');
+  await reply;
+});
+
+test('a request on a socket the node is closing fails at once, not at its timeout', async (t) => {
+  // A node that answers the handshake, sends a close frame, and then neither reads nor ends the
+  // connection: the client socket stays CLOSING until ws gives up on it (30 s).
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('data', (head) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(String(head))?.[1] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  const connection = new UpstreamConnection({
+    upstream: 'node',
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
+    reconnect: { baseMs: 60_000, maxMs: 60_000 },
+    logger: createLogger('silent'),
+  });
+  t.after(() => connection.close());
+  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  connection.start();
+  await opened;
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the close frame is in
+
+  const started = Date.now();
+  await assert.rejects(connection.request('eth_chainId', [], 10_000), /closing socket|closed/);
+  assert.ok(Date.now() - started < 1000, `failed after ${Date.now() - started} ms`);
 });
