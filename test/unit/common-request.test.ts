@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { commonRequest } from '../../src/jsonrpc/common-request.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 /** What the general path would see: the request JSON.parse makes of `text`, when it is the common one. */
 function asParsed(text: string): { id: number; method: string; params: unknown[] } | undefined {
@@ -77,20 +78,11 @@ test('anything else is left to the general path', () => {
   assertAgrees('{"jsonrpc":"2.0","id":1,"method":"m","params": [ 1 ,2 ] }');
 });
 
-/** Deterministic, so a failure names the seed that shows it. */
-function generator(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-}
-
 test('random near-misses: every text accepted is the request JSON.parse reads, and every common one is accepted', () => {
   const pieces = ['{', '}', '[', ']', ',', ':', '"', '"params"', '"id"', '"method"', '0', '7', '-', '.', 'e', ' ', '\\', '"x"', 'null', '[1]', '{"a":[2]}', 'ключ'];
   let accepted = 0;
   for (let seed = 1; seed <= 20_000; seed++) {
-    const random = generator(seed);
+    const random = seededRandom(seed);
     const id = Math.floor(random() * 10 ** Math.floor(random() * 16));
     const method = ['eth_call', 'eth_getBalance', 'm', 'web3_clientVersion'][Math.floor(random() * 4)]!;
     const params = JSON.stringify(Array.from({ length: Math.floor(random() * 3) }, () => (random() < 0.5 ? '0xab' : { to: '0x01', n: 1 })));

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, Socket } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import { createLogger } from '../../src/log.js';
-import { UpstreamConnection } from '../../src/upstream/connection.js';
+import { UpstreamConnection, type ConnectionOptions } from '../../src/upstream/connection.js';
 
 type WriteMethod = (this: Socket, ...args: unknown[]) => unknown;
 
@@ -38,6 +38,23 @@ function countWritesTo(port: number): { readonly count: number; restore(): void 
   };
 }
 
+/** A connection to the node on 127.0.0.1:`port`, open; closed when the test ends. */
+async function openConnection(t: TestContext, port: number, options: Partial<ConnectionOptions> = {}): Promise<UpstreamConnection> {
+  const connection = new UpstreamConnection({
+    upstream: 'node',
+    url: `ws://127.0.0.1:${port}`,
+    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
+    reconnect: { baseMs: 100, maxMs: 1000 },
+    logger: createLogger('silent'),
+    ...options,
+  });
+  t.after(() => connection.close());
+  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  connection.start();
+  await opened;
+  return connection;
+}
+
 test('a lone request is written at once; a burst made within the window leaves in one more write after its first', async (t) => {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -49,19 +66,8 @@ test('a lone request is written at once; a burst made within the window leaves i
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 100, maxMs: 1000 },
-    logger: createLogger('silent'),
-    // Wide enough that the burst below, made by code not yet optimized, counts as one.
-    coalesceWindowMs: 20,
-  });
-  t.after(() => connection.close());
-  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
-  connection.start();
-  await opened;
+  // Wide enough that the burst below, made by code not yet optimized, counts as one.
+  const connection = await openConnection(t, port, { coalesceWindowMs: 20 });
 
   const writes = countWritesTo(port);
   t.after(() => writes.restore());
@@ -85,17 +91,7 @@ test('a lone request schedules no nextTick of its own: it is written without a c
   await new Promise<void>((resolve) => server.once('listening', resolve));
   t.after(() => server.close());
   server.on('connection', (ws) => ws.on('message', (data) => ws.send(`{"jsonrpc":"2.0","id":${(JSON.parse(String(data)) as { id: number }).id},"result":"0x1"}`)));
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 100, maxMs: 1000 },
-    logger: createLogger('silent'),
-  });
-  t.after(() => connection.close());
-  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
-  connection.start();
-  await opened;
+  const connection = await openConnection(t, (server.address() as AddressInfo).port);
   await new Promise((resolve) => setTimeout(resolve, 10));
 
   const original = process.nextTick;
@@ -132,17 +128,7 @@ test('a request on a socket the node is closing fails at once, not at its timeou
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 60_000, maxMs: 60_000 },
-    logger: createLogger('silent'),
-  });
-  t.after(() => connection.close());
-  const opened = new Promise<void>((resolve) => connection.once('open', resolve));
-  connection.start();
-  await opened;
+  const connection = await openConnection(t, (server.address() as AddressInfo).port, { reconnect: { baseMs: 60_000, maxMs: 60_000 } });
   await new Promise((resolve) => setTimeout(resolve, 100)); // the close frame is in
 
   const started = Date.now();

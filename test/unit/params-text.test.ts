@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { batchTexts, paramsText } from '../../src/jsonrpc/params-text.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 test("each client library's layout: the params' own text", () => {
   const params = '["0x00000000000000000000000000000000000000aa","latest"]';
@@ -58,19 +59,10 @@ function randomObject(random: () => number, depth: number): Record<string, unkno
   return object;
 }
 
-/** Deterministic, so a failure names the seed that shows it. */
-function generator(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-}
-
 test("random requests: whenever an answer comes, it parses to JSON.parse's own params", () => {
   let answered = 0;
   for (let seed = 1; seed <= 3000; seed++) {
-    const random = generator(seed);
+    const random = seededRandom(seed);
     const request = randomObject(random, 0);
     const layouts = [JSON.stringify(request), JSON.stringify(request, null, 2), JSON.stringify(request, null, '\t')];
     for (const text of layouts) {
@@ -90,7 +82,7 @@ test("random requests: whenever an answer comes, it parses to JSON.parse's own p
 
 test('duplicate keys written by hand, in random order: the last params, as JSON.parse takes it', () => {
   for (let seed = 1; seed <= 2000; seed++) {
-    const random = generator(seed);
+    const random = seededRandom(seed);
     const members = Array.from({ length: 1 + Math.floor(random() * 5) }, () => {
       const key = random() < 0.5 ? 'params' : 'id';
       return `"${key}":${JSON.stringify(randomValue(random, 1))}`;
@@ -112,7 +104,7 @@ test('a batch: the text of each request in it, in order', () => {
 
 test('random batches: as many texts as JSON.parse finds requests, each parsing to its request', () => {
   for (let seed = 1; seed <= 1000; seed++) {
-    const random = generator(seed);
+    const random = seededRandom(seed);
     const batch = Array.from({ length: Math.floor(random() * 5) }, () => (random() < 0.8 ? randomObject(random, 0) : randomValue(random, 0)));
     for (const text of [JSON.stringify(batch), JSON.stringify(batch, null, 1)]) {
       const texts = batchTexts(text);
