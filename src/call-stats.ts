@@ -1,12 +1,32 @@
 /**
  * Per-call counts and latency buckets on the hot path. prom-client hashes a label object on every
  * `inc`/`observe` (sorting and joining the label values), which cost about 5 % of evmux's CPU per
- * proxied call. Calls are tallied here in nested maps and plain arrays instead, and turned into
+ * proxied call. Calls are tallied here in a map per method and typed arrays instead, and turned into
  * Prometheus samples only when /metrics is scraped.
  */
 import type { RequestOutcome } from './telemetry.js';
 
-interface Durations {
+/** Every outcome, in the order of a method's per-upstream count slots. */
+const OUTCOMES: readonly RequestOutcome[] = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected'];
+
+function outcomeSlot(outcome: RequestOutcome): number {
+  switch (outcome) {
+    case 'ok':
+      return 0;
+    case 'rpc_error':
+      return 1;
+    case 'timeout':
+      return 2;
+    case 'transport_error':
+      return 3;
+    case 'rejected':
+      return 4;
+  }
+}
+
+/** One method's tally: counts per upstream (a slot per outcome) and its latency buckets. */
+interface MethodStats {
+  readonly byUpstream: Map<string, Float64Array>;
   /** count per bucket, not cumulative; the last slot is above every bound (+Inf) */
   readonly buckets: Float64Array;
   sum: number;
@@ -15,38 +35,37 @@ interface Durations {
 
 export class CallStats {
   readonly #bounds: readonly number[];
-  /** method → upstream → outcome → count */
-  readonly #counts = new Map<string, Map<string, Map<RequestOutcome, number>>>();
-  readonly #durations = new Map<string, Durations>();
+  /** method → its tally: two lookups per call (method, upstream) */
+  readonly #methods = new Map<string, MethodStats>();
 
   constructor(bounds: readonly number[]) {
     this.#bounds = bounds;
   }
 
   record(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void {
-    let byUpstream = this.#counts.get(method);
-    if (byUpstream === undefined) this.#counts.set(method, (byUpstream = new Map()));
-    let byOutcome = byUpstream.get(upstream);
-    if (byOutcome === undefined) byUpstream.set(upstream, (byOutcome = new Map()));
-    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
-
-    let durations = this.#durations.get(method);
-    if (durations === undefined) {
-      durations = { buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
-      this.#durations.set(method, durations);
+    let stats = this.#methods.get(method);
+    if (stats === undefined) {
+      stats = { byUpstream: new Map(), buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
+      this.#methods.set(method, stats);
     }
+    let counts = stats.byUpstream.get(upstream);
+    if (counts === undefined) stats.byUpstream.set(upstream, (counts = new Float64Array(OUTCOMES.length)));
+    counts[outcomeSlot(outcome)]!++;
+
     let slot = 0;
     while (slot < this.#bounds.length && seconds > this.#bounds[slot]!) slot++;
-    durations.buckets[slot]!++;
-    durations.sum += seconds;
-    durations.count++;
+    stats.buckets[slot]!++;
+    stats.sum += seconds;
+    stats.count++;
   }
 
-  /** Visit every (method, upstream, outcome) count. */
+  /** Visit every (method, upstream, outcome) count that is not zero. */
   forEachCount(visit: (labels: { method: string; upstream: string; outcome: RequestOutcome }, count: number) => void): void {
-    for (const [method, byUpstream] of this.#counts) {
-      for (const [upstream, byOutcome] of byUpstream) {
-        for (const [outcome, count] of byOutcome) visit({ method, upstream, outcome }, count);
+    for (const [method, stats] of this.#methods) {
+      for (const [upstream, counts] of stats.byUpstream) {
+        counts.forEach((count, slot) => {
+          if (count > 0) visit({ method, upstream, outcome: OUTCOMES[slot]! }, count);
+        });
       }
     }
   }
@@ -54,7 +73,7 @@ export class CallStats {
   /** The latency histogram in Prometheus text format: cumulative `_bucket`s with `le`, `_sum`, `_count`. */
   histogramText(name: string, help: string): string {
     const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
-    for (const [method, durations] of this.#durations) {
+    for (const [method, durations] of this.#methods) {
       const label = `method="${escapeLabel(method)}"`;
       let cumulative = 0;
       this.#bounds.forEach((bound, slot) => {

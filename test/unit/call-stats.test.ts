@@ -15,6 +15,17 @@ test('CallStats counts calls per method, upstream and outcome', () => {
   assert.deepEqual(seen.sort(), ['eth_call a ok 2', 'eth_call b timeout 1', 'eth_getBalance a rpc_error 1']);
 });
 
+test('CallStats keeps every outcome apart', () => {
+  const stats = new CallStats([1]);
+  const outcomes = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected'] as const;
+  outcomes.forEach((outcome, k) => {
+    for (let n = 0; n <= k; n++) stats.record('m', 'u', outcome, 0.1);
+  });
+  const seen = new Map<string, number>();
+  stats.forEachCount(({ outcome }, count) => seen.set(outcome, count));
+  assert.deepEqual(Object.fromEntries(seen), { ok: 1, rpc_error: 2, timeout: 3, transport_error: 4, rejected: 5 });
+});
+
 test('CallStats writes a cumulative histogram per method; a value on a bound falls into that bucket', () => {
   const stats = new CallStats([0.001, 0.01]);
   for (const seconds of [0.0005, 0.001, 0.002, 5]) stats.record('eth_call', 'a', 'ok', seconds);
