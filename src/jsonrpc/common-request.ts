@@ -11,6 +11,7 @@
  * text like `[1],"id":2` does not parse as one value). Anything else, including every malformed
  * request, is `undefined` and goes through the general path, which answers it as before.
  */
+import { MAX_METHOD_LENGTH } from './types.js';
 
 const HEAD = '{"jsonrpc":"2.0","id":';
 const METHOD_KEY = ',"method":"';
@@ -19,7 +20,6 @@ const ZERO = 0x30;
 const NINE = 0x39;
 const CLOSE_BRACE = 0x7d;
 const MAX_ID_DIGITS = 15;
-const MAX_METHOD_LENGTH = 128;
 
 export interface CommonRequest {
   readonly id: number;

@@ -20,7 +20,7 @@ import {
 import { commonRequest } from './common-request.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
-import type { JsonRpcId } from './types.js';
+import { MAX_METHOD_LENGTH, type JsonRpcId } from './types.js';
 
 /** What a WebSocket session offers for eth_subscribe; absent over HTTP. */
 export interface SubscriptionHost {
@@ -106,8 +106,8 @@ export class Dispatcher {
         ? 'invalid request: "jsonrpc" must be "2.0"'
         : typeof method !== 'string' || method.length === 0
           ? 'invalid request: "method" must be a non-empty string'
-          : method.length > 128
-            ? 'invalid request: "method" is longer than 128 characters'
+          : method.length > MAX_METHOD_LENGTH
+            ? `invalid request: "method" is longer than ${MAX_METHOD_LENGTH} characters`
             : params !== undefined && (params === null || typeof params !== 'object')
               ? 'invalid request: "params" must be an array or an object'
               : undefined;

@@ -2,6 +2,9 @@
 
 export type JsonRpcId = string | number | null;
 
+/** Longest method name evmux accepts; longer ones are invalid requests. */
+export const MAX_METHOD_LENGTH = 128;
+
 export interface JsonRpcRequest {
   jsonrpc: '2.0';
   id?: JsonRpcId;
