@@ -192,11 +192,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * Writes without a callback: a write callback makes Node's stream schedule a nextTick after every
-   * write that completes at once (~1,200 instructions a call), and a socket that fails a write while
-   * open reports it through 'close', which fails the calls pending on it. A socket already closing
-   * would drop the frame: it is dropped at once instead, after this call returns, which fails every
-   * call pending on it and reconnects.
+   * Every write to a node goes through here. Without a callback: a write callback makes Node's
+   * stream schedule a nextTick after every write that completes at once (~1,200 instructions a
+   * call), and a socket that fails a write while open reports it through 'close', which fails the
+   * calls pending on it. A socket already closing would drop the frame: it is dropped at once
+   * instead, after this call returns, which fails every call pending on it and reconnects. (One
+   * already closed and replaced has failed its calls: nothing to do.)
    */
   #sendNow(socket: WebSocket, frame: Buffer): void {
     if (socket.readyState === WebSocket.OPEN) {
@@ -212,12 +213,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const socket = this.#outgoingSocket;
     const count = this.#outgoingCount;
     this.#outgoingSocket = undefined;
-    // A socket that closed since has failed its calls already; one closing is about to ('close').
-    const open = socket?.readyState === WebSocket.OPEN;
-    const tcp = open && count > 1 ? (socket as unknown as { _socket?: Socket })._socket : undefined;
+    const tcp = count > 1 && socket?.readyState === WebSocket.OPEN ? (socket as unknown as { _socket?: Socket })._socket : undefined;
     tcp?.cork();
     // As bytes: ws masks them straight into the frame it writes, one buffer instead of two.
-    if (open) for (let i = 0; i < count; i++) socket.send(this.#outgoing[i]!);
+    if (socket !== undefined) for (let i = 0; i < count; i++) this.#sendNow(socket, this.#outgoing[i]!);
     this.#dropOutgoing();
     tcp?.uncork();
   };
