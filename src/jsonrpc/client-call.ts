@@ -43,10 +43,10 @@ const SPACE_BYTE = 0x20;
  * the answer: no buffer to allocate and no result to copy (callgrind: ~1k instructions per call).
  */
 function withCallerId(id: JsonRpcId, reply: UpstreamReply): Buffer {
-  const { tail, frame } = reply;
+  const { frame, tailStart } = reply;
   const digits = isDigitsId(id) ? digitCount(id) : 0;
-  if (frame !== undefined && digits > 0) {
-    const comma = frame.length - tail.length - 1;
+  if (frame !== undefined && tailStart !== undefined && digits > 0) {
+    const comma = tailStart - 1;
     const slot = comma - ID_PREFIX.length;
     if (digits <= slot) {
       for (let at = ID_PREFIX.length; at < comma - digits; at++) frame[at] = SPACE_BYTE;
@@ -54,6 +54,7 @@ function withCallerId(id: JsonRpcId, reply: UpstreamReply): Buffer {
       return frame;
     }
   }
+  const tail = reply.tail;
   const idJson = digits > 0 ? undefined : Buffer.from(JSON.stringify(id));
   const response = Buffer.allocUnsafe(ID_PREFIX.length + (idJson?.length ?? digits) + 1 + tail.length);
   let at = putBytes(response, 0, ID_PREFIX);
