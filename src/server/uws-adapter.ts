@@ -184,8 +184,15 @@ class UwsClientSocket<T> implements ClientSocket<T> {
   }
 }
 
+/**
+ * Decodes straight from uWS's ArrayBuffer: `Buffer.from(buffer).toString()` first makes a Buffer
+ * view of it (a typed array's allocation), which took it twice as long. The BOM is kept, as Buffer
+ * keeps it, so a frame that starts with one is still not JSON.
+ */
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
 function text(buffer: ArrayBuffer): string {
-  return Buffer.from(buffer).toString('utf8');
+  return UTF8.decode(buffer);
 }
 
 const POST_FAILED: HttpResponse = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' };
