@@ -11,6 +11,7 @@
  * text like `[1],"id":2` does not parse as one value). Anything else, including every malformed
  * request, is `undefined` and goes through the general path, which answers it as before.
  */
+import { recentMethod } from './method-names.js';
 import { MAX_METHOD_LENGTH } from './types.js';
 
 const HEAD = '{"jsonrpc":"2.0","id":';
@@ -23,6 +24,7 @@ const MAX_ID_DIGITS = 15;
 
 export interface CommonRequest {
   readonly id: number;
+  /** canonical (method-names.ts) */
   readonly method: string;
   readonly params: unknown[];
   /** the params exactly as the client wrote them */
@@ -45,7 +47,12 @@ export function commonRequest(text: string): CommonRequest | undefined {
   const methodStart = at + METHOD_KEY.length;
   const methodEnd = text.indexOf('"', methodStart);
   if (methodEnd <= methodStart || methodEnd - methodStart > MAX_METHOD_LENGTH) return undefined;
-  for (let k = methodStart; k < methodEnd; k++) if (!isNameChar(text.charCodeAt(k))) return undefined;
+  let hash = 0;
+  for (let k = methodStart; k < methodEnd; k++) {
+    const c = text.charCodeAt(k);
+    if (!isNameChar(c)) return undefined;
+    hash = (hash * 31 + c) | 0;
+  }
   if (!text.startsWith(PARAMS_KEY, methodEnd + 1)) return undefined;
   const last = text.length - 1;
   if (text.charCodeAt(last) !== CLOSE_BRACE) return undefined;
@@ -57,7 +64,7 @@ export function commonRequest(text: string): CommonRequest | undefined {
     return undefined;
   }
   if (!Array.isArray(params)) return undefined;
-  return { id, method: text.slice(methodStart, methodEnd), params, paramsText };
+  return { id, method: recentMethod(text.slice(methodStart, methodEnd), hash), params, paramsText };
 }
 
 function isNameChar(c: number): boolean {

