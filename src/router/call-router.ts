@@ -68,7 +68,8 @@ export class CallRouter {
    * and a promise per layer cost allocations on every call otherwise.
    */
   #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined): void {
-    const deadline = Date.now() + this.#settings.retry.deadlineMs;
+    // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
+    const deadline = performance.now() + this.#settings.retry.deadlineMs;
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson);
@@ -114,7 +115,7 @@ export class CallRouter {
     for (let attempt = firstAttempt; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
-        if (Date.now() + delay >= deadline) break;
+        if (performance.now() + delay >= deadline) break;
         if (delay > 0) await sleep(delay);
       }
       let upstream = this.#pick(tried, minHead);
@@ -124,7 +125,7 @@ export class CallRouter {
       }
       if (upstream === undefined) break;
       tried.add(upstream.name);
-      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - Date.now());
+      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - performance.now());
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
@@ -186,7 +187,7 @@ export class CallRouter {
     // Nodes that answered null are asked again only when no other node is at that height.
     const answeredNull = new Set<string>();
     for (const delay of NULL_RECHECK_DELAYS_MS) {
-      if (Date.now() + delay >= deadline) break;
+      if (performance.now() + delay >= deadline) break;
       await sleep(delay);
       const upstream = this.#pick(answeredNull, height, true) ?? this.#pick(NO_NODES, height, true);
       if (upstream === undefined) continue;
@@ -198,7 +199,7 @@ export class CallRouter {
   }
 
   #timeLeft(deadline: number): number {
-    return Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - Date.now()));
+    return Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - performance.now()));
   }
 
   async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
@@ -207,13 +208,13 @@ export class CallRouter {
       throw new InvalidParamsError('eth_sendRawTransaction expects one 0x-prefixed hex string of signed transaction bytes');
     }
     const { maxAttempts, deadlineMs } = this.#settings.retry;
-    const deadline = Date.now() + deadlineMs;
+    const deadline = performance.now() + deadlineMs;
     // Each node at most once: a node that timed out may still have taken the transaction.
     const tried = new Set<string>();
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const upstream = this.#pick(tried);
-      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - Date.now());
+      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
       tried.add(upstream.name);
       try {
