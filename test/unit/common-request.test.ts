@@ -74,6 +74,13 @@ test('anything else is left to the general path', () => {
     '[{"jsonrpc":"2.0","id":1,"method":"m","params":[]}]',
   ];
   for (const text of refused) assert.equal(commonRequest(text), undefined, text);
+  // A name read before is recognized whole; one that differs from it in a character that is not
+  // a name's (same length, same middle and last character) is still refused.
+  assert.equal(commonRequest('{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":[]}')?.method, 'eth_getBalance');
+  for (const name of ['eth.getBalance', 'eth getBalance', 'eth_getBa\\ance', 'eth_g\u0001tBalance']) {
+    const text = `{"jsonrpc":"2.0","id":1,"method":"${name}","params":[]}`;
+    assert.equal(commonRequest(text), undefined, text);
+  }
   // The one whitespace the format allows inside a single value: kept, and still the same request.
   assertAgrees('{"jsonrpc":"2.0","id":1,"method":"m","params": [ 1 ,2 ] }');
 });
