@@ -45,3 +45,24 @@ test('multi-byte UTF-8 in a result passes through byte for byte', () => {
   const parsed = parseUpstreamFrame('{"jsonrpc":"2.0","id":9,"result":"héllo ✓"}');
   assert.equal(parsed.reply?.tail.toString(), '"result":"héllo ✓"}');
 });
+
+test('a frame read in place matches the usual layout in every byte up to its result', () => {
+  const usual = '{"jsonrpc":"2.0","id":42,"result":"0x1"}';
+  assert.ok(parseUpstreamFrame(usual).reply?.frame !== undefined, 'the usual layout is read in place');
+  // One byte changed anywhere in `{"jsonrpc":"2.0","id":42,"result":`: never read in place. What
+  // still parses as JSON goes through the general path (its reply keeps no frame); the rest throws.
+  const readUpTo = usual.indexOf('"0x1"');
+  for (let at = 0; at < readUpTo; at++) {
+    for (const replacement of ['x', ' ']) {
+      if (usual[at] === replacement) continue;
+      const changed = usual.slice(0, at) + replacement + usual.slice(at + 1);
+      let frame: Buffer | undefined;
+      try {
+        frame = parseUpstreamFrame(changed).reply?.frame;
+      } catch {
+        continue;
+      }
+      assert.equal(frame, undefined, changed);
+    }
+  }
+});
