@@ -1,23 +1,25 @@
 /** The bytes of one JSON-RPC request evmux sends a node, under evmux's own id. */
 import { Buffer } from 'node:buffer';
-import { digitCount, ID_PREFIX, putBytes, putDigits } from '../jsonrpc/json-bytes.js';
+import { digitCount, putBytes, putDigits } from '../jsonrpc/json-bytes.js';
 
 const CLOSE_BRACE = 0x7d;
+const ID_KEY = Buffer.from(',"id":');
 
 /**
- * `,"method":"eth_call","params":` per method name, encoded once. Bounded: allowed names come from
- * clients (`eth_*` admits any suffix), and past the bound a name is encoded per call.
+ * `{"jsonrpc":"2.0","method":"eth_call","params":` per method name, encoded once: the id goes last,
+ * so everything before the params is one copy. Bounded: allowed names come from clients (`eth_*`
+ * admits any suffix), and past the bound a name is encoded per call.
  */
-const METHOD_PARTS = new Map<string, Buffer>();
-const MAX_METHOD_PARTS = 1024;
+const HEADS = new Map<string, Buffer>();
+const MAX_HEADS = 1024;
 
-function methodPart(method: string): Buffer {
-  let part = METHOD_PARTS.get(method);
-  if (part === undefined) {
-    part = Buffer.from(`,"method":${JSON.stringify(method)},"params":`);
-    if (METHOD_PARTS.size < MAX_METHOD_PARTS) METHOD_PARTS.set(method, part);
+function head(method: string): Buffer {
+  let bytes = HEADS.get(method);
+  if (bytes === undefined) {
+    bytes = Buffer.from(`{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":`);
+    if (HEADS.size < MAX_HEADS) HEADS.set(method, bytes);
   }
-  return part;
+  return bytes;
 }
 
 /** Params already written as JSON (a client's own text of them, see params-text.ts), sent as they are. */
@@ -31,13 +33,13 @@ export class ParamsJson {
  */
 export function requestFrame(id: number, method: string, params: unknown): Buffer {
   const paramsJson = params instanceof ParamsJson ? params.text : JSON.stringify(params);
-  const middle = methodPart(method);
+  const start = head(method);
   const digits = digitCount(id);
-  const frame = Buffer.allocUnsafe(ID_PREFIX.length + digits + middle.length + Buffer.byteLength(paramsJson) + 1);
-  let at = putBytes(frame, 0, ID_PREFIX);
-  at = putDigits(frame, at, id, digits);
-  at = putBytes(frame, at, middle);
+  const frame = Buffer.allocUnsafe(start.length + Buffer.byteLength(paramsJson) + ID_KEY.length + digits + 1);
+  let at = putBytes(frame, 0, start);
   at += frame.write(paramsJson, at);
+  at = putBytes(frame, at, ID_KEY);
+  at = putDigits(frame, at, id, digits);
   frame[at] = CLOSE_BRACE;
   return frame;
 }
