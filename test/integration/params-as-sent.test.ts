@@ -21,12 +21,12 @@ async function setup(t: TestContext): Promise<{ node: FakeNode; evmux: TestGatew
   return { node, evmux };
 }
 
-/** The params part of the frame the node received for evmux's request carrying `marker`. */
+/** The params part of the frame the node received for evmux's request carrying `marker` (evmux writes its id last). */
 function paramsSentWith(node: FakeNode, marker: string): string {
   const frame = node.frames.find((text) => text.includes(marker));
   assert.ok(frame, `the node received no frame with ${marker}; it received ${node.frames.slice(-5).join(' | ')}`);
   const start = frame.indexOf(',"params":') + ',"params":'.length;
-  return frame.slice(start, -1);
+  return frame.slice(start, frame.lastIndexOf(',"id":'));
 }
 
 async function post(evmux: TestGateway, body: string): Promise<unknown> {
