@@ -99,11 +99,11 @@ export class Gateway {
       {
         upgrade: (info) => this.#upgrade(info),
         open: (socket) => this.#open(socket),
-        message: (socket, text) => this.#sessions.get(socket)?.onMessage(text),
+        message: (socket, text, ascii) => this.#sessions.get(socket)?.onMessage(text, ascii),
         refuse: (socket, code, reason) => this.#sessions.get(socket)?.disconnect(code, reason, code === 1009 ? 'limit' : 'protocol'),
         drain: () => {},
         close: (socket) => this.#close(socket),
-        post: (info, body) => this.#post(info, body),
+        post: (info, body, ascii) => this.#post(info, body, ascii),
         get: (info) => this.#get(info),
       },
       {
@@ -212,11 +212,11 @@ export class Gateway {
   }
 
   /** Its context a class instance: see HttpCallContext. */
-  #post(exchange: PostExchange, body: string): void {
+  #post(exchange: PostExchange, body: string, ascii: boolean): void {
     const context = new HttpCallContext(exchange, this.#keyOf, this.#httpAnswered);
     this.#httpInFlight++;
     try {
-      this.#dispatcher.dispatch(body, context);
+      this.#dispatcher.dispatch(body, context, ascii);
     } catch (error) {
       context.abandon();
       throw error;

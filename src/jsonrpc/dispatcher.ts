@@ -52,11 +52,14 @@ export class Dispatcher {
     this.#telemetry = telemetry;
   }
 
-  /** Handle one frame; its answer goes to `context.answer`, at once for errors, else when the calls settle. */
-  dispatch(text: string, context: DispatchContext): void {
+  /**
+   * Handle one frame; its answer goes to `context.answer`, at once for errors, else when the calls
+   * settle. `ascii`: every character of `text` is ASCII (FrontEndHandlers.message).
+   */
+  dispatch(text: string, context: DispatchContext, ascii = false): void {
     const common = commonRequest(text);
     if (common !== undefined) {
-      this.#call(common.id, true, common.method, common.params, context, undefined, 0, common.paramsText);
+      this.#call(common.id, true, common.method, common.params, context, undefined, 0, common.paramsText, ascii);
       return;
     }
     let message: unknown;
@@ -67,7 +70,7 @@ export class Dispatcher {
       return;
     }
     if (!Array.isArray(message)) {
-      this.#one(message, context, undefined, 0, text);
+      this.#one(message, context, undefined, 0, text, ascii);
       return;
     }
     if (message.length === 0) {
@@ -82,14 +85,14 @@ export class Dispatcher {
     const batch = new BatchAnswer(context, message.length);
     const texts = batchTexts(text);
     const own = texts?.length === message.length ? texts : undefined;
-    message.forEach((item, index) => this.#one(item, context, batch, index, own?.[index]));
+    message.forEach((item, index) => this.#one(item, context, batch, index, own?.[index], ascii));
   }
 
   /**
    * One request: invalid ones are answered at once; valid ones become a ClientCall. `text` is the
    * request's own JSON, for its params' text (params-text.ts).
    */
-  #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number, text?: string): void {
+  #one(request: unknown, context: DispatchContext, batch: BatchAnswer | undefined, index: number, text: string | undefined, ascii: boolean): void {
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
       answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
       return;
@@ -116,7 +119,7 @@ export class Dispatcher {
       return;
     }
     const paramsJson = params !== undefined && text !== undefined ? paramsText(text) : undefined;
-    this.#call(replyId, hasId, canonicalMethod(method as string), params, context, batch, index, paramsJson);
+    this.#call(replyId, hasId, canonicalMethod(method as string), params, context, batch, index, paramsJson, ascii);
   }
 
   /**
@@ -132,6 +135,7 @@ export class Dispatcher {
     batch: BatchAnswer | undefined,
     index: number,
     paramsJson: string | undefined,
+    ascii: boolean,
   ): void {
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
       const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
@@ -140,14 +144,14 @@ export class Dispatcher {
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
-      this.#execute(method, params, context, call, paramsJson);
+      this.#execute(method, params, context, call, paramsJson, ascii);
     } catch (error) {
       call.reject(error);
     }
   }
 
   /** Errors thrown here reach #call, which answers with them. */
-  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, paramsJson: string | undefined): void {
+  #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, paramsJson: string | undefined, ascii: boolean): void {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
@@ -161,7 +165,7 @@ export class Dispatcher {
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
-    this.#router.call(method, params ?? [], context, call, paramsJson);
+    this.#router.call(method, params ?? [], context, call, paramsJson, ascii);
   }
 
   #subscribe(host: SubscriptionHost, params: unknown, call: ClientCall): void {

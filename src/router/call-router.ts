@@ -53,13 +53,14 @@ export class CallRouter {
 
   /**
    * Route one plain call; its reply or error goes to `sink`. `paramsJson`, the client's own text of
-   * `params` when the dispatcher has it, is what nodes are sent instead of a serialization of them.
+   * `params` when the dispatcher has it, is what nodes are sent instead of a serialization of them
+   * (`ascii` when all its characters are).
    */
-  call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string): void {
+  call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string, ascii = false): void {
     if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
     else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
     else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
-    else this.#withRetries(method, params, sink, paramsJson);
+    else this.#withRetries(method, params, sink, paramsJson, ascii);
   }
 
   /**
@@ -67,12 +68,12 @@ export class CallRouter {
    * calls succeed at once, and the loop's state (an async frame, the set of nodes tried, backoff)
    * and a promise per layer cost allocations on every call otherwise.
    */
-  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined): void {
+  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean): void {
     // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
     const deadline = performance.now() + this.#settings.retry.deadlineMs;
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
-    const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson);
+    const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
     const first = this.#pick(NO_NODES, minHead);
     if (first === undefined) {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);

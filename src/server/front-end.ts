@@ -43,7 +43,11 @@ export type UpgradeDecision<T> = { accept: true; data: T } | { accept: false; st
 export interface FrontEndHandlers<T> {
   upgrade(info: RequestInfo): UpgradeDecision<T>;
   open(socket: ClientSocket<T>): void;
-  message(socket: ClientSocket<T>, text: string): void;
+  /**
+   * One text frame. `ascii`: every character is ASCII, so the frame's bytes are its characters one
+   * for one and a part of the text can be written as bytes without encoding it (request-frame.ts).
+   */
+  message(socket: ClientSocket<T>, text: string, ascii: boolean): void;
   /**
    * A frame evmux does not accept (over the size limit: 1009, binary: 1003). The handler closes
    * the socket with this code and reason; the adapter does nothing else with the frame.
@@ -52,7 +56,7 @@ export interface FrontEndHandlers<T> {
   drain(socket: ClientSocket<T>): void;
   close(socket: ClientSocket<T>, code: number, reason: string): void;
   /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
-  post(exchange: PostExchange, body: string): void;
+  post(exchange: PostExchange, body: string, ascii: boolean): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }

@@ -57,9 +57,9 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
     return this.#socket.closed;
   }
 
-  onMessage(text: string): void {
+  onMessage(text: string, ascii: boolean): void {
     try {
-      this.#deps.dispatcher.dispatch(text, this);
+      this.#deps.dispatcher.dispatch(text, this, ascii);
     } catch (error) {
       this.logger.error({ err: error }, 'dispatch failed');
     }

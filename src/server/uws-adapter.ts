@@ -297,7 +297,8 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
         handlers.refuse(wrapper, 1003, 'binary frames are not supported; send JSON-RPC as text');
         return;
       }
-      handlers.message(wrapper, text(message));
+      const decoded = text(message);
+      handlers.message(wrapper, decoded, decoded.length === message.byteLength);
     },
     drain: (ws) => {
       const wrapper = ws.getUserData().wrapper;
@@ -338,7 +339,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
       try {
-        handlers.post(exchange, body);
+        handlers.post(exchange, body, body.length === size);
       } catch {
         exchange.respond(POST_FAILED);
       }

@@ -70,3 +70,21 @@ test('escapes: in the common layout the text as sent, in others the parse, seria
   await post(evmux, `{"method":"eth_getBalance","params":["${other}", "lat\\u0065st"],"id":2,"jsonrpc":"2.0"}`);
   assert.equal(paramsSentWith(node, other), `["${other}","latest"]`);
 });
+
+test('characters outside ASCII in the params reach the node as sent, over both transports and in every layout', async (t) => {
+  const { node, evmux } = await setup(t);
+  const probe = await Probe.open(evmux.wsUrl, t);
+  // Latin-1 (é, ÿ: one byte each in Latin-1, two in UTF-8), beyond it (ключ, ✓) and outside the BMP (𝄞).
+  const text = 'é ÿ ключ ✓ 𝄞';
+  const cases: Array<{ marker: string; send: (params: string) => Promise<unknown> }> = [
+    { marker: 'ws-common', send: (params) => (probe.send(`{"jsonrpc":"2.0","id":7,"method":"eth_call","params":${params}}`), probe.waitFor((frame) => (frame.json as { id?: unknown } | undefined)?.id === 7)) },
+    { marker: 'ws-other', send: (params) => (probe.send(`{"method":"eth_call","params":${params},"id":8,"jsonrpc":"2.0"}`), probe.waitFor((frame) => (frame.json as { id?: unknown } | undefined)?.id === 8)) },
+    { marker: 'http-common', send: (params) => post(evmux, `{"jsonrpc":"2.0","id":9,"method":"eth_call","params":${params}}`) },
+    { marker: 'http-other', send: (params) => post(evmux, `{"params":${params},"method":"eth_call","jsonrpc":"2.0","id":10}`) },
+  ];
+  for (const { marker, send } of cases) {
+    const params = `[{"to":"${ADDRESS}","data":"0x","note":"${marker} ${text}"},"latest"]`;
+    await send(params);
+    assert.equal(paramsSentWith(node, marker), params, marker);
+  }
+});

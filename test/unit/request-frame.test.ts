@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { requestFrame } from '../../src/upstream/request-frame.js';
+import { ParamsJson, requestFrame } from '../../src/upstream/request-frame.js';
 
 test('a request frame is the JSON of the request, byte for byte, for ids of any length', () => {
   for (const id of [0, 7, 9, 10, 99, 100, 123_456, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
@@ -37,5 +37,18 @@ test('params of every size and alphabet come out as their JSON: short and long, 
       assert.equal(frame.toString('utf8'), expected);
       assert.equal(frame.length, Buffer.byteLength(expected));
     }
+  }
+});
+
+test('params sent as written: the same bytes whether they are copied as ASCII or encoded', () => {
+  const ascii = '[ "0x00000000000000000000000000000000000000aa",  123456789012345678901234567890 ]';
+  const other = '[{"note":"é ключ ✓ 𝄞"}, "latest"]';
+  for (const [text, isAscii] of [
+    [ascii, true],
+    [ascii, false],
+    [other, false],
+  ] as const) {
+    const frame = requestFrame(77, 'eth_call', new ParamsJson(text, isAscii));
+    assert.equal(frame.toString('utf8'), `{"jsonrpc":"2.0","method":"eth_call","params":${text},"id":77}`);
   }
 });
