@@ -30,7 +30,7 @@ const RECENT = new Array<string | undefined>(256).fill(undefined);
 /** The canonical name, when it is the last one remembered under this hash (any hash of its characters). */
 export function recentMethod(method: string, hash: number): string | undefined {
   const recent = RECENT[hash & (RECENT.length - 1)];
-  return recent !== undefined && recent === method ? recent : undefined;
+  return recent === method ? recent : undefined;
 }
 
 /** canonicalMethod, remembered under this hash for recentMethod. */

@@ -47,8 +47,9 @@ type Latin1Writable = Buffer & { latin1Write(text: string, at: number): number }
  * first cost a chain of string pieces, their flattened copy and then the bytes, on every call.
  */
 export function requestFrame(id: number, method: string, params: unknown): Buffer {
-  const ascii = params instanceof ParamsJson && params.ascii;
-  const paramsJson = params instanceof ParamsJson ? params.text : JSON.stringify(params);
+  const written = params instanceof ParamsJson ? params : undefined;
+  const ascii = written?.ascii === true;
+  const paramsJson = written !== undefined ? written.text : JSON.stringify(params);
   const start = head(method);
   const digits = digitCount(id);
   const frame = Buffer.allocUnsafe(start.length + (ascii ? paramsJson.length : Buffer.byteLength(paramsJson)) + ID_KEY.length + digits + 1);
