@@ -47,13 +47,15 @@ class FakeSubscriber implements Subscriber {
   }
 }
 
+const nextImmediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 function member(subscriber: FakeSubscriber, variant: number, started = true): ClientSubscription {
   const spec = parseSubscription(['newHeads']);
   return { id: subscriptionId(spec.fingerprint, variant), variant, spec, subscriber, group: undefined, started };
 }
 
 describe('Group', () => {
-  it('publishes once per variant in use, each frame under that variant id, to that variant topic', () => {
+  it('publishes once per variant in use, each frame under that variant id, to that variant topic', async () => {
     const published: Array<{ topic: string; frame: string }> = [];
     const group = new Group('newHeads', (topic, frame) => published.push({ topic, frame }));
     const one = new FakeSubscriber();
@@ -69,15 +71,34 @@ describe('Group', () => {
     }
     assert.deepEqual([...one.topics].sort(), [group.topicName(0), group.topicName(1)]);
     assert.deepEqual([...two.topics], [group.topicName(0)]);
-    assert.equal(one.checks, 2, 'backpressure checked after each publish that reached a member');
+    await nextImmediate();
+    assert.equal(one.checks, 2, 'backpressure checked for each membership after the publish');
   });
 
-  it('a member not started yet (its subscribe reply not sent) joins no topic and is not checked', () => {
+  it('checks buffers once per event loop turn, after the publishes of that turn went out', async () => {
+    const published: string[] = [];
+    const group = new Group('newHeads', (_topic, frame) => published.push(frame));
+    const client = new FakeSubscriber();
+    group.add(member(client, 0));
+    group.publish('{"n":1}');
+    group.publish('{"n":2}');
+    group.publish('{"n":3}');
+    assert.equal(published.length, 3);
+    assert.equal(client.checks, 0, 'nothing checked before uWS sent the frames');
+    await nextImmediate();
+    assert.equal(client.checks, 1, 'one check for the three publishes');
+    group.publish('{"n":4}');
+    await nextImmediate();
+    assert.equal(client.checks, 2, 'the next turn checks again');
+  });
+
+  it('a member not started yet (its subscribe reply not sent) joins no topic and is not checked', async () => {
     const group = new Group('newHeads', () => {});
     const late = new FakeSubscriber();
     const subscription = member(late, 0, false);
     group.add(subscription);
     group.publish('{}');
+    await nextImmediate();
     assert.equal(late.topics.size, 0);
     assert.equal(late.checks, 0);
     assert.equal(subscription.group, group);
