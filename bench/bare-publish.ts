@@ -6,13 +6,13 @@
 // Heads come from the same FakeChain as fake-upstream.ts, with the send time in `extraData`.
 //
 //   node dist/bench/bare-publish.js [--port 0] [--interval-ms 250] [--genesis-ms T]
-//                                   [--max-backpressure 1048576] [--max-seconds 900]
+//                                   [--max-backpressure 1048576] [--max-seconds 900] [--turns COUNT:INDEX:MS]
 //
 // Clients over --max-backpressure bytes of unsent data are closed (uWS closeOnBackpressureLimit),
 // the bare analog of a gateway's per-client send buffer cap.
 import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
-import { FakeChain, defaultGenesisMs, monoMicros, notification, startTicker } from './chain.js';
+import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
 import { boundLifetime, emit, num } from './process-util.js';
 
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: 'evmux-bench' },
     'max-backpressure': { type: 'string' },
     'max-seconds': { type: 'string' },
+    turns: { type: 'string' },
   },
 });
 
@@ -34,6 +35,7 @@ const chain = new FakeChain({
   genesisMs: num(args['genesis-ms'], defaultGenesisMs(intervalMs), 'genesis-ms'),
   intervalMs,
   blockBytes: 16_384,
+  ...(args.turns !== undefined && { turns: parseTurns(args.turns) }),
 });
 let latestBlock = chain.block(chain.headAt(Date.now()), monoMicros());
 let latestFull: string | undefined;

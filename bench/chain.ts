@@ -6,6 +6,13 @@
 // given the same --genesis-ms and --interval-ms therefore emit the same head at the same moment,
 // which is what the failover benchmark needs.
 //
+// Turns: with `turns` set, the chain only advances during its own turn. Time since genesis is cut
+// into `count` turns of `ms` each, repeating, and heads fall due at `intervalMs` steps of the time
+// spent in turn `index` only. Two servers on the same genesis with turns 0 and 1 of 2 therefore
+// take turns publishing, each at its full rate within its turn, and never at the same moment; the
+// fan-out benchmark runs the bare baseline and evmux that way, side by side, so both meet the same
+// moments of the machine.
+//
 // Latency stamp: `extraData` carries the send time as 8 bytes (16 hex digits) of microseconds on
 // the system-wide monotonic clock (process.hrtime, CLOCK_MONOTONIC), so any process on the same
 // machine can compute the one-way latency without clock skew. See monoMicros().
@@ -40,6 +47,28 @@ export interface ChainOptions {
   intervalMs: number;
   /** Approximate byte size of a full block served by eth_getBlockByNumber / ByHash. */
   blockBytes: number;
+  /** Advance only during turn `index` of `count` turns of `ms` each (see the top of this file). */
+  turns?: Turns;
+}
+
+export interface Turns {
+  count: number;
+  index: number;
+  ms: number;
+}
+
+/** Parse `COUNT:INDEX:MS` (e.g. `2:1:2500`, the second of two 2.5 s turns). */
+export function parseTurns(text: string): Turns {
+  const [count, index, ms] = text.split(':').map(Number);
+  if (count === undefined || index === undefined || ms === undefined || !(count >= 1 && index >= 0 && index < count && ms > 0)) {
+    throw new Error(`--turns must be COUNT:INDEX:MS with 0 <= INDEX < COUNT and MS > 0, got ${text}`);
+  }
+  return { count, index, ms };
+}
+
+/** The turns as a flag value, the inverse of parseTurns. */
+export function turnsFlag(t: Turns): string {
+  return `${t.count}:${t.index}:${t.ms}`;
 }
 
 export class FakeChain {
@@ -56,12 +85,31 @@ export class FakeChain {
 
   /** The head number at wall-clock time `nowMs`. */
   headAt(nowMs: number): number {
-    return Math.max(0, Math.floor((nowMs - this.#opts.genesisMs) / this.#opts.intervalMs));
+    return Math.max(0, Math.floor(this.#chainMs(nowMs - this.#opts.genesisMs) / this.#opts.intervalMs));
   }
 
   /** Wall-clock time at which block n is due. */
   dueMs(n: number): number {
-    return this.#opts.genesisMs + n * this.#opts.intervalMs;
+    return this.#opts.genesisMs + this.#wallMs(n * this.#opts.intervalMs);
+  }
+
+  /** Chain time (time spent in this chain's turns) after `wallMs` since genesis. */
+  #chainMs(wallMs: number): number {
+    const t = this.#opts.turns;
+    if (t === undefined) return wallMs;
+    const since = wallMs - t.index * t.ms;
+    if (since <= 0) return 0;
+    const rounds = Math.floor(since / (t.count * t.ms));
+    return rounds * t.ms + Math.min(t.ms, since - rounds * t.count * t.ms);
+  }
+
+  /** The first moment (ms since genesis) at which chain time reaches `chainMs`: the inverse of #chainMs. */
+  #wallMs(chainMs: number): number {
+    const t = this.#opts.turns;
+    if (t === undefined) return chainMs;
+    if (chainMs <= 0) return t.index * t.ms;
+    const round = Math.ceil(chainMs / t.ms) - 1;
+    return t.index * t.ms + round * t.count * t.ms + (chainMs - round * t.ms);
   }
 
   hashOf(n: number): string {

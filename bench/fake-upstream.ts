@@ -2,14 +2,14 @@
 // `/`, responses pre-serialized so only the id is spliced in, newHeads emitted at a set rate.
 //
 //   node dist/bench/fake-upstream.js [--port 0] [--interval-ms 250] [--genesis-ms T] [--seed s]
-//                                    [--block-bytes 16384] [--max-seconds 900]
+//                                    [--block-bytes 16384] [--max-seconds 900] [--turns COUNT:INDEX:MS]
 //
 // Prints one line {"event":"listening","port":N,...} when ready. GET /stats returns JSON with the
 // live upstream subscription counts. Heads carry their send time in `extraData` (see chain.ts).
 import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpResponse, WebSocket } from '@trufflesuite/uws-js-unofficial';
-import { FakeChain, defaultGenesisMs, monoMicros, notification, startTicker, toHex } from './chain.js';
+import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker, toHex } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
 import { boundLifetime, emit, num } from './process-util.js';
 
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     'full-block-bytes': { type: 'string' },
     'chain-id': { type: 'string' },
     'max-seconds': { type: 'string' },
+    turns: { type: 'string' },
   },
 });
 
@@ -45,6 +46,7 @@ const chain = new FakeChain({
   genesisMs: num(args['genesis-ms'], defaultGenesisMs(intervalMs), 'genesis-ms'),
   intervalMs,
   blockBytes: num(args['block-bytes'], 16_384, 'block-bytes'),
+  ...(args.turns !== undefined && { turns: parseTurns(args.turns) }),
 });
 
 // eth_getBlockByNumber(n, true) answers a much larger block: benchmarks use it to push a stalled

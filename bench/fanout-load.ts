@@ -6,9 +6,10 @@
 //     [--sources K --source-base 2] [--connect-concurrency 200] [--settle-ms 1500]
 //
 // Phases, each announced as a JSON line on stdout: connected, subscribed (once per --steps
-// entry and at N), logs-subscribed, window-start, window-end, result. With --interactive the
-// tool waits after each event for a stdin line {"ack":true}, so run-all can read the gateway's
-// CPU, RSS and metrics at exactly that point. A stdin line {"mark":<µs monotonic>} sets the
+// entry and at N), logs-subscribed, settled, window-start, window-end, result. With --interactive
+// the tool waits after each event for a stdin line {"ack":true}, so run-all can read the gateway's
+// CPU, RSS and metrics at exactly that point, and open the windows of several generators at once
+// (it holds each at `settled` until all are there). A stdin line {"mark":<µs monotonic>} sets the
 // failover mark (the kill time). Stalled clients (--stall-fraction) pause their socket after
 // subscribing, are left out of latency and loss figures, and are resumed at the end to see
 // whether the server disconnected them.
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
     await announce('logs-subscribed', { subscribeErrors: counters.subscribeErrors });
   }
   await sleep(settleMs);
+  await announce('settled');
 
   state.openWindow();
   await announce('window-start');

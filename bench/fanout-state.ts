@@ -10,6 +10,7 @@ const anchorUs = monoMicros() - performance.now() * 1000;
 export const nowUs = (): number => anchorUs + performance.now() * 1000;
 
 interface HeadStat {
+  sentUs: number;
   maxUs: number;
   count: number;
   firstRecvUs: number;
@@ -54,7 +55,7 @@ export class FanoutState {
     const lat = recvUs - sentUs;
     this.hist.recordValue(Math.max(1, Math.round(lat * 1000)));
     const h = this.#heads.get(n);
-    if (h === undefined) this.#heads.set(n, { maxUs: lat, count: 1, firstRecvUs: recvUs, lastRecvUs: recvUs });
+    if (h === undefined) this.#heads.set(n, { sentUs, maxUs: lat, count: 1, firstRecvUs: recvUs, lastRecvUs: recvUs });
     else {
       if (lat > h.maxUs) h.maxUs = lat;
       h.count++;
@@ -118,6 +119,7 @@ export class FanoutState {
         max: r(percentile(lastClient, 100)),
       },
       deliverySpreadUs: { p50: r(percentile(spread, 50)), p99: r(percentile(spread, 99)) },
+      perHead: heads.map(([n, h]) => [n, Math.round(h.sentUs), r(h.firstRecvUs - h.sentUs), r(h.maxUs)]),
     };
   }
 
@@ -162,6 +164,8 @@ export interface FanoutSummary {
   latency: LatencySummary;
   lastClientUs: { p50: number; p90: number; p99: number; max: number };
   deliverySpreadUs: { p50: number; p99: number };
+  /** Each head in the window: [number, send stamp µs (CLOCK_MONOTONIC), first-client µs, last-client µs]. */
+  perHead: [number, number, number, number][];
 }
 
 export interface MarkSummary {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
 import { SCHED_OTHER, schedulingPolicies } from '../src/runtime/helper-threads.js';
 import { inspectorUrl, waitHttpOk } from './probe.js';
+import { turnsFlag, type Turns } from './chain.js';
 
 /** Move a running process (all threads) to a CPU list, e.g. "0" or "0,1". */
 export function pin(pid: number, cpu: string): void {
@@ -55,6 +56,8 @@ export interface UpstreamOptions {
   genesisMs: number;
   cpu?: string;
   name?: string;
+  /** heads only in this turn (chain.ts) */
+  turns?: Turns;
 }
 
 /** Spawn one of the bench servers and wait for the port it announces in its 'listening' line. */
@@ -64,8 +67,10 @@ async function startServer(name: string, args: string[], cpu: string | undefined
   return { child, port: Number(ev.port) };
 }
 
+const turnsArgs = (o: UpstreamOptions): string[] => (o.turns !== undefined ? ['--turns', turnsFlag(o.turns)] : []);
+
 export async function startFakeUpstream(o: UpstreamOptions): Promise<Server> {
-  const args = [...nodeArgs(toolPath('fake-upstream')), '--interval-ms', String(o.intervalMs), '--genesis-ms', String(o.genesisMs)];
+  const args = [...nodeArgs(toolPath('fake-upstream')), '--interval-ms', String(o.intervalMs), '--genesis-ms', String(o.genesisMs), ...turnsArgs(o)];
   return startServer(o.name ?? 'fake-upstream', args, o.cpu);
 }
 
@@ -77,6 +82,7 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
     String(o.intervalMs),
     '--genesis-ms',
     String(o.genesisMs),
+    ...turnsArgs(o),
   ];
   const server = await startServer('bare-publish', args, o.cpu);
   if (o.inspect === true) {

@@ -106,6 +106,13 @@ function callRows(calls: CallsResult): string[] {
   return rows;
 }
 
+/** How the peers shared the window: taking turns publishing (suite-fanout.ts), or one after the other. */
+function sideBySide(f: FanoutResult): string {
+  const s = f.sideBySide;
+  if (s === null || s === undefined) return '';
+  return `; measured side by side in one ${s.windowS} s window, the peers taking ${s.turnMs / 1000} s turns`;
+}
+
 function fanoutRows(f: FanoutResult): string[] {
   const b = f.main.bare;
   const e = f.main.evmux;
@@ -118,13 +125,14 @@ function fanoutRows(f: FanoutResult): string[] {
     `| fan-out: ${f.clients} newHeads subscribers, ${1000 / f.intervalMs} heads/s for ${f.durationS} s | 0 lost, 0 duplicated, ` +
       `last-client p99 ≤ 1.15 × bare | evmux lost ${fmt(lost)} dup ${fmt(dup)}, last-client p50 ${ms(field(e?.result, 'lastClientUs.p50'))} ` +
       `p99 ${ms(field(e?.result, 'lastClientUs.p99'))}; bare lost ${fmt(field(b?.result, 'lost'))}, p50 ${ms(field(b?.result, 'lastClientUs.p50'))} ` +
-      `p99 ${ms(field(b?.result, 'lastClientUs.p99'))} | ${fmtRatio(p99r)} × bare | ${verdict(p99r === null ? null : p99r <= 1.15 && lost === 0 && dup === 0)} |`,
+      `p99 ${ms(field(b?.result, 'lastClientUs.p99'))}${sideBySide(f)} | ${fmtRatio(p99r)} × bare | ${verdict(p99r === null ? null : p99r <= 1.15 && lost === 0 && dup === 0)} |`,
   );
   const cpuR = ratio(e?.cpuMsPerHead, b?.cpuMsPerHead);
   rows.push(
     `| CPU (user+sys) per newHeads notification at ${f.clients} subscribers | ≤ 1.2 × bare | evmux ${fmt(e?.cpuMsPerHead, ' ms')}, ` +
       `bare ${fmt(b?.cpuMsPerHead, ' ms')} per head (per client: evmux ${fmt(e?.peerCpuUsPerNotification, ' µs')}, bare ` +
-      `${fmt(b?.peerCpuUsPerNotification, ' µs')}; load generator ${fmt(e?.loadgenCpuUsPerNotification, ' µs')}) | ` +
+      `${fmt(b?.peerCpuUsPerNotification, ' µs')}; load generator ${fmt(e?.loadgenCpuUsPerNotification, ' µs')})` +
+      `${f.sideBySide ? ', each peer counted in its own turns' : ''} | ` +
       `${fmtRatio(cpuR)} × bare | ${verdict(cpuR === null ? null : cpuR <= 1.2)} |`,
   );
   const idle = e?.bytesPerClient.idle;

@@ -1,19 +1,24 @@
 // Fan-out benchmarks: N newHeads subscribers at 4 heads/s, evmux against the bare-publish
-// baseline, in the same run. One run per peer also yields memory per client (idle, then with a
-// newHeads and a logs subscription each), CPU per head, and upstream subscription counts as
-// subscribers go 1, 10, 100, 1000, N. A second run per peer leaves 1 % of the clients stalled.
+// baseline, in the same run. Both peers run side by side in one window and take turns (2.5 s
+// each) publishing, each at 4 heads/s in its turns (chain.ts), so a slow moment of the machine
+// lands on both alike; each gets durationS of heads. Each peer connects and subscribes its
+// clients alone first, which yields memory per client (idle, then with a newHeads and a logs
+// subscription each) and upstream subscription counts as subscribers go 1, 10, 100, 1000, N.
+// A second evmux run, in the same turns, leaves 1 % of the clients stalled.
 //
-// Pinning: the peer alone on cpu 1; fake upstream and load generator on cpu 0.
+// Pinning: the peers on cpu 1 (one publishes while the other waits for its turn); fake upstream
+// and load generators on cpu 0.
 // Memory method: the peer runs with --inspect=127.0.0.1:0; before each reading run-all calls
 // HeapProfiler.collectGarbage over the inspector, waits 500 ms, then reads VmRSS from
 // /proc/PID/status. Per client = (RSS with N clients − RSS before any client) / N.
 // CPU method: user+system ticks of the peer from /proc/PID/stat at window start and end,
 // divided by the heads in the window.
 import { cpuMs, rssKb, type Child } from './children.js';
-import { defaultGenesisMs } from './chain.js';
+import { defaultGenesisMs, type Turns } from './chain.js';
 import { collectGarbage, getJson, httpGet, parseMetric } from './probe.js';
 import { startBare, startEvmux, startFakeUpstream, startTool, type EvmuxCommand, type Server } from './peers.js';
 import { sleep, withTimeout } from './process-util.js';
+import { TurnCpu, type TurnCpuShare } from './turn-cpu.js';
 import { field, round } from './stats.js';
 
 export type FanoutPeer = 'bare' | 'evmux';
@@ -42,7 +47,10 @@ export interface FanoutRun {
   gc: boolean;
   rssKb: { base: number; connected: number; subscribed: number };
   bytesPerClient: { idle: number; subscribed: number };
+  /** the peer's CPU over the whole window */
   cpuWindowMs: number;
+  /** side by side: the peer's CPU in its own turns, which cpuMsPerHead is taken from */
+  turnCpu?: TurnCpuShare;
   cpuMsPerHead: number;
   /** Peer CPU per delivered notification vs the load generator's: the generator must be cheaper. */
   peerCpuUsPerNotification: number;
@@ -55,6 +63,8 @@ export interface FanoutResult {
   clients: number;
   durationS: number;
   intervalMs: number;
+  /** Peers measured in one window of windowS, taking turns of turnMs (null: one peer alone). */
+  sideBySide: { windowS: number; turnMs: number } | null;
   main: Partial<Record<FanoutPeer, FanoutRun>>;
   stalled: Partial<Record<FanoutPeer, FanoutRun>>;
   errors: string[];
@@ -62,11 +72,11 @@ export interface FanoutResult {
 
 const INTERVAL_MS = 250;
 
-async function startPeer(peer: FanoutPeer, o: FanoutOptions): Promise<{ server: Server; upstream?: Server }> {
-  const genesisMs = defaultGenesisMs(INTERVAL_MS);
-  if (peer === 'bare') return { server: await startBare({ intervalMs: INTERVAL_MS, genesisMs, cpu: '1', inspect: true }) };
+async function startPeer(peer: FanoutPeer, o: FanoutOptions, plan: RunPlan): Promise<{ server: Server; upstream?: Server }> {
+  const chain = { intervalMs: INTERVAL_MS, genesisMs: plan.genesisMs, ...(plan.turns !== undefined && { turns: plan.turns }) };
+  if (peer === 'bare') return { server: await startBare({ ...chain, cpu: '1', inspect: true }) };
   if (o.evmux === undefined) throw new Error('evmux not found');
-  const upstream = await startFakeUpstream({ intervalMs: INTERVAL_MS, genesisMs, cpu: '0' });
+  const upstream = await startFakeUpstream({ ...chain, cpu: '0' });
   try {
     const server = await startEvmux({ cmd: o.evmux, upstreams: [{ name: 'node', port: upstream.port }], cpu: '1', inspect: true });
     return { server, upstream };
@@ -96,9 +106,47 @@ async function readSubs(peer: FanoutPeer, server: Server, upstream: Server | und
   return { subscribers, kind, upstreamCount: field(stats, `subscriptions.${kind}`), metric: perUpstream };
 }
 
-/** One fan-out run against one peer, driven step by step through the interactive protocol. */
-async function runOne(peer: FanoutPeer, o: FanoutOptions, clients: number, durationS: number, stallFraction: number): Promise<FanoutRun> {
-  const { server, upstream } = await startPeer(peer, o);
+interface RunPlan {
+  clients: number;
+  durationS: number;
+  stallFraction: number;
+  genesisMs: number;
+  /** the peer's share of the heads when peers run side by side (chain.ts) */
+  turns?: Turns;
+}
+
+/**
+ * One fan-out run against one peer, driven step by step through the interactive protocol. It is
+ * held when its clients are subscribed and settled (`settled`) until `go()`, so several runs can
+ * open their measurement windows together.
+ */
+interface PeerRun {
+  /** the peer's pid once its clients are settled; undefined if it failed before */
+  settled: Promise<number | undefined>;
+  go(): void;
+  done: Promise<FanoutRun>;
+}
+
+function startRun(peer: FanoutPeer, o: FanoutOptions, plan: RunPlan): PeerRun {
+  let settle!: (pid: number | undefined) => void;
+  let go!: () => void;
+  const settled = new Promise<number | undefined>((resolve) => (settle = resolve));
+  const released = new Promise<void>((resolve) => (go = resolve));
+  const done = measure(peer, o, plan, settle, released);
+  // A run that fails before it settles must not leave the others waiting for it.
+  done.catch(() => settle(undefined));
+  return { settled, go, done };
+}
+
+async function measure(
+  peer: FanoutPeer,
+  o: FanoutOptions,
+  plan: RunPlan,
+  settle: (pid: number) => void,
+  released: Promise<void>,
+): Promise<FanoutRun> {
+  const { clients, durationS, stallFraction } = plan;
+  const { server, upstream } = await startPeer(peer, o, plan);
   let tool: Child | undefined;
   try {
     await sleep(1000);
@@ -152,6 +200,9 @@ async function runOne(peer: FanoutPeer, o: FanoutOptions, clients: number, durat
             run.upstreamSubscriptions.push(await readSubs(peer, server, upstream, clients, 'logs'));
             const r = await gcRss(server);
             run.rssKb.subscribed = r.kb;
+          } else if (ev.event === 'settled') {
+            settle(pid);
+            await released;
           } else if (ev.event === 'window-start') {
             cpuStart = cpuMs(pid);
           } else if (ev.event === 'window-end') {
@@ -169,7 +220,8 @@ async function runOne(peer: FanoutPeer, o: FanoutOptions, clients: number, durat
     const early = tool.exited.then(() => {
       throw new Error(`fanout-load exited (${tool?.exitCode ?? tool?.exitSignal}) early: ${tool?.stderrTail.slice(-500)}`);
     });
-    await withTimeout(Promise.race([handled, early]), (durationS + 240) * 1000, 'fan-out run');
+    // Besides its own window, a run may wait for the others to settle (their connects and subscribes).
+    await withTimeout(Promise.race([handled, early]), (durationS + 400) * 1000, 'fan-out run');
     // Per client of those actually connected (a gateway may refuse some).
     const connected = field(run.result, 'connected');
     if (connected < clients) o.log(`${peer}: only ${connected} of ${clients} clients connected`);
@@ -192,6 +244,15 @@ async function runOne(peer: FanoutPeer, o: FanoutOptions, clients: number, durat
   }
 }
 
+/** Side by side, CPU per head counts the peer's own turns only (turn-cpu.ts). */
+function countOwnTurns(run: FanoutRun, own: TurnCpuShare): void {
+  run.turnCpu = own;
+  if (own.heads === 0) return;
+  run.cpuMsPerHead = round(own.ms / own.heads, 2);
+  const connected = field(run.result, 'connected');
+  if (connected > 0) run.peerCpuUsPerNotification = round((own.ms * 1000) / (own.heads * connected), 2);
+}
+
 export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const wanted = o.quick ? 500 : 10_000;
   // Each client is a socket in the load generator and one in the peer, plus some headroom.
@@ -199,13 +260,46 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   if (clients < wanted) o.log(`open files limit ${o.openFilesLimit}: fan-out uses ${clients} clients instead of ${wanted}`);
   const durationS = o.quick ? 3 : 60;
   const stallDurationS = o.quick ? 2 : 30;
-  const res: FanoutResult = { clients, durationS, intervalMs: INTERVAL_MS, main: {}, stalled: {}, errors: [] };
   const peers: FanoutPeer[] = o.evmux !== undefined ? ['bare', 'evmux'] : ['bare'];
+  // Side by side: each peer publishes in its own turns, so within one window both get durationS
+  // of heads at the full rate and meet the same moments of the machine (see chain.ts).
+  const turnMs = o.quick ? 1000 : 2500;
+  const windowS = durationS * peers.length;
+  const genesisMs = defaultGenesisMs(INTERVAL_MS);
+  const plan = (peer: FanoutPeer, d: number, stallFraction: number): RunPlan => ({
+    clients,
+    durationS: d,
+    stallFraction,
+    genesisMs,
+    ...(peers.length > 1 && { turns: { count: peers.length, index: peers.indexOf(peer), ms: turnMs } }),
+  });
+  const res: FanoutResult = {
+    clients,
+    durationS,
+    intervalMs: INTERVAL_MS,
+    sideBySide: peers.length > 1 ? { windowS, turnMs } : null,
+    main: {},
+    stalled: {},
+    errors: [],
+  };
   if (o.evmux === undefined) res.errors.push('evmux: src/cli.ts not found, fan-out measured for the baseline only');
+  // Each peer connects and subscribes alone (its memory and subscription readings), then waits.
+  const runs: [FanoutPeer, PeerRun][] = [];
+  const pids: (number | undefined)[] = [];
   for (const peer of peers) {
+    const run = startRun(peer, o, plan(peer, windowS, 0));
+    runs.push([peer, run]);
+    pids.push(await run.settled);
+  }
+  const turnCpu = peers.length > 1 ? new TurnCpu(pids.map((pid) => pid ?? -1), { genesisMs, intervalMs: INTERVAL_MS, turns: { ms: turnMs } }) : undefined;
+  for (const [, run] of runs) run.go();
+  turnCpu?.start();
+  const meterStop = setTimeout(() => turnCpu?.stop(), windowS * 1000);
+  for (const [peer, run] of runs) {
     try {
-      res.main[peer] = await runOne(peer, o, clients, durationS, 0);
+      res.main[peer] = await run.done;
       const r = res.main[peer];
+      if (r !== undefined && turnCpu !== undefined) countOwnTurns(r, turnCpu.share(peers.indexOf(peer)));
       const connected = field(r?.result, 'connected');
       if (connected < clients) res.errors.push(`fanout ${peer}: only ${connected} of ${clients} clients connected`);
       o.log(
@@ -217,12 +311,17 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
       res.errors.push(`fanout ${peer}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  clearTimeout(meterStop);
+  turnCpu?.stop();
   // The stalled run matters for evmux; the baseline's only runs when evmux is missing, to keep
   // the path exercised.
   const stallPeers: FanoutPeer[] = o.evmux === undefined ? ['bare'] : ['evmux'];
   for (const peer of stallPeers) {
     try {
-      res.stalled[peer] = await runOne(peer, o, clients, stallDurationS, 0.01);
+      // In the same turns as its unstalled run, which its latencies are compared with.
+      const run = startRun(peer, o, plan(peer, stallDurationS, 0.01));
+      run.go();
+      res.stalled[peer] = await run.done;
       const r = res.stalled[peer];
       o.log(
         `stalled ${peer}: others p99 ${field(r?.result, 'latency.p99Us')} µs, last-client p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
