@@ -11,8 +11,9 @@
 // Memory method: the peer runs with --inspect=127.0.0.1:0; before each reading run-all calls
 // HeapProfiler.collectGarbage over the inspector, waits 500 ms, then reads VmRSS from
 // /proc/PID/status. Per client = (RSS with N clients − RSS before any client) / N.
-// CPU method: user+system ticks of the peer from /proc/PID/stat at window start and end,
-// divided by the heads in the window.
+// CPU method: user+system ticks of the peer from /proc/PID/stat, side by side at every turn
+// boundary and summed over the peer's own turns (turn-cpu.ts), divided by the heads of those
+// turns; a peer alone, at window start and end, divided by the heads in the window.
 import { cpuMs, rssKb, type Child } from './children.js';
 import { defaultGenesisMs, type Turns } from './chain.js';
 import { collectGarbage, getJson, httpGet, parseMetric } from './probe.js';
