@@ -39,6 +39,19 @@ export class SessionAffinity {
     return name === undefined ? undefined : this.#pool.byName(name);
   }
 
+  /**
+   * Everything owner() reads besides the key: for each node, whether each of its three lookups
+   * would take it. Every key keeps its owner while this stays the same.
+   */
+  state(): string {
+    let state = '';
+    for (const upstream of this.#pool.upstreams) {
+      const usable = this.#pool.isUsable(upstream);
+      state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
+    }
+    return state;
+  }
+
   /** Mark (or clear) a node whose subscription streams misbehave although the pool finds it usable. */
   setFaulty(upstream: Upstream, faulty: boolean): void {
     if (faulty) {

@@ -57,6 +57,10 @@ export class SubscriptionManager {
   #timer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #rebalanceQueued = false;
+  /** the affinity state the last rebalance placed every subscription under */
+  #placedUnder: string | undefined;
+  /** a subscription joined a topic since the last rebalance (its owner was read before an await) */
+  #joinedSince = false;
   /** nodes whose newHeads stream went silent, and since when */
   readonly #silent = new Map<Upstream, number>();
 
@@ -89,8 +93,8 @@ export class SubscriptionManager {
   }
 
   start(): void {
-    // Also catches hold-down expiry and moves whose target was not ready the first time.
-    this.#timer = setInterval(() => this.rebalance(), REBALANCE_INTERVAL_MS);
+    // Also catches hold-down expiry, which no event announces.
+    this.#timer = setInterval(() => this.#rebalanceIfChanged(), REBALANCE_INTERVAL_MS);
     const every = Math.min(REBALANCE_INTERVAL_MS, Math.max(100, Math.floor(this.#config.health.stallMs / 4)));
     this.#watchdog = setInterval(() => this.#checkFeeds(), every);
   }
@@ -141,6 +145,7 @@ export class SubscriptionManager {
     const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec: topic.spec, subscriber, group: undefined, started: false };
     this.#bySubscriber.set(subscriber, [...held, subscription]);
     topic.join(subscription);
+    this.#joinedSince = true;
     this.#telemetry.clientSubscriptionsChanged(spec.kind, 1);
     return { id: subscription.id, start: () => this.#start(subscription) };
   }
@@ -166,6 +171,8 @@ export class SubscriptionManager {
 
   /** Move every subscription whose session the ring now assigns to another usable upstream. */
   rebalance(): void {
+    this.#placedUnder = this.#affinity.state();
+    this.#joinedSince = false;
     const owners = new Map<string, Upstream | undefined>();
     const ownerOf = (key: string): Upstream | undefined => {
       if (!owners.has(key)) owners.set(key, this.#affinity.owner(key));
@@ -308,6 +315,16 @@ export class SubscriptionManager {
         this.#queueRebalance();
       }
     }
+  }
+
+  /**
+   * The periodic pass, skipped when it could move nothing: every subscription was placed by the
+   * last pass under the same affinity state, and none joined since. A pass visits every member, so
+   * with 10,000 clients it took ~2 ms of the event loop every second for nothing.
+   */
+  #rebalanceIfChanged(): void {
+    if (!this.#joinedSince && this.#affinity.state() === this.#placedUnder) return;
+    this.rebalance();
   }
 
   #queueRebalance(): void {

@@ -85,4 +85,34 @@ describe('SessionAffinity', () => {
     pool.set('node1', false);
     assert.equal(affinity.owner(home)?.name, 'node0', 'in hold-down, but the only usable node');
   });
+
+  it('its state changes whenever an owner may change, hold-down expiry included, and only then', async () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 100);
+    const seen: { state: string; owners: Map<string, string | undefined> }[] = [];
+    const look = (): string => {
+      const state = affinity.state();
+      const now = owners(affinity);
+      // Two looks with one state must see one mapping: a rebalance skipped under it misses nothing.
+      for (const earlier of seen) if (earlier.state === state) assert.deepEqual(now, earlier.owners, `state ${state}`);
+      seen.push({ state, owners: now });
+      return state;
+    };
+    const start = look();
+    assert.equal(look(), start, 'nothing happened');
+    pool.set('node1', false);
+    const down = look();
+    assert.notEqual(down, start, 'a node went away');
+    pool.set('node1', true);
+    const back = look();
+    assert.notEqual(back, down, 'usable again, in hold-down');
+    affinity.setFaulty(pool.byName('node2')!, true);
+    const faulty = look();
+    assert.notEqual(faulty, back, 'a node marked faulty');
+    affinity.setFaulty(pool.byName('node2')!, false);
+    const cleared = look();
+    assert.notEqual(cleared, faulty, 'the mark cleared, in hold-down');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.equal(look(), start, 'hold-down over: by time alone, no event');
+  });
 });
