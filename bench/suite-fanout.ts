@@ -229,13 +229,9 @@ async function measure(
     const denom = (connected > 0 ? connected : clients) * 1024;
     run.bytesPerClient.idle = round(((run.rssKb.connected - run.rssKb.base) * 1024 * 1024) / denom, 0);
     run.bytesPerClient.subscribed = round(((run.rssKb.subscribed - run.rssKb.base) * 1024 * 1024) / denom, 0);
-    const heads = field(run.result, 'headsInWindow');
-    run.cpuMsPerHead = heads > 0 ? round(run.cpuWindowMs / heads, 2) : Number.NaN;
+    chargeCpu(run, run.cpuWindowMs, field(run.result, 'headsInWindow'));
     const delivered = field(run.result, 'latency.count');
-    if (delivered > 0) {
-      run.peerCpuUsPerNotification = round((run.cpuWindowMs * 1000) / delivered, 2);
-      run.loadgenCpuUsPerNotification = round((field(run.result, 'loadgenCpuMs.window') * 1000) / delivered, 2);
-    }
+    if (delivered > 0) run.loadgenCpuUsPerNotification = round((field(run.result, 'loadgenCpuMs.window') * 1000) / delivered, 2);
     if (!server.child.running) throw new Error(`${peer} exited during the run: ${server.child.stderrTail.slice(-500)}`);
     return run;
   } finally {
@@ -245,13 +241,21 @@ async function measure(
   }
 }
 
-/** Side by side, CPU per head counts the peer's own turns only (turn-cpu.ts). */
+/**
+ * CPU per head and per notification from `ms` of the peer's CPU spent on `heads` heads: the whole
+ * window's, or side by side the peer's own turns (turn-cpu.ts), at the window's notifications per head.
+ */
+function chargeCpu(run: FanoutRun, ms: number, heads: number): void {
+  run.cpuMsPerHead = heads > 0 ? round(ms / heads, 2) : Number.NaN;
+  const windowHeads = field(run.result, 'headsInWindow');
+  const delivered = field(run.result, 'latency.count');
+  if (heads > 0 && windowHeads > 0 && delivered > 0) run.peerCpuUsPerNotification = round((ms * 1000) / ((heads * delivered) / windowHeads), 2);
+}
+
+/** Side by side, CPU per head counts the peer's own turns only. */
 function countOwnTurns(run: FanoutRun, own: TurnCpuShare): void {
   run.turnCpu = own;
-  if (own.heads === 0) return;
-  run.cpuMsPerHead = round(own.ms / own.heads, 2);
-  const connected = field(run.result, 'connected');
-  if (connected > 0) run.peerCpuUsPerNotification = round((own.ms * 1000) / (own.heads * connected), 2);
+  if (own.heads > 0) chargeCpu(run, own.ms, own.heads);
 }
 
 export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
