@@ -1,6 +1,7 @@
 // Turns a run's results into the Markdown table of BENCHMARKS.md. Only the block between the
 // markers is regenerated; the rest of the file (method notes, the change log) is left alone.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { HaltPolling } from './halt-polling.js';
 import type { ConfinedKernelThreads } from './kernel-threads.js';
 import type { CallsResult, PeerName } from './suite-calls.js';
 import type { FailoverResult } from './suite-failover.js';
@@ -31,6 +32,8 @@ export interface RunResults {
   errors: string[];
   /** Movable kernel threads confined to the load generator's CPU for the run (kernel-threads.ts). */
   kernelThreads: ConfinedKernelThreads | null;
+  /** The VM's halt polling during the run (halt-polling.ts). */
+  haltPolling: HaltPolling | null;
   /** Other processes' CPU during each suite, % of the machine (see children.ts interference). */
   interference: Partial<Record<'calls' | 'fanout' | 'failover', { wallS: number; busyPct: number; otherPct: number }>>;
 }
@@ -201,6 +204,12 @@ function kernelThreadsLine(k: ConfinedKernelThreads | null): string {
   return `Kernel threads confined to cpu ${k.cpu}, the load generator's, for the run: ${k.moved.join(', ')}.`;
 }
 
+export function haltPollingLine(h: HaltPolling | null): string {
+  if (h === null) return 'Halt polling: not looked at.';
+  if (h.during === h.before) return `Halt polling: left at ${h.before ?? 'n/a'} ns${h.note !== undefined ? ` (${h.note})` : ''}.`;
+  return `Halt polling (cpuidle ${h.driver}, guest_halt_poll_ns) at ${h.during} ns for the run, ${h.before} ns before and after.`;
+}
+
 export function renderResults(r: RunResults): string {
   const lines = [
     START,
@@ -217,6 +226,8 @@ export function renderResults(r: RunResults): string {
       '.',
     '',
     kernelThreadsLine(r.kernelThreads),
+    '',
+    haltPollingLine(r.haltPolling),
     ...(r.calls !== null
       ? ['', `Peers waiting for their turn in the call benchmarks: ${r.calls.waitingPeersIdle ? 'SCHED_IDLE' : 'normal priority (chrt could not undo SCHED_IDLE)'}.`]
       : []),

@@ -16,9 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSnapshot, history, interference, killAllChildren } from './children.js';
 import { confineKernelThreads } from './kernel-threads.js';
+import { enableHaltPolling } from './halt-polling.js';
 import { nginxBinary, nginxVersion } from './nginx.js';
 import { findEvmux } from './peers.js';
-import { updateBenchmarksMd, type Machine, type RunResults } from './report.js';
+import { haltPollingLine, updateBenchmarksMd, type Machine, type RunResults } from './report.js';
 import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
@@ -89,6 +90,7 @@ function onlineCpus(nproc: number): string {
 }
 
 let restoreKernelThreads = (): void => {};
+let restoreHaltPolling = (): void => {};
 
 /** The distinct command lines this run spawned, with ports and temp paths made generic. */
 function commands(): string[] {
@@ -122,6 +124,7 @@ async function main(): Promise<number> {
     fanout: null,
     failover: null,
     kernelThreads: null,
+    haltPolling: null,
     crashes: [],
     errors: [],
     interference: {},
@@ -152,10 +155,15 @@ async function main(): Promise<number> {
     restoreKernelThreads = confined.undo;
     log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
   }
+  const polling = enableHaltPolling();
+  results.haltPolling = polling.result;
+  restoreHaltPolling = polling.undo;
+  log(haltPollingLine(polling.result));
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
   if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreKernelThreads();
+  restoreHaltPolling();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));
 
   results.crashes = history
@@ -177,10 +185,11 @@ async function main(): Promise<number> {
   return results.crashes.length > 0 ? 1 : 0;
 }
 
-// Whatever happens, no child outlives the run and the kernel threads go back.
+// Whatever happens, no child outlives the run and the kernel threads and halt polling go back.
 process.on('exit', () => {
   killAllChildren();
   restoreKernelThreads();
+  restoreHaltPolling();
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
