@@ -28,6 +28,15 @@ export function methodLabel(method: string): string {
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * How often the event-loop delay metrics (`evmux_process_eventloop_lag_*`) sample the loop. At
+ * prom-client's default, 10 ms, the sampling timer slowed the calls around each of its wakes: at 5k
+ * calls/s one call in eight took 55-90 µs instead of ~35, and the open-loop p90 rose from ~50 to ~70
+ * µs (BENCHMARKS.md, "The VM's idle wakes"). At 100 ms the lag percentiles still see any stall long
+ * enough to matter to a client.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class Metrics implements Telemetry {
   readonly registry = new Registry();
   readonly #clientConnections: Gauge;
@@ -46,7 +55,7 @@ export class Metrics implements Telemetry {
 
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     this.#clientConnections = new Gauge({ name: 'evmux_client_connections', help: 'Open client WebSocket connections', registers });
     this.#clientDisconnects = new Counter({
       name: 'evmux_client_disconnects_total',
