@@ -2,12 +2,12 @@
 // and put back afterwards.
 //
 // With polling off, a vCPU with nothing to run halts and leaves the guest; the next packet for it
-// then waits for the host to wake it. On this VM that took 40-70 µs per wake: direct's open-loop
-// p50 was 62 µs at 5k calls/s against 13 µs serial (where the core never idles), and a gateway's
-// added latency at that rate was mostly the VM's wakes, not its work. Polling for up to
-// POLL_NS before halting keeps a vCPU that is about to get work in the guest: the same calls took
-// 20 µs (BENCHMARKS.md, "The VM's idle wakes"). The setting is the machine's, not a peer's: every peer
-// runs under it. Needs root and the haltpoll module; without them nothing changes and the results say so.
+// then waits for the host to wake it. On this VM that made direct's open-loop p50 62 µs at 5k
+// calls/s, against 13 µs serial (where the core never idles) and 20 µs with polling on, and a
+// gateway's added latency at that rate was mostly the VM's wakes, not its work. Polling for up to
+// POLL_NS before halting keeps a vCPU that is about to get work in the guest (BENCHMARKS.md, "The
+// VM's idle wakes"). The setting is the machine's, not a peer's: every peer runs under it. Needs
+// root and the haltpoll driver; without them nothing changes and the results say so.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Polling before a halt at most this long (ns): longer than the 200 µs between calls at 5k/s. */
