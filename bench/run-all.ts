@@ -89,8 +89,11 @@ function onlineCpus(nproc: number): string {
   }
 }
 
-let restoreKernelThreads = (): void => {};
-let restoreHaltPolling = (): void => {};
+/** What the run changed on the machine (kernel thread affinity, halt polling), each put back once. */
+const machineUndos: (() => void)[] = [];
+const restoreMachine = (): void => {
+  for (const undo of machineUndos.splice(0).reverse()) undo();
+};
 
 /** The distinct command lines this run spawned, with ports and temp paths made generic. */
 function commands(): string[] {
@@ -152,18 +155,17 @@ async function main(): Promise<number> {
   if (results.machine.nproc >= 2) {
     const confined = confineKernelThreads('0', onlineCpus(results.machine.nproc));
     results.kernelThreads = confined.result;
-    restoreKernelThreads = confined.undo;
+    machineUndos.push(confined.undo);
     log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
   }
   const polling = enableHaltPolling();
   results.haltPolling = polling.result;
-  restoreHaltPolling = polling.undo;
+  machineUndos.push(polling.undo);
   log(haltPollingLine(polling.result));
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
   if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
-  restoreKernelThreads();
-  restoreHaltPolling();
+  restoreMachine();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));
 
   results.crashes = history
@@ -188,8 +190,7 @@ async function main(): Promise<number> {
 // Whatever happens, no child outlives the run and the kernel threads and halt polling go back.
 process.on('exit', () => {
   killAllChildren();
-  restoreKernelThreads();
-  restoreHaltPolling();
+  restoreMachine();
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
