@@ -22,8 +22,13 @@ const upstreamSchema = z
     url: upstreamUrl,
     /** Relative share of calls and ring keys. @default 1 */
     weight: z.number().int().min(1).max(1000).default(1),
-    /** Persistent WebSocket connections kept open to this node. @default 2 */
-    connections: z.number().int().min(1).max(64).default(2),
+    /**
+     * Persistent WebSocket connections kept open to this node. One by default: calls made together
+     * leave in one write and come back in one read; spread over two sockets, each side made twice
+     * the system calls (BENCHMARKS.md, "One socket per node"). More help only where one large answer
+     * would hold up the small ones behind it on a slow link. @default 1
+     */
+    connections: z.number().int().min(1).max(64).default(1),
     /** Requests in flight at once on this node; more wait in a bounded queue. @default 256 */
     maxConcurrency: positive(256),
     /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */

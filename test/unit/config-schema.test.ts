@@ -21,7 +21,7 @@ test('defaults fill every setting', () => {
   assert.equal(config.host, '127.0.0.1');
   assert.equal(config.balancer, 'least-connections');
   assert.equal(config.upstreams[0]!.name, 'u0');
-  assert.equal(config.upstreams[0]!.connections, 2);
+  assert.equal(config.upstreams[0]!.connections, 1);
   assert.equal(config.subscriptions.gracePeriodMs, 10_000);
   assert.deepEqual(config.methods.allow, ['eth_*', 'net_*', 'web3_*']);
 });
