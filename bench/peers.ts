@@ -1,5 +1,5 @@
-// Starting the processes under test: fake upstreams, the bare-publish and bare-proxy baselines
-// and evmux.
+// Starting the processes under test: fake upstreams, the bare-publish, bare-proxy and node-pipe
+// baselines and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -99,6 +99,12 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
 export async function startBareProxy(o: { upstreamPort: number; cpu?: string; nodeFlags?: readonly string[] }): Promise<Server> {
   const args = [...(o.nodeFlags ?? []), ...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`];
   return startServer('bare-proxy', args, o.cpu);
+}
+
+/** The Node pipe for calls (node-pipe.ts) in front of one fake node, on evmux's node flags. */
+export async function startNodePipe(o: { upstreamPort: number; cpu?: string; nodeFlags?: readonly string[] }): Promise<Server> {
+  const args = [...(o.nodeFlags ?? []), ...nodeArgs(toolPath('node-pipe')), '--upstream-port', String(o.upstreamPort)];
+  return startServer('node-pipe', args, o.cpu);
 }
 
 export interface EvmuxCommand {

@@ -6,7 +6,8 @@
 //
 // Flags: --quick, --only calls,fanout,failover, --name NAME (default full / quick),
 // --markdown / --no-markdown (default: on for full runs, off for quick ones),
-// --calls NAME,... and --peers direct,nginx,floor,evmux (run only those call configs / peers).
+// --calls NAME,... and --peers direct,nginx,pipe,floor,evmux (run only those call configs / peers;
+// the Node pipe runs only when named).
 // Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
 // never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
 import { spawnSync } from 'node:child_process';

@@ -1,7 +1,9 @@
 // Call benchmarks: throughput at saturation, serial latency and open-loop latency, for the fake
 // node directly (the limit), nginx in front of it, and evmux in front of it, in the same run. The
 // latency benchmarks also measure the Node floor (bare-proxy.ts: uWS in, one `ws` socket out, an id
-// swap): what a Node process adds in the same placement before doing any of evmux's work.
+// swap): what a Node process adds in the same placement before doing any of evmux's work. Asked for
+// with --peers, they also measure the Node pipe (node-pipe.ts: a TCP byte pipe), the least any Node
+// process in that place adds.
 //
 // Pinning (2 cores), chosen per benchmark because the best placement differs:
 //   saturation: load generator + upstream on cpu 0, the peer alone on cpu 1 (direct: upstream
@@ -13,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { cpuMs, freePort, type Child } from './children.js';
 import { startNginx, type NginxPeer } from './nginx.js';
-import { ParkedPeers, pin, runTool, startBareProxy, startEvmux, startFakeUpstream, type EvmuxCommand, type Server } from './peers.js';
+import { ParkedPeers, pin, runTool, startBareProxy, startEvmux, startFakeUpstream, startNodePipe, type EvmuxCommand, type Server } from './peers.js';
 import { defaultGenesisMs } from './chain.js';
 import { sleep } from './process-util.js';
 import { field, median, round } from './stats.js';
@@ -30,8 +32,12 @@ const OPEN_LOOP_GENERATOR_FLAGS = ['--max-opt=1'];
 /** EVMUX_BENCH_TRACE_DIR=DIR: every open-loop window's per-call trace (call-load --trace) goes there. */
 const TRACE_DIR = process.env.EVMUX_BENCH_TRACE_DIR;
 
-export const PEER_NAMES = ['direct', 'nginx', 'floor', 'evmux'] as const;
+export const PEER_NAMES = ['direct', 'nginx', 'pipe', 'floor', 'evmux'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
+/** Peers measured only when --peers names them (they would push a full run past 10 minutes). */
+const ON_REQUEST: readonly PeerName[] = ['pipe'];
+/** Latency references only: at saturation they would only lengthen the run. */
+const LATENCY_ONLY: readonly PeerName[] = ['pipe', 'floor'];
 type Kind = 'saturation' | 'serial' | 'open';
 
 interface CallConfig {
@@ -58,7 +64,7 @@ export interface CallsOptions {
   log: (msg: string) => void;
   /** Only these call configs (names from CALL_CONFIGS); all when absent. */
   configs?: string[] | undefined;
-  /** Only these peers (direct always runs: it is the baseline); all when absent. */
+  /** Only these peers (direct always runs: it is the baseline); all but the pipe when absent. */
   peers?: string[] | undefined;
 }
 
@@ -96,8 +102,11 @@ export interface CallsResult {
 
 /** Rounds a latency config is measured again at most when its baseline was disturbed. */
 const MAX_REMEASURE = 2;
-/** Time all such rounds of a run may take together (a full run takes ~525 s without them). */
-const REMEASURE_BUDGET_MS = 65_000;
+/**
+ * Time all such rounds of a run may take together: a full run takes ~560 s without them on the
+ * sixteenth session's machine, and must stay under 10 minutes (room for one serial round).
+ */
+const REMEASURE_BUDGET_MS = 35_000;
 
 /** Each peer's median p99 of a round. */
 function medianP99s(byPeer: Partial<Record<PeerName, PeerSummary>>): Partial<Record<PeerName, number>> {
@@ -134,7 +143,7 @@ async function waitPost(port: number, child: Child, timeoutMs: number): Promise<
 
 export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   const result: CallsResult = {
-    peers: { direct: { available: true }, nginx: { available: false }, floor: { available: false }, evmux: { available: false } },
+    peers: { direct: { available: true }, nginx: { available: false }, pipe: { available: false }, floor: { available: false }, evmux: { available: false } },
     configs: [],
     waitingPeersIdle: false,
     errors: [],
@@ -146,7 +155,9 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   let nginx: NginxPeer | undefined;
   let evmux: Server | undefined;
   let floor: Server | undefined;
-  const wanted = (p: PeerName): boolean => p === 'direct' || o.peers === undefined || o.peers.includes(p);
+  let pipe: Server | undefined;
+  const wanted = (p: PeerName): boolean =>
+    p === 'direct' || (o.peers === undefined ? !ON_REQUEST.includes(p) : o.peers.includes(p));
   try {
     if (!wanted('nginx')) result.peers.nginx = { available: false, note: 'not asked for (--peers)' };
     else {
@@ -157,6 +168,17 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
         result.peers.nginx = { available: true };
         ports.nginx = { port: nginxPort, pid: nginx.child.pid };
       } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
+    }
+
+    if (!wanted('pipe')) result.peers.pipe = { available: false, note: 'not asked for (--peers)' };
+    else {
+      try {
+        pipe = await startNodePipe({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
+        result.peers.pipe = { available: true };
+        ports.pipe = { port: pipe.port, pid: pipe.child.pid };
+      } catch (err) {
+        result.peers.pipe = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+      }
     }
 
     if (!wanted('floor')) result.peers.floor = { available: false, note: 'not asked for (--peers)' };
@@ -196,34 +218,54 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     const durationS = o.quick ? 1 : 2;
     const warmupS = o.quick ? 0.3 : 0.7;
     const started = PEER_NAMES.filter((p) => ports[p] !== undefined);
+    /** Give `peer` its core: the other peers wait at idle priority (when the machine lets us). */
+    const focus = (peer: PeerName): void => {
+      for (const p of waitIdle ? started : []) {
+        const pid = p === 'direct' ? undefined : ports[p]?.pid;
+        if (pid === undefined) continue;
+        if (p === peer) parked.resume(pid);
+        else parked.park(pid);
+      }
+    };
     let remeasureLeftMs = REMEASURE_BUDGET_MS;
+    // Peers that have taken load since they started. A fresh Node process pays for first touches of
+    // its heap (page faults, which cost tens of µs each on a VM with shadow paging) and for
+    // compiling its hot code during its first seconds of calls, so a latency window must not be any
+    // peer's first load: one that has not run at saturation is warmed up first, unmeasured.
+    const warm = new Set<PeerName>();
     for (const cfg of CALL_CONFIGS.filter((c) => o.configs === undefined || o.configs.includes(c.name))) {
-      // The floor is a latency reference; at saturation it would only lengthen the run.
-      const available = started.filter((p) => p !== 'floor' || cfg.kind !== 'saturation');
+      const available = started.filter((p) => !LATENCY_ONLY.includes(p) || cfg.kind !== 'saturation');
+      if (cfg.kind !== 'saturation') {
+        for (const peer of available.filter((p) => !warm.has(p))) {
+          const target = ports[peer];
+          if (target === undefined) continue;
+          placeFor('saturation', peer, upstream.child.pid, target.pid);
+          focus(peer);
+          await warmUp(`${cfg.transport}://127.0.0.1:${target.port}/`, o.quick ? 0.5 : WARM_UP_S).catch((err: unknown) => {
+            result.errors.push(`warm-up/${peer}: ${err instanceof Error ? err.message : String(err)}`);
+          });
+        }
+      }
+      for (const peer of available) warm.add(peer);
       const measure = async (again: number): Promise<Partial<Record<PeerName, PeerSummary>>> => {
         const runs: Partial<Record<PeerName, Record<string, unknown>[]>> = {};
         const cpuPerReq: Partial<Record<PeerName, number[]>> = {};
         // An open-loop p99 sits where the machine's own stalls (about half a percent of calls, every
         // peer alike) meet the peer's: one window more or less stalled moves it by hundreds of µs, so
         // its median is taken over more windows.
-        const reps = o.quick ? 1 : cfg.kind === 'open' ? 5 : 3;
+        const reps = o.quick ? 1 : cfg.kind === 'open' ? 4 : 3;
         for (let rep = 0; rep < reps; rep++) {
           // Rotate the order each repetition so no peer always runs first (A/B/C, B/C/A, ...).
           const order = available.map((_, k) => available[(k + rep) % available.length]).filter((p) => p !== undefined);
           for (const peer of order) {
             const target = ports[peer];
             if (target === undefined) continue;
-            if (peer !== 'direct' && ![nginx?.child, floor?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
+            if (peer !== 'direct' && ![nginx?.child, pipe?.child, floor?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
               result.errors.push(`${cfg.name}/${peer}: peer is not running`);
               continue;
             }
             const loadCpu = placeFor(cfg.kind, peer, upstream.child.pid, target.pid);
-            for (const p of waitIdle ? started : []) {
-              const pid = p === 'direct' ? undefined : ports[p]?.pid;
-              if (pid === undefined) continue;
-              if (p === peer) parked.resume(pid);
-              else parked.park(pid);
-            }
+            focus(peer);
             const args = [
               '--url',
               `${cfg.transport}://127.0.0.1:${target.port}/`,
@@ -305,10 +347,20 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   } finally {
     await evmux?.child.stop();
     await floor?.child.stop();
+    await pipe?.child.stop();
     await nginx?.stop();
     await upstream.child.stop();
   }
   return result;
+}
+
+/** Seconds of unmeasured closed-loop load that warm up a peer before its first latency window. */
+const WARM_UP_S = 3;
+
+/** Closed-loop load at saturation for `seconds`, results discarded. */
+async function warmUp(url: string, seconds: number): Promise<void> {
+  const args = ['--url', url, '--mode', 'closed', '--method', 'small', '--duration', String(seconds), '--warmup', '0', '--conns', '32', '--inflight', '8'];
+  await runTool('call-load', args, { cpu: '0', timeoutMs: (seconds + 40) * 1000 });
 }
 
 /** Pin the processes for one run and return the load generator's CPU list. */
