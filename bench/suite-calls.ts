@@ -170,27 +170,24 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
       } else result.peers.nginx = { available: false, note: `nginx did not start: ${nginx.child.stderrTail.slice(-300)}` };
     }
 
-    if (!wanted('pipe')) result.peers.pipe = { available: false, note: 'not asked for (--peers)' };
-    else {
-      try {
-        pipe = await startNodePipe({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
-        result.peers.pipe = { available: true };
-        ports.pipe = { port: pipe.port, pid: pipe.child.pid };
-      } catch (err) {
-        result.peers.pipe = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+    /** One of the Node reference peers in front of the node, on evmux's node flags; undefined when not started. */
+    const startReference = async (peer: 'pipe' | 'floor', start: typeof startNodePipe): Promise<Server | undefined> => {
+      if (!wanted(peer)) {
+        result.peers[peer] = { available: false, note: 'not asked for (--peers)' };
+        return undefined;
       }
-    }
-
-    if (!wanted('floor')) result.peers.floor = { available: false, note: 'not asked for (--peers)' };
-    else {
       try {
-        floor = await startBareProxy({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
-        result.peers.floor = { available: true };
-        ports.floor = { port: floor.port, pid: floor.child.pid };
+        const server = await start({ upstreamPort: upstream.port, cpu: '1', ...(o.evmux !== undefined && { nodeFlags: o.evmux.nodeFlags }) });
+        result.peers[peer] = { available: true };
+        ports[peer] = { port: server.port, pid: server.child.pid };
+        return server;
       } catch (err) {
-        result.peers.floor = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+        result.peers[peer] = { available: false, note: String(err instanceof Error ? err.message : err).slice(0, 600) };
+        return undefined;
       }
-    }
+    };
+    pipe = await startReference('pipe', startNodePipe);
+    floor = await startReference('floor', startBareProxy);
 
     if (!wanted('evmux')) result.peers.evmux = { available: false, note: 'not asked for (--peers)' };
     else if (o.evmux === undefined) result.peers.evmux = { available: false, note: 'src/cli.ts not found' };
