@@ -8,10 +8,10 @@
 // Pinning (2 cores), chosen per benchmark because the best placement differs:
 //   saturation: load generator + upstream on cpu 0, the peer alone on cpu 1 (direct: upstream
 //               alone on cpu 1), so the peer under test has a whole core;
-//   serial 1×1: every process on cpu 0: a serial exchange has no parallelism, and cross-core
-//               wakeups on this VM cost more than the work being measured;
-//   open loop:  the load generator busy-polls cpu 0 (without V8's optimizing compiler, see
-//               OPEN_LOOP_GENERATOR_FLAGS); peer and upstream share cpu 1.
+//   serial 1×1 and open loop: the load generator on cpu 0 (in the open loop busy-polling, without
+//               V8's optimizing compiler, see OPEN_LOOP_GENERATOR_FLAGS); peer and upstream share
+//               cpu 1. (Serial once ran every process on cpu 0; there, one core busy from one call
+//               to the next left a gateway's compiler threads, at idle priority, no time to run.)
 import { spawn } from 'node:child_process';
 import { cpuMs, freePort, type Child } from './children.js';
 import { startNginx, type NginxPeer } from './nginx.js';
@@ -362,12 +362,7 @@ async function warmUp(url: string, seconds: number): Promise<void> {
 
 /** Pin the processes for one run and return the load generator's CPU list. */
 function placeFor(kind: Kind, peer: PeerName, upstreamPid: number, peerPid: number): string {
-  if (kind === 'serial') {
-    pin(upstreamPid, '0');
-    pin(peerPid, '0');
-    return '0';
-  }
-  if (kind === 'open') {
+  if (kind === 'serial' || kind === 'open') {
     pin(upstreamPid, '1');
     pin(peerPid, '1');
     return '0';
