@@ -10,6 +10,10 @@
  * while the loop waits for I/O and give the CPU back the moment it wakes. Linux has no Node API for
  * a thread's scheduling policy, so each thread gets it from `chrt` (util-linux).
  *
+ * The price: V8's optimizing compiler runs on the same helpers, so on a CPU that never idles, code
+ * that becomes hot runs unoptimized until the CPU has a moment (seconds with three busy processes
+ * on one CPU; BENCHMARKS.md, sixteenth session). `helperThreads: normal` avoids that.
+ *
  * Threads started later (libuv's pool grows on demand) inherit the event loop's normal priority.
  */
 import { execFile } from 'node:child_process';
