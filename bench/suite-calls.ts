@@ -226,7 +226,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     };
     let remeasureLeftMs = REMEASURE_BUDGET_MS;
     // Peers that have taken load since they started. A fresh Node process pays for first touches of
-    // its heap (page faults, which cost tens of µs each on a VM with shadow paging) and for
+    // its heap (page faults, dear on a nested VM) and for
     // compiling its hot code during its first seconds of calls, so a latency window must not be any
     // peer's first load: one that has not run at saturation is warmed up first, unmeasured.
     const warm = new Set<PeerName>();
