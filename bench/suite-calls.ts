@@ -103,7 +103,7 @@ export interface CallsResult {
 /** Rounds a latency config is measured again at most when its baseline was disturbed. */
 const MAX_REMEASURE = 2;
 /**
- * Time all such rounds of a run may take together: a full run takes ~560 s without them on the
+ * Time all such rounds of a run may take together: a full run takes ~550 s without them on the
  * sixteenth session's machine, and must stay under 10 minutes (room for one serial round).
  */
 const REMEASURE_BUDGET_MS = 35_000;
@@ -226,9 +226,9 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     };
     let remeasureLeftMs = REMEASURE_BUDGET_MS;
     // Peers that have taken load since they started. A fresh Node process pays for first touches of
-    // its heap (page faults, dear on a nested VM) and for
-    // compiling its hot code during its first seconds of calls, so a latency window must not be any
-    // peer's first load: one that has not run at saturation is warmed up first, unmeasured.
+    // its heap (page faults, dear on a nested VM) and for compiling its hot code during its first
+    // seconds of calls, so a latency window must not be any peer's first load: one that has not run
+    // at saturation is warmed up first, unmeasured.
     const warm = new Set<PeerName>();
     for (const cfg of CALL_CONFIGS.filter((c) => o.configs === undefined || o.configs.includes(c.name))) {
       const available = started.filter((p) => !LATENCY_ONLY.includes(p) || cfg.kind !== 'saturation');
