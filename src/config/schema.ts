@@ -113,8 +113,16 @@ const limitsSchema = z
     maxFilterAddresses: positive(1000),
     /** Topics in one position of a logs filter. @default 100 */
     maxFilterTopicsPerPosition: positive(100),
-    /** Idle WebSocket clients are closed after this many seconds without a frame (0 = never). @default 120 */
-    idleTimeoutSeconds: z.number().int().min(0).max(960).default(120),
+    /**
+     * WebSocket clients silent this many seconds are closed (0 = never); evmux pings each one twice
+     * per timeout. uWebSockets.js counts in 4 s steps and refuses 1-7. @default 120
+     */
+    idleTimeoutSeconds: z
+      .number()
+      .int()
+      .max(960)
+      .refine((value) => value === 0 || value >= 8, { message: 'must be 0 (never) or from 8 to 960 seconds' })
+      .default(120),
   })
   .strict();
 

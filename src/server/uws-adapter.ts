@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
+import { KeepAlive, type Pingable } from './keepalive.js';
 
 /**
  * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
@@ -108,8 +109,9 @@ function flushAll(): void {
   queued = 0;
 }
 
-class UwsClientSocket<T> implements ClientSocket<T> {
+class UwsClientSocket<T> implements ClientSocket<T>, Pingable {
   readonly data: T;
+  keepAliveSlot = -1;
   #ws: uWS.WebSocket<SocketState<T>> | undefined;
   /** frames waiting for this poll's flush; allocated on first use (most of 10k sockets idle) */
   #outbox: Array<string | Buffer> | undefined;
@@ -174,6 +176,10 @@ class UwsClientSocket<T> implements ClientSocket<T> {
     this.flush();
     this.#ws = undefined;
     ws.end(code, reason.slice(0, 123));
+  }
+
+  ping(): void {
+    this.#ws?.ping();
   }
 
   /** uWS invalidates the handle on close; calls after that must be no-ops. */
@@ -257,6 +263,8 @@ function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
   const app = uWS.App();
   let listenSocket: uWS.us_listen_socket | undefined;
+  // uWS closes a client silent for idleTimeout; the ring pings each client twice per timeout.
+  const keepAlive = options.idleTimeoutSeconds > 0 ? new KeepAlive<UwsClientSocket<T>>((options.idleTimeoutSeconds * 1000) / 2) : undefined;
 
   app.ws<SocketState<T>>('/*', {
     compression: uWS.DISABLED,
@@ -265,7 +273,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     maxPayloadLength: Math.min(options.maxPayloadBytes * 2, 2 ** 31 - 1),
     idleTimeout: options.idleTimeoutSeconds,
     maxBackpressure: options.maxBackpressureBytes,
-    sendPingsAutomatically: true,
+    // uWS would ping each client as its idle timer runs out, all at once for clients that
+    // connected together; keepalive.ts spreads the pings instead.
+    sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
       const info = new HttpExchange(res, req, options.headers);
       const key = req.getHeader('sec-websocket-key');
@@ -284,6 +294,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       const wrapper = new UwsClientSocket(ws, state.pending as T);
       state.wrapper = wrapper;
       state.pending = undefined;
+      keepAlive?.add(wrapper);
       handlers.open(wrapper);
     },
     message: (ws, message, isBinary) => {
@@ -307,6 +318,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     close: (ws, code, message) => {
       const wrapper = ws.getUserData().wrapper;
       if (wrapper === undefined) return;
+      keepAlive?.remove(wrapper);
       wrapper.detach();
       handlers.close(wrapper, code, text(message));
     },

@@ -37,6 +37,10 @@ test('errors name the key and the problem', () => {
   assert.match(message({ upstreams: [{ name: 'a', url: 'ws://a' }, { name: 'a', url: 'ws://b' }] }), /upstreams\[1\]\.name: duplicate upstream name "a"/);
   assert.match(message({ ...ok, balancer: 'random' }), /balancer: Invalid enum value/);
   assert.match(message({ ...ok, retry: { backoffBaseMs: 100, backoffMaxMs: 10 } }), /retry\.backoffMaxMs: must be >= retry\.backoffBaseMs/);
+  // uWebSockets.js aborts the process on an idle timeout of 1-7 s; the config refuses it first.
+  assert.match(message({ ...ok, limits: { idleTimeoutSeconds: 4 } }), /^limits\.idleTimeoutSeconds: must be 0 \(never\) or from 8 to 960 seconds$/);
+  assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 0 } }).limits.idleTimeoutSeconds, 0);
+  assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 8 } }).limits.idleTimeoutSeconds, 8);
 });
 
 test('flags override the file and --upstream replaces its list', () => {
