@@ -14,9 +14,11 @@
 // subscribing, are left out of latency and loss figures, and are resumed at the end to see
 // whether the server disconnected them.
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { LeanWsClient } from './lean-ws-client.js';
 import { hexValue, intValue } from './json-scan.js';
 import { FanoutState, nowUs } from './fanout-state.js';
+import { GcPauses } from './gc-pauses.js';
 import { emit, num, onStdinLines, sleep, stdinIsPipe } from './process-util.js';
 
 const { values: args } = parseArgs({
@@ -241,11 +243,14 @@ async function main(): Promise<void> {
   await sleep(settleMs);
   await announce('settled');
 
+  const gcPauses = new GcPauses();
   state.openWindow();
   await announce('window-start');
   const cpuWindow = process.cpuUsage();
+  gcPauses.start(performance.now());
   await sleep(durationS * 1000);
   state.closeWindow();
+  gcPauses.stop(performance.now());
   const cpu = process.cpuUsage(cpuWindow);
   await announce('window-end', { heads: state.cutoff - state.windowStart + 1 });
 
@@ -280,6 +285,8 @@ async function main(): Promise<void> {
       total: Math.round((total.user + total.system) / 1000),
     },
     loadgenRssMb: Math.round(process.memoryUsage().rss / 1048576),
+    // The generator's own GC pauses in the window: each one delays the reads of every client.
+    loadgenGc: gcPauses.summary(),
   });
   for (const c of clients) c?.destroy();
 }

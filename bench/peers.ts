@@ -187,13 +187,20 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
 }
 
 /**
- * Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. Generators run
- * with --single-threaded-gc: pinned to one core, a parallel scavenge waits for helper threads that
- * share that core, and those 1-5 ms pauses in the generator delayed sends and replies for every
- * peer alike (the busy loop's allocations cause a scavenge every few milliseconds).
+ * Node flags of every load generator.
+ * - --single-threaded-gc: pinned to one core, a parallel scavenge waits for helper threads that
+ *   share that core, and those 1-5 ms pauses in the generator delayed sends and replies for every
+ *   peer alike (the busy loop's allocations cause a scavenge every few milliseconds).
+ * - --no-memory-reducer: V8's memory reducer ran a full mark-compact in the fan-out generator
+ *   about 105 s after its start (62 ms atomic pause after 81 ms of marking steps), 97-99 s into
+ *   the 120 s window of every run; the generator read nothing meanwhile, and the peer publishing
+ *   then got the run's slowest heads (up to 480 ms last-client), which set the p99 of 240 heads.
  */
+export const GENERATOR_FLAGS: readonly string[] = ['--single-threaded-gc', '--no-memory-reducer'];
+
+/** Start a load generator tool with arguments; it runs on `cpu` and prints JSON lines. */
 export function startTool(name: 'call-load' | 'fanout-load', args: string[], cpu?: string, nodeFlags: readonly string[] = []): Child {
-  const argv = ['--single-threaded-gc', ...nodeFlags, ...nodeArgs(toolPath(name)), ...args];
+  const argv = [...GENERATOR_FLAGS, ...nodeFlags, ...nodeArgs(toolPath(name)), ...args];
   return new Child(name, process.execPath, argv, cpu !== undefined ? { cpu } : {});
 }
 
@@ -202,7 +209,7 @@ export interface ToolRun {
   timeoutMs: number;
   /** Sees every JSON line the tool prints. */
   onEvent?: (e: Record<string, unknown>) => void;
-  /** Node flags before the tool's entry point (beyond --single-threaded-gc). */
+  /** Node flags before the tool's entry point (beyond GENERATOR_FLAGS). */
   nodeFlags?: readonly string[];
 }
 
