@@ -7,7 +7,7 @@
 // Flags: --quick, --only calls,fanout,failover, --name NAME (default full / quick),
 // --markdown / --no-markdown (default: on for full runs, off for quick ones),
 // --calls NAME,... and --peers direct,nginx,pipe,floor,evmux (run only those call configs / peers;
-// the Node pipe runs only when named).
+// the Node pipe runs only when named), --turn-ms MS (the fan-out peers' turn length).
 // Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
 // never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
 import { spawnSync } from 'node:child_process';
@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     'no-markdown': { type: 'boolean', default: false },
     calls: { type: 'string' },
     peers: { type: 'string' },
+    'turn-ms': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -164,7 +165,7 @@ async function main(): Promise<number> {
   machineUndos.push(polling.undo);
   log(haltPollingLine(polling.result));
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
-  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit) }));
+  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit), ...(args['turn-ms'] !== undefined && { turnMs: Number(args['turn-ms']) }) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreMachine();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));

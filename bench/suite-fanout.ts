@@ -1,7 +1,7 @@
 // Fan-out benchmarks: N newHeads subscribers at 4 heads/s, evmux against the bare-publish
-// baseline, in the same run. Both peers run side by side in one window and take turns (2.5 s
-// each) publishing, each at 4 heads/s in its turns (chain.ts), so a slow moment of the machine
-// lands on both alike; each gets durationS of heads. Each peer connects and subscribes its
+// baseline, in the same run. Both peers run side by side in one window and take turns (0.5 s
+// each: two heads) publishing, each at 4 heads/s in its turns (chain.ts), so a slow moment of the
+// machine, which lasts seconds, lands on both alike; each gets durationS of heads. Each peer connects and subscribes its
 // clients alone first, which yields memory per client (idle, then with a newHeads and a logs
 // subscription each) and upstream subscription counts as subscribers go 1, 10, 100, 1000, N.
 // A second evmux run, alone and at 4 heads/s throughout, leaves 1 % of the clients stalled.
@@ -24,12 +24,21 @@ import { field, round } from './stats.js';
 
 export type FanoutPeer = 'bare' | 'evmux';
 
+/**
+ * Each peer's turn side by side: two heads at 250 ms blocks. With 2.5 s turns a slow stretch of
+ * the machine (1-2 s) fell inside one peer's turns and set its p99 alone (BENCHMARKS.md,
+ * seventeenth session).
+ */
+const TURN_MS = 500;
+
 export interface FanoutOptions {
   quick: boolean;
   evmux: EvmuxCommand | undefined;
   log: (msg: string) => void;
   /** `ulimit -n` of this process (children inherit it); fewer clients when it is too low. */
   openFilesLimit: number;
+  /** Length of each peer's turn side by side (default TURN_MS). */
+  turnMs?: number;
 }
 
 interface SubsReading {
@@ -268,7 +277,7 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const peers: FanoutPeer[] = o.evmux !== undefined ? ['bare', 'evmux'] : ['bare'];
   // Side by side: each peer publishes in its own turns, so within one window both get durationS
   // of heads at the full rate and meet the same moments of the machine (see chain.ts).
-  const turnMs = o.quick ? 1000 : 2500;
+  const turnMs = o.turnMs ?? TURN_MS;
   const windowS = durationS * peers.length;
   const genesisMs = defaultGenesisMs(INTERVAL_MS);
   const plan = (peer: FanoutPeer, d: number, stallFraction: number, inTurns: boolean): RunPlan => ({
