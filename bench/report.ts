@@ -163,13 +163,16 @@ function fanoutRows(f: FanoutResult): string[] {
       `${subs.map((s) => fmt(Object.values(s.metric ?? {}).reduce((a, v) => a + v, 0))).join('/') || '–'}) | | ${verdict(exact)} |`,
   );
   const st = f.stalled.evmux;
-  const rise = ratio(field(st?.result, 'latency.p99Us'), field(e?.result, 'latency.p99Us'));
+  // Results before the seventeenth session compared with the main window's evmux.
+  const unstalled = f.stalledReference ?? e;
+  const rise = ratio(field(st?.result, 'latency.p99Us'), field(unstalled?.result, 'latency.p99Us'));
   const flooded = field(st?.result, 'stalled.flooded');
   const floodedOut = field(st?.result, 'stalled.floodedDisconnected');
   const stalledMeta = st?.result.stalled as Record<string, unknown> | undefined;
   rows.push(
     `| 1 % of ${f.clients} clients stalled (not reading) | p99 to the others rises ≤ 10 %; stalled disconnected at their cap | ` +
-      `others' p99 ${ms(field(st?.result, 'latency.p99Us'))} vs ${ms(field(e?.result, 'latency.p99Us'))} unstalled; ` +
+      `others' p99 ${ms(field(st?.result, 'latency.p99Us'))} vs ${ms(field(unstalled?.result, 'latency.p99Us'))} unstalled` +
+      `${f.stalledReference !== undefined ? ' (a second evmux, side by side in turns)' : ''}; ` +
       `of ${fmt(flooded)} stalled clients pushed past the cap ${fmt(floodedOut)} disconnected; all stalled: ` +
       `${fmt(field(st?.result, 'stalled.disconnected'))}/${fmt(field(st?.result, 'stalled.clients'))} disconnected ` +
       `(close codes ${JSON.stringify(stalledMeta?.closeCodes ?? {})}) | ${fmtRatio(rise)} × | ` +

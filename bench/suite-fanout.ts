@@ -4,7 +4,8 @@
 // machine, which lasts seconds, lands on both alike; each gets durationS of heads. Each peer connects and subscribes its
 // clients alone first, which yields memory per client (idle, then with a newHeads and a logs
 // subscription each) and upstream subscription counts as subscribers go 1, 10, 100, 1000, N.
-// A second evmux run, alone and at 4 heads/s throughout, leaves 1 % of the clients stalled.
+// Then two more evmux runs side by side, taking turns the same way: one leaves 1 % of its clients
+// stalled, the other (the reference) has every client reading.
 //
 // Pinning: the peers on cpu 1 (one publishes while the other waits for its turn); fake upstream
 // and load generators on cpu 0.
@@ -77,6 +78,8 @@ export interface FanoutResult {
   sideBySide: { windowS: number; turnMs: number } | null;
   main: Partial<Record<FanoutPeer, FanoutRun>>;
   stalled: Partial<Record<FanoutPeer, FanoutRun>>;
+  /** the unstalled evmux measured side by side with the stalled one (absent in older results) */
+  stalledReference?: FanoutRun;
   errors: string[];
 }
 
@@ -120,6 +123,9 @@ interface RunPlan {
   clients: number;
   durationS: number;
   stallFraction: number;
+  /** memory and subscription readings (steps of subscribers, a logs subscription) before the window */
+  readings: boolean;
+  label: string;
   genesisMs: number;
   /** the peer's share of the heads when peers run side by side (chain.ts) */
   turns?: Turns;
@@ -175,7 +181,7 @@ async function measure(
       upstreamSubscriptions: [],
       result: {},
     };
-    const main = stallFraction === 0;
+    const main = plan.readings;
     const steps = main ? [1, 10, 100, 1000].filter((s) => s < clients).join(',') : '';
     tool = startTool(
       'fanout-load',
@@ -191,7 +197,7 @@ async function measure(
           ? ['--stall-fraction', String(stallFraction), '--stall-flood-mb', '12', '--stall-flood-clients', '10', '--stall-hold-ms', o.quick ? '2000' : '4000']
           : []),
         '--settle-ms', o.quick ? '800' : '1500',
-        '--label', `${peer}${main ? '' : '-stalled'}`,
+        '--label', plan.label,
       ],
       '0',
     );
@@ -273,19 +279,22 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const clients = Number.isFinite(o.openFilesLimit) ? Math.min(wanted, Math.max(10, o.openFilesLimit - 200)) : wanted;
   if (clients < wanted) o.log(`open files limit ${o.openFilesLimit}: fan-out uses ${clients} clients instead of ${wanted}`);
   const durationS = o.quick ? 3 : 60;
-  const stallDurationS = o.quick ? 2 : 30;
+  const stallDurationS = o.quick ? 2 : 25;
   const peers: FanoutPeer[] = o.evmux !== undefined ? ['bare', 'evmux'] : ['bare'];
   // Side by side: each peer publishes in its own turns, so within one window both get durationS
   // of heads at the full rate and meet the same moments of the machine (see chain.ts).
   const turnMs = o.turnMs ?? TURN_MS;
   const windowS = durationS * peers.length;
   const genesisMs = defaultGenesisMs(INTERVAL_MS);
-  const plan = (peer: FanoutPeer, d: number, stallFraction: number, inTurns: boolean): RunPlan => ({
+  const plan = (d: number, stallFraction: number, label: string, turn?: { index: number; of: number }): RunPlan => ({
     clients,
     durationS: d,
     stallFraction,
+    // main runs, labelled with the peer's name
+    readings: label === 'bare' || label === 'evmux',
+    label,
     genesisMs,
-    ...(inTurns && { turns: { count: peers.length, index: peers.indexOf(peer), ms: turnMs } }),
+    ...(turn !== undefined && { turns: { count: turn.of, index: turn.index, ms: turnMs } }),
   });
   const res: FanoutResult = {
     clients,
@@ -301,7 +310,7 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const runs: [FanoutPeer, PeerRun][] = [];
   const pids: (number | undefined)[] = [];
   for (const peer of peers) {
-    const run = startRun(peer, o, plan(peer, windowS, 0, peers.length > 1));
+    const run = startRun(peer, o, plan(windowS, 0, peer, peers.length > 1 ? { index: peers.indexOf(peer), of: peers.length } : undefined));
     runs.push([peer, run]);
     pids.push(await run.settled);
   }
@@ -329,23 +338,37 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   turnCpu?.stop();
   // The stalled run matters for evmux; the baseline's only runs when evmux is missing, to keep
   // the path exercised.
-  const stallPeers: FanoutPeer[] = o.evmux === undefined ? ['bare'] : ['evmux'];
-  for (const peer of stallPeers) {
-    try {
-      // Alone, so at 4 heads/s throughout: 120 heads in 30 s, where its turns would give 60 and one
-      // slow head (1.7 % of the notifications) would set the p99 its latencies are judged by.
-      const run = startRun(peer, o, plan(peer, stallDurationS, 0.01, false));
+  try {
+    if (o.evmux === undefined) {
+      const run = startRun('bare', o, plan(stallDurationS, 0.01, 'bare-stalled'));
       run.go();
-      res.stalled[peer] = await run.done;
-      const r = res.stalled[peer];
-      o.log(
-        `stalled ${peer}: others p99 ${field(r?.result, 'latency.p99Us')} µs, last-client p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
-          `stalled disconnected ${field(r?.result, 'stalled.disconnected')}/${field(r?.result, 'stalled.clients')}, ` +
-          `flooded past the cap ${field(r?.result, 'stalled.floodedDisconnected')}/${field(r?.result, 'stalled.flooded')}`,
-      );
-    } catch (err) {
-      res.errors.push(`stalled ${peer}: ${err instanceof Error ? err.message : String(err)}`);
+      res.stalled.bare = await run.done;
+    } else {
+      // Side by side with a second evmux whose clients all read, taking turns as in the main
+      // window: the two p99s compared come from the same moments of the machine. Measured against
+      // the main window instead, a slow stretch in either window set the ratio (0.34-1.23 ×).
+      const turns = 2;
+      const reference = startRun('evmux', o, plan(stallDurationS * turns, 0, 'evmux-reference', { index: 0, of: turns }));
+      await reference.settled;
+      const stalled = startRun('evmux', o, plan(stallDurationS * turns, 0.01, 'evmux-stalled', { index: 1, of: turns }));
+      await stalled.settled;
+      reference.go();
+      stalled.go();
+      const [ref, st] = await Promise.allSettled([reference.done, stalled.done]);
+      if (ref.status === 'fulfilled') res.stalledReference = ref.value;
+      else throw ref.reason;
+      if (st.status === 'fulfilled') res.stalled.evmux = st.value;
+      else throw st.reason;
     }
+    const r = res.stalled.evmux ?? res.stalled.bare;
+    o.log(
+      `stalled: others p99 ${field(r?.result, 'latency.p99Us')} µs (unstalled side by side ${field(res.stalledReference?.result, 'latency.p99Us')} µs), ` +
+        `last-client p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
+        `stalled disconnected ${field(r?.result, 'stalled.disconnected')}/${field(r?.result, 'stalled.clients')}, ` +
+        `flooded past the cap ${field(r?.result, 'stalled.floodedDisconnected')}/${field(r?.result, 'stalled.flooded')}`,
+    );
+  } catch (err) {
+    res.errors.push(`stalled: ${err instanceof Error ? err.message : String(err)}`);
   }
   return res;
 }
