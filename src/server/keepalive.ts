@@ -5,8 +5,9 @@
  * itself (`sendPingsAutomatically`), but it pings each one when that client's own idle timer runs
  * out, so clients that connected together are pinged together: after a restart or a network blip
  * thousands of clients reconnect within seconds, and about 100 s later uWS sent all of them a ping
- * and read all their pongs in one burst. At 10,000 subscribers that burst took the gateway's CPU
- * for some 300 ms and delayed the newHeads notifications due meanwhile by as much (BENCHMARKS.md).
+ * and read all their pongs in one burst. At 10,000 subscribers that burst took about 190 ms of the
+ * gateway's CPU within half a second and delayed the newHeads notifications due meanwhile by up to
+ * 150 ms (BENCHMARKS.md).
  *
  * Here each client gets a ping every `periodMs` (half the idle timeout, so a live client's pong
  * always arrives in time) at a phase drawn at random when it connects: the clients sit in a ring of
