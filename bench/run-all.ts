@@ -24,6 +24,7 @@ import { haltPollingLine, updateBenchmarksMd, type Machine, type RunResults } fr
 import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
+import { num } from './process-util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -165,7 +166,7 @@ async function main(): Promise<number> {
   machineUndos.push(polling.undo);
   log(haltPollingLine(polling.result));
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
-  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit), ...(args['turn-ms'] !== undefined && { turnMs: Number(args['turn-ms']) }) }));
+  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit), ...(args['turn-ms'] !== undefined && { turnMs: num(args['turn-ms'], 0, 'turn-ms') }) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreMachine();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));

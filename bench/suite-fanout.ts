@@ -286,15 +286,14 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const turnMs = o.turnMs ?? TURN_MS;
   const windowS = durationS * peers.length;
   const genesisMs = defaultGenesisMs(INTERVAL_MS);
-  const plan = (d: number, stallFraction: number, label: string, turn?: { index: number; of: number }): RunPlan => ({
+  const plan = (d: number, stallFraction: number, label: string, how: { turn?: { index: number; of: number }; readings?: boolean } = {}): RunPlan => ({
     clients,
     durationS: d,
     stallFraction,
-    // main runs, labelled with the peer's name
-    readings: label === 'bare' || label === 'evmux',
+    readings: how.readings === true,
     label,
     genesisMs,
-    ...(turn !== undefined && { turns: { count: turn.of, index: turn.index, ms: turnMs } }),
+    ...(how.turn !== undefined && { turns: { count: how.turn.of, index: how.turn.index, ms: turnMs } }),
   });
   const res: FanoutResult = {
     clients,
@@ -310,7 +309,8 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const runs: [FanoutPeer, PeerRun][] = [];
   const pids: (number | undefined)[] = [];
   for (const peer of peers) {
-    const run = startRun(peer, o, plan(windowS, 0, peer, peers.length > 1 ? { index: peers.indexOf(peer), of: peers.length } : undefined));
+    const turn = { index: peers.indexOf(peer), of: peers.length };
+    const run = startRun(peer, o, plan(windowS, 0, peer, { readings: true, ...(peers.length > 1 && { turn }) }));
     runs.push([peer, run]);
     pids.push(await run.settled);
   }
@@ -348,9 +348,9 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
       // window: the two p99s compared come from the same moments of the machine. Measured against
       // the main window instead, a slow stretch in either window set the ratio (0.34-1.23 ×).
       const turns = 2;
-      const reference = startRun('evmux', o, plan(stallDurationS * turns, 0, 'evmux-reference', { index: 0, of: turns }));
+      const reference = startRun('evmux', o, plan(stallDurationS * turns, 0, 'evmux-reference', { turn: { index: 0, of: turns } }));
       await reference.settled;
-      const stalled = startRun('evmux', o, plan(stallDurationS * turns, 0.01, 'evmux-stalled', { index: 1, of: turns }));
+      const stalled = startRun('evmux', o, plan(stallDurationS * turns, 0.01, 'evmux-stalled', { turn: { index: 1, of: turns } }));
       await stalled.settled;
       reference.go();
       stalled.go();
@@ -362,7 +362,8 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
     }
     const r = res.stalled.evmux ?? res.stalled.bare;
     o.log(
-      `stalled: others p99 ${field(r?.result, 'latency.p99Us')} µs (unstalled side by side ${field(res.stalledReference?.result, 'latency.p99Us')} µs), ` +
+      `stalled: others p99 ${field(r?.result, 'latency.p99Us')} µs` +
+        `${res.stalledReference !== undefined ? ` (unstalled side by side ${field(res.stalledReference.result, 'latency.p99Us')} µs)` : ''}, ` +
         `last-client p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
         `stalled disconnected ${field(r?.result, 'stalled.disconnected')}/${field(r?.result, 'stalled.clients')}, ` +
         `flooded past the cap ${field(r?.result, 'stalled.floodedDisconnected')}/${field(r?.result, 'stalled.flooded')}`,
