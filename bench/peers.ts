@@ -2,7 +2,9 @@
 // baselines and evmux.
 // Each runs as its own child process; CPU affinity can be changed between phases with pin().
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child, freePort, hasTaskset, nodeArgs, toolPath } from './children.js';
 import { SCHED_OTHER, schedulingPolicies } from '../src/runtime/helper-threads.js';
@@ -153,11 +155,15 @@ export interface EvmuxOptions {
   cpu?: string;
   inspect?: boolean;
   readyTimeoutMs?: number;
+  /** settings given to evmux as a --config file (the upstreams come from the flags) */
+  config?: Record<string, unknown>;
 }
 
 /** Start evmux on a free port and wait for GET /readyz to answer 200. */
 export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   const port = await freePort();
+  const configDir = o.config !== undefined ? mkdtempSync(join(tmpdir(), 'evmux-bench-config-')) : undefined;
+  if (configDir !== undefined) writeFileSync(join(configDir, 'evmux.json'), JSON.stringify(o.config));
   const args = [
     ...o.cmd.nodeFlags,
     ...(o.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
@@ -167,11 +173,13 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
     '--port',
     String(port),
     ...o.upstreams.flatMap((u) => ['--upstream', `${u.name}=ws://127.0.0.1:${u.port}`]),
+    ...(configDir !== undefined ? ['--config', join(configDir, 'evmux.json')] : []),
     '--log-level',
     'warn',
   ];
   // evmux does not watch its stdin, so it runs under the reaper in case run-all is killed.
   const child = new Child('evmux', process.execPath, args, { ...(o.cpu !== undefined ? { cpu: o.cpu } : {}), maxSeconds: 1200 });
+  if (configDir !== undefined) void child.exited.then(() => rmSync(configDir, { recursive: true, force: true }));
   const ready = await waitHttpOk(port, '/readyz', o.readyTimeoutMs ?? 30_000, child);
   if (!ready) {
     const why = child.running ? 'GET /readyz never answered 200' : `exited with ${child.exitCode ?? child.exitSignal}`;

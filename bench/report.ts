@@ -123,7 +123,8 @@ function callRows(calls: CallsResult): string[] {
 function sideBySide(f: FanoutResult): string {
   const s = f.sideBySide;
   if (s === null || s === undefined) return '';
-  return `; measured side by side in one ${s.windowS} s window, the peers taking ${s.turnMs / 1000} s turns`;
+  const who = s.members !== undefined ? ` (${s.members.join(', ')})` : '';
+  return `; measured side by side in one ${s.windowS} s window, the runs${who} taking ${s.turnMs / 1000} s turns`;
 }
 
 function fanoutRows(f: FanoutResult): string[] {
@@ -163,8 +164,7 @@ function fanoutRows(f: FanoutResult): string[] {
       `${subs.map((s) => fmt(Object.values(s.metric ?? {}).reduce((a, v) => a + v, 0))).join('/') || '–'}) | | ${verdict(exact)} |`,
   );
   const st = f.stalled.evmux;
-  // Results before the seventeenth session compared with the main window's evmux.
-  const unstalled = f.stalledReference ?? e;
+  const unstalled = e;
   const rise = ratio(field(st?.result, 'latency.p99Us'), field(unstalled?.result, 'latency.p99Us'));
   const flooded = field(st?.result, 'stalled.flooded');
   const floodedOut = field(st?.result, 'stalled.floodedDisconnected');
@@ -172,7 +172,7 @@ function fanoutRows(f: FanoutResult): string[] {
   rows.push(
     `| 1 % of ${f.clients} clients stalled (not reading) | p99 to the others rises ≤ 10 %; stalled disconnected at their cap | ` +
       `others' p99 ${ms(field(st?.result, 'latency.p99Us'))} vs ${ms(field(unstalled?.result, 'latency.p99Us'))} unstalled` +
-      `${f.stalledReference !== undefined ? ' (a second evmux, side by side in turns)' : ''}; ` +
+      `${f.sideBySide?.members?.includes('evmux-stalled') === true ? ' (the main evmux, in turns in the same window)' : ''}; ` +
       `of ${fmt(flooded)} stalled clients pushed past the cap ${fmt(floodedOut)} disconnected; all stalled: ` +
       `${fmt(field(st?.result, 'stalled.disconnected'))}/${fmt(field(st?.result, 'stalled.clients'))} disconnected ` +
       `(close codes ${JSON.stringify(stalledMeta?.closeCodes ?? {})}) | ${fmtRatio(rise)} × | ` +

@@ -107,7 +107,7 @@ function commands(): string[] {
       .join(' ')
       .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
       .replace(/--(port|genesis-ms|upstream-port) \d+/g, '--$1 N')
-      .replace(/\/tmp\/evmux-bench-nginx-\w+/g, 'TMPDIR')
+      .replace(/\/tmp\/evmux-bench-(nginx|config)-\w+/g, 'TMPDIR')
       .replace(/--label \S+ ?/g, '')
       .replace(/'?daemon off;'?/, "'daemon off;'");
     seen.add(line.trim());

@@ -1,20 +1,20 @@
 // Fan-out benchmarks: N newHeads subscribers at 4 heads/s, evmux against the bare-publish
-// baseline, in the same run. Both peers run side by side in one window and take turns (0.5 s
-// each: two heads) publishing, each at 4 heads/s in its turns (chain.ts), so a slow moment of the
-// machine, which lasts seconds, lands on both alike; each gets durationS of heads. Each peer connects and subscribes its
-// clients alone first, which yields memory per client (idle, then with a newHeads and a logs
-// subscription each) and upstream subscription counts as subscribers go 1, 10, 100, 1000, N.
-// Then two more evmux runs side by side, taking turns the same way: one leaves 1 % of its clients
-// stalled, the other (the reference) has every client reading.
+// baseline, in the same run. Three runs share one window: bare, evmux, and a second evmux whose
+// clients are 1 % stalled (its reference is the first evmux). They take turns (0.5 s each: two
+// heads) publishing, each at 4 heads/s in its turns (chain.ts), so a slow moment of the machine,
+// which lasts seconds, lands on all alike; each gets durationS of heads. Each connects and
+// subscribes its clients (one newHeads and one logs subscription each) alone first; bare and the
+// first evmux take readings on the way: memory per client (idle, then subscribed) and upstream
+// subscription counts as subscribers go 1, 10, 100, 1000, N.
 //
-// Pinning: the peers on cpu 1 (one publishes while the other waits for its turn); fake upstream
-// and load generators on cpu 0.
+// Pinning: the peers on cpu 1 (one publishes while the others wait for their turns); fake
+// upstreams and load generators on cpu 0.
 // Memory method: the peer runs with --inspect=127.0.0.1:0; before each reading run-all calls
 // HeapProfiler.collectGarbage over the inspector, waits 500 ms, then reads VmRSS from
 // /proc/PID/status. Per client = (RSS with N clients − RSS before any client) / N.
 // CPU method: user+system ticks of the peer from /proc/PID/stat, side by side at every turn
 // boundary and summed over the peer's own turns (turn-cpu.ts), divided by the heads of those
-// turns; a peer alone, at window start and end, divided by the heads in the window.
+// turns.
 import { cpuMs, rssKb, type Child } from './children.js';
 import { defaultGenesisMs, type Turns } from './chain.js';
 import { collectGarbage, getJson, httpGet, parseMetric } from './probe.js';
@@ -74,24 +74,46 @@ export interface FanoutResult {
   clients: number;
   durationS: number;
   intervalMs: number;
-  /** Peers measured in one window of windowS, taking turns of turnMs (null: one peer alone). */
-  sideBySide: { windowS: number; turnMs: number } | null;
+  /**
+   * Every run shares one window of windowS, the members taking turns of turnMs in this order
+   * (null in older results: one peer alone).
+   */
+  sideBySide: { windowS: number; turnMs: number; members?: string[] } | null;
+  /** each peer with every client reading */
   main: Partial<Record<FanoutPeer, FanoutRun>>;
+  /** the same peer with 1 % of its clients stalled; its reference is main[peer] */
   stalled: Partial<Record<FanoutPeer, FanoutRun>>;
-  /** the unstalled evmux measured side by side with the stalled one (absent in older results) */
-  stalledReference?: FanoutRun;
   errors: string[];
 }
 
 const INTERVAL_MS = 250;
+/** the share of a stalled run's clients that stop reading */
+const STALL_FRACTION = 0.01;
+/** the stalled evmux's idle timeout beyond the window: setup, the flood, its hold and the checks */
+const STALLED_IDLE_MARGIN_S = 60;
+
+/** One run in the shared window: a peer, how many of its clients stall, and its label. */
+interface WindowMember {
+  peer: FanoutPeer;
+  stallFraction: number;
+  label: string;
+  readings: boolean;
+  evmuxConfig?: Record<string, unknown>;
+}
 
 async function startPeer(peer: FanoutPeer, o: FanoutOptions, plan: RunPlan): Promise<{ server: Server; upstream?: Server }> {
-  const chain = { intervalMs: INTERVAL_MS, genesisMs: plan.genesisMs, ...(plan.turns !== undefined && { turns: plan.turns }) };
+  const chain = { intervalMs: INTERVAL_MS, genesisMs: plan.genesisMs, turns: plan.turns };
   if (peer === 'bare') return { server: await startBare({ ...chain, cpu: '1', inspect: true }) };
   if (o.evmux === undefined) throw new Error('evmux not found');
   const upstream = await startFakeUpstream({ ...chain, cpu: '0' });
   try {
-    const server = await startEvmux({ cmd: o.evmux, upstreams: [{ name: 'node', port: upstream.port }], cpu: '1', inspect: true });
+    const server = await startEvmux({
+      cmd: o.evmux,
+      upstreams: [{ name: 'node', port: upstream.port }],
+      cpu: '1',
+      inspect: true,
+      ...(plan.evmuxConfig !== undefined && { config: plan.evmuxConfig }),
+    });
     return { server, upstream };
   } catch (err) {
     await upstream.child.stop();
@@ -123,12 +145,14 @@ interface RunPlan {
   clients: number;
   durationS: number;
   stallFraction: number;
-  /** memory and subscription readings (steps of subscribers, a logs subscription) before the window */
+  /** memory and subscription readings (RSS, steps of subscribers) before the window */
   readings: boolean;
   label: string;
   genesisMs: number;
-  /** the peer's share of the heads when peers run side by side (chain.ts) */
-  turns?: Turns;
+  /** the run's share of the heads in the shared window (chain.ts) */
+  turns: Turns;
+  /** evmux settings beyond the defaults */
+  evmuxConfig?: Record<string, unknown>;
 }
 
 /**
@@ -165,8 +189,9 @@ async function measure(
   const { server, upstream } = await startPeer(peer, o, plan);
   let tool: Child | undefined;
   try {
+    const readings = plan.readings;
     await sleep(1000);
-    const base = await gcRss(server);
+    const base = readings ? await gcRss(server) : { kb: Number.NaN, gc: false };
     const run: FanoutRun = {
       peer,
       clients,
@@ -181,8 +206,7 @@ async function measure(
       upstreamSubscriptions: [],
       result: {},
     };
-    const main = plan.readings;
-    const steps = main ? [1, 10, 100, 1000].filter((s) => s < clients).join(',') : '';
+    const steps = readings ? [1, 10, 100, 1000].filter((s) => s < clients).join(',') : '';
     tool = startTool(
       'fanout-load',
       [
@@ -191,7 +215,7 @@ async function measure(
         '--duration', String(durationS),
         '--interactive',
         ...(steps !== '' ? ['--steps', steps] : []),
-        ...(main ? ['--logs'] : []),
+        '--logs',
         // 10 of the stalled clients are pushed past the cap (kernel ~4 MB + evmux 4 MB + margin).
         ...(stallFraction > 0
           ? ['--stall-fraction', String(stallFraction), '--stall-flood-mb', '12', '--stall-flood-clients', '10', '--stall-hold-ms', o.quick ? '2000' : '4000']
@@ -208,14 +232,14 @@ async function measure(
         const step = async (): Promise<void> => {
           const pid = server.child.pid;
           if (ev.event === 'connected') {
-            const r = await gcRss(server);
-            run.rssKb.connected = r.kb;
+            if (readings) run.rssKb.connected = (await gcRss(server)).kb;
           } else if (ev.event === 'subscribed') {
-            run.upstreamSubscriptions.push(await readSubs(peer, server, upstream, Number(ev.subscribers), 'newHeads'));
+            if (readings) run.upstreamSubscriptions.push(await readSubs(peer, server, upstream, Number(ev.subscribers), 'newHeads'));
           } else if (ev.event === 'logs-subscribed') {
-            run.upstreamSubscriptions.push(await readSubs(peer, server, upstream, clients, 'logs'));
-            const r = await gcRss(server);
-            run.rssKb.subscribed = r.kb;
+            if (readings) {
+              run.upstreamSubscriptions.push(await readSubs(peer, server, upstream, clients, 'logs'));
+              run.rssKb.subscribed = (await gcRss(server)).kb;
+            }
           } else if (ev.event === 'settled') {
             settle(pid);
             await released;
@@ -279,97 +303,94 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   const clients = Number.isFinite(o.openFilesLimit) ? Math.min(wanted, Math.max(10, o.openFilesLimit - 200)) : wanted;
   if (clients < wanted) o.log(`open files limit ${o.openFilesLimit}: fan-out uses ${clients} clients instead of ${wanted}`);
   const durationS = o.quick ? 3 : 60;
-  const stallDurationS = o.quick ? 2 : 25;
   const peers: FanoutPeer[] = o.evmux !== undefined ? ['bare', 'evmux'] : ['bare'];
-  // Side by side: each peer publishes in its own turns, so within one window both get durationS
-  // of heads at the full rate and meet the same moments of the machine (see chain.ts).
+  // The stalled run is the last peer again (evmux, or the baseline when evmux is missing) with
+  // 1 % of its clients stalled; that peer's own unstalled run is its reference.
+  const stalledPeer = peers[peers.length - 1] ?? 'bare';
+  // Side by side: each member publishes in its own turns, so within one window each gets
+  // durationS of heads at the full rate and meets the same moments of the machine (see chain.ts).
+  const windowS = durationS * (peers.length + 1);
+  const members: WindowMember[] = [
+    ...peers.map((peer) => ({ peer, stallFraction: 0, label: peer, readings: true })),
+    {
+      peer: stalledPeer,
+      stallFraction: STALL_FRACTION,
+      label: `${stalledPeer}-stalled`,
+      readings: false,
+      // Stalled clients answer no pings, so at the default 120 s idle timeout evmux would close
+      // them before the window ends and their buffer cap would go untested.
+      evmuxConfig: { limits: { idleTimeoutSeconds: Math.min(960, windowS + STALLED_IDLE_MARGIN_S) } },
+    },
+  ];
   const turnMs = o.turnMs ?? TURN_MS;
-  const windowS = durationS * peers.length;
   const genesisMs = defaultGenesisMs(INTERVAL_MS);
-  const plan = (d: number, stallFraction: number, label: string, how: { turn?: { index: number; of: number }; readings?: boolean } = {}): RunPlan => ({
-    clients,
-    durationS: d,
-    stallFraction,
-    readings: how.readings === true,
-    label,
-    genesisMs,
-    ...(how.turn !== undefined && { turns: { count: how.turn.of, index: how.turn.index, ms: turnMs } }),
-  });
   const res: FanoutResult = {
     clients,
     durationS,
     intervalMs: INTERVAL_MS,
-    sideBySide: peers.length > 1 ? { windowS, turnMs } : null,
+    sideBySide: { windowS, turnMs, members: members.map((m) => m.label) },
     main: {},
     stalled: {},
     errors: [],
   };
   if (o.evmux === undefined) res.errors.push('evmux: src/cli.ts not found, fan-out measured for the baseline only');
-  // Each peer connects and subscribes alone (its memory and subscription readings), then waits.
-  const runs: [FanoutPeer, PeerRun][] = [];
+  // Each member connects and subscribes alone (the peers' memory and subscription readings), then
+  // waits; the windows open together.
+  const runs: PeerRun[] = [];
   const pids: (number | undefined)[] = [];
-  for (const peer of peers) {
-    const turn = { index: peers.indexOf(peer), of: peers.length };
-    const run = startRun(peer, o, plan(windowS, 0, peer, { readings: true, ...(peers.length > 1 && { turn }) }));
-    runs.push([peer, run]);
+  for (const [index, m] of members.entries()) {
+    const run = startRun(m.peer, o, {
+      clients,
+      durationS: windowS,
+      stallFraction: m.stallFraction,
+      readings: m.readings,
+      label: m.label,
+      genesisMs,
+      turns: { count: members.length, index, ms: turnMs },
+      ...(m.evmuxConfig !== undefined && { evmuxConfig: m.evmuxConfig }),
+    });
+    runs.push(run);
     pids.push(await run.settled);
   }
-  const turnCpu = peers.length > 1 ? new TurnCpu(pids.map((pid) => pid ?? -1), { genesisMs, intervalMs: INTERVAL_MS, turns: { ms: turnMs } }) : undefined;
-  for (const [, run] of runs) run.go();
-  turnCpu?.start();
-  const meterStop = setTimeout(() => turnCpu?.stop(), windowS * 1000);
-  for (const [peer, run] of runs) {
-    try {
-      res.main[peer] = await run.done;
-      const r = res.main[peer];
-      if (r !== undefined && turnCpu !== undefined) countOwnTurns(r, turnCpu.share(peers.indexOf(peer)));
-      const connected = field(r?.result, 'connected');
-      if (connected < clients) res.errors.push(`fanout ${peer}: only ${connected} of ${clients} clients connected`);
-      o.log(
-        `fanout ${peer}: lost ${field(r?.result, 'lost')} dup ${field(r?.result, 'duplicated')} ` +
-          `last-client p50 ${field(r?.result, 'lastClientUs.p50')} µs p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
-          `${r?.cpuMsPerHead} ms CPU/head, ${r?.bytesPerClient.idle} / ${r?.bytesPerClient.subscribed} B per client`,
-      );
-    } catch (err) {
-      res.errors.push(`fanout ${peer}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
+  const turnCpu = new TurnCpu(pids.map((pid) => pid ?? -1), { genesisMs, intervalMs: INTERVAL_MS, turns: { ms: turnMs } });
+  for (const run of runs) run.go();
+  turnCpu.start();
+  const meterStop = setTimeout(() => turnCpu.stop(), windowS * 1000);
+  const settled = await Promise.allSettled(runs.map((run) => run.done));
   clearTimeout(meterStop);
-  turnCpu?.stop();
-  // The stalled run matters for evmux; the baseline's only runs when evmux is missing, to keep
-  // the path exercised.
-  try {
-    if (o.evmux === undefined) {
-      const run = startRun('bare', o, plan(stallDurationS, 0.01, 'bare-stalled'));
-      run.go();
-      res.stalled.bare = await run.done;
-    } else {
-      // Side by side with a second evmux whose clients all read, taking turns as in the main
-      // window: the two p99s compared come from the same moments of the machine. Measured against
-      // the main window instead, a slow stretch in either window set the ratio (0.34-1.23 ×).
-      const turns = 2;
-      const reference = startRun('evmux', o, plan(stallDurationS * turns, 0, 'evmux-reference', { turn: { index: 0, of: turns } }));
-      await reference.settled;
-      const stalled = startRun('evmux', o, plan(stallDurationS * turns, 0.01, 'evmux-stalled', { turn: { index: 1, of: turns } }));
-      await stalled.settled;
-      reference.go();
-      stalled.go();
-      const [ref, st] = await Promise.allSettled([reference.done, stalled.done]);
-      if (ref.status === 'fulfilled') res.stalledReference = ref.value;
-      else throw ref.reason;
-      if (st.status === 'fulfilled') res.stalled.evmux = st.value;
-      else throw st.reason;
+  turnCpu.stop();
+  for (const [index, m] of members.entries()) {
+    const outcome = settled[index];
+    if (outcome === undefined) continue;
+    if (outcome.status === 'rejected') {
+      res.errors.push(`fanout ${m.label}: ${outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason)}`);
+      continue;
     }
-    const r = res.stalled.evmux ?? res.stalled.bare;
-    o.log(
-      `stalled: others p99 ${field(r?.result, 'latency.p99Us')} µs` +
-        `${res.stalledReference !== undefined ? ` (unstalled side by side ${field(res.stalledReference.result, 'latency.p99Us')} µs)` : ''}, ` +
-        `last-client p99 ${field(r?.result, 'lastClientUs.p99')} µs, ` +
-        `stalled disconnected ${field(r?.result, 'stalled.disconnected')}/${field(r?.result, 'stalled.clients')}, ` +
-        `flooded past the cap ${field(r?.result, 'stalled.floodedDisconnected')}/${field(r?.result, 'stalled.flooded')}`,
-    );
-  } catch (err) {
-    res.errors.push(`stalled: ${err instanceof Error ? err.message : String(err)}`);
+    const r = outcome.value;
+    countOwnTurns(r, turnCpu.share(index));
+    const connected = field(r.result, 'connected');
+    if (connected < clients) res.errors.push(`fanout ${m.label}: only ${connected} of ${clients} clients connected`);
+    if (m.stallFraction > 0) {
+      res.stalled[m.peer] = r;
+      logStalled(o, r, res.main[m.peer]);
+    } else {
+      res.main[m.peer] = r;
+      o.log(
+        `fanout ${m.label}: lost ${field(r.result, 'lost')} dup ${field(r.result, 'duplicated')} ` +
+          `last-client p50 ${field(r.result, 'lastClientUs.p50')} µs p99 ${field(r.result, 'lastClientUs.p99')} µs, ` +
+          `${r.cpuMsPerHead} ms CPU/head, ${r.bytesPerClient.idle} / ${r.bytesPerClient.subscribed} B per client`,
+      );
+    }
   }
   return res;
+}
+
+function logStalled(o: FanoutOptions, r: FanoutRun, unstalled: FanoutRun | undefined): void {
+  o.log(
+    `stalled: others p99 ${field(r.result, 'latency.p99Us')} µs` +
+      `${unstalled !== undefined ? ` (unstalled ${field(unstalled.result, 'latency.p99Us')} µs)` : ''}, ` +
+      `last-client p99 ${field(r.result, 'lastClientUs.p99')} µs, ${r.cpuMsPerHead} ms CPU/head, ` +
+      `stalled disconnected ${field(r.result, 'stalled.disconnected')}/${field(r.result, 'stalled.clients')}, ` +
+      `flooded past the cap ${field(r.result, 'stalled.floodedDisconnected')}/${field(r.result, 'stalled.flooded')}`,
+  );
 }
