@@ -24,7 +24,6 @@ import { haltPollingLine, updateBenchmarksMd, type Machine, type RunResults } fr
 import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
-import { num } from './process-util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,6 +55,17 @@ const SUITES = ['calls', 'fanout', 'failover'];
 const only = new Set(list('--only', args.only, SUITES) ?? SUITES);
 const callNames = list('--calls', args.calls, CALL_CONFIGS.map((c) => c.name));
 const peerNames = list('--peers', args.peers, PEER_NAMES);
+/** A positive number flag; anything else stops the run before it starts, naming the flag. */
+function positive(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    process.stderr.write(`run-all: ${flag} must be a positive number, got ${JSON.stringify(value)}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const turnMs = positive('--turn-ms', args['turn-ms']);
 const name = args.name ?? (quick ? 'quick' : 'full');
 const writeMarkdown = args['no-markdown'] ? false : (args.markdown ?? !quick);
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
@@ -166,7 +176,7 @@ async function main(): Promise<number> {
   machineUndos.push(polling.undo);
   log(haltPollingLine(polling.result));
   if (only.has('calls')) results.calls = await suite('calls', () => runCalls({ quick, evmux, log, configs: callNames, peers: peerNames }));
-  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit), ...(args['turn-ms'] !== undefined && { turnMs: num(args['turn-ms'], 0, 'turn-ms') }) }));
+  if (only.has('fanout')) results.fanout = await suite('fanout', () => runFanout({ quick, evmux, log, openFilesLimit: Number(results.machine.openFilesLimit), ...(turnMs !== undefined && { turnMs }) }));
   if (only.has('failover')) results.failover = await suite('failover', () => runFailover({ quick, evmux, log }));
   restoreMachine();
   for (const part of [results.calls, results.fanout, results.failover]) results.errors.push(...(part?.errors ?? []));
@@ -180,7 +190,9 @@ async function main(): Promise<number> {
   const out = `${ROOT}bench/results/${name}.json`;
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote ${out}`);
-  if (writeMarkdown) {
+  if (writeMarkdown && results.calls === null && results.fanout === null && results.failover === null) {
+    log('no suite produced results: BENCHMARKS.md left as it was');
+  } else if (writeMarkdown) {
     updateBenchmarksMd(`${ROOT}BENCHMARKS.md`, results);
     log('updated BENCHMARKS.md');
   }
