@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readText } from './process-util.js';
 
 const registry = new Set<Child>();
 /** Every child ever started, for the crash report at the end of a run. */
@@ -247,24 +248,17 @@ export function killAllChildren(): void {
 
 /** user + system CPU of a process in ms, from /proc/PID/stat (all threads). */
 export function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the comm field: state is index 0, utime is 11, stime is 12.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return Number.NaN;
-  }
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === undefined) return Number.NaN;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the comm field: state is index 0, utime is 11, stime is 12.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
 /** Resident set size in KB from /proc/PID/status. */
 export function rssKb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] !== undefined ? Number(m[1]) : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readText(`/proc/${pid}/status`) ?? '');
+  return m?.[1] !== undefined ? Number(m[1]) : Number.NaN;
 }
 
 export function freePort(): Promise<number> {

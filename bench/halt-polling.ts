@@ -8,7 +8,8 @@
 // POLL_NS before halting keeps a vCPU that is about to get work in the guest (BENCHMARKS.md, "The
 // VM's idle wakes"). The setting is the machine's, not a peer's: every peer runs under it. Needs
 // root and the haltpoll driver; without them nothing changes and the results say so.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readText } from './process-util.js';
 
 /** Polling before a halt at most this long (ns): longer than the 200 µs between calls at 5k/s. */
 export const POLL_NS = 400_000;
@@ -24,13 +25,7 @@ export interface HaltPolling {
   note?: string;
 }
 
-function read(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
+const read = (path: string): string | undefined => readText(path)?.trim();
 
 /** Switches polling on; undo() restores the value found. `sys` is where sysfs is mounted (tests). */
 export function enableHaltPolling(sys = '/sys'): { result: HaltPolling; undo: () => void } {

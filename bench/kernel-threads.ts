@@ -9,8 +9,8 @@
 // count. Per-CPU kernel threads (ksoftirqd/N, kworker/N:M, migration/N) cannot be moved and are not
 // tried. Needs root; without it nothing moves and the results say so.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { childrenOf, hasTaskset } from './children.js';
+import { readText } from './process-util.js';
 
 export interface ConfinedKernelThreads {
   /** The CPU list the threads were moved to. */
@@ -25,11 +25,7 @@ const KTHREADD = 2;
 
 /** The CPUs a thread may run on, as /proc lists them (e.g. "0-1"); undefined once it has exited. */
 function allowedCpus(pid: number): string | undefined {
-  try {
-    return /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim();
-  } catch {
-    return undefined;
-  }
+  return /^Cpus_allowed_list:\s*(.*)$/m.exec(readText(`/proc/${pid}/status`) ?? '')?.[1]?.trim();
 }
 
 /** Confines every movable kernel thread allowed on all of `allCpus` to `cpu`; undo() restores them. */

@@ -1,6 +1,15 @@
-// Small helpers every benchmark process shares: number flags, JSON-line output, and a lifetime
-// bound so that no benchmark child outlives its orchestrator.
-import { fstatSync } from 'node:fs';
+// Small helpers every benchmark process shares: number flags, JSON-line output, reading kernel
+// files, and a lifetime bound so that no benchmark child outlives its orchestrator.
+import { fstatSync, readFileSync } from 'node:fs';
+
+/** A /proc or /sys file's text; undefined when it cannot be read (gone, not Linux, no access). */
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 /** Parse a numeric flag; throws with the flag name so a typo fails loudly. */
 export function num(value: string | undefined, fallback: number, name: string): number {

@@ -211,7 +211,7 @@ function callDetails(calls: CallsResult): string[] {
   return out;
 }
 
-function kernelThreadsLine(k: ConfinedKernelThreads | null): string {
+export function kernelThreadsLine(k: ConfinedKernelThreads | null): string {
   if (k === null) return 'Kernel threads: left where the scheduler put them.';
   if (k.moved.length === 0) return `Kernel threads: none confined to cpu ${k.cpu} (${k.note ?? 'none movable'}).`;
   return `Kernel threads confined to cpu ${k.cpu}, the load generator's, for the run: ${k.moved.join(', ')}.`;

@@ -11,7 +11,7 @@
 // Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
 // never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,8 @@ import { confineKernelThreads } from './kernel-threads.js';
 import { enableHaltPolling } from './halt-polling.js';
 import { nginxBinary, nginxVersion } from './nginx.js';
 import { findEvmux } from './peers.js';
-import { haltPollingLine, updateBenchmarksMd, type Machine, type RunResults } from './report.js';
+import { haltPollingLine, kernelThreadsLine, updateBenchmarksMd, type Machine, type RunResults } from './report.js';
+import { readText } from './process-util.js';
 import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
@@ -75,13 +76,7 @@ const log = (msg: string): void => {
 };
 
 function machine(): Machine {
-  const cpuinfo = (() => {
-    try {
-      return readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return '';
-    }
-  })();
+  const cpuinfo = readText('/proc/cpuinfo') ?? '';
   const nginx = nginxBinary();
   return {
     nproc: availableParallelism(),
@@ -95,11 +90,7 @@ function machine(): Machine {
 
 /** The machine's online CPUs as the kernel lists them (e.g. "0-1"). */
 function onlineCpus(nproc: number): string {
-  try {
-    return readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
-  } catch {
-    return `0-${nproc - 1}`;
-  }
+  return readText('/sys/devices/system/cpu/online')?.trim() ?? `0-${nproc - 1}`;
 }
 
 /** What the run changed on the machine (kernel thread affinity, halt polling), each put back once. */
@@ -169,7 +160,7 @@ async function main(): Promise<number> {
     const confined = confineKernelThreads('0', onlineCpus(results.machine.nproc));
     results.kernelThreads = confined.result;
     machineUndos.push(confined.undo);
-    log(`kernel threads confined to cpu 0: ${confined.result.moved.join(', ') || `none (${confined.result.note ?? ''})`}`);
+    log(kernelThreadsLine(confined.result));
   }
   const polling = enableHaltPolling();
   results.haltPolling = polling.result;
