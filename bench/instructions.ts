@@ -3,7 +3,7 @@
 // the same count within about 0.5 %, so a change worth 1 % of a call shows. It counts user space only
 // (the kernel's share of a call, its socket syscalls, is the same for every Node peer).
 //
-//   node dist/bench/instructions.js [--peer evmux|floor] [--transport ws|http]
+//   node dist/bench/instructions.js [--peer evmux|floor|pipe] [--transport ws|http]
 //                                   [--warmup-s 20] [--measure-s 15] [--entry dist/src/cli.js]
 //
 // The peer runs under valgrind in front of a fake node; call-load makes 2 x 1 calls in flight (so
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
 });
 const peer = args.peer;
 const transport = args.transport;
-if (peer !== 'evmux' && peer !== 'floor') throw new Error(`--peer must be evmux or floor, got ${peer}`);
+if (peer !== 'evmux' && peer !== 'floor' && peer !== 'pipe') throw new Error(`--peer must be evmux, floor or pipe, got ${peer}`);
 if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
 const warmupS = num(args['warmup-s'], 20, 'warmup-s');
 const measureS = num(args['measure-s'], 15, 'measure-s');
@@ -46,10 +46,12 @@ const node = await startFakeUpstream({ intervalMs: 1000, genesisMs: Date.now() }
 const port = await freePort();
 // The same young generation evmux's own command line gives it (see peers.ts findEvmux).
 const v8Flags = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
-const program =
-  peer === 'evmux'
-    ? [...nodeArgs(args.entry), '--host', '127.0.0.1', '--port', String(port), '--upstream', `node=ws://127.0.0.1:${node.port}`, '--log-level', 'warn']
-    : [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`];
+const programs = {
+  evmux: [...nodeArgs(args.entry), '--host', '127.0.0.1', '--port', String(port), '--upstream', `node=ws://127.0.0.1:${node.port}`, '--log-level', 'warn'],
+  floor: [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`],
+  pipe: [...nodeArgs(toolPath('node-pipe')), '--port', String(port), '--upstream-port', String(node.port)],
+};
+const program = programs[peer];
 const valgrind = new Child(
   'valgrind',
   'valgrind',
