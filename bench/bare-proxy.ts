@@ -12,14 +12,12 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import WebSocket from 'ws';
 import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
 import { rawValueBounds } from './json-scan.js';
-import { boundLifetime, emit, num } from './process-util.js';
+import { SERVER_OPTIONS, listenUws } from './tool-server.js';
 
 const { values: args } = parseArgs({
   options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
+    ...SERVER_OPTIONS,
     upstream: { type: 'string' },
-    'max-seconds': { type: 'string' },
   },
 });
 if (args.upstream === undefined) throw new Error('--upstream ws://host:port is required');
@@ -103,14 +101,4 @@ app.post('/*', (res) => {
 });
 
 await applyHelperThreadPriority('auto');
-app.listen(args.host, num(args.port, 0, 'port'), (listenSocket) => {
-  if (listenSocket === false) {
-    process.stderr.write(`bare-proxy: cannot listen on ${args.host}:${args.port}\n`);
-    process.exit(1);
-  }
-  boundLifetime(num(args['max-seconds'], 900, 'max-seconds'), () => {
-    uWS.us_listen_socket_close(listenSocket);
-    upstream.terminate();
-  });
-  emit({ event: 'listening', tool: 'bare-proxy', port: uWS.us_socket_local_port(listenSocket), pid: process.pid });
-});
+listenUws(app, 'bare-proxy', args, () => ({ stop: () => upstream.terminate() }));

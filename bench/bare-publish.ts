@@ -14,17 +14,16 @@ import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
-import { boundLifetime, emit, num } from './process-util.js';
+import { num } from './process-util.js';
+import { SERVER_OPTIONS, listenUws } from './tool-server.js';
 
 const { values: args } = parseArgs({
   options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
+    ...SERVER_OPTIONS,
     'interval-ms': { type: 'string' },
     'genesis-ms': { type: 'string' },
     seed: { type: 'string', default: 'evmux-bench' },
     'max-backpressure': { type: 'string' },
-    'max-seconds': { type: 'string' },
     turns: { type: 'string' },
   },
 });
@@ -109,22 +108,7 @@ function publishHead(n: number): void {
   stats.publishUsMax = Math.max(stats.publishUsMax, took);
 }
 
-app.listen(args.host, num(args.port, 0, 'port'), (listenSocket) => {
-  if (listenSocket === false) {
-    process.stderr.write(`bare-publish: cannot listen on ${args.host}:${args.port}\n`);
-    process.exit(1);
-  }
+listenUws(app, 'bare-publish', args, () => {
   const ticker = startTicker(chain, publishHead);
-  boundLifetime(num(args['max-seconds'], 900, 'max-seconds'), () => {
-    ticker.close();
-    uWS.us_listen_socket_close(listenSocket);
-  });
-  emit({
-    event: 'listening',
-    tool: 'bare-publish',
-    port: uWS.us_socket_local_port(listenSocket),
-    pid: process.pid,
-    genesisMs: chain.options.genesisMs,
-    intervalMs,
-  });
+  return { stop: () => ticker.close(), extra: { genesisMs: chain.options.genesisMs, intervalMs } };
 });

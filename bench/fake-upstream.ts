@@ -11,7 +11,8 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpResponse, WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker, toHex } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
-import { boundLifetime, emit, num } from './process-util.js';
+import { num } from './process-util.js';
+import { SERVER_OPTIONS, listenUws } from './tool-server.js';
 
 interface ConnData {
   subs?: Map<string, string>;
@@ -27,15 +28,13 @@ interface Head {
 
 const { values: args } = parseArgs({
   options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
+    ...SERVER_OPTIONS,
     'interval-ms': { type: 'string' },
     'genesis-ms': { type: 'string' },
     seed: { type: 'string', default: 'evmux-bench' },
     'block-bytes': { type: 'string' },
     'full-block-bytes': { type: 'string' },
     'chain-id': { type: 'string' },
-    'max-seconds': { type: 'string' },
     turns: { type: 'string' },
   },
 });
@@ -267,23 +266,7 @@ app.get('/*', (res) => {
   res.writeStatus('404 Not Found').end('not found');
 });
 
-app.listen(args.host, num(args.port, 0, 'port'), (listenSocket) => {
-  if (listenSocket === false) {
-    process.stderr.write(`fake-upstream: cannot listen on ${args.host}:${args.port}\n`);
-    process.exit(1);
-  }
+listenUws(app, 'fake-upstream', args, () => {
   const ticker = startTicker(chain, emitHead);
-  boundLifetime(num(args['max-seconds'], 900, 'max-seconds'), () => {
-    ticker.close();
-    uWS.us_listen_socket_close(listenSocket);
-  });
-  emit({
-    event: 'listening',
-    tool: 'fake-upstream',
-    port: uWS.us_socket_local_port(listenSocket),
-    pid: process.pid,
-    head: head.number,
-    genesisMs: chain.options.genesisMs,
-    intervalMs,
-  });
+  return { stop: () => ticker.close(), extra: { head: head.number, genesisMs: chain.options.genesisMs, intervalMs } };
 });

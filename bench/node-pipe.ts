@@ -9,14 +9,13 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
-import { boundLifetime, emit, num } from './process-util.js';
+import { num } from './process-util.js';
+import { SERVER_OPTIONS, announceListening } from './tool-server.js';
 
 const { values: args } = parseArgs({
   options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
+    ...SERVER_OPTIONS,
     'upstream-port': { type: 'string' },
-    'max-seconds': { type: 'string' },
   },
 });
 const upstreamPort = num(args['upstream-port'], Number.NaN, 'upstream-port');
@@ -45,6 +44,5 @@ const server = createServer({ noDelay: true }, (client) => {
 await applyHelperThreadPriority('auto');
 server.listen(num(args.port, 0, 'port'), args.host, () => {
   const address = server.address();
-  boundLifetime(num(args['max-seconds'], 900, 'max-seconds'), () => server.close());
-  emit({ event: 'listening', tool: 'node-pipe', port: typeof address === 'object' && address !== null ? address.port : 0, pid: process.pid });
+  announceListening('node-pipe', typeof address === 'object' && address !== null ? address.port : 0, args, () => server.close());
 });
