@@ -221,16 +221,11 @@ export class Child {
     }
   }
 
+  /** SIGKILL to the program and, under the reaper, to the reaper too. */
   kill9(): void {
     this.expectedExit = true;
-    if (this.#wrapped && this.pid !== this.proc.pid) {
-      try {
-        process.kill(this.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    this.proc.kill('SIGKILL');
+    this.#killProgram();
+    if (this.#wrapped) this.proc.kill('SIGKILL');
   }
 }
 
