@@ -164,14 +164,13 @@ function fanoutRows(f: FanoutResult): string[] {
       `${subs.map((s) => fmt(Object.values(s.metric ?? {}).reduce((a, v) => a + v, 0))).join('/') || '–'}) | | ${verdict(exact)} |`,
   );
   const st = f.stalled.evmux;
-  const unstalled = e;
-  const rise = ratio(field(st?.result, 'latency.p99Us'), field(unstalled?.result, 'latency.p99Us'));
+  const rise = ratio(field(st?.result, 'latency.p99Us'), field(e?.result, 'latency.p99Us'));
   const flooded = field(st?.result, 'stalled.flooded');
   const floodedOut = field(st?.result, 'stalled.floodedDisconnected');
   const stalledMeta = st?.result.stalled as Record<string, unknown> | undefined;
   rows.push(
     `| 1 % of ${f.clients} clients stalled (not reading) | p99 to the others rises ≤ 10 %; stalled disconnected at their cap | ` +
-      `others' p99 ${ms(field(st?.result, 'latency.p99Us'))} vs ${ms(field(unstalled?.result, 'latency.p99Us'))} unstalled` +
+      `others' p99 ${ms(field(st?.result, 'latency.p99Us'))} vs ${ms(field(e?.result, 'latency.p99Us'))} unstalled` +
       `${f.sideBySide?.members?.includes('evmux-stalled') === true ? ' (the main evmux, in turns in the same window)' : ''}; ` +
       `of ${fmt(flooded)} stalled clients pushed past the cap ${fmt(floodedOut)} disconnected; all stalled: ` +
       `${fmt(field(st?.result, 'stalled.disconnected'))}/${fmt(field(st?.result, 'stalled.clients'))} disconnected ` +

@@ -92,14 +92,8 @@ const STALL_FRACTION = 0.01;
 /** the stalled evmux's idle timeout beyond the window: setup, the flood, its hold and the checks */
 const STALLED_IDLE_MARGIN_S = 60;
 
-/** One run in the shared window: a peer, how many of its clients stall, and its label. */
-interface WindowMember {
-  peer: FanoutPeer;
-  stallFraction: number;
-  label: string;
-  readings: boolean;
-  evmuxConfig?: Record<string, unknown>;
-}
+/** One run in the shared window: a peer and the plan fields that set it apart from the others. */
+type WindowMember = { peer: FanoutPeer } & Pick<RunPlan, 'stallFraction' | 'label' | 'readings' | 'evmuxConfig'>;
 
 async function startPeer(peer: FanoutPeer, o: FanoutOptions, plan: RunPlan): Promise<{ server: Server; upstream?: Server }> {
   const chain = { intervalMs: INTERVAL_MS, genesisMs: plan.genesisMs, turns: plan.turns };
@@ -338,17 +332,8 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   // waits; the windows open together.
   const runs: PeerRun[] = [];
   const pids: (number | undefined)[] = [];
-  for (const [index, m] of members.entries()) {
-    const run = startRun(m.peer, o, {
-      clients,
-      durationS: windowS,
-      stallFraction: m.stallFraction,
-      readings: m.readings,
-      label: m.label,
-      genesisMs,
-      turns: { count: members.length, index, ms: turnMs },
-      ...(m.evmuxConfig !== undefined && { evmuxConfig: m.evmuxConfig }),
-    });
+  for (const [index, { peer, ...own }] of members.entries()) {
+    const run = startRun(peer, o, { ...own, clients, durationS: windowS, genesisMs, turns: { count: members.length, index, ms: turnMs } });
     runs.push(run);
     pids.push(await run.settled);
   }
