@@ -6,21 +6,31 @@
 // is evmux's own cost. Like evmux, it puts its helper threads at idle CPU priority when it may run
 // on one CPU only (src/runtime/helper-threads.ts), so that difference stays evmux's own too.
 //
-//   node dist/bench/bare-proxy.js --upstream ws://127.0.0.1:PORT [--port 0] [--max-seconds 900]
+// With --upstream-client lean the node socket is the load generators' lean client (lean-ws-client.ts:
+// node:net, frame headers parsed by hand, no stream machinery on reads) instead of `ws`: what the
+// uWebSockets.js front end and an id swap cost with the least possible node side (run-all's
+// `lean-floor` peer).
+//
+//   node dist/bench/bare-proxy.js --upstream ws://127.0.0.1:PORT [--upstream-client ws|lean]
+//                                 [--port 0] [--max-seconds 900]
 import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import WebSocket from 'ws';
 import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
 import { rawValueBounds } from './json-scan.js';
+import { LeanWsClient } from './lean-ws-client.js';
 import { SERVER_OPTIONS, listenUws } from './tool-server.js';
 
 const { values: args } = parseArgs({
   options: {
     ...SERVER_OPTIONS,
     upstream: { type: 'string' },
+    'upstream-client': { type: 'string', default: 'ws' },
   },
 });
 if (args.upstream === undefined) throw new Error('--upstream ws://host:port is required');
+const upstreamClient = args['upstream-client'];
+if (upstreamClient !== 'ws' && upstreamClient !== 'lean') throw new Error(`--upstream-client must be ws or lean, got ${upstreamClient}`);
 
 /**
  * A call waiting for the node: where the answer goes and the id the caller used. Always created with
@@ -38,15 +48,35 @@ const RING = 1 << 16;
 const waiting: Array<Waiting | undefined> = new Array<Waiting | undefined>(RING).fill(undefined);
 let nextId = 0;
 
-const upstream = new WebSocket(args.upstream, { perMessageDeflate: false, skipUTF8Validation: true });
-await new Promise<void>((resolve, reject) => {
-  upstream.once('open', () => resolve());
-  upstream.once('error', reject);
-});
-upstream.on('close', () => {
+/** The socket to the node, whichever client holds it. */
+interface Upstream {
+  send(text: string): void;
+  stop(): void;
+}
+
+function upstreamClosed(): never {
   process.stderr.write('bare-proxy: upstream closed\n');
   process.exit(1);
-});
+}
+
+async function connectWs(url: string): Promise<Upstream> {
+  const socket = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  socket.on('close', upstreamClosed);
+  socket.on('message', answer);
+  return { send: (text) => socket.send(text), stop: () => socket.terminate() };
+}
+
+async function connectLean(url: string): Promise<Upstream> {
+  const { hostname, port, pathname } = new URL(url);
+  const client = await LeanWsClient.connect({ host: hostname, port: Number(port), path: pathname, onMessage: answer, onClose: upstreamClosed });
+  return { send: (text) => client.send(text), stop: () => client.destroy() };
+}
+
+const upstream = await (upstreamClient === 'lean' ? connectLean : connectWs)(args.upstream);
 
 /** Forward one request with its id replaced; false when it has no id to swap. */
 function forward(text: string, entry: Waiting): boolean {
@@ -60,7 +90,8 @@ function forward(text: string, entry: Waiting): boolean {
   return true;
 }
 
-upstream.on('message', (data: Buffer) => {
+/** The node's answer `data` to its caller, under the caller's id (`data` is only read during the call). */
+function answer(data: Buffer): void {
   const bounds = rawValueBounds(data, 'id');
   if (bounds === undefined) return;
   const slot = Number(data.toString('latin1', bounds[0], bounds[1])) & (RING - 1);
@@ -71,7 +102,7 @@ upstream.on('message', (data: Buffer) => {
   const { ws, res } = entry;
   if (ws !== undefined) ws.cork(() => ws.send(out, false));
   else res?.cork(() => res.writeHeader('content-type', 'application/json').end(out));
-});
+}
 
 const app = uWS.App();
 app.ws('/*', {
@@ -101,4 +132,4 @@ app.post('/*', (res) => {
 });
 
 await applyHelperThreadPriority('auto');
-listenUws(app, 'bare-proxy', args, () => ({ stop: () => upstream.terminate() }));
+listenUws(app, 'bare-proxy', args, () => ({ stop: () => upstream.stop() }));

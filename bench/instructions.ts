@@ -3,7 +3,7 @@
 // the same count within about 0.5 %, so a change worth 1 % of a call shows. It counts user space only
 // (the kernel's share of a call, its socket syscalls, is the same for every Node peer).
 //
-//   node dist/bench/instructions.js [--peer evmux|floor|pipe] [--transport ws|http]
+//   node dist/bench/instructions.js [--peer evmux|floor|lean-floor|pipe] [--transport ws|http]
 //                                   [--warmup-s 20] [--measure-s 15] [--entry dist/src/cli.js]
 //
 // The peer runs under valgrind in front of a fake node; call-load makes 2 x 1 calls in flight (so
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
 });
 const peer = args.peer;
 const transport = args.transport;
-if (peer !== 'evmux' && peer !== 'floor' && peer !== 'pipe') throw new Error(`--peer must be evmux, floor or pipe, got ${peer}`);
+if (peer !== 'evmux' && peer !== 'floor' && peer !== 'lean-floor' && peer !== 'pipe') throw new Error(`--peer must be evmux, floor, lean-floor or pipe, got ${peer}`);
 if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
 const warmupS = num(args['warmup-s'], 20, 'warmup-s');
 const measureS = num(args['measure-s'], 15, 'measure-s');
@@ -49,6 +49,7 @@ const v8Flags = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
 const programs = {
   evmux: [...nodeArgs(args.entry), '--host', '127.0.0.1', '--port', String(port), '--upstream', `node=ws://127.0.0.1:${node.port}`, '--log-level', 'warn'],
   floor: [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`],
+  'lean-floor': [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`, '--upstream-client', 'lean'],
   pipe: [...nodeArgs(toolPath('node-pipe')), '--port', String(port), '--upstream-port', String(node.port)],
 };
 const program = programs[peer];

@@ -96,10 +96,17 @@ export async function startBare(o: UpstreamOptions & { inspect?: boolean }): Pro
 
 /**
  * The Node floor for calls (bare-proxy.ts) in front of one fake node. It gets evmux's node flags
- * (`nodeFlags`), so the floor and evmux run on the same V8 settings.
+ * (`nodeFlags`), so the floor and evmux run on the same V8 settings. `upstreamClient: 'lean'` makes
+ * it the lean floor (the node client of the load generators in place of `ws`).
  */
-export async function startBareProxy(o: { upstreamPort: number; cpu?: string; nodeFlags?: readonly string[] }): Promise<Server> {
-  const args = [...(o.nodeFlags ?? []), ...nodeArgs(toolPath('bare-proxy')), '--upstream', `ws://127.0.0.1:${o.upstreamPort}`];
+export async function startBareProxy(o: { upstreamPort: number; cpu?: string; nodeFlags?: readonly string[]; upstreamClient?: 'ws' | 'lean' }): Promise<Server> {
+  const args = [
+    ...(o.nodeFlags ?? []),
+    ...nodeArgs(toolPath('bare-proxy')),
+    '--upstream',
+    `ws://127.0.0.1:${o.upstreamPort}`,
+    ...(o.upstreamClient !== undefined ? ['--upstream-client', o.upstreamClient] : []),
+  ];
   return startServer('bare-proxy', args, o.cpu);
 }
 

@@ -3,7 +3,8 @@
 // latency benchmarks also measure the Node floor (bare-proxy.ts: uWS in, one `ws` socket out, an id
 // swap): what a Node process adds in the same placement before doing any of evmux's work. Asked for
 // with --peers, they also measure the Node pipe (node-pipe.ts: a TCP byte pipe), the least any Node
-// process in that place adds.
+// process in that place adds, and the lean floor (bare-proxy.ts --upstream-client lean: the floor with
+// a hand-written node client in place of `ws`), the least a uWebSockets.js front end adds.
 //
 // Pinning (2 cores), chosen per benchmark because the best placement differs:
 //   saturation: load generator + upstream on cpu 0, the peer alone on cpu 1 (direct: upstream
@@ -32,12 +33,12 @@ const OPEN_LOOP_GENERATOR_FLAGS = ['--max-opt=1'];
 /** EVMUX_BENCH_TRACE_DIR=DIR: every open-loop window's per-call trace (call-load --trace) goes there. */
 const TRACE_DIR = process.env.EVMUX_BENCH_TRACE_DIR;
 
-export const PEER_NAMES = ['direct', 'nginx', 'pipe', 'floor', 'evmux'] as const;
+export const PEER_NAMES = ['direct', 'nginx', 'pipe', 'lean-floor', 'floor', 'evmux'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 /** Peers measured only when --peers names them (they would push a full run past 10 minutes). */
-const ON_REQUEST: readonly PeerName[] = ['pipe'];
+const ON_REQUEST: readonly PeerName[] = ['pipe', 'lean-floor'];
 /** Latency references only: at saturation they would only lengthen the run. */
-const LATENCY_ONLY: readonly PeerName[] = ['pipe', 'floor'];
+const LATENCY_ONLY: readonly PeerName[] = ['pipe', 'lean-floor', 'floor'];
 type Kind = 'saturation' | 'serial' | 'open';
 
 interface CallConfig {
@@ -64,7 +65,7 @@ export interface CallsOptions {
   log: (msg: string) => void;
   /** Only these call configs (names from CALL_CONFIGS); all when absent. */
   configs?: string[] | undefined;
-  /** Only these peers (direct always runs: it is the baseline); all but the pipe when absent. */
+  /** Only these peers (direct always runs: it is the baseline); all but the pipe and the lean floor when absent. */
   peers?: string[] | undefined;
 }
 
@@ -143,7 +144,14 @@ async function waitPost(port: number, child: Child, timeoutMs: number): Promise<
 
 export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   const result: CallsResult = {
-    peers: { direct: { available: true }, nginx: { available: false }, pipe: { available: false }, floor: { available: false }, evmux: { available: false } },
+    peers: {
+      direct: { available: true },
+      nginx: { available: false },
+      pipe: { available: false },
+      'lean-floor': { available: false },
+      floor: { available: false },
+      evmux: { available: false },
+    },
     configs: [],
     waitingPeersIdle: false,
     errors: [],
@@ -155,6 +163,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   let nginx: NginxPeer | undefined;
   let evmux: Server | undefined;
   let floor: Server | undefined;
+  let leanFloor: Server | undefined;
   let pipe: Server | undefined;
   const wanted = (p: PeerName): boolean =>
     p === 'direct' || (o.peers === undefined ? !ON_REQUEST.includes(p) : o.peers.includes(p));
@@ -171,7 +180,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
     }
 
     /** One of the Node reference peers in front of the node, on evmux's node flags; undefined when not started. */
-    const startReference = async (peer: 'pipe' | 'floor', start: typeof startNodePipe): Promise<Server | undefined> => {
+    const startReference = async (peer: 'pipe' | 'lean-floor' | 'floor', start: typeof startNodePipe): Promise<Server | undefined> => {
       if (!wanted(peer)) {
         result.peers[peer] = { available: false, note: 'not asked for (--peers)' };
         return undefined;
@@ -187,6 +196,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
       }
     };
     pipe = await startReference('pipe', startNodePipe);
+    leanFloor = await startReference('lean-floor', (peer) => startBareProxy({ ...peer, upstreamClient: 'lean' }));
     floor = await startReference('floor', startBareProxy);
 
     if (!wanted('evmux')) result.peers.evmux = { available: false, note: 'not asked for (--peers)' };
@@ -257,7 +267,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
           for (const peer of order) {
             const target = ports[peer];
             if (target === undefined) continue;
-            if (peer !== 'direct' && ![nginx?.child, pipe?.child, floor?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
+            if (peer !== 'direct' && ![nginx?.child, pipe?.child, leanFloor?.child, floor?.child, evmux?.child].some((c) => c?.pid === target.pid && c.running)) {
               result.errors.push(`${cfg.name}/${peer}: peer is not running`);
               continue;
             }
@@ -344,6 +354,7 @@ export async function runCalls(o: CallsOptions): Promise<CallsResult> {
   } finally {
     await evmux?.child.stop();
     await floor?.child.stop();
+    await leanFloor?.child.stop();
     await pipe?.child.stop();
     await nginx?.stop();
     await upstream.child.stop();
