@@ -8,7 +8,7 @@ import type { Telemetry } from '../telemetry.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
 import { toErrorObject, type JsonRpcErrorObject } from './errors.js';
 import { digitCount, ID_PREFIX, isDigitsId, putBytes, putDigits } from './json-bytes.js';
-import type { JsonRpcId } from './types.js';
+import { idJson, type ReplyId } from './request-id.js';
 
 /** Where a frame's answer goes: the WebSocket session or the HTTP exchange. */
 export interface FrameAnswerTarget {
@@ -28,9 +28,9 @@ const CLOSE_BRACKET = Buffer.from(']');
 const COMMA = Buffer.from(',');
 
 /** A JSON-RPC error response, counted by code. */
-export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject, telemetry: Telemetry): Buffer {
+export function errorResponse(id: ReplyId, error: JsonRpcErrorObject, telemetry: Telemetry): Buffer {
   telemetry.clientError(error.code);
-  return Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, error }));
+  return Buffer.from(`{"jsonrpc":"2.0","id":${idJson(id)},"error":${JSON.stringify(error)}}`);
 }
 
 const COMMA_BYTE = 0x2c;
@@ -42,7 +42,7 @@ const SPACE_BYTE = 0x20;
  * frame itself, right-aligned after spaces (`"id":   7,`, whitespace JSON allows), and the frame is
  * the answer: no buffer to allocate and no result to copy (callgrind: ~1k instructions per call).
  */
-function withCallerId(id: JsonRpcId, reply: UpstreamReply): Buffer {
+function withCallerId(id: ReplyId, reply: UpstreamReply): Buffer {
   const { frame, tailStart } = reply;
   const digits = isDigitsId(id) ? digitCount(id) : 0;
   if (frame !== undefined && tailStart !== undefined && digits > 0) {
@@ -55,10 +55,10 @@ function withCallerId(id: JsonRpcId, reply: UpstreamReply): Buffer {
     }
   }
   const tail = reply.tail;
-  const idJson = digits > 0 ? undefined : Buffer.from(JSON.stringify(id));
-  const response = Buffer.allocUnsafe(ID_PREFIX.length + (idJson?.length ?? digits) + 1 + tail.length);
+  const idBytes = digits > 0 ? undefined : Buffer.from(idJson(id));
+  const response = Buffer.allocUnsafe(ID_PREFIX.length + (idBytes?.length ?? digits) + 1 + tail.length);
   let at = putBytes(response, 0, ID_PREFIX);
-  at = idJson === undefined ? putDigits(response, at, id as number, digits) : putBytes(response, at, idJson);
+  at = idBytes === undefined ? putDigits(response, at, id as number, digits) : putBytes(response, at, idBytes);
   response[at++] = COMMA_BYTE;
   putBytes(response, at, tail);
   return response;
@@ -110,7 +110,7 @@ export class ClientCall implements ReplySink {
   /** set by eth_subscribe: starts the stream once the answer is queued */
   after: (() => void) | undefined = undefined;
   readonly #target: FrameAnswerTarget;
-  readonly #id: JsonRpcId;
+  readonly #id: ReplyId;
   /** false for a notification: it gets no answer */
   readonly #answered: boolean;
   readonly #batch: BatchAnswer | undefined;
@@ -118,7 +118,7 @@ export class ClientCall implements ReplySink {
   readonly #telemetry: Telemetry;
   #settled = false;
 
-  constructor(target: FrameAnswerTarget, id: JsonRpcId, answered: boolean, batch: BatchAnswer | undefined, index: number, telemetry: Telemetry) {
+  constructor(target: FrameAnswerTarget, id: ReplyId, answered: boolean, batch: BatchAnswer | undefined, index: number, telemetry: Telemetry) {
     this.#target = target;
     this.#id = id;
     this.#answered = answered;

@@ -20,6 +20,7 @@ import {
 import { commonRequest } from './common-request.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
+import { answerId, type ReplyId } from './request-id.js';
 import { MAX_METHOD_LENGTH, type JsonRpcId } from './types.js';
 
 /** What a WebSocket session offers for eth_subscribe; absent over HTTP. */
@@ -103,7 +104,7 @@ export class Dispatcher {
       answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject()));
       return;
     }
-    const replyId = (hasId ? id : null) as JsonRpcId;
+    const replyId = hasId ? answerId(id as JsonRpcId, text) : null;
     const problem =
       jsonrpc !== '2.0'
         ? 'invalid request: "jsonrpc" must be "2.0"'
@@ -127,7 +128,7 @@ export class Dispatcher {
    * params' text as the client wrote it, when known (it goes to the node as it is).
    */
   #call(
-    replyId: JsonRpcId,
+    replyId: ReplyId,
     hasId: boolean,
     method: string,
     params: unknown,
@@ -178,7 +179,7 @@ export class Dispatcher {
     );
   }
 
-  #error(id: JsonRpcId, error: JsonRpcErrorObject): Buffer {
+  #error(id: ReplyId, error: JsonRpcErrorObject): Buffer {
     return errorResponse(id, error, this.#telemetry);
   }
 }

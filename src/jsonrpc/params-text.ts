@@ -8,6 +8,7 @@
  * The text must already have parsed as a JSON object: the scan trusts its grammar and only tracks
  * strings and nesting. It gives up (undefined) on anything it would have to decode to be sure of,
  * such as a key written with escapes, and the caller serializes the parsed params instead.
+ * memberText finds any other member the same way (request-id.ts reads ids with it).
  */
 
 const QUOTE = 0x22;
@@ -27,7 +28,7 @@ export function paramsText(text: string): string | undefined {
   if (text.indexOf('\\') !== -1) return undefined;
   const last = text.lastIndexOf('"params"');
   if (last < 0) return undefined;
-  return lastMember(text, last) ?? anyMember(text);
+  return lastMember(text, last) ?? scanMembers(text, 'params');
 }
 
 /**
@@ -56,8 +57,17 @@ function lastMember(text: string, key: number): string | undefined {
   return text.slice(valueStart, valueEnd);
 }
 
-/** Any layout: the request's members one by one. */
-function anyMember(text: string): string | undefined {
+/**
+ * The text of the request member named `key` (the last one when the key repeats, as `JSON.parse`
+ * takes it), in any layout: the request's members one by one. Undefined when the text has escapes
+ * (a key could be written with them) or is not an object.
+ */
+export function memberText(text: string, key: string): string | undefined {
+  return text.indexOf('\\') === -1 ? scanMembers(text, key) : undefined;
+}
+
+/** memberText on text known to have no escapes. */
+function scanMembers(text: string, key: string): string | undefined {
   let at = skipSpace(text, 0);
   if (text.charCodeAt(at) !== OPEN_BRACE) return undefined;
   at = skipSpace(text, at + 1);
@@ -65,13 +75,13 @@ function anyMember(text: string): string | undefined {
   while (text.charCodeAt(at) === QUOTE) {
     const keyEnd = text.indexOf('"', at + 1);
     if (keyEnd < 0) return undefined;
-    const isParams = keyEnd - at === 7 && text.startsWith('params', at + 1);
+    const isKey = keyEnd - at - 1 === key.length && text.startsWith(key, at + 1);
     at = skipSpace(text, keyEnd + 1);
     if (text.charCodeAt(at) !== COLON) return undefined;
     const valueStart = skipSpace(text, at + 1);
     const valueEnd = valueEndAt(text, valueStart);
     if (valueEnd < 0) return undefined;
-    if (isParams) found = text.slice(valueStart, valueEnd);
+    if (isKey) found = text.slice(valueStart, valueEnd);
     at = skipSpace(text, valueEnd);
     if (text.charCodeAt(at) !== COMMA) break;
     at = skipSpace(text, at + 1);

@@ -79,3 +79,29 @@ test('WebSocket newHeads subscription delivers the current head, then mined bloc
   assert.equal(perNode.reduce((sum, value) => (sum ?? 0) + (value ?? 0), 0), 1, 'one upstream newHeads subscription in total');
   ws.close();
 });
+
+test('numeric ids past 2^53 come back digit for digit, over HTTP and WebSocket, alone and in batches, results and errors', async () => {
+  const big = '12345678901234567890';
+  const huge = '1e400';
+  const post = async (body: string): Promise<string> => {
+    const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(response.status, 200);
+    return response.text();
+  };
+  // Results (the node's reply behind the caller's id) and errors (evmux's own), alone and in a batch.
+  assert.equal(await post(`{"jsonrpc":"2.0","id":${big},"method":"eth_chainId","params":[]}`), `{"jsonrpc":"2.0","id":${big},"result":"0x7a69"}`);
+  assert.match(await post(`{"jsonrpc":"2.0","id":${huge},"method":"debug_traceCall","params":[]}`), new RegExp(`^\\{"jsonrpc":"2\\.0","id":${huge},"error":\\{"code":-32601,`));
+  const batch = await post(`[{"id":${big},"jsonrpc":"2.0","method":"eth_chainId"}, {"jsonrpc":"2.0","id":18446744073709551615,"method":"nope_x"}]`);
+  assert.match(batch, new RegExp(`^\\[\\{"jsonrpc":"2\\.0","id":${big},"result":"0x7a69"\\},\\{"jsonrpc":"2\\.0","id":18446744073709551615,"error":`));
+
+  const ws = new WebSocket(evmux.wsUrl);
+  await new Promise((resolve) => ws.once('open', resolve));
+  const answer = (text: string): Promise<string> =>
+    new Promise((resolve) => {
+      ws.once('message', (data) => resolve(data.toString()));
+      ws.send(text);
+    });
+  assert.equal(await answer(`{"jsonrpc":"2.0","id":${big},"method":"eth_chainId"}`), `{"jsonrpc":"2.0","id":${big},"result":"0x7a69"}`);
+  assert.match(await answer(`{"jsonrpc":"2.0","id":${big},"method":"eth_subscribe","params":["newHeads"]}`), new RegExp(`^\\{"jsonrpc":"2\\.0","id":${big},"result":"0x[0-9a-f]{32}"\\}$`));
+  ws.close();
+});

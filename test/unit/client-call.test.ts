@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BatchAnswer, ClientCall, type FrameAnswerTarget } from '../../src/jsonrpc/client-call.js';
 import { UpstreamUnavailableError } from '../../src/jsonrpc/errors.js';
+import { IdText } from '../../src/jsonrpc/request-id.js';
 import { noTelemetry } from '../../src/telemetry.js';
 import { parseUpstreamFrame, resultReply } from '../../src/upstream/reply.js';
 
@@ -74,6 +75,18 @@ test('answers carry the caller id exactly as JSON has it: integers of any length
     new ClientCall(target, id, true, undefined, 0, noTelemetry).resolve(resultReply('0x1'));
     assert.equal(target.answers[0]!.response, `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":"0x1"}`, String(id));
   }
+});
+
+test("an id kept as the caller's text is written as that text, in results and errors", () => {
+  const target = new Target();
+  new ClientCall(target, new IdText('12345678901234567890'), true, undefined, 0, noTelemetry).resolve(resultReply('0x1'));
+  new ClientCall(target, new IdText('1e400'), true, undefined, 0, noTelemetry).reject(new UpstreamUnavailableError('no upstream available'));
+  assert.equal(target.answers[0]!.response, '{"jsonrpc":"2.0","id":12345678901234567890,"result":"0x1"}');
+  assert.match(target.answers[1]!.response!, /^\{"jsonrpc":"2\.0","id":1e400,"error":\{"code":-32\d+,"message":"no upstream available"/);
+
+  const frame = Buffer.from('{"jsonrpc":"2.0","id":123456789012345678901234,"result":"0x2"}');
+  new ClientCall(target, new IdText('98765432109876543210'), true, undefined, 0, noTelemetry).resolve(parseUpstreamFrame(frame).reply!);
+  assert.equal(target.answers[2]!.response, '{"jsonrpc":"2.0","id":98765432109876543210,"result":"0x2"}');
 });
 
 test('a large result is copied whole behind the id', () => {
