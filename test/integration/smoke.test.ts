@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
@@ -104,4 +105,40 @@ test('numeric ids past 2^53 come back digit for digit, over HTTP and WebSocket, 
   assert.equal(await answer(`{"jsonrpc":"2.0","id":${big},"method":"eth_chainId"}`), `{"jsonrpc":"2.0","id":${big},"result":"0x7a69"}`);
   assert.match(await answer(`{"jsonrpc":"2.0","id":${big},"method":"eth_subscribe","params":["newHeads"]}`), new RegExp(`^\\{"jsonrpc":"2\\.0","id":${big},"result":"0x[0-9a-f]{32}"\\}$`));
   ws.close();
+});
+
+test('HTTP pipelining is refused by closing the connection, never by mixing up answers; keep-alive works', async () => {
+  const request = (id: number): string => {
+    const body = `{"jsonrpc":"2.0","id":${id},"method":"eth_chainId"}`;
+    return `POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  };
+  const { port } = new URL(evmux.httpUrl);
+  const exchange = async (send: (socket: ReturnType<typeof connect>) => void): Promise<{ received: string; closed: boolean }> => {
+    const socket = connect({ host: '127.0.0.1', port: Number(port) });
+    let received = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    send(socket);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    socket.destroy();
+    return { received, closed };
+  };
+  const ids = (text: string): number[] => [...text.matchAll(/"id":\s*(\d+)/g)].map((m) => Number(m[1]));
+
+  // One after the other on one connection: each answered, the connection kept.
+  const sequential = await exchange((socket) => {
+    socket.write(request(1));
+    setTimeout(() => socket.write(request(2)), 300);
+  });
+  assert.deepEqual(ids(sequential.received), [1, 2]);
+  assert.equal(sequential.closed, false);
+
+  // Sent together: the connection is closed; whatever was answered before carries the right id.
+  const pipelined = await exchange((socket) => socket.write(request(1) + request(2) + request(3)));
+  assert.equal(pipelined.closed, true);
+  const answered = ids(pipelined.received);
+  assert.deepEqual(answered, [1, 2, 3].slice(0, answered.length));
 });
