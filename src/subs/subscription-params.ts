@@ -15,9 +15,14 @@
  * - trailing `null` positions are dropped (they match anything), so `topics: [A, null]`,
  *   `topics: [A]` and `topics: [[A]]` are one filter, and all-wildcard topics disappear.
  *
- * Everything else is refused with InvalidParamsError naming the offending part: block ranges and
- * `blockHash` (a subscription follows the head), unknown keys, malformed hex, too many addresses,
- * topic positions or OR-alternatives.
+ * - `fromBlock` and `toBlock` are checked (a block number or tag) and then dropped: a subscription
+ *   follows the head from where it starts, as geth's does with them. Clients send them anyway:
+ *   web3.js passes `subscribe('logs', { fromBlock })` on to `eth_subscribe` and fetches the past
+ *   logs itself with `eth_getLogs`.
+ *
+ * Everything else is refused with InvalidParamsError naming the offending part: `blockHash` (a
+ * subscription follows the head), unknown keys, malformed hex, too many addresses, topic positions
+ * or OR-alternatives.
  */
 
 import { InvalidParamsError } from '../jsonrpc/errors.js';
@@ -55,6 +60,10 @@ export const defaultFilterLimits: Readonly<FilterLimits> = Object.freeze({ maxAd
 const maxTopicPositions = 4;
 const addressPattern = /^0x[0-9a-fA-F]{40}$/;
 const topicPattern = /^0x[0-9a-fA-F]{64}$/;
+/** A block number as JSON-RPC writes it (a quantity) or a block tag. */
+const blockPattern = /^(0x(0|[1-9a-fA-F][0-9a-fA-F]{0,15})|latest|earliest|pending|safe|finalized)$/;
+/** Keys a logs subscription accepts and then drops (see the file comment). */
+const blockRangeKeys = ['fromBlock', 'toBlock'];
 
 /** Throws InvalidParamsError with a message naming what was wrong. */
 export function parseSubscription(params: unknown, limits: FilterLimits = defaultFilterLimits): SubscriptionSpec {
@@ -106,9 +115,14 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
   }
   const record = raw as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key !== 'address' && key !== 'topics') {
+    if (blockRangeKeys.includes(key)) {
+      const block = record[key];
+      if (block !== null && (typeof block !== 'string' || !blockPattern.test(block))) {
+        throw new InvalidParamsError(`logs filter ${key} must be a 0x-prefixed block number or a block tag, got ${preview(block)}`);
+      }
+    } else if (key !== 'address' && key !== 'topics') {
       throw new InvalidParamsError(
-        `unsupported logs filter key ${preview(key)}; a logs subscription accepts only "address" and "topics"`,
+        `unsupported logs filter key ${preview(key)}; a logs subscription accepts "address", "topics", "fromBlock" and "toBlock"`,
       );
     }
   }

@@ -120,8 +120,8 @@ const rows: Row[] = [
   },
   {
     name: 'eth_subscribe logs with an unknown filter key',
-    frame: request(15, 'eth_subscribe', ['logs', { fromBlock: '0x1' }]),
-    ws: error(15, -32602, /unsupported logs filter key "fromBlock"/),
+    frame: request(15, 'eth_subscribe', ['logs', { blockHash: `0x${'11'.repeat(32)}` }]),
+    ws: error(15, -32602, /unsupported logs filter key "blockHash"/),
     http: error(15, -32601, overHttp),
   },
   { name: 'malformed filter id', frame: request(16, 'eth_getFilterChanges', ['0xzz']), ...both(error(16, -32602, /invalid filter id/)) },

@@ -134,10 +134,23 @@ describe('parseSubscription: logs', () => {
   });
 
   it('refuses unknown keys, naming the key', () => {
-    rejects(['logs', { address: A1, fromBlock: '0x1' }], /unsupported logs filter key "fromBlock"/);
     rejects(['logs', { blockHash: T1 }], /unsupported logs filter key "blockHash"/);
-    rejects(['logs', { toBlock: 'latest' }], /"toBlock"/);
+    rejects(['logs', { fromblock: '0x1' }], /"fromblock"/);
     rejects(['logs', JSON.parse('{"__proto__": {}}')], /"__proto__"/);
+  });
+
+  it('checks fromBlock and toBlock, then drops them: the stream follows the head, one upstream subscription for all', () => {
+    const plain = parseSubscription(['logs', { address: A1 }]);
+    for (const range of [{ fromBlock: '0x1' }, { fromBlock: '0x0', toBlock: 'latest' }, { fromBlock: 'earliest', toBlock: '0xFF' }, { toBlock: 'finalized' }, { fromBlock: null }]) {
+      const spec = parseSubscription(['logs', { address: A1, ...range }]);
+      assert.equal(spec.fingerprint, plain.fingerprint, JSON.stringify(range));
+      assert.deepEqual(spec.upstreamParams, plain.upstreamParams, JSON.stringify(range));
+    }
+    rejects(['logs', { fromBlock: 1 }], /logs filter fromBlock must be a 0x-prefixed block number or a block tag, got 1/);
+    rejects(['logs', { toBlock: '0x' }], /toBlock .* got "0x"/);
+    rejects(['logs', { toBlock: '0x01' }], /toBlock .* got "0x01"/);
+    rejects(['logs', { fromBlock: 'newest' }], /fromBlock .* got "newest"/);
+    rejects(['logs', { fromBlock: `0x1${'0'.repeat(16)}` }], /fromBlock/);
   });
 
   it('refuses a filter that is not an object, or extra params', () => {
