@@ -126,6 +126,11 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
       );
     }
   }
+  const from = blockNumberOf(record['fromBlock']);
+  const to = blockNumberOf(record['toBlock']);
+  if (from !== undefined && to !== undefined && to < from) {
+    throw new InvalidParamsError(`logs filter fromBlock ${from} is after toBlock ${to}`);
+  }
   // Key order is fixed here because the fingerprint is JSON.stringify of this object.
   const filter: LogFilter = {};
   const address = parseAddresses(record['address'] ?? null, limits);
@@ -133,6 +138,11 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
   const topics = parseTopics(record['topics'] ?? null, limits);
   if (topics.length > 0) filter.topics = topics;
   return filter;
+}
+
+/** A checked fromBlock or toBlock as a number when it is one (not a tag). */
+function blockNumberOf(block: unknown): bigint | undefined {
+  return typeof block === 'string' && block.startsWith('0x') ? BigInt(block) : undefined;
 }
 
 function parseAddresses(raw: unknown, limits: FilterLimits): string[] {

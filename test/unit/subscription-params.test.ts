@@ -151,6 +151,8 @@ describe('parseSubscription: logs', () => {
     rejects(['logs', { toBlock: '0x01' }], /toBlock .* got "0x01"/);
     rejects(['logs', { fromBlock: 'newest' }], /fromBlock .* got "newest"/);
     rejects(['logs', { fromBlock: `0x1${'0'.repeat(16)}` }], /fromBlock/);
+    rejects(['logs', { fromBlock: '0x10', toBlock: '0xf' }], /logs filter fromBlock 16 is after toBlock 15/);
+    assert.equal(parseSubscription(['logs', { fromBlock: '0xf', toBlock: '0xf' }]).fingerprint, 'logs:{}');
   });
 
   it('refuses a filter that is not an object, or extra params', () => {
