@@ -1,7 +1,8 @@
 /**
  * ethers v6, unchanged, through evmux (JsonRpcProvider and WebSocketProvider): every call answers
  * what node0 answers directly, a signed transaction gets mined, JsonRpcProvider batching works,
- * and `provider.on('block')` and a log filter over WebSocketProvider see everything exactly once.
+ * and `provider.on('block')`, `on('pending')` and a log filter over WebSocketProvider see
+ * everything exactly once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { emitterCallData } from '../../src/devnet/emitter-contract.js';
 import {
   assertBlockSequence,
   assertLogSequence,
+  assertPendingSeen,
   logKey,
   plain,
   SocketTap,
@@ -223,6 +225,28 @@ test("ethers WebSocketProvider on('block') and a log filter through evmux", asyn
     await fx.mineWithEmits(1);
     await sleep(200);
     assert.equal(blocks.at(-1), endHead, 'nothing delivered after off()');
+  } finally {
+    await provider.destroy();
+  }
+});
+
+test("ethers WebSocketProvider on('pending') through evmux: every transaction once", async () => {
+  const { provider, tap } = wsProvider(fx.evmux.wsUrl);
+  try {
+    await provider.getBlockNumber(); // connected
+    const seen: string[] = [];
+    const onPending = (hash: string): void => void seen.push(hash);
+    await provider.on('pending', onPending);
+    await waitFor(async () => (await fx.clientSubscriptions()) === 1, 'the client subscription in evmux');
+    const startHead = BigInt(fx.devnet.blockNumber);
+    await fx.mineWithEmits(2, 2);
+    const mined = await fx.blockTransactions(startHead + 1n, BigInt(fx.devnet.blockNumber));
+    await waitFor(() => mined.every((hash) => seen.includes(hash)), 'every mined transaction reported', { state: () => ({ seen, mined }) });
+    await sleep(200); // anything reported twice would show up now
+    assertPendingSeen(seen, mined, "on('pending')");
+    await provider.off('pending', onPending);
+    await waitFor(() => tap.results('eth_unsubscribe').length === 1, 'the eth_unsubscribe answer');
+    assert.deepEqual(tap.results('eth_unsubscribe'), [true]);
   } finally {
     await provider.destroy();
   }

@@ -1,7 +1,7 @@
 /**
  * viem, unchanged, through evmux (http and webSocket transports): every call answers what node0
  * answers directly, a signed transaction gets mined, http batching works, and viem's own watch*
- * helpers over the webSocket transport see every block and every event exactly once.
+ * helpers over the webSocket transport see every block, event and pending transaction exactly once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +22,7 @@ import { EMITTER_EVENT_ABI, emitterCallData } from '../../src/devnet/emitter-con
 import {
   assertBlockSequence,
   assertLogSequence,
+  assertPendingSeen,
   logKey,
   SocketTap,
   startClientFixture,
@@ -269,6 +270,27 @@ test('viem watchBlocks, watchBlockNumber, watchEvent and watchContractEvent over
     assert.equal(blocks.length, Number(endHead - startHead) + 1, 'nothing delivered after unwatch');
     assert.equal(blockNumbers.at(-1), endHead, 'nothing delivered after unwatch');
   } finally {
+    rpc.close();
+  }
+});
+
+test('viem watchPendingTransactions over webSocket through evmux: every transaction once', async () => {
+  const client = createPublicClient({ chain: anvil, cacheTime: 0, transport: webSocket(fx.evmux.wsUrl) });
+  const rpc = await client.transport.getRpcClient();
+  const seen: string[] = [];
+  const errors: Error[] = [];
+  const unwatch = client.watchPendingTransactions({ onTransactions: (hashes) => void seen.push(...hashes), onError: (error) => void errors.push(error) });
+  try {
+    await waitFor(async () => (await fx.clientSubscriptions()) === 1, 'the client subscription in evmux');
+    const startHead = BigInt(fx.devnet.blockNumber);
+    await fx.mineWithEmits(2, 2);
+    const mined = await fx.blockTransactions(startHead + 1n, BigInt(fx.devnet.blockNumber));
+    await waitFor(() => mined.every((hash) => seen.includes(hash)), 'every mined transaction reported', { state: () => ({ seen, mined }) });
+    await sleep(200); // anything reported twice would show up now
+    assert.deepEqual(errors, []);
+    assertPendingSeen(seen, mined, 'watchPendingTransactions');
+  } finally {
+    unwatch();
     rpc.close();
   }
 });

@@ -1,7 +1,8 @@
 /**
  * web3.js v4, unchanged, through evmux (HTTP and WebSocket providers): every call answers what
  * node0 answers directly, a signed transaction gets mined, BatchRequest works, and
- * `web3.eth.subscribe('newBlockHeaders' | 'logs')` see every block and event exactly once.
+ * `web3.eth.subscribe('newBlockHeaders' | 'logs' | 'pendingTransactions')` see every block, event
+ * and transaction exactly once (`logs` with `fromBlock` too).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,7 @@ import { emitterCallData } from '../../src/devnet/emitter-contract.js';
 import {
   assertBlockSequence,
   assertLogSequence,
+  assertPendingSeen,
   blockRange,
   logKey,
   SocketTap,
@@ -271,6 +273,28 @@ test("web3.js subscribe('logs', { fromBlock }) through evmux: past logs backfill
     // The backfill and the stream race each other in web3.js: compare as sets, then check no repeats.
     assert.deepEqual([...logs].sort(), [...past, ...fresh].sort(), 'every past and new event exactly once');
     await events.unsubscribe();
+  } finally {
+    await client.close();
+  }
+});
+
+test("web3.js subscribe('pendingTransactions') through evmux: every transaction once", async () => {
+  const client = openClient('WebSocket', 'evmux');
+  try {
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    const pending = await client.web3.eth.subscribe('pendingTransactions');
+    pending.on('data', (hash) => void seen.push(String(hash)));
+    pending.on('error', (error) => void errors.push(error));
+    await waitFor(async () => (await fx.clientSubscriptions()) === 1, 'the client subscription in evmux');
+    const startHead = BigInt(fx.devnet.blockNumber);
+    await fx.mineWithEmits(2, 2);
+    const mined = await fx.blockTransactions(startHead + 1n, BigInt(fx.devnet.blockNumber));
+    await waitFor(() => mined.every((hash) => seen.includes(hash)), 'every mined transaction reported', { state: () => ({ seen, mined }) });
+    await sleep(200); // anything reported twice would show up now
+    assert.deepEqual(errors, []);
+    assertPendingSeen(seen, mined, "subscribe('pendingTransactions')");
+    await pending.unsubscribe();
   } finally {
     await client.close();
   }

@@ -55,6 +55,8 @@ export interface ClientFixture {
   clientSubscriptions(): Promise<number>;
   /** Emitter logs in blocks [from, to], read from node0 with a bare request: what a logs subscription must deliver. */
   emitterLogs(fromBlock: bigint, toBlock: bigint): Promise<LogKey[]>;
+  /** Hashes of the transactions in blocks [from, to], read from node0. */
+  blockTransactions(fromBlock: bigint, toBlock: bigint): Promise<Hex[]>;
   close(): Promise<void>;
 }
 
@@ -111,6 +113,20 @@ export async function startClientFixture(): Promise<ClientFixture> {
       const body = (await response.json()) as { result?: RpcLog[]; error?: unknown };
       assert.ok(body.result !== undefined, `eth_getLogs on node0 failed: ${JSON.stringify(body.error)}`);
       return body.result.map(logKey);
+    },
+    async blockTransactions(fromBlock, toBlock) {
+      const hashes: Hex[] = [];
+      for (let number = fromBlock; number <= toBlock; number++) {
+        const response = await fetch(direct.httpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'eth_getBlockByNumber', params: [toQuantity(number), false] }),
+        });
+        const body = (await response.json()) as { result?: { transactions: Hex[] } | null };
+        assert.ok(body.result, `node0 has no block ${number}`);
+        hashes.push(...body.result.transactions);
+      }
+      return hashes;
     },
     async close() {
       await evmux.close();
@@ -242,4 +258,14 @@ export function assertBlockSequence(received: readonly bigint[], startHead: bigi
 export function assertLogSequence(received: readonly LogKey[], expected: readonly LogKey[], who: string): void {
   assert.ok(expected.length > 0, `${who}: the test mined no emitter logs`);
   assert.deepEqual(received, expected, `${who}: every emitted event exactly once, in order`);
+}
+
+/**
+ * Every transaction of the blocks mined while a client listened to pending transactions was
+ * reported to it once: each node sees a block's transactions in its pool before it mines them.
+ */
+export function assertPendingSeen(seen: readonly string[], mined: readonly Hex[], who: string): void {
+  assert.ok(mined.length > 0, `${who}: the test mined no transactions`);
+  const lower = seen.map((hash) => hash.toLowerCase());
+  for (const hash of mined) assert.equal(lower.filter((h) => h === hash.toLowerCase()).length, 1, `${who}: ${hash} reported once`);
 }
