@@ -13,7 +13,6 @@ import { emitterCallData } from '../../src/devnet/emitter-contract.js';
 import {
   assertBlockSequence,
   assertLogSequence,
-  assertPendingSeen,
   logKey,
   plain,
   SocketTap,
@@ -237,13 +236,7 @@ test("ethers WebSocketProvider on('pending') through evmux: every transaction on
     const seen: string[] = [];
     const onPending = (hash: string): void => void seen.push(hash);
     await provider.on('pending', onPending);
-    await waitFor(async () => (await fx.clientSubscriptions()) === 1, 'the client subscription in evmux');
-    const startHead = BigInt(fx.devnet.blockNumber);
-    await fx.mineWithEmits(2, 2);
-    const mined = await fx.blockTransactions(startHead + 1n, BigInt(fx.devnet.blockNumber));
-    await waitFor(() => mined.every((hash) => seen.includes(hash)), 'every mined transaction reported', { state: () => ({ seen, mined }) });
-    await sleep(200); // anything reported twice would show up now
-    assertPendingSeen(seen, mined, "on('pending')");
+    await fx.expectPendingReported(seen, "on('pending')");
     await provider.off('pending', onPending);
     await waitFor(() => tap.results('eth_unsubscribe').length === 1, 'the eth_unsubscribe answer');
     assert.deepEqual(tap.results('eth_unsubscribe'), [true]);

@@ -22,7 +22,6 @@ import { EMITTER_EVENT_ABI, emitterCallData } from '../../src/devnet/emitter-con
 import {
   assertBlockSequence,
   assertLogSequence,
-  assertPendingSeen,
   logKey,
   SocketTap,
   startClientFixture,
@@ -281,14 +280,8 @@ test('viem watchPendingTransactions over webSocket through evmux: every transact
   const errors: Error[] = [];
   const unwatch = client.watchPendingTransactions({ onTransactions: (hashes) => void seen.push(...hashes), onError: (error) => void errors.push(error) });
   try {
-    await waitFor(async () => (await fx.clientSubscriptions()) === 1, 'the client subscription in evmux');
-    const startHead = BigInt(fx.devnet.blockNumber);
-    await fx.mineWithEmits(2, 2);
-    const mined = await fx.blockTransactions(startHead + 1n, BigInt(fx.devnet.blockNumber));
-    await waitFor(() => mined.every((hash) => seen.includes(hash)), 'every mined transaction reported', { state: () => ({ seen, mined }) });
-    await sleep(200); // anything reported twice would show up now
+    await fx.expectPendingReported(seen, 'watchPendingTransactions');
     assert.deepEqual(errors, []);
-    assertPendingSeen(seen, mined, 'watchPendingTransactions');
   } finally {
     unwatch();
     rpc.close();

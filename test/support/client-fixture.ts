@@ -55,8 +55,12 @@ export interface ClientFixture {
   clientSubscriptions(): Promise<number>;
   /** Emitter logs in blocks [from, to], read from node0 with a bare request: what a logs subscription must deliver. */
   emitterLogs(fromBlock: bigint, toBlock: bigint): Promise<LogKey[]>;
-  /** Hashes of the transactions in blocks [from, to], read from node0. */
-  blockTransactions(fromBlock: bigint, toBlock: bigint): Promise<Hex[]>;
+  /**
+   * With one client subscribed to pending transactions (the hashes it reports go to `seen`), mine
+   * two blocks and check that it reported each of their transactions once: every node sees a
+   * block's transactions in its pool before it mines them.
+   */
+  expectPendingReported(seen: readonly string[], who: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export async function startClientFixture(): Promise<ClientFixture> {
   const direct = devnet.nodes[0];
   assert.ok(direct !== undefined);
   let nextId = 1;
-  return {
+  const fixture: ClientFixture = {
     devnet,
     evmux,
     direct,
@@ -114,9 +118,12 @@ export async function startClientFixture(): Promise<ClientFixture> {
       assert.ok(body.result !== undefined, `eth_getLogs on node0 failed: ${JSON.stringify(body.error)}`);
       return body.result.map(logKey);
     },
-    async blockTransactions(fromBlock, toBlock) {
-      const hashes: Hex[] = [];
-      for (let number = fromBlock; number <= toBlock; number++) {
+    async expectPendingReported(seen, who) {
+      await waitFor(async () => (await fixture.clientSubscriptions()) === 1, `${who}: the client subscription in evmux`);
+      const startHead = BigInt(devnet.blockNumber);
+      await fixture.mineWithEmits(2, 2);
+      const mined: Hex[] = [];
+      for (let number = startHead + 1n; number <= BigInt(devnet.blockNumber); number++) {
         const response = await fetch(direct.httpUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -124,15 +131,20 @@ export async function startClientFixture(): Promise<ClientFixture> {
         });
         const body = (await response.json()) as { result?: { transactions: Hex[] } | null };
         assert.ok(body.result, `node0 has no block ${number}`);
-        hashes.push(...body.result.transactions);
+        mined.push(...body.result.transactions);
       }
-      return hashes;
+      assert.ok(mined.length > 0, `${who}: the test mined no transactions`);
+      const reported = (hash: Hex): number => seen.filter((h) => h.toLowerCase() === hash.toLowerCase()).length;
+      await waitFor(() => mined.every((hash) => reported(hash) > 0), `${who}: every mined transaction reported`, { state: () => ({ seen, mined }) });
+      await sleep(200); // anything reported twice would show up now
+      for (const hash of mined) assert.equal(reported(hash), 1, `${who}: ${hash} reported once`);
     },
     async close() {
       await evmux.close();
       await devnet.close();
     },
   };
+  return fixture;
 }
 
 function toQuantity(value: bigint): Hex {
@@ -260,12 +272,3 @@ export function assertLogSequence(received: readonly LogKey[], expected: readonl
   assert.deepEqual(received, expected, `${who}: every emitted event exactly once, in order`);
 }
 
-/**
- * Every transaction of the blocks mined while a client listened to pending transactions was
- * reported to it once: each node sees a block's transactions in its pool before it mines them.
- */
-export function assertPendingSeen(seen: readonly string[], mined: readonly Hex[], who: string): void {
-  assert.ok(mined.length > 0, `${who}: the test mined no transactions`);
-  const lower = seen.map((hash) => hash.toLowerCase());
-  for (const hash of mined) assert.equal(lower.filter((h) => h === hash.toLowerCase()).length, 1, `${who}: ${hash} reported once`);
-}
