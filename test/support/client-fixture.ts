@@ -81,6 +81,17 @@ export async function startClientFixture(): Promise<ClientFixture> {
   const direct = devnet.nodes[0];
   assert.ok(direct !== undefined);
   let nextId = 1;
+  /** One JSON-RPC call straight to node0; fails the test when node0 answers without a result. */
+  const callNode0 = async <T>(method: string, params: unknown[]): Promise<T> => {
+    const response = await fetch(direct.httpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
+    });
+    const body = (await response.json()) as { result?: T | null; error?: unknown };
+    assert.ok(body.result !== undefined && body.result !== null, `${method} on node0 gave no result: ${JSON.stringify(body.error ?? body.result)}`);
+    return body.result;
+  };
   const fixture: ClientFixture = {
     devnet,
     evmux,
@@ -104,19 +115,8 @@ export async function startClientFixture(): Promise<ClientFixture> {
       return values.reduce<number>((sum, value) => sum + (value ?? 0), 0);
     },
     async emitterLogs(fromBlock, toBlock) {
-      const response = await fetch(direct.httpUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: nextId++,
-          method: 'eth_getLogs',
-          params: [{ address: devnet.emitterAddress, topics: [devnet.emitterTopic], fromBlock: toQuantity(fromBlock), toBlock: toQuantity(toBlock) }],
-        }),
-      });
-      const body = (await response.json()) as { result?: RpcLog[]; error?: unknown };
-      assert.ok(body.result !== undefined, `eth_getLogs on node0 failed: ${JSON.stringify(body.error)}`);
-      return body.result.map(logKey);
+      const filter = { address: devnet.emitterAddress, topics: [devnet.emitterTopic], fromBlock: toQuantity(fromBlock), toBlock: toQuantity(toBlock) };
+      return (await callNode0<RpcLog[]>('eth_getLogs', [filter])).map(logKey);
     },
     async expectPendingReported(seen, who) {
       await waitFor(async () => (await fixture.clientSubscriptions()) === 1, `${who}: the client subscription in evmux`);
@@ -124,14 +124,8 @@ export async function startClientFixture(): Promise<ClientFixture> {
       await fixture.mineWithEmits(2, 2);
       const mined: Hex[] = [];
       for (let number = startHead + 1n; number <= BigInt(devnet.blockNumber); number++) {
-        const response = await fetch(direct.httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'eth_getBlockByNumber', params: [toQuantity(number), false] }),
-        });
-        const body = (await response.json()) as { result?: { transactions: Hex[] } | null };
-        assert.ok(body.result, `node0 has no block ${number}`);
-        mined.push(...body.result.transactions);
+        const block = await callNode0<{ transactions: Hex[] }>('eth_getBlockByNumber', [toQuantity(number), false]);
+        mined.push(...block.transactions);
       }
       assert.ok(mined.length > 0, `${who}: the test mined no transactions`);
       const reported = (hash: Hex): number => seen.filter((h) => h.toLowerCase() === hash.toLowerCase()).length;
@@ -271,4 +265,3 @@ export function assertLogSequence(received: readonly LogKey[], expected: readonl
   assert.ok(expected.length > 0, `${who}: the test mined no emitter logs`);
   assert.deepEqual(received, expected, `${who}: every emitted event exactly once, in order`);
 }
-
