@@ -1,6 +1,7 @@
 /** Reads a YAML or JSON config file and overlays command-line flags before validation. */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { expandEnvRefs } from './env-refs.js';
 import { ConfigError, parseConfig, type Config } from './schema.js';
 
 export interface FlagSettings {
@@ -11,7 +12,8 @@ export interface FlagSettings {
   upstreams?: string[];
 }
 
-export function readConfigFile(path: string): Record<string, unknown> {
+/** The settings of a YAML or JSON file, with `${NAME}` references in its strings taken from `env`. */
+export function readConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -27,7 +29,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`config file ${path} must contain an object of settings`);
   }
-  return value as Record<string, unknown>;
+  return expandEnvRefs(value, env) as Record<string, unknown>;
 }
 
 /** `name=ws://host` or `ws://host` → config entry. */

@@ -15,11 +15,37 @@ const upstreamUrl = z
     message: 'must be a ws:// or wss:// URL',
   });
 
+/** Handshake headers `ws` writes itself; a configured one would break the upgrade. */
+const HANDSHAKE_HEADERS = new Set(['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
+
+const upstreamHeaders = z
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)'),
+    z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be printable ASCII or Latin-1 text, without line breaks'),
+  )
+  .superRefine((headers, ctx) => {
+    const seen = new Set<string>();
+    for (const name of Object.keys(headers)) {
+      const lower = name.toLowerCase();
+      if (HANDSHAKE_HEADERS.has(lower)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: 'is part of the WebSocket handshake and set by evmux' });
+      } else if (seen.has(lower)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: 'is given twice (header names are case-insensitive)' });
+      }
+      seen.add(lower);
+    }
+  });
+
 const upstreamSchema = z
   .object({
     /** Label used in logs, metrics and /status. @default "u<index>" */
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -').optional(),
     url: upstreamUrl,
+    /**
+     * HTTP headers sent with the WebSocket handshake to this node, e.g. `Authorization: Bearer …`
+     * for a node behind an authenticating proxy. Values are never logged. @default {}
+     */
+    headers: upstreamHeaders.default({}),
     /** Relative share of calls and ring keys. @default 1 */
     weight: z.number().int().min(1).max(1000).default(1),
     /**
@@ -216,8 +242,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A key's place in the settings as messages name it: `upstreams[0].url`; '' for the root. */
+export function keyPath(path: ReadonlyArray<string | number>): string {
+  return path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${part}`)).join('').replace(/^\./, '');
+}
+
 function describeIssue(issue: z.ZodIssue): string {
-  const path = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${part}`)).join('').replace(/^\./, '');
+  const path = keyPath(issue.path);
   if (issue.code === z.ZodIssueCode.unrecognized_keys) {
     const where = path === '' ? '' : `${path}.`;
     return issue.keys.map((key) => `${where}${key}: unknown key`).join('; ');

@@ -19,6 +19,8 @@ import { requestFrame } from './request-frame.js';
 export interface ConnectionOptions {
   upstream: string;
   url: string;
+  /** headers sent with the handshake (credentials for a node behind an authenticating proxy) */
+  headers?: Readonly<Record<string, string>>;
   heartbeat: { intervalMs: number; timeoutMs: number };
   reconnect: { baseMs: number; maxMs: number };
   logger: Logger;
@@ -52,6 +54,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
   #attempt = 0;
+  /** why the last connect attempt failed; cleared when a socket opens */
+  #lastConnectError: string | undefined;
   /**
    * Frames waiting for the end of this poll, and the socket they were made for: the first
    * #outgoingCount slots of one reused array (emptying an array by setting its length goes through
@@ -136,14 +140,18 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (this.#closed) return;
     const socket = new WebSocket(this.#options.url, {
       perMessageDeflate: false,
+      headers: { ...this.#options.headers },
       maxPayload: 256 * 1024 * 1024,
       // Nodes are trusted peers; validating every byte of every block in JS costs more than the proxying.
       skipUTF8Validation: true,
       handshakeTimeout: this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs,
     });
     this.#socket = socket;
+    let opened = false;
     socket.on('open', () => {
+      opened = true;
       this.#attempt = 0;
+      this.#lastConnectError = undefined;
       this.#open = true;
       this.#startHeartbeat(socket);
       this.#options.logger.info('upstream socket open');
@@ -158,7 +166,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#pongTimer = undefined;
     });
     socket.on('error', (error) => {
-      this.#options.logger.debug({ err: error.message }, 'upstream socket error');
+      if (!opened && !this.#closed) this.#connectFailed(error.message);
+      else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', () => {
       if (this.#socket !== socket) return;
@@ -290,6 +299,17 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     }
     const next = this.#pending.earliestDeadline();
     if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  /**
+   * A connect attempt failed (refused, timed out, handshake answered with 401 or 404). The first
+   * failure of a streak and every change of reason are warnings, so a wrong URL or credential
+   * shows in the log; repeats while the node stays down are debug.
+   */
+  #connectFailed(reason: string): void {
+    const repeat = reason === this.#lastConnectError;
+    this.#lastConnectError = reason;
+    this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt }, 'upstream connect failed');
   }
 
   #scheduleReconnect(): void {

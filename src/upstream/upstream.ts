@@ -81,6 +81,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const connection = new UpstreamConnection({
         upstream: config.name,
         url: config.url,
+        headers: config.headers,
         heartbeat: settings.heartbeat,
         reconnect: settings.reconnect,
         logger: this.#logger.child({ socket: index }),
@@ -93,7 +94,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   start(): void {
-    this.#logger.info({ url: redactUrl(this.#config.url) }, 'upstream starting');
+    this.#logger.info({ url: redactUrl(this.#config.url), headerNames: Object.keys(this.#config.headers) }, 'upstream starting');
     for (const connection of this.#connections) connection.start();
     this.#probeTimer = setInterval(() => void this.#probe().catch(() => {}), this.#settings.health.probeIntervalMs);
   }

@@ -8,7 +8,7 @@ const WARNING = /"msg":"young generation is/;
 
 /** Start the command (node flags: the shebang's unless given), stop it once it listens; its stdout. */
 async function logsOfOneRun(t: TestContext, nodeFlags?: readonly string[]): Promise<string> {
-  const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'], nodeFlags);
+  const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'], nodeFlags !== undefined ? { nodeFlags } : {});
   await cli.port();
   cli.child.kill('SIGTERM');
   const { code, stdout } = await cli.exit(5_000);

@@ -77,6 +77,18 @@ const mistakes: Mistake[] = [
     stderr: /config error: upstreams\[1\]\.name: duplicate upstream name "a"/,
   },
   {
+    name: 'environment variable not set',
+    files: { 'c.yaml': 'upstreams:\n  - url: ws://127.0.0.1:1\n    headers:\n      Authorization: Bearer ${EVMUX_TEST_UNSET_VARIABLE}\n' },
+    args: (dir) => ['--config', join(dir, 'c.yaml')],
+    stderr: /config error: upstreams\[0\]\.headers\.Authorization: environment variable EVMUX_TEST_UNSET_VARIABLE is not set/,
+  },
+  {
+    name: 'handshake header in upstream headers',
+    files: { 'c.yaml': 'upstreams:\n  - url: ws://127.0.0.1:1\n    headers:\n      Upgrade: h2c\n' },
+    args: (dir) => ['--config', join(dir, 'c.yaml')],
+    stderr: /config error: upstreams\[0\]\.headers\.Upgrade: is part of the WebSocket handshake and set by evmux/,
+  },
+  {
     name: 'config file without upstreams',
     files: { 'c.yaml': 'port: 0\n' },
     args: (dir) => ['--config', join(dir, 'c.yaml')],

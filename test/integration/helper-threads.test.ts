@@ -13,7 +13,7 @@ const UPSTREAM = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'];
 
 /** Starts evmux, waits until it listens, returns its pid, its threads' policies and its log. */
 async function threadsOfRunning(t: TestContext, args: string[], launcher: readonly string[]): Promise<{ pid: number; byThread: Map<number, number>; stdout: string }> {
-  const cli = CliProcess.start(t, args, undefined, launcher);
+  const cli = CliProcess.start(t, args, { launcher });
   await cli.port();
   const pid = cli.child.pid!;
   const byThread = schedulingPolicies(pid);

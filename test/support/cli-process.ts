@@ -21,16 +21,25 @@ export interface Exit {
   stderr: string;
 }
 
+export interface CliOptions {
+  /** node's flags @default the young-generation flags the command's shebang passes */
+  nodeFlags?: readonly string[];
+  /** runs node, e.g. ['taskset', '-c', '0'] (it must exec, so the pid is node's) */
+  launcher?: readonly string[];
+  /** variables added to this process's environment */
+  env?: Record<string, string>;
+}
+
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly exited: Promise<Exit>;
 
-  /** `launcher` runs node, e.g. ['taskset', '-c', '0'] (it must exec, so the pid is node's). */
-  constructor(args: string[], nodeFlags: readonly string[] = YOUNG_GENERATION_FLAGS, launcher: readonly string[] = []) {
+  constructor(args: string[], options: CliOptions = {}) {
+    const { nodeFlags = YOUNG_GENERATION_FLAGS, launcher = [], env = {} } = options;
     const argv = [...launcher, process.execPath, ...nodeFlags, '--import', 'tsx', 'src/cli.ts', ...args];
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => {
@@ -38,9 +47,9 @@ export class CliProcess {
     });
   }
 
-  /** Start the command (node flags: the shebang's unless given); killed when the test ends if still running. */
-  static start(t: TestContext, args: string[], nodeFlags?: readonly string[], launcher?: readonly string[]): CliProcess {
-    const cli = new CliProcess(args, nodeFlags, launcher);
+  /** Start the command; killed when the test ends if still running. */
+  static start(t: TestContext, args: string[], options?: CliOptions): CliProcess {
+    const cli = new CliProcess(args, options);
     t.after(() => {
       if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     });

@@ -5,7 +5,7 @@
  * anvil node cannot be made to show on demand.
  */
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
@@ -33,6 +33,9 @@ export interface FakeNodeOptions {
   seed?: string;
   /** port to bind on 127.0.0.1; pass an old node's port to "restart" it @default 0 */
   port?: number;
+  /** handshakes without these header values (names lower case) get 401, like a node behind an
+   * authenticating proxy @default {} */
+  requireHeaders?: Record<string, string>;
 }
 
 export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
@@ -76,6 +79,8 @@ export class FakeNode {
   acceptConnections = true;
   /** the text of the last 1000 WebSocket frames received, oldest first */
   readonly frames: string[] = [];
+  /** the request headers of every WebSocket handshake, refused ones included, oldest first */
+  readonly handshakes: IncomingHttpHeaders[] = [];
 
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -92,7 +97,7 @@ export class FakeNode {
   #closed = false;
 
   private constructor(server: Server, port: number, options: FakeNodeOptions) {
-    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake' } = options;
+    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake', requireHeaders = {} } = options;
     this.#server = server;
     this.port = port;
     this.url = `ws://127.0.0.1:${port}`;
@@ -125,6 +130,11 @@ export class FakeNode {
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (!this.acceptConnections || this.#closed) {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.handshakes.push(req.headers);
+      if (Object.entries(requireHeaders).some(([name, value]) => req.headers[name] !== value)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));

@@ -55,3 +55,19 @@ test('flags override the file and --upstream replaces its list', () => {
   );
   assert.deepEqual(parseUpstreamFlag('ws://host:1/path?x=y'), { url: 'ws://host:1/path?x=y' });
 });
+
+test('upstream headers: kept as given, refused when they could not be sent or would break the handshake', () => {
+  const withHeaders = (headers: unknown) => ({ upstreams: [{ url: 'ws://127.0.0.1:8545', headers }] });
+  assert.deepEqual(parseConfig(ok).upstreams[0]!.headers, {});
+  const config = parseConfig(withHeaders({ Authorization: 'Bearer abc.def', 'X-Api-Key': 'kéy' }));
+  assert.deepEqual(config.upstreams[0]!.headers, { Authorization: 'Bearer abc.def', 'X-Api-Key': 'kéy' });
+  assert.match(message(withHeaders({ 'Bad Name': 'x' })), /^upstreams\[0\]\.headers\.Bad Name: must be an HTTP header name/);
+  assert.match(message(withHeaders({ Authorization: 'Bearer x\r\nX-Evil: 1' })), /^upstreams\[0\]\.headers\.Authorization: must be printable ASCII or Latin-1 text, without line breaks/);
+  // Node's HTTP client refuses characters past Latin-1 in a header; the config says so first.
+  assert.match(message(withHeaders({ 'X-Api-Key': 'k€y' })), /headers\.X-Api-Key: must be printable ASCII or Latin-1/);
+  assert.match(message(withHeaders({ Authorization: 7 })), /^upstreams\[0\]\.headers\.Authorization: Expected string, received number/);
+  assert.match(message(withHeaders({ 'Sec-WebSocket-Key': 'x' })), /^upstreams\[0\]\.headers\.Sec-WebSocket-Key: is part of the WebSocket handshake/);
+  assert.match(message(withHeaders({ upgrade: 'h2c' })), /headers\.upgrade: is part of the WebSocket handshake/);
+  assert.match(message(withHeaders({ authorization: 'a', Authorization: 'b' })), /headers\.Authorization: is given twice/);
+  assert.match(message(withHeaders(['Authorization: x'])), /^upstreams\[0\]\.headers: Expected object, received array/);
+});

@@ -1,0 +1,35 @@
+/**
+ * `${NAME}` in a config file's string values is replaced by the environment variable NAME, so
+ * secrets (API keys in upstream URLs, Authorization headers) can come from the environment (a
+ * Kubernetes Secret, a systemd EnvironmentFile) instead of the file. `$${` writes a literal `${`.
+ * A variable that is not set is an error naming the key, never an empty string.
+ */
+import { ConfigError, keyPath } from './schema.js';
+
+const REFERENCE = /\$(\$?)\{([^}]*)\}/g;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const where = (path: ReadonlyArray<string | number>): string => keyPath(path) || '(root)';
+
+function expandString(text: string, env: NodeJS.ProcessEnv, path: ReadonlyArray<string | number>): string {
+  if (!text.includes('${')) return text;
+  return text.replace(REFERENCE, (whole, escaped: string, name: string) => {
+    if (escaped !== '') return whole.slice(1);
+    if (!NAME.test(name)) {
+      throw new ConfigError(`${where(path)}: \${${name}} is not an environment variable reference (use \${NAME} with letters, digits and _, or $\${ for a literal \${)`);
+    }
+    const value = env[name];
+    if (value === undefined) throw new ConfigError(`${where(path)}: environment variable ${name} is not set`);
+    return value;
+  });
+}
+
+/** A copy of `value` with every `${NAME}` in its strings replaced from `env`. */
+export function expandEnvRefs(value: unknown, env: NodeJS.ProcessEnv, path: Array<string | number> = []): unknown {
+  if (typeof value === 'string') return expandString(value, env, path);
+  if (Array.isArray(value)) return value.map((item, index) => expandEnvRefs(item, env, [...path, index]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, expandEnvRefs(item, env, [...path, key])]));
+  }
+  return value;
+}

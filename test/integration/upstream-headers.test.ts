@@ -1,0 +1,92 @@
+/**
+ * Handshake headers for nodes behind an authenticating proxy: `upstreams[].headers` from the
+ * config file, with the secret taken from the environment (`${NAME}`), reach the node on every
+ * socket and never appear in the log or /status. A node that refuses the handshake (401) is a
+ * warning naming the status, once per streak of identical failures.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { CliProcess, tempFiles } from '../support/cli-process.js';
+import { FakeNode } from '../support/fake-node.js';
+
+const TOKEN = 's3cr3t-token-for-the-test';
+
+async function startNode(t: TestContext): Promise<FakeNode> {
+  const node = await FakeNode.start({ requireHeaders: { authorization: `Bearer ${TOKEN}`, 'x-api-key': 'k1' } });
+  t.after(() => node.close());
+  return node;
+}
+
+function startEvmux(t: TestContext, node: FakeNode, authorization: string, env: Record<string, string>): CliProcess {
+  const dir = tempFiles(t, {
+    'evmux.yaml': [
+      'port: 0',
+      'upstreams:',
+      '  - name: guarded',
+      `    url: ${node.url}`,
+      '    connections: 2',
+      '    headers:',
+      `      Authorization: "${authorization}"`,
+      '      X-Api-Key: k1',
+      'health:',
+      '  probeIntervalMs: 100',
+      'reconnect:',
+      '  baseMs: 10',
+      '  maxMs: 20',
+      '',
+    ].join('\n'),
+  });
+  return CliProcess.start(t, ['--config', join(dir, 'evmux.yaml')], { env });
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const connectWarnings = (stdout: string): string[] =>
+  stdout.split('\n').filter((line) => line.includes('"level":40') && line.includes('"msg":"upstream connect failed"'));
+
+await test('headers from the config reach the node on every socket; the secret from the environment is never logged', async (t) => {
+  const node = await startNode(t);
+  const cli = startEvmux(t, node, 'Bearer ${EVMUX_TEST_NODE_TOKEN}', { EVMUX_TEST_NODE_TOKEN: TOKEN });
+  const base = `http://127.0.0.1:${await cli.port()}`;
+  await until('/readyz 200', async () => (await fetch(`${base}/readyz`)).status === 200);
+
+  const reply = await fetch(base, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }) });
+  assert.deepEqual(await reply.json(), { jsonrpc: '2.0', id: 1, result: '0x7a69' });
+  assert.equal(node.handshakes.length, 2, 'one handshake per configured connection, none refused');
+  for (const headers of node.handshakes) {
+    assert.equal(headers['authorization'], `Bearer ${TOKEN}`);
+    assert.equal(headers['x-api-key'], 'k1');
+  }
+
+  const status = await (await fetch(`${base}/status`)).text();
+  assert.doesNotMatch(status, new RegExp(TOKEN));
+  assert.match(cli.stdout, /"headerNames":\["Authorization","X-Api-Key"\][^\n]*"msg":"upstream starting"/);
+  assert.doesNotMatch(cli.stdout, new RegExp(TOKEN), 'the token is not in the log');
+  assert.deepEqual(connectWarnings(cli.stdout), []);
+  cli.child.kill('SIGTERM');
+  assert.equal((await cli.exit(5_000)).code, 0);
+});
+
+await test('a refused handshake is a warning naming the status, logged again only when the reason changes', async (t) => {
+  const node = await startNode(t);
+  const cli = startEvmux(t, node, 'Bearer wrong-token', {});
+  const base = `http://127.0.0.1:${await cli.port()}`;
+  await until('ten refused handshakes', () => node.handshakes.length >= 10);
+  assert.equal((await fetch(`${base}/readyz`)).status, 503);
+  const refused = connectWarnings(cli.stdout);
+  assert.equal(refused.length, 2, `one warning per socket for the whole streak:\n${refused.join('\n')}`);
+  for (const line of refused) assert.match(line, /"err":"Unexpected server response: 401"/);
+
+  node.acceptConnections = false;
+  await until('the new reason logged', () => connectWarnings(cli.stdout).length >= 4);
+  assert.match(connectWarnings(cli.stdout)[3]!, /"err":"Unexpected server response: 503"/);
+  cli.child.kill('SIGTERM');
+  assert.equal((await cli.exit(5_000)).code, 0);
+});

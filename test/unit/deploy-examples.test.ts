@@ -1,0 +1,25 @@
+/** The settings shipped in deploy/ are valid configs, so the examples cannot rot unnoticed. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { expandEnvRefs } from '../../src/config/env-refs.js';
+import { buildConfig, readConfigFile } from '../../src/config/load.js';
+
+const deploy = (path: string): string => new URL(`../../deploy/${path}`, import.meta.url).pathname;
+
+test('deploy/evmux.example.yaml is a valid config', () => {
+  const config = buildConfig(readConfigFile(deploy('evmux.example.yaml'), { NODE_A_API_KEY: 'key-a' }), {});
+  assert.deepEqual(config.upstreams.map((upstream) => upstream.name), ['node-a', 'node-b']);
+  assert.deepEqual(config.upstreams[0]!.headers, { 'X-Api-Key': 'key-a' });
+});
+
+test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming from the Secret", () => {
+  const documents = parseAllDocuments(readFileSync(deploy('kubernetes/evmux.yaml'), 'utf8')).map((doc) => doc.toJS() as Record<string, unknown>);
+  const configMap = documents.find((doc) => doc['kind'] === 'ConfigMap') as { data: Record<string, string> };
+  const secret = documents.find((doc) => doc['kind'] === 'Secret') as { stringData: Record<string, string> };
+  const raw = expandEnvRefs(parseAllDocuments(configMap.data['evmux.yaml']!)[0]!.toJS(), secret.stringData) as Record<string, unknown>;
+  const config = buildConfig(raw, {});
+  assert.equal(config.upstreams.length, 3);
+  assert.deepEqual(config.upstreams[0]!.headers, { Authorization: 'Bearer replace-me' });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { expandEnvRefs } from '../../src/config/env-refs.js';
+import { readConfigFile } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/schema.js';
+
+const env = { TOKEN: 's3cr3t', HOST: 'node-a.internal', EMPTY: '' };
+
+function message(value: unknown): string {
+  try {
+    expandEnvRefs(value, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('env refs: ${NAME} in strings, nested in objects and arrays, is replaced from the environment', () => {
+  const raw = {
+    port: 8547,
+    upstreams: [{ url: 'wss://${HOST}/ws/${TOKEN}', headers: { Authorization: 'Bearer ${TOKEN}' }, weight: 2 }],
+    methods: { allow: ['eth_*'] },
+    host: null,
+  };
+  assert.deepEqual(expandEnvRefs(raw, env), {
+    port: 8547,
+    upstreams: [{ url: 'wss://node-a.internal/ws/s3cr3t', headers: { Authorization: 'Bearer s3cr3t' }, weight: 2 }],
+    methods: { allow: ['eth_*'] },
+    host: null,
+  });
+  assert.equal(expandEnvRefs('x${EMPTY}y', env), 'xy', 'a variable set to "" is used as set');
+  assert.equal(expandEnvRefs('cost: $5 and $TOKEN and {TOKEN}', env), 'cost: $5 and $TOKEN and {TOKEN}', 'only ${...} is a reference');
+  assert.equal(expandEnvRefs('literal $${TOKEN}', env), 'literal ${TOKEN}', '$${ escapes');
+});
+
+test('env refs: an unset variable or a malformed reference is an error naming the key', () => {
+  assert.equal(
+    message({ upstreams: [{ url: 'ws://x', headers: { Authorization: 'Bearer ${NODE_TOKEN}' } }] }),
+    'upstreams[0].headers.Authorization: environment variable NODE_TOKEN is not set',
+  );
+  assert.match(message({ host: '${1HOST}' }), /^host: \$\{1HOST\} is not an environment variable reference/);
+  assert.match(message({ host: '${}' }), /^host: \$\{\} is not an environment variable reference/);
+  assert.match(message('${MISSING}'), /^\(root\): environment variable MISSING is not set/);
+});
+
+test('env refs: readConfigFile expands YAML and JSON files', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evmux-env-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'c.yaml'), 'upstreams:\n  - url: ws://${HOST}:8546\n    headers:\n      Authorization: Bearer ${TOKEN}\n');
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ upstreams: [{ url: 'ws://${HOST}:8546' }] }));
+  assert.deepEqual(readConfigFile(join(dir, 'c.yaml'), env), {
+    upstreams: [{ url: 'ws://node-a.internal:8546', headers: { Authorization: 'Bearer s3cr3t' } }],
+  });
+  assert.deepEqual(readConfigFile(join(dir, 'c.json'), env), { upstreams: [{ url: 'ws://node-a.internal:8546' }] });
+  assert.throws(() => readConfigFile(join(dir, 'c.yaml'), {}), /upstreams\[0\]\.url: environment variable HOST is not set/);
+});
