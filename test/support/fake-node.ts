@@ -128,6 +128,8 @@ export class FakeNode {
       socket.once('close', () => this.#sockets.delete(socket));
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      // A client that gets a refusal may reset the connection before the answer is written.
+      socket.on('error', () => {});
       if (!this.acceptConnections || this.#closed) {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
