@@ -109,8 +109,6 @@ export class Gateway {
       {
         maxPayloadBytes: config.limits.maxRequestBytes,
         idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
-        // Above evmux's own cap, so uWS never skips a slow client silently before evmux cuts it off.
-        maxBackpressureBytes: config.limits.maxSendBufferBytes * 2 + 1024 * 1024,
         headers: config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : [],
       },
     );

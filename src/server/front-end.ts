@@ -64,8 +64,6 @@ export interface FrontEndHandlers<T> {
 export interface FrontEndOptions {
   maxPayloadBytes: number;
   idleTimeoutSeconds: number;
-  /** hard per-socket ceiling inside the server; the gateway disconnects earlier, at its own cap */
-  maxBackpressureBytes: number;
   /** lower-case names of the request headers the gateway reads; no others are copied per request */
   headers: readonly string[];
 }

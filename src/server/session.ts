@@ -31,6 +31,12 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   readonly #deps: SessionDeps;
   #logger: Logger | undefined;
   #closeReason: DisconnectReason = 'client';
+  /**
+   * Bytes the send buffer may hold over the cap: the largest frame sent since the buffer was last
+   * within it. An answer larger than the cap (a wide eth_getLogs, a batch of blocks) goes out whole
+   * and the client has until it has read it; more queued behind it than the cap is slow reading.
+   */
+  #allowance = 0;
 
   constructor(socket: ClientSocket<SessionData>, deps: SessionDeps) {
     this.#socket = socket;
@@ -75,14 +81,23 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   /** Direct send (responses, replays). Returns false if the client is gone or was cut off. */
   send(text: string | Buffer): boolean {
     if (!this.#socket.send(text)) return false;
+    if (text.length > this.#allowance) this.#allowance = text.length;
     return this.checkBackpressure();
   }
 
-  /** After any send or publish that reached this client: enforce the send buffer cap. */
+  /**
+   * After any send or publish that reached this client: enforce the send buffer cap, plus the
+   * allowance of one frame larger than the cap while it is being read.
+   */
   checkBackpressure(): boolean {
     const buffered = this.#socket.bufferedAmount();
-    if (buffered <= this.#deps.maxSendBufferBytes) return true;
-    this.logger.warn({ buffered, cap: this.#deps.maxSendBufferBytes }, 'disconnecting slow consumer');
+    const cap = this.#deps.maxSendBufferBytes;
+    if (buffered <= cap) {
+      this.#allowance = 0;
+      return true;
+    }
+    if (buffered <= cap + this.#allowance) return true;
+    this.logger.warn({ buffered, cap, largestFrame: this.#allowance }, 'disconnecting slow consumer');
     this.disconnect(1013, `send buffer over ${this.#deps.maxSendBufferBytes} bytes: client too slow`, 'slow_consumer');
     return false;
   }

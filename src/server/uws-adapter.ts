@@ -272,7 +272,10 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     // twice the limit reach the handler below instead, which closes with 1009 and a reason.
     maxPayloadLength: Math.min(options.maxPayloadBytes * 2, 2 ** 31 - 1),
     idleTimeout: options.idleTimeoutSeconds,
-    maxBackpressure: options.maxBackpressureBytes,
+    // No limit in uWS: over its limit it drops frames to the socket without a word, a gap in the
+    // client's stream. evmux's own cap (session.ts) disconnects a slow client instead, and lets one
+    // answer larger than the cap through whole.
+    maxBackpressure: 0,
     // uWS would ping each client as its idle timer runs out, all at once for clients that
     // connected together; keepalive.ts spreads the pings instead.
     sendPingsAutomatically: false,
