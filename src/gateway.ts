@@ -10,6 +10,7 @@ import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
+import { clientIpResolver, type ClientIpResolver } from './server/client-ip.js';
 import { ClientSession, type SessionData } from './server/session.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
 import { SessionAffinity } from './subs/affinity.js';
@@ -80,7 +81,8 @@ export class Gateway {
   readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
   readonly #connectionsPerIp = new Map<string, number>();
   #httpInFlight = 0;
-  readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info);
+  readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info, this.#clientIpOf(info));
+  readonly #clientIp: ClientIpResolver;
   readonly #httpAnswered = (): void => {
     this.#httpInFlight--;
   };
@@ -90,6 +92,7 @@ export class Gateway {
   private constructor(config: Config, logger: Logger) {
     this.config = config;
     this.#logger = logger;
+    this.#clientIp = clientIpResolver(config.proxy);
     this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
     this.pool = new UpstreamPool(config, logger, this.metrics);
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
@@ -109,7 +112,10 @@ export class Gateway {
       {
         maxPayloadBytes: config.limits.maxRequestBytes,
         idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
-        headers: config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : [],
+        headers: [
+          ...(config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : []),
+          ...(config.proxy.trusted.length > 0 ? [config.proxy.header] : []),
+        ],
       },
     );
     this.subscriptions = new SubscriptionManager(this.pool, affinity, this.#frontEnd.publish, config, this.metrics, logger);
@@ -160,7 +166,12 @@ export class Gateway {
     return total;
   }
 
-  #sessionKey(info: RequestInfo): string {
+  /** The client's address: the peer's, or behind a trusted proxy the one its header names. */
+  #clientIpOf(info: RequestInfo): string {
+    return this.#clientIp(info.ip, info.headers[this.config.proxy.header]);
+  }
+
+  #sessionKey(info: RequestInfo, ip: string): string {
     const { source, name } = this.config.subscriptions.sessionKey;
     const value =
       source === 'query'
@@ -170,20 +181,21 @@ export class Gateway {
           : source === 'path'
             ? info.path.split('/')[1]
             : undefined;
-    return value !== undefined && value !== null && value !== '' ? `${source}:${value}` : `ip:${info.ip}`;
+    return value !== undefined && value !== null && value !== '' ? `${source}:${value}` : `ip:${ip}`;
   }
 
   #upgrade(info: RequestInfo): UpgradeDecision<SessionData> {
     if (this.#closing !== undefined) {
       return { accept: false, status: 503, body: '{"error":"server shutting down"}' };
     }
-    const count = this.#connectionsPerIp.get(info.ip) ?? 0;
+    const ip = this.#clientIpOf(info);
+    const count = this.#connectionsPerIp.get(ip) ?? 0;
     if (count >= this.config.limits.maxConnectionsPerIp) {
       this.metrics.clientRejected('connections_per_ip');
-      const message = `too many connections from ${info.ip}: limit ${this.config.limits.maxConnectionsPerIp}`;
+      const message = `too many connections from ${ip}: limit ${this.config.limits.maxConnectionsPerIp}`;
       return { accept: false, status: 429, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32005, message } }) };
     }
-    return { accept: true, data: { ip: info.ip, sessionKey: this.#sessionKey(info) } };
+    return { accept: true, data: { ip, sessionKey: this.#sessionKey(info, ip) } };
   }
 
   #open(socket: ClientSocket<SessionData>): void {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { strategyKinds } from '../balancer/strategy.js';
+import { trustedEntryProblem } from '../server/client-ip.js';
 
 const ms = (def: number) => z.number().int().min(0).default(def);
 const positive = (def: number) => z.number().int().min(1).default(def);
@@ -173,6 +174,29 @@ const sessionKeySchema = z
   })
   .strict();
 
+const proxySchema = z
+  .object({
+    /**
+     * Addresses and CIDR ranges of the load balancers or ingresses in front of evmux. A connection
+     * from one of them is taken to be from the client its header names. @default []
+     */
+    trusted: z
+      .array(
+        z.string().superRefine((entry, ctx) => {
+          const problem = trustedEntryProblem(entry);
+          if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+        }),
+      )
+      .default([]),
+    /** Header naming the client: `x-forwarded-for` (read from the right) or one like `x-real-ip`. @default "x-forwarded-for" */
+    header: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
+      .transform((name) => name.toLowerCase())
+      .default('x-forwarded-for'),
+  })
+  .strict();
+
 const subscriptionsSchema = z
   .object({
     /** An upstream subscription outlives its last client by this long. @default 10000 */
@@ -210,6 +234,7 @@ export const configSchema = z
     limits: limitsSchema.default({}),
     methods: methodsSchema.default({}),
     subscriptions: subscriptionsSchema.default({}),
+    proxy: proxySchema.default({}),
     /** On SIGTERM, in-flight calls get this long to finish. @default 5000 */
     shutdownGraceMs: ms(5000),
     /** V8's and libuv's helper threads at idle CPU priority (SCHED_IDLE): "auto" when evmux may run

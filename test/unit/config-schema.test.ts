@@ -71,3 +71,10 @@ test('upstream headers: kept as given, refused when they could not be sent or wo
   assert.match(message(withHeaders({ authorization: 'a', Authorization: 'b' })), /headers\.Authorization: is given twice/);
   assert.match(message(withHeaders(['Authorization: x'])), /^upstreams\[0\]\.headers: Expected object, received array/);
 });
+
+test('proxy: trusted ranges are checked, the header name is lower-cased', () => {
+  assert.deepEqual(parseConfig(ok).proxy, { trusted: [], header: 'x-forwarded-for' });
+  assert.deepEqual(parseConfig({ ...ok, proxy: { trusted: ['10.0.0.0/8'], header: 'X-Real-IP' } }).proxy, { trusted: ['10.0.0.0/8'], header: 'x-real-ip' });
+  assert.match(message({ ...ok, proxy: { trusted: ['10.0.0.0/8', 'lb.local'] } }), /^proxy\.trusted\[1\]: "lb\.local" is not an IP address or CIDR range/);
+  assert.match(message({ ...ok, proxy: { header: 'x forwarded' } }), /^proxy\.header: must be an HTTP header name/);
+});

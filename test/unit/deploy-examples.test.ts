@@ -12,6 +12,7 @@ test('deploy/evmux.example.yaml is a valid config', () => {
   const config = buildConfig(readConfigFile(deploy('evmux.example.yaml'), { NODE_A_API_KEY: 'key-a' }), {});
   assert.deepEqual(config.upstreams.map((upstream) => upstream.name), ['node-a', 'node-b']);
   assert.deepEqual(config.upstreams[0]!.headers, { 'X-Api-Key': 'key-a' });
+  assert.deepEqual(config.proxy.trusted, ['10.0.0.0/8']);
 });
 
 test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming from the Secret", () => {

@@ -1,0 +1,67 @@
+/**
+ * The client's address when evmux runs behind a load balancer or ingress that it trusts: the TCP
+ * peer is then the proxy, and the client is named in a header the proxy adds. Without it every
+ * client behind one ingress would share its address, and with it one per-IP connection limit and
+ * one ring position.
+ *
+ * Only a peer inside `proxy.trusted` is believed. `X-Forwarded-For` is read from the right (each
+ * proxy appends the address it saw): trusted addresses are skipped, and the first one that is not
+ * trusted is the client. A client cannot forge its way past that: whatever it writes itself sits to
+ * the left of what the trusted proxies appended. When every address is trusted, the leftmost is
+ * the client; an entry that is not an IP address ends the walk at the last trusted hop.
+ */
+import { BlockList, isIP } from 'node:net';
+
+export interface ProxySettings {
+  /** addresses and CIDR ranges of the proxies in front of evmux */
+  trusted: readonly string[];
+  /** lower-case header that names the client: `x-forwarded-for` (a list) or e.g. `x-real-ip` */
+  header: string;
+}
+
+/** `peer`'s client address given the proxy header's value (undefined when absent). */
+export type ClientIpResolver = (peer: string, headerValue: string | undefined) => string;
+
+/** An address or a CIDR range, for config validation: undefined when valid, else what is wrong. */
+export function trustedEntryProblem(entry: string): string | undefined {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return `"${entry}" is not an IP address or CIDR range`;
+  if (prefix === undefined) return undefined;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+  const max = family === 4 ? 32 : 128;
+  return bits >= 0 && bits <= max ? undefined : `"${entry}": the prefix length must be 0 to ${max}`;
+}
+
+function blockList(trusted: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of trusted) {
+    const [address = '', prefix] = entry.split('/');
+    const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return list;
+}
+
+function isTrusted(list: BlockList, address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+export function clientIpResolver(settings: ProxySettings): ClientIpResolver {
+  if (settings.trusted.length === 0) return (peer) => peer;
+  const trusted = blockList(settings.trusted);
+  return (peer, headerValue) => {
+    if (headerValue === undefined || !isTrusted(trusted, peer)) return peer;
+    const hops = headerValue.split(',');
+    let client = peer;
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]!.trim();
+      if (isIP(hop) === 0) return client;
+      client = hop;
+      if (!isTrusted(trusted, hop)) return client;
+    }
+    return client;
+  };
+}
