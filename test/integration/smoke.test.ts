@@ -142,3 +142,25 @@ test('HTTP pipelining is refused by closing the connection, never by mixing up a
   const answered = ids(pipelined.received);
   assert.deepEqual(answered, [1, 2, 3].slice(0, answered.length));
 });
+
+test('a request the size of a six-blob transaction (1.6 MB of hex) reaches the node, over HTTP and WebSocket', async () => {
+  // Six 128 KiB blobs with their commitments and proofs, as eth_sendRawTransaction carries them.
+  // The bytes are not a valid transaction, so the node's own refusal is the answer: evmux let it through.
+  const raw = `0x03${'ab'.repeat(6 * (131_072 + 96) + 200)}`;
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'eth_sendRawTransaction', params: [raw] });
+  assert.ok(body.length > 1_500_000);
+  const http = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  assert.equal(http.status, 200);
+  const overHttp = (await http.json()) as { id: number; error?: { code: number; message: string } };
+  assert.equal(overHttp.id, 7);
+  assert.ok(overHttp.error !== undefined, 'the node refuses the made-up bytes');
+  assert.match(overHttp.error.message, /failed to decode transaction/i, "anvil's answer, not a refusal by evmux");
+
+  const ws = new WebSocket(evmux.wsUrl);
+  await new Promise((resolve) => ws.once('open', resolve));
+  const reply = new Promise<{ id: number; error?: { code: number; message: string } }>((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()))));
+  ws.send(body);
+  const overWs = await reply;
+  ws.close();
+  assert.deepEqual(overWs, overHttp, 'the same answer over WebSocket, the socket not closed for size');
+});
