@@ -225,6 +225,11 @@ export const configSchema = z
     /** @default "info" */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     upstreams: z.array(upstreamSchema).min(1, 'needs at least one upstream'),
+    /**
+     * The chain every upstream must serve (its eth_chainId). Unset: learned from the first node to
+     * answer. A node on another chain takes no traffic.
+     */
+    chainId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     /** @default "least-connections" */
     balancer: z.enum(strategyKinds as [string, ...string[]]).default('least-connections'),
     /** Per-attempt timeout for a call to an upstream. @default 5000 */

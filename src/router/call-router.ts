@@ -60,7 +60,17 @@ export class CallRouter {
     if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
     else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
     else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
+    else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) this.#answerChainId(this.#pool.chain.chainIdHex, sink);
     else this.#withRetries(method, params, sink, paramsJson, ascii);
+  }
+
+  /**
+   * Every node was checked to serve this chain before it took traffic, so its id is evmux's to
+   * give: wallets ask for it before most of what they do, and the answer costs no round trip.
+   */
+  #answerChainId(chainIdHex: string, sink: ReplySink): void {
+    const reply = resultReply(chainIdHex);
+    queueMicrotask(() => sink.resolve(reply));
   }
 
   /**

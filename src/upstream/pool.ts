@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
+import { ChainGuard } from './chain-guard.js';
 import { Upstream, type UpstreamSnapshot } from './upstream.js';
 
 export interface PoolEvents {
@@ -24,6 +25,8 @@ export interface PoolSnapshot extends UpstreamSnapshot {
 
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
+  /** the chain the nodes must serve; its id answers eth_chainId once known */
+  readonly chain: ChainGuard;
   readonly #config: Config;
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
@@ -39,7 +42,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.#config = config;
     this.#logger = logger;
     this.#telemetry = telemetry;
-    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger));
+    this.chain = new ChainGuard(config.chainId === undefined ? undefined : BigInt(config.chainId));
+    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain));
     for (const upstream of this.upstreams) {
       upstream.on('state', () => this.#scheduleEvaluate());
       upstream.on('head', (head) => {

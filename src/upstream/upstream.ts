@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../log.js';
+import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
@@ -37,6 +38,8 @@ export interface UpstreamSnapshot {
   inFlight: number;
   queued: number;
   latencyMs: number;
+  /** why the node is kept out for serving another chain; null when its chain is right or unknown yet */
+  wrongChain: string | null;
 }
 
 type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker'>;
@@ -64,9 +67,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #subConnection: UpstreamConnection | undefined;
   #closed = false;
   #neverUp = true;
+  readonly #chain: ChainGuard;
+  /** its eth_chainId was checked since it last connected */
+  #chainChecked = false;
+  #wrongChain: string | undefined;
 
-  constructor(config: UpstreamConfig, settings: Settings, logger: Logger) {
+  constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
     super();
+    this.#chain = chain;
     this.setMaxListeners(0);
     this.name = config.name;
     this.weight = config.weight;
@@ -216,6 +224,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       inFlight: this.#active,
       queued: this.#queue.length,
       latencyMs: Math.round(this.#latencyMs * 100) / 100,
+      wrongChain: this.#wrongChain ?? null,
     };
   }
 
@@ -283,6 +292,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       // raise the head would never notice: learn its head anew.
       this.#head = undefined;
       this.#headNumber = -1n;
+      // It may come back as another node (a load balancer's URL, a redeploy): check its chain again.
+      this.#chainChecked = false;
     }
     this.emit('state');
   }
@@ -314,6 +325,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     try {
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
+      if (!this.#chainChecked) await this.#checkChain(connection);
       const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs);
       if (reply.error) throw new Error(reply.error.message);
       const result = replyResult(reply);
@@ -336,6 +348,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     } finally {
       this.#probing = false;
     }
+  }
+
+  /** Before its first good probe after connecting: the node must serve the pool's chain. */
+  async #checkChain(connection: UpstreamConnection): Promise<void> {
+    const reply = await connection.request('eth_chainId', [], this.#settings.health.probeTimeoutMs);
+    if (reply.error) throw new Error(`eth_chainId failed: ${reply.error.message}`);
+    const verdict = this.#chain.check(replyResult(reply));
+    if (!verdict.ok) {
+      if (this.#wrongChain !== verdict.reason) this.#logger.error({ reason: verdict.reason }, 'upstream serves another chain: it takes no traffic');
+      this.#wrongChain = verdict.reason;
+      throw new Error(verdict.reason);
+    }
+    this.#wrongChain = undefined;
+    this.#chainChecked = true;
   }
 
   #setHealthy(healthy: boolean, reason: string): void {

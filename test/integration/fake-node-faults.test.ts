@@ -78,7 +78,7 @@ async function call(evmux: TestGateway, method: string, params: unknown[] = []):
 }
 
 /** Calls that must all succeed; returns each one's duration in ms. */
-async function callsSucceed(evmux: TestGateway, count: number, concurrency: number, method = 'eth_chainId'): Promise<number[]> {
+async function callsSucceed(evmux: TestGateway, count: number, concurrency: number, method = 'net_version'): Promise<number[]> {
   const durations: number[] = [];
   let issued = 0;
   const worker = async (): Promise<void> => {
@@ -107,8 +107,8 @@ test('a node that accepts calls and never answers: calls time out on it and succ
   hung.mode = 'hang';
   // One call at a time: with calls in flight least connections would already steer around it.
   const durations = await callsSucceed(evmux, 12, 1);
-  assert.ok(requests(hung, 'eth_chainId') >= 3, `the hung node got ${requests(hung, 'eth_chainId')} calls`);
-  assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'eth_chainId'), 'every call sent to it timed out');
+  assert.ok(requests(hung, 'net_version') >= 3, `the hung node got ${requests(hung, 'net_version')} calls`);
+  assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'net_version'), 'every call sent to it timed out');
   assert.equal(await upstreamCalls(evmux, 'node1', 'ok'), 0);
   // A call that met the hung node paid one timeout, not more: the retry went to a live node.
   const slowest = Math.max(...durations);
@@ -128,7 +128,7 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   await waitFor('node usable', async () => (await upstreamOf(evmux, 'node0')).usable, 5_000);
   node.mode = 'hang';
   const started = performance.now();
-  const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'eth_chainId')));
+  const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'net_version')));
   const elapsed = performance.now() - started;
   const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
   // One call holds the slot and one waits for it; both time out. The other two find the queue full.
@@ -247,7 +247,7 @@ test('a node that sends garbage frames: its socket is dropped and the calls succ
   const connectionsBefore = bad.stats.connectionsTotal;
   bad.mode = 'garbage';
   await callsSucceed(evmux, 30, 3);
-  assert.ok(requests(bad, 'eth_chainId') >= 1, 'calls were sent to the garbage node');
+  assert.ok(requests(bad, 'net_version') >= 1, 'calls were sent to the garbage node');
   assert.ok((await upstreamCalls(evmux, 'node0', 'transport_error')) >= 1, 'counted as transport errors');
   const dropped = evmux.logs.filter((line) => line['upstream'] === 'node0' && line['msg'] === 'terminating upstream socket');
   assert.ok(dropped.length >= 1);
@@ -274,19 +274,19 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   // One call at a time: least connections alternates, so every other call meets the hung node.
   for (let i = 0; i < 6 && breakerLog().length === 0; i++) await callsSucceed(evmux, 1, 1);
   assert.deepEqual(breakerLog(), ['open']);
-  assert.equal(requests(flaky, 'eth_chainId'), 3, 'opened after exactly failureThreshold timeouts');
+  assert.equal(requests(flaky, 'net_version'), 3, 'opened after exactly failureThreshold timeouts');
   const status = await upstreamOf(evmux, 'node1');
   assert.equal(status.breaker, 'open');
   assert.equal(status.usable, false);
   const openedAt = Date.now();
   await callsSucceed(evmux, 10, 2);
-  assert.equal(requests(flaky, 'eth_chainId'), 3, 'no call reaches it while open');
+  assert.equal(requests(flaky, 'net_version'), 3, 'no call reaches it while open');
 
   // After openMs one trial goes through; it times out and the breaker opens again.
   await waitFor('half-open', async () => (await upstreamOf(evmux, 'node1')).breaker === 'half-open', openMs + 1_500);
   assert.ok(Date.now() - openedAt >= openMs - 50, 'not before openMs');
   await callsSucceed(evmux, 6, 2);
-  assert.equal(requests(flaky, 'eth_chainId'), 4, 'exactly one trial call in half-open');
+  assert.equal(requests(flaky, 'net_version'), 4, 'exactly one trial call in half-open');
   assert.deepEqual(breakerLog(), ['open', 'half-open', 'open']);
 
   // The node recovers: the next trial succeeds and the breaker closes.
@@ -295,9 +295,9 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   await callsSucceed(evmux, 4, 1);
   assert.deepEqual(breakerLog(), ['open', 'half-open', 'open', 'half-open', 'closed']);
   assert.equal((await upstreamOf(evmux, 'node1')).usable, true);
-  const trialsDone = requests(flaky, 'eth_chainId');
+  const trialsDone = requests(flaky, 'net_version');
   await callsSucceed(evmux, 40, 4);
-  assert.ok(requests(flaky, 'eth_chainId') >= trialsDone + 5, 'it takes calls again');
+  assert.ok(requests(flaky, 'net_version') >= trialsDone + 5, 'it takes calls again');
 });
 
 const RAW_TX: `0x${string}` = `0x02${'ab'.repeat(60)}`;

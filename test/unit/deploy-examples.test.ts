@@ -13,6 +13,7 @@ test('deploy/evmux.example.yaml is a valid config', () => {
   assert.deepEqual(config.upstreams.map((upstream) => upstream.name), ['node-a', 'node-b']);
   assert.deepEqual(config.upstreams[0]!.headers, { 'X-Api-Key': 'key-a' });
   assert.deepEqual(config.proxy.trusted, ['10.0.0.0/8']);
+  assert.equal(config.chainId, 1);
 });
 
 test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming from the Secret", () => {
