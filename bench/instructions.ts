@@ -122,7 +122,7 @@ async function untilAnswering(url: string, timeoutMs: number): Promise<void> {
       const response = await fetch(httpUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+        body: '{"jsonrpc":"2.0","id":1,"method":"net_version","params":[]}',
         signal: AbortSignal.timeout(5000),
       });
       if (response.ok && (await response.text()).includes('"result"')) return;

@@ -129,7 +129,7 @@ async function waitPost(port: number, child: Child, timeoutMs: number): Promise<
     try {
       const res = await fetch(`http://127.0.0.1:${port}/`, {
         method: 'POST',
-        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+        body: '{"jsonrpc":"2.0","id":1,"method":"net_version","params":[]}',
         headers: { 'content-type': 'application/json' },
         signal: AbortSignal.timeout(1000),
       });
