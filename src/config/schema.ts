@@ -16,12 +16,15 @@ const upstreamUrl = z
     message: 'must be a ws:// or wss:// URL',
   });
 
+/** An HTTP header name: a token of RFC 9110. */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)');
+
 /** Handshake headers `ws` writes itself; a configured one would break the upgrade. */
 const HANDSHAKE_HEADERS = new Set(['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
 
 const upstreamHeaders = z
   .record(
-    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)'),
+    headerName,
     z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be printable ASCII or Latin-1 text, without line breaks'),
   )
   .superRefine((headers, ctx) => {
@@ -192,11 +195,7 @@ const proxySchema = z
       )
       .default([]),
     /** Header naming the client: `x-forwarded-for` (read from the right) or one like `x-real-ip`. @default "x-forwarded-for" */
-    header: z
-      .string()
-      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
-      .transform((name) => name.toLowerCase())
-      .default('x-forwarded-for'),
+    header: headerName.transform((name) => name.toLowerCase()).default('x-forwarded-for'),
   })
   .strict();
 

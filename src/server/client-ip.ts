@@ -1,8 +1,8 @@
 /**
  * The client's address when evmux runs behind a load balancer or ingress that it trusts: the TCP
- * peer is then the proxy, and the client is named in a header the proxy adds. Without it every
- * client behind one ingress would share its address, and with it one per-IP connection limit and
- * one ring position.
+ * peer is then the proxy, and the client is named in a header the proxy adds. Without this, every
+ * client behind one ingress would share the ingress's address: one per-IP connection limit and one
+ * ring position for all of them.
  *
  * Only a peer inside `proxy.trusted` is believed. `X-Forwarded-For` is read from the right (each
  * proxy appends the address it saw): trusted addresses are skipped, and the first one that is not
