@@ -8,7 +8,9 @@
  * proxy appends the address it saw): trusted addresses are skipped, and the first one that is not
  * trusted is the client. A client cannot forge its way past that: whatever it writes itself sits to
  * the left of what the trusted proxies appended. When every address is trusted, the leftmost is
- * the client; an entry that is not an IP address ends the walk at the last trusted hop.
+ * the client; an entry that is not an IP address ends the walk at the last trusted hop. Entries
+ * with a port, as some load balancers write them (`203.0.113.9:4711`, `[2001:db8::5]:4711`), name
+ * the address without it.
  */
 import { BlockList, isIP } from 'node:net';
 
@@ -44,6 +46,15 @@ function blockList(trusted: readonly string[]): BlockList {
   return list;
 }
 
+const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):\d{1,5}$/;
+
+/** One X-Forwarded-For entry's address, without the port some proxies add. */
+function addressOf(entry: string): string {
+  const hop = entry.trim();
+  const match = WITH_PORT.exec(hop);
+  return match === null ? hop : (match[1] ?? match[2]!);
+}
+
 function isTrusted(list: BlockList, address: string): boolean {
   const family = isIP(address);
   return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
@@ -57,7 +68,7 @@ export function clientIpResolver(settings: ProxySettings): ClientIpResolver {
     const hops = headerValue.split(',');
     let client = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = hops[i]!.trim();
+      const hop = addressOf(hops[i]!);
       if (isIP(hop) === 0) return client;
       client = hop;
       if (!isTrusted(trusted, hop)) return client;

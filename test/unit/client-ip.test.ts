@@ -16,6 +16,8 @@ test('client ip: a trusted peer is believed, read from the right past every trus
   assert.equal(xff('fd00::1', '2001:db8::5'), '2001:db8::5');
   assert.equal(xff('::ffff:10.0.0.1', '203.0.113.9'), '203.0.113.9', 'an IPv4-mapped peer matches the IPv4 range');
   assert.equal(xff('10.1.2.3', '10.0.0.5, 10.0.0.6'), '10.0.0.5', 'all trusted: the leftmost');
+  assert.equal(xff('10.1.2.3', '203.0.113.9:4711, 10.0.0.6:80'), '203.0.113.9', 'ports are dropped');
+  assert.equal(xff('10.1.2.3', '[2001:db8::5]:4711'), '2001:db8::5');
 });
 
 test('client ip: an untrusted peer, a missing header, or garbage in it', () => {
