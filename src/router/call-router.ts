@@ -13,7 +13,7 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { isNullResult, replyResult, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
@@ -60,17 +60,10 @@ export class CallRouter {
     if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
     else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
     else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
-    else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) this.#answerChainId(this.#pool.chain.chainIdHex, sink);
+    // Every node was checked to serve this chain before it took traffic, so its id is evmux's to give:
+    // wallets ask for it before most of what they do, and the answer costs no round trip.
+    else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) resolveLater(sink, resultReply(this.#pool.chain.chainIdHex));
     else this.#withRetries(method, params, sink, paramsJson, ascii);
-  }
-
-  /**
-   * Every node was checked to serve this chain before it took traffic, so its id is evmux's to
-   * give: wallets ask for it before most of what they do, and the answer costs no round trip.
-   */
-  #answerChainId(chainIdHex: string, sink: ReplySink): void {
-    const reply = resultReply(chainIdHex);
-    queueMicrotask(() => sink.resolve(reply));
   }
 
   /**

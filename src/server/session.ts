@@ -98,7 +98,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
     }
     if (buffered <= cap + this.#allowance) return true;
     this.logger.warn({ buffered, cap, largestFrame: this.#allowance }, 'disconnecting slow consumer');
-    this.disconnect(1013, `send buffer over ${this.#deps.maxSendBufferBytes} bytes: client too slow`, 'slow_consumer');
+    this.disconnect(1013, `send buffer over ${cap} bytes: client too slow`, 'slow_consumer');
     return false;
   }
 

@@ -12,17 +12,14 @@
 export type ChainVerdict = { ok: true } | { ok: false; reason: string };
 
 export class ChainGuard {
+  /** The chain id as `eth_chainId` writes it, once known. */
+  chainIdHex: string | undefined;
   #expected: bigint | undefined;
   readonly #configured: boolean;
 
   constructor(configured: bigint | undefined) {
-    this.#expected = configured;
     this.#configured = configured !== undefined;
-  }
-
-  /** The chain id as `eth_chainId` writes it, once known. */
-  get chainIdHex(): string | undefined {
-    return this.#expected === undefined ? undefined : `0x${this.#expected.toString(16)}`;
+    if (configured !== undefined) this.#learn(configured);
   }
 
   /** Judge a node's `eth_chainId` answer. */
@@ -31,9 +28,15 @@ export class ChainGuard {
       return { ok: false, reason: `eth_chainId answered ${JSON.stringify(reported)?.slice(0, 80)}, not a chain id` };
     }
     const chainId = BigInt(reported);
-    this.#expected ??= chainId;
+    if (this.#expected === undefined) this.#learn(chainId);
     if (chainId === this.#expected) return { ok: true };
     const source = this.#configured ? 'chainId in the config' : 'the first node to answer';
     return { ok: false, reason: `serves chain ${chainId}, not chain ${this.#expected} (${source})` };
+  }
+
+  #learn(chainId: bigint): void {
+    this.#expected = chainId;
+    // Written once here: eth_chainId calls read it on every call.
+    this.chainIdHex = `0x${chainId.toString(16)}`;
   }
 }

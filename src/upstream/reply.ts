@@ -56,6 +56,11 @@ export function rejectLater(sink: ReplySink, error: unknown): void {
   queueMicrotask(() => sink.reject(error));
 }
 
+/** Answer a call without a node, after the caller's own code has run, as a resolved promise would. */
+export function resolveLater(sink: ReplySink, reply: UpstreamReply): void {
+  queueMicrotask(() => sink.resolve(reply));
+}
+
 export interface ParsedFrame {
   /** The numeric id evmux gave the request, when the frame is a response. */
   id?: number;
