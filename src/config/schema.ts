@@ -3,6 +3,7 @@
  * tests all go through `parseConfig`; unknown keys are errors so a typo never silently falls back
  * to a default.
  */
+import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { strategyKinds } from '../balancer/strategy.js';
 import { trustedEntryProblem } from '../server/client-ip.js';
@@ -132,6 +133,17 @@ const limitsSchema = z
      * signed transaction with six blobs is about 1.6 MB of hex. @default 5242880
      */
     maxRequestBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+    /**
+     * Largest answer taken from a node. A bigger one closes that node's socket (a WebSocket frame
+     * cannot be skipped unread) and the call is refused with -32005 rather than sent to every node.
+     * At most Node's longest string (512 MiB): the answers evmux parses become one. @default 268435456
+     */
+    maxAnswerBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(constants.MAX_STRING_LENGTH, { message: `must be at most ${constants.MAX_STRING_LENGTH}, the longest string Node can make (the answers evmux parses become one)` })
+      .default(256 * 1024 * 1024),
     /** Largest batch. @default 100 */
     maxBatchSize: positive(100),
     /** Open WebSocket connections per client IP. @default 200 */

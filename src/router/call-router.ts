@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { keccak256 } from 'viem';
 import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';
-import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { InvalidParamsError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
@@ -18,14 +18,14 @@ import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
-import { isAlreadyKnown, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
+import { isAlreadyKnown, isAnswerTooLarge, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
   sessionKey: string;
 }
 
-type Settings = Pick<Config, 'retry' | 'requestTimeoutMs'>;
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 
@@ -91,8 +91,8 @@ export class CallRouter {
     const { method, params, upstream, deadline, minHead, sink } = attempt;
     try {
       this.#record(method, upstream, attempt.started, reply, error);
-      if (reply === undefined && !(error instanceof UpstreamFailure)) {
-        sink.reject(error);
+      if (reply === undefined && (!(error instanceof UpstreamFailure) || isAnswerTooLarge(error))) {
+        sink.reject(this.#callerError(method, error));
         return;
       }
       const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead);
@@ -270,9 +270,19 @@ export class CallRouter {
       },
       (error: unknown) => {
         this.#record(method, upstream, started, undefined, error);
-        throw error;
+        throw this.#callerError(method, error);
       },
     );
+  }
+
+  /**
+   * An answer over the limit is the caller's to hear about, not a node's failure to try elsewhere:
+   * every node would send it, and close its socket on it.
+   */
+  #callerError(method: string, error: unknown): unknown {
+    if (!isAnswerTooLarge(error)) return error;
+    const limit = this.#settings.limits.maxAnswerBytes;
+    return new LimitExceededError(`${method}: the node's answer is larger than this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask for less, e.g. a narrower block range`);
   }
 
   /** One attempt's outcome in the per-call metrics: its reply, or else its error. */

@@ -37,9 +37,12 @@ export function isRetryableRpcError(error: JsonRpcErrorObject): boolean {
   return NODE_TROUBLE.test(error.message);
 }
 
-/** Transport failures are always the node's fault. */
-export function isRetryableFailure(error: unknown): boolean {
-  return error instanceof UpstreamFailure;
+/**
+ * The node's answer was over `limits.maxAnswerBytes`: the one transport failure that is the
+ * caller's doing, and would close the next node's socket too.
+ */
+export function isAnswerTooLarge(error: unknown): boolean {
+  return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';
 }
 
 /** A second node that already has the transaction means the first send worked. */

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
+import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
 import { parseUpstreamFrame, rejectLater, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
   headers?: Readonly<Record<string, string>>;
   heartbeat: { intervalMs: number; timeoutMs: number };
   reconnect: { baseMs: number; maxMs: number };
+  /** largest message taken from the node; a larger one closes the socket (ws cannot skip it unread) */
+  maxAnswerBytes: number;
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -141,13 +144,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const socket = new WebSocket(this.#options.url, {
       perMessageDeflate: false,
       headers: { ...this.#options.headers },
-      maxPayload: 256 * 1024 * 1024,
+      maxPayload: this.#options.maxAnswerBytes,
       // Nodes are trusted peers; validating every byte of every block in JS costs more than the proxying.
       skipUTF8Validation: true,
       handshakeTimeout: this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs,
     });
     this.#socket = socket;
     let opened = false;
+    /** set when the socket dies of a message over maxAnswerBytes: the id it began with, if known */
+    let oversized: { id: number | undefined } | undefined;
     socket.on('open', () => {
       opened = true;
       this.#attempt = 0;
@@ -165,15 +170,17 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       clearTimeout(this.#pongTimer);
       this.#pongTimer = undefined;
     });
-    socket.on('error', (error) => {
+    socket.on('error', (error: Error & { code?: string }) => {
       if (!opened && !this.#closed) this.#connectFailed(error.message);
+      else if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized = { id: oversizedMessageId(socket) };
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', () => {
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#stopHeartbeat();
-      this.#markClosed('socket closed');
+      if (oversized === undefined) this.#markClosed('socket closed');
+      else this.#markClosedByAnswer(oversized.id);
       this.#scheduleReconnect();
     });
   }
@@ -264,6 +271,19 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     } catch (error) {
       this.#options.logger.error({ err: error, method: pending.method }, 'call outcome handler threw');
     }
+  }
+
+  /**
+   * The node sent a message over maxAnswerBytes, which closed the socket. The call it answers (when
+   * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
+   * here fail as on any close, and are.
+   */
+  #markClosedByAnswer(id: number | undefined): void {
+    const limit = this.#options.maxAnswerBytes;
+    const culprit = id === undefined ? undefined : this.#pending.take(id);
+    this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
+    if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`));
+    this.#markClosed(`an answer of more than ${limit} bytes closed the socket`);
   }
 
   #markClosed(reason: string): void {

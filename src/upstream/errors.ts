@@ -6,6 +6,8 @@
 export type UpstreamFailureCode =
   | 'EVMUX_NOT_CONNECTED'
   | 'EVMUX_SOCKET_CLOSED'
+  /** the node's answer to this call was over `limits.maxAnswerBytes` (and closed the socket) */
+  | 'EVMUX_ANSWER_TOO_LARGE'
   | 'EVMUX_TIMEOUT'
   | 'EVMUX_QUEUE_FULL'
   | 'EVMUX_BAD_FRAME'

@@ -42,7 +42,7 @@ export interface UpstreamSnapshot {
   wrongChain: string | null;
 }
 
-type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker'>;
+type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker' | 'limits'>;
 
 export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender {
   readonly name: string;
@@ -92,6 +92,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         headers: config.headers,
         heartbeat: settings.heartbeat,
         reconnect: settings.reconnect,
+        maxAnswerBytes: settings.limits.maxAnswerBytes,
         logger: this.#logger.child({ socket: index }),
       });
       connection.on('open', () => this.#onConnectionOpen(connection));

@@ -41,6 +41,8 @@ test('errors name the key and the problem', () => {
   assert.match(message({ ...ok, limits: { idleTimeoutSeconds: 4 } }), /^limits\.idleTimeoutSeconds: must be 0 \(never\) or from 8 to 960 seconds$/);
   assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 0 } }).limits.idleTimeoutSeconds, 0);
   assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 8 } }).limits.idleTimeoutSeconds, 8);
+  assert.equal(parseConfig(ok).limits.maxAnswerBytes, 256 * 1024 * 1024);
+  assert.match(message({ ...ok, limits: { maxAnswerBytes: 1024 ** 3 } }), /^limits\.maxAnswerBytes: must be at most 536870888, the longest string Node can make/);
 });
 
 test('flags override the file and --upstream replaces its list', () => {

@@ -45,6 +45,7 @@ async function openConnection(t: TestContext, port: number, options: Partial<Con
     url: `ws://127.0.0.1:${port}`,
     heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
     reconnect: { baseMs: 100, maxMs: 1000 },
+    maxAnswerBytes: 1024 * 1024,
     logger: createLogger('silent'),
     ...options,
   });

@@ -1,0 +1,76 @@
+/**
+ * A node's answer over `limits.maxAnswerBytes` (a wide eth_getLogs on a busy chain can be hundreds of
+ * MB) closes that node's socket: ws cannot skip a message unread. One client asking for it must not
+ * take every node's socket down with it by being retried on each: the caller gets -32005 naming the
+ * limit, the calls that shared the closed socket are answered from other nodes, and the streams on
+ * it move without a gap. Three fake nodes of one chain: anvil cannot be made to produce such an
+ * answer in a test's time.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeNode } from '../support/fake-node.js';
+import { startGateway } from '../support/gateway.js';
+import { headProblems, sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
+
+const LIMIT = 512 * 1024;
+const BLOCK_MS = 100;
+
+const total = (nodes: FakeNode[], method: string): number => nodes.reduce((sum, node) => sum + (node.stats.requests.get(method) ?? 0), 0);
+
+test('an answer over maxAnswerBytes is refused to its caller after one node, the calls beside it are answered, and streams go on without a gap', { timeout: 30_000 }, async (t) => {
+  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'answer-limit', startHeight: 100 })));
+  t.after(async () => {
+    for (const node of nodes) await node.close();
+  });
+  for (const node of nodes) {
+    node.handle('eth_getLogs', async () => {
+      await sleep(100);
+      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(LIMIT)}` }];
+    });
+    // Slower than the large answer, so that some are pending on the socket it closes.
+    node.handle('eth_call', async () => {
+      await sleep(300);
+      return '0x01';
+    });
+  }
+  const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: LIMIT } });
+  t.after(() => evmux.close());
+  await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
+
+  const listener = await StreamClient.open(evmux.wsUrl, 'listener');
+  t.after(() => listener.close());
+  const low = nodes[0]!.head.number;
+  const heads = await listener.subscribe(['newHeads']);
+  await listener.first(heads);
+  const greeting = { low, high: nodes[0]!.head.number };
+  const ticker = setInterval(() => {
+    for (const node of nodes) node.advance(1);
+  }, BLOCK_MS);
+  t.after(() => clearInterval(ticker));
+
+  const caller = await StreamClient.open(evmux.wsUrl, 'caller');
+  t.after(() => caller.close());
+  const calls = Array.from({ length: 12 }, () => caller.request('eth_call', [{ to: '0x00000000000000000000000000000000000000ee' }, 'latest']));
+  const wide = await caller.request('eth_getLogs', [{ fromBlock: '0x0', toBlock: 'latest' }]);
+  const error = wide['error'] as { code: number; message: string } | undefined;
+  assert.equal(error?.code, -32005, `the caller is told it asked for too much: ${JSON.stringify(wide).slice(0, 300)}`);
+  assert.match(error.message, /eth_getLogs: the node's answer is larger than this gateway's limit of 524288 bytes \(limits\.maxAnswerBytes\)/);
+  assert.equal(total(nodes, 'eth_getLogs'), 1, 'asked of one node only: each node asked would close its socket on the answer');
+
+  const answers = await Promise.all(calls);
+  assert.deepEqual(answers.map((answer) => answer['result']), answers.map(() => '0x01'), 'the calls beside it are all answered');
+  assert.ok(total(nodes, 'eth_call') > 12, 'some of them were pending on the closed socket and were answered by another node');
+  await waitUntil('the closed socket reconnected', () => nodes.reduce((sum, node) => sum + node.stats.connections, 0) === 3, 5000);
+  assert.equal(nodes.reduce((sum, node) => sum + node.stats.connectionsTotal, 0), 4, 'one socket closed, and only one');
+  assert.ok(evmux.logs.some((line) => line['msg'] === 'upstream answer over limits.maxAnswerBytes' && line['method'] === 'eth_getLogs'), 'logged with the method');
+
+  // The listener's stream, whichever node it was on, went on without a gap or a repeat.
+  await sleep(5 * BLOCK_MS);
+  clearInterval(ticker);
+  const height = nodes[0]!.head.number;
+  await waitUntil('the listener reached the head', () => listener.tip(heads) >= height, 5000);
+  const canonical = new Map<bigint, string>();
+  for (let n = low; n <= height; n++) canonical.set(n, nodes[0]!.header(n)!.hash);
+  assert.deepEqual(headProblems(listener.heads(heads), canonical, height, greeting), []);
+  assert.equal(listener.closeCode, undefined);
+});
