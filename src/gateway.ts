@@ -10,6 +10,7 @@ import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
+import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, type ClientIpResolver } from './server/client-ip.js';
 import { ClientSession, type SessionData } from './server/session.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
@@ -87,6 +88,7 @@ export class Gateway {
     this.#httpInFlight--;
   };
   #port = 0;
+  #admin: AdminServer | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(config: Config, logger: Logger) {
@@ -107,7 +109,7 @@ export class Gateway {
         drain: () => {},
         close: (socket) => this.#close(socket),
         post: (info, body, ascii) => this.#post(info, body, ascii),
-        get: (info) => this.#get(info),
+        get: (info) => this.#route(info.path, 'clients'),
       },
       {
         maxPayloadBytes: config.limits.maxRequestBytes,
@@ -125,6 +127,11 @@ export class Gateway {
     const gateway = new Gateway(config, logger);
     gateway.pool.start();
     gateway.subscriptions.start();
+    if (config.admin.port !== undefined) {
+      const onError = (error: unknown): void => logger.error({ err: error }, 'admin request failed');
+      gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path) => gateway.#route(path, 'admin'), onError);
+      logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
+    }
     gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
     return gateway;
@@ -132,6 +139,11 @@ export class Gateway {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** The admin listener's port, when `admin.port` is set. */
+  get adminPort(): number | undefined {
+    return this.#admin?.port;
   }
 
   /** Resolves once at least one upstream is usable, or rejects after `timeoutMs`. */
@@ -157,6 +169,7 @@ export class Gateway {
     for (const session of [...this.#sessions.values()]) session.disconnect(1001, 'server shutting down', 'shutdown');
     this.subscriptions.close();
     this.pool.close();
+    await this.#admin?.close();
     this.#logger.info('shut down');
   }
 
@@ -233,8 +246,13 @@ export class Gateway {
     }
   }
 
-  async #get(info: RequestInfo): Promise<HttpResponse> {
-    switch (info.path) {
+  /**
+   * GET routes of the client port and of the admin listener. With an admin listener, the client
+   * port keeps the health checks (load balancers probe it) and leaves /status and /metrics to it.
+   */
+  async #route(path: string, listener: 'clients' | 'admin'): Promise<HttpResponse> {
+    const adminElsewhere = listener === 'clients' && this.#admin !== undefined;
+    switch (path) {
       case '/healthz':
         return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' };
       case '/readyz': {
@@ -243,12 +261,14 @@ export class Gateway {
         return { status: ready ? 200 : 503, contentType: JSON_TYPE, body: JSON.stringify({ ready, usableUpstreams: usable }) };
       }
       case '/status':
+        if (adminElsewhere) break;
         return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(this.#status(), null, 2) };
       case '/metrics':
+        if (adminElsewhere) break;
         return { status: 200, contentType: this.metrics.registry.contentType, body: await this.metrics.exposition() };
-      default:
-        return { status: 404, contentType: 'text/plain', body: 'not found: try /healthz /readyz /status /metrics\n' };
     }
+    const paths = adminElsewhere ? '/healthz /readyz (/status and /metrics are on the admin listener)' : '/healthz /readyz /status /metrics';
+    return { status: 404, contentType: 'text/plain', body: `not found: try ${paths}\n` };
   }
 
   #status(): unknown {

@@ -227,6 +227,18 @@ const subscriptionsSchema = z
   })
   .strict();
 
+const adminSchema = z
+  .object({
+    /**
+     * A listener of its own for /metrics and /status (and /healthz, /readyz); unset, they are
+     * served on `port` beside the JSON-RPC endpoint. 0 picks a free port.
+     */
+    port: z.number().int().min(0).max(65_535).optional(),
+    /** @default "127.0.0.1" */
+    host: z.string().min(1).default('127.0.0.1'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** @default "127.0.0.1" */
@@ -254,6 +266,7 @@ export const configSchema = z
     methods: methodsSchema.default({}),
     subscriptions: subscriptionsSchema.default({}),
     proxy: proxySchema.default({}),
+    admin: adminSchema.default({}),
     /** On SIGTERM, in-flight calls get this long to finish. @default 5000 */
     shutdownGraceMs: ms(5000),
     /** V8's and libuv's helper threads at idle CPU priority (SCHED_IDLE): "auto" when evmux may run
@@ -270,6 +283,9 @@ export const configSchema = z
       }
       seen.add(name);
     });
+    if (config.admin.port !== undefined && config.admin.port !== 0 && config.admin.port === config.port) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['admin', 'port'], message: `must differ from port (${config.port}): it is a listener of its own` });
+    }
     if (config.retry.backoffMaxMs < config.retry.backoffBaseMs) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['retry', 'backoffMaxMs'], message: 'must be >= retry.backoffBaseMs' });
     }

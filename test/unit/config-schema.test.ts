@@ -74,6 +74,14 @@ test('upstream headers: kept as given, refused when they could not be sent or wo
   assert.match(message(withHeaders(['Authorization: x'])), /^upstreams\[0\]\.headers: Expected object, received array/);
 });
 
+test('admin: a listener of its own, off unless a port is given, never the client port', () => {
+  assert.deepEqual(parseConfig(ok).admin, { host: '127.0.0.1' });
+  assert.deepEqual(parseConfig({ ...ok, admin: { port: 9547, host: '0.0.0.0' } }).admin, { port: 9547, host: '0.0.0.0' });
+  assert.equal(parseConfig({ ...ok, port: 0, admin: { port: 0 } }).admin.port, 0, 'both may pick a free port');
+  assert.match(message({ ...ok, admin: { port: 8547 } }), /^admin\.port: must differ from port \(8547\)/);
+  assert.match(message({ ...ok, admin: { prot: 1 } }), /^admin\.prot: unknown key$/);
+});
+
 test('proxy: trusted ranges are checked, the header name is lower-cased', () => {
   assert.deepEqual(parseConfig(ok).proxy, { trusted: [], header: 'x-forwarded-for' });
   assert.deepEqual(parseConfig({ ...ok, proxy: { trusted: ['10.0.0.0/8'], header: 'X-Real-IP' } }).proxy, { trusted: ['10.0.0.0/8'], header: 'x-real-ip' });

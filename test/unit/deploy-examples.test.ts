@@ -6,6 +6,10 @@ import { parseAllDocuments } from 'yaml';
 import { expandEnvRefs } from '../../src/config/env-refs.js';
 import { buildConfig, readConfigFile } from '../../src/config/load.js';
 
+interface DeploymentShape {
+  spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }> }> } } };
+}
+
 const deploy = (path: string): string => new URL(`../../deploy/${path}`, import.meta.url).pathname;
 
 test('deploy/evmux.example.yaml is a valid config', () => {
@@ -24,4 +28,11 @@ test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming
   const config = buildConfig(raw, {});
   assert.equal(config.upstreams.length, 3);
   assert.deepEqual(config.upstreams[0]!.headers, { Authorization: 'Bearer replace-me' });
+  // Prometheus scrapes the admin listener, which the pod exposes and the Service does not.
+  const deployment = documents.find((doc) => doc['kind'] === 'Deployment') as unknown as DeploymentShape;
+  const pod = deployment.spec.template;
+  assert.equal(pod.metadata.annotations['prometheus.io/port'], String(config.admin.port));
+  assert.deepEqual(pod.spec.containers[0]!.ports.find((port) => port.name === 'admin')?.containerPort, config.admin.port);
+  const service = documents.find((doc) => doc['kind'] === 'Service') as unknown as { spec: { ports: Array<{ targetPort: string }> } };
+  assert.deepEqual(service.spec.ports.map((port) => port.targetPort), ['rpc']);
 });

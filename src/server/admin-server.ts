@@ -1,0 +1,51 @@
+/**
+ * The admin listener (`admin.port`): /metrics and /status, and the health checks, on an address of
+ * their own, so that the port clients reach does not show them upstream names, heads and traffic.
+ * Scrapes and probes are a few requests a second: Node's own HTTP server serves them, apart from
+ * the client front end.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HttpResponse } from './front-end.js';
+
+export interface AdminServer {
+  /** the port it listens on (the one picked when `admin.port` is 0) */
+  readonly port: number;
+  /** Stop listening and drop its connections, idle keep-alive ones included. */
+  close(): Promise<void>;
+}
+
+/** Answers a GET for a path (without the query). */
+export type AdminRoutes = (path: string) => Promise<HttpResponse>;
+
+export async function startAdminServer(host: string, port: number, routes: AdminRoutes, onError: (error: unknown) => void): Promise<AdminServer> {
+  const server = createServer((request, response) => void answer(request, response, routes, onError));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(new Error(`cannot listen on ${host}:${port} (admin.port): ${error.message}`)));
+    server.listen(port, host, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function answer(request: IncomingMessage, response: ServerResponse, routes: AdminRoutes, onError: (error: unknown) => void): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('the admin listener answers GET /healthz /readyz /status /metrics\n');
+    return;
+  }
+  let reply: HttpResponse;
+  try {
+    reply = await routes((request.url ?? '/').split('?', 1)[0]!);
+  } catch (error) {
+    onError(error);
+    reply = { status: 500, contentType: 'text/plain', body: 'internal error\n' };
+  }
+  response.writeHead(reply.status, { 'content-type': reply.contentType, ...reply.headers });
+  response.end(request.method === 'HEAD' ? undefined : reply.body);
+}
