@@ -4,6 +4,7 @@
  */
 import { createStrategy } from './balancer/strategy.js';
 import type { Config } from './config/schema.js';
+import { ClientRateLimit } from './jsonrpc/client-rate-limit.js';
 import { Dispatcher, type DispatchContext } from './jsonrpc/dispatcher.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -78,6 +79,7 @@ export class Gateway {
   readonly subscriptions: SubscriptionManager;
   readonly #logger: Logger;
   readonly #dispatcher: Dispatcher;
+  readonly #rateLimit: ClientRateLimit | undefined;
   readonly #frontEnd: FrontEnd;
   readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
   readonly #connectionsPerIp = new Map<string, number>();
@@ -99,7 +101,9 @@ export class Gateway {
     this.pool = new UpstreamPool(config, logger, this.metrics);
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
     const router = new CallRouter(this.pool, createStrategy(config.balancer), affinity, config, this.metrics);
-    this.#dispatcher = new Dispatcher(createMethodPolicy(config.methods), router, config.limits, this.metrics);
+    const { requestsPerSecondPerClient, requestBurstPerClient } = config.limits;
+    this.#rateLimit = requestsPerSecondPerClient > 0 ? new ClientRateLimit(requestsPerSecondPerClient, requestBurstPerClient) : undefined;
+    this.#dispatcher = new Dispatcher(createMethodPolicy(config.methods), router, config.limits, this.metrics, this.#rateLimit);
     this.#frontEnd = createUwsFrontEnd<SessionData>(
       {
         upgrade: (info) => this.#upgrade(info),
@@ -169,6 +173,7 @@ export class Gateway {
     for (const session of [...this.#sessions.values()]) session.disconnect(1001, 'server shutting down', 'shutdown');
     this.subscriptions.close();
     this.pool.close();
+    this.#rateLimit?.close();
     await this.#admin?.close();
     this.#logger.info('shut down');
   }

@@ -144,6 +144,13 @@ const limitsSchema = z
       .min(64 * 1024)
       .max(constants.MAX_STRING_LENGTH, { message: `must be at most ${constants.MAX_STRING_LENGTH}, the longest string Node can make (the answers evmux parses become one)` })
       .default(256 * 1024 * 1024),
+    /**
+     * Requests per second one client may send (each batch element counts), 0 = no limit. A client
+     * is what subscriptions.sessionKey names: its IP, or an API key. @default 0
+     */
+    requestsPerSecondPerClient: z.number().min(0).default(0),
+    /** Requests a client may send at once before the rate applies; 0 = one second's worth. @default 0 */
+    requestBurstPerClient: z.number().int().min(0).default(0),
     /** Largest batch. @default 100 */
     maxBatchSize: positive(100),
     /** Open WebSocket connections per client IP. @default 200 */

@@ -17,6 +17,7 @@ import {
   ParseError,
   type JsonRpcErrorObject,
 } from './errors.js';
+import type { ClientRateLimit } from './client-rate-limit.js';
 import { commonRequest } from './common-request.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
@@ -45,12 +46,14 @@ export class Dispatcher {
   readonly #router: CallRouter;
   readonly #limits: DispatcherLimits;
   readonly #telemetry: Telemetry;
+  readonly #rateLimit: ClientRateLimit | undefined;
 
-  constructor(policy: (method: string) => MethodVerdict, router: CallRouter, limits: DispatcherLimits, telemetry: Telemetry) {
+  constructor(policy: (method: string) => MethodVerdict, router: CallRouter, limits: DispatcherLimits, telemetry: Telemetry, rateLimit?: ClientRateLimit) {
     this.#policy = policy;
     this.#router = router;
     this.#limits = limits;
     this.#telemetry = telemetry;
+    this.#rateLimit = rateLimit;
   }
 
   /**
@@ -124,8 +127,8 @@ export class Dispatcher {
   }
 
   /**
-   * A valid request: refused over the in-flight limit, else a ClientCall. `paramsJson` is its
-   * params' text as the client wrote it, when known (it goes to the node as it is).
+   * A valid request: refused over the client's rate or the in-flight limit, else a ClientCall.
+   * `paramsJson` is its params' text as the client wrote it, when known (it goes to the node as it is).
    */
   #call(
     replyId: ReplyId,
@@ -138,6 +141,13 @@ export class Dispatcher {
     paramsJson: string | undefined,
     ascii: boolean,
   ): void {
+    if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
+      this.#telemetry.clientRejected('rate_limit');
+      const { perSecond, burst } = this.#rateLimit;
+      const error = new LimitExceededError(`rate limit: this client may send ${perSecond} requests per second, ${burst} at once (limits.requestsPerSecondPerClient); retry later`);
+      answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+      return;
+    }
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
       const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
       answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
