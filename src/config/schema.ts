@@ -186,6 +186,13 @@ const methodsSchema = z
     deny: z
       .array(z.string().min(1))
       .default(['admin_*', 'debug_*', 'personal_*', 'miner_*', 'txpool_*', 'anvil_*', 'evm_*', 'hardhat_*']),
+    /**
+     * Per-attempt timeouts of methods that need more (or less) than requestTimeoutMs, by exact
+     * name: `{ eth_getLogs: 30000 }`. The call's deadline grows to fit one such attempt. @default {}
+     */
+    timeoutMs: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a method name, e.g. eth_getLogs'), z.number().int().min(1).max(600_000))
+      .default({}),
   })
   .strict();
 

@@ -25,7 +25,7 @@ export interface CallContext {
   sessionKey: string;
 }
 
-type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits'>;
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 
@@ -42,6 +42,8 @@ export class CallRouter {
   readonly #affinity: SessionAffinity;
   readonly #settings: Settings;
   readonly #telemetry: Telemetry;
+  /** methods.timeoutMs: per-attempt timeouts of the methods that have their own */
+  readonly #timeouts: ReadonlyMap<string, number>;
 
   constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry) {
     this.#pool = pool;
@@ -49,6 +51,7 @@ export class CallRouter {
     this.#affinity = affinity;
     this.#settings = settings;
     this.#telemetry = telemetry;
+    this.#timeouts = new Map(Object.entries(settings.methods.timeoutMs));
   }
 
   /**
@@ -73,7 +76,7 @@ export class CallRouter {
    */
   #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean): void {
     // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
-    const deadline = performance.now() + this.#settings.retry.deadlineMs;
+    const deadline = performance.now() + this.#deadlineOf(method);
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
@@ -82,7 +85,7 @@ export class CallRouter {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);
       return;
     }
-    const timeout = Math.min(this.#settings.requestTimeoutMs, this.#settings.retry.deadlineMs);
+    const timeout = Math.min(this.#timeoutOf(method), this.#deadlineOf(method));
     first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink));
   }
 
@@ -129,7 +132,7 @@ export class CallRouter {
       }
       if (upstream === undefined) break;
       tried.add(upstream.name);
-      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - performance.now());
+      const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (timeout <= 0) break;
       try {
         const reply = await this.#attempt(upstream, method, params, timeout);
@@ -178,7 +181,7 @@ export class CallRouter {
     minHead: bigint | undefined,
   ): Promise<UpstreamReply> {
     const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
-    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(deadline)).catch(() => reply);
+    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(method, deadline)).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer);
   }
@@ -195,15 +198,26 @@ export class CallRouter {
       await sleep(delay);
       const upstream = this.#pick(answeredNull, height, true) ?? this.#pick(NO_NODES, height, true);
       if (upstream === undefined) continue;
-      const again = await this.#attempt(upstream, method, params, this.#timeLeft(deadline)).catch(() => undefined);
+      const again = await this.#attempt(upstream, method, params, this.#timeLeft(method, deadline)).catch(() => undefined);
       if (again !== undefined && !isNullResult(again)) return again;
       answeredNull.add(upstream.name);
     }
     return reply;
   }
 
-  #timeLeft(deadline: number): number {
-    return Math.max(1, Math.min(this.#settings.requestTimeoutMs, deadline - performance.now()));
+  #timeLeft(method: string, deadline: number): number {
+    return Math.max(1, Math.min(this.#timeoutOf(method), deadline - performance.now()));
+  }
+
+  /** One attempt's timeout: the method's own (methods.timeoutMs), else requestTimeoutMs. */
+  #timeoutOf(method: string): number {
+    return this.#timeouts.size === 0 ? this.#settings.requestTimeoutMs : (this.#timeouts.get(method) ?? this.#settings.requestTimeoutMs);
+  }
+
+  /** A call's time with its retries: retry.deadlineMs, stretched to fit one attempt of a method with its own timeout. */
+  #deadlineOf(method: string): number {
+    const own = this.#timeouts.size === 0 ? undefined : this.#timeouts.get(method);
+    return own === undefined ? this.#settings.retry.deadlineMs : Math.max(own, this.#settings.retry.deadlineMs);
   }
 
   async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
@@ -213,14 +227,14 @@ export class CallRouter {
     if (typeof raw !== 'string' || raw.length % 2 !== 0 || !/^0x[0-9a-fA-F]+$/.test(raw)) {
       throw new InvalidParamsError('eth_sendRawTransaction expects one 0x-prefixed hex string of signed transaction bytes');
     }
-    const { maxAttempts, deadlineMs } = this.#settings.retry;
-    const deadline = performance.now() + deadlineMs;
+    const { maxAttempts } = this.#settings.retry;
+    const deadline = performance.now() + this.#deadlineOf('eth_sendRawTransaction');
     // Each node at most once: a node that timed out may still have taken the transaction.
     const tried = new Set<string>();
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const upstream = this.#pick(tried);
-      const timeout = Math.min(this.#settings.requestTimeoutMs, deadline - performance.now());
+      const timeout = Math.min(this.#timeoutOf('eth_sendRawTransaction'), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
       tried.add(upstream.name);
       try {
@@ -254,7 +268,7 @@ export class CallRouter {
 
   async #attemptOrThrow(upstream: Upstream, method: string, params: unknown): Promise<UpstreamReply> {
     try {
-      return await this.#attempt(upstream, method, params, this.#settings.requestTimeoutMs);
+      return await this.#attempt(upstream, method, params, this.#timeoutOf(method));
     } catch (error) {
       if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
       throw error;

@@ -82,6 +82,13 @@ test('admin: a listener of its own, off unless a port is given, never the client
   assert.match(message({ ...ok, admin: { prot: 1 } }), /^admin\.prot: unknown key$/);
 });
 
+test('methods.timeoutMs: per-method timeouts by exact name', () => {
+  assert.deepEqual(parseConfig(ok).methods.timeoutMs, {});
+  assert.deepEqual(parseConfig({ ...ok, methods: { timeoutMs: { eth_getLogs: 30_000 } } }).methods.timeoutMs, { eth_getLogs: 30_000 });
+  assert.match(message({ ...ok, methods: { timeoutMs: { 'eth_get*': 1000 } } }), /^methods\.timeoutMs\.eth_get\*: must be a method name, e\.g\. eth_getLogs/);
+  assert.match(message({ ...ok, methods: { timeoutMs: { eth_getLogs: 0 } } }), /^methods\.timeoutMs\.eth_getLogs: Number must be greater than or equal to 1/);
+});
+
 test('proxy: trusted ranges are checked, the header name is lower-cased', () => {
   assert.deepEqual(parseConfig(ok).proxy, { trusted: [], header: 'x-forwarded-for' });
   assert.deepEqual(parseConfig({ ...ok, proxy: { trusted: ['10.0.0.0/8'], header: 'X-Real-IP' } }).proxy, { trusted: ['10.0.0.0/8'], header: 'x-real-ip' });
