@@ -13,20 +13,18 @@
 //
 //   node dist/bench/bare-proxy.js --upstream ws://127.0.0.1:PORT [--upstream-client ws|lean]
 //                                 [--port 0] [--max-seconds 900]
-import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import WebSocket from 'ws';
 import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
 import { rawValueBounds } from './json-scan.js';
 import { LeanWsClient } from './lean-ws-client.js';
 import { SERVER_OPTIONS, listenUws } from './tool-server.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    ...SERVER_OPTIONS,
-    upstream: { type: 'string' },
-    'upstream-client': { type: 'string', default: 'ws' },
-  },
+const args = toolArgs(import.meta.url, {
+  ...SERVER_OPTIONS,
+  upstream: { type: 'string' },
+  'upstream-client': { type: 'string', default: 'ws' },
 });
 if (args.upstream === undefined) throw new Error('--upstream ws://host:port is required');
 const upstreamClient = args['upstream-client'];

@@ -10,22 +10,20 @@
 //
 // Clients over --max-backpressure bytes of unsent data are closed (uWS closeOnBackpressureLimit),
 // the bare analog of a gateway's per-client send buffer cap.
-import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
 import { num } from './process-util.js';
 import { SERVER_OPTIONS, listenUws } from './tool-server.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    ...SERVER_OPTIONS,
-    'interval-ms': { type: 'string' },
-    'genesis-ms': { type: 'string' },
-    seed: { type: 'string', default: 'evmux-bench' },
-    'max-backpressure': { type: 'string' },
-    turns: { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  ...SERVER_OPTIONS,
+  'interval-ms': { type: 'string' },
+  'genesis-ms': { type: 'string' },
+  seed: { type: 'string', default: 'evmux-bench' },
+  'max-backpressure': { type: 'string' },
+  turns: { type: 'string' },
 });
 
 const intervalMs = num(args['interval-ms'], 250, 'interval-ms');

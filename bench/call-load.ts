@@ -18,29 +18,27 @@
 // Methods: small = eth_getBalance (a tiny result no gateway can answer from its head tracker),
 // block = eth_getBlockByNumber("latest") (~16 KB from the fake upstream), or any method name.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { LeanHttpClient } from './lean-http-client.js';
 import { LeanWsClient } from './lean-ws-client.js';
 import { intValue } from './json-scan.js';
 import { newHistogram, recordMs, summarize } from './latency.js';
 import { emit, num, sleep } from './process-util.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    mode: { type: 'string', default: 'closed' },
-    conns: { type: 'string' },
-    inflight: { type: 'string' },
-    rate: { type: 'string' },
-    duration: { type: 'string' },
-    warmup: { type: 'string' },
-    method: { type: 'string', default: 'small' },
-    params: { type: 'string' },
-    label: { type: 'string' },
-    events: { type: 'boolean', default: false },
-    trace: { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  url: { type: 'string' },
+  mode: { type: 'string', default: 'closed' },
+  conns: { type: 'string' },
+  inflight: { type: 'string' },
+  rate: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  method: { type: 'string', default: 'small' },
+  params: { type: 'string' },
+  label: { type: 'string' },
+  events: { type: 'boolean', default: false },
+  trace: { type: 'string' },
 });
 
 if (args.url === undefined) throw new Error('--url is required (ws://host:port/ or http://host:port/)');

@@ -6,13 +6,13 @@
 //
 // Prints one line {"event":"listening","port":N,...} when ready. GET /stats returns JSON with the
 // live upstream subscription counts. Heads carry their send time in `extraData` (see chain.ts).
-import { parseArgs } from 'node:util';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpResponse, WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { FakeChain, defaultGenesisMs, monoMicros, notification, parseTurns, startTicker, toHex } from './chain.js';
 import { firstStringParam, rawValue, stringValue } from './json-scan.js';
 import { num } from './process-util.js';
 import { SERVER_OPTIONS, listenUws } from './tool-server.js';
+import { toolArgs } from './tool-args.js';
 
 interface ConnData {
   subs?: Map<string, string>;
@@ -26,17 +26,15 @@ interface Head {
   fullResult?: Buffer;
 }
 
-const { values: args } = parseArgs({
-  options: {
-    ...SERVER_OPTIONS,
-    'interval-ms': { type: 'string' },
-    'genesis-ms': { type: 'string' },
-    seed: { type: 'string', default: 'evmux-bench' },
-    'block-bytes': { type: 'string' },
-    'full-block-bytes': { type: 'string' },
-    'chain-id': { type: 'string' },
-    turns: { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  ...SERVER_OPTIONS,
+  'interval-ms': { type: 'string' },
+  'genesis-ms': { type: 'string' },
+  seed: { type: 'string', default: 'evmux-bench' },
+  'block-bytes': { type: 'string' },
+  'full-block-bytes': { type: 'string' },
+  'chain-id': { type: 'string' },
+  turns: { type: 'string' },
 });
 
 const intervalMs = num(args['interval-ms'], 250, 'interval-ms');

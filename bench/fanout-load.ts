@@ -13,33 +13,31 @@
 // failover mark (the kill time). Stalled clients (--stall-fraction) pause their socket after
 // subscribing, are left out of latency and loss figures, and are resumed at the end to see
 // whether the server disconnected them.
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { LeanWsClient } from './lean-ws-client.js';
 import { hexValue, intValue } from './json-scan.js';
 import { FanoutState, nowUs } from './fanout-state.js';
 import { GcPauses } from './gc-pauses.js';
 import { emit, num, onStdinLines, sleep, stdinIsPipe } from './process-util.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    clients: { type: 'string' },
-    duration: { type: 'string' },
-    steps: { type: 'string' },
-    logs: { type: 'boolean', default: false },
-    'stall-fraction': { type: 'string' },
-    interactive: { type: 'boolean', default: false },
-    sources: { type: 'string' },
-    'source-base': { type: 'string' },
-    'connect-concurrency': { type: 'string' },
-    'settle-ms': { type: 'string' },
-    'drain-ms': { type: 'string' },
-    'stall-flood-mb': { type: 'string' },
-    'stall-flood-clients': { type: 'string' },
-    'stall-hold-ms': { type: 'string' },
-    label: { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  url: { type: 'string' },
+  clients: { type: 'string' },
+  duration: { type: 'string' },
+  steps: { type: 'string' },
+  logs: { type: 'boolean', default: false },
+  'stall-fraction': { type: 'string' },
+  interactive: { type: 'boolean', default: false },
+  sources: { type: 'string' },
+  'source-base': { type: 'string' },
+  'connect-concurrency': { type: 'string' },
+  'settle-ms': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  'stall-flood-mb': { type: 'string' },
+  'stall-flood-clients': { type: 'string' },
+  'stall-hold-ms': { type: 'string' },
+  label: { type: 'string' },
 });
 if (args.url === undefined) throw new Error('--url is required');
 const url = new URL(args.url);

@@ -19,19 +19,17 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Child, freePort, killAllChildren, nodeArgs, toolPath, which } from './children.js';
 import { startFakeUpstream, runTool } from './peers.js';
 import { emit, num, sleep } from './process-util.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    peer: { type: 'string', default: 'evmux' },
-    transport: { type: 'string', default: 'ws' },
-    'warmup-s': { type: 'string' },
-    'measure-s': { type: 'string' },
-    entry: { type: 'string', default: 'dist/src/cli.js' },
-  },
+const args = toolArgs(import.meta.url, {
+  peer: { type: 'string', default: 'evmux' },
+  transport: { type: 'string', default: 'ws' },
+  'warmup-s': { type: 'string' },
+  'measure-s': { type: 'string' },
+  entry: { type: 'string', default: 'dist/src/cli.js' },
 });
 const peer = args.peer;
 const transport = args.transport;

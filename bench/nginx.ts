@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Child, which } from './children.js';
 import { boundLifetime, emit, num } from './process-util.js';
+import { toolArgs } from './tool-args.js';
 
 export function nginxBinary(): string | undefined {
   return which('nginx');
@@ -104,9 +104,7 @@ export function startNginx(port: number, upstreamPort: number, cpu?: string): Ng
 
 // Standalone use: start nginx in front of an upstream and keep it running until stdin closes.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({
-    options: { port: { type: 'string' }, 'upstream-port': { type: 'string' }, 'max-seconds': { type: 'string' } },
-  });
+  const values = toolArgs(import.meta.url, { port: { type: 'string' }, 'upstream-port': { type: 'string' }, 'max-seconds': { type: 'string' } });
   const peer = startNginx(num(values.port, 8548, 'port'), num(values['upstream-port'], 8545, 'upstream-port'));
   if (peer === undefined) {
     emit({ event: 'missing', tool: 'nginx', reason: 'nginx is not installed (apt-get install -y nginx)' });

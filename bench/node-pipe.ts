@@ -7,16 +7,14 @@
 //
 //   node dist/bench/node-pipe.js --upstream-port PORT [--port 0] [--max-seconds 900]
 import { createConnection, createServer, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import { applyHelperThreadPriority } from '../src/runtime/helper-threads.js';
 import { num } from './process-util.js';
 import { SERVER_OPTIONS, announceListening } from './tool-server.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    ...SERVER_OPTIONS,
-    'upstream-port': { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  ...SERVER_OPTIONS,
+  'upstream-port': { type: 'string' },
 });
 const upstreamPort = num(args['upstream-port'], Number.NaN, 'upstream-port');
 if (!Number.isInteger(upstreamPort)) throw new Error('--upstream-port PORT is required');

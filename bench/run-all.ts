@@ -14,7 +14,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { cpuSnapshot, history, interference, killAllChildren } from './children.js';
 import { confineKernelThreads } from './kernel-threads.js';
 import { enableHaltPolling } from './halt-polling.js';
@@ -25,18 +24,17 @@ import { readText } from './process-util.js';
 import { CALL_CONFIGS, PEER_NAMES, runCalls } from './suite-calls.js';
 import { runFailover } from './suite-failover.js';
 import { runFanout } from './suite-fanout.js';
+import { toolArgs } from './tool-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    name: { type: 'string' },
-    markdown: { type: 'boolean' },
-    'no-markdown': { type: 'boolean', default: false },
-    calls: { type: 'string' },
-    peers: { type: 'string' },
-    'turn-ms': { type: 'string' },
-  },
+const args = toolArgs(import.meta.url, {
+  quick: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  name: { type: 'string' },
+  markdown: { type: 'boolean' },
+  'no-markdown': { type: 'boolean', default: false },
+  calls: { type: 'string' },
+  peers: { type: 'string' },
+  'turn-ms': { type: 'string' },
 });
 const quick = args.quick;
 /**
