@@ -11,13 +11,17 @@
  * the client; an entry that is not an IP address ends the walk at the last trusted hop. Entries
  * with a port, as some load balancers write them (`203.0.113.9:4711`, `[2001:db8::5]:4711`), name
  * the address without it.
+ *
+ * With `proxy.header: forwarded`, the standard header (RFC 7239) is read the same way, one hop per
+ * element, from its `for=` parameter (`for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"`). An
+ * element without one, or with an obfuscated or `unknown` node, is not an address and ends the walk.
  */
 import { BlockList, isIP } from 'node:net';
 
 export interface ProxySettings {
   /** addresses and CIDR ranges of the proxies in front of evmux */
   trusted: readonly string[];
-  /** lower-case header that names the client: `x-forwarded-for` (a list) or e.g. `x-real-ip` */
+  /** lower-case header that names the client: `x-forwarded-for` (a list), `forwarded` (RFC 7239) or e.g. `x-real-ip` */
   header: string;
 }
 
@@ -46,13 +50,29 @@ function blockList(trusted: readonly string[]): BlockList {
   return list;
 }
 
-const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):\d{1,5}$/;
+const BRACKETED = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/;
+const V4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
 
-/** One X-Forwarded-For entry's address, without the port some proxies add. */
+/** One hop's address, without the port (and an IPv6 address's brackets) some proxies add. */
 function addressOf(entry: string): string {
   const hop = entry.trim();
-  const match = WITH_PORT.exec(hop);
-  return match === null ? hop : (match[1] ?? match[2]!);
+  const match = BRACKETED.exec(hop) ?? V4_WITH_PORT.exec(hop);
+  return match === null ? hop : match[1]!;
+}
+
+/** The hops of an X-Forwarded-For or X-Real-IP value, oldest first. */
+const listedHops = (value: string): string[] => value.split(',');
+
+/** The hops of a Forwarded value (RFC 7239): each element's `for=` parameter, unquoted; '' for none. */
+function forwardedHops(value: string): string[] {
+  return value.split(',').map((element) => {
+    for (const pair of element.split(';')) {
+      const equals = pair.indexOf('=');
+      if (equals === -1 || pair.slice(0, equals).trim().toLowerCase() !== 'for') continue;
+      return pair.slice(equals + 1).trim().replace(/^"(.*)"$/, '$1');
+    }
+    return '';
+  });
 }
 
 function isTrusted(list: BlockList, address: string): boolean {
@@ -63,9 +83,10 @@ function isTrusted(list: BlockList, address: string): boolean {
 export function clientIpResolver(settings: ProxySettings): ClientIpResolver {
   if (settings.trusted.length === 0) return (peer) => peer;
   const trusted = blockList(settings.trusted);
+  const hopsOf = settings.header === 'forwarded' ? forwardedHops : listedHops;
   return (peer, headerValue) => {
     if (headerValue === undefined || !isTrusted(trusted, peer)) return peer;
-    const hops = headerValue.split(',');
+    const hops = hopsOf(headerValue);
     let client = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = addressOf(hops[i]!);

@@ -29,6 +29,19 @@ test('client ip: an untrusted peer, a missing header, or garbage in it', () => {
   assert.equal(realIp('127.0.0.1', '203.0.113.9'), '203.0.113.9');
 });
 
+test('client ip: the Forwarded header (RFC 7239), read from its for= parameters', () => {
+  const forwarded = clientIpResolver({ trusted: ['10.0.0.0/8'], header: 'forwarded' });
+  assert.equal(forwarded('10.1.2.3', 'for=203.0.113.9;proto=https;by=10.1.2.3'), '203.0.113.9');
+  assert.equal(forwarded('10.1.2.3', 'for=198.51.100.1, for=203.0.113.9, for=10.0.0.6'), '203.0.113.9', 'from the right, past trusted hops');
+  assert.equal(forwarded('10.1.2.3', 'For="[2001:db8:cafe::17]:4711"'), '2001:db8:cafe::17', 'quoted, bracketed, with a port; names are case-insensitive');
+  assert.equal(forwarded('10.1.2.3', 'for="[2001:db8::5]"'), '2001:db8::5');
+  assert.equal(forwarded('10.1.2.3', 'proto=https;for=203.0.113.9:80'), '203.0.113.9', 'for= in any position');
+  assert.equal(forwarded('10.1.2.3', 'for=_hidden, for=10.0.0.6'), '10.0.0.6', 'an obfuscated node ends the walk at the last trusted hop');
+  assert.equal(forwarded('10.1.2.3', 'for=unknown'), '10.1.2.3');
+  assert.equal(forwarded('10.1.2.3', 'proto=https'), '10.1.2.3', 'an element without for=');
+  assert.equal(forwarded('198.51.100.7', 'for=203.0.113.9'), '198.51.100.7', 'an untrusted peer is not believed');
+});
+
 test('client ip: trusted entries are addresses or CIDR ranges', () => {
   assert.equal(trustedEntryProblem('10.0.0.0/8'), undefined);
   assert.equal(trustedEntryProblem('::1'), undefined);
