@@ -6,6 +6,9 @@ import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
 
+/** A list of header names, as a preflight's Access-Control-Request-Headers holds them. */
+const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+){0,63}$/;
+
 /**
  * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
  * it into a temporary UTF-8 buffer (allocated and freed per call); bytes it takes as they are.
@@ -361,8 +364,10 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     });
   });
 
-  // CORS preflight for browser dapps posting JSON-RPC.
-  app.options('/*', (res) => {
+  // CORS preflight for browser dapps posting JSON-RPC. The headers a dapp asks to send (an API key,
+  // the session header) are allowed as asked: the API carries no cookies.
+  app.options('/*', (res, req) => {
+    const asked = req.getHeader('access-control-request-headers');
     writeResponse(res, {
       status: 204,
       contentType: 'text/plain',
@@ -370,7 +375,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       headers: {
         'access-control-allow-origin': '*',
         'access-control-allow-methods': 'POST, GET, OPTIONS',
-        'access-control-allow-headers': 'content-type, authorization',
+        'access-control-allow-headers': HEADER_LIST.test(asked) ? asked : 'content-type, authorization',
         'access-control-max-age': '86400',
       },
     });

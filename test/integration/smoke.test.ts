@@ -44,6 +44,11 @@ test('HTTP responses carry their own status line and headers, in any order of ki
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-methods'), 'POST, GET, OPTIONS');
     assert.equal(preflight.headers.get('content-type'), 'text/plain');
+    assert.equal(preflight.headers.get('access-control-allow-headers'), 'content-type, authorization');
+    const asking = await fetch(evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'content-type,x-api-key,session' } });
+    assert.equal(asking.headers.get('access-control-allow-headers'), 'content-type,x-api-key,session', 'a dapp may send its API key or session header');
+    const odd = await fetch(evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'x-a, <script>' } });
+    assert.equal(odd.headers.get('access-control-allow-headers'), 'content-type, authorization', 'what is not a list of names is not echoed');
 
     const missing = await fetch(new URL('/nowhere', evmux.httpUrl));
     assert.equal(missing.status, 404);
