@@ -65,5 +65,10 @@ export class UpstreamRpcError extends RpcError {
 
 export function toErrorObject(error: unknown): JsonRpcErrorObject {
   if (error instanceof RpcError) return error.toObject();
+  // JSON.stringify and the checks of a filter recurse: params nested some 10,000 deep, which a 5 MB
+  // request can hold, overflow the stack on the way.
+  if (error instanceof RangeError && error.message.startsWith('Maximum call stack size exceeded')) {
+    return { code: InvalidParamsError.code, message: 'invalid params: nested too deeply' };
+  }
   return { code: InternalError.code, message: 'internal error' };
 }
