@@ -36,6 +36,8 @@ interface BlockRecord {
   logs: Map<number, Sent>;
   /** how many of `logs` are live, so lastBlockNumber need not look inside */
   live: number;
+  /** its logs are not the group's to send (withhold) */
+  withheld: boolean;
 }
 
 export class LogBook {
@@ -88,6 +90,7 @@ export class LogBook {
    */
   accept(entry: LogEntry): LogEntry | null {
     const block = this.#blocks.get(entry.blockHash);
+    if (block?.withheld === true) return null;
     const sent = block?.logs.get(entry.logIndex);
     if (entry.removed) {
       if (block === undefined || sent === undefined || !sent.live) return null;
@@ -108,6 +111,16 @@ export class LogBook {
     record.live++;
     this.#live++;
     return entry;
+  }
+
+  /**
+   * The logs of this block are never to be sent: it is the head a new stream started at, and the
+   * stream is of what comes after. Whether they come late from the node's logs subscription or from
+   * the look again at the last blocks after a failover, they are dropped like duplicates (sent after
+   * the next block's, they would break the order too).
+   */
+  withhold(blockHash: string, number: bigint): void {
+    (this.#blocks.get(blockHash) ?? this.#addBlock(blockHash, number)).withheld = true;
   }
 
   /**
@@ -186,7 +199,7 @@ export class LogBook {
     for (const [hash, block] of this.#blocks) {
       const logs = new Map<number, Sent>();
       for (const [index, sent] of block.logs) logs.set(index, { ...sent });
-      copy.#blocks.set(hash, { number: block.number, logs, live: block.live });
+      copy.#blocks.set(hash, { number: block.number, logs, live: block.live, withheld: block.withheld });
     }
     copy.#seq = this.#seq;
     copy.#live = this.#live;
@@ -196,7 +209,7 @@ export class LogBook {
   #addBlock(hash: string, number: bigint): BlockRecord {
     // Room is made first, so the block being recorded always stays (and the live count with it).
     if (this.#blocks.size >= this.#capacityBlocks) this.#evictOldest();
-    const record: BlockRecord = { number, logs: new Map(), live: 0 };
+    const record: BlockRecord = { number, logs: new Map(), live: 0, withheld: false };
     this.#blocks.set(hash, record);
     return record;
   }

@@ -113,7 +113,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
 
   /**
    * A fresh group starts at the node's current head: that block is the stream's anchor, so a
-   * failover before the first live head still replays every block after the start.
+   * failover before the first live head still replays every block after the start. Its own logs
+   * came before the subscription and are withheld.
    */
   override start(subscription: ClientSubscription): void {
     this.enqueue(async () => {
@@ -125,6 +126,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
           const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
           if (latest !== null && group.cursor!.last === undefined) {
             group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
+            group.logBook!.withhold(latest.hash, latest.number);
           }
         } catch (error) {
           this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');

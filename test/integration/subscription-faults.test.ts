@@ -279,6 +279,40 @@ test('a failover whose log replay fails is retried until it works: logs are late
   await r.verify();
 });
 
+test('a failover right after a logs subscription starts: the logs of the block it started at stay unsent', { timeout: 30_000 }, async (t) => {
+  const chain = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: `faults-${t.name}`, startHeight: 100 })));
+  t.after(async () => {
+    for (const node of chain) await node.close();
+  });
+  const mine = (): void => {
+    for (const node of chain) node.addLog({ address: EMITTER, data: '0x01' });
+    for (const node of chain) node.advance(1);
+  };
+  // The head when the client subscribes, 101, has a log of its filter: it was logged before.
+  mine();
+  const evmux = await startGateway(chain.map((node) => node.url));
+  t.after(() => evmux.close());
+  await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const logs = await client.subscribe(['logs', { address: EMITTER }]);
+  const holder = async (): Promise<string | undefined> => [...subscriptionsByUpstream((await evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
+  let pinned: string | undefined;
+  await waitUntil('the logs subscription on a node', async () => (pinned = await holder()) !== undefined, 5000);
+  await sleep(200);
+  // Its node goes before the next block. The next node looks again at the last blocks the stream
+  // delivered, in case their logs were in flight: 101, the one it started at, is among them.
+  const gone = chain[Number(pinned!.replace('node', ''))]!;
+  gone.acceptConnections = false;
+  gone.dropConnections();
+  await waitUntil('the logs subscription moved', async () => ![undefined, pinned].includes(await holder()), 5000);
+  await sleep(300);
+  mine();
+  await waitUntil('the log of block 102', () => client.logs(logs).length > 0, 5000);
+  await sleep(300);
+  assert.deepEqual(client.logs(logs).map((log) => log.blockNumber), [102n], 'only the logs of blocks after the one it started at');
+});
+
 test('every upstream down: subscriptions stay open and resume with replay when the nodes return', { timeout: 30_000 }, async (t) => {
   const r = await rig(t, { subscriptions: { holdDownMs: 500 } });
   r.mine();

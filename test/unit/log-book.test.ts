@@ -274,3 +274,15 @@ describe('LogBook with ChainCursor: randomized streams', () => {
     }
   });
 });
+
+describe('LogBook.withhold', () => {
+  it('drops the logs of the block a stream started at, however late they come, also in a clone', () => {
+    const book = new LogBook();
+    book.withhold(B10.hash, B10.number);
+    assert.deepEqual(positions([book.accept(entry(B10, 0)), book.accept(entry(B11, 0)), book.accept(entry(B10, 1))]), ['null', '11:0', 'null']);
+    const moved = book.clone();
+    assert.deepEqual(positions([moved.accept(entry(B10, 0)), moved.accept(entry(B12, 0))]), ['null', '12:0']);
+    assert.deepEqual(positions(moved.orphan([B10.hash])), [], 'nothing of it was sent, so nothing is removed');
+    assert.equal(moved.liveCount, 2);
+  });
+});
