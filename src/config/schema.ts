@@ -54,6 +54,11 @@ const upstreamSchema = z
     /** Relative share of calls and ring keys. @default 1 */
     weight: z.number().int().min(1).max(1000).default(1),
     /**
+     * "fallback": takes calls and subscriptions only while no "primary" node is usable (a paid
+     * provider behind your own nodes). Its health is checked all along, so it is ready. @default "primary"
+     */
+    role: z.enum(['primary', 'fallback']).default('primary'),
+    /**
      * Persistent WebSocket connections kept open to this node. One by default: calls made together
      * leave in one write and come back in one read; spread over two sockets, each side made twice
      * the system calls (BENCHMARKS.md, "One socket per node"). More help only where one large answer

@@ -313,11 +313,12 @@ export class CallRouter {
   }
 
   /**
-   * Usable nodes first; when none is usable, any healthy one (a lagging node beats no answer).
-   * With `minHead`, nodes known to have that block are preferred; `strict` requires it.
+   * Serving nodes first (usable primaries, else usable fallbacks); when none is usable, any healthy
+   * one (a lagging node beats no answer). With `minHead`, nodes known to have that block are
+   * preferred; `strict` requires it.
    */
   #pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
-    const usable = this.#pool.usable();
+    const usable = this.#pool.serving();
     let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
     if (minHead !== undefined) {
       const ahead = candidates.filter((upstream) => upstream.headNumber >= minHead && !exclude.has(upstream.name));

@@ -4,6 +4,8 @@
  * for the hold-down time, so a flapping node does not drag sessions back and forth. The subscription
  * layer can also mark a node whose streams misbehave while the pool still finds it fine (a newHeads
  * subscription gone silent): it owns no keys until the mark is cleared and hold-down has passed.
+ * A fallback node owns keys only while no primary is eligible for them: a primary that comes back
+ * takes its sessions back from the fallback after hold-down, as from any other node.
  */
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
@@ -31,6 +33,8 @@ export class SessionAffinity {
   /** The upstream that owns `key` now, or undefined when none is usable. */
   owner(key: string): Upstream | undefined {
     const name =
+      // Primaries first; fallbacks (role) only while no primary can take the key.
+      this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate)) ??
       // Everyone usable is still in hold-down: better a fresh node than none,
       this.#ring.lookup(key, (candidate) => this.#usable(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??

@@ -32,6 +32,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #telemetry: Telemetry;
   readonly #usableSince = new Map<Upstream, number>();
   #usable: readonly Upstream[] = [];
+  #serving: readonly Upstream[] = [];
   #bestHead = -1n;
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
@@ -73,9 +74,17 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return since !== undefined && Date.now() - since >= ms;
   }
 
-  /** The usable nodes in config order; the same array until the set changes (every call reads it). */
+  /** The usable nodes in config order; the same array until the set changes. */
   usable(): readonly Upstream[] {
     return this.#usable;
+  }
+
+  /**
+   * The usable nodes that take calls: the primaries, or the fallbacks while no primary is usable.
+   * In config order; the same array until the set changes (every call reads it).
+   */
+  serving(): readonly Upstream[] {
+    return this.#serving;
   }
 
   byName(name: string): Upstream | undefined {
@@ -149,6 +158,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     }
     if (!changed) return;
     this.#usable = this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
+    const primaries = this.#usable.filter((upstream) => upstream.role === 'primary');
+    this.#serving = primaries.length > 0 ? primaries : this.#usable;
     this.emit('changed');
   }
 }

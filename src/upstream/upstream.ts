@@ -30,6 +30,7 @@ export interface UpstreamSnapshot {
   name: string;
   url: string;
   weight: number;
+  role: 'primary' | 'fallback';
   connected: boolean;
   healthy: boolean;
   breaker: BreakerState;
@@ -47,6 +48,8 @@ type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker' | 
 export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender {
   readonly name: string;
   readonly weight: number;
+  /** a fallback serves only while no primary is usable */
+  readonly role: 'primary' | 'fallback';
   readonly #config: UpstreamConfig;
   readonly #settings: Settings;
   readonly #logger: Logger;
@@ -78,6 +81,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.setMaxListeners(0);
     this.name = config.name;
     this.weight = config.weight;
+    this.role = config.role;
     this.#config = config;
     this.#settings = settings;
     this.#logger = logger.child({ upstream: config.name });
@@ -217,6 +221,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       name: this.name,
       url: redactUrl(this.#config.url),
       weight: this.weight,
+      role: this.role,
       connected: this.connected,
       healthy: this.healthy,
       breaker: this.#breaker.state,

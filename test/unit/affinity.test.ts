@@ -9,9 +9,9 @@ import type { Upstream } from '../../src/upstream/upstream.js';
 class StubPool extends EventEmitter {
   readonly upstreams: Upstream[];
   readonly since = new Map<Upstream, number>();
-  constructor(names: string[]) {
+  constructor(names: string[], fallbacks: string[] = []) {
     super();
-    this.upstreams = names.map((name) => ({ name, weight: 1 }) as Upstream);
+    this.upstreams = names.map((name) => ({ name, weight: 1, role: fallbacks.includes(name) ? 'fallback' : 'primary' }) as Upstream);
     for (const upstream of this.upstreams) this.since.set(upstream, 0);
   }
   byName(name: string): Upstream | undefined {
@@ -39,6 +39,20 @@ function owners(affinity: SessionAffinity): Map<string, string | undefined> {
 }
 
 describe('SessionAffinity', () => {
+  it('a fallback owns keys only while no primary is eligible, and a returning primary takes them back after hold-down', async () => {
+    const pool = new StubPool(['node0', 'node1', 'node2'], ['node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 100);
+    assert.deepEqual(new Set(owners(affinity).values()), new Set(['node0', 'node1']));
+    pool.set('node0', false);
+    assert.deepEqual(new Set(owners(affinity).values()), new Set(['node1']), 'one primary is enough');
+    pool.set('node1', false);
+    assert.deepEqual(new Set(owners(affinity).values()), new Set(['node2']));
+    pool.set('node0', true);
+    assert.deepEqual(new Set(owners(affinity).values()), new Set(['node2']), 'node0 is in hold-down: the fallback keeps the keys');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.deepEqual(new Set(owners(affinity).values()), new Set(['node0']));
+  });
+
   it('a node marked faulty owns no keys; only its keys move', () => {
     const pool = new StubPool(['node0', 'node1', 'node2']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);

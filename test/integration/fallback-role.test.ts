@@ -1,0 +1,115 @@
+/**
+ * `upstreams[].role: fallback` on a 3-node lockstep anvil devnet: node2 (a paid provider behind
+ * your own nodes, say) takes no calls and no subscriptions while node0 or node1 is usable. kill -9
+ * both primaries: calls and streams go to the fallback, the streams without a gap. Restart one
+ * primary: after hold-down the streams move back, and the fallback takes no more calls. Every
+ * stream is then checked against the canonical chain.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { sumSamples } from '../support/prom-text.js';
+import { headProblems, logProblems, sleep, StreamClient, subscriptionsByUpstream, toLog, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+
+const CLIENTS = 3;
+
+let devnet: LockstepDevnet;
+let evmux: TestGateway;
+
+before(async () => {
+  devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 300, traffic: true });
+  evmux = await startGateway(
+    devnet.nodes.map((node, index) => ({ name: `node${index}`, url: node.wsUrl, ...(index === 2 ? { role: 'fallback' as const } : {}) })),
+    { health: { maxLagBlocks: 5 } },
+  );
+});
+
+after(async () => {
+  await evmux?.close();
+  await devnet?.close();
+});
+
+async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const body = (await response.json()) as { result?: T; error?: { message: string } };
+  if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`);
+  return body.result as T;
+}
+
+/** The one upstream holding every client's newHeads and logs subscriptions, once there is one. */
+async function waitPinned(what: string, accept: (name: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  let pinned: string | undefined;
+  await waitUntil(what, async () => {
+    const byUpstream = subscriptionsByUpstream((await evmux.get('/status')).body);
+    pinned = [...byUpstream].find(([name, kinds]) => kinds.get('newHeads') === CLIENTS && kinds.get('logs') === CLIENTS && accept(name))?.[0];
+    return pinned !== undefined;
+  }, timeoutMs, 50);
+  return pinned!;
+}
+
+/** Calls made through evmux that node2 answered, so far. */
+const fallbackCalls = async (): Promise<number> => sumSamples((await evmux.get('/metrics')).body, 'evmux_requests_total', { upstream: 'node2' });
+
+async function calls(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const height = await rpc<string>(evmux.httpUrl, 'eth_blockNumber', []);
+    assert.match(height, /^0x[0-9a-f]+$/);
+  }
+}
+
+test('a fallback serves only while no primary is usable, and streams cross to it and back without a gap', { timeout: 60_000 }, async () => {
+  await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ name: string; role: string }> };
+  assert.deepEqual(status.upstreams.map((upstream) => upstream.role), ['primary', 'primary', 'fallback']);
+
+  const address = devnet.emitterAddress;
+  const logsFrom = BigInt(devnet.blockNumber) + 1n;
+  const clients: Array<{ client: StreamClient; heads: string; logs: string; greeting: GreetingWindow }> = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const client = await StreamClient.open(evmux.wsUrl, `client${i}`);
+    const low = BigInt(devnet.blockNumber) - 1n;
+    const heads = await client.subscribe(['newHeads']);
+    const logs = await client.subscribe(['logs', { address }]);
+    await client.first(heads);
+    clients.push({ client, heads, logs, greeting: { low, high: BigInt(devnet.blockNumber) } });
+  }
+  const first = await waitPinned('clients pinned to a primary', (name) => name !== 'node2');
+  await calls(30);
+  assert.equal(await fallbackCalls(), 0, 'no call went to the fallback while primaries were usable');
+
+  // Both primaries die: the fallback takes the streams and the calls.
+  await Promise.all([devnet.kill(0), devnet.kill(1)]);
+  await waitPinned('clients moved to the fallback', (name) => name === 'node2');
+  await calls(10);
+  assert.ok((await fallbackCalls()) >= 10, 'the fallback answered the calls');
+  await sleep(1500);
+
+  // A primary returns: after hold-down the streams go back to it, and calls leave the fallback.
+  await devnet.restart(0);
+  await waitPinned('clients back on the primary', (name) => name === 'node0', 20_000);
+  const before = await fallbackCalls();
+  await calls(20);
+  assert.equal(await fallbackCalls(), before, 'no call went to the fallback once a primary was usable again');
+  await sleep(1500);
+
+  const end = BigInt(devnet.blockNumber) - 1n;
+  await waitUntil('every client reached the end height', () => clients.every(({ client, heads }) => client.tip(heads) >= end), 10_000);
+  const canonical = new Map<bigint, string>();
+  for (let n = logsFrom - 2n; n <= end; n++) {
+    canonical.set(n, (await rpc<{ hash: string }>(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash);
+  }
+  const canonicalLogs = (
+    await rpc<Array<Record<string, unknown>>>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ address, fromBlock: `0x${logsFrom.toString(16)}`, toBlock: `0x${end.toString(16)}` }])
+  ).map((log) => toLog(log));
+  assert.ok(canonicalLogs.length > 5, 'the emitter logged while the streams moved');
+  const problems: string[] = [];
+  for (const { client, heads, logs, greeting } of clients) {
+    for (const problem of headProblems(client.heads(heads), canonical, end, greeting)) problems.push(`${client.label} newHeads: ${problem}`);
+    for (const problem of logProblems(client.logs(logs), canonicalLogs, new Set(canonical.values()), logsFrom, end)) problems.push(`${client.label} logs: ${problem}`);
+    if (client.closeCode !== undefined) problems.push(`${client.label}: closed with ${client.closeCode}`);
+    client.close();
+  }
+  assert.deepEqual(problems, []);
+  assert.notEqual(first, 'node2');
+});
