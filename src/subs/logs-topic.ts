@@ -112,21 +112,24 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * A fresh group starts at the node's current head: that block is the stream's anchor, so a
-   * failover before the first live head still replays every block after the start. Its own logs
-   * came before the subscription and are withheld.
+   * A fresh group starts at the head the node was known to be at when the client subscribed (this
+   * runs as its reply goes out), else at the node's latest block: that block is the stream's
+   * anchor, so a failover before the first live head still replays every block after the start.
+   * Its own logs came before the subscription and are withheld. (Not the latest block when this
+   * task runs: a block mined meanwhile came after the reply, and its logs are the client's.)
    */
   override start(subscription: ClientSubscription): void {
+    const known = this.upstream.head;
     this.enqueue(async () => {
       const group = subscription.group;
       if (subscription.started || group === undefined || subscription.subscriber.closed) return;
       if (!this.groups.has(group)) return this.deps.start(subscription);
       if (group.cursor!.last === undefined) {
         try {
-          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
-          if (latest !== null && group.cursor!.last === undefined) {
-            group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
-            group.logBook!.withhold(latest.hash, latest.number);
+          const anchor = known ?? (await this.fetchHead('eth_getBlockByNumber', 'latest'));
+          if (anchor !== null && group.cursor!.last === undefined) {
+            group.cursor!.commit(await group.cursor!.plan(anchor, this.source, this.bounds()));
+            group.logBook!.withhold(anchor.hash, anchor.number);
           }
         } catch (error) {
           this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
