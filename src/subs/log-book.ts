@@ -36,7 +36,7 @@ interface BlockRecord {
   logs: Map<number, Sent>;
   /** how many of `logs` are live, so lastBlockNumber need not look inside */
   live: number;
-  /** its logs are not the group's to send (withhold) */
+  /** its logs are not the group's to send: the block the stream started at (startAt) */
   withheld: boolean;
 }
 
@@ -47,6 +47,8 @@ export class LogBook {
   #seq = 0;
   /** live logs over all blocks */
   #live = 0;
+  /** the block the stream started at, until a later one is delivered (startAt) */
+  #start: { hash: string; number: bigint } | undefined;
 
   constructor(options: {
     /** blocks remembered @default 256 */
@@ -90,7 +92,7 @@ export class LogBook {
    */
   accept(entry: LogEntry): LogEntry | null {
     const block = this.#blocks.get(entry.blockHash);
-    if (block?.withheld === true) return null;
+    if (block?.withheld === true && !entry.removed) return null;
     const sent = block?.logs.get(entry.logIndex);
     if (entry.removed) {
       if (block === undefined || sent === undefined || !sent.live) return null;
@@ -114,13 +116,27 @@ export class LogBook {
   }
 
   /**
-   * The logs of this block are never to be sent: it is the head a new stream started at, and the
-   * stream is of what comes after. Whether they come late from the node's logs subscription or from
-   * the look again at the last blocks after a failover, they are dropped like duplicates (sent after
-   * the next block's, they would break the order too).
+   * The block a new stream starts at: the node's head as the client subscribed. Its logs that come
+   * live are sent while it is the stream's newest block (it may have been mined as the client
+   * subscribed). Once a later block is delivered (sealStart), they are withheld: its logs came
+   * before the subscription, and sent after the later block's they would break the order, whether
+   * they came late from the node or from the look again at the last blocks after a failover.
    */
-  withhold(blockHash: string, number: bigint): void {
-    (this.#blocks.get(blockHash) ?? this.#addBlock(blockHash, number)).withheld = true;
+  startAt(blockHash: string, number: bigint): void {
+    this.#start = { hash: blockHash, number };
+  }
+
+  /** The block the stream started at (sealed or not): its logs are never fetched for it. */
+  isStart(blockHash: string): boolean {
+    return this.#start?.hash === blockHash || this.#blocks.get(blockHash)?.withheld === true;
+  }
+
+  /** A block after the start block was delivered: the start block's logs are withheld from now on. */
+  sealStart(): void {
+    if (this.#start === undefined) return;
+    const { hash, number } = this.#start;
+    this.#start = undefined;
+    (this.#blocks.get(hash) ?? this.#addBlock(hash, number)).withheld = true;
   }
 
   /**
@@ -203,6 +219,7 @@ export class LogBook {
     }
     copy.#seq = this.#seq;
     copy.#live = this.#live;
+    copy.#start = this.#start;
     return copy;
   }
 

@@ -112,24 +112,22 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * A fresh group starts at the head the node was known to be at when the client subscribed (this
-   * runs as its reply goes out), else at the node's latest block: that block is the stream's
-   * anchor, so a failover before the first live head still replays every block after the start.
-   * Its own logs came before the subscription and are withheld. (Not the latest block when this
-   * task runs: a block mined meanwhile came after the reply, and its logs are the client's.)
+   * A fresh group starts at the node's current head: that block is the stream's anchor, so a
+   * failover before the first live head still replays every block after the start. Logs of the
+   * anchor that come live before the next block are sent (it may have been mined as the client
+   * subscribed); once a later block is delivered they are withheld (see LogBook.startAt).
    */
   override start(subscription: ClientSubscription): void {
-    const known = this.upstream.head;
     this.enqueue(async () => {
       const group = subscription.group;
       if (subscription.started || group === undefined || subscription.subscriber.closed) return;
       if (!this.groups.has(group)) return this.deps.start(subscription);
       if (group.cursor!.last === undefined) {
         try {
-          const anchor = known ?? (await this.fetchHead('eth_getBlockByNumber', 'latest'));
-          if (anchor !== null && group.cursor!.last === undefined) {
-            group.cursor!.commit(await group.cursor!.plan(anchor, this.source, this.bounds()));
-            group.logBook!.withhold(anchor.hash, anchor.number);
+          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+          if (latest !== null && group.cursor!.last === undefined) {
+            group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
+            group.logBook!.startAt(latest.hash, latest.number);
           }
         } catch (error) {
           this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
@@ -208,24 +206,26 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
 
   async #advance(group: Group, head: TrackedHead, replay: boolean, recheck: TrackedHead[] = []): Promise<void> {
     const cursor = group.cursor!;
+    const book = group.logBook!;
     const step = await cursor.plan(head, this.source, this.bounds());
     const { result } = step;
     if (result.orphaned.length > 0) {
       // Removals concern blocks already delivered; they hold whatever happens to the new branch.
-      const book = group.logBook!;
       group.publishRemovals(book.orphan(result.orphaned.map((orphan) => orphan.hash)).map((removed) => removal(book, removed)));
     }
     const orphaned = new Set(result.orphaned.map((orphan) => orphan.hash));
-    const again = result.truncated ? [] : recheck.filter((block) => cursor.has(block.hash) && !orphaned.has(block.hash));
+    // The start block is not looked at again: whatever of its logs did not come live came before the client.
+    const again = result.truncated ? [] : recheck.filter((block) => cursor.has(block.hash) && !orphaned.has(block.hash) && !book.isStart(block.hash));
     const blocks = [...again, ...result.deliver];
     if (blocks.length === 0) return;
     const entries = await this.#logsOf(blocks, new Set(again.map((block) => block.hash)));
     // Only now do the blocks count as delivered, together with their logs (no await in between).
     cursor.commit(step);
+    if (result.deliver.length > 0) book.sealStart();
     this.#account(result);
     const delivered = this.#deliver(group, entries);
     // Below the cursor's window no removal can be due: the book forgets it too.
-    group.logBook!.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
+    book.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
     const replayed = replay || result.orphaned.length > 0 || result.deliver.length > 1;
     if (replayed && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
   }

@@ -275,14 +275,26 @@ describe('LogBook with ChainCursor: randomized streams', () => {
   });
 });
 
-describe('LogBook.withhold', () => {
-  it('drops the logs of the block a stream started at, however late they come, also in a clone', () => {
+describe('LogBook.startAt', () => {
+  it('sends the start block\'s logs until a later block is delivered, then drops them, also in a clone', () => {
     const book = new LogBook();
-    book.withhold(B10.hash, B10.number);
-    assert.deepEqual(positions([book.accept(entry(B10, 0)), book.accept(entry(B11, 0)), book.accept(entry(B10, 1))]), ['null', '11:0', 'null']);
+    book.startAt(B10.hash, B10.number);
+    assert.ok(book.isStart(B10.hash) && !book.isStart(B11.hash));
+    assert.deepEqual(positions([book.accept(entry(B10, 0))]), ['10:0'], 'mined as the client subscribed: sent');
+    book.sealStart();
+    assert.deepEqual(positions([book.accept(entry(B11, 0)), book.accept(entry(B10, 1))]), ['11:0', 'null']);
     const moved = book.clone();
-    assert.deepEqual(positions([moved.accept(entry(B10, 0)), moved.accept(entry(B12, 0))]), ['null', '12:0']);
-    assert.deepEqual(positions(moved.orphan([B10.hash])), [], 'nothing of it was sent, so nothing is removed');
-    assert.equal(moved.liveCount, 2);
+    assert.ok(moved.isStart(B10.hash), 'sealed, still the start block');
+    assert.deepEqual(positions([moved.accept(entry(B10, 2)), moved.accept(entry(B12, 0))]), ['null', '12:0']);
+    assert.deepEqual(positions([moved.accept(entry(B10, 0, true))]), ['10:0 removed'], 'what was sent of it can still be removed');
+  });
+
+  it('carries an unsealed start into a clone, which seals it', () => {
+    const book = new LogBook();
+    book.startAt(B10.hash, B10.number);
+    const moved = book.clone();
+    moved.sealStart();
+    assert.equal(moved.accept(entry(B10, 0)), null);
+    assert.deepEqual(positions([book.accept(entry(B10, 0))]), ['10:0'], 'the original is not sealed');
   });
 });
