@@ -17,6 +17,7 @@ import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
 import { SocketTap, type TappableSocket } from '../support/client-fixture.js';
+import { canonicalHashes as readCanonicalHashes, rpc } from '../support/node-rpc.js';
 import {
   headProblems,
   logProblems,
@@ -49,13 +50,6 @@ after(async () => {
   await evmux?.close();
   await devnet?.close();
 });
-
-async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  const body = (await response.json()) as { result?: T; error?: { message: string } };
-  if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
 
 /** Which upstream holds how many newHeads client subscriptions. */
 async function headHolders(): Promise<Map<string, number>> {
@@ -213,11 +207,7 @@ test('kill -9, restart, second kill, return after hold-down and a reorg: every s
 
   // The canonical chain from a node, for every height any client saw.
   const firstHeight = raw.reduce((low, r) => (r.client.heads(r.heads)[0]!.number < low ? r.client.heads(r.heads)[0]!.number : low), end);
-  const canonical = new Map<bigint, string>();
-  for (let n = firstHeight; n <= end; n++) {
-    const block = await rpc<{ hash: string }>(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false]);
-    canonical.set(n, block.hash);
-  }
+  const canonical = await readCanonicalHashes(devnet.nodes[0]!.httpUrl, firstHeight, end);
   const canonicalHashes = new Set(canonical.values());
   const logsTo = end - 1n;
   const canonicalLogs = (await rpc<Array<Record<string, unknown>>>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [

@@ -10,7 +10,8 @@ import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
-import { headProblems, logProblems, sleep, StreamClient, subscriptionsByUpstream, toLog, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+import { canonicalHashes, canonicalLogs, rpc } from '../support/node-rpc.js';
+import { headProblems, logProblems, sleep, StreamClient, subscriptionsByUpstream, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
 
 const CLIENTS = 3;
 
@@ -29,13 +30,6 @@ after(async () => {
   await evmux?.close();
   await devnet?.close();
 });
-
-async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  const body = (await response.json()) as { result?: T; error?: { message: string } };
-  if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
 
 /** The one upstream holding every client's newHeads and logs subscriptions, once there is one. */
 async function waitPinned(what: string, accept: (name: string) => boolean, timeoutMs = 10_000): Promise<string> {
@@ -95,18 +89,13 @@ test('a fallback serves only while no primary is usable, and streams cross to it
 
   const end = BigInt(devnet.blockNumber) - 1n;
   await waitUntil('every client reached the end height', () => clients.every(({ client, heads }) => client.tip(heads) >= end), 10_000);
-  const canonical = new Map<bigint, string>();
-  for (let n = logsFrom - 2n; n <= end; n++) {
-    canonical.set(n, (await rpc<{ hash: string }>(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash);
-  }
-  const canonicalLogs = (
-    await rpc<Array<Record<string, unknown>>>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ address, fromBlock: `0x${logsFrom.toString(16)}`, toBlock: `0x${end.toString(16)}` }])
-  ).map((log) => toLog(log));
-  assert.ok(canonicalLogs.length > 5, 'the emitter logged while the streams moved');
+  const canonical = await canonicalHashes(devnet.nodes[0]!.httpUrl, logsFrom - 2n, end);
+  const emitted = await canonicalLogs(devnet.nodes[0]!.httpUrl, { address }, logsFrom, end);
+  assert.ok(emitted.length > 5, 'the emitter logged while the streams moved');
   const problems: string[] = [];
   for (const { client, heads, logs, greeting } of clients) {
     for (const problem of headProblems(client.heads(heads), canonical, end, greeting)) problems.push(`${client.label} newHeads: ${problem}`);
-    for (const problem of logProblems(client.logs(logs), canonicalLogs, new Set(canonical.values()), logsFrom, end)) problems.push(`${client.label} logs: ${problem}`);
+    for (const problem of logProblems(client.logs(logs), emitted, new Set(canonical.values()), logsFrom, end)) problems.push(`${client.label} logs: ${problem}`);
     if (client.closeCode !== undefined) problems.push(`${client.label}: closed with ${client.closeCode}`);
     client.close();
   }

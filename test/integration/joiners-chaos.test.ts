@@ -10,7 +10,8 @@ import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { seededRandom } from '../support/seeded-random.js';
-import { headProblems, logProblems, sleep, StreamClient, toLog, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+import { canonicalHashes, canonicalLogs } from '../support/node-rpc.js';
+import { headProblems, logProblems, sleep, StreamClient, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
 
 const SEED = 4;
 const CHAOS_MS = 20_000;
@@ -32,13 +33,6 @@ after(async () => {
   await evmux?.close();
   await devnet?.close();
 });
-
-async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  const body = (await response.json()) as { result?: T; error?: { message: string } };
-  if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
 
 interface Joined {
   client: StreamClient;
@@ -99,14 +93,9 @@ test(`clients joining at random during random kills and restarts all get gapless
   await waitUntil('every client reached the end height', () => joined.every(({ client, heads }) => client.tip(heads) >= end), 15_000);
   await sleep(500);
   const lowest = joined.reduce((low, { greeting }) => (greeting.low < low ? greeting.low : low), end);
-  const canonical = new Map<bigint, string>();
-  for (let n = lowest; n <= end; n++) {
-    canonical.set(n, (await rpc<{ hash: string }>(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash);
-  }
+  const canonical = await canonicalHashes(devnet.nodes[0]!.httpUrl, lowest, end);
   const hashes = new Set(canonical.values());
-  const allLogs = (
-    await rpc<Array<Record<string, unknown>>>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ address, fromBlock: `0x${lowest.toString(16)}`, toBlock: `0x${end.toString(16)}` }])
-  ).map((log) => toLog(log));
+  const allLogs = await canonicalLogs(devnet.nodes[0]!.httpUrl, { address }, lowest, end);
   const problems: string[] = [];
   for (const { client, heads, logs, greeting, logsFrom } of joined) {
     for (const problem of headProblems(client.heads(heads), canonical, end, greeting)) problems.push(`${client.label} newHeads: ${problem}`);
