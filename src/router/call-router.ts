@@ -209,14 +209,19 @@ export class CallRouter {
     return Math.max(1, Math.min(this.#timeoutOf(method), deadline - performance.now()));
   }
 
-  /** One attempt's timeout: the method's own (methods.timeoutMs), else requestTimeoutMs. */
+  /** The method's own per-attempt timeout (methods.timeoutMs), if it has one. */
+  #ownTimeout(method: string): number | undefined {
+    return this.#timeouts.size === 0 ? undefined : this.#timeouts.get(method);
+  }
+
+  /** One attempt's timeout: the method's own, else requestTimeoutMs. */
   #timeoutOf(method: string): number {
-    return this.#timeouts.size === 0 ? this.#settings.requestTimeoutMs : (this.#timeouts.get(method) ?? this.#settings.requestTimeoutMs);
+    return this.#ownTimeout(method) ?? this.#settings.requestTimeoutMs;
   }
 
   /** A call's time with its retries: retry.deadlineMs, stretched to fit one attempt of a method with its own timeout. */
   #deadlineOf(method: string): number {
-    const own = this.#timeouts.size === 0 ? undefined : this.#timeouts.get(method);
+    const own = this.#ownTimeout(method);
     return own === undefined ? this.#settings.retry.deadlineMs : Math.max(own, this.#settings.retry.deadlineMs);
   }
 
