@@ -178,6 +178,18 @@ describe('lockstep devnet', { timeout: 30_000 }, () => {
     await assertSameChain(devnet, 9);
   });
 
+  test('a node restarted after a reorg replays the reorged history to the same hashes', async () => {
+    const devnet = await startDevnet();
+    await devnet.mine(10);
+    // The others rolled the reorg back and mined the new branch; the restarted node mines it fresh.
+    await devnet.reorg(3);
+    await devnet.mine(2);
+    await devnet.kill(1);
+    await devnet.restart(1);
+    await devnet.mine(2);
+    await assertSameChain(devnet, 16);
+  });
+
   test('hold makes a node lag, release catches it up', async () => {
     const devnet = await startDevnet();
     await devnet.mine(2);
