@@ -391,7 +391,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     if (result === undefined) {
       exchange.respond(method === 'get'
         ? { status: 404, contentType: 'text/plain', body: 'not found\n' }
-        : { status: 405, contentType: 'text/plain', body: 'use POST for JSON-RPC or GET for /healthz /readyz /status /metrics\n' });
+        : { status: 405, contentType: 'text/plain', body: 'use POST for JSON-RPC; a GET of / names the other paths\n' });
       return;
     }
     Promise.resolve(result).then(

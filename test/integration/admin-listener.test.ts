@@ -38,6 +38,9 @@ await test('with admin.port, /metrics and /status answer there and not on the cl
     assert.equal(refused.status, 404, `${path} is not on the client port`);
     assert.match(refused.body, /\/status and \/metrics are on the admin listener/);
   }
+  const put = await fetch(evmux.httpUrl, { method: 'PUT', body: '{}' });
+  assert.deepEqual([put.status, await put.text()], [405, 'use POST for JSON-RPC; a GET of / names the other paths\n']);
+  assert.match((await evmux.get('/')).body, /^not found: try \/healthz \/readyz \(\/status and \/metrics are on the admin listener\)/);
   assert.equal((await evmux.get('/readyz')).status, 200, 'load balancers still probe the client port');
   assert.equal((await evmux.get('/healthz')).status, 200);
 
