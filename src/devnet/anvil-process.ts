@@ -41,10 +41,6 @@ export function anvilBinaryPath(): string {
  * - `--no-mining`: blocks only come from our `evm_mine` calls, with explicit timestamps;
  * - `--order fifo`: transactions are included in arrival order, which we keep identical on
  *   every node, instead of by fee with ties broken by pool internals.
- * - `--block-base-fee-per-gas 0`: a base fee of zero stays zero. Otherwise each block's base fee
- *   follows from its parent's, except after `anvil_rollback`: anvil keeps pricing as if the
- *   rolled-back blocks were still there, so a node that replayed a reorged history from genesis
- *   (a restart) mined other hashes than the nodes that had rolled back.
  * anvil's mixHash/prevrandao is derived deterministically (checked by the integration test).
  */
 export function anvilArgs(genesis: AnvilGenesis, host: string, port: number): string[] {
@@ -55,7 +51,6 @@ export function anvilArgs(genesis: AnvilGenesis, host: string, port: number): st
     '--timestamp', String(genesis.timestamp),
     '--no-mining',
     '--order', 'fifo',
-    '--block-base-fee-per-gas', '0',
     '--color', 'never',
   ];
 }

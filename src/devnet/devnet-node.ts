@@ -8,6 +8,14 @@ import type { DevnetNode } from './lockstep-devnet.js';
 
 const HOST = '127.0.0.1';
 const PORT_ATTEMPTS = 5;
+/**
+ * Every block's base fee, set before each is mined (1 gwei, anvil's genesis base fee). Left to
+ * anvil, a block's base fee follows from its parent's, except after anvil_rollback: anvil then
+ * prices as if the rolled-back blocks were still there, so a node that replayed a reorged history
+ * from genesis (a restart) mined other hashes than the nodes that had rolled back. (Zero would also
+ * stay put, but web3.js then offers no EIP-1559 fees.)
+ */
+const BASE_FEE = '0x3b9aca00';
 
 /** A node produced a different block hash than the devnet recorded for that height. */
 export class LockstepDivergenceError extends Error {
@@ -172,6 +180,7 @@ export class LockstepNode implements DevnetNode {
           this.#log.warn({ block: block.number, err: error }, 'transaction rejected');
         }
       }
+      await rpc.call('anvil_setNextBlockBaseFeePerGas', [BASE_FEE]);
       await rpc.call('evm_mine', [block.timestamp]);
       this.#dirty = false;
       this.#applied = block.number;
