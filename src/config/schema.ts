@@ -7,6 +7,7 @@ import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { strategyKinds } from '../balancer/strategy.js';
 import { trustedEntryProblem } from '../server/client-ip.js';
+import { HEADER_NAME } from '../server/header-name.js';
 
 const ms = (def: number) => z.number().int().min(0).default(def);
 const positive = (def: number) => z.number().int().min(1).default(def);
@@ -18,7 +19,7 @@ const upstreamUrl = z
   });
 
 /** An HTTP header name: a token of RFC 9110. */
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)');
+const headerName = z.string().regex(HEADER_NAME, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)');
 
 /** Handshake headers `ws` writes itself; a configured one would break the upgrade. */
 const HANDSHAKE_HEADERS = new Set(['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
@@ -225,7 +226,7 @@ const proxySchema = z
         }),
       )
       .default([]),
-    /** Header naming the client: `x-forwarded-for` (read from the right) or one like `x-real-ip`. @default "x-forwarded-for" */
+    /** Header naming the client: `x-forwarded-for` (read from the right), `forwarded` (RFC 7239) or one like `x-real-ip`. @default "x-forwarded-for" */
     header: headerName.transform((name) => name.toLowerCase()).default('x-forwarded-for'),
   })
   .strict();

@@ -141,16 +141,9 @@ export class Dispatcher {
     paramsJson: string | undefined,
     ascii: boolean,
   ): void {
-    if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
-      this.#telemetry.clientRejected('rate_limit');
-      const { perSecond, burst } = this.#rateLimit;
-      const error = new LimitExceededError(`rate limit: this client may send ${perSecond} requests per second, ${burst} at once (limits.requestsPerSecondPerClient); retry later`);
-      answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
-      return;
-    }
-    if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
-      const error = new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
-      answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+    const refusal = this.#overLimit(context);
+    if (refusal !== undefined) {
+      answerRequest(context, batch, index, hasId ? this.#error(replyId, refusal.toObject()) : undefined);
       return;
     }
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
@@ -159,6 +152,19 @@ export class Dispatcher {
     } catch (error) {
       call.reject(error);
     }
+  }
+
+  /** The limit one more request from this client or on this connection would pass, if any. */
+  #overLimit(context: DispatchContext): LimitExceededError | undefined {
+    if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
+      this.#telemetry.clientRejected('rate_limit');
+      const { perSecond, burst } = this.#rateLimit;
+      return new LimitExceededError(`rate limit: this client may send ${perSecond} requests per second, ${burst} at once (limits.requestsPerSecondPerClient); retry later`);
+    }
+    if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
+      return new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
+    }
+    return undefined;
   }
 
   /** Errors thrown here reach #call, which answers with them. */

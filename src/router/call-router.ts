@@ -76,7 +76,8 @@ export class CallRouter {
    */
   #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean): void {
     // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
-    const deadline = performance.now() + this.#deadlineOf(method);
+    const deadlineMs = this.#deadlineOf(method);
+    const deadline = performance.now() + deadlineMs;
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
@@ -85,7 +86,7 @@ export class CallRouter {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);
       return;
     }
-    const timeout = Math.min(this.#timeoutOf(method), this.#deadlineOf(method));
+    const timeout = Math.min(this.#timeoutOf(method), deadlineMs);
     first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink));
   }
 

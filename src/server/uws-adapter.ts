@@ -4,10 +4,8 @@ import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
+import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
-
-/** A list of header names, as a preflight's Access-Control-Request-Headers holds them. */
-const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+){0,63}$/;
 
 /**
  * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
@@ -375,7 +373,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       headers: {
         'access-control-allow-origin': '*',
         'access-control-allow-methods': 'POST, GET, OPTIONS',
-        'access-control-allow-headers': HEADER_LIST.test(asked) ? asked : 'content-type, authorization',
+        'access-control-allow-headers': HEADER_NAME_LIST.test(asked) ? asked : 'content-type, authorization',
         'access-control-max-age': '86400',
       },
     });

@@ -30,7 +30,7 @@ export interface UpstreamSnapshot {
   name: string;
   url: string;
   weight: number;
-  role: 'primary' | 'fallback';
+  role: UpstreamConfig['role'];
   connected: boolean;
   healthy: boolean;
   breaker: BreakerState;
@@ -49,7 +49,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly name: string;
   readonly weight: number;
   /** a fallback serves only while no primary is usable */
-  readonly role: 'primary' | 'fallback';
+  readonly role: UpstreamConfig['role'];
   readonly #config: UpstreamConfig;
   readonly #settings: Settings;
   readonly #logger: Logger;

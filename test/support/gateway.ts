@@ -3,7 +3,7 @@
  * defaults made faster (probe, heartbeat, grace) unless the test overrides them.
  */
 import { Writable } from 'node:stream';
-import { parseConfig, type Config } from '../../src/config/schema.js';
+import { parseConfig, type Config, type UpstreamConfig } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { matchingSamples } from './prom-text.js';
@@ -37,7 +37,7 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
 }
 
 export async function startGateway(
-  upstreams: Array<string | { name: string; url: string; weight?: number; maxConcurrency?: number; maxQueue?: number; role?: 'primary' | 'fallback' }>,
+  upstreams: Array<string | { name: string; url: string; weight?: number; maxConcurrency?: number; maxQueue?: number; role?: UpstreamConfig['role'] }>,
   overrides: DeepPartial<Omit<Config, 'upstreams'>> = {},
   options: { waitReady?: boolean; logLevel?: string } = {},
 ): Promise<TestGateway> {
