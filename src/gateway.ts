@@ -10,6 +10,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
+import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, type ClientIpResolver } from './server/client-ip.js';
@@ -20,6 +21,8 @@ import { SubscriptionManager } from './subs/subscription-manager.js';
 import { UpstreamPool } from './upstream/pool.js';
 
 const JSON_TYPE = 'application/json';
+/** The connection cap's refusals are logged at most this often (they are counted in a metric). */
+const CAP_LOG_INTERVAL_MS = 60_000;
 /** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
 const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
@@ -83,6 +86,10 @@ export class Gateway {
   readonly #frontEnd: FrontEnd;
   readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
   readonly #connectionsPerIp = new Map<string, number>();
+  /** WebSocket connections held at most (limits.maxConnections, else from the open-files limit) */
+  readonly #maxConnections: number | undefined;
+  /** when the cap's refusals were last logged (once a minute at most) */
+  #capLoggedAt = -Infinity;
   #httpInFlight = 0;
   readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info, this.#clientIpOf(info));
   readonly #clientIp: ClientIpResolver;
@@ -97,6 +104,9 @@ export class Gateway {
     this.config = config;
     this.#logger = logger;
     this.#clientIp = clientIpResolver(config.proxy);
+    const openFiles = openFilesLimit();
+    this.#maxConnections = config.limits.maxConnections ?? connectionCap(openFiles);
+    this.#logConnectionCap(openFiles);
     this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
     this.pool = new UpstreamPool(config, logger, this.metrics);
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
@@ -139,6 +149,17 @@ export class Gateway {
     gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
     return gateway;
+  }
+
+  #logConnectionCap(openFiles: number | undefined): void {
+    const maxConnections = this.#maxConnections;
+    this.#logger.info({ maxConnections: maxConnections ?? null, openFiles: openFiles ?? null }, 'client connection cap');
+    if (maxConnections !== undefined && openFiles !== undefined && openFiles - maxConnections < MIN_RESERVE) {
+      this.#logger.warn(
+        { maxConnections, openFiles },
+        `limits.maxConnections leaves fewer than ${MIN_RESERVE} of the open-files limit for node sockets and HTTP clients: raise the limit (ulimit -n) or lower the cap`,
+      );
+    }
   }
 
   get port(): number {
@@ -205,6 +226,15 @@ export class Gateway {
   #upgrade(info: RequestInfo): UpgradeDecision<SessionData> {
     if (this.#closing !== undefined) {
       return { accept: false, status: 503, body: '{"error":"server shutting down"}' };
+    }
+    if (this.#maxConnections !== undefined && this.#sessions.size >= this.#maxConnections) {
+      this.metrics.clientRejected('connections');
+      if (Date.now() - this.#capLoggedAt >= CAP_LOG_INTERVAL_MS) {
+        this.#capLoggedAt = Date.now();
+        this.#logger.warn({ maxConnections: this.#maxConnections }, 'client connection cap reached: WebSocket upgrades refused with 503');
+      }
+      const message = `too many connections: this server holds ${this.#maxConnections} (limits.maxConnections); try again later`;
+      return { accept: false, status: 503, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32005, message } }) };
     }
     const ip = this.#clientIpOf(info);
     const count = this.#connectionsPerIp.get(ip) ?? 0;
@@ -280,6 +310,7 @@ export class Gateway {
     const subscriptions = this.subscriptions.status();
     return {
       clients: this.#sessions.size,
+      maxClients: this.#maxConnections ?? null,
       bestHead: this.pool.bestHead >= 0n ? this.pool.bestHead.toString() : null,
       upstreams: this.pool.snapshot().map((upstream) => ({
         ...upstream,

@@ -65,7 +65,7 @@ export class Metrics implements Telemetry {
     });
     this.#clientRejections = new Counter({
       name: 'evmux_client_rejections_total',
-      help: 'Client connections (connections_per_ip) and requests (rate_limit) refused, by reason',
+      help: 'Client connections (connections_per_ip, connections: the server-wide cap) and requests (rate_limit) refused, by reason',
       labelNames: ['reason'],
       registers,
     });

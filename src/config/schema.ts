@@ -161,6 +161,11 @@ const limitsSchema = z
     maxBatchSize: positive(100),
     /** Open WebSocket connections per client IP. @default 200 */
     maxConnectionsPerIp: positive(200),
+    /**
+     * Open WebSocket connections in all; unset, the open-files limit less a reserve (a tenth, at
+     * least 256) for node sockets, HTTP clients and the admin listener (src/runtime/open-files.ts).
+     */
+    maxConnections: z.number().int().min(1).optional(),
     /** Calls in flight per WebSocket connection (or per HTTP batch). @default 128 */
     maxInFlightPerConnection: positive(128),
     /** Subscriptions one connection may hold. @default 100 */

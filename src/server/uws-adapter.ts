@@ -248,7 +248,7 @@ class HttpExchange implements PostExchange {
   }
 }
 
-function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
+function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false): void {
   res.cork(() => {
     // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
     if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
@@ -257,7 +257,7 @@ function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
       const lines = headerLines(response.headers);
       for (let i = 0; i < lines.length; i += 2) res.writeHeader(lines[i]!, lines[i + 1]!);
     }
-    res.end(response.body);
+    res.end(response.body, closeConnection);
   });
 }
 
@@ -287,7 +287,8 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       const extensions = req.getHeader('sec-websocket-extensions');
       const decision = handlers.upgrade(info);
       if (!decision.accept) {
-        writeResponse(res, { status: decision.status, contentType: 'application/json', body: decision.body });
+        // Closed after the answer: a refused client keeps no descriptor (limits.maxConnections).
+        writeResponse(res, { status: decision.status, contentType: 'application/json', body: decision.body }, true);
         return;
       }
       const state: SocketState<T> = { pending: decision.data, wrapper: undefined };
