@@ -63,7 +63,7 @@ export class HeadTopic extends Topic implements HeadListener {
       if (!this.groups.has(group)) return this.deps.start(subscription);
       try {
         if (group.cursor!.last === undefined) {
-          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+          const latest = await this.calls.latest();
           if (latest !== null) await this.#advance(group, latest, false);
         }
       } catch (error) {
@@ -82,7 +82,7 @@ export class HeadTopic extends Topic implements HeadListener {
   }
 
   protected async catchUp(group: Group): Promise<void> {
-    const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+    const latest = await this.calls.latest();
     if (latest === null) throw new Error('node returned no latest block');
     await this.#advance(group, latest, true);
     this.mergeGroups();

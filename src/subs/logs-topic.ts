@@ -124,7 +124,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       if (!this.groups.has(group)) return this.deps.start(subscription);
       if (group.cursor!.last === undefined) {
         try {
-          const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+          const latest = await this.calls.latest();
           if (latest !== null && group.cursor!.last === undefined) {
             group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
             group.logBook!.startAt(latest.hash, latest.number);
@@ -141,7 +141,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   protected async catchUp(group: Group): Promise<void> {
-    const latest = await this.fetchHead('eth_getBlockByNumber', 'latest');
+    const latest = await this.calls.latest();
     if (latest === null) throw new Error('node returned no latest block');
     // The logs of the last blocks delivered before the move may not all have arrived: look again.
     await this.#advance(group, latest, true, group.cursor!.snapshot().slice(-RECHECK_BLOCKS));
@@ -250,7 +250,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     if (filter.address !== undefined) criteria.address = filter.address;
     if (filter.topics !== undefined) criteria.topics = filter.topics;
     const getLogs = async (query: Record<string, unknown>): Promise<LogEntry[]> => {
-      const logs = await this.upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [{ ...query, ...criteria }], this.deps.requestTimeoutMs);
+      const logs = await this.calls.logs({ ...query, ...criteria });
       return logs.map((raw) => parseLog(raw));
     };
     if (blocks.length <= BY_HASH_MAX) {

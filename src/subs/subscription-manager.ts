@@ -18,12 +18,15 @@ import { HeadFeed, type HeadListener } from './head-feed.js';
 import { HeadTopic } from './head-topic.js';
 import { LogsTopic } from './logs-topic.js';
 import { PassthroughTopic } from './passthrough-topic.js';
+import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
 import { subscriptionId } from './subscription-id.js';
 import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
+/** Stream work (replays, catch-ups) may hold one in this many of a node's request slots. */
+const STREAM_CALL_SHARE = 8;
 
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
@@ -42,6 +45,7 @@ export class SubscriptionManager {
   readonly #logger: Logger;
   readonly #registry: StreamRegistry;
   readonly #feeds = new Map<Upstream, HeadFeed>();
+  readonly #calls = new Map<Upstream, StreamCalls>();
   readonly #topics = new Map<Upstream, Map<string, Topic>>();
   /**
    * Per connection, replaced (not grown) on change: a connection holds a handful of subscriptions
@@ -80,11 +84,11 @@ export class SubscriptionManager {
     this.#topicDeps = {
       registry: this.#registry,
       headFeed: (upstream) => this.#feed(upstream),
+      calls: (upstream) => this.#callsOf(upstream),
       start: (subscription) => this.#start(subscription),
       publish,
       telemetry,
       logger: this.#logger,
-      requestTimeoutMs: config.requestTimeoutMs,
       replayMaxBlocks: config.subscriptions.replayMaxBlocks,
       replayMaxMs: config.subscriptions.replayMaxMs,
       historyBlocks: config.subscriptions.historyBlocks,
@@ -285,6 +289,17 @@ export class SubscriptionManager {
       this.#feeds.set(upstream, feed);
     }
     return feed;
+  }
+
+  /** A node's share of its request slots for stream work: an eighth of maxConcurrency (32 of 256). */
+  #callsOf(upstream: Upstream): StreamCalls {
+    let calls = this.#calls.get(upstream);
+    if (calls === undefined) {
+      const { maxConcurrency } = this.#config.upstreams.find((entry) => entry.name === upstream.name)!;
+      calls = new StreamCalls(upstream, { concurrency: Math.ceil(maxConcurrency / STREAM_CALL_SHARE), timeoutMs: this.#config.requestTimeoutMs });
+      this.#calls.set(upstream, calls);
+    }
+    return calls;
   }
 
   /**

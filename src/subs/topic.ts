@@ -6,24 +6,26 @@
  */
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
-import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
+import type { TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ChainCursor, HeadSource } from './chain-cursor.js';
 import { Group, type ClientSubscription, type Publish } from './group.js';
 import type { HeadFeed } from './head-feed.js';
 import type { LogBook } from './log-book.js';
+import type { StreamCalls } from './stream-calls.js';
 import type { StreamRegistry } from './stream-registry.js';
 import type { SubscriptionSpec } from './subscription-params.js';
 
 export interface TopicDeps {
   registry: StreamRegistry;
   headFeed: (upstream: Upstream) => HeadFeed;
+  /** the calls stream work makes on an upstream, shared by its topics */
+  calls: (upstream: Upstream) => StreamCalls;
   /** start a subscription in the topic that holds it now (a failover may have moved it) */
   start: (subscription: ClientSubscription) => void;
   publish: Publish;
   telemetry: Telemetry;
   logger: Logger;
-  requestTimeoutMs: number;
   replayMaxBlocks: number;
   replayMaxMs: number;
   historyBlocks: number;
@@ -41,8 +43,10 @@ export abstract class Topic {
   readonly spec: SubscriptionSpec;
   readonly groups = new Set<Group>();
   protected readonly deps: TopicDeps;
+  /** Headers and logs from this topic's upstream, shared with the other topics on it. */
+  protected readonly calls: StreamCalls;
   /** Headers by hash from this topic's upstream, for cursors walking back over gaps and reorgs. */
-  protected readonly source: HeadSource<TrackedHead> = { byHash: (hash) => this.fetchHead('eth_getBlockByHash', hash) };
+  protected readonly source: HeadSource<TrackedHead>;
   #main: Group | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
@@ -53,6 +57,8 @@ export abstract class Topic {
     this.upstream = upstream;
     this.spec = spec;
     this.deps = deps;
+    this.calls = deps.calls(upstream);
+    this.source = { byHash: (hash) => this.calls.byHash(hash) };
   }
 
   get closed(): boolean {
@@ -193,15 +199,6 @@ export abstract class Topic {
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     this.detach();
-  }
-
-  /** Fetch a header by hash or number from this topic's upstream, shaped like a newHeads notification. */
-  protected async fetchHead(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
-    const block = await this.upstream.call<Record<string, unknown> | null>(method, [ref, false], this.deps.requestTimeoutMs);
-    if (block === null) return null;
-    // Block bodies are not part of a newHeads notification.
-    const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;
-    return toTrackedHead(header);
   }
 
   protected bounds(): { maxReplayBlocks: number; deadline: number } {

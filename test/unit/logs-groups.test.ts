@@ -15,6 +15,7 @@ import type { Upstream } from '../../src/upstream/upstream.js';
 import { Group, type ClientSubscription, type Subscriber } from '../../src/subs/group.js';
 import type { HeadFeed } from '../../src/subs/head-feed.js';
 import { LogsTopic } from '../../src/subs/logs-topic.js';
+import { StreamCalls } from '../../src/subs/stream-calls.js';
 import type { StreamRegistry } from '../../src/subs/stream-registry.js';
 import { subscriptionId } from '../../src/subs/subscription-id.js';
 import { parseSubscription } from '../../src/subs/subscription-params.js';
@@ -156,7 +157,7 @@ function logsTopic(hub: Hub, chain: SyntheticChain, name: string, topics: Topic[
     publish: hub.publish,
     telemetry: noTelemetry,
     logger: pino({ enabled: false }),
-    requestTimeoutMs: 1000,
+    calls: (upstream) => new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 }),
     replayMaxBlocks: 128,
     replayMaxMs: 10_000,
     historyBlocks,

@@ -1,0 +1,108 @@
+/**
+ * The calls stream work makes on one upstream: headers for anchors, replays and reorgs, and the
+ * logs of blocks. After a failover every topic moved to a node catches up at once, and each asks
+ * for the latest block, walks back the same parent links and fetches its logs. Sent as they came,
+ * 2,000 logs topics overflowed the node's request queue: steps failed and were retried every
+ * second, client calls to that node were refused meanwhile, and every failure was logged.
+ *
+ * So identical header requests share one call (by hash from a cache, since a block does not
+ * change; `latest` while one is in flight), and at most `concurrency` calls are in flight: the
+ * rest wait their turn here instead of failing, and the node's other slots stay free for clients
+ * and health probes.
+ */
+import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/** Headers remembered by hash: a failover's walk back and a reorg's fork search find them here. */
+export const HEADER_CACHE_SIZE = 512;
+
+export class StreamCalls {
+  readonly #upstream: Upstream;
+  readonly #concurrency: number;
+  readonly #timeoutMs: number;
+  readonly #byHash = new Map<string, TrackedHead>();
+  readonly #fetching = new Map<string, Promise<TrackedHead | null>>();
+  readonly #waiting: Array<() => void> = [];
+  #active = 0;
+
+  constructor(upstream: Upstream, options: {
+    /** calls in flight at most */
+    concurrency: number;
+    /** per call, counted from when it is sent */
+    timeoutMs: number;
+  }) {
+    if (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1) {
+      throw new RangeError(`StreamCalls concurrency must be a positive integer, got ${options.concurrency}`);
+    }
+    this.#upstream = upstream;
+    this.#concurrency = options.concurrency;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  /** Calls waiting for their turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** The node's current head, shaped like a newHeads notification; null if it has none. */
+  latest(): Promise<TrackedHead | null> {
+    return this.#shared('latest', () => this.#header('eth_getBlockByNumber', 'latest'));
+  }
+
+  /** The header with this hash, shaped like a newHeads notification; null if the node lacks it. */
+  byHash(hash: string): Promise<TrackedHead | null> {
+    const key = hash.toLowerCase();
+    const cached = this.#byHash.get(key);
+    if (cached !== undefined) return Promise.resolve(cached);
+    return this.#shared(key, async () => {
+      const head = await this.#header('eth_getBlockByHash', hash);
+      if (head !== null) this.#remember(head);
+      return head;
+    });
+  }
+
+  /** eth_getLogs with `query`, the node's answer as sent. */
+  logs(query: Record<string, unknown>): Promise<Array<Record<string, unknown>>> {
+    return this.#inTurn(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));
+  }
+
+  /** Requests made together get one call; a failed one is not kept, so a retry asks again. */
+  #shared(key: string, fetch: () => Promise<TrackedHead | null>): Promise<TrackedHead | null> {
+    let pending = this.#fetching.get(key);
+    if (pending === undefined) {
+      pending = fetch().finally(() => this.#fetching.delete(key));
+      this.#fetching.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #header(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
+    const block = await this.#inTurn(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs));
+    if (block === null) return null;
+    // Block bodies are not part of a newHeads notification.
+    const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;
+    return toTrackedHead(header);
+  }
+
+  #remember(head: TrackedHead): void {
+    if (this.#byHash.size >= HEADER_CACHE_SIZE) this.#byHash.delete(this.#byHash.keys().next().value!);
+    this.#byHash.set(head.hash, head);
+  }
+
+  async #inTurn<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#active < this.#concurrency) this.#active++;
+    // The slot is handed over by the call that frees it (see #release), so #active stays put.
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await call();
+    } finally {
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#active--;
+  }
+}
