@@ -52,6 +52,7 @@ export class Metrics implements Telemetry {
   readonly #replayed: Counter;
   readonly #replayTruncations: Counter;
   readonly #reorgs: Counter;
+  readonly #streamStepFailures: Counter;
 
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
@@ -104,6 +105,12 @@ export class Metrics implements Telemetry {
       registers,
     });
     this.#reorgs = new Counter({ name: 'evmux_reorgs_total', help: 'Reorgs seen on delivered streams', registers });
+    this.#streamStepFailures = new Counter({
+      name: 'evmux_stream_step_failures_total',
+      help: 'Stream steps (advance, catch-up) that failed on an upstream and are retried; logged at most once per 10 s per upstream and message',
+      labelNames: ['upstream', 'kind'],
+      registers,
+    });
     for (const upstream of upstreams) {
       this.#upstreamUp.set({ upstream }, 0);
       for (const kind of ['newHeads', 'logs', 'newPendingTransactions', 'syncing']) this.#upstreamSubscriptions.set({ upstream, kind }, 0);
@@ -160,5 +167,8 @@ export class Metrics implements Telemetry {
   }
   reorg(): void {
     this.#reorgs.inc();
+  }
+  streamStepFailed(upstream: string, kind: SubscriptionKind): void {
+    this.#streamStepFailures.inc({ upstream, kind });
   }
 }

@@ -22,6 +22,8 @@ export interface Telemetry {
   failover(kind: SubscriptionKind): void;
   replayed(kind: SubscriptionKind, count: number): void;
   replayTruncated(kind: SubscriptionKind): void;
+  /** a stream step (advance, catch-up, queued task) on this upstream failed; it is retried */
+  streamStepFailed(upstream: string, kind: SubscriptionKind): void;
   reorg(depth: number): void;
 }
 
@@ -39,5 +41,6 @@ export const noTelemetry: Telemetry = {
   failover() {},
   replayed() {},
   replayTruncated() {},
+  streamStepFailed() {},
   reorg() {},
 };

@@ -101,7 +101,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     try {
       entry = parseLog(result as Record<string, unknown>);
     } catch (error) {
-      this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'ignoring malformed log notification');
+      this.deps.warnings.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'ignoring malformed log notification');
       return;
     }
     this.enqueue(() => this.#onLog(entry));
@@ -130,7 +130,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
             group.logBook!.startAt(latest.hash, latest.number);
           }
         } catch (error) {
-          this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
+          this.deps.warnings.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not anchor a new logs subscription at the current head');
         }
       }
       if (subscription.group !== group) return this.deps.start(subscription);
@@ -293,7 +293,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   #account(result: AdvanceResult<TrackedHead>): void {
     if (result.truncated) {
       this.deps.telemetry.replayTruncated('logs');
-      this.deps.logger.warn({ upstream: this.upstream.name, filter: this.spec.fingerprint }, 'replay bound hit: logs stream jumped to the head');
+      this.deps.warnings.warn({ upstream: this.upstream.name, filter: this.spec.fingerprint }, 'replay bound hit: logs stream jumped to the head');
     }
   }
 

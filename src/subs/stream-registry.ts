@@ -1,17 +1,17 @@
 /** All upstream streams, keyed by (upstream, filter); routes node notifications to them by id. */
-import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { SubscriptionKind } from './subscription-params.js';
 import { UpstreamStream } from './upstream-stream.js';
+import type { WarningThrottle } from './warning-throttle.js';
 
 export class StreamRegistry {
   readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();
   readonly #byId = new Map<Upstream, Map<string, UpstreamStream>>();
-  readonly #deps: { telemetry: Telemetry; logger: Logger; graceMs: number; timeoutMs: number };
+  readonly #deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number };
 
-  constructor(pool: UpstreamPool, deps: { telemetry: Telemetry; logger: Logger; graceMs: number; timeoutMs: number }) {
+  constructor(pool: UpstreamPool, deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number }) {
     this.#deps = deps;
     for (const upstream of pool.upstreams) {
       this.#streams.set(upstream, new Map());

@@ -23,6 +23,7 @@ import { StreamRegistry } from './stream-registry.js';
 import { subscriptionId } from './subscription-id.js';
 import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
+import { WarningThrottle } from './warning-throttle.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
 /** Stream work (replays, catch-ups) may hold one in this many of a node's request slots. */
@@ -74,9 +75,10 @@ export class SubscriptionManager {
     this.#config = config;
     this.#telemetry = telemetry;
     this.#logger = logger.child({ component: 'subscriptions' });
+    const warnings = new WarningThrottle(this.#logger);
     this.#registry = new StreamRegistry(pool, {
       telemetry,
-      logger: this.#logger,
+      warnings,
       graceMs: config.subscriptions.gracePeriodMs,
       timeoutMs: config.requestTimeoutMs,
     });
@@ -89,6 +91,7 @@ export class SubscriptionManager {
       publish,
       telemetry,
       logger: this.#logger,
+      warnings,
       replayMaxBlocks: config.subscriptions.replayMaxBlocks,
       replayMaxMs: config.subscriptions.replayMaxMs,
       historyBlocks: config.subscriptions.historyBlocks,

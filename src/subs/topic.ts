@@ -15,6 +15,7 @@ import type { LogBook } from './log-book.js';
 import type { StreamCalls } from './stream-calls.js';
 import type { StreamRegistry } from './stream-registry.js';
 import type { SubscriptionSpec } from './subscription-params.js';
+import type { WarningThrottle } from './warning-throttle.js';
 
 export interface TopicDeps {
   registry: StreamRegistry;
@@ -26,6 +27,8 @@ export interface TopicDeps {
   publish: Publish;
   telemetry: Telemetry;
   logger: Logger;
+  /** warnings every topic on a node would give for one cause, throttled */
+  warnings: WarningThrottle;
   replayMaxBlocks: number;
   replayMaxMs: number;
   historyBlocks: number;
@@ -134,7 +137,7 @@ export abstract class Topic {
         await this.ready();
         await this.catchUp(group);
       } catch (error) {
-        this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'catch-up failed; retrying');
+        this.#failed(error, 'catch-up failed; retrying');
         const timer = setTimeout(() => {
           this.#retryTimers.delete(timer);
           if (!this.#closed) this.scheduleCatchUp(group);
@@ -154,7 +157,7 @@ export abstract class Topic {
       try {
         await step(group);
       } catch (error) {
-        this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'subscription step failed; catching up');
+        this.#failed(error, 'subscription step failed; catching up');
         this.scheduleCatchUp(group);
       }
     }
@@ -163,7 +166,7 @@ export abstract class Topic {
   /** Run `task` after every task queued before it. Failures are logged, never break the chain. */
   protected enqueue(task: () => Promise<void>): void {
     this.#queue = this.#queue.then(task).catch((error: unknown) => {
-      this.deps.logger.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, 'subscription task failed');
+      this.#failed(error, 'subscription task failed');
     });
   }
 
@@ -203,6 +206,11 @@ export abstract class Topic {
 
   protected bounds(): { maxReplayBlocks: number; deadline: number } {
     return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: Date.now() + this.deps.replayMaxMs };
+  }
+
+  #failed(error: unknown, message: string): void {
+    this.deps.telemetry.streamStepFailed(this.upstream.name, this.spec.kind);
+    this.deps.warnings.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, message);
   }
 
   #merge(target: Group, group: Group): void {

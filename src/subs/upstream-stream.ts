@@ -3,11 +3,11 @@
  * serves the newHeads topic and every logs topic of that node). It is re-established after the
  * node's subscription socket drops, and released a grace period after its last user leaves.
  */
-import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SubscriptionKind } from './subscription-params.js';
+import type { WarningThrottle } from './warning-throttle.js';
 
 export interface StreamUser {
   onResult(result: unknown): void;
@@ -17,7 +17,7 @@ export interface StreamUser {
 
 export interface StreamDeps {
   telemetry: Telemetry;
-  logger: Logger;
+  warnings: WarningThrottle;
   graceMs: number;
   timeoutMs: number;
   /** called with the node's id when subscribed, undefined when gone, so the registry can route */
@@ -154,7 +154,7 @@ export class UpstreamStream {
       this.#setId(id);
       if (this.#lostOnce) for (const user of this.#users) user.onResumed();
     } catch (error) {
-      this.#deps.logger.warn({ upstream: this.upstream.name, kind: this.kind, err: (error as Error).message }, 'upstream subscribe failed');
+      this.#deps.warnings.warn({ upstream: this.upstream.name, kind: this.kind, err: (error as Error).message }, 'upstream subscribe failed');
       this.#scheduleRetry();
     }
   }

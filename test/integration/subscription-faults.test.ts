@@ -274,6 +274,11 @@ test('a failover whose log replay fails is retried until it works: logs are late
   await waitUntil('heads replayed', () => r.clients.every(({ client, heads }) => client.tip(heads) === height), 5000);
   await sleep(1500);
   for (const { client, logs } of r.clients) assert.equal(client.logs(logs).length, 2, 'no log of the replayed blocks yet');
+  // Every failed try is counted; the log gets one line per upstream and message in 10 s.
+  const failures = await metricSum(r, 'evmux_stream_step_failures_total', { kind: 'logs' });
+  const lines = r.evmux.logs.filter((line) => line['kind'] === 'logs' && /failed/.test(String(line['msg']))).map((line) => `${String(line['upstream'])}: ${String(line['msg'])}`);
+  assert.ok(failures >= 2 && lines.length < failures, `${failures} failures counted, ${lines.length} logged`);
+  assert.equal(new Set(lines).size, lines.length, lines.join('\n'));
   for (const node of r.chain) node.unhandle('eth_getLogs');
   r.mine();
   await r.verify();

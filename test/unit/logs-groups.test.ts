@@ -20,6 +20,7 @@ import type { StreamRegistry } from '../../src/subs/stream-registry.js';
 import { subscriptionId } from '../../src/subs/subscription-id.js';
 import { parseSubscription } from '../../src/subs/subscription-params.js';
 import type { Topic, TopicDeps } from '../../src/subs/topic.js';
+import { WarningThrottle } from '../../src/subs/warning-throttle.js';
 import { SyntheticChain, toQuantity, type FakeHeader } from '../support/synthetic-chain.js';
 import type { Hex } from '../support/synthetic-logs.js';
 import { logProblems, toLog, type LogNote } from '../support/stream-recorder.js';
@@ -157,6 +158,7 @@ function logsTopic(hub: Hub, chain: SyntheticChain, name: string, topics: Topic[
     publish: hub.publish,
     telemetry: noTelemetry,
     logger: pino({ enabled: false }),
+    warnings: new WarningThrottle(pino({ enabled: false })),
     calls: (upstream) => new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 }),
     replayMaxBlocks: 128,
     replayMaxMs: 10_000,
