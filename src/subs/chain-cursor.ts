@@ -68,6 +68,8 @@ export class ChainCursor<H extends Head> {
   #busy = false;
   /** bumped by every applied step, so a stale plan is refused */
   #version = 0;
+  /** heads delivered since the stream started (or last started over) were dropped for capacity */
+  #forgotten = false;
 
   constructor(options: {
     /** delivered heads kept @default 256 */
@@ -129,6 +131,7 @@ export class ChainCursor<H extends Head> {
     const copy = new ChainCursor<H>({ capacity: this.#capacity });
     copy.#chain = [...this.#chain];
     copy.#byHash = new Map(this.#byHash);
+    copy.#forgotten = this.#forgotten;
     return copy;
   }
 
@@ -173,8 +176,14 @@ export class ChainCursor<H extends Head> {
         const orphaned = this.#chain.slice(keep).reverse();
         return { result: { deliver: path.reverse(), orphaned, truncated: false }, keep };
       }
-      // Fork point older than the buffer, walk too long, or the upstream cannot link: jump.
-      if (child.number <= oldest.number) return this.#jump(head, child.number);
+      if (child.number <= oldest.number) {
+        // Below the oldest head without a link. With nothing forgotten yet, the fork point is older
+        // than the stream itself: the walked branch goes out from the stream's first height (the
+        // parent of its first block the stream never had), every delivered head orphaned.
+        // Otherwise the fork point is older than the buffer: jump.
+        return this.#forgotten ? this.#jump(head, child.number) : this.#olderThanStream(path.reverse());
+      }
+      // Walk too long, or the upstream cannot link: jump.
       if (path.length >= maxBlocks || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
       const parent = await source.byHash(child.parentHash);
       if (parent === null) return this.#jump(head, child.number);
@@ -187,7 +196,8 @@ export class ChainCursor<H extends Head> {
   /**
    * A head older than everything remembered. Walk our own chain back to its height: the same hash
    * means a stale notification (nothing to do); another hash means a reorg to a shorter chain whose
-   * fork point is older than the buffer (jump, everything remembered is orphaned). When the walk
+   * fork point is older than the buffer (jump, everything remembered is orphaned), or, with nothing
+   * forgotten, older than the stream (the head is delivered, everything remembered orphaned). When the walk
    * cannot be done within bounds the head is treated as stale: jumping back up to `capacity`
    * blocks on no evidence would hurt more (a lagging node is far likelier than a reorg that deep),
    * and the next higher head from the same upstream links or jumps anyway.
@@ -203,7 +213,13 @@ export class ChainCursor<H extends Head> {
       assertFetched(parent, ours);
       ours = parent;
     }
-    return ours.hash === head.hash ? this.#nothing() : this.#jump(head, oldest.number);
+    if (ours.hash === head.hash) return this.#nothing();
+    return this.#forgotten ? this.#jump(head, oldest.number) : this.#olderThanStream([head]);
+  }
+
+  /** A reorg whose fork point is older than the stream: every delivered head orphaned, no jump. */
+  #olderThanStream(branch: H[]): Plan<H> {
+    return { result: { deliver: branch, orphaned: [...this.#chain].reverse(), truncated: false }, keep: 0 };
   }
 
   #nothing(): Plan<H> {
@@ -226,6 +242,7 @@ export class ChainCursor<H extends Head> {
   #apply({ result, keep }: Plan<H>): void {
     if (result.deliver.length === 0) return;
     this.#version++;
+    if (keep === 0) this.#forgotten = false;
     for (const dropped of this.#chain.splice(keep)) this.#byHash.delete(dropped.hash);
     for (const head of result.deliver) {
       this.#chain.push(head);
@@ -234,6 +251,7 @@ export class ChainCursor<H extends Head> {
     const excess = this.#chain.length - this.#capacity;
     if (excess > 0) {
       for (const evicted of this.#chain.splice(0, excess)) this.#byHash.delete(evicted.hash);
+      this.#forgotten = true;
     }
   }
 }

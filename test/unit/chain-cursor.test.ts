@@ -243,6 +243,33 @@ describe('ChainCursor: bounds and truncation', () => {
     assert.deepEqual(source.calls, [b[3], b[2], b[1]].map((h) => h?.hash), 'stops once below the buffer');
   });
 
+  it('delivers a reorg deeper than the stream itself from the first block above the start, not as a jump', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(10)); // started at a10, nothing forgotten
+    const b = tree.extend(at(a, 8), 5, 'b'); // b9..b13
+    assert.deepEqual(view(await cursor.advance(at(b, 4), sourceOf(tree), FAR)),
+      { deliver: ['b10', 'b11', 'b12', 'b13'], orphaned: ['a12', 'a11', 'a10'], truncated: false });
+    assert.deepEqual(labels(cursor.snapshot()), ['b10', 'b11', 'b12', 'b13']);
+  });
+
+  it('delivers a head below the start of the stream on another branch as a reorg older than the stream', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(10)); // started at a10
+    const b9 = tree.child(at(a, 8), 'b9');
+    assert.deepEqual(view(await cursor.advance(b9, sourceOf(tree), FAR)), { deliver: ['b9'], orphaned: ['a12', 'a11', 'a10'], truncated: false });
+    assert.deepEqual(view(await cursor.advance(tree.child(b9, 'b10'), sourceOf(tree), FAR)), { deliver: ['b10'], orphaned: [], truncated: false });
+  });
+
+  it('still jumps when heads were forgotten for capacity, even after a reorg made the buffer shorter', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a, 4); // a9..a12, a0..a8 forgotten
+    const c12 = tree.child(at(a, 11), 'c12');
+    await cursor.advance(c12, sourceOf(tree), FAR); // a9..a11, c12
+    const b = tree.extend(at(a, 7), 6, 'b'); // b8..b13
+    assert.deepEqual(view(await cursor.advance(at(b, 5), sourceOf(tree), FAR)),
+      { deliver: ['b13'], orphaned: ['c12', 'a11', 'a10', 'a9'], truncated: true });
+  });
+
   it('jumps at the deadline, checked before every fetch', async (t) => {
     const { tree, a } = baseChain();
     let now = 1_000;
