@@ -1,9 +1,11 @@
 /**
  * Clients that subscribe at random moments while the nodes of a 3-node lockstep anvil devnet are
- * killed (kill -9) and restarted at random, so that streams start just before, during and just
- * after failovers; each client's logs filter is its own, so each starts a stream of its own. Every client's newHeads and logs streams are then checked against the chain:
- * no height missing, no hash twice, parent links hold, every log of a block after its start once
- * and in order. (Fixed seeds: a failure names the one that shows it.)
+ * killed (kill -9) and restarted at random and the chain is reorged (up to 3 blocks, so often
+ * deeper than a stream that just started), so that streams start just before, during and just
+ * after failovers and reorgs; each client's logs filter is its own, so each starts a stream of its
+ * own. Every client's newHeads and logs streams are then checked against the chain: no height
+ * missing, no hash twice, parent links hold, every log of a block after its start once and in
+ * order, removed when its block was replaced. (Fixed seeds: a failure names the one that shows it.)
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -16,6 +18,8 @@ import { headProblems, logProblems, sleep, StreamClient, waitUntil, type Greetin
 const SEED = 4;
 const CHAOS_MS = 20_000;
 const MAX_CLIENTS = 10;
+/** Reorgs at most this often, so streams also run between them. */
+const REORG_GAP_MS = 3000;
 
 let devnet: LockstepDevnet;
 let evmux: TestGateway;
@@ -44,7 +48,7 @@ interface Joined {
   logsFrom: bigint;
 }
 
-test(`clients joining at random during random kills and restarts all get gapless, exact streams (seed ${SEED})`, { timeout: 90_000 }, async () => {
+test(`clients joining at random during random kills, restarts and reorgs all get gapless, exact streams (seed ${SEED})`, { timeout: 90_000 }, async () => {
   const random = seededRandom(SEED);
   await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
   await devnet.mine(3);
@@ -52,6 +56,7 @@ test(`clients joining at random during random kills and restarts all get gapless
   const joined: Joined[] = [];
   const down = new Set<number>();
   const actions: string[] = [];
+  let reorgedAt = 0;
   const join = async (): Promise<void> => {
     // Each with its own session key: they spread over the nodes, so every failover moves some.
     const client = await StreamClient.open(`${evmux.wsUrl}?session=${joined.length}`, `client${joined.length}`);
@@ -73,7 +78,11 @@ test(`clients joining at random during random kills and restarts all get gapless
     if (roll < 0.4 && joined.length < MAX_CLIENTS) {
       await join();
       actions.push('join');
-    } else if (roll < 0.7 && up.length > 1) {
+    } else if (roll < 0.5 && Date.now() - reorgedAt > REORG_GAP_MS) {
+      reorgedAt = Date.now();
+      await devnet.reorg(1 + Math.floor(random() * 3));
+      actions.push('reorg');
+    } else if (roll < 0.75 && up.length > 1) {
       const index = up[Math.floor(random() * up.length)]!;
       down.add(index);
       await devnet.kill(index);
@@ -104,6 +113,7 @@ test(`clients joining at random during random kills and restarts all get gapless
     if (client.closeCode !== undefined) problems.push(`${client.label}: closed with ${client.closeCode}`);
     client.close();
   }
-  assert.ok(joined.length >= 5 && actions.filter((action) => action.startsWith('kill')).length >= 3, `enough happened: ${actions.join(' ')}`);
+  const count = (kind: string): number => actions.filter((action) => action.startsWith(kind)).length;
+  assert.ok(joined.length >= 5 && count('kill') >= 3 && count('reorg') >= 2, `enough happened: ${actions.join(' ')}`);
   assert.deepEqual(problems, [], `after ${actions.join(' ')}`);
 });

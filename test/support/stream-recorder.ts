@@ -164,9 +164,11 @@ export interface GreetingWindow {
 
 /**
  * newHeads guarantees: the first head is the current head (its height within `greeting`, and the
- * canonical block there); every later one names a delivered head as parent, no hash twice, no
- * height between the first and the highest skipped, and every canonical block from the first
- * height to `upTo` delivered. `canonical` maps height to hash. `greeting: 'unchecked'` is for a
+ * canonical block there unless a reorg replaced it later in the stream); every later one names a
+ * delivered head as parent, no hash twice, no height between the first and the highest skipped,
+ * and every canonical block from the first height to `upTo` delivered. The one head that may name
+ * a parent never delivered is the first of a reorg older than the stream: at or below the first
+ * head's height (README, "Stream guarantees"). `canonical` maps height to hash. `greeting: 'unchecked'` is for a
  * client library's view that may have dropped the greeting (see test/integration/clients-web3.test.ts).
  */
 export function headProblems(
@@ -184,12 +186,12 @@ export function headProblems(
     }
     const hash = canonical.get(first.number);
     if (hash === undefined) problems.push(`first head ${first.number}: no canonical hash known at that height`);
-    else if (hash !== first.hash) problems.push(`first head ${first.number} ${first.hash} is not the canonical block ${hash}`);
+    else if (hash !== first.hash && !heads.some((head) => head.hash === hash)) problems.push(`first head ${first.number} ${first.hash} is not the canonical block ${hash}`);
   }
   const seen = new Set<string>();
   for (const [i, head] of heads.entries()) {
     if (seen.has(head.hash)) problems.push(`head ${head.number} ${head.hash} delivered twice`);
-    if (i > 0 && !seen.has(head.parentHash)) problems.push(`head ${head.number} ${head.hash}: parent ${head.parentHash} was not delivered before it`);
+    if (i > 0 && !seen.has(head.parentHash) && head.number > first.number) problems.push(`head ${head.number} ${head.hash}: parent ${head.parentHash} was not delivered before it`);
     seen.add(head.hash);
   }
   const numbers = new Set(heads.map((head) => head.number));
