@@ -248,6 +248,11 @@ const subscriptionsSchema = z
     holdDownMs: ms(5000),
     /** Delivered heads remembered per stream for reorg handling. @default 256 */
     historyBlocks: z.number().int().min(16).default(256),
+    /**
+     * Distinct logs filters (upstream eth_subscribe) held on one node, those in their grace period
+     * included. A subscribe that would add one more is refused; failovers never are. @default 10000
+     */
+    maxLogFiltersPerUpstream: positive(10_000),
     sessionKey: sessionKeySchema.default({}),
   })
   .strict();

@@ -9,6 +9,8 @@ import type { WarningThrottle } from './warning-throttle.js';
 export class StreamRegistry {
   readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();
   readonly #byId = new Map<Upstream, Map<string, UpstreamStream>>();
+  /** logs streams per upstream, live or lingering */
+  readonly #logs = new Map<Upstream, number>();
   readonly #deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number };
 
   constructor(pool: UpstreamPool, deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number }) {
@@ -35,12 +37,25 @@ export class StreamRegistry {
         ...this.#deps,
         onId: (target, id) => this.#route(target, id),
         onReleased: (target) => {
-          if (streams.get(target.key) === target) streams.delete(target.key);
+          if (streams.get(target.key) !== target) return;
+          streams.delete(target.key);
+          if (kind === 'logs') this.#logs.set(upstream, (this.#logs.get(upstream) ?? 1) - 1);
         },
       });
       streams.set(key, stream);
+      if (kind === 'logs') this.#logs.set(upstream, (this.#logs.get(upstream) ?? 0) + 1);
     }
     return stream;
+  }
+
+  /** Whether the upstream has a stream for `key` (live, being made, or in its grace period). */
+  has(upstream: Upstream, key: string): boolean {
+    return this.#streams.get(upstream)?.has(key) ?? false;
+  }
+
+  /** The upstream's logs streams: one per distinct filter, those in their grace period included. */
+  logsStreams(upstream: Upstream): number {
+    return this.#logs.get(upstream) ?? 0;
   }
 
   snapshot(upstream: Upstream): Array<{ kind: SubscriptionKind; key: string; users: number; live: boolean }> {

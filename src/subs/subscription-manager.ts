@@ -128,6 +128,7 @@ export class SubscriptionManager {
   async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     const upstream = this.#affinity.owner(subscriber.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
+    this.#checkFilterRoom(upstream, spec);
     const topic = this.#topic(upstream, spec);
     // Held while the upstream subscribe is in flight, so a rebalance or another client's
     // unsubscribe meanwhile does not release the topic this client is about to join.
@@ -269,6 +270,17 @@ export class SubscriptionManager {
       topics.set(spec.fingerprint, topic);
     }
     return topic;
+  }
+
+  /** A new distinct logs filter needs room on the node; one it already has (or lingers) does not. */
+  #checkFilterRoom(upstream: Upstream, spec: SubscriptionSpec): void {
+    if (spec.kind !== 'logs' || this.#registry.has(upstream, spec.fingerprint)) return;
+    const max = this.#config.subscriptions.maxLogFiltersPerUpstream;
+    if (this.#registry.logsStreams(upstream) < max) return;
+    this.#telemetry.clientRejected('log_filters');
+    throw new LimitExceededError(
+      `too many distinct logs filters on this node: at most ${max} (subscriptions.maxLogFiltersPerUpstream); subscribe to a filter already in use or try again later`,
+    );
   }
 
   #leaveJoining(topic: Topic): void {
