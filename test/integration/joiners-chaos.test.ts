@@ -1,11 +1,12 @@
 /**
  * Clients that subscribe at random moments while the nodes of a 3-node lockstep anvil devnet are
- * killed (kill -9) and restarted at random and the chain is reorged (up to 3 blocks, so often
- * deeper than a stream that just started), so that streams start just before, during and just
- * after failovers and reorgs; each client's logs filter is its own, so each starts a stream of its
- * own. Every client's newHeads and logs streams are then checked against the chain: no height
- * missing, no hash twice, parent links hold, every log of a block after its start once and in
- * order, removed when its block was replaced. (Fixed seeds: a failure names the one that shows it.)
+ * killed (kill -9) and restarted, held back (lagging until released), and the chain is reorged (up
+ * to 3 blocks, so often deeper than a stream that just started): streams start just before, during
+ * and just after failovers and reorgs. Each client's logs filter is its own, so each starts a
+ * stream of its own. Every client's newHeads and logs streams are then checked against the chain:
+ * no height missing, no hash twice, parent links hold, every log of a block after its start once
+ * and in order, removed when its block was replaced. (Fixed seeds: a failure names the one that
+ * shows it.)
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -18,6 +19,7 @@ import { headProblems, logProblems, sleep, StreamClient, waitUntil, type Greetin
 const SEED = 4;
 const CHAOS_MS = 20_000;
 const MAX_CLIENTS = 10;
+const MAX_LAG = 5;
 /** Reorgs at most this often, so streams also run between them. */
 const REORG_GAP_MS = 3000;
 
@@ -28,7 +30,7 @@ before(async () => {
   devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 250, traffic: true });
   evmux = await startGateway(
     devnet.nodes.map((node) => node.wsUrl),
-    { health: { maxLagBlocks: 5 }, subscriptions: { holdDownMs: 800, sessionKey: { source: 'query' } } },
+    { health: { maxLagBlocks: MAX_LAG }, subscriptions: { holdDownMs: 800, sessionKey: { source: 'query' } } },
     { logLevel: 'warn' },
   );
 });
@@ -48,7 +50,7 @@ interface Joined {
   logsFrom: bigint;
 }
 
-test(`clients joining at random during random kills, restarts and reorgs all get gapless, exact streams (seed ${SEED})`, { timeout: 90_000 }, async () => {
+test(`clients joining at random during random kills, restarts, holds and reorgs all get gapless, exact streams (seed ${SEED})`, { timeout: 90_000 }, async () => {
   const random = seededRandom(SEED);
   await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
   await devnet.mine(3);
@@ -57,10 +59,12 @@ test(`clients joining at random during random kills, restarts and reorgs all get
   const down = new Set<number>();
   const actions: string[] = [];
   let reorgedAt = 0;
+  let held: number | undefined;
   const join = async (): Promise<void> => {
     // Each with its own session key: they spread over the nodes, so every failover moves some.
     const client = await StreamClient.open(`${evmux.wsUrl}?session=${joined.length}`, `client${joined.length}`);
-    const low = BigInt(devnet.blockNumber) - 1n;
+    // The node a client is pinned to may be held back, up to MAX_LAG blocks before it is dropped.
+    const low = BigInt(Math.max(0, devnet.blockNumber - 1 - MAX_LAG));
     const heads = await client.subscribe(['newHeads']);
     // A filter of its own (the emitter's event, or a topic nothing logs), matching the same logs:
     // each client starts a stream of its own, anchored at the head of its subscribe.
@@ -82,6 +86,14 @@ test(`clients joining at random during random kills, restarts and reorgs all get
       reorgedAt = Date.now();
       await devnet.reorg(1 + Math.floor(random() * 3));
       actions.push('reorg');
+    } else if (roll < 0.55 && held === undefined && up.length > 1) {
+      held = up[Math.floor(random() * up.length)]!;
+      devnet.hold(held);
+      actions.push(`hold${held}`);
+    } else if (roll < 0.6 && held !== undefined && !down.has(held)) {
+      await devnet.release(held);
+      actions.push(`release${held}`);
+      held = undefined;
     } else if (roll < 0.75 && up.length > 1) {
       const index = up[Math.floor(random() * up.length)]!;
       down.add(index);
@@ -96,6 +108,7 @@ test(`clients joining at random during random kills, restarts and reorgs all get
     await sleep(200 + random() * 600);
   }
   for (const index of down) await devnet.restart(index);
+  if (held !== undefined) await devnet.release(held);
   await sleep(2000);
 
   const end = BigInt(devnet.blockNumber) - 1n;
@@ -114,6 +127,6 @@ test(`clients joining at random during random kills, restarts and reorgs all get
     client.close();
   }
   const count = (kind: string): number => actions.filter((action) => action.startsWith(kind)).length;
-  assert.ok(joined.length >= 5 && count('kill') >= 3 && count('reorg') >= 2, `enough happened: ${actions.join(' ')}`);
+  assert.ok(joined.length >= 5 && count('kill') >= 3 && count('reorg') >= 2 && count('hold') >= 1, `enough happened: ${actions.join(' ')}`);
   assert.deepEqual(problems, [], `after ${actions.join(' ')}`);
 });
