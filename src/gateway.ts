@@ -6,6 +6,7 @@ import { createStrategy } from './balancer/strategy.js';
 import type { Config } from './config/schema.js';
 import { ClientRateLimit } from './jsonrpc/client-rate-limit.js';
 import { Dispatcher, type DispatchContext } from './jsonrpc/dispatcher.js';
+import { LimitExceededError } from './jsonrpc/errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
@@ -73,6 +74,11 @@ class HttpCallContext implements DispatchContext {
   abandon(): void {
     this.#finish();
   }
+}
+
+/** A WebSocket upgrade refused for a limit: the HTTP status, and a -32005 error naming the limit. */
+function limitRefusal(status: number, message: string): UpgradeDecision<SessionData> {
+  return { accept: false, status, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: new LimitExceededError(message).toObject() }) };
 }
 
 export class Gateway {
@@ -233,15 +239,13 @@ export class Gateway {
         this.#capLoggedAt = Date.now();
         this.#logger.warn({ maxConnections: this.#maxConnections }, 'client connection cap reached: WebSocket upgrades refused with 503');
       }
-      const message = `too many connections: this server holds ${this.#maxConnections} (limits.maxConnections); try again later`;
-      return { accept: false, status: 503, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32005, message } }) };
+      return limitRefusal(503, `too many connections: this server holds ${this.#maxConnections} (limits.maxConnections); try again later`);
     }
     const ip = this.#clientIpOf(info);
     const count = this.#connectionsPerIp.get(ip) ?? 0;
     if (count >= this.config.limits.maxConnectionsPerIp) {
       this.metrics.clientRejected('connections_per_ip');
-      const message = `too many connections from ${ip}: limit ${this.config.limits.maxConnectionsPerIp}`;
-      return { accept: false, status: 429, body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32005, message } }) };
+      return limitRefusal(429, `too many connections from ${ip}: limit ${this.config.limits.maxConnectionsPerIp}`);
     }
     return { accept: true, data: { ip, sessionKey: this.#sessionKey(info, ip) } };
   }

@@ -90,7 +90,7 @@ export class HeadTopic extends Topic implements HeadListener {
 
   async #advance(group: Group, head: TrackedHead, replay: boolean): Promise<void> {
     const cursor = group.cursor!;
-    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.source, this.bounds());
+    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.calls, this.bounds());
     this.#account(result, replay);
     for (const delivered of result.deliver) group.publish(serializeHead(delivered));
   }

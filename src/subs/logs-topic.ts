@@ -126,7 +126,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         try {
           const latest = await this.calls.latest();
           if (latest !== null && group.cursor!.last === undefined) {
-            group.cursor!.commit(await group.cursor!.plan(latest, this.source, this.bounds()));
+            group.cursor!.commit(await group.cursor!.plan(latest, this.calls, this.bounds()));
             group.logBook!.startAt(latest.hash, latest.number);
           }
         } catch (error) {
@@ -197,7 +197,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       } else if (tip !== undefined && entry.blockNumber <= tip.number) {
         // A block at a delivered height that is not on the delivered chain: the node reorged
         // before telling us through newHeads. Resolve the reorg first so removals go out first.
-        const head = await this.source.byHash(entry.blockHash);
+        const head = await this.calls.byHash(entry.blockHash);
         if (head !== null) await this.#advance(group, head, false);
       }
       // Otherwise the block is ahead of the group's chain: it goes out when its head arrives.
@@ -207,7 +207,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   async #advance(group: Group, head: TrackedHead, replay: boolean, recheck: TrackedHead[] = []): Promise<void> {
     const cursor = group.cursor!;
     const book = group.logBook!;
-    const step = await cursor.plan(head, this.source, this.bounds());
+    const step = await cursor.plan(head, this.calls, this.bounds());
     const { result } = step;
     if (result.orphaned.length > 0) {
       // Removals concern blocks already delivered; they hold whatever happens to the new branch.

@@ -12,11 +12,12 @@
  */
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { HeadSource } from './chain-cursor.js';
 
 /** Headers remembered by hash: a failover's walk back and a reorg's fork search find them here. */
 export const HEADER_CACHE_SIZE = 512;
 
-export class StreamCalls {
+export class StreamCalls implements HeadSource<TrackedHead> {
   readonly #upstream: Upstream;
   readonly #concurrency: number;
   readonly #timeoutMs: number;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { ChainCursor, HeadSource } from './chain-cursor.js';
+import type { ChainCursor } from './chain-cursor.js';
 import { Group, type ClientSubscription, type Publish } from './group.js';
 import type { HeadFeed } from './head-feed.js';
 import type { LogBook } from './log-book.js';
@@ -46,10 +46,11 @@ export abstract class Topic {
   readonly spec: SubscriptionSpec;
   readonly groups = new Set<Group>();
   protected readonly deps: TopicDeps;
-  /** Headers and logs from this topic's upstream, shared with the other topics on it. */
+  /**
+   * Headers and logs from this topic's upstream, shared with the other topics on it; also the
+   * head source its cursors walk back over gaps and reorgs with.
+   */
   protected readonly calls: StreamCalls;
-  /** Headers by hash from this topic's upstream, for cursors walking back over gaps and reorgs. */
-  protected readonly source: HeadSource<TrackedHead>;
   #main: Group | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
@@ -61,7 +62,6 @@ export abstract class Topic {
     this.spec = spec;
     this.deps = deps;
     this.calls = deps.calls(upstream);
-    this.source = { byHash: (hash) => this.calls.byHash(hash) };
   }
 
   get closed(): boolean {

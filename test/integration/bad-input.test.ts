@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { Probe, isObject } from '../support/ws-probe.js';
+import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 const LIMITS = {
   maxRequestBytes: 4096,
@@ -236,19 +237,14 @@ function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
 }
 
 /** Refused upgrade: status and body of the HTTP answer. */
-function refusedUpgrade(t: TestContext): Promise<{ status: number; body: string }> {
-  const ws = new WebSocket(evmux.wsUrl);
-  // Closing a socket whose upgrade was refused reports an error; that refusal is the point here.
-  ws.on('error', () => {});
-  t.after(() => ws.terminate());
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => reject(new Error('upgrade accepted past the per-IP limit')));
-    ws.once('unexpected-response', (_request, response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-  });
+async function refusedUpgrade(): Promise<{ status: number; body: string }> {
+  const outcome = await attemptUpgrade(evmux.wsUrl);
+  if (isOpen(outcome)) {
+    outcome.open.terminate();
+    throw new Error('upgrade accepted past the per-IP limit');
+  }
+  if (!('status' in outcome)) throw new Error(`upgrade failed: ${outcome.failed}`);
+  return outcome;
 }
 
 async function runWs(t: TestContext, row: Row, outcome: Outcome): Promise<void> {
@@ -256,7 +252,7 @@ async function runWs(t: TestContext, row: Row, outcome: Outcome): Promise<void> 
   if ('upgradeRefused' in outcome) {
     // The bystander holds one connection; fill up to the limit, then one more is refused.
     const held = await Promise.all(Array.from({ length: LIMITS.maxConnectionsPerIp - 1 }, () => Probe.open(evmux.wsUrl, t)));
-    const { status, body } = await refusedUpgrade(t);
+    const { status, body } = await refusedUpgrade();
     assert.equal(status, outcome.upgradeRefused, where);
     assertError(JSON.parse(body), outcome.error, where);
     // The connections already open are not affected, and a freed slot can be used again.

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WebSocket } from 'ws';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CliProcess } from '../support/cli-process.js';
 import { FakeNode } from '../support/fake-node.js';
@@ -14,41 +13,12 @@ import { startGateway } from '../support/gateway.js';
 import { canonicalHashes } from '../support/node-rpc.js';
 import { sumSamples } from '../support/prom-text.js';
 import { headProblems, StreamClient, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 interface StatusShape {
   upstreams: Array<{ name: string; usable: boolean; subscriptions: { topics: Array<{ kind: string; clients: number }> } | null }>;
 }
 
-type Attempt = { open: WebSocket } | { status: number; body: string } | { failed: string };
-
-/** One WebSocket connection attempt: open, refused (status and body), or failed within 5 s. */
-function attempt(url: string): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    const timer = setTimeout(() => {
-      ws.terminate();
-      resolve({ failed: 'no answer to the upgrade within 5 s' });
-    }, 5000);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      resolve({ open: ws });
-    });
-    ws.once('unexpected-response', (_request, response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: response.statusCode ?? 0, body });
-      });
-    });
-    ws.once('error', (error) => {
-      clearTimeout(timer);
-      resolve({ failed: error.message });
-    });
-  });
-}
-
-const isOpen = (outcome: Attempt): outcome is { open: WebSocket } => 'open' in outcome;
 const CAP_MESSAGE = /^too many connections: this server holds \d+ \(limits\.maxConnections\); try again later$/;
 
 test('upgrades past limits.maxConnections get 503 with a JSON-RPC error; a closed connection makes room', async (t) => {
@@ -57,7 +27,7 @@ test('upgrades past limits.maxConnections get 503 with a JSON-RPC error; a close
   const evmux = await startGateway([node.url], { limits: { maxConnections: 3 } });
   t.after(() => evmux.close());
 
-  const outcomes = await Promise.all(Array.from({ length: 6 }, () => attempt(evmux.wsUrl)));
+  const outcomes = await Promise.all(Array.from({ length: 6 }, () => attemptUpgrade(evmux.wsUrl)));
   const open = outcomes.filter(isOpen).map((outcome) => outcome.open);
   t.after(() => open.forEach((ws) => ws.terminate()));
   assert.equal(open.length, 3, 'exactly the cap, with the upgrades made at once');
@@ -79,7 +49,7 @@ test('upgrades past limits.maxConnections get 503 with a JSON-RPC error; a close
   open[0]!.close();
   await closed;
   await waitUntil('the closed connection counted out', async () => (JSON.parse((await evmux.get('/status')).body) as { clients: number }).clients === 2, 2000);
-  const again = await attempt(evmux.wsUrl);
+  const again = await attemptUpgrade(evmux.wsUrl);
   assert.ok(isOpen(again), `room again after a close, got ${JSON.stringify(again)}`);
   open.push(again.open);
 });
@@ -107,7 +77,7 @@ test('unset, the cap leaves descriptors free: under 200 open files evmux refuses
     await client.first(id);
     subscriptions.push({ client, id, greeting: { low, high: BigInt(devnet.blockNumber) + 1n } });
   }
-  const surplus = await Promise.all(Array.from({ length: 80 }, () => attempt(`ws://127.0.0.1:${port}/`)));
+  const surplus = await Promise.all(Array.from({ length: 80 }, () => attemptUpgrade(`ws://127.0.0.1:${port}/`)));
   t.after(() => surplus.filter(isOpen).forEach((outcome) => outcome.open.terminate()));
   const statuses = surplus.map((outcome) => ('status' in outcome ? outcome.status : isOpen(outcome) ? 'open' : outcome.failed));
   assert.deepEqual(statuses, Array(80).fill(503), 'every connection past the cap refused at once');

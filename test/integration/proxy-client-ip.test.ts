@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 async function rig(t: TestContext, trusted: string[]): Promise<TestGateway> {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'proxy-client-ip' })));
@@ -20,13 +21,13 @@ async function rig(t: TestContext, trusted: string[]): Promise<TestGateway> {
 
 /** Open a socket claiming to be `client`; the upgrade's HTTP status when it is refused. */
 async function connect(t: TestContext, evmux: TestGateway, client: string): Promise<WebSocket | number> {
-  const socket = new WebSocket(evmux.wsUrl, { headers: { 'X-Forwarded-For': client } });
-  t.after(() => socket.terminate());
-  return new Promise((resolve, reject) => {
-    socket.once('open', () => resolve(socket));
-    socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-    socket.once('error', reject);
-  });
+  const outcome = await attemptUpgrade(evmux.wsUrl, { headers: { 'X-Forwarded-For': client } });
+  if (isOpen(outcome)) {
+    t.after(() => outcome.open.terminate());
+    return outcome.open;
+  }
+  if ('status' in outcome) return outcome.status;
+  throw new Error(outcome.failed);
 }
 
 /** The node index encoded in the filter id evmux hands out (its first byte). */
