@@ -12,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
 import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files.js';
+import { AcceptGuard } from './server/accept-guard.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, type ClientIpResolver } from './server/client-ip.js';
@@ -94,6 +95,8 @@ export class Gateway {
   readonly #connectionsPerIp = new Map<string, number>();
   /** WebSocket connections held at most (limits.maxConnections, else from the open-files limit) */
   readonly #maxConnections: number | undefined;
+  readonly #openFiles: number | undefined;
+  #acceptGuard: AcceptGuard | undefined;
   /** when the cap's refusals were last logged (once a minute at most) */
   #capLoggedAt = -Infinity;
   #httpInFlight = 0;
@@ -110,9 +113,9 @@ export class Gateway {
     this.config = config;
     this.#logger = logger;
     this.#clientIp = clientIpResolver(config.proxy);
-    const openFiles = openFilesLimit();
-    this.#maxConnections = config.limits.maxConnections ?? connectionCap(openFiles);
-    this.#logConnectionCap(openFiles);
+    this.#openFiles = openFilesLimit();
+    this.#maxConnections = config.limits.maxConnections ?? connectionCap(this.#openFiles);
+    this.#logConnectionCap(this.#openFiles);
     this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
     this.pool = new UpstreamPool(config, logger, this.metrics);
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
@@ -153,6 +156,7 @@ export class Gateway {
       logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
     }
     gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
+    gateway.#acceptGuard = new AcceptGuard(gateway.#frontEnd, gateway.#openFiles, logger, gateway.metrics);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
     return gateway;
   }
@@ -194,6 +198,7 @@ export class Gateway {
 
   async #shutdown(): Promise<void> {
     this.#logger.info('shutting down');
+    this.#acceptGuard?.close();
     this.#frontEnd.stopListening();
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (this.#inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -296,8 +301,9 @@ export class Gateway {
         return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' };
       case '/readyz': {
         const usable = this.pool.usable().length;
-        const ready = usable > 0 && this.#closing === undefined;
-        return { status: ready ? 200 : 503, contentType: JSON_TYPE, body: JSON.stringify({ ready, usableUpstreams: usable }) };
+        const accepting = this.#acceptGuard?.accepting ?? true;
+        const ready = usable > 0 && accepting && this.#closing === undefined;
+        return { status: ready ? 200 : 503, contentType: JSON_TYPE, body: JSON.stringify({ ready, usableUpstreams: usable, accepting }) };
       }
       case '/status':
         if (adminElsewhere) break;
@@ -315,6 +321,7 @@ export class Gateway {
     return {
       clients: this.#sessions.size,
       maxClients: this.#maxConnections ?? null,
+      accepting: this.#acceptGuard?.accepting ?? true,
       bestHead: this.pool.bestHead >= 0n ? this.pool.bestHead.toString() : null,
       upstreams: this.pool.snapshot().map((upstream) => ({
         ...upstream,

@@ -53,6 +53,8 @@ export class Metrics implements Telemetry {
   readonly #replayTruncations: Counter;
   readonly #reorgs: Counter;
   readonly #streamStepFailures: Counter;
+  readonly #accepting: Gauge;
+  readonly #acceptPauses: Counter;
 
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
@@ -111,6 +113,12 @@ export class Metrics implements Telemetry {
       labelNames: ['upstream', 'kind'],
       registers,
     });
+    this.#accepting = new Gauge({
+      name: 'evmux_accepting_clients',
+      help: '0 while the client port is closed because client connections hold every open file evmux may have, else 1',
+      registers,
+    });
+    this.#acceptPauses = new Counter({ name: 'evmux_accept_pauses_total', help: 'Times the client port closed for want of open files', registers });
     for (const upstream of upstreams) {
       this.#upstreamUp.set({ upstream }, 0);
       for (const kind of ['newHeads', 'logs', 'newPendingTransactions', 'syncing']) this.#upstreamSubscriptions.set({ upstream, kind }, 0);
@@ -170,5 +178,9 @@ export class Metrics implements Telemetry {
   }
   streamStepFailed(upstream: string, kind: SubscriptionKind): void {
     this.#streamStepFailures.inc({ upstream, kind });
+  }
+  accepting(on: boolean): void {
+    this.#accepting.set(on ? 1 : 0);
+    if (!on) this.#acceptPauses.inc();
   }
 }

@@ -3,7 +3,8 @@
  * everything else that needs a descriptor. At the limit, accept() fails with EMFILE, uWebSockets.js
  * retries it in a busy loop (one core at 100 %), health checks and new clients hang in the backlog,
  * and a node connection that drops cannot be made again, so every stream on it stalls. Refusing a
- * WebSocket upgrade past the cap keeps descriptors free for those.
+ * WebSocket upgrade past the cap keeps descriptors free for those; connections that never upgrade
+ * are left to the descriptor reserve (descriptor-reserve.ts).
  *
  * Node raises its soft limit to the hard one at startup, so the soft limit read here is the one
  * that applies.

@@ -72,6 +72,10 @@ export interface FrontEnd {
   listen(host: string, port: number): Promise<number>;
   /** Send the same bytes to every socket subscribed to `topic`. */
   publish(topic: string, text: string): void;
-  /** Stop accepting new connections; open ones stay. */
+  /** Stop accepting new connections for now; open ones stay, and connections not yet accepted are refused. */
+  pause(): void;
+  /** Listen again on the address `listen` bound, unless paused by `stopListening`; rejects when that fails. */
+  resume(): Promise<void>;
+  /** Stop accepting new connections for good; open ones stay. */
   stopListening(): void;
 }

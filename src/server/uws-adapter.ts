@@ -399,24 +399,47 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     );
   });
 
+  let bound: { host: string; port: number } | undefined;
+  let stopped = false;
+  const listenOn = (host: string, port: number): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      app.listen(host, port, (token) => {
+        if (token === false) {
+          reject(new Error(`cannot listen on ${host}:${port}`));
+          return;
+        }
+        listenSocket = token;
+        resolve(uWS.us_socket_local_port(token as unknown as uWS.us_socket));
+      });
+    });
+  const close = (): void => {
+    if (listenSocket !== undefined) uWS.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
+  };
+
   return {
-    listen: (host, port) =>
-      new Promise<number>((resolve, reject) => {
-        app.listen(host, port, (token) => {
-          if (token === false) {
-            reject(new Error(`cannot listen on ${host}:${port}`));
-            return;
-          }
-          listenSocket = token;
-          resolve(uWS.us_socket_local_port(token as unknown as uWS.us_socket));
-        });
-      }),
+    listen: async (host, port) => {
+      let picked = await listenOn(host, port);
+      if (port === 0) {
+        // uSockets sets SO_REUSEADDR only on a listener for a given port, and accepted sockets
+        // inherit it; without it on them, listening again after a pause fails with EADDRINUSE.
+        close();
+        picked = await listenOn(host, picked);
+      }
+      bound = { host, port: picked };
+      return picked;
+    },
     publish: (topic, message) => {
       app.publish(topic, message, false, false);
     },
+    pause: close,
+    resume: async () => {
+      if (stopped || bound === undefined || listenSocket !== undefined) return;
+      await listenOn(bound.host, bound.port);
+    },
     stopListening: () => {
-      if (listenSocket !== undefined) uWS.us_listen_socket_close(listenSocket);
-      listenSocket = undefined;
+      stopped = true;
+      close();
     },
   };
 }

@@ -196,7 +196,7 @@ describe('a good config file', { concurrency: 2 }, () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const readyz = await fetch(`${base}/readyz`);
     assert.equal(readyz.status, 503);
-    assert.deepEqual(await readyz.json(), { ready: false, usableUpstreams: 0 });
+    assert.deepEqual(await readyz.json(), { ready: false, usableUpstreams: 0, accepting: true });
     cli.child.kill('SIGTERM');
     assert.equal((await cli.exit(5_000)).code, 0);
   });
