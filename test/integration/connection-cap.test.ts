@@ -10,9 +10,9 @@ import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CliProcess } from '../support/cli-process.js';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
-import { canonicalHashes } from '../support/node-rpc.js';
+import { assertWatchedChain, watchHeads } from '../support/head-watchers.js';
 import { sumSamples } from '../support/prom-text.js';
-import { headProblems, StreamClient, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+import { waitUntil } from '../support/stream-recorder.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 interface StatusShape {
@@ -66,17 +66,7 @@ test('unset, the cap leaves descriptors free: under 200 open files evmux refuses
   assert.match(cli.stdout, /"maxConnections":100,"openFiles":200,"msg":"client connection cap"/);
   await waitUntil('both nodes usable', async () => ((await (await fetch(`${base}/readyz`)).json()) as { usableUpstreams: number }).usableUpstreams === 2, 10_000);
 
-  const clients: StreamClient[] = [];
-  t.after(() => clients.forEach((client) => client.close()));
-  const subscriptions: Array<{ client: StreamClient; id: string; greeting: GreetingWindow }> = [];
-  for (let i = 0; i < 100; i++) {
-    const client = await StreamClient.open(`ws://127.0.0.1:${port}/`, `c${i}`);
-    clients.push(client);
-    const low = BigInt(devnet.blockNumber) - 1n;
-    const id = await client.subscribe(['newHeads']);
-    await client.first(id);
-    subscriptions.push({ client, id, greeting: { low, high: BigInt(devnet.blockNumber) + 1n } });
-  }
+  const watchers = await watchHeads(t, `ws://127.0.0.1:${port}/`, 100, devnet);
   const surplus = await Promise.all(Array.from({ length: 80 }, () => attemptUpgrade(`ws://127.0.0.1:${port}/`)));
   t.after(() => surplus.filter(isOpen).forEach((outcome) => outcome.open.terminate()));
   const statuses = surplus.map((outcome) => ('status' in outcome ? outcome.status : isOpen(outcome) ? 'open' : outcome.failed));
@@ -98,10 +88,5 @@ test('unset, the cap leaves descriptors free: under 200 open files evmux refuses
   await devnet.restart(killed);
   await waitUntil(`node ${name} usable again after its restart (a new socket to it)`, usable, 20_000);
 
-  const end = BigInt(devnet.blockNumber);
-  await waitUntil('every client at the head', () => subscriptions.every(({ client, id }) => client.tip(id) >= end), 10_000);
-  const canonical = await canonicalHashes(a!.httpUrl, subscriptions[0]!.greeting.low, end);
-  for (const { client, id, greeting } of subscriptions) {
-    assert.deepEqual(headProblems(client.heads(id), canonical, end, greeting), [], client.label);
-  }
+  await assertWatchedChain(watchers, devnet, a!.httpUrl);
 });

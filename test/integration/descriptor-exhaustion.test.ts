@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CliProcess, tempFiles } from '../support/cli-process.js';
-import { canonicalHashes } from '../support/node-rpc.js';
+import { assertWatchedChain, watchHeads } from '../support/head-watchers.js';
 import { sumSamples } from '../support/prom-text.js';
-import { headProblems, sleep, StreamClient, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
+import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 /** Keeps `count` plain TCP connections to a port, opening a new one whenever one closes, until stopped. */
 class ConnectionHog {
@@ -78,17 +78,7 @@ test('plain connections that take every open file: the client port closes (no bu
   };
   await waitUntil('both nodes usable', async () => (await readyz()).usableUpstreams === 2, 10_000);
 
-  const clients: StreamClient[] = [];
-  t.after(() => clients.forEach((client) => client.close()));
-  const subscriptions: Array<{ client: StreamClient; id: string; greeting: GreetingWindow }> = [];
-  for (let i = 0; i < 10; i++) {
-    const client = await StreamClient.open(`ws://127.0.0.1:${port}/`, `c${i}`);
-    clients.push(client);
-    const low = BigInt(devnet.blockNumber) - 1n;
-    const id = await client.subscribe(['newHeads']);
-    await client.first(id);
-    subscriptions.push({ client, id, greeting: { low, high: BigInt(devnet.blockNumber) + 1n } });
-  }
+  const watchers = await watchHeads(t, `ws://127.0.0.1:${port}/`, 10, devnet);
 
   const hog = new ConnectionHog(port, 250);
   t.after(() => hog.stop());
@@ -115,14 +105,7 @@ test('plain connections that take every open file: the client port closes (no bu
   await waitUntil('accepting again', async () => (await readyz()).status === 200, 10_000);
   assert.equal(sumSamples(await (await fetch(`${admin}/metrics`)).text(), 'evmux_accepting_clients'), 1);
   const late = await StreamClient.open(`ws://127.0.0.1:${port}/`, 'late');
-  clients.push(late);
+  t.after(() => late.close());
   await late.first(await late.subscribe(['newHeads']));
-
-  const end = BigInt(devnet.blockNumber);
-  await waitUntil('every client at the head', () => subscriptions.every(({ client, id }) => client.tip(id) >= end), 10_000);
-  const canonical = await canonicalHashes(b!.httpUrl, subscriptions[0]!.greeting.low, end);
-  for (const { client, id, greeting } of subscriptions) {
-    assert.deepEqual(headProblems(client.heads(id), canonical, end, greeting), [], client.label);
-    assert.equal(client.closeCode, undefined, `${client.label} still connected`);
-  }
+  await assertWatchedChain(watchers, devnet, b!.httpUrl);
 });
