@@ -7,7 +7,16 @@ import { expandEnvRefs } from '../../src/config/env-refs.js';
 import { buildConfig, readConfigFile } from '../../src/config/load.js';
 
 interface DeploymentShape {
-  spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }> }> } } };
+  spec: {
+    template: {
+      metadata: { annotations: Record<string, string> };
+      spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }>; readinessProbe: Probe; livenessProbe: Probe }> };
+    };
+  };
+}
+
+interface Probe {
+  httpGet: { path: string; port: string };
 }
 
 const deploy = (path: string): string => new URL(`../../deploy/${path}`, import.meta.url).pathname;
@@ -33,6 +42,10 @@ test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming
   const pod = deployment.spec.template;
   assert.equal(pod.metadata.annotations['prometheus.io/port'], String(config.admin.port));
   assert.deepEqual(pod.spec.containers[0]!.ports.find((port) => port.name === 'admin')?.containerPort, config.admin.port);
+  // Readiness is the client port's own (it closes while clients hold every open file); liveness is
+  // asked where that cannot close it, so the pod is not restarted for it.
+  assert.deepEqual(pod.spec.containers[0]!.readinessProbe.httpGet, { path: '/readyz', port: 'rpc' });
+  assert.deepEqual(pod.spec.containers[0]!.livenessProbe.httpGet, { path: '/healthz', port: 'admin' });
   const service = documents.find((doc) => doc['kind'] === 'Service') as unknown as { spec: { ports: Array<{ targetPort: string }> } };
   assert.deepEqual(service.spec.ports.map((port) => port.targetPort), ['rpc']);
 });
