@@ -350,7 +350,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       }
       if (!isLast) {
         // uWS reuses the chunk's memory after this callback returns: keep a copy.
-        (chunks ??= []).push(Buffer.from(new Uint8Array(chunk).slice()));
+        (chunks ??= []).push(Buffer.from(chunk.slice(0)));
         return;
       }
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
