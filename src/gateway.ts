@@ -130,6 +130,7 @@ export class Gateway {
         message: (socket, text, ascii) => this.#sessions.get(socket)?.onMessage(text, ascii),
         refuse: (socket, code, reason) => this.#sessions.get(socket)?.disconnect(code, reason, code === 1009 ? 'limit' : 'protocol'),
         drain: () => {},
+        pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
         close: (socket) => this.#close(socket),
         post: (info, body, ascii) => this.#post(info, body, ascii),
         get: (info) => this.#route(info.path, 'clients'),

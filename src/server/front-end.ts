@@ -54,6 +54,11 @@ export interface FrontEndHandlers<T> {
    */
   refuse(socket: ClientSocket<T>, code: 1003 | 1009, reason: string): void;
   drain(socket: ClientSocket<T>): void;
+  /**
+   * The client sent a ping and its pong is queued: a client that pings without reading grows its
+   * send buffer with no frame of evmux's, so the send buffer cap is checked here too.
+   */
+  pinged(socket: ClientSocket<T>): void;
   close(socket: ClientSocket<T>, code: number, reason: string): void;
   /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
   post(exchange: PostExchange, body: string, ascii: boolean): void;

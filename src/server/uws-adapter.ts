@@ -320,6 +320,11 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       const wrapper = ws.getUserData().wrapper;
       if (wrapper !== undefined) handlers.drain(wrapper);
     },
+    // uWS has queued the pong before this runs, with no limit of its own (maxBackpressure: 0).
+    ping: (ws) => {
+      const wrapper = ws.getUserData().wrapper;
+      if (wrapper !== undefined) handlers.pinged(wrapper);
+    },
     close: (ws, code, message) => {
       const wrapper = ws.getUserData().wrapper;
       if (wrapper === undefined) return;

@@ -10,6 +10,7 @@ import type { TestContext } from 'node:test';
 import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { sumSamples } from '../support/prom-text.js';
 import { Probe, isObject } from '../support/ws-probe.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
@@ -19,6 +20,7 @@ const LIMITS = {
   maxConnectionsPerIp: 6,
   maxInFlightPerConnection: 5,
   maxSubscriptionsPerConnection: 2,
+  maxSendBufferBytes: 65_536,
 };
 /** eth_getCode answers after this long, so calls of one batch are in flight together. */
 const SLOW_MS = 200;
@@ -335,4 +337,29 @@ test('subscriptions sent together in one batch are held to the per-connection li
   probe.send([1, 2, 3, 4].map((id) => ({ jsonrpc: '2.0', id, method: 'eth_subscribe', params: ['newHeads'] })));
   const reply = (await probe.waitFor(() => true, 2_000)).json as Array<Record<string, unknown>>;
   assert.deepEqual(reply.map((item) => ('result' in item ? 'ok' : (item['error'] as { code: number }).code)), ['ok', 'ok', -32005, -32005]);
+});
+
+test('a client that sends pings and never reads is cut off at its send buffer cap with 1013, as a slow consumer', async (t) => {
+  const bystander = await Probe.open(evmux.wsUrl, t);
+  const pinger = new WebSocket(evmux.wsUrl);
+  t.after(() => pinger.terminate());
+  await new Promise((resolve) => pinger.once('open', resolve));
+  const closed = new Promise<number>((resolve) => pinger.once('close', resolve));
+  const socket = (pinger as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  socket.pause();
+  const slowConsumers = async (): Promise<number> => sumSamples((await evmux.get('/metrics')).body, 'evmux_client_disconnects_total', { reason: 'slow_consumer' });
+  const before = await slowConsumers();
+  // Each pong is a 127-byte frame evmux queues without sending anything of its own; the kernel's
+  // buffers take several MB of them first.
+  const payload = Buffer.alloc(125, 7);
+  let sent = 0;
+  while ((await slowConsumers()) === before) {
+    assert.ok(sent < 2_000_000, `still connected after ${sent} pings (${Math.round((sent * 127) / 2 ** 20)} MiB of pongs)`);
+    for (let i = 0; i < 20_000; i++) pinger.ping(payload);
+    sent += 20_000;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  socket.resume();
+  assert.equal(await closed, 1013);
+  await goodWsCall(bystander, 'bystander after the ping flood');
 });
