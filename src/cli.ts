@@ -12,6 +12,7 @@ import { ConfigError, type Config } from './config/schema.js';
 import { demoBanner, startDemoDevnet, type Demo } from './demo.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
+import { ListenError } from './server/listen-error.js';
 import { applyHelperThreadPriority } from './runtime/helper-threads.js';
 import { SEMI_SPACE_MB, YOUNG_GENERATION_FLAGS, semiSpaceMb } from './runtime/young-generation.js';
 
@@ -147,6 +148,10 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) fail(`config error: ${error.message}`);
+  if (error instanceof ListenError) {
+    process.stderr.write(`evmux: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`evmux: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

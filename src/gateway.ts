@@ -151,12 +151,17 @@ export class Gateway {
     const gateway = new Gateway(config, logger);
     gateway.pool.start();
     gateway.subscriptions.start();
-    if (config.admin.port !== undefined) {
-      const onError = (error: unknown): void => logger.error({ err: error }, 'admin request failed');
-      gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path) => gateway.#route(path, 'admin'), onError);
-      logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
+    try {
+      if (config.admin.port !== undefined) {
+        const onError = (error: unknown): void => logger.error({ err: error }, 'admin request failed');
+        gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path) => gateway.#route(path, 'admin'), onError);
+        logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
+      }
+      gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
+    } catch (error) {
+      await gateway.close();
+      throw error;
     }
-    gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
     gateway.#acceptGuard = new AcceptGuard(gateway.#frontEnd, gateway.#openFiles, logger, gateway.metrics);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
     return gateway;

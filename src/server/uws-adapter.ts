@@ -6,6 +6,7 @@ import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
+import { ListenError } from './listen-error.js';
 
 /**
  * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
@@ -261,6 +262,11 @@ function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConne
   });
 }
 
+/** uWS.js takes options after a host and port too (its typings name them only after a port). */
+type ListenWithOptions = (host: string, port: number, options: number, cb: (token: uWS.us_listen_socket | false) => void) => unknown;
+/** LIBUS_LISTEN_EXCLUSIVE_PORT, a value of the module that its typings declare only as an enum member */
+const EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
   const app = uWS.App();
   let listenSocket: uWS.us_listen_socket | undefined;
@@ -406,11 +412,13 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
 
   let bound: { host: string; port: number } | undefined;
   let stopped = false;
+  // Exclusive: without it uSockets sets SO_REUSEPORT, and a second evmux started on the same port
+  // listens without an error and takes a share of the clients.
   const listenOn = (host: string, port: number): Promise<number> =>
     new Promise<number>((resolve, reject) => {
-      app.listen(host, port, (token) => {
+      (app.listen as unknown as ListenWithOptions).call(app, host, port, EXCLUSIVE_PORT, (token) => {
         if (token === false) {
-          reject(new Error(`cannot listen on ${host}:${port}`));
+          reject(new ListenError(`cannot listen on ${host}:${port}: in use, or not an address of this machine`));
           return;
         }
         listenSocket = token;

@@ -31,3 +31,18 @@ describe('the evmux command and its V8 young generation', () => {
     assert.match(logged.msg, new RegExp(`--min-semi-space-size=${SEMI_SPACE_MB}`));
   });
 });
+
+describe('the evmux command and its port', () => {
+  test('a second evmux on a port already taken exits 1 naming the port (no share of the first one\'s clients), and the first goes on', async (t) => {
+    const first = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0']);
+    const port = await first.port();
+    const second = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', String(port)]);
+    const { code, stderr, stdout } = await second.exit(10_000);
+    assert.equal(code, 1, `exit code; stdout: ${stdout}`);
+    assert.equal(stderr, `evmux: cannot listen on 127.0.0.1:${port}: in use, or not an address of this machine\n`);
+    assert.doesNotMatch(stdout, /evmux listening/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    first.child.kill('SIGTERM');
+    assert.equal((await first.exit(5_000)).code, 0);
+  });
+});
