@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CallStats } from './call-stats.js';
 import { canonicalMethod } from './jsonrpc/method-names.js';
+import { openFds } from './runtime/open-fds.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
 
@@ -29,7 +30,7 @@ export function methodLabel(method: string): string {
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
- * How often the event-loop delay metrics (`evmux_process_eventloop_lag_*`) sample the loop. At
+ * How often the event-loop delay metrics (`evmux_process_nodejs_eventloop_lag_*`) sample the loop. At
  * prom-client's default, 10 ms, the sampling timer slowed the calls around each of its wakes: at 5k
  * calls/s one call in eight took 55-90 µs instead of ~35, and the open-loop p90 rose from ~50 to ~70
  * µs (BENCHMARKS.md, "The VM's idle wakes"). At 100 ms the lag percentiles still see any stall long
@@ -59,6 +60,17 @@ export class Metrics implements Telemetry {
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    // prom-client's own lists the descriptors on the event loop; this one counts them off it (open-fds.ts).
+    this.registry.removeSingleMetric('evmux_process_process_open_fds');
+    new Gauge({
+      name: 'evmux_process_process_open_fds',
+      help: 'Number of open file descriptors.',
+      registers,
+      async collect() {
+        const count = await openFds();
+        if (count !== undefined) this.set(count);
+      },
+    });
     this.#clientConnections = new Gauge({ name: 'evmux_client_connections', help: 'Open client WebSocket connections', registers });
     this.#clientDisconnects = new Counter({
       name: 'evmux_client_disconnects_total',
