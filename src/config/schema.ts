@@ -170,6 +170,11 @@ const limitsSchema = z
     maxInFlightPerConnection: positive(128),
     /** Subscriptions one connection may hold. @default 100 */
     maxSubscriptionsPerConnection: positive(100),
+    /**
+     * Distinct logs filters one client IP may hold, over all its connections, so that one address
+     * cannot take every filter subscriptions.maxLogFiltersPerUpstream allows. @default 1000
+     */
+    maxLogFiltersPerIp: positive(1000),
     /** Bytes queued to a slow client before it is disconnected (close 1013). @default 4194304 */
     maxSendBufferBytes: z.number().int().min(16 * 1024).default(4 * 1024 * 1024),
     /** Addresses in one logs filter. @default 1000 */

@@ -17,6 +17,8 @@ import type { SubscriptionSpec } from './subscription-params.js';
 /** What a subscription needs from the client connection that holds it. */
 export interface Subscriber {
   readonly sessionKey: string;
+  /** the client's address (behind a trusted proxy, the one its header names) */
+  readonly ip: string;
   readonly closed: boolean;
   joinTopic(topic: string): void;
   /** send one frame to this client alone (the greeting head of a new newHeads subscription) */

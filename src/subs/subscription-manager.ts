@@ -13,6 +13,7 @@ import type { Telemetry } from '../telemetry.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SessionAffinity } from './affinity.js';
+import { FilterShares } from './filter-shares.js';
 import type { ClientSubscription, Publish, Subscriber } from './group.js';
 import { HeadFeed, type HeadListener } from './head-feed.js';
 import { HeadTopic } from './head-topic.js';
@@ -59,6 +60,7 @@ export class SubscriptionManager {
   readonly #reserved = new WeakMap<Subscriber, number>();
   /** topics with subscribe calls waiting for their upstream subscription */
   readonly #joining = new Map<Topic, number>();
+  readonly #shares: FilterShares;
   #timer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #rebalanceQueued = false;
@@ -75,6 +77,7 @@ export class SubscriptionManager {
     this.#config = config;
     this.#telemetry = telemetry;
     this.#logger = logger.child({ component: 'subscriptions' });
+    this.#shares = new FilterShares(config.limits.maxLogFiltersPerIp);
     const warnings = new WarningThrottle(this.#logger);
     this.#registry = new StreamRegistry(pool, {
       telemetry,
@@ -129,6 +132,7 @@ export class SubscriptionManager {
     const upstream = this.#affinity.owner(subscriber.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
     this.#checkFilterRoom(upstream, spec);
+    this.#claimShare(subscriber, spec);
     const topic = this.#topic(upstream, spec);
     // Held while the upstream subscribe is in flight, so a rebalance or another client's
     // unsubscribe meanwhile does not release the topic this client is about to join.
@@ -138,11 +142,13 @@ export class SubscriptionManager {
     } catch (error) {
       this.#leaveJoining(topic);
       this.#releaseIfIdle(topic);
+      this.#releaseShare(subscriber, spec);
       throw new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${(error as Error).message}`);
     }
     this.#leaveJoining(topic);
     if (subscriber.closed) {
       this.#releaseIfIdle(topic);
+      this.#releaseShare(subscriber, spec);
       throw new UpstreamUnavailableError('connection closed');
     }
     const held = this.#bySubscriber.get(subscriber) ?? [];
@@ -233,6 +239,7 @@ export class SubscriptionManager {
   #remove(subscription: ClientSubscription): void {
     const group = subscription.group;
     this.#telemetry.clientSubscriptionsChanged(subscription.spec.kind, -1);
+    this.#releaseShare(subscription.subscriber, subscription.spec);
     if (group === undefined) return;
     const topic = this.#topicOf(subscription);
     if (topic === undefined) {
@@ -281,6 +288,18 @@ export class SubscriptionManager {
     throw new LimitExceededError(
       `too many distinct logs filters on this node: at most ${max} (subscriptions.maxLogFiltersPerUpstream); subscribe to a filter already in use or try again later`,
     );
+  }
+
+  /** A logs filter counts against its client address's share, held until its subscription goes. */
+  #claimShare(subscriber: Subscriber, spec: SubscriptionSpec): void {
+    if (spec.kind !== 'logs' || this.#shares.claim(subscriber.ip, spec.fingerprint)) return;
+    this.#telemetry.clientRejected('log_filters_per_ip');
+    const max = this.#config.limits.maxLogFiltersPerIp;
+    throw new LimitExceededError(`too many distinct logs filters from ${subscriber.ip}: at most ${max} (limits.maxLogFiltersPerIp); subscribe to one it already holds, or unsubscribe one first`);
+  }
+
+  #releaseShare(subscriber: Subscriber, spec: SubscriptionSpec): void {
+    if (spec.kind === 'logs') this.#shares.release(subscriber.ip, spec.fingerprint);
   }
 
   #leaveJoining(topic: Topic): void {

@@ -51,8 +51,9 @@ export class StreamClient {
     ws.on('error', () => {});
   }
 
-  static async open(url: string, label: string): Promise<StreamClient> {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+  /** `localAddress`: the address to connect from (127.0.0.2, …), for a client of another IP. */
+  static async open(url: string, label: string, localAddress?: string): Promise<StreamClient> {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress !== undefined && { localAddress }) });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);

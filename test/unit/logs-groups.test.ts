@@ -58,6 +58,7 @@ class Hub {
 
 class FakeClient implements Subscriber {
   readonly sessionKey: string;
+  readonly ip = '127.0.0.1';
   closed = false;
   readonly topics = new Set<string>();
   /** published frames uWS still holds for this connection */

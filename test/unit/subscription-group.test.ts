@@ -26,6 +26,7 @@ describe('subscriptionId', () => {
 });
 
 class FakeSubscriber implements Subscriber {
+  readonly ip = '127.0.0.1';
   readonly topics = new Set<string>();
   checks = 0;
   closed = false;
