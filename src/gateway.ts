@@ -213,6 +213,7 @@ export class Gateway {
     this.pool.close();
     this.#rateLimit?.close();
     await this.#admin?.close();
+    this.#frontEnd.close();
     this.#logger.info('shut down');
   }
 

@@ -83,4 +83,6 @@ export interface FrontEnd {
   resume(): Promise<void>;
   /** Stop accepting new connections for good; open ones stay. */
   stopListening(): void;
+  /** Drop every connection left, idle HTTP keep-alive ones included (the last step of a shutdown). */
+  close(): void;
 }

@@ -454,6 +454,11 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       stopped = true;
       close();
     },
+    close: () => {
+      stopped = true;
+      close();
+      (app as unknown as { close(): void }).close();
+    },
   };
 }
 

@@ -1,14 +1,17 @@
 /**
  * SIGTERM to the evmux command: calls in flight finish (up to shutdownGraceMs), WebSocket clients
- * are closed with 1001, no new connection is accepted, and the process exits 0.
+ * are closed with 1001, no new connection is accepted, and the process exits 0. In process,
+ * Gateway.close() leaves no connection open, idle HTTP keep-alive ones included.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { WebSocket } from 'ws';
 import { CliProcess, tempFiles } from '../support/cli-process.js';
 import { FakeNode } from '../support/fake-node.js';
+import { startGateway } from '../support/gateway.js';
 import { Probe } from '../support/ws-probe.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
@@ -97,4 +100,20 @@ test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', as
   assert.equal(code, 0);
   const took = Date.now() - signalled;
   assert.ok(took >= 350 && took < 3_000, `exit ${took} ms after SIGTERM with a grace of 400 ms`);
+});
+
+test('Gateway.close() drops idle HTTP keep-alive connections too, so nothing of it stays open', async (t) => {
+  const node = await FakeNode.start();
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url]);
+  t.after(() => evmux.close());
+  const socket = connect({ host: '127.0.0.1', port: evmux.gateway.port });
+  t.after(() => socket.destroy());
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const answered = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  socket.write('GET /healthz HTTP/1.1\r\nHost: evmux\r\n\r\n');
+  assert.match(await answered, /^HTTP\/1\.1 200 OK\r\n/);
+  await evmux.close();
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open after 2 s'), 2000))]);
+  assert.equal(outcome, 'closed', 'the idle keep-alive connection');
 });
