@@ -20,6 +20,7 @@ import { ClientSession, type SessionData } from './server/session.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
 import { SessionAffinity } from './subs/affinity.js';
 import { SubscriptionManager } from './subs/subscription-manager.js';
+import { STATUS_LIST_LIMIT } from './subs/subscription-status.js';
 import { UpstreamPool } from './upstream/pool.js';
 
 const JSON_TYPE = 'application/json';
@@ -133,7 +134,7 @@ export class Gateway {
         pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
         close: (socket) => this.#close(socket),
         post: (info, body, ascii) => this.#post(info, body, ascii),
-        get: (info) => this.#route(info.path, 'clients'),
+        get: (info) => this.#route(info.path, info.query, 'clients'),
       },
       {
         maxPayloadBytes: config.limits.maxRequestBytes,
@@ -154,7 +155,7 @@ export class Gateway {
     try {
       if (config.admin.port !== undefined) {
         const onError = (error: unknown): void => logger.error({ err: error }, 'admin request failed');
-        gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path) => gateway.#route(path, 'admin'), onError);
+        gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path, query) => gateway.#route(path, query, 'admin'), onError);
         logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
       }
       gateway.#port = await gateway.#frontEnd.listen(config.host, config.port);
@@ -301,7 +302,7 @@ export class Gateway {
    * GET routes of the client port and of the admin listener. With an admin listener, the client
    * port keeps the health checks (load balancers probe it) and leaves /status and /metrics to it.
    */
-  async #route(path: string, listener: 'clients' | 'admin'): Promise<HttpResponse> {
+  async #route(path: string, query: string, listener: 'clients' | 'admin'): Promise<HttpResponse> {
     const adminElsewhere = listener === 'clients' && this.#admin !== undefined;
     switch (path) {
       case '/healthz':
@@ -314,7 +315,7 @@ export class Gateway {
       }
       case '/status':
         if (adminElsewhere) break;
-        return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(this.#status(), null, 2) };
+        return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(this.#status(new URLSearchParams(query).get('topics') === 'all'), null, 2) };
       case '/metrics':
         if (adminElsewhere) break;
         return { status: 200, contentType: this.metrics.registry.contentType, body: await this.metrics.exposition() };
@@ -323,8 +324,9 @@ export class Gateway {
     return { status: 404, contentType: 'text/plain', body: `not found: try ${paths}\n` };
   }
 
-  #status(): unknown {
-    const subscriptions = this.subscriptions.status();
+  /** `allTopics`: every topic and stream of every upstream, not only those with the most clients. */
+  #status(allTopics: boolean): unknown {
+    const subscriptions = this.subscriptions.status(allTopics ? Number.POSITIVE_INFINITY : STATUS_LIST_LIMIT);
     return {
       clients: this.#sessions.size,
       maxClients: this.#maxConnections ?? null,

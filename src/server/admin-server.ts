@@ -16,8 +16,8 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Answers a GET for a path (without the query). */
-export type AdminRoutes = (path: string) => Promise<HttpResponse>;
+/** Answers a GET for a path, given apart from its query (without the '?'). */
+export type AdminRoutes = (path: string, query: string) => Promise<HttpResponse>;
 
 export async function startAdminServer(host: string, port: number, routes: AdminRoutes, onError: (error: unknown) => void): Promise<AdminServer> {
   const server = createServer((request, response) => void answer(request, response, routes, onError));
@@ -42,7 +42,9 @@ async function answer(request: IncomingMessage, response: ServerResponse, routes
   }
   let reply: HttpResponse;
   try {
-    reply = await routes((request.url ?? '/').split('?', 1)[0]!);
+    const url = request.url ?? '/';
+    const mark = url.indexOf('?');
+    reply = await routes(mark < 0 ? url : url.slice(0, mark), mark < 0 ? '' : url.slice(mark + 1));
   } catch (error) {
     onError(error);
     reply = { status: 500, contentType: 'text/plain', body: 'internal error\n' };

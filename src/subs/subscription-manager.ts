@@ -22,6 +22,7 @@ import { PassthroughTopic } from './passthrough-topic.js';
 import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
 import { subscriptionId } from './subscription-id.js';
+import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
 import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
 import { WarningThrottle } from './warning-throttle.js';
@@ -32,12 +33,6 @@ const STREAM_CALL_SHARE = 8;
 
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
-
-export interface SubscriptionStatus {
-  upstream: string;
-  topics: Array<{ kind: string; filter: string; clients: number; groups: number }>;
-  streams: Array<{ kind: string; key: string; users: number; live: boolean }>;
-}
 
 export class SubscriptionManager {
   readonly #pool: UpstreamPool;
@@ -216,17 +211,17 @@ export class SubscriptionManager {
     }
   }
 
-  status(): SubscriptionStatus[] {
-    return this.#pool.upstreams.map((upstream) => ({
-      upstream: upstream.name,
-      topics: [...(this.#topics.get(upstream)?.values() ?? [])].map((topic) => ({
+  /** Per upstream: totals per kind, and the `listLimit` topics and streams with the most clients. */
+  status(listLimit = STATUS_LIST_LIMIT): SubscriptionStatus[] {
+    return this.#pool.upstreams.map((upstream) => {
+      const topics = [...(this.#topics.get(upstream)?.values() ?? [])].map((topic) => ({
         kind: topic.spec.kind,
         filter: topic.spec.fingerprint,
         clients: topic.memberCount,
         groups: topic.groups.size,
-      })),
-      streams: this.#registry.snapshot(upstream),
-    }));
+      }));
+      return subscriptionStatus(upstream.name, topics, this.#registry.snapshot(upstream), listLimit);
+    });
   }
 
   close(): void {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { startAdminServer } from '../../src/server/admin-server.js';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 
@@ -57,4 +58,18 @@ await test('without admin.port, /metrics and /status stay on the client port', a
   assert.equal(evmux.gateway.adminPort, undefined);
   assert.equal((await evmux.get('/metrics')).status, 200);
   assert.equal((await evmux.get('/status')).status, 200);
+});
+
+await test('the admin listener gives its routes the path and the query apart', async () => {
+  const asked: Array<[string, string]> = [];
+  const server = await startAdminServer('127.0.0.1', 0, async (path, query) => {
+    asked.push([path, query]);
+    return { status: 200, contentType: 'text/plain', body: 'ok' };
+  }, () => {});
+  try {
+    for (const path of ['/status?topics=all', '/status', '/metrics?a=1?b=2']) await (await fetch(`http://127.0.0.1:${server.port}${path}`)).text();
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(asked, [['/status', 'topics=all'], ['/status', ''], ['/metrics', 'a=1?b=2']]);
 });

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { STATUS_LIST_LIMIT } from '../../src/subs/subscription-status.js';
 import { startGateway } from '../support/gateway.js';
 import { canonicalHashes, canonicalLogs } from '../support/node-rpc.js';
 import { logProblems, sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
@@ -16,7 +17,7 @@ const CONNECTIONS = 3;
 const PER_CONNECTION = 100;
 
 interface StatusShape {
-  upstreams: Array<{ name: string; usable: boolean; subscriptions: { topics: unknown[] } | null }>;
+  upstreams: Array<{ name: string; usable: boolean; subscriptions: { topicCount: number; streamCount: number; topics: unknown[]; streams: unknown[]; kinds: Record<string, unknown> } | null }>;
 }
 
 test('300 distinct logs topics fail over and back without a failed step, a lost or a repeated log', async (t) => {
@@ -44,8 +45,15 @@ test('300 distinct logs topics fail over and back without a failed step, a lost 
   await sleep(1000);
 
   const status = JSON.parse((await evmux.get('/status')).body) as StatusShape;
-  const pinned = status.upstreams.findIndex((upstream) => (upstream.subscriptions?.topics.length ?? 0) > 0);
-  assert.equal(status.upstreams[pinned]?.subscriptions?.topics.length, CONNECTIONS * PER_CONNECTION, 'one node holds every topic');
+  const pinned = status.upstreams.findIndex((upstream) => (upstream.subscriptions?.topicCount ?? 0) > 0);
+  assert.equal(status.upstreams[pinned]?.subscriptions?.topicCount, CONNECTIONS * PER_CONNECTION, 'one node holds every topic');
+  // /status lists the topics with the most clients, STATUS_LIST_LIMIT of them, and every one on request.
+  const listed = status.upstreams[pinned]!.subscriptions!;
+  assert.deepEqual([listed.topics.length, listed.streams.length], [STATUS_LIST_LIMIT, STATUS_LIST_LIMIT]);
+  assert.deepEqual(listed.kinds['logs'], { topics: CONNECTIONS * PER_CONNECTION, clients: CONNECTIONS * PER_CONNECTION, streams: CONNECTIONS * PER_CONNECTION });
+  const all = (JSON.parse((await evmux.get('/status?topics=all')).body) as StatusShape).upstreams[pinned]!.subscriptions!;
+  // Its streams: one per filter, and evmux's own newHeads.
+  assert.deepEqual([all.topics.length, all.streams.length, listed.streamCount], [CONNECTIONS * PER_CONNECTION, CONNECTIONS * PER_CONNECTION + 1, CONNECTIONS * PER_CONNECTION + 1]);
   const usable = async (): Promise<boolean> => (JSON.parse((await evmux.get('/status')).body) as StatusShape).upstreams[pinned]!.usable;
 
   await devnet.kill(pinned);

@@ -273,7 +273,7 @@ export async function waitUntil(what: string, condition: () => boolean | Promise
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface StatusShape {
-  upstreams: Array<{ name: string; subscriptions: { topics: Array<{ kind: string; clients: number }> } | null }>;
+  upstreams: Array<{ name: string; subscriptions: { kinds: Record<string, { clients: number }> } | null }>;
 }
 
 /** Client subscriptions per upstream and kind, from /status. */
@@ -282,7 +282,7 @@ export function subscriptionsByUpstream(statusBody: string): Map<string, Map<str
   const out = new Map<string, Map<string, number>>();
   for (const upstream of status.upstreams) {
     const kinds = new Map<string, number>();
-    for (const topic of upstream.subscriptions?.topics ?? []) kinds.set(topic.kind, (kinds.get(topic.kind) ?? 0) + topic.clients);
+    for (const [kind, { clients }] of Object.entries(upstream.subscriptions?.kinds ?? {})) kinds.set(kind, clients);
     out.set(upstream.name, kinds);
   }
   return out;
