@@ -31,6 +31,9 @@ import { Topic, type GroupState } from './topic.js';
 const PENDING_WINDOW = 64n;
 /** Blocks delivered just before a failover whose logs are looked up again on the new node. */
 const RECHECK_BLOCKS = 2;
+/** Requests for a new stream's anchor, and the pause between them */
+const ANCHOR_ATTEMPTS = 3;
+const ANCHOR_RETRY_MS = 200;
 /** Up to this many blocks are fetched by hash (exact); more by one range query (then checked). */
 const BY_HASH_MAX = 3;
 
@@ -124,7 +127,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       if (!this.groups.has(group)) return this.deps.start(subscription);
       if (group.cursor!.last === undefined) {
         try {
-          const latest = await this.calls.latest();
+          const latest = await this.#anchor(subscription, group);
           if (latest !== null && group.cursor!.last === undefined) {
             group.cursor!.commit(await group.cursor!.plan(latest, this.calls, this.bounds()));
             group.logBook!.startAt(latest.hash, latest.number);
@@ -138,6 +141,28 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       subscription.since = group.logBook!.seq;
       super.start(subscription);
     });
+  }
+
+  /**
+   * The head a new stream starts at: the node's current one. Unanchored, a stream that fails over
+   * before its first head starts again at the next node's head, and the blocks between are never
+   * looked at. So a failed request is made again, ANCHOR_ATTEMPTS in all while the subscription
+   * stays on this topic, and after that the last head the node sent will do.
+   */
+  async #anchor(subscription: ClientSubscription, group: Group): Promise<TrackedHead | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.calls.latest();
+      } catch (error) {
+        const last = attempt >= ANCHOR_ATTEMPTS || subscription.group !== group || subscription.subscriber.closed;
+        if (last) {
+          const sent = this.#feed?.newest;
+          if (sent === undefined) throw error;
+          return sent;
+        }
+        await new Promise((resolve) => setTimeout(resolve, ANCHOR_RETRY_MS));
+      }
+    }
   }
 
   protected async catchUp(group: Group): Promise<void> {

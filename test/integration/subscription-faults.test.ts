@@ -318,6 +318,70 @@ test('a failover right after a logs subscription starts: the logs of the block i
   assert.deepEqual(client.logs(logs).map((log) => log.blockNumber), [102n], 'only the logs of blocks after the one it started at');
 });
 
+/**
+ * A logs stream starts at its node's head. The node refuses the request for it (`failures` times),
+ * two blocks with logs reach the other nodes only, and the node goes before the stream saw a head:
+ * the next node must replay both blocks from the stream's start, 100. `headsSent`: a client follows
+ * newHeads, so evmux has had block 100 from each node's head stream before the logs subscribe.
+ */
+async function anchorAfterRefusals(t: TestContext, failures: number, headsSent: boolean): Promise<bigint[]> {
+  const chain = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: `faults-${t.name}`, startHeight: 99 })));
+  t.after(async () => {
+    for (const node of chain) await node.close();
+  });
+  const evmux = await startGateway(chain.map((node) => node.url));
+  t.after(() => evmux.close());
+  await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
+  if (headsSent) {
+    const watcher = await StreamClient.open(evmux.wsUrl, 'watcher');
+    t.after(() => watcher.close());
+    const heads = await watcher.subscribe(['newHeads']);
+    await sleep(300);
+    for (const node of chain) node.advance(1);
+    await waitUntil('block 100 sent', () => watcher.tip(heads) === 100n, 5000);
+  } else {
+    for (const node of chain) node.advance(1);
+  }
+  for (const node of chain) {
+    let refused = 0;
+    node.handle('eth_getBlockByNumber', () => {
+      if (++refused >= failures) node.unhandle('eth_getBlockByNumber');
+      throw new FakeRpcError(-32005, 'request queue full');
+    });
+  }
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const logs = await client.subscribe(['logs', { address: EMITTER }]);
+  const holder = async (): Promise<string | undefined> => [...subscriptionsByUpstream((await evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
+  let pinned: string | undefined;
+  await waitUntil('the logs subscription on a node', async () => (pinned = await holder()) !== undefined, 5000);
+  await sleep(1000);
+  const gone = chain[Number(pinned!.replace('node', ''))]!;
+  const others = chain.filter((node) => node !== gone);
+  for (const node of chain) node.unhandle('eth_getBlockByNumber');
+  for (const data of ['0x01', '0x02'] as const) {
+    for (const node of others) node.addLog({ address: EMITTER, data });
+    for (const node of others) node.advance(1);
+  }
+  gone.acceptConnections = false;
+  gone.dropConnections();
+  await waitUntil('the logs subscription moved', async () => ![undefined, pinned].includes(await holder()), 5000);
+  await sleep(300);
+  for (const node of others) node.addLog({ address: EMITTER, data: '0x03' });
+  for (const node of others) node.advance(1);
+  await waitUntil('the log of block 103', () => client.logs(logs).some((log) => log.blockNumber === 103n), 5000);
+  await sleep(300);
+  return client.logs(logs).map((log) => log.blockNumber);
+}
+
+test('a logs stream whose anchor request is refused once asks again: a failover before its first head replays every block after its start', { timeout: 30_000 }, async (t) => {
+  assert.deepEqual(await anchorAfterRefusals(t, 1, false), [101n, 102n, 103n]);
+});
+
+test('a logs stream whose anchor request is refused every time starts at the last head its node sent: a failover still replays what came after', { timeout: 30_000 }, async (t) => {
+  assert.deepEqual(await anchorAfterRefusals(t, 1000, true), [101n, 102n, 103n]);
+});
+
 test('every upstream down: subscriptions stay open and resume with replay when the nodes return', { timeout: 30_000 }, async (t) => {
   const r = await rig(t, { subscriptions: { holdDownMs: 500 } });
   r.mine();
