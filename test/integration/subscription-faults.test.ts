@@ -284,6 +284,17 @@ test('a failover whose log replay fails is retried until it works: logs are late
   await r.verify();
 });
 
+/** A client with one logs subscription (EMITTER's), the name of the node holding it, and a way to ask again. */
+async function oneLogsClient(t: TestContext, evmux: TestGateway): Promise<{ client: StreamClient; logs: string; holder: () => Promise<string | undefined>; pinned: string }> {
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const logs = await client.subscribe(['logs', { address: EMITTER }]);
+  const holder = async (): Promise<string | undefined> => [...subscriptionsByUpstream((await evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
+  let pinned: string | undefined;
+  await waitUntil('the logs subscription on a node', async () => (pinned = await holder()) !== undefined, 5000);
+  return { client, logs, holder, pinned: pinned! };
+}
+
 test('a failover right after a logs subscription starts: the logs of the block it started at stay unsent', { timeout: 30_000 }, async (t) => {
   const chain = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: `faults-${t.name}`, startHeight: 100 })));
   t.after(async () => {
@@ -298,16 +309,11 @@ test('a failover right after a logs subscription starts: the logs of the block i
   const evmux = await startGateway(chain.map((node) => node.url));
   t.after(() => evmux.close());
   await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
-  const client = await StreamClient.open(evmux.wsUrl, 'client');
-  t.after(() => client.close());
-  const logs = await client.subscribe(['logs', { address: EMITTER }]);
-  const holder = async (): Promise<string | undefined> => [...subscriptionsByUpstream((await evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
-  let pinned: string | undefined;
-  await waitUntil('the logs subscription on a node', async () => (pinned = await holder()) !== undefined, 5000);
+  const { client, logs, holder, pinned } = await oneLogsClient(t, evmux);
   await sleep(200);
   // Its node goes before the next block. The next node looks again at the last blocks the stream
   // delivered, in case their logs were in flight: 101, the one it started at, is among them.
-  const gone = chain[Number(pinned!.replace('node', ''))]!;
+  const gone = chain[Number(pinned.replace('node', ''))]!;
   gone.acceptConnections = false;
   gone.dropConnections();
   await waitUntil('the logs subscription moved', async () => ![undefined, pinned].includes(await holder()), 5000);
@@ -349,14 +355,9 @@ async function anchorAfterRefusals(t: TestContext, failures: number, headsSent: 
       throw new FakeRpcError(-32005, 'request queue full');
     });
   }
-  const client = await StreamClient.open(evmux.wsUrl, 'client');
-  t.after(() => client.close());
-  const logs = await client.subscribe(['logs', { address: EMITTER }]);
-  const holder = async (): Promise<string | undefined> => [...subscriptionsByUpstream((await evmux.get('/status')).body)].find(([, kinds]) => kinds.get('logs') === 1)?.[0];
-  let pinned: string | undefined;
-  await waitUntil('the logs subscription on a node', async () => (pinned = await holder()) !== undefined, 5000);
+  const { client, logs, holder, pinned } = await oneLogsClient(t, evmux);
   await sleep(1000);
-  const gone = chain[Number(pinned!.replace('node', ''))]!;
+  const gone = chain[Number(pinned.replace('node', ''))]!;
   const others = chain.filter((node) => node !== gone);
   for (const node of chain) node.unhandle('eth_getBlockByNumber');
   for (const data of ['0x01', '0x02'] as const) {
