@@ -79,7 +79,7 @@ export interface FrontEnd {
   publish(topic: string, text: string): void;
   /** Stop accepting new connections for now; open ones stay, and connections not yet accepted are refused. */
   pause(): void;
-  /** Listen again on the address `listen` bound, unless paused by `stopListening`; rejects when that fails. */
+  /** Listen again on the address `listen` bound (not after `stopListening` or `close`); rejects when that fails. */
   resume(): Promise<void>;
   /** Stop accepting new connections for good; open ones stay. */
   stopListening(): void;
