@@ -24,8 +24,6 @@ export class HeadFeed implements StreamUser {
   /** Taken from the registry while someone listens: a released stream is never reused. */
   #stream: UpstreamStream | undefined;
   #highest = -1n;
-  /** the highest head the stream brought (at its height, the latest sent), if any yet */
-  #newest: TrackedHead | undefined;
   #progressAt = 0;
   /** when the last new head arrived (ms epoch) */
   #lastHeadAt = 0;
@@ -84,11 +82,6 @@ export class HeadFeed implements StreamUser {
     return Math.max(0, now - Math.max(this.#behindSince, this.progressAt));
   }
 
-  /** The highest head the stream brought; a reorg at that height replaces it. */
-  get newest(): TrackedHead | undefined {
-    return this.#newest;
-  }
-
   /** When the stream last brought a head higher than any before, ms epoch (0: never). */
   get lastHeadAt(): number {
     return this.#lastHeadAt;
@@ -111,7 +104,6 @@ export class HeadFeed implements StreamUser {
       this.#highest = head.number;
       this.#progressAt = this.#lastHeadAt = Date.now();
     }
-    if (this.#newest === undefined || head.number >= this.#newest.number) this.#newest = head;
     // Duplicates and stale heads a node repeats must not pull its tracked height back (lag checks).
     if (head.number >= this.upstream.headNumber) this.upstream.noteHead(head);
     for (const listener of this.#listeners) listener.onHead(head);

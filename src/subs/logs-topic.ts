@@ -156,7 +156,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       } catch (error) {
         const last = attempt >= ANCHOR_ATTEMPTS || subscription.group !== group || subscription.subscriber.closed;
         if (last) {
-          const sent = this.#feed?.newest;
+          // The node's head stream keeps its last head on the upstream (HeadFeed, noteHead).
+          const sent = this.upstream.head;
           if (sent === undefined) throw error;
           return sent;
         }
