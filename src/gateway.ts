@@ -179,6 +179,11 @@ export class Gateway {
     }
   }
 
+  /** False while the client port is closed for want of open files (AcceptGuard). */
+  get #accepting(): boolean {
+    return this.#acceptGuard?.accepting ?? true;
+  }
+
   get port(): number {
     return this.#port;
   }
@@ -309,7 +314,7 @@ export class Gateway {
         return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' };
       case '/readyz': {
         const usable = this.pool.usable().length;
-        const accepting = this.#acceptGuard?.accepting ?? true;
+        const accepting = this.#accepting;
         const ready = usable > 0 && accepting && this.#closing === undefined;
         return { status: ready ? 200 : 503, contentType: JSON_TYPE, body: JSON.stringify({ ready, usableUpstreams: usable, accepting }) };
       }
@@ -330,7 +335,7 @@ export class Gateway {
     return {
       clients: this.#sessions.size,
       maxClients: this.#maxConnections ?? null,
-      accepting: this.#acceptGuard?.accepting ?? true,
+      accepting: this.#accepting,
       bestHead: this.pool.bestHead >= 0n ? this.pool.bestHead.toString() : null,
       upstreams: this.pool.snapshot().map((upstream) => ({
         ...upstream,

@@ -425,9 +425,13 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
         resolve(uWS.us_socket_local_port(token as unknown as uWS.us_socket));
       });
     });
-  const close = (): void => {
+  const closeListener = (): void => {
     if (listenSocket !== undefined) uWS.us_listen_socket_close(listenSocket);
     listenSocket = undefined;
+  };
+  const stopListening = (): void => {
+    stopped = true;
+    closeListener();
   };
 
   return {
@@ -436,7 +440,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       if (port === 0) {
         // uSockets sets SO_REUSEADDR only on a listener for a given port, and accepted sockets
         // inherit it; without it on them, listening again after a pause fails with EADDRINUSE.
-        close();
+        closeListener();
         picked = await listenOn(host, picked);
       }
       bound = { host, port: picked };
@@ -445,18 +449,15 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     publish: (topic, message) => {
       app.publish(topic, message, false, false);
     },
-    pause: close,
+    pause: closeListener,
     resume: async () => {
       if (stopped || bound === undefined || listenSocket !== undefined) return;
       await listenOn(bound.host, bound.port);
     },
-    stopListening: () => {
-      stopped = true;
-      close();
-    },
+    stopListening,
     close: () => {
-      stopped = true;
-      close();
+      stopListening();
+      // In uWS.js 20.30, though its typings omit it: every socket of the app, listeners included.
       (app as unknown as { close(): void }).close();
     },
   };

@@ -40,8 +40,9 @@ export function subscriptionStatus(upstream: string, topics: readonly TopicEntry
   const kinds: SubscriptionStatus['kinds'] = {};
   const of = (kind: SubscriptionKind): { topics: number; clients: number; streams: number } => (kinds[kind] ??= { topics: 0, clients: 0, streams: 0 });
   for (const topic of topics) {
-    of(topic.kind).topics++;
-    of(topic.kind).clients += topic.clients;
+    const totals = of(topic.kind);
+    totals.topics++;
+    totals.clients += topic.clients;
   }
   for (const stream of streams) of(stream.kind).streams++;
   return {
