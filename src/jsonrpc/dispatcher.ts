@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import type { ClientRateLimit } from './client-rate-limit.js';
 import { commonRequest } from './common-request.js';
+import { unforwardableParams } from './forwardable-params.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
 import { answerId, type ReplyId } from './request-id.js';
@@ -182,6 +183,8 @@ export class Dispatcher {
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }
+    const unforwardable = unforwardableParams(params, paramsJson);
+    if (unforwardable !== undefined) throw new InvalidParamsError(`${method}: ${unforwardable}`);
     this.#router.call(method, params ?? [], context, call, paramsJson, ascii);
   }
 

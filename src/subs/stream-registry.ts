@@ -4,7 +4,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { SubscriptionKind } from './subscription-params.js';
 import { UpstreamStream } from './upstream-stream.js';
-import type { WarningThrottle } from './warning-throttle.js';
+import type { WarningThrottle } from '../runtime/warning-throttle.js';
 
 export class StreamRegistry {
   readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();

@@ -25,7 +25,7 @@ import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
 import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
-import { WarningThrottle } from './warning-throttle.js';
+import { WarningThrottle } from '../runtime/warning-throttle.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
 /** Stream work (replays, catch-ups) may hold one in this many of a node's request slots. */

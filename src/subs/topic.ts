@@ -15,7 +15,7 @@ import type { LogBook } from './log-book.js';
 import type { StreamCalls } from './stream-calls.js';
 import type { StreamRegistry } from './stream-registry.js';
 import type { SubscriptionSpec } from './subscription-params.js';
-import type { WarningThrottle } from './warning-throttle.js';
+import type { WarningThrottle } from '../runtime/warning-throttle.js';
 
 export interface TopicDeps {
   registry: StreamRegistry;

@@ -7,7 +7,7 @@ import type { Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SubscriptionKind } from './subscription-params.js';
-import type { WarningThrottle } from './warning-throttle.js';
+import type { WarningThrottle } from '../runtime/warning-throttle.js';
 
 export interface StreamUser {
   onResult(result: unknown): void;

@@ -10,11 +10,12 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
+import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
-import { parseUpstreamFrame, rejectLater, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
+import { parseUpstreamFrame, rejectLater, replyFromObject, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 
 export interface ConnectionOptions {
@@ -56,6 +57,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #closed = false;
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
+  /** for a node's errors under id null, which a client's requests can repeat at its own rate */
+  readonly #warnings: WarningThrottle;
   #attempt = 0;
   /** why the last connect attempt failed; cleared when a socket opens */
   #lastConnectError: string | undefined;
@@ -85,6 +88,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     super();
     this.#options = options;
     this.#coalesceWindowMs = options.coalesceWindowMs ?? COALESCE_WINDOW_MS;
+    this.#warnings = new WarningThrottle(options.logger);
   }
 
   get isOpen(): boolean {
@@ -257,7 +261,24 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#settle(pending, parsed.reply);
       return;
     }
-    if (parsed.message !== undefined) this.emit('notification', parsed.message);
+    if (parsed.message === undefined) return;
+    if (parsed.message.id === null && 'error' in parsed.message) this.#onUnmatchedError(parsed.message);
+    else this.emit('notification', parsed.message);
+  }
+
+  /**
+   * An error under id null: the node could not read one of the requests sent to it, so it could not
+   * give that request's id (anvil: -32600 "Invalid request"). With one call in flight it is that
+   * call's answer. With several there is no telling which; they wait for their answers or timeouts.
+   * evmux refuses the params it knows nodes cannot read (forwardable-params.ts), so this is a node
+   * that reads less than they do.
+   */
+  #onUnmatchedError(message: Record<string, unknown>): void {
+    const inFlight = this.#pending.size;
+    this.#warnings.warn({ error: message.error, inFlight }, 'upstream could not read a request it was sent (error with id null)');
+    if (inFlight !== 1) return;
+    const [only] = this.#pending.takeAll();
+    this.#settle(only!, replyFromObject(message));
   }
 
   /**
@@ -315,7 +336,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     for (const call of this.#pending.takeExpired(performance.now())) {
-      this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${call.timeoutMs} ms`));
+      this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`));
     }
     const next = this.#pending.earliestDeadline();
     if (next !== Infinity) this.#armDeadline(next);

@@ -68,6 +68,9 @@ export class FakeNode {
   /** 'normal' answers; 'hang' accepts frames and never answers; 'garbage' answers every request
    * with a non-JSON frame; 'error' answers with a JSON-RPC error {code:-32603} */
   mode: FakeNodeMode = 'normal';
+  /** frames it cannot read, answered as anvil answers those: -32600 under id null, with no way to
+   * tell which request it was */
+  unreadable: ((text: string) => boolean) | undefined;
   /** delay before each response, ms */
   latencyMs = 0;
   /** when false the server does not answer ws pings (no pong) */
@@ -303,6 +306,10 @@ export class FakeNode {
     }
     if (parsed) this.#count(message);
     if (mode === 'hang') return;
+    if (this.unreadable?.(text) === true) {
+      reply(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid request' } }));
+      return;
+    }
     this.#later(this.latencyMs, () => {
       const lookup = (method: string): FakeMethod | undefined => this.#overrides.get(method) ?? this.#builtins.get(method);
       answerMessage({ parsed, message, mode, client, lookup })

@@ -20,7 +20,7 @@ import type { StreamRegistry } from '../../src/subs/stream-registry.js';
 import { subscriptionId } from '../../src/subs/subscription-id.js';
 import { parseSubscription } from '../../src/subs/subscription-params.js';
 import type { Topic, TopicDeps } from '../../src/subs/topic.js';
-import { WarningThrottle } from '../../src/subs/warning-throttle.js';
+import { WarningThrottle } from '../../src/runtime/warning-throttle.js';
 import { SyntheticChain, toQuantity, type FakeHeader } from '../support/synthetic-chain.js';
 import type { Hex } from '../support/synthetic-logs.js';
 import { logProblems, toLog, type LogNote } from '../support/stream-recorder.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { WarningThrottle } from '../../src/subs/warning-throttle.js';
+import { WarningThrottle } from '../../src/runtime/warning-throttle.js';
 
 function recorder(): { lines: Array<Record<string, unknown>>; throttle: WarningThrottle } {
   const lines: Array<Record<string, unknown>> = [];

@@ -1,9 +1,10 @@
 /**
- * Warnings of stream work, at most one per message and upstream every `windowMs`. One cause (a node
- * that refuses eth_getLogs, a replay bound, a failed subscribe) hits every topic on a node at once,
- * and 2,000 logs topics logged 2,000 lines for it every second. The first warning is logged at
+ * Warnings that one cause repeats, at most one per message and upstream every `windowMs`. One cause
+ * (a node that refuses eth_getLogs, a replay bound, a failed subscribe) hits every topic on a node at
+ * once, and 2,000 logs topics logged 2,000 lines for it every second. The first warning is logged at
  * once; those after it in the window are counted, and the count goes out with the next one logged
- * (`suppressed`). Metrics count every occurrence.
+ * (`suppressed`). Metrics count every occurrence. A logger already bound to one upstream (an
+ * upstream socket's) leaves `upstream` out.
  */
 import type { Logger } from '../log.js';
 
@@ -19,8 +20,8 @@ export class WarningThrottle {
     this.#windowMs = windowMs;
   }
 
-  warn(fields: { upstream: string } & Record<string, unknown>, message: string, now = Date.now()): void {
-    const key = `${fields.upstream}\u0000${message}`;
+  warn(fields: { upstream?: string } & Record<string, unknown>, message: string, now = Date.now()): void {
+    const key = `${fields.upstream ?? ''}\u0000${message}`;
     const last = this.#last.get(key);
     if (last !== undefined && now - last.at < this.#windowMs) {
       last.suppressed++;
