@@ -7,6 +7,13 @@ export interface MethodPolicyConfig {
 
 export type MethodVerdict = 'allowed' | 'denied' | 'unknown';
 
+/**
+ * Every Ethereum method name is letters, digits and underscores. A glob such as `eth_*` admits any
+ * suffix, and a name like `"eth_\ud800"` reached the node, which cannot read it (anvil answers
+ * under id null): such names are unknown whatever the lists say.
+ */
+const METHOD_NAME = /^[A-Za-z0-9_]+$/;
+
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*');
   return new RegExp(`^${escaped}$`);
@@ -19,7 +26,8 @@ export function createMethodPolicy(config: MethodPolicyConfig): (method: string)
   return (method) => {
     let verdict = cache.get(method);
     if (verdict === undefined) {
-      if (deny.some((pattern) => pattern.test(method))) verdict = 'denied';
+      if (!METHOD_NAME.test(method)) verdict = 'unknown';
+      else if (deny.some((pattern) => pattern.test(method))) verdict = 'denied';
       else if (allow.some((pattern) => pattern.test(method))) verdict = 'allowed';
       else verdict = 'unknown';
       // Bounded: method names come from clients.

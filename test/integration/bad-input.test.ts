@@ -96,6 +96,7 @@ const rows: Row[] = [
   },
   // -32601
   { name: 'unknown method', frame: request(10, 'foo_bar'), ...both(error(10, -32601, /method foo_bar does not exist/)) },
+  { name: 'a method name that is no identifier', frame: '{"jsonrpc":"2.0","id":24,"method":"eth_\\ud800","params":[]}', ...both(error(24, -32601, /^method eth_\ud800 does not exist or is not available$/)) },
   ...refused.map((method, i): Row => ({
     name: `refused namespace ${method.split('_')[0]}_`,
     frame: request(`r${i}`, method, []),

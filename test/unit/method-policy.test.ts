@@ -26,6 +26,14 @@ test('deny wins over allow', () => {
   assert.equal(policy('debug_traceCall'), 'allowed');
 });
 
+test('names that are not letters, digits and underscores are unknown, even under a glob that matches them', () => {
+  const policy = createMethodPolicy({ allow: ['*'], deny: [] });
+  assert.equal(policy('eth_getBalance'), 'allowed');
+  for (const method of ['eth_\ud800', 'eth_foo bar', 'eth_\u0000', 'eth_blockNumber\n', 'eth_ü', 'eth-call']) {
+    assert.equal(policy(method), 'unknown', JSON.stringify(method));
+  }
+});
+
 test('filter ids carry the upstream index and round-trip', () => {
   const id = encodeFilterId(2, '0x1f');
   assert.equal(id, '0x021f');
