@@ -18,7 +18,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { decodeFilterId, encodeFilterId } from './filter-id.js';
-import { isAlreadyKnown, isAnswerTooLarge, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
+import { isAlreadyKnown, isAnswerTooLarge, isClosedUnderIt, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
@@ -35,6 +35,13 @@ const NO_NODES: ReadonlySet<string> = new Set();
  * first to a block is ahead of the others by about as long. 300 ms in all, then the null stands.
  */
 const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
+
+/**
+ * How long a call that finds no node serving waits for one before it fails (within its deadline).
+ * Sockets closed together come back within milliseconds (an answer over limits.maxAnswerBytes on
+ * each node: evmux reconnects at once); a node down for longer fails the call after this.
+ */
+const NODE_WAIT_MS = 1000;
 
 export class CallRouter {
   readonly #pool: UpstreamPool;
@@ -100,7 +107,8 @@ export class CallRouter {
         return;
       }
       const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead);
-      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, 1), sink);
+      const attemptsMade = isClosedUnderIt(error) ? 0 : 1;
+      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade), sink);
       else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
     } catch (thrown) {
@@ -131,6 +139,9 @@ export class CallRouter {
         tried.clear();
         upstream = this.#pick(tried, minHead);
       }
+      if (upstream === undefined && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
+        upstream = this.#pick(tried, minHead);
+      }
       if (upstream === undefined) break;
       tried.add(upstream.name);
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
@@ -143,6 +154,7 @@ export class CallRouter {
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
         lastError = error;
+        if (isClosedUnderIt(error)) attempt--;
       }
     }
     return this.#giveUp(method, lastError);

@@ -45,6 +45,16 @@ export function isAnswerTooLarge(error: unknown): boolean {
   return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';
 }
 
+/**
+ * The call met a socket evmux closed for another call's answer over `limits.maxAnswerBytes`: it was
+ * in flight on it, or sent in the moment before it was back. Trying it again does not count as one
+ * of its attempts: a client asking for such answers on every node would otherwise use up the
+ * attempts of the calls beside it.
+ */
+export function isClosedUnderIt(error: unknown): boolean {
+  return error instanceof UpstreamFailure && (error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED') && !error.blamesNode;
+}
+
 /** A second node that already has the transaction means the first send worked. */
 export function isAlreadyKnown(error: JsonRpcErrorObject): boolean {
   return /already known|known transaction|already imported|transaction already exists|alreadyknown/i.test(error.message);

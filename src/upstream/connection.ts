@@ -38,6 +38,8 @@ export interface ConnectionOptions {
 interface Pending {
   id: number;
   deadline: number;
+  /** the socket's count of answered calls when this one was sent */
+  answeredBefore: number;
   method: string;
   timeoutMs: number;
   sink: ReplySink;
@@ -45,7 +47,8 @@ interface Pending {
 
 export interface ConnectionEvents {
   open: [];
-  close: [];
+  /** `own`: evmux closed it for an answer over its own limit; the node is not at fault */
+  close: [own: boolean];
   /** a parsed frame that is not a response: subscription notifications */
   notification: [message: Record<string, unknown>];
 }
@@ -57,6 +60,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #closed = false;
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
+  /** when it last reconnected at once after a close of its own (performance.now()) */
+  #ownReconnectAt = -Infinity;
+  /** calls the node has answered on this socket: one that times out after others were answered is slow, the node alive */
+  #answered = 0;
   /** for a node's errors under id null, which a client's requests can repeat at its own rate */
   readonly #warnings: WarningThrottle;
   #attempt = 0;
@@ -121,7 +128,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const id = this.#nextId++;
     const now = performance.now();
     const deadline = now + timeoutMs;
-    this.#pending.add({ id, deadline, method, timeoutMs, sink });
+    this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#queue(socket, requestFrame(id, method, params ?? []), now);
   }
@@ -185,7 +192,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#stopHeartbeat();
       if (oversized === undefined) this.#markClosed('socket closed');
       else this.#markClosedByAnswer(oversized.id);
-      this.#scheduleReconnect();
+      this.#scheduleReconnect(oversized !== undefined);
     });
   }
 
@@ -258,6 +265,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (parsed.id !== undefined && parsed.reply !== undefined) {
       const pending = this.#pending.take(parsed.id);
       if (pending === undefined) return; // timed out already
+      this.#answered++;
       this.#settle(pending, parsed.reply);
       return;
     }
@@ -303,20 +311,21 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
     this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
-    if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`));
-    this.#markClosed(`an answer of more than ${limit} bytes closed the socket`);
+    if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
+    this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
   }
 
-  #markClosed(reason: string): void {
+  /** `blamesNode`: false when evmux closed the socket for a reason of its own (UpstreamFailure.blamesNode). */
+  #markClosed(reason: string, blamesNode = true): void {
     const wasOpen = this.#open;
     this.#open = false;
     this.#disarmDeadline();
     this.#dropOutgoing();
     this.#outgoingSocket = undefined;
-    for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason));
+    for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
-      this.emit('close');
+      this.emit('close', !blamesNode);
     }
   }
 
@@ -336,7 +345,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     for (const call of this.#pending.takeExpired(performance.now())) {
-      this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`));
+      const slow = this.#answered > call.answeredBefore;
+      this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`, !slow));
     }
     const next = this.#pending.earliestDeadline();
     if (next !== Infinity) this.#armDeadline(next);
@@ -353,9 +363,17 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt }, 'upstream connect failed');
   }
 
-  #scheduleReconnect(): void {
+  /**
+   * After a close of evmux's own (an answer over maxAnswerBytes) the node is fine, and until the
+   * socket is back its calls and streams go elsewhere: it reconnects at once, unless it did so in
+   * the last second (a node that sends such a message on every connect gets the usual backoff).
+   */
+  #scheduleReconnect(own = false): void {
     if (this.#closed) return;
-    const delay = backoffDelay(this.#attempt++, this.#options.reconnect);
+    const now = performance.now();
+    const atOnce = own && now - this.#ownReconnectAt >= 1000;
+    if (atOnce) this.#ownReconnectAt = now;
+    const delay = atOnce ? 0 : backoffDelay(this.#attempt++, this.#options.reconnect);
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
@@ -375,7 +393,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#pongTimer = undefined;
   }
 
-  #failure(code: UpstreamFailure['code'], message: string): UpstreamFailure {
-    return new UpstreamFailure(code, `${this.#options.upstream}: ${message}`, this.#options.upstream);
+  #failure(code: UpstreamFailure['code'], message: string, blamesNode = true): UpstreamFailure {
+    return new UpstreamFailure(code, `${this.#options.upstream}: ${message}`, this.#options.upstream, blamesNode);
   }
 }

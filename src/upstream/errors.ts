@@ -19,6 +19,13 @@ export class UpstreamFailure extends Error {
     readonly code: UpstreamFailureCode,
     message: string,
     readonly upstream: string,
+    /**
+     * Whether it tells of the node's health, for its circuit breaker. Not when a call timed out
+     * while the node went on answering others (a slow call), nor for an answer over
+     * limits.maxAnswerBytes and the calls failed by the socket evmux closed for it: what one client
+     * asks of a node must not take the node out of rotation for everyone.
+     */
+    readonly blamesNode = true,
   ) {
     super(message);
   }

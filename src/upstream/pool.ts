@@ -36,6 +36,9 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   #bestHead = -1n;
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
+  /** calls waiting in untilServing, released at close */
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
 
   constructor(config: Config, logger: Logger, telemetry: Telemetry) {
     super();
@@ -87,6 +90,30 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#serving;
   }
 
+  /**
+   * Resolves true once some node serves (at once if one does), false if none does by `until` (on
+   * the performance.now() clock) or the pool closes. For calls that arrive in a moment when every
+   * node's socket is down and coming back.
+   */
+  untilServing(until: number): Promise<boolean> {
+    const wait = until - performance.now();
+    if (this.#serving.length > 0 || wait <= 0 || this.#closed) return Promise.resolve(this.#serving.length > 0);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('changed', onChanged);
+        this.#waiters.delete(done);
+        resolve(this.#serving.length > 0);
+      };
+      const onChanged = (): void => {
+        if (this.#serving.length > 0) done();
+      };
+      const timer = setTimeout(done, wait);
+      this.on('changed', onChanged);
+      this.#waiters.add(done);
+    });
+  }
+
   byName(name: string): Upstream | undefined {
     return this.upstreams.find((upstream) => upstream.name === name);
   }
@@ -106,6 +133,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   close(): void {
+    this.#closed = true;
+    for (const done of [...this.#waiters]) done();
     clearInterval(this.#timer);
     for (const upstream of this.upstreams) upstream.close();
   }

@@ -100,7 +100,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         logger: this.#logger.child({ socket: index }),
       });
       connection.on('open', () => this.#onConnectionOpen(connection));
-      connection.on('close', () => this.#onConnectionClose(connection));
+      connection.on('close', (own) => this.#onConnectionClose(connection, own));
       connection.on('notification', (message) => this.#onNotification(connection, message));
       return connection;
     });
@@ -177,17 +177,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const call = new SlotHolder(this.#settled, sink);
     const connection = this.#pickConnection();
-    if (connection === undefined) rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name));
+    // Still healthy with no socket open: the moment after evmux closed one itself, not the node's doing.
+    if (connection === undefined) rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, !this.#healthy));
     else connection.send(method, params, timeoutMs, call);
   }
 
-  /** A call that held a slot settled: free the slot, tell the breaker, track latency. Bound once, shared by every call. */
-  readonly #settled = (ok: boolean, ms: number): void => {
+  /**
+   * A call that held a slot settled: free the slot, tell the breaker, track latency. A failure that
+   * does not blame the node (UpstreamFailure.blamesNode) tells the breaker nothing. Bound once,
+   * shared by every call.
+   */
+  readonly #settled = (outcome: 'answered' | 'failed' | 'blameless', ms: number): void => {
     this.#releaseSlot();
-    if (ok) {
+    if (outcome === 'answered') {
       this.#breaker.recordSuccess();
       this.#recordLatency(ms);
-    } else this.#breaker.recordFailure();
+    } else if (outcome === 'failed') this.#breaker.recordFailure();
   };
 
   /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */
@@ -284,14 +289,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.emit('state');
   }
 
-  #onConnectionClose(connection: UpstreamConnection): void {
+  /** `own`: evmux closed the socket itself (an answer over its limit); the node stays healthy, and the socket comes back at once. */
+  #onConnectionClose(connection: UpstreamConnection, own: boolean): void {
     if (connection === this.#subConnection) {
       this.#subConnection = undefined;
       this.emit('subscriptionsLost');
       const next = this.#connections.find((candidate) => candidate.isOpen);
       if (next !== undefined) this.#onConnectionOpen(next);
     }
-    if (!this.connected) {
+    if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
       // It may come back with a shorter chain (restarted, resyncing), which probes that only ever
@@ -383,21 +389,21 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 /** One call holding a slot on its node: settles the node's bookkeeping, then passes the outcome on. */
 class SlotHolder implements ReplySink {
   readonly #started = performance.now();
-  readonly #settled: (ok: boolean, ms: number) => void;
+  readonly #settled: (outcome: 'answered' | 'failed' | 'blameless', ms: number) => void;
   readonly #sink: ReplySink;
 
-  constructor(settled: (ok: boolean, ms: number) => void, sink: ReplySink) {
+  constructor(settled: (outcome: 'answered' | 'failed' | 'blameless', ms: number) => void, sink: ReplySink) {
     this.#settled = settled;
     this.#sink = sink;
   }
 
   resolve(reply: UpstreamReply): void {
-    this.#settled(true, performance.now() - this.#started);
+    this.#settled('answered', performance.now() - this.#started);
     this.#sink.resolve(reply);
   }
 
   reject(error: unknown): void {
-    this.#settled(false, 0);
+    this.#settled(error instanceof UpstreamFailure && !error.blamesNode ? 'blameless' : 'failed', 0);
     this.#sink.reject(error);
   }
 }

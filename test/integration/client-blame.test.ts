@@ -1,0 +1,87 @@
+/**
+ * What one client's calls cost a node does not take that node out of rotation for everyone. A call
+ * that times out while its node goes on answering other calls is slow, not a sign of a failing
+ * node; an answer over limits.maxAnswerBytes is the asker's. Neither counts against the node's
+ * circuit breaker. A node that answers nothing at all still does (fake-node-faults.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { FakeNode } from '../support/fake-node.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+
+const TIMEOUT_MS = 400;
+
+async function setup(t: TestContext, overrides: Parameters<typeof startGateway>[1] = {}): Promise<{ nodes: FakeNode[]; evmux: TestGateway }> {
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'blame' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(
+    nodes.map((node) => node.url),
+    { requestTimeoutMs: TIMEOUT_MS, breaker: { failureThreshold: 3, openMs: 5_000 }, ...overrides },
+  );
+  t.after(() => evmux.close());
+  return { nodes, evmux };
+}
+
+async function post(evmux: TestGateway, method: string, params: unknown[], id: number): Promise<Record<string, unknown>> {
+  const response = await fetch(evmux.httpUrl, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id, method, params }) });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** Another client's calls, one every 20 ms until `until` settles: their answers. */
+async function bystander(evmux: TestGateway, until: Promise<unknown>): Promise<Array<Record<string, unknown>>> {
+  let done = false;
+  void until.finally(() => (done = true));
+  const answers: Array<Record<string, unknown>> = [];
+  for (let id = 0; !done; id++) {
+    answers.push(await post(evmux, 'eth_blockNumber', [], id));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return answers;
+}
+
+function breakerChanges(evmux: TestGateway): unknown[] {
+  return evmux.logs.filter((line) => line['msg'] === 'circuit breaker state changed').map((line) => [line['upstream'], line['breaker']]);
+}
+
+test('calls that outlast their timeout on nodes that answer everything else: the calls fail, the nodes stay in rotation', async (t) => {
+  const { nodes, evmux } = await setup(t);
+  for (const node of nodes) {
+    node.handle('eth_getLogs', async () => {
+      await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS * 3));
+      return [];
+    });
+  }
+  // Six heavy calls at once, three rounds: each meets both nodes and times out on each.
+  const heavy = (async () => {
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.all([1, 2, 3, 4, 5, 6].map((id) => post(evmux, 'eth_getLogs', [{ fromBlock: '0x0' }], id)));
+      for (const answer of answers) assert.match(JSON.stringify(answer['error']), /timed out after 400 ms/, JSON.stringify(answer));
+    }
+  })();
+  const seen = await bystander(evmux, heavy);
+  await heavy;
+  assert.ok(seen.length >= 20, `${seen.length} bystander calls`);
+  assert.deepEqual(seen.filter((answer) => answer['result'] === undefined), [], `every bystander call answered; logs ${JSON.stringify(evmux.logs.filter((l) => l['level'] !== 30).slice(0, 12))}`);
+  assert.deepEqual(breakerChanges(evmux), [], 'no breaker opened');
+  for (const name of ['node0', 'node1']) assert.equal(await evmux.metric('evmux_upstream_up', { upstream: name }), 1, name);
+});
+
+test('answers over limits.maxAnswerBytes, each closing its socket: the askers get errors, the nodes stay in rotation', async (t) => {
+  const { nodes, evmux } = await setup(t, { limits: { maxAnswerBytes: 65_536 } });
+  const log = { address: `0x${'11'.repeat(20)}`, topics: [], data: `0x${'ab'.repeat(40_000)}`, blockNumber: '0x1', logIndex: '0x0' };
+  for (const node of nodes) node.handle('eth_getLogs', () => [log]);
+  const heavy = (async () => {
+    for (let round = 0; round < 4; round++) {
+      const answers = await Promise.all([1, 2, 3].map((id) => post(evmux, 'eth_getLogs', [{ fromBlock: '0x0' }], id)));
+      // The first answer closes the socket under the others, which fail as on any close.
+      const codes = answers.map((answer) => (answer['error'] as { code?: unknown } | undefined)?.code);
+      assert.ok(codes.includes(-32005), `codes ${JSON.stringify(answers)}`);
+      for (const code of codes) assert.ok(code === -32005 || code === -32050, `codes ${JSON.stringify(codes)}`);
+    }
+  })();
+  const seen = await bystander(evmux, heavy);
+  await heavy;
+  assert.deepEqual(seen.filter((answer) => answer['result'] === undefined), [], `every bystander call answered; logs ${JSON.stringify(evmux.logs.filter((l) => l['level'] !== 30).slice(0, 12))}`);
+  assert.deepEqual(breakerChanges(evmux), [], 'no breaker opened');
+});
