@@ -107,9 +107,10 @@ export class CallRouter {
         return;
       }
       const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead);
-      const attemptsMade = isClosedUnderIt(error) ? 0 : 1;
-      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade), sink);
-      else if (done instanceof Promise) settle(done, sink);
+      if (done === undefined) {
+        const attemptsMade = isClosedUnderIt(error) ? 0 : 1;
+        settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade), sink);
+      } else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
     } catch (thrown) {
       sink.reject(thrown);
