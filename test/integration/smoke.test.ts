@@ -1,30 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
-import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { devnetGatewayForFile } from '../support/devnet-gateway.js';
 
-let devnet: LockstepDevnet;
-let evmux: TestGateway;
-
-before(async () => {
-  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
-  evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl));
-});
-
-after(async () => {
-  await evmux?.close();
-  await devnet?.close();
-});
+const files = devnetGatewayForFile(2);
 
 test('HTTP call is answered with the node result and the caller id', async () => {
-  const response = await fetch(evmux.httpUrl, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 'abc', method: 'eth_chainId' }) });
+  const response = await fetch(files.evmux.httpUrl, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 'abc', method: 'eth_chainId' }) });
   assert.deepEqual(await response.json(), { jsonrpc: '2.0', id: 'abc', result: '0x7a69' });
 });
 
 test('HTTP responses carry their own status line and headers, in any order of kinds', async () => {
-  const post = (body: string): Promise<Response> => fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const post = (body: string): Promise<Response> => fetch(files.evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' });
   const notification = JSON.stringify({ jsonrpc: '2.0', method: 'eth_chainId' });
   // Alternate the kinds so that a header set or status kept from the previous response would show.
@@ -40,17 +28,17 @@ test('HTTP responses carry their own status line and headers, in any order of ki
     assert.equal(silent.status, 204, 'a notification alone gets no body');
     assert.equal(silent.headers.get('access-control-allow-origin'), '*');
 
-    const preflight = await fetch(evmux.httpUrl, { method: 'OPTIONS' });
+    const preflight = await fetch(files.evmux.httpUrl, { method: 'OPTIONS' });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-methods'), 'POST, GET, OPTIONS');
     assert.equal(preflight.headers.get('content-type'), 'text/plain');
     assert.equal(preflight.headers.get('access-control-allow-headers'), 'content-type, authorization');
-    const asking = await fetch(evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'content-type,x-api-key,session' } });
+    const asking = await fetch(files.evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'content-type,x-api-key,session' } });
     assert.equal(asking.headers.get('access-control-allow-headers'), 'content-type,x-api-key,session', 'a dapp may send its API key or session header');
-    const odd = await fetch(evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'x-a, <script>' } });
+    const odd = await fetch(files.evmux.httpUrl, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'x-a, <script>' } });
     assert.equal(odd.headers.get('access-control-allow-headers'), 'content-type, authorization', 'what is not a list of names is not echoed');
 
-    const missing = await fetch(new URL('/nowhere', evmux.httpUrl));
+    const missing = await fetch(new URL('/nowhere', files.evmux.httpUrl));
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('content-type'), 'text/plain');
     assert.equal(missing.headers.get('access-control-allow-origin'), null);
@@ -59,7 +47,7 @@ test('HTTP responses carry their own status line and headers, in any order of ki
 });
 
 test('WebSocket newHeads subscription delivers the current head, then mined blocks in order', async () => {
-  const ws = new WebSocket(evmux.wsUrl);
+  const ws = new WebSocket(files.evmux.wsUrl);
   await new Promise((resolve) => ws.once('open', resolve));
   const messages: Array<Record<string, unknown>> = [];
   ws.on('message', (data) => messages.push(JSON.parse(data.toString()) as Record<string, unknown>));
@@ -68,12 +56,12 @@ test('WebSocket newHeads subscription delivers the current head, then mined bloc
     while (messages.length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   };
   // Nothing mines unless told to: this is the head while the subscription starts.
-  const current = await devnet.head(0);
+  const current = await files.devnet.head(0);
   ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }));
   await wait(2);
   const id = messages[0]!.result as string;
   assert.match(id, /^0x[0-9a-f]{32}$/);
-  await devnet.mine(3);
+  await files.devnet.mine(3);
   await wait(5);
   await new Promise((resolve) => setTimeout(resolve, 100)); // anything more would show up now
   assert.ok(messages.slice(1).every((m) => m.method === 'eth_subscription' && (m.params as { subscription: string }).subscription === id));
@@ -81,7 +69,7 @@ test('WebSocket newHeads subscription delivers the current head, then mined bloc
   assert.deepEqual(heads.map((head) => BigInt(head.number)), [0n, 1n, 2n, 3n].map((k) => current.number + k), 'the head at subscribe time, then the three mined blocks');
   assert.equal(heads[0]!.hash, current.hash, 'the first notification is the current head');
   for (let i = 1; i < heads.length; i++) assert.equal(heads[i]!.parentHash, heads[i - 1]!.hash);
-  const perNode = await Promise.all(['node0', 'node1'].map((upstream) => evmux.metric('evmux_upstream_subscriptions', { kind: 'newHeads', upstream })));
+  const perNode = await Promise.all(['node0', 'node1'].map((upstream) => files.evmux.metric('evmux_upstream_subscriptions', { kind: 'newHeads', upstream })));
   assert.equal(perNode.reduce((sum, value) => (sum ?? 0) + (value ?? 0), 0), 1, 'one upstream newHeads subscription in total');
   ws.close();
 });
@@ -90,7 +78,7 @@ test('numeric ids past 2^53 come back digit for digit, over HTTP and WebSocket, 
   const big = '12345678901234567890';
   const huge = '1e400';
   const post = async (body: string): Promise<string> => {
-    const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const response = await fetch(files.evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(response.status, 200);
     return response.text();
   };
@@ -100,7 +88,7 @@ test('numeric ids past 2^53 come back digit for digit, over HTTP and WebSocket, 
   const batch = await post(`[{"id":${big},"jsonrpc":"2.0","method":"eth_chainId"}, {"jsonrpc":"2.0","id":18446744073709551615,"method":"nope_x"}]`);
   assert.match(batch, new RegExp(`^\\[\\{"jsonrpc":"2\\.0","id":${big},"result":"0x7a69"\\},\\{"jsonrpc":"2\\.0","id":18446744073709551615,"error":`));
 
-  const ws = new WebSocket(evmux.wsUrl);
+  const ws = new WebSocket(files.evmux.wsUrl);
   await new Promise((resolve) => ws.once('open', resolve));
   const answer = (text: string): Promise<string> =>
     new Promise((resolve) => {
@@ -118,7 +106,7 @@ test('HTTP pipelining is refused by closing the connection, never by mixing up a
     const body = `{"jsonrpc":"2.0","id":${id},"method":"net_version"}`;
     return `POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
   };
-  const { port } = new URL(evmux.httpUrl);
+  const { port } = new URL(files.evmux.httpUrl);
   const exchange = async (send: (socket: ReturnType<typeof connect>) => void): Promise<{ received: string; closed: boolean }> => {
     const socket = connect({ host: '127.0.0.1', port: Number(port) });
     let received = '';
@@ -155,14 +143,14 @@ test('a request the size of a six-blob transaction (1.6 MB of hex) reaches the n
   const raw = `0x03${'ab'.repeat(6 * (131_072 + 96) + 200)}`;
   const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'eth_sendRawTransaction', params: [raw] });
   assert.ok(body.length > 1_500_000);
-  const http = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const http = await fetch(files.evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   assert.equal(http.status, 200);
   const overHttp = (await http.json()) as { id: number; error?: { code: number; message: string } };
   assert.equal(overHttp.id, 7);
   assert.ok(overHttp.error !== undefined, 'the node refuses the made-up bytes');
   assert.match(overHttp.error.message, /failed to decode transaction/i, "anvil's answer, not a refusal by evmux");
 
-  const ws = new WebSocket(evmux.wsUrl);
+  const ws = new WebSocket(files.evmux.wsUrl);
   await new Promise((resolve) => ws.once('open', resolve));
   const reply = new Promise<{ id: number; error?: { code: number; message: string } }>((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()))));
   ws.send(body);

@@ -6,11 +6,11 @@
  * socket.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { FakeNode } from '../support/fake-node.js';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { devnetGatewayForFile } from '../support/devnet-gateway.js';
+import { startGateway } from '../support/gateway.js';
 import { Probe } from '../support/ws-probe.js';
 
 const EMITTER = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
@@ -40,21 +40,10 @@ const unreadable: Array<{ name: string; text: (id: number) => string; message: R
   },
 ];
 
-let devnet: LockstepDevnet;
-let evmux: TestGateway;
-
-before(async () => {
-  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
-  evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl));
-});
-
-after(async () => {
-  await evmux?.close();
-  await devnet?.close();
-});
+const files = devnetGatewayForFile(2);
 
 async function post(body: string): Promise<Record<string, unknown>> {
-  const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(files.evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   return (await response.json()) as Record<string, unknown>;
 }
 
@@ -65,7 +54,7 @@ function assertRefused(answer: Record<string, unknown>, message: RegExp, where: 
 }
 
 test('params anvil cannot read are refused at once, naming why; no node is blamed for them', async (t: TestContext) => {
-  const probe = await Probe.open(evmux.wsUrl, t);
+  const probe = await Probe.open(files.evmux.wsUrl, t);
   for (const [index, row] of unreadable.entries()) {
     const started = performance.now();
     const overHttp = await post(row.text(index));
@@ -76,7 +65,7 @@ test('params anvil cannot read are refused at once, naming why; no node is blame
     assertRefused(frame.json as Record<string, unknown>, row.message, `${row.name} over WebSocket`);
     assert.ok(performance.now() - started < 1000, `${row.name}: answered in ${Math.round(performance.now() - started)} ms`);
   }
-  const blamed = evmux.logs.filter((line) => line['breaker'] === 'open' || line['msg'] === 'upstream not usable');
+  const blamed = files.evmux.logs.filter((line) => line['breaker'] === 'open' || line['msg'] === 'upstream not usable');
   assert.deepEqual(blamed, [], 'no breaker opened and no node left rotation');
 });
 

@@ -1,0 +1,25 @@
+/**
+ * For a test file: a lockstep anvil devnet that mines only when told, with evmux in front of it,
+ * started before the file's tests and closed after them. The fields are set once `before` has run.
+ */
+import { after, before } from 'node:test';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from './gateway.js';
+
+export interface DevnetGateway {
+  devnet: LockstepDevnet;
+  evmux: TestGateway;
+}
+
+export function devnetGatewayForFile(nodes: number): DevnetGateway {
+  const fixture = {} as DevnetGateway;
+  before(async () => {
+    fixture.devnet = await LockstepDevnet.start({ nodes, blockTimeMs: 0 });
+    fixture.evmux = await startGateway(fixture.devnet.nodes.map((node) => node.wsUrl));
+  });
+  after(async () => {
+    await fixture.evmux?.close();
+    await fixture.devnet?.close();
+  });
+  return fixture;
+}
