@@ -15,7 +15,7 @@ import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files
 import { AcceptGuard } from './server/accept-guard.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
-import { clientIpResolver, type ClientIpResolver } from './server/client-ip.js';
+import { clientIpResolver, PROXY_PROTOCOL, type ClientIpResolver } from './server/client-ip.js';
 import { ClientSession, type SessionData } from './server/session.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
 import { SessionAffinity } from './subs/affinity.js';
@@ -141,7 +141,7 @@ export class Gateway {
         idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
         headers: [
           ...(config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : []),
-          ...(config.proxy.trusted.length > 0 ? [config.proxy.header] : []),
+          ...(config.proxy.trusted.length > 0 && config.proxy.header !== PROXY_PROTOCOL ? [config.proxy.header] : []),
         ],
       },
     );
@@ -229,9 +229,10 @@ export class Gateway {
     return total;
   }
 
-  /** The client's address: the peer's, or behind a trusted proxy the one its header names. */
+  /** The client's address: the peer's, or behind a trusted proxy the one its header (or PROXY protocol header) names. */
   #clientIpOf(info: RequestInfo): string {
-    return this.#clientIp(info.ip, info.headers[this.config.proxy.header]);
+    const header = this.config.proxy.header;
+    return this.#clientIp(info.ip, header === PROXY_PROTOCOL ? info.proxiedIp || undefined : info.headers[header]);
   }
 
   #sessionKey(info: RequestInfo, ip: string): string {

@@ -236,7 +236,8 @@ const proxySchema = z
         }),
       )
       .default([]),
-    /** Header naming the client: `x-forwarded-for` (read from the right), `forwarded` (RFC 7239) or one like `x-real-ip`. @default "x-forwarded-for" */
+    /** Header naming the client: `x-forwarded-for` (read from the right), `forwarded` (RFC 7239), one like
+     * `x-real-ip`, or `proxy-protocol` for the PROXY protocol v2 header a TCP load balancer sends. @default "x-forwarded-for" */
     header: headerName.transform((name) => name.toLowerCase()).default('x-forwarded-for'),
   })
   .strict();

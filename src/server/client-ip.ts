@@ -15,6 +15,11 @@
  * With `proxy.header: forwarded`, the standard header (RFC 7239) is read the same way, one hop per
  * element, from its `for=` parameter (`for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"`). An
  * element without one, or with an obfuscated or `unknown` node, is not an address and ends the walk.
+ *
+ * With `proxy.header: proxy-protocol` the client is the source address of the PROXY protocol v2
+ * header a TCP load balancer sends first on each connection (AWS NLB, HAProxy's `send-proxy-v2`),
+ * read as a one-address header. uWebSockets.js takes such a header off any connection that starts
+ * with one, so it is believed only from a trusted peer, like any header.
  */
 import { BlockList, isIP } from 'node:net';
 
@@ -24,6 +29,9 @@ export interface ProxySettings {
   /** lower-case header that names the client: `x-forwarded-for` (a list), `forwarded` (RFC 7239) or e.g. `x-real-ip` */
   header: string;
 }
+
+/** The `proxy.header` value that names the PROXY protocol rather than an HTTP header. */
+export const PROXY_PROTOCOL = 'proxy-protocol';
 
 /** `peer`'s client address given the proxy header's value (undefined when absent). */
 export type ClientIpResolver = (peer: string, headerValue: string | undefined) => string;

@@ -10,6 +10,8 @@ export interface RequestInfo {
   query: string;
   /** the headers named in FrontEndOptions.headers (lower-case names), when present */
   headers: Record<string, string>;
+  /** the client address a PROXY protocol v2 header named at the connection's start; '' without one */
+  readonly proxiedIp: string;
 }
 
 export interface ClientSocket<T> {

@@ -241,6 +241,11 @@ class HttpExchange implements PostExchange {
     return (this.#ip ??= this.aborted || this.answered ? '' : text(this.#res.getRemoteAddressAsText()));
   }
 
+  /** uWS reads a PROXY protocol v2 header itself when a connection starts with one. */
+  get proxiedIp(): string {
+    return this.aborted || this.answered ? '' : text(this.#res.getProxiedRemoteAddressAsText());
+  }
+
   /** Write the response unless the client went away; at most once. */
   respond(response: HttpResponse): void {
     if (this.aborted || this.answered) return;

@@ -1,20 +1,22 @@
 /**
- * Behind a trusted proxy the client is the address its X-Forwarded-For names: the per-IP
- * connection limit counts each client behind one ingress on its own, and an ip session key pins
- * each of them to its own node. From a peer that is not trusted the header is ignored.
+ * Behind a trusted proxy the client is the address its X-Forwarded-For names (or, with
+ * `proxy.header: proxy-protocol`, the PROXY protocol v2 header a TCP load balancer sends first): the
+ * per-IP connection limit counts each client behind one ingress on its own, and an ip session key
+ * pins each of them to its own node. From a peer that is not trusted the header is ignored.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { connect as tcpConnect } from 'node:net';
 import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
-async function rig(t: TestContext, trusted: string[]): Promise<TestGateway> {
+async function rig(t: TestContext, trusted: string[], header?: string): Promise<TestGateway> {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'proxy-client-ip' })));
   for (const node of nodes) node.handle('eth_newBlockFilter', () => '0xabc');
   t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const evmux = await startGateway(nodes.map((node) => node.url), { proxy: { trusted }, limits: { maxConnectionsPerIp: 2 } }, { logLevel: 'warn' });
+  const evmux = await startGateway(nodes.map((node) => node.url), { proxy: { trusted, ...(header !== undefined && { header }) }, limits: { maxConnectionsPerIp: 2 } }, { logLevel: 'warn' });
   t.after(() => evmux.close());
   return evmux;
 }
@@ -66,4 +68,63 @@ await test('untrusted peer: the header is ignored', async (t) => {
   assert.equal(await connect(t, evmux, '203.0.113.3'), 429, 'all three are 127.0.0.1');
   const nodes = await Promise.all(['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].map((client) => filterNode(evmux, client)));
   assert.equal(new Set(nodes).size, 1, 'one client, one node');
+});
+
+/** A PROXY protocol v2 header: the PROXY command, TCP over IPv4, from `client` port 4711 to 10.0.0.1:8547. */
+function proxyV2(client: string): Buffer {
+  const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  const addresses = Buffer.from([...client.split('.').map(Number), 10, 0, 0, 1, 0x12, 0x67, 0x21, 0x63]);
+  return Buffer.concat([signature, Buffer.from([0x21, 0x11, 0x00, addresses.length]), addresses]);
+}
+
+/**
+ * Send `prefix` and an HTTP request on a new TCP connection; resolves with the answer's first
+ * chunk. The connection stays open (an accepted WebSocket counts against its client's limit) until
+ * the test ends.
+ */
+function rawRequest(t: TestContext, evmux: TestGateway, prefix: Buffer, request: string): Promise<string> {
+  const port = Number(new URL(evmux.httpUrl).port);
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => socket.write(Buffer.concat([prefix, Buffer.from(request)])));
+    t.after(() => socket.destroy());
+    socket.once('data', (chunk) => resolve(chunk.toString()));
+    socket.once('error', reject);
+  });
+}
+
+const UPGRADE = 'GET / HTTP/1.1\r\nHost: evmux\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+const statusOf = (answer: string): number => Number(answer.slice(9, 12));
+
+await test('proxy-protocol from a trusted peer: the client its PROXY header names is counted and pinned on its own', async (t) => {
+  const evmux = await rig(t, ['127.0.0.1'], 'proxy-protocol');
+  const upgrade = async (client: string): Promise<string> => rawRequest(t, evmux, proxyV2(client), UPGRADE);
+  assert.equal(statusOf(await upgrade('203.0.113.1')), 101);
+  assert.equal(statusOf(await upgrade('203.0.113.1')), 101);
+  const third = await upgrade('203.0.113.1');
+  assert.equal(statusOf(third), 429, 'the third from one client is over the limit of 2');
+  assert.match(third, /too many connections from 203\.0\.113\.1/);
+  assert.equal(statusOf(await upgrade('203.0.113.2')), 101, 'another client behind the same balancer is not');
+  assert.equal(statusOf(await rawRequest(t, evmux, Buffer.alloc(0), UPGRADE)), 101, 'a connection without the header is its peer, 127.0.0.1');
+
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_newBlockFilter', params: [] });
+  const post = `POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const filterNodeOf = async (client: string): Promise<number> => {
+    const answer = await rawRequest(t, evmux, proxyV2(client), post);
+    const result = /"result":"(0x[0-9a-f]+)"/.exec(answer)?.[1];
+    assert.ok(result, answer);
+    return Number.parseInt(result.slice(2, 4), 16);
+  };
+  const clients = Array.from({ length: 24 }, (_, i) => `198.51.100.${i + 1}`);
+  const first = await Promise.all(clients.map(filterNodeOf));
+  assert.deepEqual(await Promise.all(clients.map(filterNodeOf)), first, 'each client stays on its node over HTTP');
+  assert.ok(new Set(first).size > 1, `24 clients behind one balancer spread over the nodes: ${first.join(',')}`);
+});
+
+await test('proxy-protocol from an untrusted peer: the PROXY header is ignored', async (t) => {
+  const evmux = await rig(t, ['10.0.0.0/8'], 'proxy-protocol');
+  assert.equal(statusOf(await rawRequest(t, evmux, proxyV2('203.0.113.1'), UPGRADE)), 101);
+  assert.equal(statusOf(await rawRequest(t, evmux, proxyV2('203.0.113.2'), UPGRADE)), 101);
+  const third = await rawRequest(t, evmux, proxyV2('203.0.113.3'), UPGRADE);
+  assert.equal(statusOf(third), 429, 'all three are 127.0.0.1');
+  assert.match(third, /too many connections from 127\.0\.0\.1/);
 });
