@@ -68,12 +68,12 @@ export class CallRouter {
    */
   call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string, ascii = false): void {
     if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
-    else if (isFilterUser(method)) settle(this.#useFilter(method, params), sink);
-    else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params), sink);
+    else if (isFilterUser(method)) settle(this.#useFilter(method, params, context), sink);
+    else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params, context), sink);
     // Every node was checked to serve this chain before it took traffic, so its id is evmux's to give:
     // wallets ask for it before most of what they do, and the answer costs no round trip.
     else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) resolveLater(sink, resultReply(this.#pool.chain.chainIdHex));
-    else this.#withRetries(method, params, sink, paramsJson, ascii);
+    else this.#withRetries(method, params, sink, paramsJson, ascii, context);
   }
 
   /**
@@ -81,7 +81,7 @@ export class CallRouter {
    * calls succeed at once, and the loop's state (an async frame, the set of nodes tried, backoff)
    * and a promise per layer cost allocations on every call otherwise.
    */
-  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean): void {
+  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean, caller: CallContext): void {
     // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
     const deadlineMs = this.#deadlineOf(method);
     const deadline = performance.now() + deadlineMs;
@@ -90,26 +90,26 @@ export class CallRouter {
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
     const first = this.#pick(NO_NODES, minHead);
     if (first === undefined) {
-      settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0), sink);
+      settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0, caller), sink);
       return;
     }
     const timeout = Math.min(this.#timeoutOf(method), deadlineMs);
-    first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink));
+    first.send(method, params, timeout, new FirstAttempt(this.#afterFirst, method, params, first, deadline, minHead, sink, caller));
   }
 
   /** Bound once: where every first attempt's outcome goes, inside the socket's handlers (a throw becomes the call's error). */
   readonly #afterFirst = (attempt: FirstAttempt, reply: UpstreamReply | undefined, error: unknown): void => {
-    const { method, params, upstream, deadline, minHead, sink } = attempt;
+    const { method, params, upstream, deadline, minHead, sink, caller } = attempt;
     try {
       this.#record(method, upstream, attempt.started, reply, error);
       if (reply === undefined && (!(error instanceof UpstreamFailure) || isAnswerTooLarge(error))) {
         sink.reject(this.#callerError(method, error));
         return;
       }
-      const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead);
+      const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead, caller);
       if (done === undefined) {
         const attemptsMade = isClosedUnderIt(error) ? 0 : 1;
-        settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade), sink);
+        settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade, caller), sink);
       } else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
     } catch (thrown) {
@@ -126,6 +126,7 @@ export class CallRouter {
     tried: Set<string>,
     lastFailure: unknown,
     firstAttempt: number,
+    caller: CallContext,
   ): Promise<UpstreamReply> {
     const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
     let lastError = lastFailure;
@@ -148,8 +149,8 @@ export class CallRouter {
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (timeout <= 0) break;
       try {
-        const reply = await this.#attempt(upstream, method, params, timeout);
-        const done = this.#conclude(method, params, upstream, reply, tried, deadline, minHead);
+        const reply = await this.#attempt(upstream, method, params, timeout, caller);
+        const done = this.#conclude(method, params, upstream, reply, tried, deadline, minHead, caller);
         if (done !== undefined) return await done;
         lastError = reply;
       } catch (error) {
@@ -173,8 +174,9 @@ export class CallRouter {
     tried: ReadonlySet<string>,
     deadline: number,
     minHead: bigint | undefined,
+    caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
-    if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead);
+    if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
     return undefined;
   }
@@ -193,18 +195,19 @@ export class CallRouter {
     tried: ReadonlySet<string>,
     deadline: number,
     minHead: bigint | undefined,
+    caller: CallContext,
   ): Promise<UpstreamReply> {
     const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
-    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(method, deadline)).catch(() => reply);
+    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(method, deadline), caller).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
-    return this.#askAgainShortly(method, params, minHead, deadline, answer);
+    return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
   }
 
   /**
    * A null for a height some node has reported: asked again, of a node at that height, after each
    * of NULL_RECHECK_DELAYS_MS while the deadline allows. The null stands if none has it by then.
    */
-  async #askAgainShortly(method: string, params: unknown, height: bigint, deadline: number, reply: UpstreamReply): Promise<UpstreamReply> {
+  async #askAgainShortly(method: string, params: unknown, height: bigint, deadline: number, reply: UpstreamReply, caller: CallContext): Promise<UpstreamReply> {
     // Nodes that answered null are asked again only when no other node is at that height.
     const answeredNull = new Set<string>();
     for (const delay of NULL_RECHECK_DELAYS_MS) {
@@ -212,7 +215,7 @@ export class CallRouter {
       await sleep(delay);
       const upstream = this.#pick(answeredNull, height, true) ?? this.#pick(NO_NODES, height, true);
       if (upstream === undefined) continue;
-      const again = await this.#attempt(upstream, method, params, this.#timeLeft(method, deadline)).catch(() => undefined);
+      const again = await this.#attempt(upstream, method, params, this.#timeLeft(method, deadline), caller).catch(() => undefined);
       if (again !== undefined && !isNullResult(again)) return again;
       answeredNull.add(upstream.name);
     }
@@ -239,7 +242,7 @@ export class CallRouter {
     return own === undefined ? this.#settings.retry.deadlineMs : Math.max(own, this.#settings.retry.deadlineMs);
   }
 
-  async #sendRawTransaction(params: unknown): Promise<UpstreamReply> {
+  async #sendRawTransaction(params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const raw = Array.isArray(params) ? params[0] : undefined;
     // Not /^0x([0-9a-fA-F]{2})+$/: its group, repeated once per byte, took 31 ms for a six-blob
     // transaction's 1.6 MB of hex, against 4 ms for a plain class and a length check.
@@ -257,7 +260,7 @@ export class CallRouter {
       if (upstream === undefined || timeout <= 0) break;
       tried.add(upstream.name);
       try {
-        const reply = await this.#attempt(upstream, 'eth_sendRawTransaction', [raw], timeout);
+        const reply = await this.#attempt(upstream, 'eth_sendRawTransaction', [raw], timeout, caller);
         if (reply.error === undefined) return reply;
         if (attempt > 0 && isAlreadyKnown(reply.error)) return resultReply(keccak256(raw as `0x${string}`));
         if (!isRetryableRpcError(reply.error)) return reply;
@@ -273,30 +276,31 @@ export class CallRouter {
   async #createFilter(method: string, params: unknown, context: CallContext): Promise<UpstreamReply> {
     const upstream = this.#affinity.owner(context.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
-    const reply = await this.#attemptOrThrow(upstream, method, params);
+    const reply = await this.#attemptOrThrow(upstream, method, params, context);
     if (reply.error !== undefined) return reply;
     return resultReply(encodeFilterId(this.#pool.indexOf(upstream), String(replyResult(reply))));
   }
 
-  async #useFilter(method: string, params: unknown): Promise<UpstreamReply> {
+  async #useFilter(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const list = Array.isArray(params) ? params : [];
     const { upstreamIndex, nodeId } = decodeFilterId(list[0], this.#pool.upstreams.length);
     const upstream = this.#pool.upstreams[upstreamIndex]!;
-    return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)]);
+    return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
   }
 
-  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown): Promise<UpstreamReply> {
+  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     try {
-      return await this.#attempt(upstream, method, params, this.#timeoutOf(method));
+      return await this.#attempt(upstream, method, params, this.#timeoutOf(method), caller);
     } catch (error) {
       if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
       throw error;
     }
   }
 
-  #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
+  /** One try on one node; `caller` is whose call it is, for that node's fair queue. */
+  #attempt(upstream: Upstream, method: string, params: unknown, timeoutMs: number, caller: CallContext): Promise<UpstreamReply> {
     const started = performance.now();
-    return upstream.request(method, params, timeoutMs).then(
+    return upstream.request(method, params, timeoutMs, caller).then(
       (reply) => {
         this.#record(method, upstream, started, reply, undefined);
         return reply;
@@ -368,7 +372,14 @@ class FirstAttempt implements ReplySink {
     readonly deadline: number,
     readonly minHead: bigint | undefined,
     readonly sink: ReplySink,
+    /** whose call it is, for a busy node's fair queue */
+    readonly caller: CallContext,
   ) {}
+
+  /** Read only when the node is busy: over HTTP the session key may cost a system call. */
+  get client(): string {
+    return this.caller.sessionKey;
+  }
 
   resolve(reply: UpstreamReply): void {
     this.onOutcome(this, reply, undefined);

@@ -31,6 +31,8 @@ export interface UpstreamReply {
 export interface ReplySink {
   resolve(reply: UpstreamReply): void;
   reject(error: unknown): void;
+  /** whose call it is (the session key), for a busy node's fair queue; absent for evmux's own */
+  readonly client?: string;
 }
 
 /** Feed a promise's outcome into a sink (the less travelled paths stay promise-based). */
@@ -46,9 +48,16 @@ export interface CallSender {
   send(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void;
 }
 
+/** Whose call it is: a client's session key, read only when a busy node queues the call. */
+export interface Caller {
+  readonly sessionKey: string;
+}
+
 /** A call through `sender` as a promise, for the less travelled paths. */
-export function requestVia(sender: CallSender, method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-  return new Promise<UpstreamReply>((resolve, reject) => sender.send(method, params, timeoutMs, { resolve, reject }));
+export function requestVia(sender: CallSender, method: string, params: unknown, timeoutMs: number, caller?: Caller): Promise<UpstreamReply> {
+  return new Promise<UpstreamReply>((resolve, reject) =>
+    sender.send(method, params, timeoutMs, caller === undefined ? { resolve, reject } : { resolve, reject, get client() { return caller.sessionKey; } }),
+  );
 }
 
 /** Fail a call that never left, after the caller's own code has run, as a rejected promise would. */

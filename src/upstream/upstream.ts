@@ -12,8 +12,9 @@ import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
+import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
-import { rejectLater, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
+import { rejectLater, replyResult, requestVia, type Caller, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
 export interface UpstreamEvents {
   /** usable-for-traffic may have changed (health, breaker, connection) */
@@ -43,6 +44,12 @@ export interface UpstreamSnapshot {
   wrongChain: string | null;
 }
 
+interface QueuedCall {
+  readonly client: string;
+  release(): void;
+  refuse(): void;
+}
+
 type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker' | 'limits'>;
 
 export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender {
@@ -55,7 +62,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #logger: Logger;
   readonly #connections: UpstreamConnection[];
   readonly #breaker: CircuitBreaker;
-  readonly #queue: Array<() => void> = [];
+  /** calls waiting for a slot, served client by client (fair-queue.ts) */
+  readonly #queue: FairQueue<QueuedCall>;
   #active = 0;
   #latencyMs = 0;
   #healthy = false;
@@ -85,6 +93,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#config = config;
     this.#settings = settings;
     this.#logger = logger.child({ upstream: config.name });
+    this.#queue = new FairQueue(config.maxQueue);
     this.#breaker = new CircuitBreaker(settings.breaker, Date.now, (state) => {
       this.#logger.warn({ breaker: state }, 'circuit breaker state changed');
       this.emit('state');
@@ -122,7 +131,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   get inFlight(): number {
-    return this.#active + this.#queue.length;
+    return this.#active + this.#queue.size;
   }
 
   get latencyMs(): number {
@@ -146,9 +155,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return this.#subConnection?.isOpen === true;
   }
 
-  /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. */
-  request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
-    return requestVia(this, method, params, timeoutMs);
+  /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. `caller`: whose call it is (none for evmux's own). */
+  request(method: string, params: unknown, timeoutMs: number, caller?: Caller): Promise<UpstreamReply> {
+    return requestVia(this, method, params, timeoutMs, caller);
   }
 
   /**
@@ -167,7 +176,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       return;
     }
     const deadline = Date.now() + timeoutMs;
-    this.#waitForSlot(timeoutMs).then(
+    this.#waitForSlot(timeoutMs, sink.client ?? '').then(
       () => this.#sendHoldingSlot(method, params, Math.max(1, deadline - Date.now()), sink),
       (error: unknown) => sink.reject(error),
     );
@@ -233,7 +242,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
       headHash: this.#head?.hash ?? null,
       inFlight: this.#active,
-      queued: this.#queue.length,
+      queued: this.#queue.size,
       latencyMs: Math.round(this.#latencyMs * 100) / 100,
       wrongChain: this.#wrongChain ?? null,
     };
@@ -242,33 +251,35 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   close(): void {
     this.#closed = true;
     clearInterval(this.#probeTimer);
-    for (const release of this.#queue.splice(0)) release();
+    for (const waiting of this.#queue.drain()) waiting.release();
     for (const connection of this.#connections) connection.close();
   }
 
-  #waitForSlot(timeoutMs: number): Promise<void> {
-    if (this.#queue.length >= this.#config.maxQueue) {
-      return Promise.reject(new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
-    }
+  /** Wait in the fair queue for a slot; refused when the queue is full of this client's share or more. */
+  #waitForSlot(timeoutMs: number, client: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const entry = (): void => {
-        clearTimeout(timer);
-        this.#active++;
-        resolve();
+      const waiting: QueuedCall = {
+        client,
+        release: () => {
+          clearTimeout(timer);
+          this.#active++;
+          resolve();
+        },
+        refuse: () => {
+          clearTimeout(timer);
+          reject(new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
+        },
       };
       const timer = setTimeout(() => {
-        const index = this.#queue.indexOf(entry);
-        if (index >= 0) this.#queue.splice(index, 1);
-        reject(new UpstreamFailure('EVMUX_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
+        if (this.#queue.remove(waiting)) reject(new UpstreamFailure('EVMUX_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
       }, timeoutMs);
-      this.#queue.push(entry);
+      this.#queue.push(waiting)?.refuse();
     });
   }
 
   #releaseSlot(): void {
     this.#active--;
-    const next = this.#queue.shift();
-    if (next !== undefined) next();
+    this.#queue.shift()?.release();
   }
 
   #pickConnection(): UpstreamConnection | undefined {

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { Probe } from '../support/ws-probe.js';
 
 const TIMEOUT_MS = 400;
 
@@ -84,4 +85,31 @@ test('answers over limits.maxAnswerBytes, each closing its socket: the askers ge
   await heavy;
   assert.deepEqual(seen.filter((answer) => answer['result'] === undefined), [], `every bystander call answered; logs ${JSON.stringify(evmux.logs.filter((l) => l['level'] !== 30).slice(0, 12))}`);
   assert.deepEqual(breakerChanges(evmux), [], 'no breaker opened');
+});
+
+test('a client with more slow calls than a node has room for does not hold the others behind its own', async (t) => {
+  const node = await FakeNode.start({ seed: 'blame-queue' });
+  t.after(() => node.close());
+  const slowMs = 600;
+  node.handle('eth_getLogs', async () => {
+    await new Promise((resolve) => setTimeout(resolve, slowMs));
+    return [];
+  });
+  const evmux = await startGateway([{ name: 'node0', url: node.url, maxConcurrency: 2, maxQueue: 6 }], {
+    requestTimeoutMs: 10_000,
+    subscriptions: { sessionKey: { source: 'query', name: 'session' } },
+  });
+  t.after(() => evmux.close());
+  const heavy = await Probe.open(`${evmux.wsUrl}?session=heavy`, t);
+  for (let id = 1; id <= 20; id++) heavy.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'eth_getLogs', params: [{ fromBlock: '0x0' }] }));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  // Two slots busy with the heavy client's calls and its others filling the queue: first come, first
+  // served, this call waited for all of them or was refused.
+  const started = performance.now();
+  const response = await fetch(`${evmux.httpUrl}?session=light`, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+  const answer = (await response.json()) as Record<string, unknown>;
+  const took = performance.now() - started;
+  assert.equal(typeof answer['result'], 'string', JSON.stringify(answer));
+  assert.ok(took < slowMs * 1.8, `answered in ${Math.round(took)} ms: the next free slot, not the heavy client's turn after its ${20 - 2} others`);
 });
