@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { Telemetry } from '../telemetry.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
-import { toErrorObject, type JsonRpcErrorObject } from './errors.js';
+import { LimitExceededError, toErrorObject, type JsonRpcErrorObject } from './errors.js';
 import { digitCount, ID_PREFIX, isDigitsId, putBytes, putDigits } from './json-bytes.js';
 import { idJson, type ReplyId } from './request-id.js';
 
@@ -68,17 +68,39 @@ function withCallerId(id: ReplyId, reply: UpstreamReply): Buffer {
 export class BatchAnswer {
   readonly #target: FrameAnswerTarget;
   readonly #parts: Array<Buffer | undefined>;
+  readonly #maxBytes: number;
+  #bytes = 0;
   #waiting: number;
   #after: Array<() => void> | undefined;
 
-  constructor(target: FrameAnswerTarget, size: number) {
+  /**
+   * `maxBytes`: the most the answers may hold together. The batch is answered as one message, held
+   * whole until its last call settles, so it is held to the limit of one node answer
+   * (limits.maxAnswerBytes): a hundred calls each under that limit would otherwise be a hundred
+   * times it in memory at once.
+   */
+  constructor(target: FrameAnswerTarget, size: number, maxBytes: number) {
     this.#target = target;
     this.#parts = new Array<Buffer | undefined>(size).fill(undefined);
     this.#waiting = size;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Whether an answer of `bytes` still fits beside the answers settled so far. */
+  admits(bytes: number): boolean {
+    return this.#bytes + bytes <= this.#maxBytes;
+  }
+
+  /** The error that takes the place of an answer that does not fit. */
+  get overLimit(): JsonRpcErrorObject {
+    return new LimitExceededError(
+      `this batch's answer would pass this gateway's limit of ${this.#maxBytes} bytes (limits.maxAnswerBytes); ask in smaller batches`,
+    ).toObject();
   }
 
   settle(index: number, response: Buffer | undefined, after: (() => void) | undefined): void {
     this.#parts[index] = response;
+    if (response !== undefined) this.#bytes += response.length;
     if (after !== undefined) (this.#after ??= []).push(after);
     if (--this.#waiting > 0) return;
     const parts: Buffer[] = [];
@@ -129,7 +151,11 @@ export class ClientCall implements ReplySink {
   }
 
   resolve(reply: UpstreamReply): void {
-    if (this.#settle()) this.#deliver(this.#answered ? withCallerId(this.#id, reply) : undefined);
+    if (!this.#settle()) return;
+    const response = this.#answered ? withCallerId(this.#id, reply) : undefined;
+    const batch = this.#batch;
+    if (response === undefined || batch === undefined || batch.admits(response.length)) this.#deliver(response);
+    else this.#deliver(errorResponse(this.#id, batch.overLimit, this.#telemetry));
   }
 
   reject(error: unknown): void {

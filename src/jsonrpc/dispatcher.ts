@@ -40,6 +40,8 @@ export interface DispatchContext extends CallContext, FrameAnswerTarget {
 export interface DispatcherLimits {
   maxBatchSize: number;
   maxInFlightPerConnection: number;
+  /** a batch's answer as a whole is held to it (BatchAnswer) */
+  maxAnswerBytes: number;
 }
 
 export class Dispatcher {
@@ -87,7 +89,7 @@ export class Dispatcher {
       context.answer(this.#error(null, error.toObject()), NO_AFTER);
       return;
     }
-    const batch = new BatchAnswer(context, message.length);
+    const batch = new BatchAnswer(context, message.length, this.#limits.maxAnswerBytes);
     const texts = batchTexts(text);
     const own = texts?.length === message.length ? texts : undefined;
     message.forEach((item, index) => this.#one(item, context, batch, index, own?.[index], ascii));

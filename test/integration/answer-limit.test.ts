@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
 import { headProblems, sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
+import { Probe } from '../support/ws-probe.js';
 
 const LIMIT = 512 * 1024;
 const BLOCK_MS = 100;
@@ -73,4 +74,41 @@ test('an answer over maxAnswerBytes is refused to its caller after one node, the
   for (let n = low; n <= height; n++) canonical.set(n, nodes[0]!.header(n)!.hash);
   assert.deepEqual(headProblems(listener.heads(heads), canonical, height, greeting), []);
   assert.equal(listener.closeCode, undefined);
+});
+
+test('a batch is answered as one message, so its answer as a whole is held to maxAnswerBytes: the calls past it get -32005', async (t) => {
+  const node = await FakeNode.start({ seed: 'answer-limit-batch' });
+  t.after(() => node.close());
+  const itemBytes = 300 * 1024;
+  node.handle('eth_getLogs', () => [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'cd'.repeat(itemBytes / 2)}` }]);
+  const limit = 1024 * 1024;
+  const evmux = await startGateway([node.url], { limits: { maxAnswerBytes: limit } });
+  t.after(() => evmux.close());
+  const batch = (size: number): string =>
+    JSON.stringify(Array.from({ length: size }, (_, id) => ({ jsonrpc: '2.0', id, method: 'eth_getLogs', params: [{ fromBlock: '0x0' }] })));
+  const post = async (body: string): Promise<Array<Record<string, unknown>>> => {
+    const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return (await response.json()) as Array<Record<string, unknown>>;
+  };
+
+  const small = await post(batch(3));
+  assert.deepEqual(small.map((item) => Array.isArray(item['result'])), [true, true, true], 'three answers fit in the limit');
+
+  const large = await post(batch(8));
+  assert.deepEqual(large.map((item) => item['id']), [0, 1, 2, 3, 4, 5, 6, 7], 'every call answered, in order');
+  const answered = large.filter((item) => Array.isArray(item['result']));
+  const refused = large.filter((item) => item['error'] !== undefined);
+  assert.equal(answered.length, 3, 'as many answers as fit');
+  assert.equal(refused.length, 5);
+  for (const item of refused) {
+    assert.deepEqual(item['error'], {
+      code: -32005,
+      message: `this batch's answer would pass this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask in smaller batches`,
+    });
+  }
+
+  const probe = await Probe.open(evmux.wsUrl, t);
+  probe.send(batch(8));
+  const overWs = (await probe.waitFor((frame) => Array.isArray(frame.json), 5000)).json as Array<{ error?: unknown }>;
+  assert.equal(overWs.filter((item) => item.error !== undefined).length, 5, 'over WebSocket as well');
 });

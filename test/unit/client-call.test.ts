@@ -43,7 +43,7 @@ test('a notification settles without an answer of its own', () => {
 
 test('a batch answers once, in request order, leaving out notifications, whatever order calls settle in', () => {
   const target = new Target();
-  const batch = new BatchAnswer(target, 3);
+  const batch = new BatchAnswer(target, 3, Infinity);
   const first = new ClientCall(target, 1, true, batch, 0, noTelemetry);
   const notification = new ClientCall(target, null, false, batch, 1, noTelemetry);
   const third = new ClientCall(target, 3, true, batch, 2, noTelemetry);
@@ -63,10 +63,28 @@ test('a batch answers once, in request order, leaving out notifications, whateve
 
 test('a batch of notifications only has no answer', () => {
   const target = new Target();
-  const batch = new BatchAnswer(target, 2);
+  const batch = new BatchAnswer(target, 2, Infinity);
   new ClientCall(target, null, false, batch, 0, noTelemetry).resolve(resultReply(1));
   new ClientCall(target, null, false, batch, 1, noTelemetry).reject(new Error('boom'));
   assert.deepEqual(target.answers, [{ response: undefined, after: 0 }]);
+});
+
+test('a batch holds its answers to its byte limit: an answer that would pass it is replaced by -32005 under its id', () => {
+  const target = new Target();
+  const one = '{"jsonrpc":"2.0","id":1,"result":"0x1111"}'.length;
+  const batch = new BatchAnswer(target, 3, one * 2);
+  const calls = [1, 2, 3].map((id, index) => new ClientCall(target, id, true, batch, index, noTelemetry));
+  calls[2]!.resolve(resultReply('0x3333'));
+  calls[0]!.resolve(resultReply('0x1111'));
+  calls[1]!.resolve(resultReply('0x2222'));
+  const answers = JSON.parse(target.answers[0]!.response!) as Array<Record<string, unknown>>;
+  assert.deepEqual(answers.slice(0, 1), [{ jsonrpc: '2.0', id: 1, result: '0x1111' }]);
+  assert.deepEqual(answers[1], {
+    jsonrpc: '2.0',
+    id: 2,
+    error: { code: -32005, message: `this batch's answer would pass this gateway's limit of ${one * 2} bytes (limits.maxAnswerBytes); ask in smaller batches` },
+  });
+  assert.deepEqual(answers[2], { jsonrpc: '2.0', id: 3, result: '0x3333' }, 'the ones that settled first fit');
 });
 
 test('answers carry the caller id exactly as JSON has it: integers of any length, negative, fractional, string, null', () => {
