@@ -130,6 +130,8 @@ export class CallRouter {
   ): Promise<UpstreamReply> {
     const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
     let lastError = lastFailure;
+    // Tries after a socket closed under the call (isClosedUnderIt) are free, up to as many again.
+    let free = maxAttempts;
     for (let attempt = firstAttempt; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
@@ -156,7 +158,7 @@ export class CallRouter {
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
         lastError = error;
-        if (isClosedUnderIt(error)) attempt--;
+        if (isClosedUnderIt(error) && free-- > 0) attempt--;
       }
     }
     return this.#giveUp(method, lastError);
