@@ -23,8 +23,9 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * when known: short text cannot nest too deeply, and text without escapes holds no surrogates.
  */
 export function unforwardableParams(params: unknown, text: string | undefined): string | undefined {
-  if (text !== undefined && text.length <= 2 * MAX_PARAMS_DEPTH && text.indexOf('\\') === -1) return undefined;
-  return problemIn(params, 1, text === undefined || text.indexOf('\\') !== -1);
+  const escaped = text === undefined || text.indexOf('\\') !== -1;
+  if (!escaped && text.length <= 2 * MAX_PARAMS_DEPTH) return undefined;
+  return problemIn(params, 1, escaped);
 }
 
 /** Depth-first, never deeper than MAX_PARAMS_DEPTH + 1 frames whatever the params' own depth. */
