@@ -195,11 +195,8 @@ export class Gateway {
 
   /** Resolves once at least one upstream is usable, or rejects after `timeoutMs`. */
   async waitUntilReady(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pool.usable().length === 0) {
-      if (Date.now() > deadline) throw new Error(`no upstream became usable within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Some node serves exactly when some node is usable (a fallback serves when no primary does).
+    if (!(await this.pool.untilServing(performance.now() + timeoutMs))) throw new Error(`no upstream became usable within ${timeoutMs} ms`);
   }
 
   /** Stop accepting, let in-flight calls finish up to the grace time, close clients with 1001. */
