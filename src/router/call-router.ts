@@ -107,10 +107,8 @@ export class CallRouter {
         return;
       }
       const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead, caller);
-      if (done === undefined) {
-        const attemptsMade = isClosedUnderIt(error) ? 0 : 1;
-        settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, attemptsMade, caller), sink);
-      } else if (done instanceof Promise) settle(done, sink);
+      if (done === undefined) settle(this.#retry(method, params, deadline, minHead, new Set([upstream.name]), reply ?? error, 1, caller), sink);
+      else if (done instanceof Promise) settle(done, sink);
       else sink.resolve(done);
     } catch (thrown) {
       sink.reject(thrown);
@@ -130,9 +128,12 @@ export class CallRouter {
   ): Promise<UpstreamReply> {
     const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.#settings.retry;
     let lastError = lastFailure;
-    // Tries after a socket closed under the call (isClosedUnderIt) are free, up to as many again.
+    // Tries after a socket closed under the call (isClosedUnderIt) are free, up to as many again:
+    // the first attempt's (made before this loop) as well as the loop's own.
     let free = maxAttempts;
-    for (let attempt = firstAttempt; attempt < maxAttempts; attempt++) {
+    let attempt = firstAttempt;
+    if (isClosedUnderIt(lastFailure) && free-- > 0) attempt--;
+    for (; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
         if (performance.now() + delay >= deadline) break;
