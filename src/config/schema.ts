@@ -66,6 +66,12 @@ const upstreamSchema = z
      * would hold up the small ones behind it on a slow link. @default 1
      */
     connections: z.number().int().min(1).max(64).default(1),
+    /**
+     * "own": this node's subscriptions get a socket of their own, so their notifications never
+     * wait behind a large answer on a call socket (a call socket stands in while it is down).
+     * "shared": they ride on a call socket, one fewer connection to the node. @default "own"
+     */
+    streamSocket: z.enum(['own', 'shared']).default('own'),
     /** Requests in flight at once on this node; more wait in a bounded queue. @default 256 */
     maxConcurrency: positive(256),
     /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */

@@ -5,6 +5,7 @@
  */
 import type { Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
+import type { UpstreamSubscription } from '../upstream/stream-carrier.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SubscriptionKind } from './subscription-params.js';
 import type { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -33,7 +34,8 @@ export class UpstreamStream {
   readonly #params: unknown[];
   readonly #deps: StreamDeps;
   readonly #users = new Set<StreamUser>();
-  #id: string | undefined;
+  /** the node's subscription while live */
+  #live: UpstreamSubscription | undefined;
   #subscribing: Promise<void> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -51,7 +53,7 @@ export class UpstreamStream {
   }
 
   get live(): boolean {
-    return this.#id !== undefined;
+    return this.#live !== undefined;
   }
 
   get users(): number {
@@ -87,21 +89,27 @@ export class UpstreamStream {
 
   /** Resolves when the upstream subscription is live (make before break). Rejects if it cannot be made now. */
   async ready(): Promise<void> {
-    if (this.#id !== undefined) return;
+    if (this.#live !== undefined) return;
     this.#ensure();
     await this.#subscribing;
-    if (this.#id === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live`);
+    if (this.#live === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live`);
   }
 
   deliver(result: unknown): void {
     for (const user of this.#users) user.onResult(result);
   }
 
-  /** The node's subscription socket closed: the id is dead. Subscribe again when possible. */
+  /**
+   * The node's subscription is gone: its socket closed, or the node's subscriptions moved to
+   * another of its sockets (it is dropped where it was, should that socket still be open).
+   * Subscribe again when possible.
+   */
   lost(): void {
-    if (this.#id === undefined) return;
-    this.#setId(undefined);
+    const live = this.#live;
+    if (live === undefined) return;
+    this.#setLive(undefined);
     this.#lostOnce = true;
+    void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
     this.#scheduleRetry();
   }
 
@@ -110,17 +118,17 @@ export class UpstreamStream {
    * chain moves): drop it and subscribe afresh. Users hear onResumed once the new one is live.
    */
   restart(): void {
-    const id = this.#id;
-    if (this.#closed || id === undefined) return;
-    this.#setId(undefined);
+    const live = this.#live;
+    if (this.#closed || live === undefined) return;
+    this.#setLive(undefined);
     this.#lostOnce = true;
-    void this.upstream.unsubscribe(id, this.#deps.timeoutMs).catch(() => {});
+    void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
     this.#ensure();
   }
 
   /** The node may be able to take subscriptions again. */
   retryNow(): void {
-    if (this.#id === undefined && this.#users.size > 0 && this.#subscribing === undefined) this.#ensure();
+    if (this.#live === undefined && this.#users.size > 0 && this.#subscribing === undefined) this.#ensure();
   }
 
   close(): void {
@@ -128,16 +136,16 @@ export class UpstreamStream {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#graceTimer);
-    const id = this.#id;
-    if (id !== undefined) {
-      this.#setId(undefined);
-      void this.upstream.unsubscribe(id, this.#deps.timeoutMs).catch(() => {});
+    const live = this.#live;
+    if (live !== undefined) {
+      this.#setLive(undefined);
+      void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
     }
     this.#deps.onReleased(this);
   }
 
   #ensure(): void {
-    if (this.#closed || this.#id !== undefined || this.#subscribing !== undefined) return;
+    if (this.#closed || this.#live !== undefined || this.#subscribing !== undefined) return;
     this.#subscribing = this.#subscribe().finally(() => {
       this.#subscribing = undefined;
     });
@@ -145,13 +153,13 @@ export class UpstreamStream {
 
   async #subscribe(): Promise<void> {
     try {
-      const id = await this.upstream.subscribe(this.#params, this.#deps.timeoutMs);
+      const live = await this.upstream.subscribe(this.#params, this.#deps.timeoutMs);
       if (this.#closed) {
-        await this.upstream.unsubscribe(id, this.#deps.timeoutMs);
+        await this.upstream.unsubscribe(live, this.#deps.timeoutMs);
         return;
       }
       this.#attempt = 0;
-      this.#setId(id);
+      this.#setLive(live);
       if (this.#lostOnce) for (const user of this.#users) user.onResumed();
     } catch (error) {
       this.#deps.warnings.warn({ upstream: this.upstream.name, kind: this.kind, err: (error as Error).message }, 'upstream subscribe failed');
@@ -169,12 +177,12 @@ export class UpstreamStream {
     }, delay);
   }
 
-  #setId(id: string | undefined): void {
-    if (id === this.#id) return;
-    const had = this.#id !== undefined;
-    this.#id = id;
-    this.#liveSince = id === undefined ? 0 : Date.now();
-    this.#deps.onId(this, id);
-    if (had !== (id !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, id === undefined ? -1 : 1);
+  #setLive(live: UpstreamSubscription | undefined): void {
+    if (live === this.#live) return;
+    const had = this.#live !== undefined;
+    this.#live = live;
+    this.#liveSince = live === undefined ? 0 : Date.now();
+    this.#deps.onId(this, live?.id);
+    if (had !== (live !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, live === undefined ? -1 : 1);
   }
 }

@@ -1,7 +1,7 @@
 /**
- * One upstream node: a few persistent connections, a concurrency cap with a bounded queue, a
- * circuit breaker fed by transport failures, active health probes and head tracking, and the socket
- * that carries the upstream side of client subscriptions.
+ * One upstream node: a few persistent connections for calls, a concurrency cap with a bounded
+ * queue, a circuit breaker fed by transport failures, active health probes and head tracking, and
+ * the socket that carries the upstream side of client subscriptions (stream-carrier.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
@@ -14,6 +14,7 @@ import { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
+import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
 import { rejectLater, replyResult, requestVia, type Caller, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
 export interface UpstreamEvents {
@@ -23,7 +24,7 @@ export interface UpstreamEvents {
   head: [head: TrackedHead];
   /** a notification for one of this node's subscriptions */
   notification: [subscription: string, result: unknown];
-  /** the socket that carried this node's subscriptions closed: they are gone */
+  /** this node's subscriptions are gone: their socket closed, or they moved to another */
   subscriptionsLost: [];
 }
 
@@ -33,6 +34,8 @@ export interface UpstreamSnapshot {
   weight: number;
   role: UpstreamConfig['role'];
   connected: boolean;
+  /** subscriptions ride on the socket of their own (upstreams[].streamSocket "own"), not on a call socket */
+  streamsOnOwnSocket: boolean;
   healthy: boolean;
   breaker: BreakerState;
   head: string | null;
@@ -60,7 +63,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #config: UpstreamConfig;
   readonly #settings: Settings;
   readonly #logger: Logger;
+  /** the sockets calls go out on */
   readonly #connections: UpstreamConnection[];
+  readonly #streams: StreamCarrier;
   readonly #breaker: CircuitBreaker;
   /** calls waiting for a slot, served client by client (fair-queue.ts) */
   readonly #queue: FairQueue<QueuedCall>;
@@ -74,8 +79,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #head: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = Date.now();
-  /** connection that carries this node's subscriptions */
-  #subConnection: UpstreamConnection | undefined;
   #closed = false;
   #neverUp = true;
   readonly #chain: ChainGuard;
@@ -98,29 +101,38 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       this.#logger.warn({ breaker: state }, 'circuit breaker state changed');
       this.emit('state');
     });
-    this.#connections = Array.from({ length: config.connections }, (_, index) => {
-      const connection = new UpstreamConnection({
-        upstream: config.name,
-        url: config.url,
-        headers: config.headers,
-        heartbeat: settings.heartbeat,
-        reconnect: settings.reconnect,
-        maxAnswerBytes: settings.limits.maxAnswerBytes,
-        logger: this.#logger.child({ socket: index }),
-      });
-      connection.on('open', () => this.#onConnectionOpen(connection));
-      connection.on('close', (own) => this.#onConnectionClose(connection, own));
-      connection.on('notification', (message) => this.#onNotification(connection, message));
-      return connection;
+    this.#connections = Array.from({ length: config.connections }, (_, index) => this.#newConnection(index));
+    const own = config.streamSocket === 'own' ? this.#newConnection('streams') : undefined;
+    // Listening first: a closed socket's subscriptions are lost before the node's state changes.
+    this.#streams = new StreamCarrier(config.name, own, this.#connections);
+    this.#streams.on('notification', (subscription, result) => this.emit('notification', subscription, result));
+    this.#streams.on('lost', () => this.emit('subscriptionsLost'));
+    this.#streams.on('ready', () => this.emit('state'));
+    for (const connection of this.#connections) {
+      connection.on('open', () => this.#onConnectionOpen());
+      connection.on('close', (own) => this.#onConnectionClose(own));
+    }
+  }
+
+  #newConnection(socket: number | 'streams'): UpstreamConnection {
+    return new UpstreamConnection({
+      upstream: this.name,
+      url: this.#config.url,
+      headers: this.#config.headers,
+      heartbeat: this.#settings.heartbeat,
+      reconnect: this.#settings.reconnect,
+      maxAnswerBytes: this.#settings.limits.maxAnswerBytes,
+      logger: this.#logger.child({ socket }),
     });
   }
 
   start(): void {
     this.#logger.info({ url: redactUrl(this.#config.url), headerNames: Object.keys(this.#config.headers) }, 'upstream starting');
-    for (const connection of this.#connections) connection.start();
+    for (const connection of this.#sockets()) connection.start();
     this.#probeTimer = setInterval(() => void this.#probe().catch(() => {}), this.#settings.health.probeIntervalMs);
   }
 
+  /** Some call socket is open. */
   get connected(): boolean {
     return this.#connections.some((connection) => connection.isOpen);
   }
@@ -152,7 +164,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   get subscriptionsReady(): boolean {
-    return this.#subConnection?.isOpen === true;
+    return this.#streams.ready;
   }
 
   /** Send a call through the concurrency cap and breaker. Rejects with UpstreamFailure on transport trouble. `caller`: whose call it is (none for evmux's own). */
@@ -211,23 +223,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return replyResult(reply) as T;
   }
 
-  /** eth_subscribe on the subscription socket; resolves with the node's subscription id. */
-  async subscribe(params: unknown[], timeoutMs: number): Promise<string> {
-    const connection = this.#subConnection;
-    if (connection === undefined || !connection.isOpen) {
-      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: no subscription socket`, this.name);
-    }
-    const reply = await connection.request('eth_subscribe', params, timeoutMs);
-    if (reply.error) throw new Error(`${this.name}: eth_subscribe failed: ${reply.error.message}`);
-    const id = replyResult(reply);
-    if (typeof id !== 'string') throw new Error(`${this.name}: eth_subscribe returned a non-string id`);
-    return id;
+  /** eth_subscribe on the socket that carries subscriptions. */
+  subscribe(params: unknown[], timeoutMs: number): Promise<UpstreamSubscription> {
+    return this.#streams.subscribe(params, timeoutMs);
   }
 
-  async unsubscribe(id: string, timeoutMs: number): Promise<void> {
-    const connection = this.#subConnection;
-    if (connection === undefined || !connection.isOpen) return;
-    await connection.request('eth_unsubscribe', [id], timeoutMs).catch(() => undefined);
+  unsubscribe(subscription: UpstreamSubscription, timeoutMs: number): Promise<void> {
+    return this.#streams.unsubscribe(subscription, timeoutMs);
   }
 
   snapshot(): UpstreamSnapshot {
@@ -237,6 +239,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       weight: this.weight,
       role: this.role,
       connected: this.connected,
+      streamsOnOwnSocket: this.#streams.onOwnSocket,
       healthy: this.healthy,
       breaker: this.#breaker.state,
       head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
@@ -252,7 +255,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#closed = true;
     clearInterval(this.#probeTimer);
     for (const waiting of this.#queue.drain()) waiting.release();
-    for (const connection of this.#connections) connection.close();
+    for (const connection of this.#sockets()) connection.close();
+  }
+
+  /** Every socket to the node: the call sockets, and the one for subscriptions when it has its own. */
+  #sockets(): UpstreamConnection[] {
+    return this.#streams.ownSocket === undefined ? this.#connections : [...this.#connections, this.#streams.ownSocket];
   }
 
   /** Wait in the fair queue for a slot; refused when the queue is full of this client's share or more. */
@@ -294,20 +302,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#latencyMs = this.#latencyMs === 0 ? ms : this.#latencyMs * 0.8 + ms * 0.2;
   }
 
-  #onConnectionOpen(connection: UpstreamConnection): void {
-    if (this.#subConnection === undefined || !this.#subConnection.isOpen) this.#subConnection = connection;
+  #onConnectionOpen(): void {
     void this.#probe().catch(() => {});
     this.emit('state');
   }
 
   /** `own`: evmux closed the socket itself (an answer over its limit); the node stays healthy, and the socket comes back at once. */
-  #onConnectionClose(connection: UpstreamConnection, own: boolean): void {
-    if (connection === this.#subConnection) {
-      this.#subConnection = undefined;
-      this.emit('subscriptionsLost');
-      const next = this.#connections.find((candidate) => candidate.isOpen);
-      if (next !== undefined) this.#onConnectionOpen(next);
-    }
+  #onConnectionClose(own: boolean): void {
     if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
@@ -319,13 +320,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       this.#chainChecked = false;
     }
     this.emit('state');
-  }
-
-  #onNotification(connection: UpstreamConnection, message: Record<string, unknown>): void {
-    if (connection !== this.#subConnection || message.method !== 'eth_subscription') return;
-    const params = message.params as { subscription?: unknown; result?: unknown } | undefined;
-    if (typeof params?.subscription !== 'string') return;
-    this.emit('notification', params.subscription, params.result);
   }
 
   /** A head seen on this node's newHeads stream: the freshest view of its height. */

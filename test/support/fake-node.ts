@@ -40,6 +40,14 @@ export interface FakeNodeOptions {
 
 export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
 
+/** One open WebSocket connection as the node sees it. */
+export interface FakeSocketView {
+  /** subscriptions it holds */
+  readonly subscriptions: number;
+  /** requests other than eth_subscribe and eth_unsubscribe it has sent */
+  readonly calls: number;
+}
+
 export interface FakeNodeStats {
   /** WebSocket connections open now */
   readonly connections: number;
@@ -94,6 +102,8 @@ export class FakeNode {
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #requests = new Map<string, number>();
+  /** per connection: requests other than eth_subscribe / eth_unsubscribe */
+  readonly #calls = new Map<FakeClient, number>();
   #ticker: NodeJS.Timeout | undefined;
   readonly #counters = { pings: 0, total: 0 };
   #nextSubscription = 1;
@@ -231,6 +241,20 @@ export class FakeNode {
     return this.#chain.head;
   }
 
+  /** Each open WebSocket connection: what it holds and what it asked. */
+  sockets(): FakeSocketView[] {
+    return [...this.#clients].map((client) => ({ subscriptions: client.subs.size, calls: this.#calls.get(client) ?? 0 }));
+  }
+
+  /** Close abruptly only the connections that hold subscriptions. */
+  dropSubscribers(): void {
+    for (const client of [...this.#clients]) {
+      if (client.subs.size === 0) continue;
+      client.ws.terminate();
+      this.#clients.delete(client);
+    }
+  }
+
   /** close all client sockets abruptly (simulate a dropped connection) without stopping the server */
   dropConnections(): void {
     for (const client of this.#clients) client.ws.terminate();
@@ -257,13 +281,17 @@ export class FakeNode {
     ws.on('message', (data) => {
       const text = rawText(data);
       if (this.frames.push(text) > 1000) this.frames.shift();
+      if (!/"method"\s*:\s*"eth_(un)?subscribe"/.test(text)) this.#calls.set(client, (this.#calls.get(client) ?? 0) + 1);
       this.#receive(text, client, (body) => this.#send(client, body));
     });
     ws.on('ping', (data) => {
       this.#counters.pings += 1;
       if (this.answerPings) ws.pong(data);
     });
-    ws.on('close', () => this.#clients.delete(client));
+    ws.on('close', () => {
+      this.#clients.delete(client);
+      this.#calls.delete(client);
+    });
     // abrupt drops surface as socket errors; 'close' follows and cleans up
     ws.on('error', () => undefined);
   }

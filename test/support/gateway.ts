@@ -37,7 +37,7 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
 }
 
 export async function startGateway(
-  upstreams: Array<string | { name: string; url: string; weight?: number; maxConcurrency?: number; maxQueue?: number; role?: UpstreamConfig['role'] }>,
+  upstreams: Array<string | ({ name: string; url: string } & Partial<Pick<UpstreamConfig, 'weight' | 'maxConcurrency' | 'maxQueue' | 'role' | 'streamSocket'>>)>,
   overrides: DeepPartial<Omit<Config, 'upstreams'>> = {},
   options: { waitReady?: boolean; logLevel?: string } = {},
 ): Promise<TestGateway> {

@@ -1,0 +1,102 @@
+/**
+ * Which of a node's sockets carries its subscriptions, and the eth_subscribe / eth_unsubscribe
+ * calls made on it. With a socket of their own (`upstreams[].streamSocket: own`), notifications
+ * never wait behind a large answer on a call socket. While that socket is down, a call socket
+ * stands in, and the subscriptions move back once it is open again. With `shared`, the first call
+ * socket to open carries them until it closes.
+ */
+import { EventEmitter } from 'node:events';
+import type { UpstreamConnection } from './connection.js';
+import { UpstreamFailure } from './errors.js';
+import { replyResult } from './reply.js';
+
+/** A node's subscription, with the socket it lives on (it ends with that socket). */
+export interface UpstreamSubscription {
+  readonly id: string;
+  readonly socket: UpstreamConnection;
+}
+
+export interface StreamCarrierEvents {
+  /** a notification on the carrying socket */
+  notification: [subscription: string, result: unknown];
+  /** every subscription made so far is gone: its socket closed, or the subscriptions moved to another */
+  lost: [];
+  /** a socket can take subscriptions (again) */
+  ready: [];
+}
+
+export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
+  readonly #upstream: string;
+  /** the socket of their own, when configured */
+  readonly #own: UpstreamConnection | undefined;
+  readonly #calls: readonly UpstreamConnection[];
+  #current: UpstreamConnection | undefined;
+
+  constructor(upstream: string, own: UpstreamConnection | undefined, calls: readonly UpstreamConnection[]) {
+    super();
+    this.#upstream = upstream;
+    this.#own = own;
+    this.#calls = calls;
+    for (const socket of own === undefined ? calls : [own, ...calls]) {
+      socket.on('open', () => this.#opened(socket));
+      socket.on('close', () => this.#closed(socket));
+      socket.on('notification', (message) => this.#onNotification(socket, message));
+    }
+  }
+
+  /** The socket of their own, when configured. */
+  get ownSocket(): UpstreamConnection | undefined {
+    return this.#own;
+  }
+
+  get ready(): boolean {
+    return this.#current?.isOpen === true;
+  }
+
+  /** Whether the socket of their own is the one carrying subscriptions (false with `shared`). */
+  get onOwnSocket(): boolean {
+    return this.#own !== undefined && this.#current === this.#own && this.#own.isOpen;
+  }
+
+  async subscribe(params: unknown[], timeoutMs: number): Promise<UpstreamSubscription> {
+    const socket = this.#current;
+    if (socket === undefined || !socket.isOpen) {
+      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: no subscription socket`, this.#upstream);
+    }
+    const reply = await socket.request('eth_subscribe', params, timeoutMs);
+    if (reply.error) throw new Error(`${this.#upstream}: eth_subscribe failed: ${reply.error.message}`);
+    const id = replyResult(reply);
+    if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
+    return { id, socket };
+  }
+
+  /** On the socket the subscription lives on; nothing to do once that socket has closed. */
+  async unsubscribe(subscription: UpstreamSubscription, timeoutMs: number): Promise<void> {
+    if (!subscription.socket.isOpen) return;
+    await subscription.socket.request('eth_unsubscribe', [subscription.id], timeoutMs).catch(() => undefined);
+  }
+
+  #opened(socket: UpstreamConnection): void {
+    if (this.ready && !(socket === this.#own && this.#current !== this.#own)) return;
+    const moved = this.#current !== undefined;
+    this.#current = socket;
+    // Back from a stand-in: the subscriptions on it are dropped there and made again here.
+    if (moved) this.emit('lost');
+    this.emit('ready');
+  }
+
+  #closed(socket: UpstreamConnection): void {
+    if (socket !== this.#current) return;
+    this.#current = undefined;
+    this.emit('lost');
+    const next = this.#own?.isOpen === true ? this.#own : this.#calls.find((candidate) => candidate.isOpen);
+    if (next !== undefined) this.#opened(next);
+  }
+
+  #onNotification(socket: UpstreamConnection, message: Record<string, unknown>): void {
+    if (socket !== this.#current || message.method !== 'eth_subscription') return;
+    const params = message.params as { subscription?: unknown; result?: unknown } | undefined;
+    if (typeof params?.subscription !== 'string') return;
+    this.emit('notification', params.subscription, params.result);
+  }
+}
