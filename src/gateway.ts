@@ -12,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import { createMethodPolicy } from './router/method-policy.js';
 import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files.js';
+import { WarningThrottle } from './runtime/warning-throttle.js';
 import { AcceptGuard } from './server/accept-guard.js';
 import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
@@ -101,6 +102,8 @@ export class Gateway {
   /** when the cap's refusals were last logged (once a minute at most) */
   #capLoggedAt = -Infinity;
   #httpInFlight = 0;
+  /** for client misbehaviour that can repeat at the client's own rate */
+  readonly #warnings: WarningThrottle;
   readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info, this.#clientIpOf(info));
   readonly #clientIp: ClientIpResolver;
   readonly #httpAnswered = (): void => {
@@ -113,6 +116,7 @@ export class Gateway {
   private constructor(config: Config, logger: Logger) {
     this.config = config;
     this.#logger = logger;
+    this.#warnings = new WarningThrottle(logger);
     this.#clientIp = clientIpResolver(config.proxy);
     this.#openFiles = openFilesLimit();
     this.#maxConnections = config.limits.maxConnections ?? connectionCap(this.#openFiles);
@@ -134,10 +138,15 @@ export class Gateway {
         pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
         close: (socket) => this.#close(socket),
         post: (info, body, ascii) => this.#post(info, body, ascii),
+        bodyTimedOut: () => {
+          this.metrics.clientRejected('body_timeout');
+          this.#warnings.warn({ timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
+        },
         get: (info) => this.#route(info.path, info.query, 'clients'),
       },
       {
         maxPayloadBytes: config.limits.maxRequestBytes,
+        bodyTimeoutMs: config.limits.requestBodyTimeoutMs,
         idleTimeoutSeconds: config.limits.idleTimeoutSeconds,
         headers: [
           ...(config.subscriptions.sessionKey.source === 'header' ? [config.subscriptions.sessionKey.name.toLowerCase()] : []),

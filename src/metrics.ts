@@ -80,7 +80,7 @@ export class Metrics implements Telemetry {
     });
     this.#clientRejections = new Counter({
       name: 'evmux_client_rejections_total',
-      help: 'Client connections (connections_per_ip, connections: the server-wide cap) and requests (rate_limit; log_filters: distinct logs filters on a node; log_filters_per_ip: from one address) refused, by reason',
+      help: 'Client connections (connections_per_ip, connections: the server-wide cap) and requests (rate_limit; log_filters: distinct logs filters on a node; log_filters_per_ip: from one address; body_timeout: an HTTP body not in within limits.requestBodyTimeoutMs) refused, by reason',
       labelNames: ['reason'],
       registers,
     });

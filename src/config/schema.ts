@@ -150,6 +150,12 @@ const limitsSchema = z
      * cannot be skipped unread) and the call is refused with -32005 rather than sent to every node.
      * At most Node's longest string (512 MiB): the answers evmux parses become one. @default 268435456
      */
+    /**
+     * Time an HTTP request body may take to arrive in full, from its first bytes (geth's
+     * `--http.readtimeout` is 30 s too). uWebSockets.js closes only a connection sending under 16 KB
+     * in 10 s: at 2 KB/s a 5 MiB body would hold its connection for 45 minutes. @default 30000
+     */
+    requestBodyTimeoutMs: z.number().int().min(100).default(30_000),
     maxAnswerBytes: z
       .number()
       .int()

@@ -64,12 +64,16 @@ export interface FrontEndHandlers<T> {
   close(socket: ClientSocket<T>, code: number, reason: string): void;
   /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
   post(exchange: PostExchange, body: string, ascii: boolean): void;
+  /** A POST body not received in full within FrontEndOptions.bodyTimeoutMs: answered 408, its connection closed. */
+  bodyTimedOut(): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }
 
 export interface FrontEndOptions {
   maxPayloadBytes: number;
+  /** time a POST body may take to arrive in full, from its first chunk */
+  bodyTimeoutMs: number;
   idleTimeoutSeconds: number;
   /** lower-case names of the request headers the gateway reads; no others are copied per request */
   headers: readonly string[];

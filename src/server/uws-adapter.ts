@@ -3,6 +3,7 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
+import { BodyDeadlines } from './body-deadlines.js';
 import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
 import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
@@ -19,6 +20,7 @@ const STATUS_LINES = new Map<number, Buffer>(
     '400 Bad Request',
     '404 Not Found',
     '405 Method Not Allowed',
+    '408 Request Timeout',
     '413 Payload Too Large',
     '415 Unsupported Media Type',
     '429 Too Many Requests',
@@ -246,11 +248,11 @@ class HttpExchange implements PostExchange {
     return this.aborted || this.answered ? '' : text(this.#res.getProxiedRemoteAddressAsText());
   }
 
-  /** Write the response unless the client went away; at most once. */
-  respond(response: HttpResponse): void {
+  /** Write the response unless the client went away; at most once. `closeConnection`: when the rest of the request will not be read. */
+  respond(response: HttpResponse, closeConnection = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
-    writeResponse(this.#res, response);
+    writeResponse(this.#res, response, closeConnection);
   }
 }
 
@@ -345,10 +347,16 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     },
   });
 
+  const bodies = new BodyDeadlines<HttpExchange>(options.bodyTimeoutMs, (exchange) => {
+    exchange.respond(bodyTimeout(options.bodyTimeoutMs), true);
+    handlers.bodyTimedOut();
+  });
+
   app.post('/*', (res, req) => {
     const exchange = new HttpExchange(res, req, options.headers);
     res.onAborted(() => {
       exchange.aborted = true;
+      bodies.done(exchange);
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
@@ -361,14 +369,17 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       if (exchange.aborted || exchange.answered) return;
       size += chunk.byteLength;
       if (size > options.maxPayloadBytes) {
+        bodies.done(exchange);
         exchange.respond(tooLarge(options.maxPayloadBytes));
         return;
       }
       if (!isLast) {
+        if (chunks === undefined) bodies.watch(exchange);
         // uWS reuses the chunk's memory after this callback returns: keep a copy.
         (chunks ??= []).push(Buffer.from(chunk.slice(0)));
         return;
       }
+      if (chunks !== undefined) bodies.done(exchange);
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
       try {
@@ -462,9 +473,18 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     stopListening,
     close: () => {
       stopListening();
+      bodies.close();
       // In uWS.js 20.30, though its typings omit it: every socket of the app, listeners included.
       (app as unknown as { close(): void }).close();
     },
+  };
+}
+
+function bodyTimeout(limit: number): HttpResponse {
+  return {
+    status: 408,
+    contentType: 'application/json',
+    body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body not received in full within ${limit} ms (limits.requestBodyTimeoutMs)` } }),
   };
 }
 
