@@ -2,13 +2,21 @@
  * Which of a node's sockets carries its subscriptions, and the eth_subscribe / eth_unsubscribe
  * calls made on it. With a socket of their own (`upstreams[].streamSocket: own`), notifications
  * never wait behind a large answer on a call socket. While that socket is down, a call socket
- * stands in, and the subscriptions move back once it is open again. With `shared`, the first call
- * socket to open carries them until it closes.
+ * stands in, and the subscriptions move back once it has been open again for MOVE_BACK_MS. With
+ * `shared`, the first call socket to open carries them until it closes.
  */
 import { EventEmitter } from 'node:events';
 import type { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
 import { replyResult } from './reply.js';
+
+/**
+ * How long a socket of their own that came back must stay open before the subscriptions leave the
+ * stand-in for it. A node that closes it at once after each connect (its reconnect delay starts
+ * again at `reconnect.baseMs` after every open) would otherwise move them to and fro ten times a
+ * second, each move a new eth_subscribe and a replay.
+ */
+export const MOVE_BACK_MS = 1000;
 
 /** A node's subscription, with the socket it lives on (it ends with that socket). */
 export interface UpstreamSubscription {
@@ -31,6 +39,9 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
   readonly #own: UpstreamConnection | undefined;
   readonly #calls: readonly UpstreamConnection[];
   #current: UpstreamConnection | undefined;
+  #moveBackTimer: NodeJS.Timeout | undefined;
+  /** the socket of their own has opened before: when it opens again, it came back */
+  #ownOpenedBefore = false;
 
   constructor(upstream: string, own: UpstreamConnection | undefined, calls: readonly UpstreamConnection[]) {
     super();
@@ -76,8 +87,32 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     await subscription.socket.request('eth_unsubscribe', [subscription.id], timeoutMs).catch(() => undefined);
   }
 
+  close(): void {
+    clearTimeout(this.#moveBackTimer);
+    this.#moveBackTimer = undefined;
+  }
+
   #opened(socket: UpstreamConnection): void {
-    if (this.ready && !(socket === this.#own && this.#current !== this.#own)) return;
+    const cameBack = socket === this.#own && this.#ownOpenedBefore;
+    if (socket === this.#own) this.#ownOpenedBefore = true;
+    if (!this.ready) {
+      this.#carry(socket);
+      return;
+    }
+    if (socket !== this.#own || this.#current === this.#own) return;
+    // Its first open, a moment after a call socket's at start, is no return: nothing to wait for.
+    if (!cameBack) {
+      this.#carry(socket);
+      return;
+    }
+    clearTimeout(this.#moveBackTimer);
+    this.#moveBackTimer = setTimeout(() => {
+      this.#moveBackTimer = undefined;
+      if (this.#own?.isOpen === true && this.#current !== this.#own) this.#carry(this.#own);
+    }, MOVE_BACK_MS);
+  }
+
+  #carry(socket: UpstreamConnection): void {
     const moved = this.#current !== undefined;
     this.#current = socket;
     // Back from a stand-in: the subscriptions on it are dropped there and made again here.
@@ -90,7 +125,7 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     this.#current = undefined;
     this.emit('lost');
     const next = this.#own?.isOpen === true ? this.#own : this.#calls.find((candidate) => candidate.isOpen);
-    if (next !== undefined) this.#opened(next);
+    if (next !== undefined) this.#carry(next);
   }
 
   #onNotification(socket: UpstreamConnection, message: Record<string, unknown>): void {

@@ -255,6 +255,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#closed = true;
     clearInterval(this.#probeTimer);
     for (const waiting of this.#queue.drain()) waiting.release();
+    this.#streams.close();
     for (const connection of this.#sockets()) connection.close();
   }
 

@@ -4,8 +4,9 @@
  * behind it. Shown with a real anvil node behind a narrow link (test/support/slow-link.ts), once
  * with each setting: with `shared` the same rig delays heads by about an answer's transfer time,
  * which is what makes the `own` case's bound mean something. Then, with a fake node, what happens
- * when that socket drops: a call socket stands in, the streams come back to their socket when it
- * is open again, and the client's stream has no gap, no duplicate and keeps its id.
+ * when that socket drops: a call socket stands in, the streams stay there while the socket flaps
+ * and come back to it once it has stayed open for a second, and the client's stream has no gap,
+ * no duplicate and keeps its id.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -87,7 +88,7 @@ test('on a shared socket the same rig holds heads up behind the answers (the cas
   assert.ok(Math.max(...delays) > 300, `some head waited behind an answer: ${delays.map(Math.round).join(', ')} ms`);
 });
 
-test('when the stream socket drops, a call socket stands in, and the streams come back to their own socket gaplessly under the same id', async (t) => {
+test('when the stream socket drops, a call socket stands in; the streams stay there while it flaps, then come back to it, gaplessly under the same id', async (t) => {
   const node = await FakeNode.start({ blockTimeMs: 50 });
   t.after(() => node.close());
   const evmux = await startGateway([node.url]);
@@ -103,13 +104,29 @@ test('when the stream socket drops, a call socket stands in, and the streams com
   assert.equal(holder()?.calls, 0, 'the socket that holds the subscription carries no calls');
 
   node.acceptConnections = false;
-  node.dropSubscribers();
+  node.dropSockets((socket) => socket.subscriptions > 0);
   await waitUntil('the subscription on the call socket', () => (holder()?.calls ?? 0) > 0, 5000);
   const onStandIn = client.tip(id);
   await waitUntil('heads while on the stand-in', () => client.tip(id) >= onStandIn + 3n, 5000);
 
+  // The node lets the stream socket connect again but drops it at once, for 2 s: the streams stay
+  // on the stand-in rather than moving to and fro, each move an eth_subscribe and a replay.
   node.acceptConnections = true;
-  await waitUntil('the subscription back on a socket without calls', () => node.sockets().length === 2 && holder()?.calls === 0, 5000);
+  const subscribes = node.stats.requests.get('eth_subscribe') ?? 0;
+  let flaps = 0;
+  const flapUntil = performance.now() + 2000;
+  while (performance.now() < flapUntil) {
+    flaps += node.dropSockets((socket) => socket.calls === 0);
+    await sleep(20);
+  }
+  assert.ok(flaps >= 3, `the stream socket came back and was dropped ${flaps} times`);
+  assert.equal(node.stats.requests.get('eth_subscribe') ?? 0, subscribes, 'no subscription moved while it flapped');
+
+  // Left open, it takes the streams back after a second.
+  await waitUntil('the stream socket open', () => node.sockets().length === 2, 5000);
+  const reopened = performance.now();
+  await waitUntil('the subscription back on a socket without calls', () => holder()?.calls === 0, 5000);
+  assert.ok(performance.now() - reopened >= 900, `moved back ${Math.round(performance.now() - reopened)} ms after the socket opened`);
   await waitUntil('the stand-in subscription dropped', () => node.stats.liveSubscriptions === 1, 5000);
   const back = client.tip(id);
   await waitUntil('heads after coming back', () => client.tip(id) >= back + 3n, 5000);

@@ -243,16 +243,19 @@ export class FakeNode {
 
   /** Each open WebSocket connection: what it holds and what it asked. */
   sockets(): FakeSocketView[] {
-    return [...this.#clients].map((client) => ({ subscriptions: client.subs.size, calls: this.#calls.get(client) ?? 0 }));
+    return [...this.#clients].map((client) => this.#view(client));
   }
 
-  /** Close abruptly only the connections that hold subscriptions. */
-  dropSubscribers(): void {
+  /** Close abruptly the connections `which` picks; how many it closed. */
+  dropSockets(which: (socket: FakeSocketView) => boolean): number {
+    let dropped = 0;
     for (const client of [...this.#clients]) {
-      if (client.subs.size === 0) continue;
+      if (!which(this.#view(client))) continue;
       client.ws.terminate();
       this.#clients.delete(client);
+      dropped++;
     }
+    return dropped;
   }
 
   /** close all client sockets abruptly (simulate a dropped connection) without stopping the server */
@@ -260,6 +263,10 @@ export class FakeNode {
     for (const client of this.#clients) client.ws.terminate();
     this.#clients.clear();
     for (const socket of this.#sockets) socket.destroy();
+  }
+
+  #view(client: FakeClient): FakeSocketView {
+    return { subscriptions: client.subs.size, calls: this.#calls.get(client) ?? 0 };
   }
 
   async close(): Promise<void> {
