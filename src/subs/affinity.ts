@@ -5,11 +5,17 @@
  * layer can also mark a node whose streams misbehave while the pool still finds it fine (a newHeads
  * subscription gone silent): it owns no keys until the mark is cleared and hold-down has passed.
  * A fallback node owns keys only while no primary is eligible for them: a primary that comes back
- * takes its sessions back from the fallback after hold-down, as from any other node.
+ * takes its sessions back from the fallback after hold-down, as from any other node. A node that
+ * refused a kind of subscription (answered eth_subscribe with an error) owns no keys for that kind
+ * for a while (REFUSAL_MS): those subscriptions go to the next node on the ring, the rest stay.
  */
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { HashRing } from './hash-ring.js';
+import type { SubscriptionKind } from './subscription-params.js';
+
+/** How long a node that refused a kind of subscription is passed over for it; then it is asked again. */
+export const REFUSAL_MS = 60_000;
 
 export class SessionAffinity {
   readonly #pool: UpstreamPool;
@@ -20,6 +26,8 @@ export class SessionAffinity {
   readonly #faulty = new Set<Upstream>();
   /** when a fault mark was cleared, for hold-down */
   readonly #clearedAt = new Map<Upstream, number>();
+  /** per node, the kinds of subscription it refused, until when (ms epoch) */
+  readonly #refusals = new Map<Upstream, Map<SubscriptionKind, number>>();
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
     this.#pool = pool;
@@ -30,17 +38,37 @@ export class SessionAffinity {
     this.#noteOutages();
   }
 
-  /** The upstream that owns `key` now, or undefined when none is usable. */
-  owner(key: string): Upstream | undefined {
+  /**
+   * The upstream that owns `key` now, or undefined when none is usable; with `kind`, among the nodes
+   * that have not refused that kind of subscription lately.
+   */
+  owner(key: string, kind?: SubscriptionKind): Upstream | undefined {
+    const serves = (candidate: string): boolean => kind === undefined || !this.refuses(this.#pool.byName(candidate)!, kind);
     const name =
       // Primaries first; fallbacks (role) only while no primary can take the key.
-      this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
-      this.#ring.lookup(key, (candidate) => this.#eligible(candidate)) ??
+      this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
+      this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate)) ??
       // Everyone usable is still in hold-down: better a fresh node than none,
-      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
+      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
       // and a node with a suspect stream is still better than no node at all.
-      this.#ring.lookup(key, (candidate) => this.#usable(candidate));
+      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate));
     return name === undefined ? undefined : this.#pool.byName(name);
+  }
+
+  /** The node answered eth_subscribe for `kind` with an error: pass it over for that kind for REFUSAL_MS. */
+  refused(upstream: Upstream, kind: SubscriptionKind, now = Date.now()): void {
+    let kinds = this.#refusals.get(upstream);
+    if (kinds === undefined) this.#refusals.set(upstream, (kinds = new Map()));
+    kinds.set(kind, now + REFUSAL_MS);
+  }
+
+  /** Whether the node refused `kind` less than REFUSAL_MS ago. */
+  refuses(upstream: Upstream, kind: SubscriptionKind, now = Date.now()): boolean {
+    const until = this.#refusals.get(upstream)?.get(kind);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#refusals.get(upstream)!.delete(kind);
+    return false;
   }
 
   /**
@@ -52,6 +80,7 @@ export class SessionAffinity {
     for (const upstream of this.#pool.upstreams) {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
+      for (const kind of this.#refusals.get(upstream)?.keys() ?? []) if (this.refuses(upstream, kind)) state += kind[0];
     }
     return state;
   }

@@ -1,19 +1,19 @@
 /** All upstream streams, keyed by (upstream, filter); routes node notifications to them by id. */
-import type { Telemetry } from '../telemetry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { SubscriptionKind } from './subscription-params.js';
-import { UpstreamStream } from './upstream-stream.js';
-import type { WarningThrottle } from '../runtime/warning-throttle.js';
+import { UpstreamStream, type StreamDeps } from './upstream-stream.js';
+
+type RegistryDeps = Pick<StreamDeps, 'telemetry' | 'warnings' | 'graceMs' | 'timeoutMs' | 'onRefused'>;
 
 export class StreamRegistry {
   readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();
   readonly #byId = new Map<Upstream, Map<string, UpstreamStream>>();
   /** logs streams per upstream, live or lingering */
   readonly #logs = new Map<Upstream, number>();
-  readonly #deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number };
+  readonly #deps: RegistryDeps;
 
-  constructor(pool: UpstreamPool, deps: { telemetry: Telemetry; warnings: WarningThrottle; graceMs: number; timeoutMs: number }) {
+  constructor(pool: UpstreamPool, deps: RegistryDeps) {
     this.#deps = deps;
     for (const upstream of pool.upstreams) {
       this.#streams.set(upstream, new Map());

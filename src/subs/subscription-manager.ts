@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { SessionAffinity } from './affinity.js';
+import { REFUSAL_MS, type SessionAffinity } from './affinity.js';
 import { FilterShares } from './filter-shares.js';
 import type { ClientSubscription, Publish, Subscriber } from './group.js';
 import { HeadFeed, type HeadListener } from './head-feed.js';
@@ -23,7 +23,7 @@ import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
 import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
-import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
+import { parseSubscription, type SubscriptionKind, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 
@@ -65,6 +65,7 @@ export class SubscriptionManager {
   #joinedSince = false;
   /** nodes whose newHeads stream went silent, and since when */
   readonly #silent = new Map<Upstream, number>();
+  readonly #warnings: WarningThrottle;
 
   constructor(pool: UpstreamPool, affinity: SessionAffinity, publish: Publish, config: Config, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
@@ -74,11 +75,13 @@ export class SubscriptionManager {
     this.#logger = logger.child({ component: 'subscriptions' });
     this.#shares = new FilterShares(config.limits.maxLogFiltersPerIp);
     const warnings = new WarningThrottle(this.#logger);
+    this.#warnings = warnings;
     this.#registry = new StreamRegistry(pool, {
       telemetry,
       warnings,
       graceMs: config.subscriptions.gracePeriodMs,
       timeoutMs: config.requestTimeoutMs,
+      onRefused: (stream, error) => this.#refused(stream.upstream, stream.kind, error),
     });
     for (const upstream of pool.upstreams) this.#topics.set(upstream, new Map());
     this.#topicDeps = {
@@ -123,9 +126,27 @@ export class SubscriptionManager {
     }
   }
 
+  /**
+   * On the node the session's key maps to for this kind. A node that refuses the subscription
+   * (answers eth_subscribe with an error) is passed over for the kind from then on, and the next
+   * one on the ring is asked, up to every node once.
+   */
   async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
-    const upstream = this.#affinity.owner(subscriber.sessionKey);
-    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for subscriptions');
+    let refusal: Error | undefined;
+    for (let asked = 0; asked < this.#pool.upstreams.length; asked++) {
+      const upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
+      if (upstream === undefined) break;
+      try {
+        return await this.#subscribeOn(upstream, subscriber, spec);
+      } catch (error) {
+        if (!this.#affinity.refuses(upstream, spec.kind)) throw error;
+        refusal = error as Error;
+      }
+    }
+    throw refusal ?? new UpstreamUnavailableError('no upstream available for subscriptions');
+  }
+
+  async #subscribeOn(upstream: Upstream, subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     this.#checkFilterRoom(upstream, spec);
     this.#claimShare(subscriber, spec);
     const topic = this.#topic(upstream, spec);
@@ -182,17 +203,20 @@ export class SubscriptionManager {
   rebalance(): void {
     this.#placedUnder = this.#affinity.state();
     this.#joinedSince = false;
-    const owners = new Map<string, Upstream | undefined>();
-    const ownerOf = (key: string): Upstream | undefined => {
-      if (!owners.has(key)) owners.set(key, this.#affinity.owner(key));
-      return owners.get(key);
+    // Owners by kind, then key: a node that refused a kind owns no keys for it.
+    const owners = new Map<SubscriptionKind, Map<string, Upstream | undefined>>();
+    const ownerOf = (key: string, kind: SubscriptionKind): Upstream | undefined => {
+      let ofKind = owners.get(kind);
+      if (ofKind === undefined) owners.set(kind, (ofKind = new Map()));
+      if (!ofKind.has(key)) ofKind.set(key, this.#affinity.owner(key, kind));
+      return ofKind.get(key);
     };
     for (const [upstream, topics] of this.#topics) {
       for (const topic of [...topics.values()]) {
         for (const group of [...topic.groups]) {
           const moves = new Map<Upstream, ClientSubscription[]>();
           for (const member of group.members) {
-            const owner = ownerOf(member.subscriber.sessionKey);
+            const owner = ownerOf(member.subscriber.sessionKey, topic.spec.kind);
             if (owner === undefined || owner === upstream) continue;
             let list = moves.get(owner);
             if (list === undefined) moves.set(owner, (list = []));
@@ -318,6 +342,21 @@ export class SubscriptionManager {
       this.#feeds.set(upstream, feed);
     }
     return feed;
+  }
+
+  /**
+   * The node answered eth_subscribe with an error: it will not carry this kind now (a cap on
+   * subscriptions, a kind it does not serve). Its clients of the kind go to the next node on the
+   * ring for REFUSAL_MS; a refused newHeads stream refuses logs too, whose topics need one.
+   */
+  #refused(upstream: Upstream, kind: SubscriptionKind, error: Error): void {
+    const kinds: SubscriptionKind[] = kind === 'newHeads' ? ['newHeads', 'logs'] : [kind];
+    for (const each of kinds) this.#affinity.refused(upstream, each);
+    this.#warnings.warn(
+      { upstream: upstream.name, kinds, err: error.message, forMs: REFUSAL_MS },
+      'upstream refused a subscription: its clients of that kind go to other nodes for a while',
+    );
+    this.#queueRebalance();
   }
 
   /** A node's share of its request slots for stream work: an eighth of maxConcurrency (32 of 256). */

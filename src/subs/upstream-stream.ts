@@ -5,7 +5,7 @@
  */
 import type { Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
-import type { UpstreamSubscription } from '../upstream/stream-carrier.js';
+import { SubscribeRefused, type UpstreamSubscription } from '../upstream/stream-carrier.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { SubscriptionKind } from './subscription-params.js';
 import type { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -25,6 +25,8 @@ export interface StreamDeps {
   onId(stream: UpstreamStream, id: string | undefined): void;
   /** called when the stream released itself after the grace period */
   onReleased(stream: UpstreamStream): void;
+  /** called when the node answered eth_subscribe with an error: it will not serve this stream now */
+  onRefused(stream: UpstreamStream, error: SubscribeRefused): void;
 }
 
 export class UpstreamStream {
@@ -43,6 +45,8 @@ export class UpstreamStream {
   #lostOnce = false;
   #closed = false;
   #liveSince = 0;
+  /** why the last subscribe failed, for the error a waiting client gets */
+  #lastFailure: string | undefined;
 
   constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
     this.upstream = upstream;
@@ -92,7 +96,7 @@ export class UpstreamStream {
     if (this.#live !== undefined) return;
     this.#ensure();
     await this.#subscribing;
-    if (this.#live === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live`);
+    if (this.#live === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live${this.#lastFailure === undefined ? '' : ` (${this.#lastFailure})`}`);
   }
 
   deliver(result: unknown): void {
@@ -159,10 +163,13 @@ export class UpstreamStream {
         return;
       }
       this.#attempt = 0;
+      this.#lastFailure = undefined;
       this.#setLive(live);
       if (this.#lostOnce) for (const user of this.#users) user.onResumed();
     } catch (error) {
-      this.#deps.warnings.warn({ upstream: this.upstream.name, kind: this.kind, err: (error as Error).message }, 'upstream subscribe failed');
+      this.#lastFailure = (error as Error).message;
+      this.#deps.warnings.warn({ upstream: this.upstream.name, kind: this.kind, err: this.#lastFailure }, 'upstream subscribe failed');
+      if (error instanceof SubscribeRefused) this.#deps.onRefused(this, error);
       this.#scheduleRetry();
     }
   }

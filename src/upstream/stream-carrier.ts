@@ -18,6 +18,9 @@ import { replyResult } from './reply.js';
  */
 export const MOVE_BACK_MS = 1000;
 
+/** The node answered eth_subscribe with an error (a cap on subscriptions, a kind it does not serve). */
+export class SubscribeRefused extends Error {}
+
 /** A node's subscription, with the socket it lives on (it ends with that socket). */
 export interface UpstreamSubscription {
   readonly id: string;
@@ -75,7 +78,7 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
       throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: no subscription socket`, this.#upstream);
     }
     const reply = await socket.request('eth_subscribe', params, timeoutMs);
-    if (reply.error) throw new Error(`${this.#upstream}: eth_subscribe failed: ${reply.error.message}`);
+    if (reply.error) throw new SubscribeRefused(`${this.#upstream} refused eth_subscribe: ${reply.error.message}`);
     const id = replyResult(reply);
     if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
     return { id, socket };

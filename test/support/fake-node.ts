@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { answerMessage } from './fake-node-answer.js';
-import { defaultMethods } from './fake-node-methods.js';
+import { defaultMethods, FakeRpcError } from './fake-node-methods.js';
 import type { FakeClient, FakeMethod, FakeSubscription, SubscriptionKind } from './fake-node-methods.js';
 import { SyntheticChain } from './synthetic-chain.js';
 import type { FakeHeader } from './synthetic-chain.js';
@@ -88,6 +88,8 @@ export class FakeNode {
   emitHeads = true;
   /** when false, new WebSocket handshakes and HTTP requests get 503 (node down, port open) */
   acceptConnections = true;
+  /** kinds of subscription eth_subscribe answers with an error, and its message (a provider's cap) */
+  readonly refusedKinds = new Map<SubscriptionKind, string>();
   /** the text of the last 1000 WebSocket frames received, oldest first */
   readonly frames: string[] = [];
   /** the request headers of every WebSocket handshake, refused ones included, oldest first */
@@ -376,6 +378,8 @@ export class FakeNode {
   }
 
   #subscribe(client: FakeClient, subscription: FakeSubscription): string {
+    const refusal = this.refusedKinds.get(subscription.kind);
+    if (refusal !== undefined) throw new FakeRpcError(-32000, refusal);
     // port and counter: ids differ between fake nodes, so a leaked upstream id is noticed
     const id = `0x${this.port.toString(16).padStart(4, '0')}${(this.#nextSubscription++).toString(16).padStart(28, '0')}`;
     client.subs.set(id, subscription);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { SessionAffinity } from '../../src/subs/affinity.js';
+import { REFUSAL_MS, SessionAffinity } from '../../src/subs/affinity.js';
 import type { UpstreamPool } from '../../src/upstream/pool.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
@@ -128,5 +128,32 @@ describe('SessionAffinity', () => {
     assert.notEqual(cleared, faulty, 'the mark cleared, in hold-down');
     await new Promise((resolve) => setTimeout(resolve, 120));
     assert.equal(look(), start, 'hold-down over: by time alone, no event');
+  });
+  it('a node that refused a kind owns no keys for that kind, only its keys of that kind move, and it is asked again after REFUSAL_MS', () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const node1 = pool.byName('node1')!;
+    const before = owners(affinity);
+    const stateBefore = affinity.state();
+    affinity.refused(node1, 'logs');
+    assert.notEqual(affinity.state(), stateBefore, 'a refusal changes the state the rebalance watches');
+    for (const key of KEYS) {
+      const logsOwner = affinity.owner(key, 'logs')?.name;
+      if (before.get(key) === 'node1') assert.notEqual(logsOwner, 'node1', `${key}: its logs go elsewhere`);
+      else assert.equal(logsOwner, before.get(key), `${key}: keys of other nodes stay`);
+      assert.equal(affinity.owner(key, 'newHeads')?.name, before.get(key), `${key}: other kinds stay`);
+      assert.equal(affinity.owner(key)?.name, before.get(key), `${key}: calls stay`);
+    }
+    assert.equal(affinity.refuses(node1, 'logs', Date.now() + REFUSAL_MS - 1000), true);
+    assert.equal(affinity.refuses(node1, 'logs', Date.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
+    assert.equal(affinity.state(), stateBefore);
+  });
+
+  it('with every node refusing a kind, no node owns it', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    for (const upstream of pool.upstreams) affinity.refused(upstream, 'newPendingTransactions');
+    assert.equal(affinity.owner('key-1', 'newPendingTransactions'), undefined);
+    assert.notEqual(affinity.owner('key-1', 'newHeads'), undefined);
   });
 });
