@@ -73,14 +73,14 @@ export class SessionAffinity {
 
   /**
    * Everything owner() reads besides the key: for each node, whether each of its three lookups
-   * would take it. Every key keeps its owner while this stays the same.
+   * would take it, and the kinds it refuses. Every key keeps its owner while this stays the same.
    */
   state(): string {
     let state = '';
     for (const upstream of this.#pool.upstreams) {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
-      for (const kind of this.#refusals.get(upstream)?.keys() ?? []) if (this.refuses(upstream, kind)) state += kind[0];
+      for (const kind of this.#refusals.get(upstream)?.keys() ?? []) if (this.refuses(upstream, kind)) state += `-${kind}`;
     }
     return state;
   }

@@ -81,6 +81,11 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     if (reply.error) throw new SubscribeRefused(`${this.#upstream} refused eth_subscribe: ${reply.error.message}`);
     const id = replyResult(reply);
     if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
+    if (socket !== this.#current) {
+      // The subscriptions moved while this one was being made: its notifications would be dropped.
+      void this.unsubscribe({ id, socket }, timeoutMs);
+      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: subscriptions moved to another socket meanwhile`, this.#upstream);
+    }
     return { id, socket };
   }
 
