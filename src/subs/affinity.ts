@@ -62,6 +62,11 @@ export class SessionAffinity {
     kinds.set(kind, now + REFUSAL_MS);
   }
 
+  /** The kinds the node refused less than REFUSAL_MS ago. */
+  refusedKinds(upstream: Upstream): SubscriptionKind[] {
+    return [...(this.#refusals.get(upstream)?.keys() ?? [])].filter((kind) => this.refuses(upstream, kind));
+  }
+
   /** Whether the node refused `kind` less than REFUSAL_MS ago. */
   refuses(upstream: Upstream, kind: SubscriptionKind, now = Date.now()): boolean {
     const until = this.#refusals.get(upstream)?.get(kind);

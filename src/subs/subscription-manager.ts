@@ -244,7 +244,7 @@ export class SubscriptionManager {
         clients: topic.memberCount,
         groups: topic.groups.size,
       }));
-      return subscriptionStatus(upstream.name, topics, this.#registry.snapshot(upstream), listLimit);
+      return subscriptionStatus(upstream.name, topics, this.#registry.snapshot(upstream), listLimit, this.#affinity.refusedKinds(upstream));
     });
   }
 

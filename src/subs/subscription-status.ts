@@ -34,9 +34,17 @@ export interface SubscriptionStatus {
   /** the upstream subscriptions with the most users first */
   streams: StreamEntry[];
   streamCount: number;
+  /** the kinds this node refused lately (answered eth_subscribe with an error): their sessions are on other nodes */
+  refused: SubscriptionKind[];
 }
 
-export function subscriptionStatus(upstream: string, topics: readonly TopicEntry[], streams: readonly StreamEntry[], listLimit: number): SubscriptionStatus {
+export function subscriptionStatus(
+  upstream: string,
+  topics: readonly TopicEntry[],
+  streams: readonly StreamEntry[],
+  listLimit: number,
+  refused: SubscriptionKind[] = [],
+): SubscriptionStatus {
   const kinds: SubscriptionStatus['kinds'] = {};
   const of = (kind: SubscriptionKind): { topics: number; clients: number; streams: number } => (kinds[kind] ??= { topics: 0, clients: 0, streams: 0 });
   for (const topic of topics) {
@@ -52,6 +60,7 @@ export function subscriptionStatus(upstream: string, topics: readonly TopicEntry
     topicCount: topics.length,
     streams: mostFirst(streams, (stream) => stream.users, listLimit),
     streamCount: streams.length,
+    refused,
   };
 }
 

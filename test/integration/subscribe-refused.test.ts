@@ -60,6 +60,14 @@ test('clients whose sessions map to a node that refuses newHeads are subscribed 
   const warning = evmux.logs.find((line) => line['msg'] === 'upstream refused a subscription: its clients of that kind go to other nodes for a while');
   assert.equal(warning?.['upstream'], 'a');
   assert.deepEqual(warning?.['kinds'], ['newHeads', 'logs']);
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ name: string; subscriptions: { refused: string[] } }> };
+  assert.deepEqual(
+    status.upstreams.map((upstream) => [upstream.name, upstream.subscriptions.refused]),
+    [
+      ['a', ['newHeads', 'logs']],
+      ['b', []],
+    ],
+  );
 });
 
 test('a node that refuses one kind keeps the sessions it owns for the others', async (t) => {
