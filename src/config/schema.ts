@@ -146,16 +146,16 @@ const limitsSchema = z
      */
     maxRequestBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
     /**
-     * Largest answer taken from a node. A bigger one closes that node's socket (a WebSocket frame
-     * cannot be skipped unread) and the call is refused with -32005 rather than sent to every node.
-     * At most Node's longest string (512 MiB): the answers evmux parses become one. @default 268435456
-     */
-    /**
      * Time an HTTP request body may take to arrive in full, from its first bytes (geth's
      * `--http.readtimeout` is 30 s too). uWebSockets.js closes only a connection sending under 16 KB
      * in 10 s: at 2 KB/s a 5 MiB body would hold its connection for 45 minutes. @default 30000
      */
     requestBodyTimeoutMs: z.number().int().min(100).default(30_000),
+    /**
+     * Largest answer taken from a node. A bigger one closes that node's socket (a WebSocket frame
+     * cannot be skipped unread) and the call is refused with -32005 rather than sent to every node.
+     * At most Node's longest string (512 MiB): the answers evmux parses become one. @default 268435456
+     */
     maxAnswerBytes: z
       .number()
       .int()

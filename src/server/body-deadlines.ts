@@ -2,8 +2,9 @@
  * Deadlines for HTTP request bodies still arriving. uWebSockets.js closes a connection only when
  * it sends under 16 KB in 10 s, so a client sending a 5 MiB body at 2 KB/s could hold its
  * connection, and the body so far, for 45 minutes; a body not whole within
- * `limits.requestBodyTimeoutMs` of its first chunk is refused instead. One timer serves them all and runs only while some body is incomplete: a body that
- * arrives in one chunk, the usual case, never comes here.
+ * `limits.requestBodyTimeoutMs` of its first chunk is refused instead. One timer serves them all
+ * and runs only while some body is incomplete: a body that arrives in one chunk, the usual case,
+ * never comes here.
  */
 import { performance } from 'node:perf_hooks';
 
