@@ -85,7 +85,7 @@ export class SessionAffinity {
     for (const upstream of this.#pool.upstreams) {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
-      for (const kind of this.#refusals.get(upstream)?.keys() ?? []) if (this.refuses(upstream, kind)) state += `-${kind}`;
+      for (const kind of this.refusedKinds(upstream)) state += `-${kind}`;
     }
     return state;
   }

@@ -109,11 +109,8 @@ export class UpstreamStream {
    * Subscribe again when possible.
    */
   lost(): void {
-    const live = this.#live;
-    if (live === undefined) return;
-    this.#setLive(undefined);
+    if (!this.#drop()) return;
     this.#lostOnce = true;
-    void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
     this.#scheduleRetry();
   }
 
@@ -122,11 +119,8 @@ export class UpstreamStream {
    * chain moves): drop it and subscribe afresh. Users hear onResumed once the new one is live.
    */
   restart(): void {
-    const live = this.#live;
-    if (this.#closed || live === undefined) return;
-    this.#setLive(undefined);
+    if (this.#closed || !this.#drop()) return;
     this.#lostOnce = true;
-    void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
     this.#ensure();
   }
 
@@ -140,12 +134,17 @@ export class UpstreamStream {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#graceTimer);
-    const live = this.#live;
-    if (live !== undefined) {
-      this.#setLive(undefined);
-      void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
-    }
+    this.#drop();
     this.#deps.onReleased(this);
+  }
+
+  /** Give up the live subscription, unsubscribing where it lives (nothing to do once its socket closed); false when there was none. */
+  #drop(): boolean {
+    const live = this.#live;
+    if (live === undefined) return false;
+    this.#setLive(undefined);
+    void this.upstream.unsubscribe(live, this.#deps.timeoutMs).catch(() => {});
+    return true;
   }
 
   #ensure(): void {

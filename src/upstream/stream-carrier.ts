@@ -58,11 +58,6 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     }
   }
 
-  /** The socket of their own, when configured. */
-  get ownSocket(): UpstreamConnection | undefined {
-    return this.#own;
-  }
-
   get ready(): boolean {
     return this.#current?.isOpen === true;
   }

@@ -65,6 +65,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #logger: Logger;
   /** the sockets calls go out on */
   readonly #connections: UpstreamConnection[];
+  /** every socket to the node: the call sockets, and the one for subscriptions when it has its own */
+  readonly #sockets: UpstreamConnection[];
   readonly #streams: StreamCarrier;
   readonly #breaker: CircuitBreaker;
   /** calls waiting for a slot, served client by client (fair-queue.ts) */
@@ -103,6 +105,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     });
     this.#connections = Array.from({ length: config.connections }, (_, index) => this.#newConnection(index));
     const own = config.streamSocket === 'own' ? this.#newConnection('streams') : undefined;
+    this.#sockets = own === undefined ? this.#connections : [...this.#connections, own];
     // Listening first: a closed socket's subscriptions are lost before the node's state changes.
     this.#streams = new StreamCarrier(config.name, own, this.#connections);
     this.#streams.on('notification', (subscription, result) => this.emit('notification', subscription, result));
@@ -128,7 +131,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   start(): void {
     this.#logger.info({ url: redactUrl(this.#config.url), headerNames: Object.keys(this.#config.headers) }, 'upstream starting');
-    for (const connection of this.#sockets()) connection.start();
+    for (const connection of this.#sockets) connection.start();
     this.#probeTimer = setInterval(() => void this.#probe().catch(() => {}), this.#settings.health.probeIntervalMs);
   }
 
@@ -256,12 +259,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     clearInterval(this.#probeTimer);
     for (const waiting of this.#queue.drain()) waiting.release();
     this.#streams.close();
-    for (const connection of this.#sockets()) connection.close();
-  }
-
-  /** Every socket to the node: the call sockets, and the one for subscriptions when it has its own. */
-  #sockets(): UpstreamConnection[] {
-    return this.#streams.ownSocket === undefined ? this.#connections : [...this.#connections, this.#streams.ownSocket];
+    for (const connection of this.#sockets) connection.close();
   }
 
   /** Wait in the fair queue for a slot; refused when the queue is full of this client's share or more. */
