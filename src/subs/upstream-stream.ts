@@ -178,6 +178,8 @@ export class UpstreamStream {
     const delay = backoffDelay(this.#attempt++, { baseMs: 100, maxMs: 5000 });
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
+      // Its users left meanwhile (a refused subscribe's clients went to another node): a new one asks again.
+      if (this.#users.size === 0) return;
       if (this.upstream.subscriptionsReady) this.#ensure();
       else this.#scheduleRetry();
     }, delay);
