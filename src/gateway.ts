@@ -10,6 +10,7 @@ import { LimitExceededError } from './jsonrpc/errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
+import type { FilterKeeper } from './router/filter-keeper.js';
 import { createMethodPolicy } from './router/method-policy.js';
 import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files.js';
 import { WarningThrottle } from './runtime/warning-throttle.js';
@@ -91,6 +92,7 @@ export class Gateway {
   readonly subscriptions: SubscriptionManager;
   readonly #logger: Logger;
   readonly #dispatcher: Dispatcher;
+  readonly #filters: FilterKeeper;
   readonly #rateLimit: ClientRateLimit | undefined;
   readonly #frontEnd: FrontEnd;
   readonly #sessions = new Map<ClientSocket<SessionData>, ClientSession>();
@@ -124,9 +126,10 @@ export class Gateway {
     this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
     this.pool = new UpstreamPool(config, logger, this.metrics);
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
-    const router = new CallRouter(this.pool, createStrategy(config.balancer), affinity, config, this.metrics);
+    const router = new CallRouter(this.pool, createStrategy(config.balancer), affinity, config, this.metrics, logger);
     const { requestsPerSecondPerClient, requestBurstPerClient } = config.limits;
     this.#rateLimit = requestsPerSecondPerClient > 0 ? new ClientRateLimit(requestsPerSecondPerClient, requestBurstPerClient) : undefined;
+    this.#filters = router.filters;
     this.#dispatcher = new Dispatcher(createMethodPolicy(config.methods), router, config.limits, this.metrics, this.#rateLimit);
     this.#frontEnd = createUwsFrontEnd<SessionData>(
       {
@@ -344,6 +347,7 @@ export class Gateway {
       maxClients: this.#maxConnections ?? null,
       accepting: this.#accepting,
       bestHead: this.pool.bestHead >= 0n ? this.pool.bestHead.toString() : null,
+      filters: this.#filters.count,
       upstreams: this.pool.snapshot().map((upstream) => ({
         ...upstream,
         subscriptions: subscriptions.find((entry) => entry.upstream === upstream.name) ?? null,

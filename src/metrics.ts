@@ -6,6 +6,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CallStats } from './call-stats.js';
 import { canonicalMethod } from './jsonrpc/method-names.js';
+import type { FilterKind } from './router/filter-cursor.js';
+import type { FilterMoveReason } from './router/filter-keeper.js';
 import { openFds } from './runtime/open-fds.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
@@ -53,6 +55,8 @@ export class Metrics implements Telemetry {
   readonly #replayed: Counter;
   readonly #replayTruncations: Counter;
   readonly #reorgs: Counter;
+  readonly #filterMoves: Counter;
+  readonly #filterReplayed: Counter;
   readonly #streamStepFailures: Counter;
   readonly #accepting: Gauge;
   readonly #acceptPauses: Counter;
@@ -119,6 +123,18 @@ export class Metrics implements Telemetry {
       registers,
     });
     this.#reorgs = new Counter({ name: 'evmux_reorgs_total', help: 'Reorgs seen on delivered streams', registers });
+    this.#filterMoves = new Counter({
+      name: 'evmux_filter_moves_total',
+      help: 'Filters made again under the same id because their node went down (node_down) or came back without them (filter_lost)',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
+    this.#filterReplayed = new Counter({
+      name: 'evmux_filter_replayed_total',
+      help: 'Logs and block hashes a moved filter handed over from the blocks its client missed',
+      labelNames: ['kind'],
+      registers,
+    });
     this.#streamStepFailures = new Counter({
       name: 'evmux_stream_step_failures_total',
       help: 'Stream steps (advance, catch-up) that failed on an upstream and are retried; logged at most once per 10 s per upstream and message',
@@ -187,6 +203,10 @@ export class Metrics implements Telemetry {
   }
   reorg(): void {
     this.#reorgs.inc();
+  }
+  filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void {
+    this.#filterMoves.inc({ kind, reason });
+    this.#filterReplayed.inc({ kind }, replayed);
   }
   streamStepFailed(upstream: string, kind: SubscriptionKind): void {
     this.#streamStepFailures.inc({ upstream, kind });

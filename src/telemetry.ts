@@ -3,6 +3,8 @@
  * with prom-client, tests may implement them to observe. Keeping prom-client out of the core keeps
  * label handling (bounded cardinality) in one place.
  */
+import type { FilterKind } from './router/filter-cursor.js';
+import type { FilterMoveReason } from './router/filter-keeper.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 
 export type RequestOutcome = 'ok' | 'rpc_error' | 'timeout' | 'transport_error' | 'rejected';
@@ -25,6 +27,8 @@ export interface Telemetry {
   /** a stream step (advance, catch-up, queued task) on this upstream failed; it is retried */
   streamStepFailed(upstream: string, kind: SubscriptionKind): void;
   reorg(depth: number): void;
+  /** a filter was made again on another node (its own, back without it: filter_lost); `replayed` items handed over from the gap */
+  filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void;
 }
 
 /** For code paths and tests that do not care. */
@@ -43,4 +47,5 @@ export const noTelemetry: Telemetry = {
   replayTruncated() {},
   streamStepFailed() {},
   reorg() {},
+  filterMoved() {},
 };

@@ -1,23 +1,24 @@
 /**
  * Plain calls: pick a node with the balancer, retry node-side failures on another node within a
- * deadline, keep filter methods on the node that holds the filter, and never send a raw
- * transaction twice to the same node.
+ * deadline, hand filter methods to the filter keeper, and never send a raw transaction twice to
+ * the same node.
  */
 import { performance } from 'node:perf_hooks';
 import { keccak256 } from 'viem';
 import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
 import { InvalidParamsError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
-import { decodeFilterId, encodeFilterId } from './filter-id.js';
+import { FilterKeeper } from './filter-keeper.js';
 import { isAlreadyKnown, isAnswerTooLarge, isClosedUnderIt, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
 
 export interface CallContext {
@@ -25,7 +26,7 @@ export interface CallContext {
   sessionKey: string;
 }
 
-type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods'>;
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 
@@ -51,14 +52,20 @@ export class CallRouter {
   readonly #telemetry: Telemetry;
   /** methods.timeoutMs: per-attempt timeouts of the methods that have their own */
   readonly #timeouts: ReadonlyMap<string, number>;
+  readonly filters: FilterKeeper;
 
-  constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry) {
+  constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
     this.#strategy = strategy;
     this.#affinity = affinity;
     this.#settings = settings;
     this.#telemetry = telemetry;
     this.#timeouts = new Map(Object.entries(settings.methods.timeoutMs));
+    const calls = {
+      attempt: (upstream: Upstream, method: string, params: unknown, caller: CallContext) => this.#attempt(upstream, method, params, this.#timeoutOf(method), caller),
+      pick: (exclude: ReadonlySet<string>) => this.#pick(exclude),
+    };
+    this.filters = new FilterKeeper(pool, affinity, calls, settings, telemetry, logger);
   }
 
   /**
@@ -67,8 +74,8 @@ export class CallRouter {
    * (`ascii` when all its characters are).
    */
   call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string, ascii = false): void {
-    if (isFilterCreator(method)) settle(this.#createFilter(method, params, context), sink);
-    else if (isFilterUser(method)) settle(this.#useFilter(method, params, context), sink);
+    if (isFilterCreator(method)) settle(this.filters.create(method, params, context), sink);
+    else if (isFilterUser(method)) settle(this.filters.use(method, params, context), sink);
     else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params, context), sink);
     // Every node was checked to serve this chain before it took traffic, so its id is evmux's to give:
     // wallets ask for it before most of what they do, and the answer costs no round trip.
@@ -274,30 +281,6 @@ export class CallRouter {
       }
     }
     return this.#giveUp('eth_sendRawTransaction', lastError);
-  }
-
-  async #createFilter(method: string, params: unknown, context: CallContext): Promise<UpstreamReply> {
-    const upstream = this.#affinity.owner(context.sessionKey);
-    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
-    const reply = await this.#attemptOrThrow(upstream, method, params, context);
-    if (reply.error !== undefined) return reply;
-    return resultReply(encodeFilterId(this.#pool.indexOf(upstream), String(replyResult(reply))));
-  }
-
-  async #useFilter(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
-    const list = Array.isArray(params) ? params : [];
-    const { upstreamIndex, nodeId } = decodeFilterId(list[0], this.#pool.upstreams.length);
-    const upstream = this.#pool.upstreams[upstreamIndex]!;
-    return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
-  }
-
-  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
-    try {
-      return await this.#attempt(upstream, method, params, this.#timeoutOf(method), caller);
-    } catch (error) {
-      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
-      throw error;
-    }
   }
 
   /** One try on one node; `caller` is whose call it is, for that node's fair queue. */

@@ -6,7 +6,7 @@
 import { InvalidParamsError } from '../jsonrpc/errors.js';
 
 export function encodeFilterId(upstreamIndex: number, nodeId: string): string {
-  if (!/^0x[0-9a-fA-F]+$/.test(nodeId)) throw new Error(`node returned an unusable filter id ${JSON.stringify(nodeId)}`);
+  checkNodeFilterId(nodeId);
   return `0x${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
 }
 
@@ -17,4 +17,9 @@ export function decodeFilterId(id: unknown, upstreamCount: number): { upstreamIn
   const upstreamIndex = Number.parseInt(id.slice(2, 4), 16);
   if (upstreamIndex >= upstreamCount) throw new InvalidParamsError(`filter ${id} not found`);
   return { upstreamIndex, nodeId: `0x${id.slice(4)}` };
+}
+
+/** Throws unless `nodeId` is a filter id evmux can carry in its own: hex. */
+export function checkNodeFilterId(nodeId: string): void {
+  if (!/^0x[0-9a-fA-F]+$/.test(nodeId)) throw new Error(`node returned an unusable filter id ${JSON.stringify(nodeId)}`);
 }

@@ -1,0 +1,77 @@
+/**
+ * The filters this evmux made (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter):
+ * what each was made with, the node holding it now, and what its client has been handed. With
+ * that, a filter whose node goes away is made again elsewhere under the id its client knows.
+ *
+ * Bounded two ways. A filter not polled for IDLE_MS is forgotten, as geth forgets one after five
+ * minutes (its `--rpc.filtertimeout`); its node's answers then pass through as before. Past
+ * MAX_FILTERS the one polled least lately is forgotten. The entries are kept in the order they
+ * were last used, so both checks look at the front only.
+ */
+import type { Upstream } from '../upstream/upstream.js';
+import type { FilterCursor, FilterKind } from './filter-cursor.js';
+
+export const IDLE_MS = 5 * 60_000;
+export const MAX_FILTERS = 50_000;
+
+export interface FilterRecord {
+  readonly kind: FilterKind;
+  /** the method and params it was made with, made again with them */
+  readonly method: string;
+  readonly params: readonly unknown[];
+  /** the session that made it, whose node a new one goes to first */
+  readonly sessionKey: string;
+  /** the node holding it now, and the node's own id for it */
+  upstream: Upstream;
+  nodeId: string;
+  readonly cursor: FilterCursor | undefined;
+  lastUsed: number;
+  /** the call on this filter in progress: polls of one filter run one at a time */
+  turn: Promise<unknown>;
+}
+
+export class FilterBook {
+  /** by the id the client holds, in lower case; least lately used first */
+  readonly #records = new Map<string, FilterRecord>();
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  add(id: string, record: FilterRecord, now = Date.now()): void {
+    this.#expire(now);
+    this.#records.set(id.toLowerCase(), record);
+    for (const oldest of this.#records.keys()) {
+      if (this.#records.size <= MAX_FILTERS) break;
+      this.#records.delete(oldest);
+    }
+  }
+
+  /** The record of `id`, marked as used now; undefined when evmux did not make it or forgot it. */
+  use(id: string, now = Date.now()): FilterRecord | undefined {
+    this.#expire(now);
+    const key = id.toLowerCase();
+    const record = this.#records.get(key);
+    if (record === undefined) return undefined;
+    this.#records.delete(key);
+    this.#records.set(key, record);
+    record.lastUsed = now;
+    return record;
+  }
+
+  /** Whether `record` is still the one kept for `id` (an uninstall may have come in between). */
+  holds(id: string, record: FilterRecord): boolean {
+    return this.#records.get(id.toLowerCase()) === record;
+  }
+
+  delete(id: string): void {
+    this.#records.delete(id.toLowerCase());
+  }
+
+  #expire(now: number): void {
+    for (const [key, record] of this.#records) {
+      if (now - record.lastUsed < IDLE_MS) break;
+      this.#records.delete(key);
+    }
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * Filter methods. A filter lives on one node, and its id says which (filter-id.ts), so any session,
+ * or any evmux replica with the same upstream list, reaches it. A filter this evmux made is also
+ * kept in its book (filter-book.ts): when its node goes down, or comes back without it ("filter not
+ * found"), the filter is made again on another node under the id its client holds, and the next
+ * eth_getFilterChanges hands over what the client missed meanwhile (filter-cursor.ts): the logs of
+ * the blocks in between, read with eth_getLogs, or their hashes. A pending-transaction filter is
+ * made again without that; pending transactions are not replayed anywhere.
+ *
+ * ethers v6 (JsonRpcProvider) watches contract events with a filter and polls its id for as long
+ * as it listens, whatever the answer: without this a node that went away silenced it for good.
+ */
+import type { Config } from '../config/schema.js';
+import { UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import type { Logger } from '../log.js';
+import { WarningThrottle } from '../runtime/warning-throttle.js';
+import type { SessionAffinity } from '../subs/affinity.js';
+import type { Telemetry } from '../telemetry.js';
+import { UpstreamFailure } from '../upstream/errors.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import { replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { FilterBook, type FilterRecord } from './filter-book.js';
+import { filterCursor, quantity, type FilterKind } from './filter-cursor.js';
+import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
+
+export type FilterMoveReason = 'node_down' | 'filter_lost';
+
+const KINDS: ReadonlyMap<string, FilterKind> = new Map([
+  ['eth_newFilter', 'logs'],
+  ['eth_newBlockFilter', 'blocks'],
+  ['eth_newPendingTransactionFilter', 'pending'],
+]);
+
+/** Blocks whose hashes a block filter's replay asks for at once. */
+const BLOCK_LOOKUPS_AT_ONCE = 16;
+
+/** How geth, Besu, Erigon and anvil ("filter not found") and Nethermind ("Filter with id ... does not exist") say a filter is gone. */
+const FILTER_GONE = /filter not found|filter with id .* does not exist/i;
+
+export interface FilterCalls {
+  /** One try on one node; UpstreamFailure when the node could not answer. */
+  attempt(upstream: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply>;
+  /** A serving node not in `exclude`, by the balancer. */
+  pick(exclude: ReadonlySet<string>): Upstream | undefined;
+}
+
+type Settings = Pick<Config, 'subscriptions'>;
+
+export class FilterKeeper {
+  readonly #book = new FilterBook();
+  readonly #pool: UpstreamPool;
+  readonly #affinity: SessionAffinity;
+  readonly #calls: FilterCalls;
+  readonly #replayMaxBlocks: bigint;
+  readonly #telemetry: Telemetry;
+  readonly #logger: Logger;
+  readonly #warnings: WarningThrottle;
+
+  constructor(pool: UpstreamPool, affinity: SessionAffinity, calls: FilterCalls, settings: Settings, telemetry: Telemetry, logger: Logger) {
+    this.#pool = pool;
+    this.#affinity = affinity;
+    this.#calls = calls;
+    this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
+    this.#telemetry = telemetry;
+    this.#logger = logger;
+    this.#warnings = new WarningThrottle(logger);
+  }
+
+  /** eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter: on the session's node. */
+  async create(method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+    const kind = KINDS.get(method);
+    if (kind === undefined) throw new Error(`${method} makes no filter`);
+    const upstream = this.#affinity.owner(caller.sessionKey);
+    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
+    // The node's filter starts at its head when it gets the call: at least what it says just before.
+    // evmux's own idea of that head may be a probe interval old, and a replay from there would hand
+    // over logs of blocks the filter never covered.
+    const head = kind === 'pending' ? -1n : await this.#headOf(upstream, caller).catch(() => upstream.headNumber);
+    const reply = await this.#attemptOrThrow(upstream, method, params, caller);
+    if (reply.error !== undefined) return reply;
+    const nodeId = String(replyResult(reply));
+    const id = encodeFilterId(this.#pool.indexOf(upstream), nodeId);
+    this.#book.add(id, {
+      kind,
+      method,
+      params: Array.isArray(params) ? params : [],
+      sessionKey: caller.sessionKey,
+      upstream,
+      nodeId,
+      cursor: filterCursor(kind, head),
+      lastUsed: Date.now(),
+      turn: Promise.resolve(),
+    });
+    return resultReply(id);
+  }
+
+  /** eth_getFilterChanges, eth_getFilterLogs, eth_uninstallFilter: on the node holding the filter. */
+  use(method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+    const list = Array.isArray(params) ? params : [];
+    const id = list[0];
+    const { upstreamIndex, nodeId } = decodeFilterId(id, this.#pool.upstreams.length);
+    const record = this.#book.use(id as string);
+    if (record === undefined) return this.#attemptOrThrow(this.#pool.upstreams[upstreamIndex]!, method, [nodeId, ...list.slice(1)], caller);
+    // One call on a filter at a time: a poll must see what the one before it handed over.
+    const run = record.turn.then(() => this.#useRecorded(record, id as string, method, list.slice(1), caller));
+    record.turn = run.catch(() => {});
+    return run;
+  }
+
+  /** Filters in the book, for /status. */
+  get count(): number {
+    return this.#book.size;
+  }
+
+  async #useRecorded(record: FilterRecord, id: string, method: string, rest: unknown[], caller: Caller): Promise<UpstreamReply> {
+    if (!this.#book.holds(id, record)) return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
+    if (method === 'eth_uninstallFilter') return this.#uninstall(record, id, caller);
+    let reason: FilterMoveReason = 'node_down';
+    if (record.upstream.healthy) {
+      const headAtSend = record.upstream.headNumber;
+      try {
+        const reply = await this.#calls.attempt(record.upstream, method, [record.nodeId, ...rest], caller);
+        if (!isFilterGone(reply)) return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
+        reason = 'filter_lost';
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure)) throw error;
+      }
+    }
+    const missed = await this.#move(record, id, reason, caller);
+    if (method === 'eth_getFilterChanges') return resultReply(missed);
+    return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
+  }
+
+  /** A poll's answer, without what the client was handed already; recorded as handed over. */
+  #handOver(record: FilterRecord, reply: UpstreamReply, headAtSend: bigint): UpstreamReply {
+    if (reply.error !== undefined || record.cursor === undefined) return reply;
+    const items = replyResult(reply);
+    if (!Array.isArray(items)) return reply;
+    const kept = record.cursor.answered(items, headAtSend);
+    return kept.length === items.length ? reply : resultReply(kept);
+  }
+
+  /**
+   * Make the filter again on another node (or on its own, back without it) and return what its
+   * client missed. Nothing changes unless every step works: the next poll tries again.
+   */
+  async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
+    const from = record.upstream;
+    const exclude: ReadonlySet<string> = reason === 'node_down' ? new Set([from.name]) : new Set();
+    const owner = this.#affinity.owner(record.sessionKey);
+    const target = owner !== undefined && !exclude.has(owner.name) ? owner : this.#calls.pick(exclude);
+    if (target === undefined) throw new UpstreamUnavailableError(`filter ${id}: upstream ${from.name} holding it is unavailable, and no other upstream is`);
+    const made = await this.#step(target, record.method, record.params, caller);
+    if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
+    const nodeId = String(replyResult(made));
+    let missed: unknown[] = [];
+    let through = -1n;
+    try {
+      checkNodeFilterId(nodeId);
+      through = await this.#headOf(target, caller);
+      if (record.cursor !== undefined) missed = await this.#missed(record, id, target, through, caller);
+    } catch (error) {
+      void this.#calls.attempt(target, 'eth_uninstallFilter', [nodeId], caller).catch(() => {});
+      throw error;
+    }
+    record.upstream = target;
+    record.nodeId = nodeId;
+    record.cursor?.replayed(missed, through);
+    this.#telemetry.filterMoved(record.kind, reason, missed.length);
+    // Per filter at debug: a node that goes away takes every filter it holds, and they move as they are polled.
+    this.#logger.debug({ filter: id, kind: record.kind, from: from.name, to: target.name, reason, replayed: missed.length }, 'filter made again on another node');
+    return missed;
+  }
+
+  /** What the filter would have reported between what it handed over and `through`, on `target`. */
+  async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: Caller): Promise<unknown[]> {
+    const cursor = record.cursor!;
+    const criteria = (record.params[0] ?? {}) as Record<string, unknown>;
+    let from = cursor.covered + 1n;
+    let to = through;
+    if (record.kind === 'logs') {
+      // A filter on one block hash reports nothing new, ever.
+      if (criteria['blockHash'] !== undefined) return [];
+      const fromBlock = quantity(criteria['fromBlock']);
+      const toBlock = quantity(criteria['toBlock']);
+      if (fromBlock !== undefined && fromBlock > from) from = fromBlock;
+      if (toBlock !== undefined && toBlock < to) to = toBlock;
+    }
+    if (to < from) return [];
+    if (to - from + 1n > this.#replayMaxBlocks) {
+      this.#warnings.warn(
+        { upstream: target.name, filter: id, missedBlocks: Number(to - from + 1n), replayMaxBlocks: Number(this.#replayMaxBlocks) },
+        'filter replay cut short: only the last subscriptions.replayMaxBlocks blocks are handed over',
+      );
+      from = to - this.#replayMaxBlocks + 1n;
+    }
+    if (record.kind === 'logs') {
+      const reply = await this.#step(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(from), toBlock: hex(to) }], caller);
+      const logs = reply.error === undefined ? replyResult(reply) : undefined;
+      if (!Array.isArray(logs)) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give the logs the filter missed: ${reply.error?.message ?? 'no list'}`);
+      return cursor.unsent(logs);
+    }
+    const hashes: unknown[] = [];
+    for (let start = from; start <= to; start += BigInt(BLOCK_LOOKUPS_AT_ONCE)) {
+      const numbers: bigint[] = [];
+      for (let number = start; number <= to && number < start + BigInt(BLOCK_LOOKUPS_AT_ONCE); number++) numbers.push(number);
+      hashes.push(...(await Promise.all(numbers.map((number) => this.#hashOf(target, number, id, caller)))));
+    }
+    return cursor.unsent(hashes);
+  }
+
+  async #hashOf(target: Upstream, number: bigint, id: string, caller: Caller): Promise<string> {
+    const reply = await this.#step(target, 'eth_getBlockByNumber', [hex(number), false], caller);
+    const block = reply.error === undefined ? (replyResult(reply) as { hash?: unknown } | null) : null;
+    if (typeof block?.hash !== 'string') throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give block ${number}, which the filter missed`);
+    return block.hash;
+  }
+
+  async #headOf(target: Upstream, caller: Caller): Promise<bigint> {
+    const reply = await this.#step(target, 'eth_blockNumber', [], caller);
+    const head = reply.error === undefined ? quantity(replyResult(reply)) : undefined;
+    if (head === undefined) throw new UpstreamUnavailableError(`${target.name} did not give its head: ${reply.error?.message ?? 'not a number'}`);
+    return head;
+  }
+
+  /** The filter is gone for the client whatever its node says: a node that is down or lost it has none. */
+  async #uninstall(record: FilterRecord, id: string, caller: Caller): Promise<UpstreamReply> {
+    this.#book.delete(id);
+    if (!record.upstream.healthy) return resultReply(true);
+    try {
+      const reply = await this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller);
+      return isFilterGone(reply) ? resultReply(true) : reply;
+    } catch (error) {
+      if (error instanceof UpstreamFailure) return resultReply(true);
+      throw error;
+    }
+  }
+
+  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+    try {
+      return await this.#calls.attempt(upstream, method, params, caller);
+    } catch (error) {
+      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
+      throw error;
+    }
+  }
+
+  /** One call of a move, on the node the filter moves to. */
+  async #step(target: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+    try {
+      return await this.#calls.attempt(target, method, params, caller);
+    } catch (error) {
+      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`the filter's node is gone, and ${method} on ${target.name} to make it again failed: ${error.code}`);
+      throw error;
+    }
+  }
+}
+
+function isFilterGone(reply: UpstreamReply): boolean {
+  return reply.error !== undefined && FILTER_GONE.test(reply.error.message);
+}
+
+function hex(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}

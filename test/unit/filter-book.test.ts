@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FilterBook, IDLE_MS, MAX_FILTERS, type FilterRecord } from '../../src/router/filter-book.js';
+import type { Upstream } from '../../src/upstream/upstream.js';
+
+function record(lastUsed: number): FilterRecord {
+  return {
+    kind: 'pending',
+    method: 'eth_newPendingTransactionFilter',
+    params: [],
+    sessionKey: '127.0.0.1',
+    upstream: {} as Upstream,
+    nodeId: '0x1',
+    cursor: undefined,
+    lastUsed,
+    turn: Promise.resolve(),
+  };
+}
+
+test('a filter is found by its id in any case, and forgotten when deleted', () => {
+  const book = new FilterBook();
+  const entry = record(0);
+  book.add('0x01AB', entry, 0);
+  assert.equal(book.use('0x01ab', 1), entry);
+  assert.equal(entry.lastUsed, 1);
+  assert.ok(book.holds('0x01Ab', entry));
+  book.delete('0x01AB');
+  assert.equal(book.use('0x01ab', 2), undefined);
+  assert.equal(book.holds('0x01ab', entry), false);
+});
+
+test('a filter not polled for IDLE_MS is forgotten; one polled meanwhile is kept', () => {
+  const book = new FilterBook();
+  book.add('0x0101', record(0), 0);
+  book.add('0x0102', record(0), 0);
+  assert.ok(book.use('0x0102', IDLE_MS - 1));
+  assert.equal(book.use('0x0101', IDLE_MS), undefined);
+  assert.ok(book.use('0x0102', 2 * IDLE_MS - 2));
+  assert.equal(book.size, 1);
+});
+
+test('past MAX_FILTERS the filter polled least lately is forgotten', () => {
+  const book = new FilterBook();
+  for (let n = 0; n < MAX_FILTERS; n++) book.add(`0x01${n.toString(16)}`, record(0), 0);
+  assert.ok(book.use('0x010', 1));
+  book.add('0x02ff', record(1), 1);
+  assert.equal(book.size, MAX_FILTERS);
+  assert.ok(book.use('0x010', 2), 'polled lately: kept');
+  assert.equal(book.use('0x011', 2), undefined, 'polled least lately: forgotten');
+});

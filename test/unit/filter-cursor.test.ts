@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { filterCursor } from '../../src/router/filter-cursor.js';
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const log = (block: number, index: number, removed = false) => ({
+  blockNumber: hex(block),
+  blockHash: `0x${'b'.repeat(60)}${block.toString(16).padStart(4, '0')}`,
+  logIndex: hex(index),
+  removed,
+});
+const blockHash = (n: number): string => `0x${'a'.repeat(60)}${n.toString(16).padStart(4, '0')}`;
+
+test('logs: a poll is passed on whole and moves covered to the head known when it was sent', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  const answer = [log(11, 0), log(12, 0), log(12, 1)];
+  assert.deepEqual(cursor.answered(answer, 11n), answer);
+  assert.equal(cursor.covered, 11n);
+  // A stale known head never moves covered back.
+  assert.deepEqual(cursor.answered([], 9n), []);
+  assert.equal(cursor.covered, 11n);
+});
+
+test('logs: the replay leaves out what polls handed over past covered, and covers through the new head', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  // The node was at 12 when polled, evmux knew 11: block 12's logs are handed over, past covered.
+  cursor.answered([log(11, 0), log(12, 0)], 11n);
+  const fromNewNode = [log(12, 0), log(12, 1), log(13, 0)];
+  assert.deepEqual(cursor.unsent(fromNewNode), [log(12, 1), log(13, 0)]);
+  cursor.replayed([log(12, 1), log(13, 0)], 13n);
+  assert.equal(cursor.covered, 13n);
+});
+
+test('logs: after a move the new filter\'s answers drop the replayed blocks until one covers the replayed head', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  cursor.replayed([log(11, 0), log(12, 0)], 12n);
+  // anvil's first answer repeats a past fromBlock; the filter was made before the head was read.
+  assert.deepEqual(cursor.answered([log(5, 0), log(12, 0), log(13, 0)], 11n), [log(13, 0)]);
+  // Still short of 12 when sent: the drop goes on.
+  assert.deepEqual(cursor.answered([log(12, 0), log(14, 0)], 11n), [log(14, 0)]);
+  // Sent at 12: from here on nothing is dropped by height (a reorg may bring new logs below it).
+  assert.deepEqual(cursor.answered([log(15, 0)], 12n), [log(15, 0)]);
+  assert.deepEqual(cursor.answered([log(12, 7)], 15n), [log(12, 7)]);
+});
+
+test('logs: a new node behind the old one reports nothing twice', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  cursor.answered([log(11, 0), log(12, 0), log(13, 0)], 12n);
+  // The new node is at 11: nothing to replay, and its filter reports 12 and 13 again later.
+  cursor.replayed([], 11n);
+  assert.equal(cursor.covered, 12n);
+  assert.deepEqual(cursor.answered([log(12, 0), log(13, 0), log(14, 0)], 12n), [log(14, 0)]);
+});
+
+test('logs: removed logs always pass, and a log removed and then back in the same block is sent again', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  cursor.answered([log(11, 0)], 10n);
+  assert.deepEqual(cursor.answered([log(11, 0, true)], 10n), [log(11, 0, true)]);
+  assert.deepEqual(cursor.answered([log(11, 0)], 10n), [log(11, 0)]);
+  assert.deepEqual(cursor.unsent([log(11, 0, true), log(12, 0)]), [log(12, 0)]);
+});
+
+test('blocks: hashes handed over are left out of the replay and of the new filter\'s answers', () => {
+  const cursor = filterCursor('blocks', 10n)!;
+  assert.deepEqual(cursor.answered([blockHash(11), blockHash(12)], 11n), [blockHash(11), blockHash(12)]);
+  assert.equal(cursor.covered, 11n);
+  assert.deepEqual(cursor.unsent([blockHash(12), blockHash(13)]), [blockHash(13)]);
+  cursor.replayed([blockHash(13)], 13n);
+  assert.equal(cursor.covered, 13n);
+  assert.deepEqual(cursor.answered([blockHash(13).toUpperCase().replace('0X', '0x'), blockHash(14)], 13n), [blockHash(14)]);
+});
+
+test('blocks: only the last 256 hashes are remembered', () => {
+  const cursor = filterCursor('blocks', 0n)!;
+  cursor.answered(Array.from({ length: 300 }, (_, n) => blockHash(n + 1)), 0n);
+  assert.deepEqual(cursor.unsent([blockHash(1), blockHash(44), blockHash(45), blockHash(300)]), [blockHash(1), blockHash(44)]);
+});
+
+test('pending-transaction filters keep no cursor: they are made again without a replay', () => {
+  assert.equal(filterCursor('pending', 10n), undefined);
+});
