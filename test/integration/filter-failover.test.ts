@@ -1,0 +1,336 @@
+/**
+ * Filter failover with real clients over HTTP: the node holding a client's filter is killed (or
+ * restarts and forgets it), and the client, still polling the same filter id, gets every log or
+ * block hash exactly once, in order, with no gap. ethers' FilterIdEventSubscriber and viem's
+ * watchContractEvent never create their filter again on their own, so without failover they go
+ * silent. Expected results come from a node that stayed up, asked directly.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Contract, JsonRpcProvider, type ContractEventPayload } from 'ethers';
+import { createPublicClient, http, type Hex } from 'viem';
+import { anvil } from 'viem/chains';
+import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
+import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
+import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
+
+/** How long a client may take to catch up after its filter's node went away. */
+const DELIVERY_TIMEOUT_MS = 8000;
+
+let fx: ClientFixture;
+
+// A fresh devnet per test (well under a second to start): each test kills or restarts a node.
+beforeEach(async () => {
+  fx = await startClientFixture();
+  await fx.mineWithEmits(2, 2);
+});
+
+afterEach(async () => {
+  await fx?.close();
+});
+
+interface RpcAnswer {
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+let nextId = 1;
+
+async function rpc(url: string, method: string, params: unknown[]): Promise<RpcAnswer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
+  });
+  const { result, error } = (await response.json()) as RpcAnswer;
+  return error === undefined ? { result } : { error };
+}
+
+async function rpcResult<T>(url: string, method: string, params: unknown[]): Promise<T> {
+  const answer = await rpc(url, method, params);
+  assert.ok(answer.error === undefined, `${method} answered ${JSON.stringify(answer.error)}`);
+  return answer.result as T;
+}
+
+/** Which upstream evmux put a filter on: the two hex digits after `0x` of the id it returned. */
+function holderOf(filterId: string): number {
+  return Number.parseInt(filterId.slice(2, 4), 16);
+}
+
+/** A node other than `index`, to ask for what the chain holds while `index` is down. */
+function survivorOf(index: number): DevnetNode {
+  const node = fx.devnet.nodes.find((candidate) => candidate.index !== index);
+  assert.ok(node !== undefined);
+  return node;
+}
+
+function toQuantity(value: bigint): Hex {
+  return `0x${value.toString(16)}`;
+}
+
+function emitterFilter(): { address: Hex; topics: Hex[] } {
+  return { address: fx.devnet.emitterAddress, topics: [fx.devnet.emitterTopic] };
+}
+
+async function emitterLogsOn(node: DevnetNode, fromBlock: bigint, toBlock: bigint): Promise<LogKey[]> {
+  const filter = { ...emitterFilter(), fromBlock: toQuantity(fromBlock), toBlock: toQuantity(toBlock) };
+  return (await rpcResult<Array<Parameters<typeof logKey>[0]>>(node.httpUrl, 'eth_getLogs', [filter])).map(logKey);
+}
+
+async function blockHashesOn(node: DevnetNode, fromBlock: bigint, toBlock: bigint): Promise<Hex[]> {
+  const hashes: Hex[] = [];
+  for (let number = fromBlock; number <= toBlock; number++) {
+    hashes.push((await rpcResult<{ hash: Hex }>(node.httpUrl, 'eth_getBlockByNumber', [toQuantity(number), false])).hash);
+  }
+  return hashes;
+}
+
+async function usable(name: string): Promise<boolean> {
+  const status = JSON.parse((await fx.evmux.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
+  return status.upstreams.find((upstream) => upstream.name === name)?.usable === true;
+}
+
+interface Exchange {
+  method: string;
+  params: unknown;
+  result?: unknown;
+  error?: unknown;
+}
+
+/** The JSON-RPC calls a client library made and what evmux answered, paired by request id. */
+class RpcTraffic {
+  readonly #pending = new Map<string, Exchange>();
+  readonly #answered: Exchange[] = [];
+
+  sent(payload: unknown): void {
+    for (const frame of frames(payload)) {
+      if (typeof frame.method === 'string') this.#pending.set(JSON.stringify(frame.id), { method: frame.method, params: frame.params });
+    }
+  }
+
+  received(payload: unknown): void {
+    for (const frame of frames(payload)) {
+      const key = JSON.stringify(frame.id);
+      const exchange = this.#pending.get(key);
+      if (exchange === undefined) continue;
+      this.#pending.delete(key);
+      this.#answered.push(frame.error === undefined ? { ...exchange, result: frame.result } : { ...exchange, error: frame.error });
+    }
+  }
+
+  /** Answered calls of `method`, in the order the answers came. */
+  of(method: string): Exchange[] {
+    return this.#answered.filter((exchange) => exchange.method === method);
+  }
+
+  /** The filter id evmux gave the client's first successful `creator` call. */
+  filterId(creator: string): string | undefined {
+    const created = this.of(creator).find((exchange) => typeof exchange.result === 'string');
+    return created?.result as string | undefined;
+  }
+
+  /** For failure messages: how polling went, with the first and last errors evmux answered. */
+  summary(): unknown {
+    const polls = this.of('eth_getFilterChanges');
+    const errors = polls.filter((exchange) => exchange.error !== undefined).map((exchange) => exchange.error);
+    return { created: this.of('eth_newFilter').length, polls: polls.length, errors: errors.length, firstError: errors[0], lastError: errors.at(-1) };
+  }
+}
+
+function frames(payload: unknown): Array<{ id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: unknown }> {
+  const list: unknown[] = Array.isArray(payload) ? payload : [payload];
+  return list.filter((item): item is Record<string, unknown> => item !== null && typeof item === 'object');
+}
+
+/** While a client catches up, a block is mined this often: ethers polls its filter only on new blocks. */
+const NUDGE_MS = 500;
+
+/**
+ * The shared plot of the client tests: wait for the client's filter, mine, check delivery, kill
+ * the node holding the filter, mine more, then expect every Ping from the filter's creation on,
+ * once each, in order.
+ */
+async function expectEveryLogAcrossKill(who: string, traffic: RpcTraffic, received: readonly LogKey[]): Promise<string> {
+  await waitFor(() => traffic.filterId('eth_newFilter') !== undefined, `${who}: its eth_newFilter answered`, { state: () => traffic.summary() });
+  const filterId = traffic.filterId('eth_newFilter')!;
+  const holder = holderOf(filterId);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const survivor = survivorOf(holder);
+
+  /**
+   * Wait until the client has the emitter logs of every block up to the head now, then check them
+   * against the chain. ethers polls its filter once per new block it sees and skips blocks that
+   * come while a poll is in flight, so, as on a live chain, blocks keep coming meanwhile; the logs
+   * of those may still be on their way.
+   */
+  const expectCaughtUp = async (what: string): Promise<void> => {
+    const expected = await emitterLogsOn(survivor, startHead + 1n, BigInt(fx.devnet.blockNumber));
+    let minedAt = Date.now();
+    const caughtUp = async (): Promise<boolean> => {
+      if (received.length >= expected.length) return true;
+      if (Date.now() - minedAt >= NUDGE_MS) {
+        await fx.devnet.mine(1);
+        minedAt = Date.now();
+      }
+      return false;
+    };
+    const state = async () => ({
+      filterId,
+      holder: `node${holder}`,
+      startHead,
+      head: fx.devnet.blockNumber,
+      received: received.length,
+      expected: expected.length,
+      missing: expected.filter((key) => !received.includes(key)).length,
+      traffic: traffic.summary(),
+      evmux: await fx.diagnostics(),
+    });
+    await waitFor(caughtUp, `${who}: ${what}`, { timeoutMs: DELIVERY_TIMEOUT_MS, state });
+    await sleep(300); // anything delivered twice would show up now
+    const chain = await emitterLogsOn(survivor, startHead + 1n, BigInt(fx.devnet.blockNumber));
+    assertLogSequence(received, chain.slice(0, Math.max(received.length, expected.length)), `${who} (filter ${filterId} on node${holder}): ${what}`);
+  };
+
+  await fx.mineWithEmits(3, 2);
+  await expectCaughtUp('the logs mined before the kill');
+  await fx.devnet.kill(holder);
+  await fx.mineWithEmits(3, 2);
+  await expectCaughtUp(`every log after node${holder}, holding the filter, was killed`);
+  return filterId;
+}
+
+test("ethers JsonRpcProvider contract.on('Ping'): every log once, in order, after the node holding its filter is killed", async () => {
+  // cacheTimeout -1: no answers from ethers' cache; batchMaxCount 1: one call per request.
+  const provider = new JsonRpcProvider(fx.evmux.httpUrl, undefined, { cacheTimeout: -1, pollingInterval: 50, batchMaxCount: 1 });
+  try {
+    const traffic = new RpcTraffic();
+    await provider.on('debug', (event: { action: string; payload?: unknown; result?: unknown }) => {
+      if (event.action === 'sendRpcPayload') traffic.sent(event.payload);
+      else if (event.action === 'receiveRpcResult') traffic.received(event.result);
+    });
+    const received: LogKey[] = [];
+    const emitter = new Contract(fx.devnet.emitterAddress, EMITTER_EVENT_ABI, provider);
+    await emitter.on('Ping', (_from: string, _value: bigint, event: ContractEventPayload) => void received.push(logKey(event.log)));
+    await expectEveryLogAcrossKill('ethers', traffic, received);
+  } finally {
+    provider.destroy();
+  }
+});
+
+test('raw eth_newBlockFilter polling: every block hash once, in order, after the holding node restarts without the filter', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  const holder = holderOf(filterId);
+  const holderNode = fx.devnet.nodes[holder];
+  assert.ok(holderNode !== undefined, `filter id ${filterId} names node${holder}`);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const hashes: Hex[] = [];
+  const errors: unknown[] = [];
+  const poll = async (): Promise<void> => {
+    const answer = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+    if (answer.error !== undefined) errors.push(answer.error);
+    else hashes.push(...(answer.result as Hex[]));
+  };
+
+  await fx.mineWithEmits(2);
+  await poll();
+  await fx.mineWithEmits(1); // mined before the restart, never polled on the old filter
+  await fx.devnet.restart(holder);
+  const onNode = await rpc(holderNode.httpUrl, 'eth_getFilterChanges', [`0x${filterId.slice(4)}`]);
+  assert.ok(onNode.error !== undefined, `premise: restarted node${holder} forgot the filter, but answered ${JSON.stringify(onNode)}`);
+  await waitFor(() => usable(`node${holder}`), `evmux using node${holder} again after its restart`, { timeoutMs: DELIVERY_TIMEOUT_MS });
+  await fx.mineWithEmits(2);
+
+  const endHead = BigInt(fx.devnet.blockNumber);
+  const expected = await blockHashesOn(fx.direct, startHead + 1n, endHead);
+  await waitFor(
+    async () => {
+      await poll();
+      return hashes.length >= expected.length;
+    },
+    `every block hash through filter ${filterId} after node${holder} restarted`,
+    {
+      timeoutMs: DELIVERY_TIMEOUT_MS,
+      state: async () => ({ startHead, endHead, hashes, expected, errors: errors.length, firstError: errors[0], evmux: await fx.diagnostics() }),
+    },
+  );
+  await sleep(100);
+  await poll(); // nothing may come twice
+  assert.deepEqual(hashes, expected, `filter ${filterId}: every block hash after creation exactly once, in order`);
+  assert.deepEqual(errors, [], `filter ${filterId}: no poll failed`);
+  // The node was back and answered "filter not found": the filter was made again, not passed over as down.
+  assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'blocks', reason: 'filter_lost' }), 1);
+});
+
+test('viem watchContractEvent (http, poll): every log once, in order, after the node holding its filter is killed', async () => {
+  const traffic = new RpcTraffic();
+  let stopping = false;
+  const recordingFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const request = JSON.parse(String(init?.body)) as { id?: unknown; method?: unknown };
+    traffic.sent(request);
+    const response = await fetch(input, init);
+    const answer = (await response.clone().json()) as { error?: unknown };
+    traffic.received(answer);
+    // viem polls on until its eth_uninstallFilter succeeds; a failed one (the filter's node is gone)
+    // would leave it polling after the test and keep the process alive.
+    if (stopping && request.method === 'eth_uninstallFilter' && answer.error !== undefined) {
+      return Response.json({ jsonrpc: '2.0', id: request.id, result: false });
+    }
+    return response;
+  };
+  const client = createPublicClient({ chain: anvil, cacheTime: 0, pollingInterval: 50, transport: http(fx.evmux.httpUrl, { fetchFn: recordingFetch }) });
+  const received: LogKey[] = [];
+  const errors: Error[] = [];
+  const unwatch = client.watchContractEvent({
+    address: fx.devnet.emitterAddress,
+    abi: EMITTER_EVENT_ABI,
+    eventName: 'Ping',
+    poll: true,
+    pollingInterval: 50,
+    onLogs: (logs) => void received.push(...logs.map(logKey)),
+    onError: (error) => void errors.push(error),
+  });
+  try {
+    const filterId = await expectEveryLogAcrossKill('viem', traffic, received);
+    assert.equal(traffic.of('eth_getLogs').length, 0, 'viem watched through its filter, never falling back to eth_getLogs');
+    assert.equal(traffic.of('eth_newFilter').length, 1, `viem created one filter: ${JSON.stringify(traffic.summary())}`);
+    const polled = new Set(traffic.of('eth_getFilterChanges').map((exchange) => JSON.stringify(exchange.params)));
+    assert.deepEqual([...polled], [JSON.stringify([filterId])], 'every poll used the one filter id');
+    assert.deepEqual(errors.map(String), [], 'viem saw no error');
+  } finally {
+    stopping = true;
+    unwatch();
+    // viem stops polling once its eth_uninstallFilter is answered: wait for that before evmux closes.
+    // Not an assertion: a failure here must not hide the test's own.
+    if (traffic.filterId('eth_newFilter') !== undefined) {
+      await waitFor(() => traffic.of('eth_uninstallFilter').length > 0, 'viem uninstalling its filter').catch(() => undefined);
+    }
+  }
+});
+
+test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a filter on a killed node answers true', async () => {
+  const criteria = { ...emitterFilter(), fromBlock: toQuantity(BigInt(fx.devnet.blockNumber) - 1n) };
+  const moved = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [criteria]);
+  const idle = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  const holder = holderOf(moved);
+  assert.equal(holderOf(idle), holder, `both filters on the session's node: ${moved}, ${idle}`);
+
+  await fx.devnet.kill(holder);
+  await fx.mineWithEmits(2, 2);
+  const changes = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [moved]);
+  assert.equal(changes.error, undefined, `eth_getFilterChanges(${moved}) after node${holder} was killed: ${JSON.stringify(changes.error)}`);
+  const filterLogs = await rpc(fx.evmux.httpUrl, 'eth_getFilterLogs', [moved]);
+  const direct = await rpcResult<unknown[]>(survivorOf(holder).httpUrl, 'eth_getLogs', [criteria]);
+  assert.ok(direct.length > 0, 'the filter matches some logs');
+  assert.deepEqual(filterLogs, { result: direct }, `eth_getFilterLogs(${moved}) after the move equals eth_getLogs with its criteria`);
+
+  for (const [what, filterId] of [
+    ['a filter on the killed node', idle],
+    ['the moved filter', moved],
+  ] as const) {
+    const uninstalled = await rpc(fx.evmux.httpUrl, 'eth_uninstallFilter', [filterId]);
+    assert.deepEqual(uninstalled, { result: true }, `eth_uninstallFilter of ${what} (${filterId})`);
+    const polled = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+    assert.ok(polled.error !== undefined, `polling ${what} (${filterId}) after eth_uninstallFilter: ${JSON.stringify(polled)}`);
+  }
+});
