@@ -32,29 +32,40 @@ const CAP_LOG_INTERVAL_MS = 60_000;
 const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
 /**
- * The dispatch context of one HTTP call, answered through its exchange. Only filter methods need
- * the session key, so it is worked out on first use (an ip key costs a syscall). A class with a
+ * The dispatch context of one HTTP call, answered through its exchange. Only filter methods and a
+ * busy node's fair queue need the session key and the client's address, so they are worked out on
+ * first use (the address costs a syscall). A class with a
  * prototype getter rather than an object literal with a getter closure per call: with the literal,
  * each call's objects survived scavenges into the old generation (BENCHMARKS.md, "HTTP: per-call
  * objects that outlived their call").
  */
+interface ClientOf {
+  keyOf(info: RequestInfo): string;
+  ipOf(info: RequestInfo): string;
+}
+
 class HttpCallContext implements DispatchContext {
   readonly transport = 'http';
   inFlight = 0;
   readonly #exchange: PostExchange;
-  readonly #keyOf: (info: RequestInfo) => string;
+  readonly #client: ClientOf;
   readonly #answered: () => void;
   #sessionKey: string | undefined;
+  #clientIp: string | undefined;
   #done = false;
 
-  constructor(exchange: PostExchange, keyOf: (info: RequestInfo) => string, answered: () => void) {
+  constructor(exchange: PostExchange, client: ClientOf, answered: () => void) {
     this.#exchange = exchange;
-    this.#keyOf = keyOf;
+    this.#client = client;
     this.#answered = answered;
   }
 
   get sessionKey(): string {
-    return (this.#sessionKey ??= this.#keyOf(this.#exchange));
+    return (this.#sessionKey ??= this.#client.keyOf(this.#exchange));
+  }
+
+  get clientIp(): string {
+    return (this.#clientIp ??= this.#client.ipOf(this.#exchange));
   }
 
   answer(response: Buffer | undefined): void {
@@ -106,7 +117,11 @@ export class Gateway {
   #httpInFlight = 0;
   /** for client misbehaviour that can repeat at the client's own rate */
   readonly #warnings: WarningThrottle;
-  readonly #keyOf = (info: RequestInfo): string => this.#sessionKey(info, this.#clientIpOf(info));
+  /** Who an HTTP call is from, worked out only when asked. */
+  readonly #clientOf: ClientOf = {
+    keyOf: (info) => this.#sessionKey(info, this.#clientIpOf(info)),
+    ipOf: (info) => this.#clientIpOf(info),
+  };
   readonly #clientIp: ClientIpResolver;
   readonly #httpAnswered = (): void => {
     this.#httpInFlight--;
@@ -303,7 +318,7 @@ export class Gateway {
 
   /** Its context a class instance: see HttpCallContext. */
   #post(exchange: PostExchange, body: string, ascii: boolean): void {
-    const context = new HttpCallContext(exchange, this.#keyOf, this.#httpAnswered);
+    const context = new HttpCallContext(exchange, this.#clientOf, this.#httpAnswered);
     this.#httpInFlight++;
     try {
       this.#dispatcher.dispatch(body, context, ascii);

@@ -187,6 +187,12 @@ const limitsSchema = z
      * cannot take every filter subscriptions.maxLogFiltersPerUpstream allows. @default 1000
      */
     maxLogFiltersPerIp: positive(1000),
+    /**
+     * Filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter) one client IP may
+     * have installed through evmux at once; one uninstalled, or not polled for five minutes, no
+     * longer counts. Each lives on a node, which keeps what it matches until polled. @default 1000
+     */
+    maxInstalledFiltersPerIp: positive(1000),
     /** Bytes queued to a slow client before it is disconnected (close 1013). @default 4194304 */
     maxSendBufferBytes: z.number().int().min(16 * 1024).default(4 * 1024 * 1024),
     /** Addresses in one logs filter. @default 1000 */

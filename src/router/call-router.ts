@@ -23,7 +23,9 @@ import { isAlreadyKnown, isAnswerTooLarge, isClosedUnderIt, isFilterCreator, isF
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
-  sessionKey: string;
+  readonly sessionKey: string;
+  /** the client's address (behind a trusted proxy, the one it names), for the filters it may install */
+  readonly clientIp: string;
 }
 
 type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions'>;

@@ -5,7 +5,8 @@
  *
  * Bounded two ways. A filter not polled for IDLE_MS is forgotten, as geth forgets one after five
  * minutes (its `--rpc.filtertimeout`); its node's answers then pass through as before. Past
- * MAX_FILTERS the one polled least lately is forgotten. The entries are kept in the order they
+ * MAX_FILTERS the one polled least lately is forgotten. It counts the filters of each client
+ * address for limits.maxInstalledFiltersPerIp. The entries are kept in the order they
  * were last used, so both checks look at the front only.
  */
 import type { Upstream } from '../upstream/upstream.js';
@@ -21,6 +22,8 @@ export interface FilterRecord {
   readonly params: readonly unknown[];
   /** the session that made it, whose node a new one goes to first */
   readonly sessionKey: string;
+  /** the address it counts against (limits.maxInstalledFiltersPerIp) */
+  readonly clientIp: string;
   /** the node holding it now, and the node's own id for it */
   upstream: Upstream;
   nodeId: string;
@@ -33,17 +36,27 @@ export interface FilterRecord {
 export class FilterBook {
   /** by the id the client holds, in lower case; least lately used first */
   readonly #records = new Map<string, FilterRecord>();
+  /** filters kept per client address */
+  readonly #perClient = new Map<string, number>();
 
   get size(): number {
     return this.#records.size;
   }
 
+  /** Filters kept that `clientIp` made, those not polled for IDLE_MS by `now` aside. */
+  countOf(clientIp: string, now = Date.now()): number {
+    this.#expire(now);
+    return this.#perClient.get(clientIp) ?? 0;
+  }
+
   add(id: string, record: FilterRecord, now = Date.now()): void {
     this.#expire(now);
+    this.#forget(id.toLowerCase());
     this.#records.set(id.toLowerCase(), record);
+    this.#perClient.set(record.clientIp, (this.#perClient.get(record.clientIp) ?? 0) + 1);
     for (const oldest of this.#records.keys()) {
       if (this.#records.size <= MAX_FILTERS) break;
-      this.#records.delete(oldest);
+      this.#forget(oldest);
     }
   }
 
@@ -65,13 +78,22 @@ export class FilterBook {
   }
 
   delete(id: string): void {
-    this.#records.delete(id.toLowerCase());
+    this.#forget(id.toLowerCase());
   }
 
   #expire(now: number): void {
     for (const [key, record] of this.#records) {
       if (now - record.lastUsed < IDLE_MS) break;
-      this.#records.delete(key);
+      this.#forget(key);
     }
+  }
+
+  #forget(key: string): void {
+    const record = this.#records.get(key);
+    if (record === undefined) return;
+    this.#records.delete(key);
+    const count = (this.#perClient.get(record.clientIp) ?? 0) - 1;
+    if (count > 0) this.#perClient.set(record.clientIp, count);
+    else this.#perClient.delete(record.clientIp);
   }
 }

@@ -11,7 +11,7 @@
  * as it listens, whatever the answer: without this a node that went away silenced it for good.
  */
 import type { Config } from '../config/schema.js';
-import { UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import type { SessionAffinity } from '../subs/affinity.js';
@@ -20,6 +20,7 @@ import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, quantity, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
@@ -45,7 +46,7 @@ export interface FilterCalls {
   pick(exclude: ReadonlySet<string>): Upstream | undefined;
 }
 
-type Settings = Pick<Config, 'subscriptions'>;
+type Settings = Pick<Config, 'subscriptions' | 'limits'>;
 
 export class FilterKeeper {
   readonly #book = new FilterBook();
@@ -53,6 +54,7 @@ export class FilterKeeper {
   readonly #affinity: SessionAffinity;
   readonly #calls: FilterCalls;
   readonly #replayMaxBlocks: bigint;
+  readonly #maxPerClient: number;
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
@@ -62,15 +64,23 @@ export class FilterKeeper {
     this.#affinity = affinity;
     this.#calls = calls;
     this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
+    this.#maxPerClient = settings.limits.maxInstalledFiltersPerIp;
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#warnings = new WarningThrottle(logger);
   }
 
   /** eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter: on the session's node. */
-  async create(method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+  async create(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const kind = KINDS.get(method);
     if (kind === undefined) throw new Error(`${method} makes no filter`);
+    const { clientIp } = caller;
+    if (this.#book.countOf(clientIp) >= this.#maxPerClient) {
+      this.#telemetry.clientRejected('installed_filters_per_ip');
+      throw new LimitExceededError(
+        `too many installed filters from ${clientIp}: at most ${this.#maxPerClient} (limits.maxInstalledFiltersPerIp); uninstall one (eth_uninstallFilter) first, or poll one you have`,
+      );
+    }
     const upstream = this.#affinity.owner(caller.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
     // The node's filter starts at its head when it gets the call: at least what it says just before.
@@ -86,6 +96,7 @@ export class FilterKeeper {
       method,
       params: Array.isArray(params) ? params : [],
       sessionKey: caller.sessionKey,
+      clientIp,
       upstream,
       nodeId,
       cursor: filterCursor(kind, head),

@@ -45,6 +45,10 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
     this.ip = socket.data.ip;
   }
 
+  get clientIp(): string {
+    return this.ip;
+  }
+
   get subscriptions(): SubscriptionHost {
     return this;
   }

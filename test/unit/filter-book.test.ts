@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import { FilterBook, IDLE_MS, MAX_FILTERS, type FilterRecord } from '../../src/router/filter-book.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
-function record(lastUsed: number): FilterRecord {
+function record(lastUsed: number, clientIp = '127.0.0.1'): FilterRecord {
   return {
     kind: 'pending',
     method: 'eth_newPendingTransactionFilter',
     params: [],
-    sessionKey: '127.0.0.1',
+    sessionKey: `ip:${clientIp}`,
+    clientIp,
     upstream: {} as Upstream,
     nodeId: '0x1',
     cursor: undefined,
@@ -47,4 +48,23 @@ test('past MAX_FILTERS the filter polled least lately is forgotten', () => {
   assert.equal(book.size, MAX_FILTERS);
   assert.ok(book.use('0x010', 2), 'polled lately: kept');
   assert.equal(book.use('0x011', 2), undefined, 'polled least lately: forgotten');
+});
+
+test('filters are counted per client address until deleted or expired; an id added again counts once', () => {
+  const book = new FilterBook();
+  book.add('0x0101', record(0, '10.0.0.1'), 0);
+  book.add('0x0102', record(0, '10.0.0.1'), 0);
+  book.add('0x0103', record(10, '10.0.0.2'), 10);
+  assert.equal(book.countOf('10.0.0.1', 10), 2);
+  assert.equal(book.countOf('10.0.0.2', 10), 1);
+  assert.equal(book.countOf('10.0.0.3', 10), 0);
+  book.delete('0x0101');
+  book.delete('0x0101');
+  assert.equal(book.countOf('10.0.0.1', 10), 1);
+  // 0x0102 was last used at 0, 0x0103 at 10.
+  assert.equal(book.countOf('10.0.0.1', IDLE_MS), 0);
+  assert.equal(book.countOf('10.0.0.2', IDLE_MS), 1);
+  // The same id again (a node may reuse one) replaces the entry, not counted twice.
+  book.add('0x0103', record(IDLE_MS, '10.0.0.2'), IDLE_MS);
+  assert.equal(book.countOf('10.0.0.2', IDLE_MS), 1);
 });
