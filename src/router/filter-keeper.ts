@@ -55,6 +55,8 @@ export class FilterKeeper {
   readonly #calls: FilterCalls;
   readonly #replayMaxBlocks: bigint;
   readonly #maxPerClient: number;
+  /** filters being made, per client address */
+  readonly #making = new Map<string, number>();
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
@@ -75,12 +77,25 @@ export class FilterKeeper {
     const kind = KINDS.get(method);
     if (kind === undefined) throw new Error(`${method} makes no filter`);
     const { clientIp } = caller;
-    if (this.#book.countOf(clientIp) >= this.#maxPerClient) {
+    // Filters still being made count too: a burst of them would otherwise all pass before any is kept.
+    const making = this.#making.get(clientIp) ?? 0;
+    if (this.#book.countOf(clientIp) + making >= this.#maxPerClient) {
       this.#telemetry.clientRejected('installed_filters_per_ip');
       throw new LimitExceededError(
         `too many installed filters from ${clientIp}: at most ${this.#maxPerClient} (limits.maxInstalledFiltersPerIp); uninstall one (eth_uninstallFilter) first, or poll one you have`,
       );
     }
+    this.#making.set(clientIp, making + 1);
+    try {
+      return await this.#make(kind, method, params, caller);
+    } finally {
+      const left = (this.#making.get(clientIp) ?? 1) - 1;
+      if (left > 0) this.#making.set(clientIp, left);
+      else this.#making.delete(clientIp);
+    }
+  }
+
+  async #make(kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const upstream = this.#affinity.owner(caller.sessionKey);
     if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
     // The node's filter starts at its head when it gets the call: at least what it says just before.
@@ -96,7 +111,7 @@ export class FilterKeeper {
       method,
       params: Array.isArray(params) ? params : [],
       sessionKey: caller.sessionKey,
-      clientIp,
+      clientIp: caller.clientIp,
       upstream,
       nodeId,
       cursor: filterCursor(kind, head),
@@ -169,8 +184,10 @@ export class FilterKeeper {
     let through = -1n;
     try {
       checkNodeFilterId(nodeId);
-      through = await this.#headOf(target, caller);
-      if (record.cursor !== undefined) missed = await this.#missed(record, id, target, through, caller);
+      if (record.cursor !== undefined) {
+        through = await this.#headOf(target, caller);
+        missed = await this.#missed(record, id, target, through, caller);
+      }
     } catch (error) {
       void this.#calls.attempt(target, 'eth_uninstallFilter', [nodeId], caller).catch(() => {});
       throw error;

@@ -66,3 +66,27 @@ test('one address holds at most limits.maxInstalledFiltersPerIp filters over HTT
   const status = JSON.parse((await evmux.get('/status')).body) as { filters: number };
   assert.equal(status.filters, LIMIT);
 });
+
+test('a burst of filters from one address all in flight at once: no more than the limit are made', async () => {
+  const gateway = await startGateway(
+    devnet.nodes.map((node) => node.wsUrl),
+    { limits: { maxInstalledFiltersPerIp: LIMIT } },
+    { logLevel: 'warn' },
+  );
+  try {
+    const burst = await Promise.all(
+      Array.from({ length: 12 }, async (_, index) => {
+        const response = await fetch(gateway.httpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: index, method: 'eth_newBlockFilter', params: [] }),
+        });
+        return (await response.json()) as { result?: string; error?: { code: number } };
+      }),
+    );
+    assert.equal(burst.filter((reply) => typeof reply.result === 'string').length, LIMIT, JSON.stringify(burst));
+    assert.ok(burst.every((reply) => reply.result !== undefined || reply.error?.code === -32005), JSON.stringify(burst));
+  } finally {
+    await gateway.close();
+  }
+});
