@@ -1,7 +1,8 @@
 /**
  * Filter failover with real clients over HTTP: the node holding a client's filter is killed (or
  * restarts and forgets it), and the client, still polling the same filter id, gets every log or
- * block hash exactly once, in order, with no gap. ethers' FilterIdEventSubscriber and viem's
+ * block hash exactly once, in order, with no gap; a pending-transaction filter is made again and
+ * reports what is sent after that. ethers' FilterIdEventSubscriber and viem's
  * watchContractEvent never create their filter again on their own, so without failover they go
  * silent. Expected results come from a node that stayed up, asked directly.
  */
@@ -333,4 +334,29 @@ test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a
     const polled = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
     assert.ok(polled.error !== undefined, `polling ${what} (${filterId}) after eth_uninstallFilter: ${JSON.stringify(polled)}`);
   }
+});
+
+test('a pending-transaction filter whose node is killed is made again: transactions sent after that are reported', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newPendingTransactionFilter', []);
+  const holder = holderOf(filterId);
+  await fx.devnet.kill(holder);
+  // The first poll after the kill makes the filter again; pending transactions are not replayed.
+  assert.deepEqual(await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]), { result: [] });
+
+  const startHead = BigInt(fx.devnet.blockNumber);
+  await fx.mineWithEmits(2, 2);
+  const survivor = survivorOf(holder);
+  const mined: Hex[] = [];
+  for (let number = startHead + 1n; number <= BigInt(fx.devnet.blockNumber); number++) {
+    mined.push(...(await rpcResult<{ transactions: Hex[] }>(survivor.httpUrl, 'eth_getBlockByNumber', [toQuantity(number), false])).transactions);
+  }
+  assert.ok(mined.length > 0, 'the test mined transactions');
+  const reported = await rpcResult<Hex[]>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+  const lower = new Set(reported.map((hash) => hash.toLowerCase()));
+  assert.deepEqual(
+    mined.filter((hash) => !lower.has(hash.toLowerCase())),
+    [],
+    `filter ${filterId}, moved off node${holder}: every transaction mined after the move reported (${reported.length} reported)`,
+  );
+  assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'pending', reason: 'node_down' }), 1);
 });
