@@ -9,19 +9,36 @@
  * been handed over (`covered`). What the answer held in blocks past it is remembered by key.
  *
  * After a move the replay hands over what lies between `covered` and the new node's head when its
- * filter was made (`replayed`). The new filter may report some of the same blocks again (it was made
- * before that head was read; anvil's first answer repeats a past `fromBlock`; the new node may be
- * behind the old one): its answers drop those until one of them covers the replayed head.
+ * filter was made (`replayed`). It starts REORG_DEPTH blocks below `covered`, leaving out what was
+ * handed over by key: a reorg while the filter's node was away may have replaced blocks already
+ * covered, and the new blocks' logs are news to the client. The new filter may report some of the
+ * same blocks again (it was made before that head was read; anvil's first answer repeats a past
+ * `fromBlock`; the new node may be behind the old one): its answers drop those until one of them
+ * covers the replayed head.
  */
 
 export type FilterKind = 'logs' | 'blocks' | 'pending';
 
-/** The most block hashes a block filter's cursor remembers past `covered`: many polls' worth. */
+/**
+ * How far below `covered` a replay looks for blocks a reorg replaced while the filter's node was
+ * away. Reorgs on Ethereum since the merge are one or two blocks deep.
+ */
+export const REORG_DEPTH = 12n;
+
+/** The most block hashes a block filter's cursor remembers: many polls' worth, past REORG_DEPTH. */
 const REMEMBERED_HASHES = 256;
+
+/**
+ * The most log keys a logs filter's cursor remembers. A filter matching hundreds of logs a block
+ * remembers fewer than REORG_DEPTH blocks' worth, and its replay starts above the forgotten ones.
+ */
+export const REMEMBERED_LOGS = 2048;
 
 export interface FilterCursor {
   /** Blocks up to here have been handed over in full. */
   readonly covered: bigint;
+  /** Where a replay starts: up to REORG_DEPTH blocks below `covered`, as far as what was handed over is known. */
+  readonly replayFrom: bigint;
   /**
    * One poll's answer, polled with `headAtSend` the node's known head when it was sent: what the
    * client gets of it (the items the replay already handed over are left out), recorded as handed over.
@@ -50,17 +67,26 @@ interface LogFields {
 
 class LogsCursor implements FilterCursor {
   #covered: bigint;
-  /** keys of logs handed over in blocks past `covered`, with their block numbers */
-  readonly #beyond = new Map<string, bigint>();
+  /** keys of logs handed over in the last REORG_DEPTH blocks up to `covered` and past it, with their block numbers */
+  readonly #handed = new Map<string, bigint>();
+  /** the lowest block whose handed-over logs are all in `#handed` */
+  #knownFrom: bigint;
   /** after a move: logs of blocks up to here came in the replay */
   #replayedThrough: bigint | undefined;
 
   constructor(head: bigint) {
     this.#covered = head;
+    this.#knownFrom = head + 1n;
   }
 
   get covered(): bigint {
     return this.#covered;
+  }
+
+  get replayFrom(): bigint {
+    const deepest = this.#covered - REORG_DEPTH + 1n;
+    const from = deepest > this.#knownFrom ? deepest : this.#knownFrom;
+    return from > 0n ? from : 0n;
   }
 
   answered(items: readonly unknown[], headAtSend: bigint): unknown[] {
@@ -70,14 +96,14 @@ class LogsCursor implements FilterCursor {
       const key = logKey(log);
       // A removed log is news whatever was handed over: a reorg took its block away.
       if (log.removed === true) {
-        if (key !== undefined) this.#beyond.delete(key);
+        if (key !== undefined) this.#handed.delete(key);
         kept.push(item);
         continue;
       }
       const block = quantity(log.blockNumber);
-      if (key !== undefined && this.#beyond.has(key)) continue;
+      if (key !== undefined && this.#handed.has(key)) continue;
       if (block !== undefined && this.#replayedThrough !== undefined && block <= this.#replayedThrough) continue;
-      if (key !== undefined && block !== undefined && block > this.#covered) this.#beyond.set(key, block);
+      this.#remember(key, block);
       kept.push(item);
     }
     if (this.#replayedThrough !== undefined && headAtSend >= this.#replayedThrough) this.#replayedThrough = undefined;
@@ -89,25 +115,35 @@ class LogsCursor implements FilterCursor {
     return items.filter((item) => {
       const log = item as LogFields;
       const key = logKey(log);
-      return log.removed !== true && (key === undefined || !this.#beyond.has(key));
+      return log.removed !== true && (key === undefined || !this.#handed.has(key));
     });
   }
 
   replayed(items: readonly unknown[], through: bigint): void {
     for (const item of items) {
       const log = item as LogFields;
-      const key = logKey(log);
-      const block = quantity(log.blockNumber);
-      if (key !== undefined && block !== undefined && block > this.#covered) this.#beyond.set(key, block);
+      this.#remember(logKey(log), quantity(log.blockNumber));
     }
     this.#replayedThrough = through > this.#covered ? through : this.#covered;
     this.#cover(through);
   }
 
+  #remember(key: string | undefined, block: bigint | undefined): void {
+    if (key === undefined || block === undefined || block <= this.#covered - REORG_DEPTH) return;
+    this.#handed.set(key, block);
+    // Logs come in block order: the first ones in the map are of the lowest blocks.
+    for (const [oldest, oldestBlock] of this.#handed) {
+      if (this.#handed.size <= REMEMBERED_LOGS) break;
+      this.#handed.delete(oldest);
+      if (oldestBlock >= this.#knownFrom) this.#knownFrom = oldestBlock + 1n;
+    }
+  }
+
   #cover(head: bigint): void {
     if (head <= this.#covered) return;
     this.#covered = head;
-    for (const [key, block] of this.#beyond) if (block <= head) this.#beyond.delete(key);
+    const floor = head - REORG_DEPTH;
+    for (const [key, block] of this.#handed) if (block <= floor) this.#handed.delete(key);
   }
 }
 
@@ -115,13 +151,22 @@ class BlocksCursor implements FilterCursor {
   #covered: bigint;
   /** hashes handed over lately, oldest first; a block filter's answers carry no block numbers */
   readonly #recent = new Set<string>();
+  /** the block after the head the filter was made at: none below it is news */
+  readonly #madeAfter: bigint;
 
   constructor(head: bigint) {
     this.#covered = head;
+    this.#madeAfter = head + 1n;
   }
 
   get covered(): bigint {
     return this.#covered;
+  }
+
+  get replayFrom(): bigint {
+    const deepest = this.#covered - REORG_DEPTH + 1n;
+    const from = deepest > this.#madeAfter ? deepest : this.#madeAfter;
+    return from > 0n ? from : 0n;
   }
 
   answered(items: readonly unknown[], headAtSend: bigint): unknown[] {

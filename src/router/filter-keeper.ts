@@ -205,7 +205,7 @@ export class FilterKeeper {
   async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: Caller): Promise<unknown[]> {
     const cursor = record.cursor!;
     const criteria = (record.params[0] ?? {}) as Record<string, unknown>;
-    let from = cursor.covered + 1n;
+    let from = cursor.replayFrom;
     let to = through;
     if (record.kind === 'logs') {
       // A filter on one block hash reports nothing new, ever.

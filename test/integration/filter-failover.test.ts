@@ -360,3 +360,36 @@ test('a pending-transaction filter whose node is killed is made again: transacti
   );
   assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'pending', reason: 'node_down' }), 1);
 });
+
+test('a reorg while the node holding a logs filter is down: the new branch is handed over, its blocks below the last poll included', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [emitterFilter()]);
+  const holder = holderOf(filterId);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const received: LogKey[] = [];
+  const poll = async (): Promise<void> => {
+    received.push(...(await rpcResult<Array<Parameters<typeof logKey>[0]>>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])).map(logKey));
+  };
+  await fx.mineWithEmits(3, 2);
+  const polledHead = fx.devnet.blockNumber;
+  // The poll covers through the head evmux knows of the node: let that be the last block.
+  await waitFor(async () => {
+    const status = JSON.parse((await fx.evmux.get('/status')).body) as { upstreams: Array<{ name: string; head: string | null }> };
+    return status.upstreams.find((upstream) => upstream.name === `node${holder}`)?.head === String(polledHead);
+  }, `evmux knows node${holder} is at ${polledHead}`);
+  await poll();
+  const orphaned = await emitterLogsOn(fx.direct, BigInt(polledHead) - 1n, BigInt(polledHead));
+
+  await fx.devnet.kill(holder);
+  // The last two blocks the filter handed over are replaced by a branch of three.
+  await fx.devnet.reorg(2);
+  await fx.mineWithEmits(1, 2);
+  await poll();
+
+  const survivor = survivorOf(holder);
+  const expected = await emitterLogsOn(survivor, startHead + 1n, BigInt(fx.devnet.blockNumber));
+  const branch = await emitterLogsOn(survivor, BigInt(polledHead) - 1n, BigInt(polledHead));
+  assert.ok(branch.length > 0 && branch.every((key) => !orphaned.includes(key)), 'the reorg replaced blocks with logs by blocks with other logs');
+  // Handed over before the kill, and not canonical now: anvil reports no removed logs to replay.
+  const live = received.filter((key) => !orphaned.includes(key));
+  assert.deepEqual(live, expected, `filter ${filterId}: every log of the chain after its start once, in order, the new branch's included`);
+});

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { filterCursor } from '../../src/router/filter-cursor.js';
+import { filterCursor, REMEMBERED_LOGS, REORG_DEPTH } from '../../src/router/filter-cursor.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
-const log = (block: number, index: number, removed = false) => ({
+const log = (block: number, index: number, removed = false, branch = 'b') => ({
   blockNumber: hex(block),
-  blockHash: `0x${'b'.repeat(60)}${block.toString(16).padStart(4, '0')}`,
+  blockHash: `0x${branch.repeat(60)}${block.toString(16).padStart(4, '0')}`,
   logIndex: hex(index),
   removed,
 });
@@ -78,4 +78,36 @@ test('blocks: only the last 256 hashes are remembered', () => {
 
 test('pending-transaction filters keep no cursor: they are made again without a replay', () => {
   assert.equal(filterCursor('pending', 10n), undefined);
+});
+
+test('logs: a replay starts REORG_DEPTH blocks below covered, and finds there only what a reorg replaced', () => {
+  const depth = Number(REORG_DEPTH);
+  const cursor = filterCursor('logs', 10n)!;
+  cursor.answered(Array.from({ length: 20 }, (_, n) => log(11 + n, 0)), 30n);
+  assert.equal(cursor.replayFrom, BigInt(30 - depth + 1));
+  // The new node's logs from there: the last two blocks were replaced while the old node was away.
+  const fromNewNode = Array.from({ length: depth }, (_, n) => log(30 - depth + 1 + n, 0, false, n >= depth - 2 ? 'c' : 'b'));
+  assert.deepEqual(cursor.unsent(fromNewNode), [log(29, 0, false, 'c'), log(30, 0, false, 'c')]);
+});
+
+test('logs: a replay never starts below the filter, nor below logs it no longer remembers', () => {
+  const young = filterCursor('logs', 10n)!;
+  young.answered([log(11, 0)], 12n);
+  assert.equal(young.replayFrom, 11n);
+
+  const busy = filterCursor('logs', 100n)!;
+  const perBlock = 1100;
+  for (let block = 101; block <= 103; block++) busy.answered(Array.from({ length: perBlock }, (_, index) => log(block, index)), BigInt(block));
+  assert.ok(3 * perBlock > REMEMBERED_LOGS);
+  // All of block 101's logs were pushed out and some of 102's: the replay starts at 103.
+  assert.equal(busy.replayFrom, 103n);
+  assert.deepEqual(busy.unsent([log(103, 1099), log(104, 0)]), [log(104, 0)]);
+});
+
+test('blocks: a replay starts REORG_DEPTH blocks below covered, never below the filter', () => {
+  const cursor = filterCursor('blocks', 10n)!;
+  cursor.answered([blockHash(11), blockHash(12)], 12n);
+  assert.equal(cursor.replayFrom, 11n);
+  cursor.answered(Array.from({ length: 18 }, (_, n) => blockHash(13 + n)), 30n);
+  assert.equal(cursor.replayFrom, 30n - REORG_DEPTH + 1n);
 });
