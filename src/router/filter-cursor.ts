@@ -6,11 +6,13 @@
  * A node's filter answers a poll with what arrived in blocks after its previous poll, up to the
  * node's head at the time. evmux knew a head of that node before it sent the poll, and the node's
  * own head was at least that, so once the answer is in, everything in blocks up to that head has
- * been handed over (`covered`). What the answer held in blocks past it is remembered by key.
+ * been handed over (`covered`). What the answer held in blocks past it is remembered: a logs
+ * filter's by block hash (a node's filter hands over a block's logs all at once), a block filter's
+ * by hash.
  *
  * After a move the replay hands over what lies between `covered` and the new node's head when its
  * filter was made (`replayed`). It starts REORG_DEPTH blocks below `covered`, leaving out what was
- * handed over by key: a reorg while the filter's node was away may have replaced blocks already
+ * handed over: a reorg while the filter's node was away may have replaced blocks already
  * covered, and the new blocks' logs are news to the client. The new filter may report some of the
  * same blocks again (it was made before that head was read; anvil's first answer repeats a past
  * `fromBlock`; the new node may be behind the old one): its answers drop those until one of them
@@ -29,10 +31,11 @@ export const REORG_DEPTH = 12n;
 const REMEMBERED_HASHES = 256;
 
 /**
- * The most log keys a logs filter's cursor remembers. A filter matching hundreds of logs a block
- * remembers fewer than REORG_DEPTH blocks' worth, and its replay starts above the forgotten ones.
+ * The most blocks a logs filter's cursor remembers having handed over the logs of. Past it (a node
+ * whose head evmux has not learned for that long), the oldest are forgotten and a replay starts
+ * above them.
  */
-export const REMEMBERED_LOGS = 2048;
+export const REMEMBERED_BLOCKS = 64;
 
 export interface FilterCursor {
   /** Blocks up to here have been handed over in full. */
@@ -61,15 +64,19 @@ export function filterCursor(kind: FilterKind, head: bigint): FilterCursor | und
 interface LogFields {
   blockHash?: unknown;
   blockNumber?: unknown;
-  logIndex?: unknown;
   removed?: unknown;
 }
 
+/**
+ * A node's filter answers with every matching log of a block at once, so what was handed over is
+ * kept by block: the blocks (by hash) whose logs were, in the last REORG_DEPTH blocks up to
+ * `covered` and past it. A few dozen bytes a block, however many logs it had.
+ */
 class LogsCursor implements FilterCursor {
   #covered: bigint;
-  /** keys of logs handed over in the last REORG_DEPTH blocks up to `covered` and past it, with their block numbers */
+  /** blocks whose logs were handed over, by the first 16 hex digits of their hash, with their numbers */
   readonly #handed = new Map<string, bigint>();
-  /** the lowest block whose handed-over logs are all in `#handed` */
+  /** the lowest block whose logs, if handed over, are known to have been */
   #knownFrom: bigint;
   /** after a move: logs of blocks up to here came in the replay */
   #replayedThrough: bigint | undefined;
@@ -91,21 +98,23 @@ class LogsCursor implements FilterCursor {
 
   answered(items: readonly unknown[], headAtSend: bigint): unknown[] {
     const kept: unknown[] = [];
+    const blocks = new Map<string, bigint>();
     for (const item of items) {
       const log = item as LogFields;
-      const key = logKey(log);
+      const block = blockKey(log);
       // A removed log is news whatever was handed over: a reorg took its block away.
       if (log.removed === true) {
-        if (key !== undefined) this.#handed.delete(key);
+        if (block !== undefined) this.#handed.delete(block);
         kept.push(item);
         continue;
       }
-      const block = quantity(log.blockNumber);
-      if (key !== undefined && this.#handed.has(key)) continue;
-      if (block !== undefined && this.#replayedThrough !== undefined && block <= this.#replayedThrough) continue;
-      this.#remember(key, block);
+      const number = quantity(log.blockNumber);
+      if (block !== undefined && this.#handed.has(block)) continue;
+      if (number !== undefined && this.#replayedThrough !== undefined && number <= this.#replayedThrough) continue;
+      if (block !== undefined && number !== undefined) blocks.set(block, number);
       kept.push(item);
     }
+    for (const [block, number] of blocks) this.#remember(block, number);
     if (this.#replayedThrough !== undefined && headAtSend >= this.#replayedThrough) this.#replayedThrough = undefined;
     this.#cover(headAtSend);
     return kept;
@@ -114,28 +123,29 @@ class LogsCursor implements FilterCursor {
   unsent(items: readonly unknown[]): unknown[] {
     return items.filter((item) => {
       const log = item as LogFields;
-      const key = logKey(log);
-      return log.removed !== true && (key === undefined || !this.#handed.has(key));
+      const block = blockKey(log);
+      return log.removed !== true && (block === undefined || !this.#handed.has(block));
     });
   }
 
   replayed(items: readonly unknown[], through: bigint): void {
     for (const item of items) {
       const log = item as LogFields;
-      this.#remember(logKey(log), quantity(log.blockNumber));
+      const block = blockKey(log);
+      const number = quantity(log.blockNumber);
+      if (block !== undefined && number !== undefined) this.#remember(block, number);
     }
     this.#replayedThrough = through > this.#covered ? through : this.#covered;
     this.#cover(through);
   }
 
-  #remember(key: string | undefined, block: bigint | undefined): void {
-    if (key === undefined || block === undefined || block <= this.#covered - REORG_DEPTH) return;
-    this.#handed.set(key, block);
-    // Logs come in block order: the first ones in the map are of the lowest blocks.
-    for (const [oldest, oldestBlock] of this.#handed) {
-      if (this.#handed.size <= REMEMBERED_LOGS) break;
+  #remember(block: string, number: bigint): void {
+    if (number <= this.#covered - REORG_DEPTH) return;
+    this.#handed.set(block, number);
+    for (const [oldest, oldestNumber] of this.#handed) {
+      if (this.#handed.size <= REMEMBERED_BLOCKS) break;
       this.#handed.delete(oldest);
-      if (oldestBlock >= this.#knownFrom) this.#knownFrom = oldestBlock + 1n;
+      if (oldestNumber >= this.#knownFrom) this.#knownFrom = oldestNumber + 1n;
     }
   }
 
@@ -143,7 +153,7 @@ class LogsCursor implements FilterCursor {
     if (head <= this.#covered) return;
     this.#covered = head;
     const floor = head - REORG_DEPTH;
-    for (const [key, block] of this.#handed) if (block <= floor) this.#handed.delete(key);
+    for (const [block, number] of this.#handed) if (number <= floor) this.#handed.delete(block);
   }
 }
 
@@ -199,10 +209,10 @@ class BlocksCursor implements FilterCursor {
   }
 }
 
-function logKey(log: LogFields): string | undefined {
-  const { blockHash, logIndex } = log;
-  if (typeof blockHash !== 'string' || typeof logIndex !== 'string') return undefined;
-  return `${blockHash.toLowerCase()}:${logIndex.toLowerCase()}`;
+/** A log's block: the first 16 hex digits of its hash, as many as tell a few dozen blocks apart. */
+function blockKey(log: LogFields): string | undefined {
+  const { blockHash } = log;
+  return typeof blockHash === 'string' ? blockHash.slice(0, 18).toLowerCase() : undefined;
 }
 
 /** A hex quantity as a bigint; undefined for anything else. */

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { filterCursor, REMEMBERED_LOGS, REORG_DEPTH } from '../../src/router/filter-cursor.js';
+import { filterCursor, REMEMBERED_BLOCKS, REORG_DEPTH } from '../../src/router/filter-cursor.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const log = (block: number, index: number, removed = false, branch = 'b') => ({
   blockNumber: hex(block),
-  blockHash: `0x${branch.repeat(60)}${block.toString(16).padStart(4, '0')}`,
+  blockHash: `0x${block.toString(16).padStart(4, '0')}${branch.repeat(60)}`,
   logIndex: hex(index),
   removed,
 });
@@ -21,13 +21,14 @@ test('logs: a poll is passed on whole and moves covered to the head known when i
   assert.equal(cursor.covered, 11n);
 });
 
-test('logs: the replay leaves out what polls handed over past covered, and covers through the new head', () => {
+test('logs: the replay leaves out the blocks polls handed over past covered, and covers through the new head', () => {
   const cursor = filterCursor('logs', 10n)!;
   // The node was at 12 when polled, evmux knew 11: block 12's logs are handed over, past covered.
   cursor.answered([log(11, 0), log(12, 0)], 11n);
-  const fromNewNode = [log(12, 0), log(12, 1), log(13, 0)];
-  assert.deepEqual(cursor.unsent(fromNewNode), [log(12, 1), log(13, 0)]);
-  cursor.replayed([log(12, 1), log(13, 0)], 13n);
+  // A node's filter hands over a block's logs all at once: block 12's are all handed over.
+  const fromNewNode = [log(12, 0), log(12, 1), log(13, 0), log(13, 1)];
+  assert.deepEqual(cursor.unsent(fromNewNode), [log(13, 0), log(13, 1)]);
+  cursor.replayed([log(13, 0), log(13, 1)], 13n);
   assert.equal(cursor.covered, 13n);
 });
 
@@ -40,7 +41,7 @@ test('logs: after a move the new filter\'s answers drop the replayed blocks unti
   assert.deepEqual(cursor.answered([log(12, 0), log(14, 0)], 11n), [log(14, 0)]);
   // Sent at 12: from here on nothing is dropped by height (a reorg may bring new logs below it).
   assert.deepEqual(cursor.answered([log(15, 0)], 12n), [log(15, 0)]);
-  assert.deepEqual(cursor.answered([log(12, 7)], 15n), [log(12, 7)]);
+  assert.deepEqual(cursor.answered([log(12, 7, false, 'c')], 15n), [log(12, 7, false, 'c')]);
 });
 
 test('logs: a new node behind the old one reports nothing twice', () => {
@@ -90,18 +91,17 @@ test('logs: a replay starts REORG_DEPTH blocks below covered, and finds there on
   assert.deepEqual(cursor.unsent(fromNewNode), [log(29, 0, false, 'c'), log(30, 0, false, 'c')]);
 });
 
-test('logs: a replay never starts below the filter, nor below logs it no longer remembers', () => {
+test('logs: a replay never starts below the filter, nor below blocks it no longer remembers', () => {
   const young = filterCursor('logs', 10n)!;
   young.answered([log(11, 0)], 12n);
   assert.equal(young.replayFrom, 11n);
 
-  const busy = filterCursor('logs', 100n)!;
-  const perBlock = 1100;
-  for (let block = 101; block <= 103; block++) busy.answered(Array.from({ length: perBlock }, (_, index) => log(block, index)), BigInt(block));
-  assert.ok(3 * perBlock > REMEMBERED_LOGS);
-  // All of block 101's logs were pushed out and some of 102's: the replay starts at 103.
-  assert.equal(busy.replayFrom, 103n);
-  assert.deepEqual(busy.unsent([log(103, 1099), log(104, 0)]), [log(104, 0)]);
+  // A node whose head evmux does not learn: covered stays, and the blocks handed over pile up.
+  const stale = filterCursor('logs', 100n)!;
+  const blocks = REMEMBERED_BLOCKS + 5;
+  for (let block = 101; block <= 100 + blocks; block++) stale.answered([log(block, 0), log(block, 1)], 100n);
+  assert.equal(stale.replayFrom, 106n, 'the five oldest blocks were forgotten');
+  assert.deepEqual(stale.unsent([log(105, 0), log(106, 0), log(100 + blocks, 1)]), [log(105, 0)]);
 });
 
 test('blocks: a replay starts REORG_DEPTH blocks below covered, never below the filter', () => {
