@@ -91,9 +91,7 @@ class LogsCursor implements FilterCursor {
   }
 
   get replayFrom(): bigint {
-    const deepest = this.#covered - REORG_DEPTH + 1n;
-    const from = deepest > this.#knownFrom ? deepest : this.#knownFrom;
-    return from > 0n ? from : 0n;
+    return replayStart(this.#covered, this.#knownFrom);
   }
 
   answered(items: readonly unknown[], headAtSend: bigint): unknown[] {
@@ -174,9 +172,7 @@ class BlocksCursor implements FilterCursor {
   }
 
   get replayFrom(): bigint {
-    const deepest = this.#covered - REORG_DEPTH + 1n;
-    const from = deepest > this.#madeAfter ? deepest : this.#madeAfter;
-    return from > 0n ? from : 0n;
+    return replayStart(this.#covered, this.#madeAfter);
   }
 
   answered(items: readonly unknown[], headAtSend: bigint): unknown[] {
@@ -207,6 +203,13 @@ class BlocksCursor implements FilterCursor {
       this.#recent.delete(hash);
     }
   }
+}
+
+/** REORG_DEPTH blocks below `covered`, but not below `lowest`, nor below genesis. */
+function replayStart(covered: bigint, lowest: bigint): bigint {
+  const deepest = covered - REORG_DEPTH + 1n;
+  const from = deepest > lowest ? deepest : lowest;
+  return from > 0n ? from : 0n;
 }
 
 /** A log's block: the first 16 hex digits of its hash, as many as tell a few dozen blocks apart. */

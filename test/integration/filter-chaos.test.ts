@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { canonicalHashes } from '../support/node-rpc.js';
+import { canonicalHashes, rpcAnswer } from '../support/node-rpc.js';
 import { seededRandom } from '../support/seeded-random.js';
 import { sleep } from '../support/stream-recorder.js';
 
@@ -35,22 +35,6 @@ after(async () => {
   await evmux?.close();
   await devnet?.close();
 });
-
-interface Answer {
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-let nextId = 1;
-
-async function call(url: string, method: string, params: unknown[]): Promise<Answer> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
-  });
-  return (await response.json()) as Answer;
-}
 
 interface Log {
   blockHash: string;
@@ -73,7 +57,7 @@ class PolledFilter {
   ) {}
 
   async poll(): Promise<void> {
-    const answer = await call(this.url, 'eth_getFilterChanges', [this.id]);
+    const answer = await rpcAnswer(this.url, 'eth_getFilterChanges', [this.id]);
     if (answer.error !== undefined) this.errors.push(`${answer.error.code} ${answer.error.message}`);
     else this.items.push(...(answer.result as unknown[]));
   }
@@ -105,7 +89,7 @@ test(`filters polled through random kills, restarts and holds hand over everythi
       ['logs', 'eth_newFilter', [{ address: devnet.emitterAddress }]],
       ['blocks', 'eth_newBlockFilter', []],
     ] as const) {
-      const made = await call(url, method, [...params]);
+      const made = await rpcAnswer(url, method, [...params]);
       assert.equal(typeof made.result, 'string', `${method} for session ${session}: ${JSON.stringify(made)}`);
       filters.push(new PolledFilter(`session ${session} ${kind}`, url, made.result as string));
     }
@@ -173,7 +157,7 @@ test(`filters polled through random kills, restarts and holds hand over everythi
   const node = devnet.nodes[0]!.httpUrl;
   const blocks = [...(await canonicalHashes(node, start + 1n, end)).values()];
   const range = { address: devnet.emitterAddress, fromBlock: `0x${(start + 1n).toString(16)}`, toBlock: `0x${end.toString(16)}` };
-  const logs = ((await call(node, 'eth_getLogs', [range])).result as Log[]).map(logKey);
+  const logs = ((await rpcAnswer(node, 'eth_getLogs', [range])).result as Log[]).map(logKey);
 
   const problems: string[] = [];
   for (const filter of filters) {

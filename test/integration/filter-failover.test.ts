@@ -15,6 +15,7 @@ import { anvil } from 'viem/chains';
 import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
 import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
 import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
+import { rpcAnswer } from '../support/node-rpc.js';
 
 /** How long a client may take to catch up after its filter's node went away. */
 const DELIVERY_TIMEOUT_MS = 8000;
@@ -31,25 +32,8 @@ afterEach(async () => {
   await fx?.close();
 });
 
-interface RpcAnswer {
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-let nextId = 1;
-
-async function rpc(url: string, method: string, params: unknown[]): Promise<RpcAnswer> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
-  });
-  const { result, error } = (await response.json()) as RpcAnswer;
-  return error === undefined ? { result } : { error };
-}
-
 async function rpcResult<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const answer = await rpc(url, method, params);
+  const answer = await rpcAnswer(url, method, params);
   assert.ok(answer.error === undefined, `${method} answered ${JSON.stringify(answer.error)}`);
   return answer.result as T;
 }
@@ -228,7 +212,7 @@ test('raw eth_newBlockFilter polling: every block hash once, in order, after the
   const hashes: Hex[] = [];
   const errors: unknown[] = [];
   const poll = async (): Promise<void> => {
-    const answer = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+    const answer = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
     if (answer.error !== undefined) errors.push(answer.error);
     else hashes.push(...(answer.result as Hex[]));
   };
@@ -237,7 +221,7 @@ test('raw eth_newBlockFilter polling: every block hash once, in order, after the
   await poll();
   await fx.mineWithEmits(1); // mined before the restart, never polled on the old filter
   await fx.devnet.restart(holder);
-  const onNode = await rpc(holderNode.httpUrl, 'eth_getFilterChanges', [`0x${filterId.slice(4)}`]);
+  const onNode = await rpcAnswer(holderNode.httpUrl, 'eth_getFilterChanges', [`0x${filterId.slice(4)}`]);
   assert.ok(onNode.error !== undefined, `premise: restarted node${holder} forgot the filter, but answered ${JSON.stringify(onNode)}`);
   await waitFor(() => usable(`node${holder}`), `evmux using node${holder} again after its restart`, { timeoutMs: DELIVERY_TIMEOUT_MS });
   await fx.mineWithEmits(2);
@@ -318,9 +302,9 @@ test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a
 
   await fx.devnet.kill(holder);
   await fx.mineWithEmits(2, 2);
-  const changes = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [moved]);
+  const changes = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterChanges', [moved]);
   assert.equal(changes.error, undefined, `eth_getFilterChanges(${moved}) after node${holder} was killed: ${JSON.stringify(changes.error)}`);
-  const filterLogs = await rpc(fx.evmux.httpUrl, 'eth_getFilterLogs', [moved]);
+  const filterLogs = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterLogs', [moved]);
   const direct = await rpcResult<unknown[]>(survivorOf(holder).httpUrl, 'eth_getLogs', [criteria]);
   assert.ok(direct.length > 0, 'the filter matches some logs');
   assert.deepEqual(filterLogs, { result: direct }, `eth_getFilterLogs(${moved}) after the move equals eth_getLogs with its criteria`);
@@ -329,9 +313,9 @@ test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a
     ['a filter on the killed node', idle],
     ['the moved filter', moved],
   ] as const) {
-    const uninstalled = await rpc(fx.evmux.httpUrl, 'eth_uninstallFilter', [filterId]);
+    const uninstalled = await rpcAnswer(fx.evmux.httpUrl, 'eth_uninstallFilter', [filterId]);
     assert.deepEqual(uninstalled, { result: true }, `eth_uninstallFilter of ${what} (${filterId})`);
-    const polled = await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+    const polled = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
     assert.ok(polled.error !== undefined, `polling ${what} (${filterId}) after eth_uninstallFilter: ${JSON.stringify(polled)}`);
   }
 });
@@ -341,7 +325,7 @@ test('a pending-transaction filter whose node is killed is made again: transacti
   const holder = holderOf(filterId);
   await fx.devnet.kill(holder);
   // The first poll after the kill makes the filter again; pending transactions are not replayed.
-  assert.deepEqual(await rpc(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]), { result: [] });
+  assert.deepEqual(await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]), { result: [] });
 
   const startHead = BigInt(fx.devnet.blockNumber);
   await fx.mineWithEmits(2, 2);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpcAnswer } from '../support/node-rpc.js';
 import { Probe } from '../support/ws-probe.js';
 
 const LIMIT = 3;
@@ -28,15 +29,8 @@ after(async () => {
   await devnet?.close();
 });
 
-let nextId = 1;
-
 async function httpCall(method: string, params: unknown[]): Promise<Record<string, unknown>> {
-  const response = await fetch(evmux.httpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
-  });
-  return (await response.json()) as Record<string, unknown>;
+  return (await rpcAnswer(evmux.httpUrl, method, params)) as Record<string, unknown>;
 }
 
 test('one address holds at most limits.maxInstalledFiltersPerIp filters over HTTP and WebSocket; uninstalling one makes room', async (t: TestContext) => {

@@ -9,6 +9,20 @@ export async function rpc<T>(url: string, method: string, params: unknown[]): Pr
   return body.result as T;
 }
 
+export interface RpcAnswer {
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+let nextId = 1;
+
+/** One call, its answer as it came: a result or an error. */
+export async function rpcAnswer(url: string, method: string, params: unknown[]): Promise<RpcAnswer> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }) });
+  const { result, error } = (await response.json()) as RpcAnswer;
+  return error === undefined ? { result } : { error };
+}
+
 const hex = (n: bigint): string => `0x${n.toString(16)}`;
 
 /** The node's block hash at each height from `from` to `to`. */
