@@ -25,7 +25,8 @@ import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, quantity, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
 
-export type FilterMoveReason = 'node_down' | 'filter_lost';
+/** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
+export type FilterMoveReason = 'node_down' | 'node_unusable' | 'filter_lost';
 
 const KINDS: ReadonlyMap<string, FilterKind> = new Map([
   ['eth_newFilter', 'logs'],
@@ -143,7 +144,9 @@ export class FilterKeeper {
     if (!this.#book.holds(id, record)) return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
     if (method === 'eth_uninstallFilter') return this.#uninstall(record, id, caller);
     let reason: FilterMoveReason = 'node_down';
-    if (record.upstream.healthy) {
+    // A node that answers but is not fit for traffic keeps the filter only while no other node is.
+    if (record.upstream.healthy && !this.#pool.isUsable(record.upstream) && this.#usableTarget(record)) reason = 'node_unusable';
+    else if (record.upstream.healthy) {
       const headAtSend = record.upstream.headNumber;
       try {
         const reply = await this.#calls.attempt(record.upstream, method, [record.nodeId, ...rest], caller);
@@ -173,9 +176,7 @@ export class FilterKeeper {
    */
   async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
     const from = record.upstream;
-    const exclude: ReadonlySet<string> = reason === 'node_down' ? new Set([from.name]) : new Set();
-    const owner = this.#affinity.owner(record.sessionKey);
-    const target = owner !== undefined && !exclude.has(owner.name) ? owner : this.#calls.pick(exclude);
+    const target = this.#target(record, reason);
     if (target === undefined) throw new UpstreamUnavailableError(`filter ${id}: upstream ${from.name} holding it is unavailable, and no other upstream is`);
     const made = await this.#step(target, record.method, record.params, caller);
     if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
@@ -199,6 +200,18 @@ export class FilterKeeper {
     // Per filter at debug: a node that goes away takes every filter it holds, and they move as they are polled.
     this.#logger.debug({ filter: id, kind: record.kind, from: from.name, to: target.name, reason, replayed: missed.length }, 'filter made again on another node');
     return missed;
+  }
+
+  /** Where the filter goes: the session's node, else any serving one; not back to a node down or unfit. */
+  #target(record: FilterRecord, reason: FilterMoveReason): Upstream | undefined {
+    const exclude: ReadonlySet<string> = reason === 'filter_lost' ? new Set() : new Set([record.upstream.name]);
+    const owner = this.#affinity.owner(record.sessionKey);
+    return owner !== undefined && !exclude.has(owner.name) ? owner : this.#calls.pick(exclude);
+  }
+
+  #usableTarget(record: FilterRecord): boolean {
+    const target = this.#target(record, 'node_unusable');
+    return target !== undefined && this.#pool.isUsable(target);
   }
 
   /** What the filter would have reported between what it handed over and `through`, on `target`. */

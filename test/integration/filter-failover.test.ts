@@ -377,3 +377,28 @@ test('a reorg while the node holding a logs filter is down: the new branch is ha
   const live = received.filter((key) => !orphaned.includes(key));
   assert.deepEqual(live, expected, `filter ${filterId}: every log of the chain after its start once, in order, the new branch's included`);
 });
+
+test('a logs filter on a node that falls behind moves to one that is not: the logs come as they are mined, once each', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [emitterFilter()]);
+  const holder = holderOf(filterId);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const received: LogKey[] = [];
+  const poll = async (): Promise<void> => {
+    received.push(...(await rpcResult<Array<Parameters<typeof logKey>[0]>>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])).map(logKey));
+  };
+  await fx.mineWithEmits(1, 2);
+  await poll();
+  // Held back, the node answers but gets no blocks: past health.maxLagBlocks (5) it is not usable.
+  fx.devnet.hold(holder);
+  await fx.mineWithEmits(8, 2);
+  await waitFor(async () => {
+    const status = JSON.parse((await fx.evmux.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
+    return status.upstreams.find((upstream) => upstream.name === `node${holder}`)?.usable === false;
+  }, `node${holder}, held back, no longer usable`);
+  await poll();
+
+  const expected = await emitterLogsOn(fx.direct, startHead + 1n, BigInt(fx.devnet.blockNumber));
+  assert.deepEqual(received, expected, `filter ${filterId}: every log up to the head now, once, in order, though node${holder} has none of the last blocks`);
+  assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'logs', reason: 'node_unusable' }), 1);
+  await fx.devnet.release(holder);
+});
