@@ -31,19 +31,19 @@ const CAP_LOG_INTERVAL_MS = 60_000;
 /** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
 const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
-/**
- * The dispatch context of one HTTP call, answered through its exchange. Only filter methods and a
- * busy node's fair queue need the session key and the client's address, so they are worked out on
- * first use (the address costs a syscall). A class with a
- * prototype getter rather than an object literal with a getter closure per call: with the literal,
- * each call's objects survived scavenges into the old generation (BENCHMARKS.md, "HTTP: per-call
- * objects that outlived their call").
- */
+/** Who an HTTP call is from: its session key and its address. */
 interface ClientOf {
   keyOf(info: RequestInfo): string;
   ipOf(info: RequestInfo): string;
 }
 
+/**
+ * The dispatch context of one HTTP call, answered through its exchange. Only filter methods (the
+ * session key and the client's address) and a busy node's fair queue (the key) need to know who
+ * the call is from, so that is worked out on first use (the address costs a syscall). A class with a prototype getter rather than an object
+ * literal with a getter closure per call: with the literal, each call's objects survived scavenges
+ * into the old generation (BENCHMARKS.md, "HTTP: per-call objects that outlived their call").
+ */
 class HttpCallContext implements DispatchContext {
   readonly transport = 'http';
   inFlight = 0;
@@ -117,7 +117,7 @@ export class Gateway {
   #httpInFlight = 0;
   /** for client misbehaviour that can repeat at the client's own rate */
   readonly #warnings: WarningThrottle;
-  /** Who an HTTP call is from, worked out only when asked. */
+  /** For HttpCallContext, which asks only when it needs to. */
   readonly #clientOf: ClientOf = {
     keyOf: (info) => this.#sessionKey(info, this.#clientIpOf(info)),
     ipOf: (info) => this.#clientIpOf(info),
