@@ -1,8 +1,9 @@
 /**
  * Filter methods. A filter lives on one node, and its id says which (filter-id.ts), so any session,
  * or any evmux replica with the same upstream list, reaches it. A filter this evmux made is also
- * kept in its book (filter-book.ts): when its node goes down, or comes back without it ("filter not
- * found"), the filter is made again on another node under the id its client holds, and the next
+ * kept in its book (filter-book.ts): when its node goes down, falls behind (or is otherwise unfit
+ * for traffic) while another node is not, or comes back without it ("filter not found"), the
+ * filter is made again on another node under the id its client holds, and the next
  * eth_getFilterChanges hands over what the client missed meanwhile (filter-cursor.ts): the logs of
  * the blocks in between, read with eth_getLogs, or their hashes. A pending-transaction filter is
  * made again without that; pending transactions are not replayed anywhere.
@@ -24,6 +25,7 @@ import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, quantity, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
+import { isFilterGone } from './retry-policy.js';
 
 /** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
 export type FilterMoveReason = 'node_down' | 'node_unusable' | 'filter_lost';
@@ -36,9 +38,6 @@ const KINDS: ReadonlyMap<string, FilterKind> = new Map([
 
 /** Blocks whose hashes a block filter's replay asks for at once. */
 const BLOCK_LOOKUPS_AT_ONCE = 16;
-
-/** How geth, Besu, Erigon and anvil ("filter not found") and Nethermind ("Filter with id ... does not exist") say a filter is gone. */
-const FILTER_GONE = /filter not found|filter with id .* does not exist/i;
 
 export interface FilterCalls {
   /** One try on one node; UpstreamFailure when the node could not answer. */
@@ -150,7 +149,7 @@ export class FilterKeeper {
       const headAtSend = record.upstream.headNumber;
       try {
         const reply = await this.#calls.attempt(record.upstream, method, [record.nodeId, ...rest], caller);
-        if (!isFilterGone(reply)) return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
+        if (!isFilterGoneReply(reply)) return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
         reason = 'filter_lost';
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
@@ -271,7 +270,7 @@ export class FilterKeeper {
     if (!record.upstream.healthy) return resultReply(true);
     try {
       const reply = await this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller);
-      return isFilterGone(reply) ? resultReply(true) : reply;
+      return isFilterGoneReply(reply) ? resultReply(true) : reply;
     } catch (error) {
       if (error instanceof UpstreamFailure) return resultReply(true);
       throw error;
@@ -298,8 +297,8 @@ export class FilterKeeper {
   }
 }
 
-function isFilterGone(reply: UpstreamReply): boolean {
-  return reply.error !== undefined && FILTER_GONE.test(reply.error.message);
+function isFilterGoneReply(reply: UpstreamReply): boolean {
+  return reply.error !== undefined && isFilterGone(reply.error);
 }
 
 function hex(value: bigint): string {

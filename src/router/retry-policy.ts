@@ -59,3 +59,12 @@ export function isClosedUnderIt(error: unknown): boolean {
 export function isAlreadyKnown(error: JsonRpcErrorObject): boolean {
   return /already known|known transaction|already imported|transaction already exists|alreadyknown/i.test(error.message);
 }
+
+/**
+ * A node's "no such filter" (it restarted, or let the filter expire): "filter not found" from geth
+ * and anvil (Besu capitalises it), "Filter id 22 does not exist." from Frontier's chains, "Filter
+ * with id: '5' does not exist." from Nethermind.
+ */
+export function isFilterGone(error: JsonRpcErrorObject): boolean {
+  return /filter not found|filter (with )?id:? \S+ does not exist/i.test(error.message);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isAlreadyKnown, isIdempotent, isRetryableRpcError } from '../../src/router/retry-policy.js';
+import { isAlreadyKnown, isFilterGone, isIdempotent, isRetryableRpcError } from '../../src/router/retry-policy.js';
 
 test('node-side failures are retried on another node', () => {
   for (const error of [
@@ -42,4 +42,13 @@ test('"already known" variants from different clients are recognised', () => {
     assert.equal(isAlreadyKnown({ code: -32000, message }), true, message);
   }
   assert.equal(isAlreadyKnown({ code: -32000, message: 'nonce too low' }), false);
+});
+
+test('"no such filter" from different nodes is recognised, and nothing else is', () => {
+  for (const message of ['filter not found', 'Filter not found', 'Filter id 22 does not exist.', "Filter with id: '5' does not exist."]) {
+    assert.ok(isFilterGone({ code: -32000, message }), message);
+  }
+  for (const message of ['header not found', 'execution reverted', 'block 0x5 does not exist']) {
+    assert.equal(isFilterGone({ code: -32000, message }), false, message);
+  }
 });
