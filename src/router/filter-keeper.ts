@@ -14,6 +14,7 @@
 import type { Config } from '../config/schema.js';
 import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
+import { OWN_WORK_SHARE, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
@@ -46,7 +47,7 @@ export interface FilterCalls {
   pick(exclude: ReadonlySet<string>): Upstream | undefined;
 }
 
-type Settings = Pick<Config, 'subscriptions' | 'limits'>;
+type Settings = Pick<Config, 'subscriptions' | 'limits' | 'upstreams'>;
 
 export class FilterKeeper {
   readonly #book = new FilterBook();
@@ -57,6 +58,9 @@ export class FilterKeeper {
   readonly #maxPerClient: number;
   /** filters being made, per client address */
   readonly #making = new Map<string, number>();
+  /** per node, the moves to it in progress: a node gone with thousands of filters must not overflow the next one's queue */
+  readonly #moving = new Map<Upstream, Slots>();
+  readonly #upstreamSettings: Settings['upstreams'];
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
@@ -67,6 +71,7 @@ export class FilterKeeper {
     this.#calls = calls;
     this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
     this.#maxPerClient = settings.limits.maxInstalledFiltersPerIp;
+    this.#upstreamSettings = settings.upstreams;
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#warnings = new WarningThrottle(logger);
@@ -174,9 +179,23 @@ export class FilterKeeper {
    * client missed. Nothing changes unless every step works: the next poll tries again.
    */
   async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
-    const from = record.upstream;
     const target = this.#target(record, reason);
-    if (target === undefined) throw new UpstreamUnavailableError(`filter ${id}: upstream ${from.name} holding it is unavailable, and no other upstream is`);
+    if (target === undefined) throw new UpstreamUnavailableError(`filter ${id}: upstream ${record.upstream.name} holding it is unavailable, and no other upstream is`);
+    return this.#movesTo(target).run(() => this.#makeAgain(record, id, reason, target, caller));
+  }
+
+  /** The moves to `target` at once: as many as subscriptions' replays may use (OWN_WORK_SHARE); the rest wait. */
+  #movesTo(target: Upstream): Slots {
+    let slots = this.#moving.get(target);
+    if (slots === undefined) {
+      const maxConcurrency = this.#upstreamSettings.find((entry) => entry.name === target.name)?.maxConcurrency ?? OWN_WORK_SHARE;
+      this.#moving.set(target, (slots = new Slots(Math.ceil(maxConcurrency / OWN_WORK_SHARE))));
+    }
+    return slots;
+  }
+
+  async #makeAgain(record: FilterRecord, id: string, reason: FilterMoveReason, target: Upstream, caller: Caller): Promise<unknown[]> {
+    const from = record.upstream;
     const made = await this.#step(target, record.method, record.params, caller);
     if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
     const nodeId = String(replyResult(made));

@@ -10,6 +10,7 @@
  * rest wait their turn here instead of failing, and the node's other slots stay free for clients
  * and health probes.
  */
+import { Slots } from '../runtime/slots.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { HeadSource } from './chain-cursor.js';
@@ -19,12 +20,10 @@ export const HEADER_CACHE_SIZE = 512;
 
 export class StreamCalls implements HeadSource<TrackedHead> {
   readonly #upstream: Upstream;
-  readonly #concurrency: number;
+  readonly #slots: Slots;
   readonly #timeoutMs: number;
   readonly #byHash = new Map<string, TrackedHead>();
   readonly #fetching = new Map<string, Promise<TrackedHead | null>>();
-  readonly #waiting: Array<() => void> = [];
-  #active = 0;
 
   constructor(upstream: Upstream, options: {
     /** calls in flight at most */
@@ -32,17 +31,14 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     /** per call, counted from when it is sent */
     timeoutMs: number;
   }) {
-    if (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1) {
-      throw new RangeError(`StreamCalls concurrency must be a positive integer, got ${options.concurrency}`);
-    }
     this.#upstream = upstream;
-    this.#concurrency = options.concurrency;
+    this.#slots = new Slots(options.concurrency, 'StreamCalls concurrency');
     this.#timeoutMs = options.timeoutMs;
   }
 
   /** Calls waiting for their turn. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#slots.waiting;
   }
 
   /** The node's current head, shaped like a newHeads notification; null if it has none. */
@@ -64,7 +60,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
 
   /** eth_getLogs with `query`, the node's answer as sent. */
   logs(query: Record<string, unknown>): Promise<Array<Record<string, unknown>>> {
-    return this.#inTurn(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));
+    return this.#slots.run(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));
   }
 
   /** Requests made together get one call; a failed one is not kept, so a retry asks again. */
@@ -78,7 +74,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
   }
 
   async #header(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
-    const block = await this.#inTurn(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs));
+    const block = await this.#slots.run(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs));
     if (block === null) return null;
     // Block bodies are not part of a newHeads notification.
     const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;
@@ -88,22 +84,5 @@ export class StreamCalls implements HeadSource<TrackedHead> {
   #remember(head: TrackedHead): void {
     if (this.#byHash.size >= HEADER_CACHE_SIZE) this.#byHash.delete(this.#byHash.keys().next().value!);
     this.#byHash.set(head.hash, head);
-  }
-
-  async #inTurn<T>(call: () => Promise<T>): Promise<T> {
-    if (this.#active < this.#concurrency) this.#active++;
-    // The slot is handed over by the call that frees it (see #release), so #active stays put.
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await call();
-    } finally {
-      this.#release();
-    }
-  }
-
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
-    else this.#active--;
   }
 }

@@ -25,11 +25,10 @@ import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
 import { parseSubscription, type SubscriptionKind, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
+import { OWN_WORK_SHARE } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
-/** Stream work (replays, catch-ups) may hold one in this many of a node's request slots. */
-const STREAM_CALL_SHARE = 8;
 
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
@@ -364,7 +363,7 @@ export class SubscriptionManager {
     let calls = this.#calls.get(upstream);
     if (calls === undefined) {
       const { maxConcurrency } = this.#config.upstreams.find((entry) => entry.name === upstream.name)!;
-      calls = new StreamCalls(upstream, { concurrency: Math.ceil(maxConcurrency / STREAM_CALL_SHARE), timeoutMs: this.#config.requestTimeoutMs });
+      calls = new StreamCalls(upstream, { concurrency: Math.ceil(maxConcurrency / OWN_WORK_SHARE), timeoutMs: this.#config.requestTimeoutMs });
       this.#calls.set(upstream, calls);
     }
     return calls;

@@ -15,6 +15,7 @@ import { anvil } from 'viem/chains';
 import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
 import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
 import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
+import { startGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
 
 /** How long a client may take to catch up after its filter's node went away. */
@@ -401,4 +402,43 @@ test('a logs filter on a node that falls behind moves to one that is not: the lo
   assert.deepEqual(received, expected, `filter ${filterId}: every log up to the head now, once, in order, though node${holder} has none of the last blocks`);
   assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'logs', reason: 'node_unusable' }), 1);
   await fx.devnet.release(holder);
+});
+
+test('a node holding 2,000 filters dies: each moves on its next poll, all polled at once, none refused for a full queue', async () => {
+  const count = 2000;
+  // A gateway of its own, whose per-address limit lets one client make them all.
+  const gateway = await startGateway(fx.devnet.nodes.map((node) => node.wsUrl), { limits: { maxInstalledFiltersPerIp: count } }, { logLevel: 'warn' });
+  try {
+    // One session's filters, all on its node; each its own topic, so each its own node filter.
+    const ids: string[] = [];
+    for (let batch = 0; batch < count; batch += 200) {
+      const made = await Promise.all(
+        Array.from({ length: 200 }, (_, index) =>
+          rpcResult<string>(gateway.httpUrl, 'eth_newFilter', [{ ...emitterFilter(), topics: [[fx.devnet.emitterTopic, toQuantity(BigInt(batch + index + 1)).padEnd(66, '0')]] }]),
+        ),
+      );
+      ids.push(...made);
+    }
+    const holder = holderOf(ids[0]!);
+    assert.ok(ids.every((id) => holderOf(id) === holder), 'every filter on the session node');
+    const startHead = BigInt(fx.devnet.blockNumber);
+    // Polled as clients poll them, each once before the kill.
+    await Promise.all(ids.map((id) => rpcResult(gateway.httpUrl, 'eth_getFilterChanges', [id])));
+    await fx.devnet.kill(holder);
+    await fx.mineWithEmits(2, 2);
+    // Once evmux knows the node is gone, the session's next node takes every filter.
+    await waitFor(async () => {
+      const status = JSON.parse((await gateway.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
+      return status.upstreams.find((upstream) => upstream.name === `node${holder}`)?.usable === false;
+    }, `node${holder} marked down`);
+
+    const answers = await Promise.all(ids.map((id) => rpcAnswer(gateway.httpUrl, 'eth_getFilterChanges', [id])));
+    const refused = answers.filter((answer) => answer.error !== undefined);
+    assert.deepEqual(refused.slice(0, 3), [], `${refused.length} of ${count} polls refused`);
+    const expected = await emitterLogsOn(survivorOf(holder), startHead + 1n, BigInt(fx.devnet.blockNumber));
+    assert.ok(answers.every((answer) => (answer.result as unknown[]).length === expected.length), 'each filter handed over every log mined since the kill');
+    assert.equal(await gateway.metric('evmux_filter_moves_total', { kind: 'logs', reason: 'node_down' }), count);
+  } finally {
+    await gateway.close();
+  }
 });

@@ -1,0 +1,42 @@
+/**
+ * At most `size` pieces of work at once; the rest wait their turn, first come first served. For
+ * work evmux does on a node on its own account (replays, filters made again after a failover), so
+ * that a burst of it waits here rather than overflowing the node's request queue, and the node's
+ * other slots stay free for clients and health probes.
+ */
+/** evmux's own work on a node may hold one in this many of its request slots (32 of 256). */
+export const OWN_WORK_SHARE = 8;
+
+export class Slots {
+  readonly #size: number;
+  readonly #waiting: Array<() => void> = [];
+  #active = 0;
+
+  /** `what`: the setting `size` comes from, for the error a bad one gets. */
+  constructor(size: number, what = 'Slots size') {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`${what} must be a positive integer, got ${size}`);
+    this.#size = size;
+  }
+
+  /** Pieces of work waiting for a slot. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#active < this.#size) this.#active++;
+    // The slot is handed over by the work that frees it (see #release), so #active stays put.
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#active--;
+  }
+}
