@@ -15,7 +15,7 @@ import { anvil } from 'viem/chains';
 import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
 import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
 import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
-import { startGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
 
 /** How long a client may take to catch up after its filter's node went away. */
@@ -37,6 +37,24 @@ async function rpcResult<T>(url: string, method: string, params: unknown[]): Pro
   const answer = await rpcAnswer(url, method, params);
   assert.ok(answer.error === undefined, `${method} answered ${JSON.stringify(answer.error)}`);
   return answer.result as T;
+}
+
+/** A logs filter on the emitter made through evmux, and a poll that adds what it hands over to `received`. */
+async function pollableLogsFilter(): Promise<{ filterId: string; holder: number; startHead: bigint; received: LogKey[]; poll: () => Promise<void> }> {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [emitterFilter()]);
+  const received: LogKey[] = [];
+  const poll = async (): Promise<void> => {
+    received.push(...(await rpcResult<Array<Parameters<typeof logKey>[0]>>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])).map(logKey));
+  };
+  return { filterId, holder: holderOf(filterId), startHead: BigInt(fx.devnet.blockNumber), received, poll };
+}
+
+/** Until `gateway` no longer counts node `index` usable. */
+async function untilUnusable(gateway: TestGateway, index: number, why: string): Promise<void> {
+  await waitFor(async () => {
+    const status = JSON.parse((await gateway.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
+    return status.upstreams.find((upstream) => upstream.name === `node${index}`)?.usable === false;
+  }, `node${index} ${why}`);
 }
 
 /** Which upstream evmux put a filter on: the two hex digits after `0x` of the id it returned. */
@@ -347,13 +365,7 @@ test('a pending-transaction filter whose node is killed is made again: transacti
 });
 
 test('a reorg while the node holding a logs filter is down: the new branch is handed over, its blocks below the last poll included', async () => {
-  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [emitterFilter()]);
-  const holder = holderOf(filterId);
-  const startHead = BigInt(fx.devnet.blockNumber);
-  const received: LogKey[] = [];
-  const poll = async (): Promise<void> => {
-    received.push(...(await rpcResult<Array<Parameters<typeof logKey>[0]>>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])).map(logKey));
-  };
+  const { filterId, holder, startHead, received, poll } = await pollableLogsFilter();
   await fx.mineWithEmits(3, 2);
   const polledHead = fx.devnet.blockNumber;
   // The poll covers through the head evmux knows of the node: let that be the last block.
@@ -380,22 +392,13 @@ test('a reorg while the node holding a logs filter is down: the new branch is ha
 });
 
 test('a logs filter on a node that falls behind moves to one that is not: the logs come as they are mined, once each', async () => {
-  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [emitterFilter()]);
-  const holder = holderOf(filterId);
-  const startHead = BigInt(fx.devnet.blockNumber);
-  const received: LogKey[] = [];
-  const poll = async (): Promise<void> => {
-    received.push(...(await rpcResult<Array<Parameters<typeof logKey>[0]>>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])).map(logKey));
-  };
+  const { filterId, holder, startHead, received, poll } = await pollableLogsFilter();
   await fx.mineWithEmits(1, 2);
   await poll();
   // Held back, the node answers but gets no blocks: past health.maxLagBlocks (5) it is not usable.
   fx.devnet.hold(holder);
   await fx.mineWithEmits(8, 2);
-  await waitFor(async () => {
-    const status = JSON.parse((await fx.evmux.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
-    return status.upstreams.find((upstream) => upstream.name === `node${holder}`)?.usable === false;
-  }, `node${holder}, held back, no longer usable`);
+  await untilUnusable(fx.evmux, holder, 'held back, no longer usable');
   await poll();
 
   const expected = await emitterLogsOn(fx.direct, startHead + 1n, BigInt(fx.devnet.blockNumber));
@@ -427,10 +430,7 @@ test('a node holding 2,000 filters dies: each moves on its next poll, all polled
     await fx.devnet.kill(holder);
     await fx.mineWithEmits(2, 2);
     // Once evmux knows the node is gone, the session's next node takes every filter.
-    await waitFor(async () => {
-      const status = JSON.parse((await gateway.get('/status')).body) as { upstreams: Array<{ name: string; usable: boolean }> };
-      return status.upstreams.find((upstream) => upstream.name === `node${holder}`)?.usable === false;
-    }, `node${holder} marked down`);
+    await untilUnusable(gateway, holder, 'marked down');
 
     const answers = await Promise.all(ids.map((id) => rpcAnswer(gateway.httpUrl, 'eth_getFilterChanges', [id])));
     const refused = answers.filter((answer) => answer.error !== undefined);
