@@ -40,9 +40,10 @@ interface ClientOf {
 /**
  * The dispatch context of one HTTP call, answered through its exchange. Only filter methods (the
  * session key and the client's address) and a busy node's fair queue (the key) need to know who
- * the call is from, so that is worked out on first use (the address costs a syscall). A class with a prototype getter rather than an object
- * literal with a getter closure per call: with the literal, each call's objects survived scavenges
- * into the old generation (BENCHMARKS.md, "HTTP: per-call objects that outlived their call").
+ * the call is from, so that is worked out on first use (the address costs a syscall). A class with
+ * a prototype getter rather than an object literal with a getter closure per call: with the
+ * literal, each call's objects survived scavenges into the old generation (BENCHMARKS.md, "HTTP:
+ * per-call objects that outlived their call").
  */
 class HttpCallContext implements DispatchContext {
   readonly transport = 'http';

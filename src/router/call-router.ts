@@ -28,7 +28,7 @@ export interface CallContext {
   readonly clientIp: string;
 }
 
-type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions' | 'upstreams'>;
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 

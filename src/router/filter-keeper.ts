@@ -14,7 +14,7 @@
 import type { Config } from '../config/schema.js';
 import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
-import { OWN_WORK_SHARE, Slots } from '../runtime/slots.js';
+import { ownWorkSlots, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
@@ -47,7 +47,7 @@ export interface FilterCalls {
   pick(exclude: ReadonlySet<string>): Upstream | undefined;
 }
 
-type Settings = Pick<Config, 'subscriptions' | 'limits' | 'upstreams'>;
+type Settings = Pick<Config, 'subscriptions' | 'limits'>;
 
 export class FilterKeeper {
   readonly #book = new FilterBook();
@@ -60,7 +60,6 @@ export class FilterKeeper {
   readonly #making = new Map<string, number>();
   /** per node, the moves to it in progress: a node gone with thousands of filters must not overflow the next one's queue */
   readonly #moving = new Map<Upstream, Slots>();
-  readonly #upstreamSettings: Settings['upstreams'];
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
@@ -71,7 +70,6 @@ export class FilterKeeper {
     this.#calls = calls;
     this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
     this.#maxPerClient = settings.limits.maxInstalledFiltersPerIp;
-    this.#upstreamSettings = settings.upstreams;
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#warnings = new WarningThrottle(logger);
@@ -184,19 +182,16 @@ export class FilterKeeper {
     return this.#movesTo(target).run(() => this.#makeAgain(record, id, reason, target, caller));
   }
 
-  /** The moves to `target` at once: as many as subscriptions' replays may use (OWN_WORK_SHARE); the rest wait. */
+  /** The moves to `target` at once: as many as subscriptions' replays may make there; the rest wait. */
   #movesTo(target: Upstream): Slots {
     let slots = this.#moving.get(target);
-    if (slots === undefined) {
-      const maxConcurrency = this.#upstreamSettings.find((entry) => entry.name === target.name)?.maxConcurrency ?? OWN_WORK_SHARE;
-      this.#moving.set(target, (slots = new Slots(Math.ceil(maxConcurrency / OWN_WORK_SHARE))));
-    }
+    if (slots === undefined) this.#moving.set(target, (slots = new Slots(ownWorkSlots(target.maxConcurrency))));
     return slots;
   }
 
   async #makeAgain(record: FilterRecord, id: string, reason: FilterMoveReason, target: Upstream, caller: Caller): Promise<unknown[]> {
     const from = record.upstream;
-    const made = await this.#step(target, record.method, record.params, caller);
+    const made = await this.#attemptOrThrow(target, record.method, record.params, caller, true);
     if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
     const nodeId = String(replyResult(made));
     let missed: unknown[] = [];
@@ -255,7 +250,7 @@ export class FilterKeeper {
       from = to - this.#replayMaxBlocks + 1n;
     }
     if (record.kind === 'logs') {
-      const reply = await this.#step(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(from), toBlock: hex(to) }], caller);
+      const reply = await this.#attemptOrThrow(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(from), toBlock: hex(to) }], caller, true);
       const logs = reply.error === undefined ? replyResult(reply) : undefined;
       if (!Array.isArray(logs)) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give the logs the filter missed: ${reply.error?.message ?? 'no list'}`);
       return cursor.unsent(logs);
@@ -270,14 +265,14 @@ export class FilterKeeper {
   }
 
   async #hashOf(target: Upstream, number: bigint, id: string, caller: Caller): Promise<string> {
-    const reply = await this.#step(target, 'eth_getBlockByNumber', [hex(number), false], caller);
+    const reply = await this.#attemptOrThrow(target, 'eth_getBlockByNumber', [hex(number), false], caller, true);
     const block = reply.error === undefined ? (replyResult(reply) as { hash?: unknown } | null) : null;
     if (typeof block?.hash !== 'string') throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give block ${number}, which the filter missed`);
     return block.hash;
   }
 
   async #headOf(target: Upstream, caller: Caller): Promise<bigint> {
-    const reply = await this.#step(target, 'eth_blockNumber', [], caller);
+    const reply = await this.#attemptOrThrow(target, 'eth_blockNumber', [], caller, true);
     const head = reply.error === undefined ? quantity(replyResult(reply)) : undefined;
     if (head === undefined) throw new UpstreamUnavailableError(`${target.name} did not give its head: ${reply.error?.message ?? 'not a number'}`);
     return head;
@@ -296,22 +291,17 @@ export class FilterKeeper {
     }
   }
 
-  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+  /** One call; a node that could not answer is the client's -32050, naming the node and, in a move (`moving`), the step. */
+  async #attemptOrThrow(upstream: Upstream, method: string, params: unknown, caller: Caller, moving = false): Promise<UpstreamReply> {
     try {
       return await this.#calls.attempt(upstream, method, params, caller);
     } catch (error) {
-      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`upstream ${upstream.name} holding the filter is unavailable: ${error.code}`);
-      throw error;
-    }
-  }
-
-  /** One call of a move, on the node the filter moves to. */
-  async #step(target: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
-    try {
-      return await this.#calls.attempt(target, method, params, caller);
-    } catch (error) {
-      if (error instanceof UpstreamFailure) throw new UpstreamUnavailableError(`the filter's node is gone, and ${method} on ${target.name} to make it again failed: ${error.code}`);
-      throw error;
+      if (!(error instanceof UpstreamFailure)) throw error;
+      throw new UpstreamUnavailableError(
+        moving
+          ? `the filter's node is gone, and ${method} on ${upstream.name} to make it again failed: ${error.code}`
+          : `upstream ${upstream.name} holding the filter is unavailable: ${error.code}`,
+      );
     }
   }
 }

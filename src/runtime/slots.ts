@@ -4,8 +4,13 @@
  * that a burst of it waits here rather than overflowing the node's request queue, and the node's
  * other slots stay free for clients and health probes.
  */
-/** evmux's own work on a node may hold one in this many of its request slots (32 of 256). */
-export const OWN_WORK_SHARE = 8;
+/** evmux's own work on a node may hold one in this many of its request slots. */
+const OWN_WORK_SHARE = 8;
+
+/** The slots evmux's own work of one kind may hold on a node taking `maxConcurrency` calls at once: 32 of 256. */
+export function ownWorkSlots(maxConcurrency: number): number {
+  return Math.ceil(maxConcurrency / OWN_WORK_SHARE);
+}
 
 export class Slots {
   readonly #size: number;

@@ -25,7 +25,7 @@ import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
 import { parseSubscription, type SubscriptionKind, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
-import { OWN_WORK_SHARE } from '../runtime/slots.js';
+import { ownWorkSlots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
@@ -362,8 +362,7 @@ export class SubscriptionManager {
   #callsOf(upstream: Upstream): StreamCalls {
     let calls = this.#calls.get(upstream);
     if (calls === undefined) {
-      const { maxConcurrency } = this.#config.upstreams.find((entry) => entry.name === upstream.name)!;
-      calls = new StreamCalls(upstream, { concurrency: Math.ceil(maxConcurrency / OWN_WORK_SHARE), timeoutMs: this.#config.requestTimeoutMs });
+      calls = new StreamCalls(upstream, { concurrency: ownWorkSlots(upstream.maxConcurrency), timeoutMs: this.#config.requestTimeoutMs });
       this.#calls.set(upstream, calls);
     }
     return calls;

@@ -145,6 +145,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return this.#healthy && this.connected && this.#breaker.state !== 'open';
   }
 
+  /** Calls it takes at once (upstreams[].maxConcurrency); more wait in its fair queue. */
+  get maxConcurrency(): number {
+    return this.#config.maxConcurrency;
+  }
+
   get inFlight(): number {
     return this.#active + this.#queue.size;
   }
