@@ -1,7 +1,7 @@
 /**
  * Plain calls: pick a node with the balancer, retry node-side failures on another node within a
- * deadline, hand filter methods to the filter keeper, and never send a raw transaction twice to
- * the same node.
+ * deadline, hand filter methods to the filter keeper, never send a signed transaction twice to the
+ * same node, and never send another write again once a node may have got it.
  */
 import { performance } from 'node:perf_hooks';
 import { keccak256 } from 'viem';
@@ -19,7 +19,18 @@ import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { FilterKeeper } from './filter-keeper.js';
-import { isAlreadyKnown, isAnswerTooLarge, isClosedUnderIt, isFilterCreator, isFilterUser, isRetryableRpcError } from './retry-policy.js';
+import {
+  isAlreadyKnown,
+  isAnswerTooLarge,
+  isClosedUnderIt,
+  isFilterCreator,
+  isFilterUser,
+  isNonceTaken,
+  isRetryableRpcError,
+  isSignedSend,
+  isWrite,
+  mayHaveReachedNode,
+} from './retry-policy.js';
 
 export interface CallContext {
   /** the session's affinity key, for filter methods */
@@ -78,7 +89,7 @@ export class CallRouter {
   call(method: string, params: unknown, context: CallContext, sink: ReplySink, paramsJson?: string, ascii = false): void {
     if (isFilterCreator(method)) settle(this.filters.create(method, params, context), sink);
     else if (isFilterUser(method)) settle(this.filters.use(method, params, context), sink);
-    else if (method === 'eth_sendRawTransaction') settle(this.#sendRawTransaction(params, context), sink);
+    else if (isSignedSend(method)) settle(this.#sendSigned(method, params, context), sink);
     // Every node was checked to serve this chain before it took traffic, so its id is evmux's to give:
     // wallets ask for it before most of what they do, and the answer costs no round trip.
     else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) resolveLater(sink, resultReply(this.#pool.chain.chainIdHex));
@@ -113,6 +124,10 @@ export class CallRouter {
       this.#record(method, upstream, attempt.started, reply, error);
       if (reply === undefined && (!(error instanceof UpstreamFailure) || isAnswerTooLarge(error))) {
         sink.reject(this.#callerError(method, error));
+        return;
+      }
+      if (reply === undefined && isWrite(method) && mayHaveReachedNode(error as UpstreamFailure)) {
+        sink.reject(outcomeUnknown(method, error as UpstreamFailure));
         return;
       }
       const done = reply === undefined ? undefined : this.#conclude(method, params, upstream, reply, NO_NODES, deadline, minHead, caller);
@@ -167,6 +182,7 @@ export class CallRouter {
         lastError = reply;
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
+        if (isWrite(method) && mayHaveReachedNode(error)) throw outcomeUnknown(method, error);
         lastError = error;
         if (isClosedUnderIt(error) && free-- > 0) attempt--;
       }
@@ -189,7 +205,9 @@ export class CallRouter {
     caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
-    if (reply.error === undefined || !isRetryableRpcError(reply.error)) return reply;
+    // A write's error is the node's word on it, whatever it says: a timeout or "internal error" may
+    // come after the node carried it out.
+    if (reply.error === undefined || !isRetryableRpcError(reply.error) || isWrite(method)) return reply;
     return undefined;
   }
 
@@ -254,27 +272,36 @@ export class CallRouter {
     return own === undefined ? this.#settings.retry.deadlineMs : Math.max(own, this.#settings.retry.deadlineMs);
   }
 
-  async #sendRawTransaction(params: unknown, caller: CallContext): Promise<UpstreamReply> {
+  /**
+   * A signed transaction (eth_sendRawTransaction and its Conditional and Sync forms) goes to each
+   * node at most once. When a node timed out and the next one says the transaction is already there
+   * ("already known"), or that its nonce is taken and it knows the transaction by its hash (the
+   * first node passed it on, and it may already be mined), the send worked: the client gets the
+   * hash, not an error for its own transaction. The Sync form answers with a receipt, not a hash,
+   * so it gets the node's answer as it is.
+   */
+  async #sendSigned(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const raw = Array.isArray(params) ? params[0] : undefined;
     // Not /^0x([0-9a-fA-F]{2})+$/: its group, repeated once per byte, took 31 ms for a six-blob
     // transaction's 1.6 MB of hex, against 4 ms for a plain class and a length check.
     if (typeof raw !== 'string' || raw.length % 2 !== 0 || !/^0x[0-9a-fA-F]+$/.test(raw)) {
-      throw new InvalidParamsError('eth_sendRawTransaction expects one 0x-prefixed hex string of signed transaction bytes');
+      throw new InvalidParamsError(`${method} expects one 0x-prefixed hex string of signed transaction bytes as its first parameter`);
     }
+    const answersHash = method !== 'eth_sendRawTransactionSync';
     const { maxAttempts } = this.#settings.retry;
-    const deadline = performance.now() + this.#deadlineOf('eth_sendRawTransaction');
+    const deadline = performance.now() + this.#deadlineOf(method);
     // Each node at most once: a node that timed out may still have taken the transaction.
     const tried = new Set<string>();
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const upstream = this.#pick(tried);
-      const timeout = Math.min(this.#timeoutOf('eth_sendRawTransaction'), deadline - performance.now());
+      const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
       tried.add(upstream.name);
       try {
-        const reply = await this.#attempt(upstream, 'eth_sendRawTransaction', [raw], timeout, caller);
+        const reply = await this.#attempt(upstream, method, params, timeout, caller);
         if (reply.error === undefined) return reply;
-        if (attempt > 0 && isAlreadyKnown(reply.error)) return resultReply(keccak256(raw as `0x${string}`));
+        if (attempt > 0 && answersHash && (await this.#tookIt(upstream, reply, raw, deadline, caller))) return resultReply(keccak256(raw as `0x${string}`));
         if (!isRetryableRpcError(reply.error)) return reply;
         lastError = reply;
       } catch (error) {
@@ -282,7 +309,16 @@ export class CallRouter {
         lastError = error;
       }
     }
-    return this.#giveUp('eth_sendRawTransaction', lastError);
+    return this.#giveUp(method, lastError);
+  }
+
+  /** Whether a node's error to a signed transaction sent again means it has that very transaction. */
+  async #tookIt(upstream: Upstream, reply: UpstreamReply, raw: string, deadline: number, caller: CallContext): Promise<boolean> {
+    if (isAlreadyKnown(reply.error!)) return true;
+    if (!isNonceTaken(reply.error!)) return false;
+    const hash = keccak256(raw as `0x${string}`);
+    const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], this.#timeLeft('eth_getTransactionByHash', deadline), caller).catch(() => undefined);
+    return found !== undefined && found.error === undefined && !isNullResult(found);
   }
 
   /** One try on one node; `caller` is whose call it is, for that node's fair queue. */
@@ -317,7 +353,7 @@ export class CallRouter {
         ? reply.error !== undefined
           ? 'rpc_error'
           : 'ok'
-        : error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT'
+        : error instanceof UpstreamFailure && (error.code === 'EVMUX_TIMEOUT' || error.code === 'EVMUX_QUEUE_TIMEOUT')
           ? 'timeout'
           : 'transport_error';
     this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
@@ -376,6 +412,13 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
+}
+
+/** A write that failed after a node may have got it: not sent again, and the client is told why. */
+function outcomeUnknown(method: string, error: UpstreamFailure): UpstreamUnavailableError {
+  return new UpstreamUnavailableError(
+    `${method}: ${error.message} (${error.code}); not sent to another node, since this one may have carried it out: check before sending it again`,
+  );
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,12 +3,36 @@
  * are the node's fault (retry) versus the caller's (return as is).
  */
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
-import { UpstreamFailure } from '../upstream/errors.js';
+import { UpstreamFailure, type UpstreamFailureCode } from '../upstream/errors.js';
 
-/** Methods whose repetition changes nothing on chain. Writes and filter state are not. */
-export function isIdempotent(method: string): boolean {
-  return method !== 'eth_sendRawTransaction' && method !== 'eth_sendTransaction' && !isFilterMethod(method);
+/**
+ * Signed transactions: the same bytes sent to another node cannot make a second transaction, so
+ * each node may be tried once (a node that timed out may still have taken it).
+ */
+const SIGNED_SENDS = new Set(['eth_sendRawTransaction', 'eth_sendRawTransactionConditional', 'eth_sendRawTransactionSync']);
+
+export function isSignedSend(method: string): boolean {
+  return SIGNED_SENDS.has(method);
 }
+
+/**
+ * Writes whose effect evmux cannot look up afterwards: a transaction the node signs
+ * (`eth_sendTransaction`), a bundle, a user operation, mined work. Sent again only when the try
+ * before never reached a node: a second node would carry it out a second time.
+ */
+export function isWrite(method: string): boolean {
+  return /^[a-z0-9]+_(send|submit|cancel)/i.test(method) && !SIGNED_SENDS.has(method);
+}
+
+/**
+ * A failure after which the node may have got the call and carried it out (timed out, socket
+ * closed under it, answer too large), as against one where it never left evmux.
+ */
+export function mayHaveReachedNode(error: UpstreamFailure): boolean {
+  return !NEVER_SENT.has(error.code);
+}
+
+const NEVER_SENT: ReadonlySet<UpstreamFailureCode> = new Set(['EVMUX_NOT_CONNECTED', 'EVMUX_QUEUE_FULL', 'EVMUX_QUEUE_TIMEOUT', 'EVMUX_CIRCUIT_OPEN']);
 
 const FILTER_CREATORS = new Set(['eth_newFilter', 'eth_newBlockFilter', 'eth_newPendingTransactionFilter']);
 const FILTER_USERS = new Set(['eth_getFilterChanges', 'eth_getFilterLogs', 'eth_uninstallFilter']);
@@ -58,6 +82,15 @@ export function isClosedUnderIt(error: unknown): boolean {
 /** A second node that already has the transaction means the first send worked. */
 export function isAlreadyKnown(error: JsonRpcErrorObject): boolean {
   return /already known|known transaction|already imported|transaction already exists|alreadyknown/i.test(error.message);
+}
+
+/**
+ * A second node refusing a signed transaction for its nonce: the nonce is taken, by this very
+ * transaction when the first node passed it on before it timed out (mined, or waiting in the pool),
+ * or by another. Which one, that node can say by the transaction's hash.
+ */
+export function isNonceTaken(error: JsonRpcErrorObject): boolean {
+  return /nonce (is )?too low|nonce_too_low|oldnonce|replacement transaction underpriced|replacement_underpriced|replacement fee too low/i.test(error.message);
 }
 
 /**

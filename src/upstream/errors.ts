@@ -9,8 +9,9 @@ export type UpstreamFailureCode =
   /** the node's answer to this call was over `limits.maxAnswerBytes` (and closed the socket) */
   | 'EVMUX_ANSWER_TOO_LARGE'
   | 'EVMUX_TIMEOUT'
+  /** the call waited its whole timeout for a slot on a busy node, and was never sent */
+  | 'EVMUX_QUEUE_TIMEOUT'
   | 'EVMUX_QUEUE_FULL'
-  | 'EVMUX_BAD_FRAME'
   | 'EVMUX_CIRCUIT_OPEN';
 
 export class UpstreamFailure extends Error {

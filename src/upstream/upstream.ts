@@ -283,7 +283,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         },
       };
       const timer = setTimeout(() => {
-        if (this.#queue.remove(waiting)) reject(new UpstreamFailure('EVMUX_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
+        if (this.#queue.remove(waiting)) reject(new UpstreamFailure('EVMUX_QUEUE_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
       }, timeoutMs);
       this.#queue.push(waiting)?.refuse();
     });

@@ -131,9 +131,11 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'net_version')));
   const elapsed = performance.now() - started;
   const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
-  // One call holds the slot and one waits for it; both time out. The other two find the queue full.
+  // One call holds the slot and times out on the node; one waits for it and times out in the queue.
+  // The other two find the queue full.
   assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_FULL')).length, 2, messages.join('\n'));
-  assert.equal(messages.filter((message) => message.includes('EVMUX_TIMEOUT')).length, 2, messages.join('\n'));
+  assert.equal(messages.filter((message) => message.includes('EVMUX_TIMEOUT')).length, 1, messages.join('\n'));
+  assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_TIMEOUT')).length, 1, messages.join('\n'));
   assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
   node.mode = 'normal';
   const status = (await statusOf(evmux)).find((upstream) => upstream.name === 'node0') as UpstreamStatus & { inFlight: number; queued: number };
@@ -340,4 +342,95 @@ test('eth_sendRawTransaction: retried on another node, never twice on one, "alre
   const rejected = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
   assert.deepEqual(rejected['error'], { code: -32000, message: 'nonce too low' });
   assert.equal(sends().reduce((sum, n, i) => sum + n - mid[i]!, 0), 1);
+});
+
+/** An answer that never comes: the node took the call and hangs on it. */
+const never = (): Promise<never> => new Promise(() => undefined);
+
+test('eth_sendRawTransaction: after a node timed out, a taken nonce on the next counts as success when that node has this very transaction', async (t) => {
+  const { nodes, evmux } = await setup(t, 2, { ...NO_PROBES, requestTimeoutMs: 300, breaker: { failureThreshold: 1000 } });
+  const hash = keccak256(RAW_TX);
+  const nonceTaken = { code: -32000, message: 'nonce too low: next nonce 5, tx nonce 4' };
+  let first = true;
+  let known = true;
+  for (const node of nodes) {
+    node.handle('eth_sendRawTransaction', () => {
+      if (!first) throw new FakeRpcError(nonceTaken.code, nonceTaken.message);
+      first = false;
+      // The first node passes the transaction on and it is mined, but its answer never comes.
+      return never();
+    });
+    node.handle('eth_getTransactionByHash', (params) => (known && params[0] === hash ? { hash, nonce: '0x4', blockNumber: '0x9' } : null));
+  }
+  const lookups = (): number => nodes.reduce((sum, node) => sum + requests(node, 'eth_getTransactionByHash'), 0);
+
+  const reply = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  assert.equal(reply['result'], hash, JSON.stringify(reply));
+  assert.equal(lookups(), 1, 'the node that refused it was asked for it by hash');
+
+  // The nonce was taken by another transaction: the node's error stands.
+  first = true;
+  known = false;
+  const refused = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  assert.deepEqual(refused['error'], nonceTaken);
+  assert.equal(lookups(), 2);
+
+  // Said by the first node asked, it is the caller's own word on its transaction: no lookup.
+  first = false;
+  const direct = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
+  assert.deepEqual(direct['error'], nonceTaken);
+  assert.equal(lookups(), 2);
+});
+
+test('eth_sendRawTransactionSync and Conditional go to each node once, with their params as sent', async (t) => {
+  const { nodes, evmux } = await setup(t, 3, { ...NO_PROBES, requestTimeoutMs: 300, retry: { maxAttempts: 6 }, breaker: { failureThreshold: 1000 } });
+  const seen: unknown[] = [];
+  for (const node of nodes) {
+    node.handle('eth_sendRawTransactionSync', (params) => {
+      seen.push(params);
+      return never();
+    });
+  }
+  const reply = await call(evmux, 'eth_sendRawTransactionSync', [RAW_TX, 2000]);
+  assert.equal((reply['error'] as { code: number }).code, -32050, JSON.stringify(reply));
+  assert.deepEqual(nodes.map((node) => requests(node, 'eth_sendRawTransactionSync')), [1, 1, 1], 'each node once, though six attempts were allowed');
+  assert.deepEqual(seen, [[RAW_TX, 2000], [RAW_TX, 2000], [RAW_TX, 2000]]);
+
+  const options = { knownAccounts: {} };
+  for (const node of nodes) node.handle('eth_sendRawTransactionConditional', (params) => (params[0] === RAW_TX && JSON.stringify(params[1]) === JSON.stringify(options) ? keccak256(RAW_TX) : null));
+  const conditional = await call(evmux, 'eth_sendRawTransactionConditional', [RAW_TX, options]);
+  assert.equal(conditional['result'], keccak256(RAW_TX));
+  const bad = await call(evmux, 'eth_sendRawTransactionConditional', [{ raw: RAW_TX }]);
+  assert.match((bad['error'] as { message: string }).message, /eth_sendRawTransactionConditional expects one 0x-prefixed hex string of signed transaction bytes as its first parameter/);
+});
+
+test('other writes are not sent again once a node may have got them; reads failing the same way are', async (t) => {
+  const { nodes, evmux } = await setup(t, 2, { ...NO_PROBES, requestTimeoutMs: 300, retry: { maxAttempts: 3 }, breaker: { failureThreshold: 1000 } });
+  const sent = (method: string): number => nodes.reduce((sum, node) => sum + requests(node, method), 0);
+  const tx = { from: '0x00000000000000000000000000000000000000aa', to: '0x00000000000000000000000000000000000000bb', value: '0x1' };
+  for (const node of nodes) {
+    node.handle('eth_sendTransaction', never);
+    node.handle('eth_getTransactionCount', never);
+  }
+
+  // The node signs and sends it itself: a second node would send a second transaction.
+  const reply = await call(evmux, 'eth_sendTransaction', [tx]);
+  const error = reply['error'] as { code: number; message: string };
+  assert.equal(error.code, -32050);
+  assert.match(error.message, /^eth_sendTransaction: node\d: eth_sendTransaction timed out after 300 ms \(EVMUX_TIMEOUT\); not sent to another node, since this one may have carried it out/);
+  assert.equal(sent('eth_sendTransaction'), 1);
+
+  // A read that times out the same way is tried on the other node.
+  await call(evmux, 'eth_getTransactionCount', [tx.from, 'pending']);
+  assert.ok(sent('eth_getTransactionCount') >= 2, `a read was sent ${sent('eth_getTransactionCount')} times`);
+
+  // A node's error to a write is its answer, even one that has a read retried elsewhere.
+  for (const node of nodes) {
+    node.handle('eth_sendTransaction', () => {
+      throw new FakeRpcError(-32603, 'internal error');
+    });
+  }
+  const refused = await call(evmux, 'eth_sendTransaction', [tx]);
+  assert.deepEqual(refused['error'], { code: -32603, message: 'internal error' });
+  assert.equal(sent('eth_sendTransaction'), 2);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isAlreadyKnown, isFilterGone, isIdempotent, isRetryableRpcError } from '../../src/router/retry-policy.js';
+import { isAlreadyKnown, isFilterGone, isNonceTaken, isRetryableRpcError, isSignedSend, isWrite, mayHaveReachedNode } from '../../src/router/retry-policy.js';
+import { UpstreamFailure, type UpstreamFailureCode } from '../../src/upstream/errors.js';
 
 test('node-side failures are retried on another node', () => {
   for (const error of [
@@ -29,12 +30,47 @@ test("the caller's own mistakes are returned as they are", () => {
   }
 });
 
-test('writes and filter methods are not idempotent; reads are', () => {
-  assert.equal(isIdempotent('eth_call'), true);
-  assert.equal(isIdempotent('eth_getLogs'), true);
-  assert.equal(isIdempotent('eth_sendRawTransaction'), false);
-  assert.equal(isIdempotent('eth_getFilterChanges'), false);
-  assert.equal(isIdempotent('eth_newFilter'), false);
+test('signed transactions may go to each node once; other writes are told apart from reads', () => {
+  for (const method of ['eth_sendRawTransaction', 'eth_sendRawTransactionConditional', 'eth_sendRawTransactionSync']) {
+    assert.equal(isSignedSend(method), true, method);
+    assert.equal(isWrite(method), false, method);
+  }
+  for (const method of ['eth_sendTransaction', 'eth_sendBundle', 'eth_sendPrivateTransaction', 'eth_cancelBundle', 'eth_sendUserOperation', 'eth_submitWork', 'eth_submitHashrate', 'personal_sendTransaction']) {
+    assert.equal(isWrite(method), true, method);
+    assert.equal(isSignedSend(method), false, method);
+  }
+  for (const method of ['eth_call', 'eth_getLogs', 'eth_signTransaction', 'eth_estimateGas', 'eth_getTransactionByHash', 'net_version', 'eth_subscribe']) {
+    assert.equal(isWrite(method), false, method);
+    assert.equal(isSignedSend(method), false, method);
+  }
+});
+
+test('a call that never left evmux cannot have reached a node; one that timed out or met a closing socket may have', () => {
+  const failure = (code: UpstreamFailureCode): UpstreamFailure => new UpstreamFailure(code, 'node0: x', 'node0');
+  for (const code of ['EVMUX_NOT_CONNECTED', 'EVMUX_QUEUE_FULL', 'EVMUX_QUEUE_TIMEOUT', 'EVMUX_CIRCUIT_OPEN'] as const) {
+    assert.equal(mayHaveReachedNode(failure(code)), false, code);
+  }
+  for (const code of ['EVMUX_TIMEOUT', 'EVMUX_SOCKET_CLOSED', 'EVMUX_ANSWER_TOO_LARGE'] as const) {
+    assert.equal(mayHaveReachedNode(failure(code)), true, code);
+  }
+});
+
+test('a taken nonce in the words of different nodes is recognised, and nothing else is', () => {
+  for (const message of [
+    'nonce too low',
+    'nonce too low: next nonce 5, tx nonce 4',
+    'Nonce too low',
+    'Transaction nonce is too low',
+    'NONCE_TOO_LOW',
+    'OldNonce',
+    'replacement transaction underpriced',
+    'REPLACEMENT_UNDERPRICED',
+  ]) {
+    assert.equal(isNonceTaken({ code: -32000, message }), true, message);
+  }
+  for (const message of ['nonce too high', 'insufficient funds for gas * price + value', 'transaction underpriced', 'already known']) {
+    assert.equal(isNonceTaken({ code: -32000, message }), false, message);
+  }
 });
 
 test('"already known" variants from different clients are recognised', () => {
