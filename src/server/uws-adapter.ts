@@ -207,6 +207,7 @@ function text(buffer: ArrayBuffer): string {
 
 const POST_FAILED: HttpResponse = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' };
 const GET_FAILED: HttpResponse = { status: 500, contentType: 'text/plain', body: 'internal error\n' };
+const ALLOWED_METHODS = { allow: 'GET, HEAD, POST, OPTIONS' } as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /**
@@ -249,14 +250,15 @@ class HttpExchange implements PostExchange {
   }
 
   /** Write the response unless the client went away; at most once. `closeConnection`: when the rest of the request will not be read. */
-  respond(response: HttpResponse, closeConnection = false): void {
+  respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
-    writeResponse(this.#res, response, closeConnection);
+    writeResponse(this.#res, response, closeConnection, headOnly);
   }
 }
 
-function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false): void {
+/** `headOnly`: the answer to a HEAD, its headers and the length its body would have. */
+function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false, headOnly = false): void {
   res.cork(() => {
     // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
     if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
@@ -265,7 +267,8 @@ function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConne
       const lines = headerLines(response.headers);
       for (let i = 0; i < lines.length; i += 2) res.writeHeader(lines[i]!, lines[i + 1]!);
     }
-    res.end(response.body, closeConnection);
+    if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
+    else res.end(response.body, closeConnection);
   });
 }
 
@@ -383,7 +386,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
       try {
-        handlers.post(exchange, body, body.length === size);
+        // One character per byte is all ASCII, unless an invalid byte became one U+FFFD: that
+        // character must go to the node as the three bytes of UTF-8, not written byte for byte.
+        handlers.post(exchange, body, body.length === size && !body.includes('\uFFFD'));
       } catch {
         exchange.respond(POST_FAILED);
       }
@@ -413,16 +418,18 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     res.onAborted(() => {
       exchange.aborted = true;
     });
-    const result = method === 'get' ? handlers.get(exchange) : undefined;
+    // HEAD as GET without the body: load balancers health-check with either.
+    const headOnly = method === 'head';
+    const result = method === 'get' || headOnly ? handlers.get(exchange) : undefined;
     if (result === undefined) {
-      exchange.respond(method === 'get'
+      exchange.respond(method === 'get' || headOnly
         ? { status: 404, contentType: 'text/plain', body: 'not found\n' }
-        : { status: 405, contentType: 'text/plain', body: 'use POST for JSON-RPC; a GET of / names the other paths\n' });
+        : { status: 405, contentType: 'text/plain', body: 'use POST for JSON-RPC; a GET of / names the other paths\n', headers: ALLOWED_METHODS }, false, headOnly);
       return;
     }
     Promise.resolve(result).then(
-      (response) => exchange.respond(response),
-      () => exchange.respond(GET_FAILED),
+      (response) => exchange.respond(response, false, headOnly),
+      () => exchange.respond(GET_FAILED, false, headOnly),
     );
   });
 

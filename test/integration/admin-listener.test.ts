@@ -41,9 +41,19 @@ await test('with admin.port, /metrics and /status answer there and not on the cl
   }
   const put = await fetch(evmux.httpUrl, { method: 'PUT', body: '{}' });
   assert.deepEqual([put.status, await put.text()], [405, 'use POST for JSON-RPC; a GET of / names the other paths\n']);
+  assert.equal(put.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
   assert.match((await evmux.get('/')).body, /^not found: try \/healthz \/readyz \(\/status and \/metrics are on the admin listener\)/);
   assert.equal((await evmux.get('/readyz')).status, 200, 'load balancers still probe the client port');
   assert.equal((await evmux.get('/healthz')).status, 200);
+  for (const path of ['/healthz', '/readyz']) {
+    // Load balancers health-check with HEAD as well: its answer is GET's without the body.
+    const head = await fetch(`${evmux.httpUrl.replace(/\/$/, '')}${path}`, { method: 'HEAD' });
+    const get = await fetch(`${evmux.httpUrl.replace(/\/$/, '')}${path}`);
+    const body = await get.text();
+    assert.equal(head.status, 200, `HEAD ${path}`);
+    assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(body)), `HEAD ${path} names GET's length`);
+    assert.equal(await head.text(), '', `HEAD ${path} has no body`);
+  }
 
   assert.equal(await status(`${admin}/`, { method: 'POST', body: '{}' }), 405, 'no JSON-RPC on the admin listener');
   assert.equal(await status(`${admin}/nope`), 404);

@@ -364,3 +364,13 @@ test('a client that sends pings and never reads is cut off at its send buffer ca
   assert.equal(await closed, 1013);
   await goodWsCall(bystander, 'bystander after the ping flood');
 });
+
+test('an HTTP body with bytes that are not UTF-8 reaches the node as valid UTF-8, each such byte a U+FFFD', async () => {
+  node.handle('eth_echoParams', (params) => params);
+  for (const layout of ['{"jsonrpc":"2.0","id":1,"method":"eth_echoParams","params":["a", "?"]}', '{"method":"eth_echoParams","params":["a","?"],"id":1,"jsonrpc":"2.0"}']) {
+    const bytes = Buffer.from(layout, 'latin1');
+    bytes[bytes.lastIndexOf('?')] = 0xff;
+    const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes });
+    assert.deepEqual(await response.json(), { jsonrpc: '2.0', id: 1, result: ['a', '\uFFFD'] }, layout);
+  }
+});

@@ -62,9 +62,17 @@ export interface FakeNodeStats {
 
 const MAX_HTTP_BODY = 5 * 1024 * 1024;
 
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+/** Strict, as anvil's JSON reader is: bytes that are not UTF-8 make a frame unreadable. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The frame's text, or undefined when its bytes are not UTF-8. */
+function rawText(data: RawData): string | undefined {
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 export class FakeNode {
@@ -289,6 +297,10 @@ export class FakeNode {
     this.#counters.total += 1;
     ws.on('message', (data) => {
       const text = rawText(data);
+      if (text === undefined) {
+        this.#send(client, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'parse error: not UTF-8' } }));
+        return;
+      }
       if (this.frames.push(text) > 1000) this.frames.shift();
       if (!/"method"\s*:\s*"eth_(un)?subscribe"/.test(text)) this.#calls.set(client, (this.#calls.get(client) ?? 0) + 1);
       this.#receive(text, client, (body) => this.#send(client, body));
