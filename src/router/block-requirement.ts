@@ -32,7 +32,19 @@ const NULL_MAY_BE_LAG = new Set([
   'eth_getTransactionReceipt',
   'eth_getTransactionByBlockHashAndIndex',
   'eth_getTransactionByBlockNumberAndIndex',
+  'eth_getBlockTransactionCountByHash',
+  'eth_getBlockTransactionCountByNumber',
+  'eth_getUncleCountByBlockHash',
+  'eth_getUncleCountByBlockNumber',
 ]);
+
+/**
+ * How nodes say they do not have the block a read names: geth's "header not found" (by number) and
+ * "header for hash not found" (an EIP-1898 { blockHash }), "unknown block", Besu's, Erigon's and
+ * reth's "block not found", Nethermind's "could not be found", anvil's -32001 "Resource not found"
+ * (by hash) and -32602 "BlockOutOfRangeError: block height is 9 but requested was 10".
+ */
+const BLOCK_MISSING = /header (for hash )?not found|unknown block|block not found|could not be found|resource not found|block height is \d+ but requested was \d+/i;
 
 function blockNumberOf(value: unknown): bigint | undefined {
   // Tags ("latest", ...) are the usual value: they skip the regular expression.
@@ -70,4 +82,12 @@ const NULL_MEANS_BLOCK_MISSING = new Set(['eth_getBlockByNumber', 'eth_getBlockR
 
 export function nullMeansBlockMissing(method: string): boolean {
   return NULL_MEANS_BLOCK_MISSING.has(method);
+}
+
+/**
+ * A node's error to a read of one block that may only mean the node has not got that block yet (it
+ * lags, by a block or a few): worth asking a node known to be further ahead.
+ */
+export function blockMissingMayBeLag(method: string, error: { message: string }): boolean {
+  return (BLOCK_PARAM[method] !== undefined || NULL_MAY_BE_LAG.has(method)) && BLOCK_MISSING.test(error.message);
 }

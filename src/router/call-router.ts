@@ -14,10 +14,10 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { isNullResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
-import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
+import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { FilterKeeper } from './filter-keeper.js';
 import {
   isAlreadyKnown,
@@ -122,6 +122,7 @@ export class CallRouter {
     const { method, params, upstream, deadline, minHead, sink, caller } = attempt;
     try {
       this.#record(method, upstream, attempt.started, reply, error);
+      if (method === 'eth_blockNumber' && reply !== undefined) noteReportedHead(upstream, reply);
       if (reply === undefined && (!(error instanceof UpstreamFailure) || isAnswerTooLarge(error))) {
         sink.reject(this.#callerError(method, error));
         return;
@@ -205,6 +206,9 @@ export class CallRouter {
     caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
+    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
+      return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
+    }
     // A write's error is the node's word on it, whatever it says: a timeout or "internal error" may
     // come after the node carried it out.
     if (reply.error === undefined || !isRetryableRpcError(reply.error) || isWrite(method)) return reply;
@@ -227,10 +231,15 @@ export class CallRouter {
     minHead: bigint | undefined,
     caller: CallContext,
   ): Promise<UpstreamReply> {
-    const ahead = this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
+    const ahead = this.#nodeAhead(upstream, tried, minHead);
     const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(method, deadline), caller).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
+  }
+
+  /** A node other than those asked that has the block the read names, or else is ahead of `upstream`. */
+  #nodeAhead(upstream: Upstream, tried: ReadonlySet<string>, minHead: bigint | undefined): Upstream | undefined {
+    return this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
   }
 
   /**
@@ -327,6 +336,7 @@ export class CallRouter {
     return upstream.request(method, params, timeoutMs, caller).then(
       (reply) => {
         this.#record(method, upstream, started, reply, undefined);
+        if (method === 'eth_blockNumber') noteReportedHead(upstream, reply);
         return reply;
       },
       (error: unknown) => {
@@ -412,6 +422,18 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
+}
+
+/** A node's answer to eth_blockNumber tells of its head, between probes. */
+function noteReportedHead(upstream: Upstream, reply: UpstreamReply): void {
+  if (reply.error !== undefined) return;
+  let result: unknown;
+  try {
+    result = replyResult(reply);
+  } catch {
+    return; // not JSON: the client gets the node's bytes as they are, and the head is left alone
+  }
+  if (typeof result === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(result)) upstream.noteReportedHead(BigInt(result));
 }
 
 /** A write that failed after a node may have got it: not sent again, and the client is told why. */

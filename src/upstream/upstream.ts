@@ -333,6 +333,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.emit('head', head);
   }
 
+  /**
+   * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's): a
+   * client that learns head N from one node and asks for block N is then sent to a node known to
+   * have it, not to one whose last known head is older.
+   */
+  noteReportedHead(number: bigint): void {
+    if (number > this.#headNumber) this.#noteHeadNumber(number);
+  }
+
   #noteHeadNumber(number: bigint): void {
     if (number !== this.#headNumber) {
       this.#headNumber = number;
@@ -351,9 +360,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       if (reply.error) throw new Error(reply.error.message);
       const result = replyResult(reply);
       if (typeof result !== 'string' || !/^0x[0-9a-f]+$/i.test(result)) throw new Error('eth_blockNumber returned garbage');
-      const number = BigInt(result);
       // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
-      if (number > this.#headNumber) this.#noteHeadNumber(number);
+      this.noteReportedHead(BigInt(result));
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       // The very first probe brings a node up at once; after an outage it must pass several in a row.

@@ -1,13 +1,13 @@
 /**
- * evmux consistency gap repro: a block that evmux itself reports (eth_blockNumber, or a newHeads
- * notification) is answered `null` by eth_getBlockByNumber when the call lands on a node that
- * is still within maxLagBlocks but has not imported that block yet. A single node never does that.
- * Run: copy into /work/main/test/integration/, then node --import tsx --test test/integration/block-after-head.test.ts
+ * Reads of one block when the nodes are not all at it: a node within health.maxLagBlocks is usable,
+ * yet a read of a block it has not got yet must go to a node that has it. A single node never
+ * answers null, or "block not found", for a block it just reported itself.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { startGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc as nodeRpc } from '../support/node-rpc.js';
 
 test('eth_getBlockByNumber(head) is never null for a head evmux reported', async () => {
   const devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
@@ -30,4 +30,81 @@ test('eth_getBlockByNumber(head) is never null for a head evmux reported', async
     await evmux.close();
     await devnet.close();
   }
+});
+
+/** A devnet of three with node2 held (so it stays behind), evmux in front; closed after the test. */
+async function heldBehind(t: TestContext, overrides: Parameters<typeof startGateway>[1]): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0 });
+  await devnet.mine(2);
+  const evmux = await startGateway(
+    devnet.nodes.map((node) => node.wsUrl),
+    overrides,
+  );
+  t.after(async () => {
+    await evmux.close();
+    await devnet.close();
+  });
+  await until(async () => (await upstreams(evmux)).every((upstream) => upstream.usable && upstream.head === String(devnet.blockNumber)), 'every node usable at the head');
+  devnet.hold(2);
+  return { devnet, evmux };
+}
+
+interface UpstreamState {
+  name: string;
+  usable: boolean;
+  head: string | null;
+  lag: number | null;
+}
+
+async function upstreams(evmux: TestGateway): Promise<UpstreamState[]> {
+  return (JSON.parse((await evmux.get('/status')).body) as { upstreams: UpstreamState[] }).upstreams;
+}
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    assert.ok(Date.now() < deadline, `${what}: not within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Several calls at once, in one batch: least connections spreads them over every node. */
+async function batch(evmux: TestGateway, calls: Array<[string, unknown[]]>): Promise<Array<{ result?: unknown; error?: { message: string } }>> {
+  const body = JSON.stringify(calls.map(([method, params], id) => ({ jsonrpc: '2.0', id, method, params })));
+  const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return ((await response.json()) as Array<{ id: number; result?: unknown; error?: { message: string } }>).sort((a, b) => a.id - b.id);
+}
+
+test('a head a node gave in an answer to eth_blockNumber, before any probe saw it: that block is read from a node that has it', async (t) => {
+  // Probes only when a socket opens: between them, evmux knows heads from what nodes answer.
+  const { devnet, evmux } = await heldBehind(t, { health: { probeIntervalMs: 60_000 } });
+  await devnet.mine(1);
+  const head = `0x${devnet.blockNumber.toString(16)}`;
+  const reported = await batch(evmux, [['eth_blockNumber', []], ['eth_blockNumber', []], ['eth_blockNumber', []]]);
+  assert.ok(reported.some((answer) => answer.result === head), `evmux reported ${JSON.stringify(reported)}, the head is ${head}`);
+  const reads: Array<[string, unknown[]]> = [];
+  for (let i = 0; i < 3; i++) {
+    reads.push(['eth_getBlockByNumber', [head, false]], ['eth_getBalance', [devnet.emitterAddress, head]], ['eth_call', [{ to: devnet.emitterAddress }, head]]);
+  }
+  const answers = await batch(evmux, reads);
+  const wrong = answers.map((answer, i) => [reads[i]![0], answer] as const).filter(([, answer]) => answer.error !== undefined || answer.result === null);
+  assert.deepEqual(wrong, [], 'every read of the head evmux reported is answered');
+});
+
+test('a read by block hash (EIP-1898) that a lagging node cannot serve is asked of a node ahead', async (t) => {
+  const { devnet, evmux } = await heldBehind(t, {});
+  await devnet.mine(3);
+  await until(async () => (await upstreams(evmux)).find((upstream) => upstream.name === 'node2')?.lag === 3, 'node2 three blocks behind');
+  const newest = (await devnet.head(0)).hash;
+  const reads: Array<[string, unknown[]]> = [];
+  for (let i = 0; i < 3; i++) {
+    reads.push(
+      ['eth_getBalance', [devnet.emitterAddress, { blockHash: newest }]],
+      ['eth_getCode', [devnet.emitterAddress, { blockHash: newest, requireCanonical: true }]],
+      ['eth_getBlockTransactionCountByHash', [newest]],
+    );
+  }
+  const answers = await batch(evmux, reads);
+  const direct = await Promise.all(reads.map(([method, params]) => nodeRpc(devnet.nodes[0]!.httpUrl, method, params)));
+  assert.deepEqual(answers.map((answer) => answer.result ?? answer.error), direct, 'each as node0 answers it');
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nullMayBeLag, nullMeansBlockMissing, requiredBlock } from '../../src/router/block-requirement.js';
+import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from '../../src/router/block-requirement.js';
 
 test('reads that name a block number require a node that has it', () => {
   assert.equal(requiredBlock('eth_getBlockByNumber', ['0x10', false]), 16n);
@@ -32,4 +32,25 @@ test('only block reads by number treat a null at a reported height as a block no
   // An index past the block's transactions is a real null.
   assert.equal(nullMeansBlockMissing('eth_getTransactionByBlockNumberAndIndex'), false);
   assert.equal(nullMeansBlockMissing('eth_getTransactionReceipt'), false);
+});
+
+test("a node's word that it lacks the block a read names is told apart from the caller's mistakes", () => {
+  for (const message of [
+    'header not found',
+    'header for hash not found',
+    'unknown block',
+    'block not found',
+    'Block 0xabc could not be found',
+    'Resource not found',
+    'BlockOutOfRangeError: block height is 9 but requested was 10',
+  ]) {
+    assert.equal(blockMissingMayBeLag('eth_getBalance', { message }), true, message);
+    assert.equal(blockMissingMayBeLag('eth_getBlockTransactionCountByHash', { message }), true, message);
+  }
+  // Not a read of one block, or not about the block.
+  assert.equal(blockMissingMayBeLag('eth_sendRawTransaction', { message: 'header not found' }), false);
+  assert.equal(blockMissingMayBeLag('web3_clientVersion', { message: 'Resource not found' }), false);
+  for (const message of ['execution reverted', 'invalid argument 1: hex string without 0x prefix', 'nonce too low']) {
+    assert.equal(blockMissingMayBeLag('eth_call', { message }), false, message);
+  }
 });
