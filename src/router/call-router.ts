@@ -1,7 +1,8 @@
 /**
  * Plain calls: pick a node with the balancer, retry node-side failures on another node within a
  * deadline, hand filter methods to the filter keeper, never send a signed transaction twice to the
- * same node, and never send another write again once a node may have got it.
+ * same node, never send another write again once a node may have got it, and send a client's calls
+ * that depend on a node's transaction pool to the node it sent through lately.
  */
 import { performance } from 'node:perf_hooks';
 import { keccak256 } from 'viem';
@@ -19,6 +20,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { FilterKeeper } from './filter-keeper.js';
+import { isPoolDependent, RecentWriters } from './recent-writers.js';
 import {
   isAlreadyKnown,
   isAnswerTooLarge,
@@ -66,6 +68,8 @@ export class CallRouter {
   /** methods.timeoutMs: per-attempt timeouts of the methods that have their own */
   readonly #timeouts: ReadonlyMap<string, number>;
   readonly filters: FilterKeeper;
+  /** the node each client sent a transaction through lately, for its next pool-dependent calls */
+  readonly #writers = new RecentWriters();
 
   constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
@@ -108,7 +112,7 @@ export class CallRouter {
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
-    const first = this.#pick(NO_NODES, minHead);
+    const first = this.#writerNode(method, caller, minHead) ?? this.#pick(NO_NODES, minHead);
     if (first === undefined) {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0, caller), sink);
       return;
@@ -209,6 +213,7 @@ export class CallRouter {
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     }
+    if (reply.error === undefined && isPoolDependent(method) && isWrite(method)) this.#writers.note(caller.sessionKey, upstream.name);
     // A write's error is the node's word on it, whatever it says: a timeout or "internal error" may
     // come after the node carried it out.
     if (reply.error === undefined || !isRetryableRpcError(reply.error) || isWrite(method)) return reply;
@@ -303,14 +308,20 @@ export class CallRouter {
     const tried = new Set<string>();
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const upstream = this.#pick(tried);
+      const upstream = (attempt === 0 ? this.#writerNode(method, caller) : undefined) ?? this.#pick(tried);
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
       tried.add(upstream.name);
       try {
         const reply = await this.#attempt(upstream, method, params, timeout, caller);
-        if (reply.error === undefined) return reply;
-        if (attempt > 0 && answersHash && (await this.#tookIt(upstream, reply, raw, deadline, caller))) return resultReply(keccak256(raw as `0x${string}`));
+        if (reply.error === undefined) {
+          this.#writers.note(caller.sessionKey, upstream.name);
+          return reply;
+        }
+        if (attempt > 0 && answersHash && (await this.#tookIt(upstream, reply, raw, deadline, caller))) {
+          this.#writers.note(caller.sessionKey, upstream.name);
+          return resultReply(keccak256(raw as `0x${string}`));
+        }
         if (!isRetryableRpcError(reply.error)) return reply;
         lastError = reply;
       } catch (error) {
@@ -328,6 +339,18 @@ export class CallRouter {
     const hash = keccak256(raw as `0x${string}`);
     const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], this.#timeLeft('eth_getTransactionByHash', deadline), caller).catch(() => undefined);
     return found !== undefined && found.error === undefined && !isNullResult(found);
+  }
+
+  /**
+   * For a call that depends on a node's transaction pool, the node its client sent a transaction
+   * through lately (recent-writers.ts), while it serves and has the block the call names.
+   */
+  #writerNode(method: string, caller: CallContext, minHead?: bigint): Upstream | undefined {
+    if (this.#writers.empty || !isPoolDependent(method)) return undefined;
+    const name = this.#writers.nodeOf(caller.sessionKey);
+    const node = name === undefined ? undefined : this.#pool.byName(name);
+    if (node === undefined || !this.#pool.serving().includes(node)) return undefined;
+    return minHead === undefined || node.headNumber >= minHead ? node : undefined;
   }
 
   /** One try on one node; `caller` is whose call it is, for that node's fair queue. */
