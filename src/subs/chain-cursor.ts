@@ -3,7 +3,9 @@
  * in use says its head is H" into what the group must be sent so the newHeads guarantees hold
  * across gaps, reorgs and failover: every delivered head links to one delivered before it, no
  * height is skipped, no hash is delivered twice while it stays canonical, and a reorg is delivered
- * from the fork point. Past the replay bounds the cursor jumps to the head instead of stalling.
+ * from the fork point. A head below the delivered tip never takes the stream back down: it is the
+ * node in use being behind, waited for until its head reaches the tip's height. Past the replay
+ * bounds the cursor jumps to the head instead of stalling.
  *
  * Pure apart from the injected HeadSource: no timers, no sockets, no logging. The caller logs and
  * counts truncated steps.
@@ -152,9 +154,12 @@ export class ChainCursor<H extends Head> {
       assertParent(tip, head);
       return { result: { deliver: [head], orphaned: [], truncated: false }, keep: this.#chain.length };
     }
-    const maxBlocks = replayLimit(bounds);
-    if (head.number < oldest.number) return this.#planBelow(head, oldest, source, bounds, maxBlocks);
-    return this.#planWalk(head, tip, oldest, source, bounds, maxBlocks);
+    // Below the tip on another branch: the node in use is behind and has not seen the reorg the
+    // stream already followed (a node moved to on failover), which is far likelier than a reorg to
+    // a shorter branch (geth sends no head for a rewind). Wait, as for a node behind on the same
+    // chain: once its head reaches the tip's height, a real reorg is delivered from the fork point.
+    if (head.number < tip.number) return this.#nothing();
+    return this.#planWalk(head, tip, oldest, source, bounds, replayLimit(bounds));
   }
 
   /**
@@ -191,30 +196,6 @@ export class ChainCursor<H extends Head> {
       path.push(parent);
       child = parent;
     }
-  }
-
-  /**
-   * A head older than everything remembered. Walk our own chain back to its height: the same hash
-   * means a stale notification (nothing to do); another hash means a reorg to a shorter chain whose
-   * fork point is older than the buffer (jump, everything remembered is orphaned), or, with nothing
-   * forgotten, older than the stream (the head is delivered, everything remembered orphaned). When the walk
-   * cannot be done within bounds the head is treated as stale: jumping back up to `capacity`
-   * blocks on no evidence would hurt more (a lagging node is far likelier than a reorg that deep),
-   * and the next higher head from the same upstream links or jumps anyway.
-   */
-  async #planBelow(head: H, oldest: H, source: HeadSource<H>, bounds: AdvanceBounds,
-    maxBlocks: number): Promise<Plan<H>> {
-    if (oldest.number - head.number > BigInt(maxBlocks)) return this.#nothing();
-    let ours = oldest;
-    while (ours.number > head.number) {
-      if (Date.now() >= bounds.deadline) return this.#nothing();
-      const parent = await source.byHash(ours.parentHash);
-      if (parent === null) return this.#nothing();
-      assertFetched(parent, ours);
-      ours = parent;
-    }
-    if (ours.hash === head.hash) return this.#nothing();
-    return this.#forgotten ? this.#jump(head, oldest.number) : this.#olderThanStream([head]);
   }
 
   /** A reorg whose fork point is older than the stream: every delivered head orphaned, no jump. */

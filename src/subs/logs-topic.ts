@@ -220,13 +220,14 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       if (entry.removed || cursor.has(entry.blockHash)) {
         // Its block is already delivered (the log came after the head), or the node retracts it.
         this.#deliver(group, [entry]);
-      } else if (tip !== undefined && entry.blockNumber <= tip.number) {
-        // A block at a delivered height that is not on the delivered chain: the node reorged
+      } else if (tip !== undefined && entry.blockNumber === tip.number) {
+        // A block at the tip's height that is not on the delivered chain: the node reorged
         // before telling us through newHeads. Resolve the reorg first so removals go out first.
         const head = await this.calls.byHash(entry.blockHash);
         if (head !== null) await this.#advance(group, head, false);
       }
-      // Otherwise the block is ahead of the group's chain: it goes out when its head arrives.
+      // Otherwise the block is ahead of the group's chain, or below its tip on a branch the cursor
+      // waits on until it reaches the tip (ChainCursor): it goes out when the branch is delivered.
     });
   }
 

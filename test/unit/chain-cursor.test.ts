@@ -76,16 +76,18 @@ describe('ChainCursor: linking', () => {
     assert.deepEqual(labels(cursor.snapshot(7n)), ['a8', 'a9', 'a10', 'a11', 'a12']);
   });
 
-  it('handles out-of-order notifications: a late older head is dropped, a late unknown one is a reorg', async () => {
+  it('handles out-of-order notifications: a late older head is dropped, a late unknown one waits for its branch', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 11)); // a0..a10
     const source = sourceOf(tree);
     await cursor.advance(at(a, 12), source, FAR); // delivers a11, a12
     assert.deepEqual(view(await cursor.advance(at(a, 11), source, FAR)), NOTHING);
     const b11 = tree.child(at(a, 10), 'b11');
-    assert.deepEqual(view(await cursor.advance(b11, source, FAR)),
-      { deliver: ['b11'], orphaned: ['a12', 'a11'], truncated: false });
-    assert.equal(cursor.last, b11);
+    assert.deepEqual(view(await cursor.advance(b11, source, FAR)), NOTHING);
+    const b12 = tree.child(b11, 'b12');
+    assert.deepEqual(view(await cursor.advance(b12, source, FAR)),
+      { deliver: ['b11', 'b12'], orphaned: ['a12', 'a11'], truncated: false });
+    assert.equal(cursor.last, b12);
     assert.ok(!cursor.has(at(a, 12).hash));
   });
 });
@@ -107,8 +109,14 @@ describe('ChainCursor: reorgs', () => {
         const cursor = await cursorAt(a);
         const fork = at(a, 12 - depth);
         const branch = tree.extend(fork, length, 'b');
-        const head = at(branch, branch.length - 1);
         const source = sourceOf(tree);
+        if (shape === 'lower') {
+          // Below the tip: waited for (no fetch) until the branch reaches the tip's height.
+          assert.deepEqual(view(await cursor.advance(at(branch, branch.length - 1), source, FAR)), NOTHING);
+          assert.deepEqual(source.calls, []);
+          branch.push(tree.child(at(branch, branch.length - 1)));
+        }
+        const head = at(branch, branch.length - 1);
         const result = await cursor.advance(head, source, FAR);
         assert.deepEqual(view(result), {
           deliver: labels(branch),
@@ -116,7 +124,7 @@ describe('ChainCursor: reorgs', () => {
           truncated: false,
         });
         assert.equal(at(result.deliver, 0).parentHash, fork.hash);
-        assert.equal(source.calls.length, length - 1);
+        assert.equal(source.calls.length, branch.length - 1);
         assert.deepEqual(cursor.snapshot(fork.number - 1n), [fork, ...branch]);
         for (const orphan of result.orphaned) assert.ok(!cursor.has(orphan.hash));
       });
@@ -145,36 +153,62 @@ describe('ChainCursor: reorgs', () => {
   });
 });
 
-describe('ChainCursor: heads older than the buffer', () => {
-  it('drops an old head on the delivered chain after checking our ancestry', async () => {
+describe('ChainCursor: heads below the tip (the node in use is behind)', () => {
+  it('drops a head of the delivered chain without fetching, also one older than the buffer', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a, 4); // remembers a9..a12
     const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(a, 10), source, FAR)), NOTHING);
     assert.deepEqual(view(await cursor.advance(at(a, 6), source, FAR)), NOTHING);
-    assert.equal(source.calls.length, 3); // a8, a7, a6
-    assert.equal(cursor.last, at(a, 12));
-  });
-
-  it('jumps when an old head is on another branch (reorg to a shorter chain, fork older than the buffer)', async () => {
-    const { tree, a } = baseChain();
-    const cursor = await cursorAt(a, 4);
-    const b7 = tree.child(at(a, 6), 'b7');
-    assert.deepEqual(view(await cursor.advance(b7, sourceOf(tree), FAR)),
-      { deliver: ['b7'], orphaned: ['a12', 'a11', 'a10', 'a9'], truncated: true });
-    assert.deepEqual(cursor.snapshot(), [b7]);
-  });
-
-  it('treats an old head it cannot place within bounds as stale', async () => {
-    const { tree, a } = baseChain();
-    const cursor = await cursorAt(a, 4);
-    const b7 = tree.child(at(a, 6), 'b7');
-    const unknown = sourceOf(tree, { unknown: [at(a, 8).hash] });
-    assert.deepEqual(view(await cursor.advance(b7, unknown, FAR)), NOTHING);
-    const source = sourceOf(tree);
-    assert.deepEqual(view(await cursor.advance(b7, source, { ...FAR, maxReplayBlocks: 1 })), NOTHING);
     assert.deepEqual(source.calls, []);
-    assert.deepEqual(view(await cursor.advance(b7, source, { deadline: 0 })), NOTHING);
     assert.equal(cursor.last, at(a, 12));
+  });
+
+  it('waits on a node still on the branch a reorg orphaned, then goes on from its heads', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 11)); // a0..a10
+    const source = sourceOf(tree);
+    const b = tree.extend(at(a, 8), 3, 'b'); // b9..b11: the reorg the stream followed
+    await cursor.advance(at(b, 2), source, FAR);
+    // Failover onto a node that has not seen it: its head is a9, two below the tip.
+    assert.deepEqual(view(await cursor.advance(at(a, 9), source, FAR)), NOTHING);
+    assert.deepEqual(view(await cursor.advance(at(a, 10), source, FAR)), NOTHING, 'a head at height 10 is still below the tip');
+    // It catches up onto the delivered branch: nothing again, then the next head links.
+    for (const head of b) assert.deepEqual(view(await cursor.advance(head, source, FAR)), NOTHING);
+    const b12 = tree.child(at(b, 2), 'b12');
+    assert.deepEqual(view(await cursor.advance(b12, source, FAR)), { deliver: ['b12'], orphaned: [], truncated: false });
+    assert.deepEqual(source.calls, [at(b, 1).hash, at(b, 0).hash], 'only the reorg itself was walked');
+    assert.deepEqual(labels(cursor.snapshot(8n)), ['b9', 'b10', 'b11', 'b12']);
+  });
+
+  it('delivers a reorg to a shorter branch from the fork point once the branch reaches the tip', async () => {
+    const { tree, a } = baseChain();
+    const source = sourceOf(tree);
+    const b = tree.extend(at(a, 8), 5, 'b'); // b9..b13, fork at a8
+
+    const reaching = await cursorAt(a); // tip a12
+    for (const head of b.slice(0, 3)) assert.deepEqual(view(await reaching.advance(head, source, FAR)), NOTHING);
+    assert.deepEqual(view(await reaching.advance(at(b, 3), source, FAR)),
+      { deliver: ['b9', 'b10', 'b11', 'b12'], orphaned: ['a12', 'a11', 'a10', 'a9'], truncated: false });
+
+    const passing = await cursorAt(a);
+    assert.deepEqual(view(await passing.advance(at(b, 1), source, FAR)), NOTHING);
+    assert.deepEqual(view(await passing.advance(at(b, 4), source, FAR)),
+      { deliver: ['b9', 'b10', 'b11', 'b12', 'b13'], orphaned: ['a12', 'a11', 'a10', 'a9'], truncated: false });
+  });
+
+  it('applies the bounds once the branch reaches the tip: a fork older than the buffer or past maxReplayBlocks jumps', async () => {
+    const { tree, a } = baseChain();
+    const b = tree.extend(at(a, 6), 6, 'b'); // b7..b12, fork at a6
+    const old = await cursorAt(a, 4); // remembers a9..a12
+    assert.deepEqual(view(await old.advance(at(b, 0), sourceOf(tree), FAR)), NOTHING);
+    assert.deepEqual(view(await old.advance(at(b, 5), sourceOf(tree), FAR)),
+      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10', 'a9'], truncated: true });
+    assert.deepEqual(old.snapshot(), [at(b, 5)]);
+
+    const far = await cursorAt(a);
+    assert.deepEqual(view(await far.advance(at(b, 5), sourceOf(tree), { ...FAR, maxReplayBlocks: 3 })),
+      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10'], truncated: true });
   });
 });
 
@@ -252,12 +286,14 @@ describe('ChainCursor: bounds and truncation', () => {
     assert.deepEqual(labels(cursor.snapshot()), ['b10', 'b11', 'b12', 'b13']);
   });
 
-  it('delivers a head below the start of the stream on another branch as a reorg older than the stream', async () => {
+  it('waits on a head below the start of the stream on another branch, then delivers its branch as a reorg older than the stream', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(10)); // started at a10
-    const b9 = tree.child(at(a, 8), 'b9');
-    assert.deepEqual(view(await cursor.advance(b9, sourceOf(tree), FAR)), { deliver: ['b9'], orphaned: ['a12', 'a11', 'a10'], truncated: false });
-    assert.deepEqual(view(await cursor.advance(tree.child(b9, 'b10'), sourceOf(tree), FAR)), { deliver: ['b10'], orphaned: [], truncated: false });
+    const b = tree.extend(at(a, 8), 5, 'b'); // b9..b13
+    assert.deepEqual(view(await cursor.advance(at(b, 0), sourceOf(tree), FAR)), NOTHING);
+    assert.deepEqual(view(await cursor.advance(at(b, 3), sourceOf(tree), FAR)),
+      { deliver: ['b10', 'b11', 'b12'], orphaned: ['a12', 'a11', 'a10'], truncated: false });
+    assert.deepEqual(view(await cursor.advance(at(b, 4), sourceOf(tree), FAR)), { deliver: ['b13'], orphaned: [], truncated: false });
   });
 
   it('still jumps when heads were forgotten for capacity, even after a reorg made the buffer shorter', async () => {
@@ -379,8 +415,10 @@ async function runScenario({ seed, steps, capacity, maxReplayBlocks, finalGrowth
   const cursor = new ChainCursor<TestHead>({ capacity });
   const subscriber = new HeadSubscriber();
   for (const { head, note } of notifications) {
+    const below = cursor.last;
     const result = await cursor.advance(head, source, { maxReplayBlocks, deadline: Number.MAX_SAFE_INTEGER });
     subscriber.apply(head, result, `seed ${seed} ${note}`);
+    if (below !== undefined) assert.ok(cursor.last!.number >= below.number, `seed ${seed} ${note}: the stream never goes back below its tip`);
     // The buffer is the newest part of what the subscriber holds (evicted heads are not re-grown).
     const remembered = cursor.snapshot();
     assert.ok(remembered.length <= capacity && remembered.length > 0);
