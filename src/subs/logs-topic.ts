@@ -24,6 +24,7 @@ import type { ClientSubscription, Group, Removal } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
 import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
 import { LogBook, parseLog, type LogEntry } from './log-book.js';
+import { withinBlocks } from './subscription-params.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
 import { Topic, type GroupState } from './topic.js';
 
@@ -206,6 +207,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   async #onLog(entry: LogEntry): Promise<void> {
+    // The node is sent the filter without the subscription's block numbers (subscription-params.ts).
+    if (!withinBlocks(this.spec.blocks, entry.blockNumber)) return;
     if (!entry.removed) {
       let block = this.#pending.get(entry.blockHash);
       if (block === undefined) {
@@ -257,12 +260,16 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     if (replayed && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
   }
 
-  /** The logs of `blocks` in block order: live ones held for them, the rest fetched. */
+  /**
+   * The logs of `blocks` in block order: live ones held for them, the rest fetched. None for blocks
+   * outside the subscription's fromBlock and toBlock numbers.
+   */
   async #logsOf(blocks: TrackedHead[], suspect: ReadonlySet<string>): Promise<LogEntry[]> {
     this.#bloom ??= bloomQuery(this.spec.filter ?? {});
     const entries: LogEntry[] = [];
     const missing: TrackedHead[] = [];
     for (const block of blocks) {
+      if (!withinBlocks(this.spec.blocks, block.number)) continue;
       const live = this.#pending.get(block.hash)?.logs ?? [];
       entries.push(...live);
       if ((live.length === 0 || suspect.has(block.hash)) && bloomMayMatch(block.raw['logsBloom'], this.#bloom)) missing.push(block);

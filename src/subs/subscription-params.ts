@@ -15,10 +15,14 @@
  * - trailing `null` positions are dropped (they match anything), so `topics: [A, null]`,
  *   `topics: [A]` and `topics: [[A]]` are one filter, and all-wildcard topics disappear.
  *
- * - `fromBlock` and `toBlock` are checked (a block number or tag) and then dropped: a subscription
- *   follows the head from where it starts, as geth's does with them. Clients send them anyway:
- *   web3.js passes `subscribe('logs', { fromBlock })` on to `eth_subscribe` and fetches the past
- *   logs itself with `eth_getLogs`.
+ * - `fromBlock` and `toBlock` are checked (a block number or tag). A subscription follows the head
+ *   from where it starts, so they fetch no past logs; block numbers bound which blocks' logs it
+ *   delivers, as geth and anvil bound theirs (`toBlock: "0x2"` on a chain past block 2 delivers
+ *   nothing, `fromBlock` ahead of the head waits for that block), and tags bound nothing. Clients
+ *   send them: web3.js passes `subscribe('logs', { fromBlock })` on to `eth_subscribe` and fetches
+ *   the past logs itself with `eth_getLogs`. The bounds are evmux's to apply: the node is sent the
+ *   filter without them (geth refuses some combinations, such as a `toBlock` alone), and a bounded
+ *   filter is a topic of its own, since its clients are sent other notifications.
  *
  * Everything else is refused with InvalidParamsError naming the offending part: `blockHash` (a
  * subscription follows the head), unknown keys, malformed hex, too many addresses, topic positions
@@ -37,9 +41,17 @@ export interface LogFilter {
   topics?: (string[] | null)[];
 }
 
+/** The blocks whose logs a logs subscription delivers, both ends included; unset: no bound. */
+export interface BlockBounds {
+  from?: bigint;
+  to?: bigint;
+}
+
 export interface SubscriptionSpec {
   kind: SubscriptionKind;
   filter?: LogFilter;
+  /** logs only: block numbers the client bounded its subscription with */
+  blocks?: BlockBounds;
   fullTransactions?: boolean;
   /** canonical string: identical for equivalent requests */
   fingerprint: string;
@@ -96,20 +108,22 @@ export function parseSubscription(params: unknown, limits: FilterLimits = defaul
 
     case 'logs': {
       if (rest.length > 1) throw new InvalidParamsError('logs takes at most one more param (the filter object)');
-      const filter = parseLogFilter(rest[0] ?? null, limits);
-      return {
+      const { filter, blocks } = parseLogFilter(rest[0] ?? null, limits);
+      const spec: SubscriptionSpec = {
         kind,
         filter,
-        fingerprint: `logs:${JSON.stringify(filter)}`,
+        fingerprint: `logs:${JSON.stringify(filter)}${blocks === undefined ? '' : `:blocks:${blocks.from ?? ''}-${blocks.to ?? ''}`}`,
         // geth requires the filter argument, so an empty object is sent rather than nothing.
         upstreamParams: ['logs', compactFilter(filter)],
       };
+      if (blocks !== undefined) spec.blocks = blocks;
+      return spec;
     }
   }
 }
 
-function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
-  if (raw === null) return {};
+function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter; blocks?: BlockBounds } {
+  if (raw === null) return { filter: {} };
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InvalidParamsError(`logs filter must be an object, got ${preview(raw)}`);
   }
@@ -131,13 +145,21 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): LogFilter {
   if (from !== undefined && to !== undefined && to < from) {
     throw new InvalidParamsError(`logs filter fromBlock ${from} is after toBlock ${to}`);
   }
+  let blocks: BlockBounds | undefined;
+  if (from !== undefined) blocks = { from };
+  if (to !== undefined) (blocks ??= {}).to = to;
   // Key order is fixed here because the fingerprint is JSON.stringify of this object.
   const filter: LogFilter = {};
   const address = parseAddresses(record['address'] ?? null, limits);
   if (address.length > 0) filter.address = address;
   const topics = parseTopics(record['topics'] ?? null, limits);
   if (topics.length > 0) filter.topics = topics;
-  return filter;
+  return blocks === undefined ? { filter } : { filter, blocks };
+}
+
+/** Whether a subscription bounded by `blocks` delivers the logs of block `number`. */
+export function withinBlocks(blocks: BlockBounds | undefined, number: bigint): boolean {
+  return blocks === undefined || ((blocks.from === undefined || number >= blocks.from) && (blocks.to === undefined || number <= blocks.to));
 }
 
 /** A checked fromBlock or toBlock as a number when it is one (not a tag). */

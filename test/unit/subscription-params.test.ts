@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { InvalidParamsError } from '../../src/jsonrpc/errors.js';
-import { defaultFilterLimits, parseSubscription } from '../../src/subs/subscription-params.js';
+import { defaultFilterLimits, parseSubscription, withinBlocks } from '../../src/subs/subscription-params.js';
 import type { FilterLimits } from '../../src/subs/subscription-params.js';
 
 const A1 = '0x' + 'a1'.repeat(20);
@@ -139,20 +139,37 @@ describe('parseSubscription: logs', () => {
     rejects(['logs', JSON.parse('{"__proto__": {}}')], /"__proto__"/);
   });
 
-  it('checks fromBlock and toBlock, then drops them: the stream follows the head, one upstream subscription for all', () => {
+  it('checks fromBlock and toBlock: tags bound nothing; block numbers bound the blocks delivered, a topic of their own, the node sent the filter without them', () => {
     const plain = parseSubscription(['logs', { address: A1 }]);
-    for (const range of [{ fromBlock: '0x1' }, { fromBlock: '0x0', toBlock: 'latest' }, { fromBlock: 'earliest', toBlock: '0xFF' }, { toBlock: 'finalized' }, { fromBlock: null }]) {
+    for (const range of [{ fromBlock: 'latest' }, { fromBlock: 'earliest', toBlock: 'latest' }, { toBlock: 'finalized' }, { fromBlock: null }, { fromBlock: 'pending', toBlock: 'safe' }]) {
       const spec = parseSubscription(['logs', { address: A1, ...range }]);
       assert.equal(spec.fingerprint, plain.fingerprint, JSON.stringify(range));
+      assert.equal(spec.blocks, undefined, JSON.stringify(range));
+    }
+    const bounded = (range: Record<string, unknown>) => parseSubscription(['logs', { address: A1, ...range }]);
+    assert.deepEqual(bounded({ fromBlock: '0x1' }).blocks, { from: 1n });
+    assert.deepEqual(bounded({ fromBlock: 'earliest', toBlock: '0xFF' }).blocks, { to: 255n });
+    assert.deepEqual(bounded({ fromBlock: '0xf', toBlock: '0xf' }).blocks, { from: 15n, to: 15n });
+    for (const range of [{ fromBlock: '0x1' }, { toBlock: '0xff' }, { fromBlock: '0x0', toBlock: '0x2' }]) {
+      const spec = bounded(range);
+      assert.notEqual(spec.fingerprint, plain.fingerprint, JSON.stringify(range));
       assert.deepEqual(spec.upstreamParams, plain.upstreamParams, JSON.stringify(range));
     }
+    assert.equal(bounded({ toBlock: '0xFF' }).fingerprint, bounded({ toBlock: '0xff', fromBlock: 'latest' }).fingerprint, 'one topic for one range, however written');
+    assert.notEqual(bounded({ toBlock: '0x1' }).fingerprint, bounded({ fromBlock: '0x1' }).fingerprint);
     rejects(['logs', { fromBlock: 1 }], /logs filter fromBlock must be a 0x-prefixed block number or a block tag, got 1/);
     rejects(['logs', { toBlock: '0x' }], /toBlock .* got "0x"/);
     rejects(['logs', { toBlock: '0x01' }], /toBlock .* got "0x01"/);
     rejects(['logs', { fromBlock: 'newest' }], /fromBlock .* got "newest"/);
     rejects(['logs', { fromBlock: `0x1${'0'.repeat(16)}` }], /fromBlock/);
     rejects(['logs', { fromBlock: '0x10', toBlock: '0xf' }], /logs filter fromBlock 16 is after toBlock 15/);
-    assert.equal(parseSubscription(['logs', { fromBlock: '0xf', toBlock: '0xf' }]).fingerprint, 'logs:{}');
+  });
+
+  it('a bounded subscription delivers the logs of the blocks within its bounds, both ends included', () => {
+    assert.equal(withinBlocks(undefined, 7n), true);
+    assert.deepEqual([7n, 8n, 9n, 10n, 11n].map((n) => withinBlocks({ from: 8n, to: 10n }, n)), [false, true, true, true, false]);
+    assert.deepEqual([0n, 1000n].map((n) => withinBlocks({ from: 8n }, n)), [false, true]);
+    assert.deepEqual([0n, 3n].map((n) => withinBlocks({ to: 2n }, n)), [true, false]);
   });
 
   it('refuses a filter that is not an object, or extra params', () => {
