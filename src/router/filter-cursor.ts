@@ -51,6 +51,13 @@ export interface FilterCursor {
   unsent(items: readonly unknown[]): unknown[];
   /** The replay handed over `items`, everything up to `through`; the new filter's answers are checked against it. */
   replayed(items: readonly unknown[], through: bigint): void;
+  /**
+   * Whether the filter may be made again on a node whose head is `head`: a block filter not on a
+   * node behind the block it was first made at. That node's new filter would report the blocks in
+   * between as it catches up, and a block filter's answers are bare hashes, with no number to tell
+   * them from the blocks after it. (A logs filter's answers carry their block numbers.)
+   */
+  canMoveTo(head: bigint): boolean;
 }
 
 /** A cursor for a filter of `kind` made when its node's known head was `head` (-1: unknown). */
@@ -126,6 +133,10 @@ class LogsCursor implements FilterCursor {
     });
   }
 
+  canMoveTo(): boolean {
+    return true;
+  }
+
   replayed(items: readonly unknown[], through: bigint): void {
     for (const item of items) {
       const log = item as LogFields;
@@ -189,6 +200,10 @@ class BlocksCursor implements FilterCursor {
   replayed(items: readonly unknown[], through: bigint): void {
     this.#remember(items);
     if (through > this.#covered) this.#covered = through;
+  }
+
+  canMoveTo(head: bigint): boolean {
+    return head >= this.#madeAfter - 1n;
   }
 
   #remember(items: readonly unknown[]): void {

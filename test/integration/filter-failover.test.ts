@@ -16,7 +16,7 @@ import { EMITTER_EVENT_ABI } from '../../src/devnet/emitter-contract.js';
 import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
 import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { rpcAnswer } from '../support/node-rpc.js';
+import { canonicalHashes, rpcAnswer } from '../support/node-rpc.js';
 
 /** How long a client may take to catch up after its filter's node went away. */
 const DELIVERY_TIMEOUT_MS = 8000;
@@ -441,4 +441,41 @@ test('a node holding 2,000 filters dies: each moves on its next poll, all polled
   } finally {
     await gateway.close();
   }
+});
+
+test('a block filter whose node dies while the only node left is behind the block it was made at: nothing from before it comes, nothing twice', async () => {
+  // Which node this client's filters go to (its session's node), from a first filter.
+  const holder = holderOf(await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []));
+  const [behind, third] = [0, 1, 2].filter((index) => index !== holder) as [number, number];
+  fx.devnet.hold(behind);
+  await fx.mineWithEmits(2);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  assert.equal(holderOf(filterId), holder, 'made on the session\'s node, which is not held');
+  const hashes: Hex[] = [];
+  const poll = async (): Promise<void> => {
+    hashes.push(...(await rpcResult<Hex[]>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])));
+  };
+  await poll();
+
+  // The node left is two blocks behind the filter's start: it is the only node, so it is usable.
+  await fx.devnet.kill(third);
+  await fx.devnet.kill(holder);
+  await untilUnusable(fx.evmux, holder, 'down');
+  await poll();
+  await fx.devnet.release(behind);
+  await fx.mineWithEmits(2);
+  const endHead = BigInt(fx.devnet.blockNumber);
+  const expected = [...(await canonicalHashes(fx.devnet.nodes[behind]!.httpUrl, startHead + 1n, endHead)).values()];
+  await waitFor(
+    async () => {
+      await poll();
+      return hashes.length >= expected.length;
+    },
+    `the block hashes after filter ${filterId} was made, through node${behind}`,
+    { timeoutMs: DELIVERY_TIMEOUT_MS, state: async () => ({ startHead, endHead, hashes, expected }) },
+  );
+  await sleep(100);
+  await poll();
+  assert.deepEqual(hashes, expected, 'every block hash after the filter was made, once, and none from before');
 });

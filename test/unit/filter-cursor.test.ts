@@ -111,3 +111,12 @@ test('blocks: a replay starts REORG_DEPTH blocks below covered, never below the 
   cursor.answered(Array.from({ length: 18 }, (_, n) => blockHash(13 + n)), 30n);
   assert.equal(cursor.replayFrom, 30n - REORG_DEPTH + 1n);
 });
+
+test('a block filter is made again only on a node at or past the block it was first made at; a logs filter anywhere', () => {
+  const blocks = filterCursor('blocks', 20n)!;
+  assert.deepEqual([18n, 19n, 20n, 25n].map((head) => blocks.canMoveTo(head)), [false, false, true, true]);
+  blocks.answered(['0xaa', '0xbb'], 22n);
+  assert.equal(blocks.canMoveTo(20n), true, 'what it covered since is told by hash');
+  const logs = filterCursor('logs', 20n)!;
+  assert.equal(logs.canMoveTo(3n), true, 'a log carries its block number: those before the filter are told apart');
+});
