@@ -154,7 +154,9 @@ export class ClientCall implements ReplySink {
     if (!this.#settle()) return;
     const response = this.#answered ? withCallerId(this.#id, reply) : undefined;
     const batch = this.#batch;
-    if (response === undefined || batch === undefined || batch.admits(response.length)) this.#deliver(response);
+    // A subscription's answer (its id, a few dozen bytes) always fits: in its place an error would
+    // leave the subscription made, streaming under an id its client never got.
+    if (response === undefined || batch === undefined || this.after !== undefined || batch.admits(response.length)) this.#deliver(response);
     else this.#deliver(errorResponse(this.#id, batch.overLimit, this.#telemetry));
   }
 

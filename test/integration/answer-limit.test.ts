@@ -113,3 +113,31 @@ test('a batch is answered as one message, so its answer as a whole is held to ma
   const overWs = (await probe.waitFor((frame) => Array.isArray(frame.json), 5000)).json as Array<{ error?: unknown }>;
   assert.equal(overWs.filter((item) => item.error !== undefined).length, 5, 'over WebSocket as well');
 });
+
+test('a subscription in a batch over maxAnswerBytes is answered with its id, never refused after it was made', async (t) => {
+  const node = await FakeNode.start({ seed: 'answer-limit-subscribe' });
+  t.after(() => node.close());
+  // Two of these answers fill all but a few bytes of the batch's 64 KiB, and the subscription
+  // settles after them: its answer is the one that would pass the limit.
+  node.handle('web3_clientVersion', () => 'x'.repeat(32_700));
+  let made = 0;
+  node.handle('eth_subscribe', async () => {
+    await sleep(200);
+    return `0x${(++made).toString(16).padStart(32, 'a')}`;
+  });
+  const evmux = await startGateway([node.url], { limits: { maxAnswerBytes: 64 * 1024 } });
+  t.after(() => evmux.close());
+  const probe = await Probe.open(evmux.wsUrl, t);
+  probe.send(
+    JSON.stringify([
+      { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['logs', { address: '0x00000000000000000000000000000000000000aa' }] },
+      { jsonrpc: '2.0', id: 2, method: 'web3_clientVersion', params: [] },
+      { jsonrpc: '2.0', id: 3, method: 'web3_clientVersion', params: [] },
+    ]),
+  );
+  const answers = (await probe.waitFor((frame) => Array.isArray(frame.json), 5000)).json as Array<{ id: number; result?: unknown; error?: { code: number } }>;
+  const subscribed = answers.find((answer) => answer.id === 1);
+  assert.match(String(subscribed?.result), /^0x[0-9a-f]+$/, `the subscription's id: ${JSON.stringify(subscribed)}`);
+  assert.deepEqual(answers.filter((answer) => answer.id !== 1).map((answer) => answer.error?.code ?? 'result'), ['result', 'result'], 'both large answers fit');
+  assert.equal(await evmux.metric('evmux_client_subscriptions', { kind: 'logs' }), 1, 'the subscription the client was told of, and no other');
+});
