@@ -13,9 +13,10 @@ import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
+import { LateSubscribes } from './late-subscribes.js';
 import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
-import { parseUpstreamFrame, rejectLater, replyFromObject, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
+import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 
 export interface ConnectionOptions {
@@ -34,6 +35,10 @@ export interface ConnectionOptions {
    */
   coalesceWindowMs?: number;
 }
+
+/** The unsubscribe of a late subscription: its answer is of no interest. */
+const LATE_UNSUBSCRIBE_TIMEOUT_MS = 10_000;
+const IGNORED: ReplySink = { resolve: () => undefined, reject: () => undefined };
 
 interface Pending {
   id: number;
@@ -60,6 +65,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #closed = false;
   #nextId = 1;
   readonly #pending = new PendingCalls<Pending>();
+  /** eth_subscribe calls that timed out: their late answers are unsubscribed (late-subscribes.ts) */
+  readonly #lateSubscribes = new LateSubscribes();
   /** when it last reconnected at once after a close of its own (performance.now()) */
   #ownReconnectAt = -Infinity;
   /** calls the node has answered on this socket: one that times out after others were answered is slow, the node alive */
@@ -264,7 +271,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     }
     if (parsed.id !== undefined && parsed.reply !== undefined) {
       const pending = this.#pending.take(parsed.id);
-      if (pending === undefined) return; // timed out already
+      if (pending === undefined) {
+        // Timed out already; a subscription made meanwhile is nobody's.
+        if (this.#lateSubscribes.take(parsed.id, performance.now())) this.#unsubscribeLate(parsed.reply);
+        return;
+      }
       this.#answered++;
       this.#settle(pending, parsed.reply);
       return;
@@ -272,6 +283,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (parsed.message === undefined) return;
     if (parsed.message.id === null && 'error' in parsed.message) this.#onUnmatchedError(parsed.message);
     else this.emit('notification', parsed.message);
+  }
+
+  /** A timed-out eth_subscribe's late answer: a subscription on the node nobody reads, undone. */
+  #unsubscribeLate(reply: UpstreamReply): void {
+    if (reply.error !== undefined) return;
+    const id = replyResult(reply);
+    if (typeof id !== 'string') return;
+    this.#options.logger.info({ subscription: id }, 'upstream answered eth_subscribe after its timeout: unsubscribed');
+    this.send('eth_unsubscribe', [id], LATE_UNSUBSCRIBE_TIMEOUT_MS, IGNORED);
   }
 
   /**
@@ -323,6 +343,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#dropOutgoing();
     this.#outgoingSocket = undefined;
     for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
+    this.#lateSubscribes.clear();
     if (wasOpen) {
       this.#options.logger.warn({ reason }, 'upstream socket closed');
       this.emit('close', !blamesNode);
@@ -344,7 +365,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #expire(): void {
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
-    for (const call of this.#pending.takeExpired(performance.now())) {
+    const now = performance.now();
+    for (const call of this.#pending.takeExpired(now)) {
+      if (call.method === 'eth_subscribe') this.#lateSubscribes.timedOut(call.id, now);
       const slow = this.#answered > call.answeredBefore;
       this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`, !slow));
     }

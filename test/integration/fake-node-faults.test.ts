@@ -10,6 +10,7 @@ import { keccak256 } from 'viem';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { scrapeSum } from '../support/prom-text.js';
+import { Probe } from '../support/ws-probe.js';
 
 type Overrides = Parameters<typeof startGateway>[1];
 
@@ -432,4 +433,27 @@ test('other writes are not sent again once a node may have got them; reads faili
   const refused = await call(evmux, 'eth_sendTransaction', [tx]);
   assert.deepEqual(refused['error'], { code: -32603, message: 'internal error' });
   assert.equal(sent('eth_sendTransaction'), 2);
+});
+
+test('an eth_subscribe a node answers after its timeout is unsubscribed there: no subscription is left that nobody reads', async (t) => {
+  const { nodes, evmux } = await setup(t, 1, { ...NO_PROBES, requestTimeoutMs: 300 });
+  const node = nodes[0]!;
+  const made: string[] = [];
+  const undone: unknown[] = [];
+  node.handle('eth_subscribe', async () => {
+    await sleep(600);
+    const id = `0x${(made.length + 1).toString(16).padStart(32, 'c')}`;
+    made.push(id);
+    return id;
+  });
+  node.handle('eth_unsubscribe', (params) => {
+    undone.push(params[0]);
+    return true;
+  });
+  const probe = await Probe.open(evmux.wsUrl, t);
+  const answer = await probe.request('eth_subscribe', ['logs', { address: '0x00000000000000000000000000000000000000aa' }], 5_000);
+  assert.ok(answer['error'] !== undefined, `the subscribe timed out: ${JSON.stringify(answer)}`);
+  await waitFor('every late subscription undone', async () => made.length > 0 && made.every((id) => undone.includes(id)), 5_000);
+  await sleep(300);
+  assert.deepEqual(undone, made, 'each once');
 });
