@@ -99,8 +99,20 @@ export class FilterKeeper {
   }
 
   async #make(kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
-    const upstream = this.#affinity.owner(caller.sessionKey);
-    if (upstream === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
+    const owner = this.#affinity.owner(caller.sessionKey);
+    if (owner === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
+    try {
+      return await this.#makeOn(owner, kind, method, params, caller);
+    } catch (error) {
+      // The session's node failed under the call (its socket closed a moment ago, it hangs): a
+      // filter is made on another node as well. One it made meanwhile expires there unpolled.
+      const other = error instanceof UpstreamUnavailableError ? this.#calls.pick(new Set([owner.name])) : undefined;
+      if (other === undefined) throw error;
+      return this.#makeOn(other, kind, method, params, caller);
+    }
+  }
+
+  async #makeOn(upstream: Upstream, kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     // The node's filter starts at its head when it gets the call: at least what it says just before.
     // evmux's own idea of that head may be a probe interval old, and a replay from there would hand
     // over logs of blocks the filter never covered.

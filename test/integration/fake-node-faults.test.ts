@@ -457,3 +457,16 @@ test('an eth_subscribe a node answers after its timeout is unsubscribed there: n
   await sleep(300);
   assert.deepEqual(undone, made, 'each once');
 });
+
+test("a filter whose session's node fails under its eth_newBlockFilter is made on another node", async (t) => {
+  const { nodes, evmux } = await setup(t, 2, { ...NO_PROBES, requestTimeoutMs: 300, breaker: { failureThreshold: 1000 } });
+  let made = 0;
+  for (const node of nodes) node.handle('eth_newBlockFilter', () => `0x${(++made).toString(16)}`);
+  const holderOf = (id: unknown): number => Number.parseInt(String(id).slice(2, 4), 16);
+  const first = await call(evmux, 'eth_newBlockFilter');
+  const owner = holderOf(first['result']);
+  nodes[owner]!.mode = 'hang';
+  const second = await call(evmux, 'eth_newBlockFilter');
+  assert.equal(typeof second['result'], 'string', JSON.stringify(second));
+  assert.equal(holderOf(second['result']), 1 - owner, 'made on the other node');
+});
