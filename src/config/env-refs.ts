@@ -18,8 +18,9 @@ function expandString(text: string, env: NodeJS.ProcessEnv, path: ReadonlyArray<
     if (!NAME.test(name)) {
       throw new ConfigError(`${where(path)}: \${${name}} is not an environment variable reference (use \${NAME} with letters, digits and _, or $\${ for a literal \${)`);
     }
-    const value = env[name];
-    if (value === undefined) throw new ConfigError(`${where(path)}: environment variable ${name} is not set`);
+    // Its own string, not a member every object has (${constructor}).
+    const value = Object.hasOwn(env, name) ? env[name] : undefined;
+    if (typeof value !== 'string') throw new ConfigError(`${where(path)}: environment variable ${name} is not set`);
     return value;
   });
 }

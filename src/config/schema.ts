@@ -9,14 +9,21 @@ import { strategyKinds } from '../balancer/strategy.js';
 import { trustedEntryProblem } from '../server/client-ip.js';
 import { HEADER_NAME } from '../server/header-name.js';
 
-const ms = (def: number) => z.number().int().min(0).default(def);
-const positive = (def: number) => z.number().int().min(1).default(def);
+/**
+ * The largest number any count or time may be: Node's timers take at most 2^31 - 1 ms (about 24.8
+ * days) and fire after 1 ms for more, so a huge value meant as "never" would mean "at once".
+ */
+const MAX_SETTING = 2 ** 31 - 1;
+const ms = (def: number) => z.number().int().min(0).max(MAX_SETTING).default(def);
+const positive = (def: number) => z.number().int().min(1).max(MAX_SETTING).default(def);
 
 const upstreamUrl = z
   .string()
   .refine((value) => /^wss?:\/\/[^\s]+$/i.test(value) && URL.canParse(value), {
     message: 'must be a ws:// or wss:// URL',
-  });
+  })
+  // ws refuses one at connect time; a fragment is never sent to a server anyway.
+  .refine((value) => !value.includes('#'), { message: 'must not have a #fragment' });
 
 /** An HTTP header name: a token of RFC 9110. */
 const headerName = z.string().regex(HEADER_NAME, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)');

@@ -3,7 +3,7 @@
  * subscriptions, and disconnects it when its send buffer passes the cap (never skips it silently).
  */
 import type { DispatchContext, Dispatcher, SubscriptionHost } from '../jsonrpc/dispatcher.js';
-import type { Logger } from '../log.js';
+import { sessionLabel, type Logger } from '../log.js';
 import type { Subscriber } from '../subs/group.js';
 import type { SubscriptionManager } from '../subs/subscription-manager.js';
 import type { DisconnectReason, Telemetry } from '../telemetry.js';
@@ -59,7 +59,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
 
   /** Created on first use: most sessions never log anything, and 10k idle sessions should stay small. */
   get logger(): Logger {
-    this.#logger ??= this.#deps.logger.child({ client: this.ip, session: this.sessionKey });
+    this.#logger ??= this.#deps.logger.child({ client: this.ip, session: sessionLabel(this.sessionKey) });
     return this.#logger;
   }
 

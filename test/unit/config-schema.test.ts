@@ -43,6 +43,14 @@ test('errors name the key and the problem', () => {
   assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 8 } }).limits.idleTimeoutSeconds, 8);
   assert.equal(parseConfig(ok).limits.maxAnswerBytes, 256 * 1024 * 1024);
   assert.match(message({ ...ok, limits: { maxAnswerBytes: 1024 ** 3 } }), /^limits\.maxAnswerBytes: must be at most 536870888, the longest string Node can make/);
+  // ws refuses a URL with a fragment when it connects: refused here, before anything starts.
+  assert.match(message({ upstreams: [{ url: 'wss://node.example/ws/KEY#section' }] }), /^upstreams\[0\]\.url: must not have a #fragment$/);
+  // Node fires a timer of 2^31 ms or more after 1 ms: a huge value meant as "never" would mean "at once".
+  for (const [section, key] of [['health', 'probeIntervalMs'], ['heartbeat', 'timeoutMs'], ['subscriptions', 'gracePeriodMs']] as const) {
+    assert.match(message({ ...ok, [section]: { [key]: 3_000_000_000 } }), new RegExp(`^${section}\\.${key}: Number must be less than or equal to 2147483647$`));
+  }
+  assert.match(message({ ...ok, requestTimeoutMs: 2 ** 31 }), /^requestTimeoutMs: Number must be less than or equal to 2147483647$/);
+  assert.equal(parseConfig({ ...ok, requestTimeoutMs: 2 ** 31 - 1 }).requestTimeoutMs, 2 ** 31 - 1);
 });
 
 test('flags override the file and --upstream replaces its list', () => {

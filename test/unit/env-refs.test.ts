@@ -45,6 +45,10 @@ test('env refs: an unset variable or a malformed reference is an error naming th
   assert.match(message({ host: '${1HOST}' }), /^host: \$\{1HOST\} is not an environment variable reference/);
   assert.match(message({ host: '${}' }), /^host: \$\{\} is not an environment variable reference/);
   assert.match(message('${MISSING}'), /^\(root\): environment variable MISSING is not set/);
+  // A name every object answers to is not a variable that is set.
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    assert.match(message(`Bearer \${${name}}`), new RegExp(`environment variable ${name} is not set`));
+  }
 });
 
 test('env refs: readConfigFile expands YAML and JSON files', (t) => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { createMethodPolicy } from '../../src/router/method-policy.js';
 import { decodeFilterId, encodeFilterId } from '../../src/router/filter-id.js';
 import { InvalidParamsError } from '../../src/jsonrpc/errors.js';
-import { redactUrl } from '../../src/log.js';
+import { redactUrl, sessionLabel } from '../../src/log.js';
 
 test('default namespaces: eth/net/web3 allowed, admin-like refused, others unknown', () => {
   const policy = createMethodPolicy({
@@ -48,4 +48,19 @@ test('secrets in upstream URLs are redacted', () => {
   assert.equal(redactUrl('wss://mainnet.infura.io/ws/v3/0123456789abcdef0123456789abcdef'), 'wss://mainnet.infura.io/ws/v3/***');
   assert.equal(redactUrl('ws://127.0.0.1:8546/?apikey=secret'), 'ws://127.0.0.1:8546/?apikey=***');
   assert.equal(redactUrl('ws://127.0.0.1:8546'), 'ws://127.0.0.1:8546/');
+  // Short keys and keys with other characters are hidden too: only plain words are shown.
+  assert.equal(redactUrl('ws://127.0.0.1:19409/ws/abc123SECRET'), 'ws://127.0.0.1:19409/ws/***');
+  assert.equal(redactUrl('wss://node.example/rpc/k.e~y=1/mainnet'), 'wss://node.example/rpc/***/mainnet');
+  assert.equal(redactUrl('wss://eth2.node.example/v2/eth2'), 'wss://eth2.node.example/v2/eth2');
+});
+
+test('session keys that are API keys show in logs as a digest, IPs as they are', () => {
+  assert.equal(sessionLabel('ip:203.0.113.7'), 'ip:203.0.113.7');
+  for (const key of ['path:CLIENTSECRETAPIKEY123', 'header:Bearer CLIENT-SECRET-TOKEN', 'query:k1']) {
+    const label = sessionLabel(key);
+    assert.match(label, /^(path|header|query):sha256:[0-9a-f]{12}$/, label);
+    assert.ok(!label.includes(key.slice(key.indexOf(':') + 1)), label);
+    assert.equal(sessionLabel(key), label, 'the same key, the same label');
+  }
+  assert.notEqual(sessionLabel('path:a'), sessionLabel('path:b'));
 });
