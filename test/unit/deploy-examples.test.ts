@@ -29,6 +29,22 @@ test('deploy/evmux.example.yaml is a valid config', () => {
   assert.equal(config.chainId, 1);
 });
 
+test('deploy/evmux.example.yaml names every setting, as deploy/README.md says', () => {
+  const text = readFileSync(deploy('evmux.example.yaml'), 'utf8');
+  const defaults = buildConfig({ upstreams: [{ url: 'ws://127.0.0.1:8545' }] }, {}) as unknown as Record<string, unknown>;
+  const missing: string[] = [];
+  const walk = (value: Record<string, unknown>, path: string): void => {
+    for (const [key, item] of Object.entries(value)) {
+      if (path === '' && key === 'upstreams') continue;
+      // A setting is named where the file sets it or shows it in a comment (`# maxConnections: ...`).
+      if (!new RegExp(`\\b${key}:`).test(text)) missing.push(`${path}${key}`);
+      if (item !== null && typeof item === 'object' && !Array.isArray(item) && key !== 'timeoutMs' && key !== 'headers') walk(item as Record<string, unknown>, `${path}${key}.`);
+    }
+  };
+  walk(defaults, '');
+  assert.deepEqual(missing, []);
+});
+
 test("the Kubernetes ConfigMap's evmux.yaml is a valid config, its secret coming from the Secret", () => {
   const documents = parseAllDocuments(readFileSync(deploy('kubernetes/evmux.yaml'), 'utf8')).map((doc) => doc.toJS() as Record<string, unknown>);
   const configMap = documents.find((doc) => doc['kind'] === 'ConfigMap') as { data: Record<string, string> };
