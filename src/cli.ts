@@ -5,7 +5,7 @@
  * The shebang passes node the young-generation flags of runtime/young-generation.ts.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildConfig, readConfigFile, type FlagSettings } from './config/load.js';
 import { ConfigError, type Config } from './config/schema.js';
@@ -96,7 +96,19 @@ async function prioritizeEventLoop(config: Config, logger: Logger): Promise<void
   else logger.debug({ cpus, reason: outcome.reason }, 'helper threads keep normal CPU priority');
 }
 
+/** Signals that stop evmux: SIGHUP too, sent when its terminal closes. */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * Until evmux is up, a stop signal ends it at once, through process.exit: a process killed by the
+ * signal itself runs no exit hooks, and the demo's anvil nodes (killed by one) would outlive it.
+ */
+function exitOnSignal(signal: NodeJS.Signals): void {
+  process.exit(128 + (constants.signals[signal] ?? 0));
+}
+
 async function main(): Promise<void> {
+  for (const signal of STOP_SIGNALS) process.on(signal, exitOnSignal);
   const { flags, configPath, demo } = parseFlags(process.argv.slice(2));
   const file = configPath === undefined ? undefined : readConfigFile(configPath);
   let demoNet: Demo | undefined;
@@ -142,8 +154,10 @@ async function main(): Promise<void> {
         },
       );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  for (const signal of STOP_SIGNALS) {
+    process.off(signal, exitOnSignal);
+    process.on(signal, () => stop(signal));
+  }
 }
 
 main().catch((error: unknown) => {

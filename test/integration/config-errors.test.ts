@@ -200,4 +200,13 @@ describe('a good config file', { concurrency: 2 }, () => {
     cli.child.kill('SIGTERM');
     assert.equal((await cli.exit(5_000)).code, 0);
   });
+
+  test('SIGHUP (its terminal closed) stops it as SIGTERM does: drained, exit 0, not killed by the signal', async (t) => {
+    const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0']);
+    await cli.port();
+    cli.child.kill('SIGHUP');
+    const { code, signal, stdout } = await cli.exit(5_000);
+    assert.deepEqual({ code, signal }, { code: 0, signal: null });
+    assert.match(stdout, /"signal":"SIGHUP","msg":"signal received"/);
+  });
 });
