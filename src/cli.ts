@@ -83,6 +83,8 @@ function parseFlags(argv: string[]): { flags: FlagSettings; configPath?: string;
   }
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values.upstream !== undefined) flags.upstreams = values.upstream;
+  // The demo runs nodes of its own: an --upstream beside it would be passed over without a word.
+  if (values.demo === true && values.upstream !== undefined) fail('--demo runs its own nodes: give --upstream without --demo');
   const demo = values.demo === true || (values.config === undefined && values.upstream === undefined);
   return { flags, demo, ...(values.config !== undefined && { configPath: values.config }) };
 }
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
   }
   await prioritizeEventLoop(config, logger);
   const gateway = await Gateway.start(config, logger);
-  if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet));
+  if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet, gateway.adminPort));
 
   let stopping = false;
   const stop = (signal: string): void => {

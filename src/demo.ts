@@ -13,15 +13,17 @@ export async function startDemoDevnet(logger: Logger): Promise<Demo> {
   return { devnet, upstreams: devnet.nodes.map((node) => ({ name: node.name, url: node.wsUrl })) };
 }
 
-export function demoBanner(config: Config, port: number, devnet: LockstepDevnet): string {
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+export function demoBanner(config: Config, port: number, devnet: LockstepDevnet, adminPort?: number): string {
+  const host = bracketed(config.host);
+  // With admin.port, /status and /metrics are only on the admin listener.
+  const admin = adminPort === undefined ? `${host}:${port}` : `${bracketed(config.admin.host)}:${adminPort}`;
   return [
     '',
     'evmux demo: 3 anvil nodes in lockstep, a block every second, evmux in front',
     `  WebSocket JSON-RPC  ws://${host}:${port}/`,
     `  HTTP JSON-RPC       http://${host}:${port}/`,
-    `  status              http://${host}:${port}/status`,
-    `  metrics             http://${host}:${port}/metrics`,
+    `  status              http://${admin}/status`,
+    `  metrics             http://${admin}/metrics`,
     `  nodes               ${devnet.nodes.map((node) => node.wsUrl).join('  ')}`,
     `  event emitter       ${devnet.emitterAddress} (topic0 ${devnet.emitterTopic})`,
     '',
@@ -29,4 +31,9 @@ export function demoBanner(config: Config, port: number, devnet: LockstepDevnet)
     `     npx wscat -c ws://${host}:${port}/ then {"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}`,
     '',
   ].join('\n');
+}
+
+/** An IPv6 address as a URL writes it. */
+function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -21,6 +21,11 @@ const UPSTREAM = 'upstreams:\n  - url: ws://127.0.0.1:1\n';
 
 const mistakes: Mistake[] = [
   {
+    name: '--upstream beside --demo, which runs nodes of its own',
+    args: () => ['--demo', '--upstream', 'ws://127.0.0.1:8546'],
+    stderr: /^evmux: --demo runs its own nodes: give --upstream without --demo$/m,
+  },
+  {
     name: 'unknown top-level key',
     files: { 'c.yaml': `${UPSTREAM}requestTimeoutMillis: 100\n` },
     args: (dir) => ['--config', join(dir, 'c.yaml')],
