@@ -318,9 +318,10 @@ export class CallRouter {
           this.#writers.note(caller.sessionKey, upstream.name);
           return reply;
         }
-        if (attempt > 0 && answersHash && (await this.#tookIt(upstream, reply, raw, deadline, caller))) {
+        const hash = attempt > 0 && answersHash ? await this.#hashIfTaken(upstream, reply, raw, deadline, caller) : undefined;
+        if (hash !== undefined) {
           this.#writers.note(caller.sessionKey, upstream.name);
-          return resultReply(keccak256(raw as `0x${string}`));
+          return resultReply(hash);
         }
         if (!isRetryableRpcError(reply.error)) return reply;
         lastError = reply;
@@ -332,13 +333,18 @@ export class CallRouter {
     return this.#giveUp(method, lastError);
   }
 
-  /** Whether a node's error to a signed transaction sent again means it has that very transaction. */
-  async #tookIt(upstream: Upstream, reply: UpstreamReply, raw: string, deadline: number, caller: CallContext): Promise<boolean> {
-    if (isAlreadyKnown(reply.error!)) return true;
-    if (!isNonceTaken(reply.error!)) return false;
+  /**
+   * The transaction's hash when a node's error to it, sent again, means the node has that very
+   * transaction; else undefined. The hash is worked out once, and only for such an error: a
+   * six-blob transaction is 1.6 MB of hex.
+   */
+  async #hashIfTaken(upstream: Upstream, reply: UpstreamReply, raw: string, deadline: number, caller: CallContext): Promise<string | undefined> {
+    const known = isAlreadyKnown(reply.error!);
+    if (!known && !isNonceTaken(reply.error!)) return undefined;
     const hash = keccak256(raw as `0x${string}`);
+    if (known) return hash;
     const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], this.#timeLeft('eth_getTransactionByHash', deadline), caller).catch(() => undefined);
-    return found !== undefined && found.error === undefined && !isNullResult(found);
+    return found !== undefined && found.error === undefined && !isNullResult(found) ? hash : undefined;
   }
 
   /**
