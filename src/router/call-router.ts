@@ -19,6 +19,7 @@ import { isNullResult, replyResult, resolveLater, resultReply, settle, type Repl
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
+import { quantity } from './filter-cursor.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { isPoolDependent, RecentWriters } from './recent-writers.js';
 import {
@@ -126,7 +127,6 @@ export class CallRouter {
     const { method, params, upstream, deadline, minHead, sink, caller } = attempt;
     try {
       this.#record(method, upstream, attempt.started, reply, error);
-      if (method === 'eth_blockNumber' && reply !== undefined) noteReportedHead(upstream, reply);
       if (reply === undefined && (!(error instanceof UpstreamFailure) || isAnswerTooLarge(error))) {
         sink.reject(this.#callerError(method, error));
         return;
@@ -209,6 +209,7 @@ export class CallRouter {
     minHead: bigint | undefined,
     caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
+    if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
@@ -218,6 +219,28 @@ export class CallRouter {
     // come after the node carried it out.
     if (reply.error === undefined || !isRetryableRpcError(reply.error) || isWrite(method)) return reply;
     return undefined;
+  }
+
+  /**
+   * A node's answer to eth_blockNumber: its head, noted between probes (a client that learns head N
+   * and asks for block N is then sent to a node known to have it), and raised to the highest head a
+   * serving node has. Nodes within health.maxLagBlocks serve, and they are rarely all at one height:
+   * taken as each node says it, a client polling eth_blockNumber saw it go back whenever its next
+   * call went to a node a block behind, and ethers' block polling then reported the block it had
+   * reported already once more.
+   */
+  #headNotBehind(upstream: Upstream, reply: UpstreamReply): UpstreamReply {
+    let answered: bigint | undefined;
+    try {
+      answered = quantity(replyResult(reply));
+    } catch {
+      return reply; // not JSON: the client gets the node's bytes as they are
+    }
+    if (answered === undefined) return reply;
+    upstream.noteReportedHead(answered);
+    let best = answered;
+    for (const node of this.#pool.serving()) if (node.headNumber > best) best = node.headNumber;
+    return best === answered ? reply : resultReply(`0x${best.toString(16)}`);
   }
 
   /**
@@ -365,7 +388,6 @@ export class CallRouter {
     return upstream.request(method, params, timeoutMs, caller).then(
       (reply) => {
         this.#record(method, upstream, started, reply, undefined);
-        if (method === 'eth_blockNumber') noteReportedHead(upstream, reply);
         return reply;
       },
       (error: unknown) => {
@@ -451,18 +473,6 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
-}
-
-/** A node's answer to eth_blockNumber tells of its head, between probes. */
-function noteReportedHead(upstream: Upstream, reply: UpstreamReply): void {
-  if (reply.error !== undefined) return;
-  let result: unknown;
-  try {
-    result = replyResult(reply);
-  } catch {
-    return; // not JSON: the client gets the node's bytes as they are, and the head is left alone
-  }
-  if (typeof result === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(result)) upstream.noteReportedHead(BigInt(result));
 }
 
 /** A write that failed after a node may have got it: not sent again, and the client is told why. */

@@ -289,6 +289,7 @@ export class FilterKeeper {
     const reply = await this.#attemptOrThrow(target, 'eth_blockNumber', [], caller, true);
     const head = reply.error === undefined ? quantity(replyResult(reply)) : undefined;
     if (head === undefined) throw new UpstreamUnavailableError(`${target.name} did not give its head: ${reply.error?.message ?? 'not a number'}`);
+    target.noteReportedHead(head);
     return head;
   }
 

@@ -1,10 +1,12 @@
 /**
  * Reads of one block when the nodes are not all at it: a node within health.maxLagBlocks is usable,
  * yet a read of a block it has not got yet must go to a node that has it. A single node never
- * answers null, or "block not found", for a block it just reported itself.
+ * answers null, or "block not found", for a block it just reported itself, and eth_blockNumber
+ * never answers lower than a serving node's head.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { JsonRpcProvider } from 'ethers';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc as nodeRpc } from '../support/node-rpc.js';
@@ -107,4 +109,30 @@ test('a read by block hash (EIP-1898) that a lagging node cannot serve is asked 
   const answers = await batch(evmux, reads);
   const direct = await Promise.all(reads.map(([method, params]) => nodeRpc(devnet.nodes[0]!.httpUrl, method, params)));
   assert.deepEqual(answers.map((answer) => answer.result ?? answer.error), direct, 'each as node0 answers it');
+});
+
+test('eth_blockNumber never goes back: a node a block behind is answered with the highest serving head', async (t) => {
+  const { devnet, evmux } = await heldBehind(t, {});
+  await devnet.mine(1);
+  await until(async () => (await upstreams(evmux)).find((upstream) => upstream.name === 'node2')?.lag === 1, 'node2 one block behind');
+  const head = `0x${devnet.blockNumber.toString(16)}`;
+  // One at a time: least connections rotates among idle nodes, so node2 gets a third of them.
+  const answers: unknown[] = [];
+  for (let k = 0; k < 30; k++) answers.push((await batch(evmux, [['eth_blockNumber', []]]))[0]!.result);
+  assert.deepEqual(answers.filter((answer) => answer !== head), [], `every answer is the head ${head}`);
+});
+
+test("ethers' block polling over HTTP reports each block once while a node is behind", async (t) => {
+  const { devnet, evmux } = await heldBehind(t, {});
+  const provider = new JsonRpcProvider(evmux.httpUrl, undefined, { cacheTimeout: -1, pollingInterval: 20, staticNetwork: true });
+  t.after(() => provider.destroy());
+  const seen: number[] = [];
+  await provider.on('block', (number: number) => seen.push(number));
+  for (let k = 0; k < 4; k++) {
+    await devnet.mine(1);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+  await until(async () => seen.includes(devnet.blockNumber), `block ${devnet.blockNumber} reported`);
+  const repeated = seen.filter((number, i) => seen.indexOf(number) !== i);
+  assert.deepEqual(repeated, [], `blocks reported more than once in ${JSON.stringify(seen)}`);
 });
