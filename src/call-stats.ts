@@ -51,6 +51,9 @@ export class CallStats {
     let counts = stats.byUpstream.get(upstream);
     if (counts === undefined) stats.byUpstream.set(upstream, (counts = new Float64Array(OUTCOMES.length)));
     counts[outcomeSlot(outcome)]!++;
+    // Not sent to the node: no latency of the node's to count, and a burst of refusals would pull
+    // the percentiles down just as the node is overloaded.
+    if (outcome === 'rejected') return;
 
     let slot = 0;
     while (slot < this.#bounds.length && seconds > this.#bounds[slot]!) slot++;

@@ -407,16 +407,24 @@ export class CallRouter {
     return new LimitExceededError(`${method}: the node's answer is larger than this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask for less, e.g. a narrower block range`);
   }
 
-  /** One attempt's outcome in the per-call metrics: its reply, or else its error. */
+  /**
+   * One attempt's outcome in the per-call metrics: its reply, or else its error. A call refused before
+   * it left evmux (no socket, breaker open, the node's queue full, or timed out in it) is `rejected`:
+   * counted as a transport error, a node that is only busy looked like a broken network.
+   */
   #record(method: string, upstream: Upstream, started: number, reply: UpstreamReply | undefined, error: unknown): void {
     const outcome: RequestOutcome =
       reply !== undefined
         ? reply.error !== undefined
           ? 'rpc_error'
           : 'ok'
-        : error instanceof UpstreamFailure && (error.code === 'EVMUX_TIMEOUT' || error.code === 'EVMUX_QUEUE_TIMEOUT')
-          ? 'timeout'
-          : 'transport_error';
+        : !(error instanceof UpstreamFailure)
+          ? 'transport_error'
+          : !mayHaveReachedNode(error)
+            ? 'rejected'
+            : error.code === 'EVMUX_TIMEOUT'
+              ? 'timeout'
+              : 'transport_error';
     this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
   }
 

@@ -137,6 +137,13 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_FULL')).length, 2, messages.join('\n'));
   assert.equal(messages.filter((message) => /EVMUX_(QUEUE_)?TIMEOUT/.test(message)).length, 2, messages.join('\n'));
   assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
+  // Only calls that reached the node count as its timeouts, and in the latency histogram; those
+  // refused before they left evmux are `rejected`, not transport errors of a node that is only busy.
+  const sent = requests(node, 'net_version');
+  assert.equal(await upstreamCalls(evmux, 'node0', 'timeout'), sent);
+  assert.equal(await upstreamCalls(evmux, 'node0', 'rejected'), 4 - sent);
+  assert.equal(await upstreamCalls(evmux, 'node0', 'transport_error'), 0);
+  assert.equal(await scrapeSum(evmux.httpUrl, 'evmux_request_duration_seconds_count', { method: 'net_version' }), sent);
   node.mode = 'normal';
   const status = (await statusOf(evmux)).find((upstream) => upstream.name === 'node0') as UpstreamStatus & { inFlight: number; queued: number };
   assert.deepEqual([status.inFlight, status.queued], [0, 0], 'no slot or queue entry is left behind');

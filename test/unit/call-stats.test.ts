@@ -37,6 +37,16 @@ test('CallStats writes a cumulative histogram per method; a value on a bound fal
   assert.match(text, /x_seconds_bucket\{method="eth_call",le="\+Inf"\} 4\n/);
 });
 
+test('CallStats counts a rejected call (never sent) but leaves it out of the latency histogram', () => {
+  const stats = new CallStats([1]);
+  stats.record('m', 'u', 'ok', 0.5);
+  stats.record('m', 'u', 'rejected', 0);
+  const seen: string[] = [];
+  stats.forEachCount(({ outcome }, count) => seen.push(`${outcome} ${count}`));
+  assert.deepEqual(seen.sort(), ['ok 1', 'rejected 1']);
+  assert.equal(sumSamples(stats.histogramText('h', 'h'), 'h_count', { method: 'm' }), 1);
+});
+
 test('CallStats escapes label values', () => {
   const stats = new CallStats([1]);
   stats.record('a"b\\c', 'u', 'ok', 0.5);
