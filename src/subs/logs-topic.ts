@@ -6,9 +6,10 @@
  * them from eth_getLogs, unless its logs bloom rules the filter out. Logs of orphaned blocks go out
  * again with removed: true before the new branch's logs. The log book makes every log go out once.
  *
- * A cursor step is committed only after the logs of its blocks are in hand: a failed fetch leaves
- * the group where it was (the next head or the catch-up retry replays those blocks), and a group
- * split off by failover meanwhile never inherits blocks whose logs it was not sent.
+ * A cursor step, with the removals it brings, takes effect only after the logs of its blocks are in
+ * hand: a failed fetch leaves the group where it was (the next head or the catch-up retry replays
+ * those blocks, or the node goes back to the old branch and nothing was undone), and a group split
+ * off by failover meanwhile never inherits blocks whose logs it was not sent.
  *
  * A client that subscribes after the group delivered logs joins the group anyway: it remembers the
  * log book's sequence number at its start, and removals of logs sent before that skip it (see
@@ -239,17 +240,17 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     const book = group.logBook!;
     const step = await cursor.plan(head, this.calls, this.bounds());
     const { result } = step;
-    if (result.orphaned.length > 0) {
-      // Removals concern blocks already delivered; they hold whatever happens to the new branch.
-      group.publishRemovals(book.orphan(result.orphaned.map((orphan) => orphan.hash)).map((removed) => removal(book, removed)));
-    }
     const orphaned = new Set(result.orphaned.map((orphan) => orphan.hash));
     // The start block is not looked at again: whatever of its logs did not come live came before the client.
     const again = result.truncated ? [] : recheck.filter((block) => cursor.has(block.hash) && !orphaned.has(block.hash) && !book.isStart(block.hash));
     const blocks = [...again, ...result.deliver];
+    const entries = blocks.length === 0 ? [] : await this.#logsOf(blocks, new Set(again.map((block) => block.hash)));
+    // Only now, with the new branch's logs in hand, do removals go out and the blocks count as
+    // delivered, together (no await in between). Removals sent before a fetch that failed would
+    // stand should the node go back to the old branch: its next head links to the tip, and those
+    // logs, canonical again, would never be sent again.
+    if (result.orphaned.length > 0) group.publishRemovals(book.orphan([...orphaned]).map((removed) => removal(book, removed)));
     if (blocks.length === 0) return;
-    const entries = await this.#logsOf(blocks, new Set(again.map((block) => block.hash)));
-    // Only now do the blocks count as delivered, together with their logs (no await in between).
     cursor.commit(step);
     if (result.deliver.length > 0) book.sealStart();
     this.#account(result);

@@ -121,12 +121,14 @@ class FakeClient implements Subscriber {
   }
 }
 
-/** An upstream answering from a synthetic chain; `failLogs` makes eth_getLogs fail. */
-function fakeUpstream(chain: SyntheticChain, name: string): Upstream & { failLogs: boolean } {
+/** An upstream answering from a synthetic chain (`chain`: the node may switch to another one); `failLogs` makes eth_getLogs fail. */
+function fakeUpstream(initial: SyntheticChain, name: string): Upstream & { failLogs: boolean; chain: SyntheticChain } {
   const upstream = {
     name,
     failLogs: false,
+    chain: initial,
     call(method: string, params: unknown[]): Promise<unknown> {
+      const chain = upstream.chain;
       const block = (header: FakeHeader | undefined): Record<string, unknown> | null => (header === undefined ? null : chain.blockJson(header));
       switch (method) {
         case 'eth_getBlockByNumber': {
@@ -145,7 +147,7 @@ function fakeUpstream(chain: SyntheticChain, name: string): Upstream & { failLog
       }
     },
   };
-  return upstream as unknown as Upstream & { failLogs: boolean };
+  return upstream as unknown as Upstream & { failLogs: boolean; chain: SyntheticChain };
 }
 
 const idleStream = { addUser() {}, removeUser() {}, ready: () => Promise.resolve() };
@@ -514,5 +516,31 @@ describe('LogsTopic: a group moved in by failover', () => {
     const reference = canonical(c1, 101n);
     assert.deepEqual(logProblems(moverLogs, reference.logs, reference.hashes, 103n, reference.to), []);
     assert.deepEqual(logProblems(stayerClient.logs(stayer.id), reference.logs, reference.hashes, 101n, reference.to), []);
+  });
+});
+
+describe('LogsTopic: a reorg whose new logs could not be fetched', () => {
+  it('sends no removal until the new branch is in hand: a node that goes back to the old branch leaves its logs live', async () => {
+    const hub = new Hub();
+    // Two views of one chain: `a` keeps its branch, `b` reorgs; the node moves from one to the other and back.
+    const [a, b] = [new SyntheticChain({ seed: 'flip', startHeight: 100 }), new SyntheticChain({ seed: 'flip', startHeight: 100 })] as [SyntheticChain, SyntheticChain];
+    const topic = logsTopic(hub, a, 'u0', []);
+    const upstream = topic.upstream as ReturnType<typeof fakeUpstream>;
+    const client = new FakeClient(hub, 'c');
+    const subscription = await subscribe(topic, client);
+    await feed(hub, [{ chain: a, topic }], mine([a, b], 3), 'before'); // 101..103 on both
+    // The node reorgs 103 away, and its eth_getLogs fails (overloaded, or dying) for the new branch.
+    const { added } = reorgWithLogs(b, 1);
+    upstream.chain = b;
+    upstream.failLogs = true;
+    await feed(hub, [{ chain: b, topic }], added, 'none');
+    // Back on the first branch: 103 is canonical again, and 104 follows it.
+    upstream.chain = a;
+    upstream.failLogs = false;
+    await feed(hub, [{ chain: a, topic }], mine([a], 1), 'before');
+    const logs = client.logs(subscription.id);
+    assert.deepEqual(logs.filter((log) => log.removed), [], 'no removal of a block that never left the chain the client follows');
+    const reference = canonical(a, 101n);
+    assert.deepEqual(logProblems(logs, reference.logs, reference.hashes, 101n, reference.to), []);
   });
 });
