@@ -4,8 +4,9 @@
  * across gaps, reorgs and failover: every delivered head links to one delivered before it, no
  * height is skipped, no hash is delivered twice while it stays canonical, and a reorg is delivered
  * from the fork point. A head below the delivered tip never takes the stream back down: it is the
- * node in use being behind, waited for until its head reaches the tip's height. Past the replay
- * bounds the cursor jumps to the head instead of stalling.
+ * node in use being behind, waited for until its head reaches the tip's height; so is a head at the
+ * tip's height on a branch the stream already left (it descends from a block a delivered reorg
+ * orphaned). Past the replay bounds the cursor jumps to the head instead of stalling.
  *
  * Pure apart from the injected HeadSource: no timers, no sockets, no logging. The caller logs and
  * counts truncated steps.
@@ -67,6 +68,8 @@ export class ChainCursor<H extends Head> {
   /** The delivered canonical chain, ascending and contiguous: #chain[i].number = first + i. */
   #chain: H[] = [];
   #byHash = new Map<string, H>();
+  /** hashes of heads that delivered reorgs orphaned, oldest first; at most capacity of them */
+  #orphans = new Set<string>();
   #busy = false;
   /** bumped by every applied step, so a stale plan is refused */
   #version = 0;
@@ -133,6 +136,7 @@ export class ChainCursor<H extends Head> {
     const copy = new ChainCursor<H>({ capacity: this.#capacity });
     copy.#chain = [...this.#chain];
     copy.#byHash = new Map(this.#byHash);
+    copy.#orphans = new Set(this.#orphans);
     copy.#forgotten = this.#forgotten;
     return copy;
   }
@@ -159,6 +163,8 @@ export class ChainCursor<H extends Head> {
     // a shorter branch (geth sends no head for a rewind). Wait, as for a node behind on the same
     // chain: once its head reaches the tip's height, a real reorg is delivered from the fork point.
     if (head.number < tip.number) return this.#nothing();
+    // At the tip's height on a branch the stream left: the same node behind, one block later.
+    if (head.number === tip.number && this.#orphans.has(head.hash)) return this.#nothing();
     return this.#planWalk(head, tip, oldest, source, bounds, replayLimit(bounds));
   }
 
@@ -174,6 +180,11 @@ export class ChainCursor<H extends Head> {
     const path: H[] = [head];
     let child = head;
     for (;;) {
+      // A head at the tip's height that descends from an orphaned block is still on the branch the
+      // stream left (a node that has not seen the reorg): taken for a reorg back to it, the stream
+      // would go there and back, sending heads and logs twice. A real return to that branch shows
+      // once it grows past the tip.
+      if (head.number === tip.number && this.#orphans.has(child.parentHash)) return this.#nothing();
       const fork = this.#byHash.get(child.parentHash);
       if (fork !== undefined) {
         assertParent(fork, child);
@@ -225,6 +236,15 @@ export class ChainCursor<H extends Head> {
     this.#version++;
     if (keep === 0) this.#forgotten = false;
     for (const dropped of this.#chain.splice(keep)) this.#byHash.delete(dropped.hash);
+    for (const orphan of result.orphaned) {
+      this.#orphans.delete(orphan.hash);
+      this.#orphans.add(orphan.hash);
+    }
+    for (const delivered of result.deliver) this.#orphans.delete(delivered.hash);
+    for (const oldest of this.#orphans) {
+      if (this.#orphans.size <= this.#capacity) break;
+      this.#orphans.delete(oldest);
+    }
     for (const head of result.deliver) {
       this.#chain.push(head);
       this.#byHash.set(head.hash, head);

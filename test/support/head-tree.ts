@@ -121,8 +121,9 @@ export interface Notification {
  * A random upstream: the canonical chain grows, reorgs (depth 1..6, new branch shorter, equal or
  * longer) or flips back to a branch it abandoned; its notifications are skipped (gaps), duplicated,
  * late (an older canonical block) or stale (a block of an abandoned branch). The last notification
- * is the final tip, `finalGrowth` blocks above the last random step and no lower than any head sent
- * before (a stream waits out heads below its tip, so a lower final tip might never be delivered).
+ * is the final tip, `finalGrowth` blocks above the last random step and above every head sent before
+ * (a stream waits out heads below its tip, and heads at its height on a branch it left, so a final
+ * tip no higher might never be delivered).
  */
 export function randomUpstream(seed: number, { steps, finalGrowth = 0 }: { steps: number; finalGrowth?: number }):
 { tree: HeadTree; notifications: Notification[]; tip: TestHead } {
@@ -166,7 +167,7 @@ export function randomUpstream(seed: number, { steps, finalGrowth = 0 }: { steps
     }
   }
   const highest = notifications.reduce((max, { head }) => (head.number > max ? head.number : max), tip.number);
-  const growth = Math.max(finalGrowth, Number(highest - tip.number));
+  const growth = Math.max(finalGrowth, Number(highest - tip.number) + 1);
   if (growth > 0) tip = last(tree.extend(tip, growth), tip);
   notifications.push({ head: tip, note: 'final' });
   return { tree, notifications, tip };

@@ -181,6 +181,26 @@ describe('ChainCursor: heads below the tip (the node in use is behind)', () => {
     assert.deepEqual(labels(cursor.snapshot(8n)), ['b9', 'b10', 'b11', 'b12']);
   });
 
+  it('waits on a node at the tip height on the branch a reorg orphaned, and on a head descending from it', async () => {
+    const { tree, a } = baseChain();
+    const source = sourceOf(tree);
+    // Depth 1, same height: a12 replaced by b12. A node that has not seen it still has a12.
+    const sameHeight = await cursorAt(a);
+    const b12 = tree.child(at(a, 11), 'b12');
+    await sameHeight.advance(b12, source, FAR);
+    assert.deepEqual(view(await sameHeight.advance(at(a, 12), source, FAR)), NOTHING, 'a12 is not delivered again');
+    assert.deepEqual(view(await sameHeight.advance(b12, source, FAR)), NOTHING, 'the node catches up');
+    assert.deepEqual(view(await sameHeight.advance(tree.child(b12, 'b13'), source, FAR)), { deliver: ['b13'], orphaned: [], truncated: false });
+    // a11, a12 replaced by b11, b12; the node behind went on from a12 to a13, at the tip's height now.
+    const descendant = await cursorAt(a.slice(0, 12)); // a0..a11
+    const b = tree.extend(at(a, 10), 2, 'b'); // b11, b12
+    await descendant.advance(at(b, 1), source, FAR);
+    assert.deepEqual(view(await descendant.advance(at(a, 12), source, FAR)), NOTHING, 'a12, at the tip height, descends from the orphaned a11');
+    // Once the old branch grows past the tip, it is a real reorg back to it.
+    const a13 = tree.child(at(a, 12), 'a13');
+    assert.deepEqual(view(await descendant.advance(a13, source, FAR)), { deliver: ['a11', 'a12', 'a13'], orphaned: ['b12', 'b11'], truncated: false });
+  });
+
   it('delivers a reorg to a shorter branch from the fork point once the branch reaches the tip', async () => {
     const { tree, a } = baseChain();
     const source = sourceOf(tree);
