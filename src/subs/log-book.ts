@@ -4,8 +4,8 @@
  * becomes canonical again has its logs delivered again. Failover replays and upstreams that repeat
  * themselves (or announce removals of logs we never sent) are absorbed here.
  *
- * Memory is bounded by the number of blocks remembered; the oldest blocks (by number) go first,
- * and blocks below the group's reorg window are forgotten (forgetBelow). A removal for a forgotten
+ * Memory is bounded by the number of blocks remembered; orphaned blocks go first, then the oldest
+ * (by number), and blocks below the group's reorg window are forgotten (forgetBelow). A removal for a forgotten
  * block is dropped, which is the price of that bound.
  *
  * Every log sent live gets the next sequence number, so a subscription that started at sequence s
@@ -231,19 +231,25 @@ export class LogBook {
     return record;
   }
 
-  /** Lowest number goes; on a tie (a reorg) the one recorded first. A linear scan of ≤ capacity. */
+  /**
+   * A block with nothing live goes first (orphaned: no removal can be due for it, and a block that
+   * comes back is sent again all the same); else the lowest number, on a tie (a reorg) the one
+   * recorded first. Orphaned blocks counted like live ones made a window with reorgs in it shorter
+   * than historyBlocks: the lowest blocks a later deep reorg orphaned were forgotten, and their logs
+   * never removed. A linear scan of ≤ capacity.
+   */
   #evictOldest(): void {
-    let oldestHash: string | undefined;
-    let oldestNumber: bigint | undefined;
-    for (const [hash, block] of this.#blocks) {
-      if (oldestNumber === undefined || block.number < oldestNumber) {
-        oldestHash = hash;
-        oldestNumber = block.number;
-      }
+    let oldest: [string, BlockRecord] | undefined;
+    let oldestEmpty: [string, BlockRecord] | undefined;
+    for (const entry of this.#blocks) {
+      const block = entry[1];
+      if (block.live === 0 && !block.withheld && (oldestEmpty === undefined || block.number < oldestEmpty[1].number)) oldestEmpty = entry;
+      if (oldest === undefined || block.number < oldest[1].number) oldest = entry;
     }
-    if (oldestHash === undefined) return;
-    this.#live -= this.#blocks.get(oldestHash)?.live ?? 0;
-    this.#blocks.delete(oldestHash);
+    const [hash, block] = oldestEmpty ?? oldest ?? [];
+    if (hash === undefined) return;
+    this.#live -= block!.live;
+    this.#blocks.delete(hash);
   }
 }
 

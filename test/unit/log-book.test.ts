@@ -153,6 +153,22 @@ describe('LogBook', () => {
     assert.deepEqual(positions([book.accept(entry(b1, 0))]), ['1:0'], 'a forgotten log is delivered again');
   });
 
+  it('forgets an orphaned block before a live one, so a window with reorgs in it holds as many live blocks', () => {
+    const book = new LogBook({ capacityBlocks: 3 });
+    const [a5, b5, b6, b7] = [[5n, 0xa5], [5n, 0xb5], [6n, 0xb6], [7n, 0xb7]].map(([number, tag]) => ({ hash: hashOf(Number(tag)), number: BigInt(number!) }));
+    const a4 = { hash: hashOf(0xa4), number: 4n };
+    assert.ok(a5 && b5 && b6 && b7);
+    book.accept(entry(a4, 0));
+    book.accept(entry(a5, 0));
+    assert.deepEqual(positions(book.orphan([a5.hash])), ['5:0 removed']);
+    book.accept(entry(b5, 0));
+    book.accept(entry(b6, 0)); // full: a5, orphaned, goes rather than a4
+    assert.ok(book.isLive(a4.hash, 0), 'the live block 4 is kept');
+    assert.deepEqual(positions(book.orphan([a4.hash])), ['4:0 removed'], 'a reorg down to block 4 still removes its log');
+    book.accept(entry(b7, 0)); // nothing orphaned left but a4: the lowest goes
+    assert.ok(book.isLive(b5.hash, 0) && book.isLive(b6.hash, 0) && book.isLive(b7.hash, 0));
+  });
+
   it('clones into an independent book', () => {
     const book = new LogBook();
     book.accept(entry(B10, 0));
