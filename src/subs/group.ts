@@ -41,6 +41,12 @@ export interface ClientSubscription {
    * whose live logs it had all been sent); it was sent exactly the logs numbered above. @default 0
    */
   since?: number;
+  /**
+   * logs: the node's head, asked for right before the reply when the subscription's stream had not
+   * started. The stream is anchored in its topic's queue after the reply, at that node's head or at
+   * this height, whichever is lower (LogsTopic.start), also on the node it moved to meanwhile.
+   */
+  startsBy?: bigint;
 }
 
 export type Publish = (topic: string, frame: string) => void;

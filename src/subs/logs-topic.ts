@@ -87,6 +87,16 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     await Promise.all([this.#feed.ready(), this.#stream.ready()]);
   }
 
+  /**
+   * The node's head, asked for before the reply of a subscription whose stream has not started
+   * (ClientSubscription.startsBy). Not asked when the stream is under way: the subscription joins
+   * it at its head. Should the node not answer, the anchor is the head it gives after the reply.
+   */
+  override async startHeight(): Promise<bigint | undefined> {
+    if (this.mainStarted) return undefined;
+    return (await this.calls.latest().catch(() => null))?.number;
+  }
+
   protected freshState(): GroupState {
     return { cursor: new ChainCursor<TrackedHead>({ capacity: this.deps.historyBlocks }), logBook: new LogBook({ capacityBlocks: this.deps.historyBlocks }) };
   }
@@ -146,15 +156,23 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * The head a new stream starts at: the node's current one. Unanchored, a stream that fails over
-   * before its first head starts again at the next node's head, and the blocks between are never
-   * looked at. So a failed request is made again, ANCHOR_ATTEMPTS in all while the subscription
-   * stays on this topic, and after that the last head the node sent will do.
+   * The head a new stream starts at: the node's current one, or the block at the height its head
+   * had as the subscribe was answered (ClientSubscription.startsBy), whichever is lower. The anchor
+   * is asked for after the reply: a block mined meanwhile taken for the start block would have its
+   * logs withheld as from before the subscription, and when the node's logs stream was being made
+   * again at that moment (its socket dropped), or the subscription moved to another node before it
+   * was anchored, they were never sent. Unanchored, a stream that fails over before its first head
+   * starts again at the next node's head, and the blocks between are never looked at. So a failed
+   * request is made again, ANCHOR_ATTEMPTS in all while the subscription stays on this topic, and
+   * after that the last head the node sent will do.
    */
   async #anchor(subscription: ClientSubscription, group: Group): Promise<TrackedHead | null> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.calls.latest();
+        const latest = await this.calls.latest();
+        const limit = subscription.startsBy;
+        if (latest === null || limit === undefined || latest.number <= limit) return latest;
+        return (await this.calls.byNumber(limit)) ?? latest;
       } catch (error) {
         const last = attempt >= ANCHOR_ATTEMPTS || subscription.group !== group || subscription.subscriber.closed;
         if (last) {
@@ -169,6 +187,9 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   protected async catchUp(group: Group): Promise<void> {
+    // Moved here before they were anchored: start() anchors them, at the height they were answered
+    // at. Anchored here at this node's head instead, they would miss the blocks in between.
+    if (group.cursor!.last === undefined && ![...group.members].some((member) => member.started)) return;
     const latest = await this.calls.latest();
     if (latest === null) throw new Error('node returned no latest block');
     // The logs of the last blocks delivered before the move may not all have arrived: look again.

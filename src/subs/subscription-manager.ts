@@ -29,6 +29,13 @@ import { ownWorkSlots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
+/**
+ * Tries more, after this pause, for a subscribe whose node failed under it (its socket closed or
+ * changed, or it stopped answering): asked of the node the ring names then, another if that one went
+ * down, the same once its subscriptions have a socket again.
+ */
+const SUBSCRIBE_RETRIES = 2;
+const SUBSCRIBE_RETRY_MS = 100;
 
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
@@ -132,14 +139,21 @@ export class SubscriptionManager {
    */
   async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     let refusal: Error | undefined;
-    for (let asked = 0; asked < this.#pool.upstreams.length; asked++) {
+    let retries = SUBSCRIBE_RETRIES;
+    for (let asked = 0; asked < this.#pool.upstreams.length; ) {
       const upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
       if (upstream === undefined) break;
       try {
         return await this.#subscribeOn(upstream, subscriber, spec);
       } catch (error) {
-        if (!this.#affinity.refuses(upstream, spec.kind)) throw error;
-        refusal = error as Error;
+        if (this.#affinity.refuses(upstream, spec.kind)) {
+          refusal = error as Error;
+          asked++;
+          continue;
+        }
+        // A node failing under the subscribe is no answer to the client while another can serve it.
+        if (!(error instanceof UpstreamUnavailableError) || subscriber.closed || retries-- === 0) throw error;
+        await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
       }
     }
     throw refusal ?? new UpstreamUnavailableError('no upstream available for subscriptions');
@@ -152,8 +166,10 @@ export class SubscriptionManager {
     // Held while the upstream subscribe is in flight, so a rebalance or another client's
     // unsubscribe meanwhile does not release the topic this client is about to join.
     this.#joining.set(topic, (this.#joining.get(topic) ?? 0) + 1);
+    let startsBy: bigint | undefined;
     try {
       await topic.ready();
+      startsBy = await topic.startHeight();
     } catch (error) {
       this.#leaveJoining(topic);
       this.#releaseIfIdle(topic);
@@ -172,6 +188,7 @@ export class SubscriptionManager {
     // The topic's spec, not this request's parse of it: equal by fingerprint, and one copy for all
     // its clients instead of a filter object, arrays and strings per client.
     const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec: topic.spec, subscriber, group: undefined, started: false };
+    if (startsBy !== undefined) subscription.startsBy = startsBy;
     this.#bySubscriber.set(subscriber, [...held, subscription]);
     topic.join(subscription);
     this.#joinedSince = true;

@@ -80,6 +80,19 @@ export abstract class Topic {
   abstract detach(): void;
   /** Resolves once the upstream side is subscribed. */
   abstract ready(): Promise<void>;
+
+  /**
+   * Asked for a new subscription once ready(), before its reply: the height its stream may start at,
+   * at most (ClientSubscription.startsBy); undefined when that does not matter.
+   */
+  startHeight(): Promise<bigint | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  /** The group new subscriptions join has delivered a head: its stream is under way. */
+  protected get mainStarted(): boolean {
+    return this.#main !== undefined && this.groups.has(this.#main) && this.#main.cursor?.last !== undefined;
+  }
   /** Bring a group (new here, or after a stream loss) up to this upstream's head. */
   protected abstract catchUp(group: Group): Promise<void>;
   /** Fresh history state for a brand-new main group. */
