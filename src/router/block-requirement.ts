@@ -60,9 +60,8 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
   if (method === 'eth_getLogs') {
     const filter = params[0] as { fromBlock?: unknown; toBlock?: unknown } | undefined;
     if (filter === null || typeof filter !== 'object') return undefined;
-    const to = blockNumberOf(filter.toBlock);
-    const from = blockNumberOf(filter.fromBlock);
-    return to ?? from;
+    // Up to "latest" (a tag, or no toBlock): the node with the highest head (CallRouter's pick).
+    return blockNumberOf(filter.toBlock);
   }
   const index = BLOCK_PARAM[method];
   return index === undefined ? undefined : blockNumberOf(params[index]);

@@ -431,13 +431,19 @@ export class CallRouter {
   /**
    * Serving nodes first (usable primaries, else usable fallbacks); when none is usable, any healthy
    * one (a lagging node beats no answer). With `minHead`, nodes known to have that block are
-   * preferred; `strict` requires it.
+   * preferred; `strict` requires it. Without it (a read of "latest", or of no block), nodes at the
+   * highest head among them are preferred: nodes within health.maxLagBlocks serve, and a node a
+   * block or two behind answered state from before a transaction its client had just seen mined,
+   * and web3.js, filling in a logs subscription's past with eth_getLogs up to "latest", lost the
+   * logs of the blocks that node lacked.
    */
   #pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
     const usable = this.#pool.serving();
     let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
-    if (minHead !== undefined) {
-      const ahead = candidates.filter((upstream) => upstream.headNumber >= minHead && !exclude.has(upstream.name));
+    const needed = minHead ?? highestHead(candidates);
+    // Nodes in step, the usual case, need no new list.
+    if (anyBelow(candidates, needed)) {
+      const ahead = candidates.filter((upstream) => upstream.headNumber >= needed && !exclude.has(upstream.name));
       if (ahead.length > 0 || strict) candidates = ahead;
     }
     return this.#strategy.pick(candidates, exclude);
@@ -481,6 +487,17 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
+}
+
+function highestHead(upstreams: readonly Upstream[]): bigint {
+  let highest = -1n;
+  for (const upstream of upstreams) if (upstream.headNumber > highest) highest = upstream.headNumber;
+  return highest;
+}
+
+function anyBelow(upstreams: readonly Upstream[], head: bigint): boolean {
+  for (const upstream of upstreams) if (upstream.headNumber < head) return true;
+  return false;
 }
 
 /** A write that failed after a node may have got it: not sent again, and the client is told why. */

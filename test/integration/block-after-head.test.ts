@@ -136,3 +136,22 @@ test("ethers' block polling over HTTP reports each block once while a node is be
   const repeated = seen.filter((number, i) => seen.indexOf(number) !== i);
   assert.deepEqual(repeated, [], `blocks reported more than once in ${JSON.stringify(seen)}`);
 });
+
+test('reads of "latest" while a node is behind are answered at the highest head: blocks, and logs up to it', async (t) => {
+  const { devnet, evmux } = await heldBehind(t, {});
+  await devnet.mine(2);
+  await until(async () => (await upstreams(evmux)).find((upstream) => upstream.name === 'node2')?.lag === 2, 'node2 two blocks behind');
+  const head = devnet.blockNumber;
+  const filter = { address: devnet.emitterAddress, fromBlock: `0x${(head - 1).toString(16)}` };
+  const expected = (await nodeRpc(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [filter])) as unknown[];
+  assert.ok(expected.length > 0, 'the last two blocks have logs');
+  const wrong: string[] = [];
+  // One at a time: least connections rotates among idle nodes, so node2 would get a third of them.
+  for (let k = 0; k < 15; k++) {
+    const [block, logs] = await batch(evmux, [['eth_getBlockByNumber', ['latest', false]], ['eth_getLogs', [filter]]]);
+    const number = Number((block!.result as { number: string }).number);
+    if (number !== head) wrong.push(`latest block ${number}`);
+    if ((logs!.result as unknown[]).length !== expected.length) wrong.push(`${(logs!.result as unknown[]).length} logs of ${expected.length}`);
+  }
+  assert.deepEqual(wrong, [], `every read at head ${head}`);
+});

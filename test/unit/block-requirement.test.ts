@@ -8,7 +8,9 @@ test('reads that name a block number require a node that has it', () => {
   assert.equal(requiredBlock('eth_call', [{ to: '0x00' }, { blockNumber: '0x7' }]), 7n);
   assert.equal(requiredBlock('eth_getStorageAt', ['0x00', '0x0', '0x9']), 9n);
   assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x1', toBlock: '0x3' }]), 3n);
-  assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x4' }]), 4n);
+  // Up to "latest": no number to require; the router prefers the nodes at the highest head.
+  assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x4' }]), undefined);
+  assert.equal(requiredBlock('eth_getLogs', [{ fromBlock: '0x4', toBlock: 'latest' }]), undefined);
 });
 
 test('tags, hashes and other methods require nothing', () => {
