@@ -155,7 +155,7 @@ export class Gateway {
         refuse: (socket, code, reason) => this.#sessions.get(socket)?.disconnect(code, reason, code === 1009 ? 'limit' : 'protocol'),
         drain: () => {},
         pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
-        close: (socket) => this.#close(socket),
+        close: (socket, code) => this.#close(socket, code),
         post: (info, body, ascii) => this.#post(info, body, ascii),
         bodyTimedOut: () => {
           this.metrics.clientRejected('body_timeout');
@@ -307,14 +307,16 @@ export class Gateway {
     this.metrics.clientConnected();
   }
 
-  #close(socket: ClientSocket<SessionData>): void {
+  #close(socket: ClientSocket<SessionData>, code: number): void {
     const session = this.#sessions.get(socket);
     if (session === undefined) return;
     this.#sessions.delete(socket);
     const count = (this.#connectionsPerIp.get(socket.data.ip) ?? 1) - 1;
     if (count <= 0) this.#connectionsPerIp.delete(socket.data.ip);
     else this.#connectionsPerIp.set(socket.data.ip, count);
-    this.metrics.clientDisconnected(session.onClose());
+    const reason = session.onClose();
+    // A frame too large for the front end to read at all (over twice limits.maxRequestBytes).
+    this.metrics.clientDisconnected(reason === 'client' && code === 1009 ? 'limit' : reason);
   }
 
   /** Its context a class instance: see HttpCallContext. */

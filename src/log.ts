@@ -4,10 +4,23 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** A URL path segment shown in logs: a lower-case word, or one with a version number (v3, eth2). */
-const PATH_WORD = /^[a-z]{1,16}[0-9]{0,2}$/;
+/**
+ * URL path segments shown in logs: words providers put around the key (/v3/<key>, /ws/<key>,
+ * /eth/mainnet/<key>). A list, not a pattern: a key of lower-case letters looks like any word.
+ */
+const PATH_WORDS = new Set([
+  'api', 'archive', 'arb', 'arbitrum', 'avax', 'avalanche', 'base', 'bc', 'blast', 'bnb', 'bsc', 'celo', 'eth', 'eth2',
+  'ethereum', 'evm', 'ext', 'fantom', 'ftm', 'full', 'gnosis', 'goerli', 'holesky', 'hoodi', 'http', 'https', 'linea',
+  'mainnet', 'mantle', 'matic', 'node', 'nodes', 'op', 'optimism', 'polygon', 'public', 'rpc', 'scroll', 'sepolia',
+  'socket', 'stream', 'testnet', 'websocket', 'ws', 'wss', 'xdai', 'zksync',
+]);
+const VERSION = /^v[0-9]{1,2}$/;
 
-/** Hide user:password, query values, and path segments that are not plain words, of a node URL. */
+function shownInLogs(segment: string): boolean {
+  return PATH_WORDS.has(segment) || VERSION.test(segment);
+}
+
+/** Hide user:password, query values, and path segments that are not known words, of a node URL. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -16,11 +29,11 @@ export function redactUrl(url: string): string {
       parsed.password = parsed.password ? '***' : '';
     }
     for (const key of [...parsed.searchParams.keys()]) parsed.searchParams.set(key, '***');
-    // Providers put keys in the path (/v3/<key>, /ws/<key>, /<token>/): only words (rpc, ws, v3,
-    // mainnet) are shown, every other segment hidden, however short.
+    // Providers put keys in the path (/v3/<key>, /ws/<key>, /<token>/): only known words (rpc, ws,
+    // v3, mainnet) are shown, every other segment hidden, however short.
     const segments = parsed.pathname.split('/').filter(Boolean);
-    if (segments.some((segment) => !PATH_WORD.test(segment))) {
-      parsed.pathname = `/${segments.map((segment) => (PATH_WORD.test(segment) ? segment : '***')).join('/')}`;
+    if (!segments.every(shownInLogs)) {
+      parsed.pathname = `/${segments.map((segment) => (shownInLogs(segment) ? segment : '***')).join('/')}`;
     }
     parsed.hash = '';
     return parsed.toString().replaceAll('%2A', '*');

@@ -29,6 +29,8 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }
 
+/** Orphaned tips remembered so that the streams going over one reorg count it once. */
+const REORGS_REMEMBERED = 256;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
@@ -55,6 +57,8 @@ export class Metrics implements Telemetry {
   readonly #replayed: Counter;
   readonly #replayTruncations: Counter;
   readonly #reorgs: Counter;
+  /** orphaned tips already counted, oldest first */
+  readonly #reorgsSeen = new Set<string>();
   readonly #filterMoves: Counter;
   readonly #filterReplayed: Counter;
   readonly #streamStepFailures: Counter;
@@ -201,7 +205,11 @@ export class Metrics implements Telemetry {
   replayTruncated(kind: SubscriptionKind): void {
     this.#replayTruncations.inc({ kind });
   }
-  reorg(): void {
+  reorg(orphanedTip: string): void {
+    // Every topic and group on the reorged chain reports it: one count per orphaned tip.
+    if (this.#reorgsSeen.has(orphanedTip)) return;
+    this.#reorgsSeen.add(orphanedTip);
+    if (this.#reorgsSeen.size > REORGS_REMEMBERED) this.#reorgsSeen.delete(this.#reorgsSeen.values().next().value!);
     this.#reorgs.inc();
   }
   filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void {

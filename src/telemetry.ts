@@ -26,7 +26,11 @@ export interface Telemetry {
   replayTruncated(kind: SubscriptionKind): void;
   /** a stream step (advance, catch-up, queued task) on this upstream failed; it is retried */
   streamStepFailed(upstream: string, kind: SubscriptionKind): void;
-  reorg(depth: number): void;
+  /**
+   * a delivered stream (newHeads or logs) went over a reorg; `orphanedTip` is the newest head it
+   * orphaned, the same for every stream that goes over that reorg, so it is counted once
+   */
+  reorg(orphanedTip: string): void;
   /** a filter was made again on another node (its own, back without it: filter_lost); `replayed` items handed over from the gap */
   filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void;
 }

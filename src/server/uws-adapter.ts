@@ -200,6 +200,8 @@ class UwsClientSocket<T> implements ClientSocket<T>, Pingable {
  * keeps it, so a frame that starts with one is still not JSON.
  */
 const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+/** What uWS tells the close handler when it cut a frame over maxPayloadLength. */
+const UWS_TOO_BIG = 'Received too big message';
 
 function text(buffer: ArrayBuffer): string {
   return UTF8.decode(buffer);
@@ -346,7 +348,10 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       if (wrapper === undefined) return;
       keepAlive?.remove(wrapper);
       wrapper.detach();
-      handlers.close(wrapper, code, text(message));
+      // A frame past maxPayloadLength is cut by uWS itself (1006): told as the 1009 evmux closes
+      // smaller oversized frames with, so it is counted alike.
+      const reason = text(message);
+      handlers.close(wrapper, code === 1006 && reason === UWS_TOO_BIG ? 1009 : code, reason);
     },
   });
 

@@ -101,7 +101,7 @@ export class HeadTopic extends Topic implements HeadListener {
       telemetry.replayTruncated('newHeads');
       logger.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
     }
-    if (result.orphaned.length > 0) telemetry.reorg(result.orphaned.length);
+    if (result.orphaned.length > 0) telemetry.reorg(result.orphaned[0]!.hash);
     const replayed = replay ? result.deliver.length : Math.max(0, result.deliver.length - 1);
     if (replayed > 0) telemetry.replayed('newHeads', replayed);
   }

@@ -270,7 +270,10 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     // delivered, together (no await in between). Removals sent before a fetch that failed would
     // stand should the node go back to the old branch: its next head links to the tip, and those
     // logs, canonical again, would never be sent again.
-    if (result.orphaned.length > 0) group.publishRemovals(book.orphan([...orphaned]).map((removed) => removal(book, removed)));
+    if (result.orphaned.length > 0) {
+      group.publishRemovals(book.orphan([...orphaned]).map((removed) => removal(book, removed)));
+      this.deps.telemetry.reorg(result.orphaned[0]!.hash);
+    }
     if (blocks.length === 0) return;
     cursor.commit(step);
     if (result.deliver.length > 0) book.sealStart();

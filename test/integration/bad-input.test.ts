@@ -158,6 +158,12 @@ const rows: Row[] = [
     http: { httpStatus: 413, error: { id: null, code: -32600, message: /request body exceeds the 4096-byte limit/ } },
   },
   {
+    // Past twice the limit uWebSockets.js cuts the connection itself, unread.
+    name: 'frame over twice maxRequestBytes',
+    frame: request(24, 'eth_chainId', ['x'.repeat(9000)]),
+    ws: { wsClose: 1006, reason: /^$/ },
+  },
+  {
     name: 'connections per IP',
     frame: request(22, 'eth_chainId'),
     ws: { upgradeRefused: 429, error: { id: null, code: -32005, message: /too many connections from 127\.0\.0\.1: limit 6/ } },
@@ -276,7 +282,7 @@ async function runWs(t: TestContext, row: Row, outcome: Outcome): Promise<void> 
   }
   const closing = closed(probe.ws);
   const disconnects = (reason: string): Promise<number> => evmux.metric('evmux_client_disconnects_total', { reason }).then((value) => value ?? 0);
-  const reasonLabel = 'wsClose' in outcome ? (outcome.wsClose === 1009 ? 'limit' : 'protocol') : '';
+  const reasonLabel = 'wsClose' in outcome ? (outcome.wsClose === 1003 ? 'protocol' : 'limit') : '';
   const before = 'wsClose' in outcome ? await disconnects(reasonLabel) : 0;
   probe.ws.send(row.frame, { binary: Buffer.isBuffer(row.frame) });
   if ('wsClose' in outcome) {

@@ -70,3 +70,11 @@ test('/metrics text has evmux_requests_total and evmux_request_duration_seconds 
   assert.equal(sumSamples(text, 'evmux_requests_total', { method: 'eth_chainId', outcome: 'ok' }), 3);
   assert.equal(sumSamples(text, 'evmux_request_duration_seconds_count', { method: 'eth_chainId' }), 3);
 });
+
+test('evmux_reorgs_total counts a reorg once, however many streams go over it', async () => {
+  const metrics = new Metrics(['node1']);
+  metrics.reorg('0xaa'); // the newHeads stream
+  metrics.reorg('0xaa'); // a logs stream on the same chain
+  metrics.reorg('0xbb'); // the next reorg
+  assert.equal(sumSamples(await metrics.exposition(), 'evmux_reorgs_total'), 2);
+});

@@ -52,6 +52,9 @@ test('secrets in upstream URLs are redacted', () => {
   assert.equal(redactUrl('ws://127.0.0.1:19409/ws/abc123SECRET'), 'ws://127.0.0.1:19409/ws/***');
   assert.equal(redactUrl('wss://node.example/rpc/k.e~y=1/mainnet'), 'wss://node.example/rpc/***/mainnet');
   assert.equal(redactUrl('wss://eth2.node.example/v2/eth2'), 'wss://eth2.node.example/v2/eth2');
+  // A key of lower-case letters looks like a word: only known words are shown.
+  assert.equal(redactUrl('wss://node.example/v3/lowersecretkey'), 'wss://node.example/v3/***');
+  assert.equal(redactUrl('wss://node.example/eth/mainnet/abc'), 'wss://node.example/eth/mainnet/***');
 });
 
 test('session keys that are API keys show in logs as a digest, IPs as they are', () => {
