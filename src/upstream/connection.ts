@@ -345,7 +345,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
     this.#lateSubscribes.clear();
     if (wasOpen) {
-      this.#options.logger.warn({ reason }, 'upstream socket closed');
+      // Closed by evmux itself (shutting down): nothing to warn of.
+      this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
       this.emit('close', !blamesNode);
     }
   }

@@ -145,6 +145,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   #isStalled(upstream: Upstream): boolean {
+    // No head known (down, reconnecting, on another chain): nothing has stopped moving.
+    if (upstream.headNumber < 0n) return false;
     const stallMs = this.#config.health.stallMs;
     const now = Date.now();
     if (now - upstream.headChangedAt < stallMs) return false;

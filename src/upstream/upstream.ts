@@ -313,6 +313,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /** `own`: evmux closed the socket itself (an answer over its limit); the node stays healthy, and the socket comes back at once. */
   #onConnectionClose(own: boolean): void {
+    // Shutting down: the node is not down, evmux is leaving it.
+    if (this.#closed) return;
     if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');

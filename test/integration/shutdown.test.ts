@@ -82,6 +82,9 @@ test('SIGTERM: in-flight calls complete, clients are closed with 1001, exit 0', 
   assert.ok(took >= 900 && took < 4_000, `exit ${took} ms after SIGTERM (the slow call needed about 1.2 s)`);
   assert.match(cli.stdout, /"signal":"SIGTERM"[^\n]*"msg":"signal received"/);
   assert.match(cli.stdout, /"msg":"shut down"/);
+  // A clean shutdown warns of nothing: alerts on warn lines would fire at every deploy.
+  const afterSignal = cli.stdout.slice(cli.stdout.indexOf('"msg":"signal received"'));
+  assert.deepEqual(afterSignal.split('\n').filter((line) => /"level":(40|50|60)/.test(line)), [], 'no warning while shutting down');
 });
 
 test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', async (t) => {
