@@ -42,7 +42,7 @@ export interface CallContext {
   readonly clientIp: string;
 }
 
-type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions'>;
+type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions' | 'health'>;
 
 const NO_NODES: ReadonlySet<string> = new Set();
 
@@ -71,6 +71,8 @@ export class CallRouter {
   readonly filters: FilterKeeper;
   /** the node each client sent a transaction through lately, for its next pool-dependent calls */
   readonly #writers = new RecentWriters();
+  /** health.maxLagBlocks: reads of blocks this close to the highest head go to nodes at it (#pick) */
+  readonly #recentBlocks: bigint;
 
   constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
@@ -79,6 +81,7 @@ export class CallRouter {
     this.#settings = settings;
     this.#telemetry = telemetry;
     this.#timeouts = new Map(Object.entries(settings.methods.timeoutMs));
+    this.#recentBlocks = BigInt(settings.health.maxLagBlocks);
     const calls = {
       attempt: (upstream: Upstream, method: string, params: unknown, caller: CallContext) => this.#attempt(upstream, method, params, this.#timeoutOf(method), caller),
       pick: (exclude: ReadonlySet<string>) => this.#pick(exclude),
@@ -431,16 +434,19 @@ export class CallRouter {
   /**
    * Serving nodes first (usable primaries, else usable fallbacks); when none is usable, any healthy
    * one (a lagging node beats no answer). With `minHead`, nodes known to have that block are
-   * preferred; `strict` requires it. Without it (a read of "latest", or of no block), nodes at the
-   * highest head among them are preferred: nodes within health.maxLagBlocks serve, and a node a
-   * block or two behind answered state from before a transaction its client had just seen mined,
-   * and web3.js, filling in a logs subscription's past with eth_getLogs up to "latest", lost the
-   * logs of the blocks that node lacked.
+   * preferred; `strict` requires it. For a read of "latest", of no block, or of a block within
+   * health.maxLagBlocks of the highest head, nodes at that head are preferred. Nodes that far
+   * behind serve, and one a block or two behind answered state from before a transaction its
+   * client had just seen mined; web3.js, filling in a logs subscription's past with eth_getLogs up
+   * to "latest", lost the logs of the blocks it lacked; and one still on a branch a reorg replaced
+   * answered reads of those heights with the orphaned blocks. Older blocks are the same on every
+   * node that has them.
    */
   #pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
     const usable = this.#pool.serving();
     let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
-    const needed = minHead ?? highestHead(candidates);
+    const highest = highestHead(candidates);
+    const needed = minHead === undefined || (minHead <= highest && minHead >= highest - this.#recentBlocks) ? highest : minHead;
     // Nodes in step, the usual case, need no new list.
     if (anyBelow(candidates, needed)) {
       const ahead = candidates.filter((upstream) => upstream.headNumber >= needed && !exclude.has(upstream.name));

@@ -143,6 +143,7 @@ export class SubscriptionManager {
     for (let asked = 0; asked < this.#pool.upstreams.length; ) {
       const upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
       if (upstream === undefined) break;
+      const started = performance.now();
       try {
         return await this.#subscribeOn(upstream, subscriber, spec);
       } catch (error) {
@@ -151,9 +152,14 @@ export class SubscriptionManager {
           asked++;
           continue;
         }
-        // A node failing under the subscribe is no answer to the client while another can serve it.
+        // A node failing under the subscribe is no answer to the client while another can serve it:
+        // asked again at once when it failed fast (a socket closed or changed), or of another node
+        // once the ring names one; a node still named that let the subscribe time out is not waited
+        // for again.
         if (!(error instanceof UpstreamUnavailableError) || subscriber.closed || retries-- === 0) throw error;
         await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
+        const timedOut = performance.now() - started >= this.#config.requestTimeoutMs;
+        if (timedOut && this.#affinity.owner(subscriber.sessionKey, spec.kind) === upstream) throw error;
       }
     }
     throw refusal ?? new UpstreamUnavailableError('no upstream available for subscriptions');

@@ -155,3 +155,16 @@ test('reads of "latest" while a node is behind are answered at the highest head:
   }
   assert.deepEqual(wrong, [], `every read at head ${head}`);
 });
+
+test('a read of a recent block while a node is still on the branch a reorg replaced: answered from the new branch', async (t) => {
+  const { devnet, evmux } = await heldBehind(t, {});
+  await devnet.mine(1); // node2 stays a block behind, at 3
+  const stale = devnet.blockNumber - 1;
+  await devnet.reorg(2); // 3 and 4 replaced: node2's head is orphaned, two below the new head 5
+  await until(async () => (await upstreams(evmux)).find((upstream) => upstream.name === 'node2')?.lag === 2, 'node2 two blocks behind');
+  const height = `0x${stale.toString(16)}`;
+  const canonical = ((await nodeRpc(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [height, false])) as { hash: string }).hash;
+  const hashes: string[] = [];
+  for (let k = 0; k < 15; k++) hashes.push(((await batch(evmux, [['eth_getBlockByNumber', [height, false]]]))[0]!.result as { hash: string }).hash);
+  assert.deepEqual(hashes.filter((hash) => hash !== canonical), [], `block ${stale} is ${canonical} on the chain the nodes ahead hold`);
+});
