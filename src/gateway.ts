@@ -227,7 +227,7 @@ export class Gateway {
     if (!(await this.pool.untilServing(performance.now() + timeoutMs))) throw new Error(`no upstream became usable within ${timeoutMs} ms`);
   }
 
-  /** Stop accepting, let in-flight calls finish up to the grace time, close clients with 1001. */
+  /** Stop accepting, let in-flight calls finish up to the grace time, close clients with 1012 (service restart). */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -239,7 +239,7 @@ export class Gateway {
     this.#frontEnd.stopListening();
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (this.#inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    for (const session of [...this.#sessions.values()]) session.disconnect(1001, 'server shutting down', 'shutdown');
+    for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     this.subscriptions.close();
     this.pool.close();
     this.#rateLimit?.close();

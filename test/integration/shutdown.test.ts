@@ -1,6 +1,6 @@
 /**
  * SIGTERM to the evmux command: calls in flight finish (up to shutdownGraceMs), WebSocket clients
- * are closed with 1001, no new connection is accepted, and the process exits 0. In process,
+ * are closed with 1012 (service restart), no new connection is accepted, and the process exits 0. In process,
  * Gateway.close() leaves no connection open, idle HTTP keep-alive ones included.
  */
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ async function waitForRequests(node: FakeNode, method: string, count: number): P
   }
 }
 
-test('SIGTERM: in-flight calls complete, clients are closed with 1001, exit 0', async (t) => {
+test('SIGTERM: in-flight calls complete, clients are closed with 1012, exit 0', async (t) => {
   const { node, cli, port } = await startEvmux(t, 5_000);
   const idle = await Probe.open(`ws://127.0.0.1:${port}/`, t);
   const busy = await Probe.open(`ws://127.0.0.1:${port}/`, t);
@@ -71,7 +71,7 @@ test('SIGTERM: in-flight calls complete, clients are closed with 1001, exit 0', 
   const busyClose = await busyClosed;
   const idleClose = await idleClosed;
   for (const close of [busyClose, idleClose]) {
-    assert.equal(close.code, 1001);
+    assert.equal(close.code, 1012);
     assert.match(close.reason, /shutting down/);
   }
   assert.ok(busyClose.at >= answeredAt, 'the answer came before the close');
@@ -98,7 +98,7 @@ test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', as
   const signalled = Date.now();
   cli.child.kill('SIGTERM');
   const close = await busyClosed;
-  assert.equal(close.code, 1001);
+  assert.equal(close.code, 1012);
   const { code } = await cli.exit(5_000);
   assert.equal(code, 0);
   const took = Date.now() - signalled;
