@@ -156,9 +156,9 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * The head a new stream starts at: the node's current one, or the block at the height its head
-   * had as the subscribe was answered (ClientSubscription.startsBy), whichever is lower. The anchor
-   * is asked for after the reply: a block mined meanwhile taken for the start block would have its
+   * The head a new stream starts at: the node's current one, or the block at the height the node
+   * gave as its head right before the reply (ClientSubscription.startsBy), whichever is lower. The
+   * anchor is asked for after the reply: a block mined meanwhile taken for the start block would have its
    * logs withheld as from before the subscription, and when the node's logs stream was being made
    * again at that moment (its socket dropped), or the subscription moved to another node before it
    * was anchored, they were never sent. Unanchored, a stream that fails over before its first head

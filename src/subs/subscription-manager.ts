@@ -157,8 +157,8 @@ export class SubscriptionManager {
         // once the ring names one; a node still named that let the subscribe time out is not waited
         // for again.
         if (!(error instanceof UpstreamUnavailableError) || subscriber.closed || retries-- === 0) throw error;
-        await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
         const timedOut = performance.now() - started >= this.#config.requestTimeoutMs;
+        await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
         if (timedOut && this.#affinity.owner(subscriber.sessionKey, spec.kind) === upstream) throw error;
       }
     }
