@@ -241,9 +241,8 @@ export class CallRouter {
     }
     if (answered === undefined) return reply;
     upstream.noteReportedHead(answered);
-    let best = answered;
-    for (const node of this.#pool.serving()) if (node.headNumber > best) best = node.headNumber;
-    return best === answered ? reply : resultReply(`0x${best.toString(16)}`);
+    const best = highestHead(this.#pool.serving());
+    return best > answered ? resultReply(`0x${best.toString(16)}`) : reply;
   }
 
   /**
