@@ -43,10 +43,10 @@ export interface ClientSubscription {
   since?: number;
   /**
    * logs: the node's head, asked for right before the reply when the subscription's stream had not
-   * started. The stream is anchored in its topic's queue after the reply, at that node's head or at
-   * this height, whichever is lower (LogsTopic.start), also on the node it moved to meanwhile.
+   * started: the stream is anchored there in its topic's queue after the reply (LogsTopic.start),
+   * also on the node it moved to meanwhile.
    */
-  startsBy?: bigint;
+  startHead?: TrackedHead;
 }
 
 export type Publish = (topic: string, frame: string) => void;

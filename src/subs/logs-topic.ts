@@ -88,13 +88,17 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * The node's head, asked for before the reply of a subscription whose stream has not started
-   * (ClientSubscription.startsBy). Not asked when the stream is under way: the subscription joins
-   * it at its head. Should the node not answer, the anchor is the head it gives after the reply.
+   * The node's head, asked for before the reply of a subscription whose stream has not started:
+   * its anchor (ClientSubscription.startHead). Asked for after the reply, a block mined meanwhile
+   * was taken for the start block and its logs withheld as from before the subscription; when the
+   * node's logs stream was being made again at that moment (its socket dropped), or the
+   * subscription moved to another node before it was anchored, they were never sent. Not asked
+   * when the stream is under way: the subscription joins it at its head. Should the node not
+   * answer, the anchor is asked for after the reply (#anchor).
    */
-  override async startHeight(): Promise<bigint | undefined> {
+  override async startHead(): Promise<TrackedHead | undefined> {
     if (this.mainStarted) return undefined;
-    return (await this.calls.latest().catch(() => null))?.number;
+    return (await this.calls.latest().catch(() => null)) ?? undefined;
   }
 
   protected freshState(): GroupState {
@@ -139,7 +143,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       if (!this.groups.has(group)) return this.deps.start(subscription);
       if (group.cursor!.last === undefined) {
         try {
-          const latest = await this.#anchor(subscription, group);
+          const latest = subscription.startHead ?? (await this.#anchor(subscription, group));
           if (latest !== null && group.cursor!.last === undefined) {
             group.cursor!.commit(await group.cursor!.plan(latest, this.calls, this.bounds()));
             group.logBook!.startAt(latest.hash, latest.number);
@@ -156,12 +160,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * The head a new stream starts at: the node's current one, or the block at the height the node
-   * gave as its head right before the reply (ClientSubscription.startsBy), whichever is lower. The
-   * anchor is asked for after the reply: a block mined meanwhile taken for the start block would have its
-   * logs withheld as from before the subscription, and when the node's logs stream was being made
-   * again at that moment (its socket dropped), or the subscription moved to another node before it
-   * was anchored, they were never sent. Unanchored, a stream that fails over before its first head
+   * The head a new stream starts at when none was had before its reply (startHead): the node's
+   * current one. Unanchored, a stream that fails over before its first head
    * starts again at the next node's head, and the blocks between are never looked at. So a failed
    * request is made again, ANCHOR_ATTEMPTS in all while the subscription stays on this topic, and
    * after that the last head the node sent will do.
@@ -169,10 +169,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   async #anchor(subscription: ClientSubscription, group: Group): Promise<TrackedHead | null> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const latest = await this.calls.latest();
-        const limit = subscription.startsBy;
-        if (latest === null || limit === undefined || latest.number <= limit) return latest;
-        return (await this.calls.byNumber(limit)) ?? latest;
+        return await this.calls.latest();
       } catch (error) {
         const last = attempt >= ANCHOR_ATTEMPTS || subscription.group !== group || subscription.subscriber.closed;
         if (last) {
@@ -187,7 +184,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   protected async catchUp(group: Group): Promise<void> {
-    // Moved here before they were anchored: start() anchors them, at the height they were answered
+    // Moved here before they were anchored: start() anchors them, at the head they were answered
     // at. Anchored here at this node's head instead, they would miss the blocks in between.
     if (group.cursor!.last === undefined && ![...group.members].some((member) => member.started)) return;
     const latest = await this.calls.latest();

@@ -58,16 +58,6 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     });
   }
 
-  /** The node's block at this height, shaped like a newHeads notification; null if it has none. */
-  byNumber(number: bigint): Promise<TrackedHead | null> {
-    const ref = `0x${number.toString(16)}`;
-    return this.#shared(ref, async () => {
-      const head = await this.#header('eth_getBlockByNumber', ref);
-      if (head !== null) this.#remember(head);
-      return head;
-    });
-  }
-
   /** eth_getLogs with `query`, the node's answer as sent. */
   logs(query: Record<string, unknown>): Promise<Array<Record<string, unknown>>> {
     return this.#slots.run(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));

@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
+import type { TrackedHead } from '../upstream/head.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { REFUSAL_MS, type SessionAffinity } from './affinity.js';
@@ -172,10 +173,10 @@ export class SubscriptionManager {
     // Held while the upstream subscribe is in flight, so a rebalance or another client's
     // unsubscribe meanwhile does not release the topic this client is about to join.
     this.#joining.set(topic, (this.#joining.get(topic) ?? 0) + 1);
-    let startsBy: bigint | undefined;
+    let startHead: TrackedHead | undefined;
     try {
       await topic.ready();
-      startsBy = await topic.startHeight();
+      startHead = await topic.startHead();
     } catch (error) {
       this.#leaveJoining(topic);
       this.#releaseIfIdle(topic);
@@ -194,7 +195,7 @@ export class SubscriptionManager {
     // The topic's spec, not this request's parse of it: equal by fingerprint, and one copy for all
     // its clients instead of a filter object, arrays and strings per client.
     const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec: topic.spec, subscriber, group: undefined, started: false };
-    if (startsBy !== undefined) subscription.startsBy = startsBy;
+    if (startHead !== undefined) subscription.startHead = startHead;
     this.#bySubscriber.set(subscriber, [...held, subscription]);
     topic.join(subscription);
     this.#joinedSince = true;

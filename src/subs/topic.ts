@@ -82,10 +82,10 @@ export abstract class Topic {
   abstract ready(): Promise<void>;
 
   /**
-   * Asked for a new subscription once ready(), before its reply: the height its stream may start at,
-   * at most (ClientSubscription.startsBy); undefined when that does not matter.
+   * Asked for a new subscription once ready(), before its reply: the head its stream starts at
+   * (ClientSubscription.startHead); undefined when that is not decided here.
    */
-  startHeight(): Promise<bigint | undefined> {
+  startHead(): Promise<TrackedHead | undefined> {
     return Promise.resolve(undefined);
   }
 
