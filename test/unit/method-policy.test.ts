@@ -48,7 +48,7 @@ test('secrets in upstream URLs are redacted', () => {
   assert.equal(redactUrl('wss://mainnet.infura.io/ws/v3/0123456789abcdef0123456789abcdef'), 'wss://mainnet.infura.io/ws/v3/***');
   assert.equal(redactUrl('ws://127.0.0.1:8546/?apikey=secret'), 'ws://127.0.0.1:8546/?apikey=***');
   assert.equal(redactUrl('ws://127.0.0.1:8546'), 'ws://127.0.0.1:8546/');
-  // Short keys and keys with other characters are hidden too: only plain words are shown.
+  // Short keys and keys with other characters are hidden too: only known words are shown.
   assert.equal(redactUrl('ws://127.0.0.1:19409/ws/abc123SECRET'), 'ws://127.0.0.1:19409/ws/***');
   assert.equal(redactUrl('wss://node.example/rpc/k.e~y=1/mainnet'), 'wss://node.example/rpc/***/mainnet');
   assert.equal(redactUrl('wss://eth2.node.example/v2/eth2'), 'wss://eth2.node.example/v2/eth2');
