@@ -187,8 +187,10 @@ export class Metrics implements Telemetry {
   upstreamState(upstream: string, up: boolean): void {
     this.#upstreamUp.set({ upstream }, up ? 1 : 0);
   }
-  upstreamHead(upstream: string, head: bigint): void {
-    this.#upstreamHead.set({ upstream }, Number(head));
+  upstreamHead(upstream: string, head: bigint | null): void {
+    // No head known (down, reconnecting): no sample, rather than the last one of a node now gone.
+    if (head === null) this.#upstreamHead.remove({ upstream });
+    else this.#upstreamHead.set({ upstream }, Number(head));
   }
   requestFinished(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void {
     this.#calls.record(methodLabel(method), upstream, outcome, seconds);

@@ -18,7 +18,7 @@ export interface Telemetry {
   clientSubscriptionsChanged(kind: SubscriptionKind, delta: number): void;
   upstreamSubscriptionsChanged(upstream: string, kind: SubscriptionKind, delta: number): void;
   upstreamState(upstream: string, up: boolean): void;
-  upstreamHead(upstream: string, head: bigint): void;
+  upstreamHead(upstream: string, head: bigint | null): void;
   requestFinished(method: string, upstream: string, outcome: RequestOutcome, seconds: number): void;
   clientError(code: number): void;
   failover(kind: SubscriptionKind): void;

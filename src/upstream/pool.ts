@@ -168,7 +168,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     let best = -1n;
     for (const upstream of this.upstreams) {
       if (upstream.healthy && upstream.headNumber > best) best = upstream.headNumber;
-      if (upstream.headNumber >= 0n) this.#telemetry.upstreamHead(upstream.name, upstream.headNumber);
+      this.#telemetry.upstreamHead(upstream.name, upstream.headNumber >= 0n ? upstream.headNumber : null);
     }
     if (best >= 0n) this.#bestHead = best;
     let changed = false;

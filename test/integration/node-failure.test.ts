@@ -162,6 +162,9 @@ test('kill -9 of a node during 500 calls: no failed call, marked down within 2 s
   );
   const sinceKill = Date.now() - killStarted;
   assert.ok(sinceKill <= 2_000, `node1 marked down ${sinceKill} ms after the kill (${downMs} ms after the process died)`);
+  // A dead node's head is not known: no sample, not the last number it gave.
+  assert.equal(await evmux.metric('evmux_upstream_head', { upstream: 'node1' }), undefined);
+  assert.ok((await evmux.metric('evmux_upstream_head', { upstream: 'node0' }))! > 0);
   nodeDown.open();
 
   await waitFor('calls run while node1 is down', () => Promise.resolve(done >= 260), 30_000);
@@ -187,6 +190,7 @@ test('kill -9 of a node during 500 calls: no failed call, marked down within 2 s
   assert.equal(done, TOTAL_CALLS);
   assert.deepEqual(failures, [], `${failures.length} of ${TOTAL_CALLS} calls failed`);
   assert.equal(await evmux.metric('evmux_upstream_up', { upstream: 'node1' }), 1);
+  assert.ok((await evmux.metric('evmux_upstream_head', { upstream: 'node1' }))! > 0);
   const afterLoop = await scrapeSum(evmux.httpUrl, 'evmux_requests_total', { upstream: 'node1', outcome: 'ok' });
   // Back in rotation, not an equal share: ties go to a clearly faster node, and on a loaded machine
   // the nodes' latency estimates differ by several ms at times (14 to 52 of these 100 calls seen).
