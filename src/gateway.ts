@@ -69,6 +69,10 @@ class HttpCallContext implements DispatchContext {
     return (this.#clientIp ??= this.#client.ipOf(this.#exchange));
   }
 
+  get closed(): boolean {
+    return this.#exchange.aborted;
+  }
+
   answer(response: Buffer | undefined): void {
     if (!this.#finish()) return;
     this.#exchange.respond(

@@ -14,6 +14,8 @@ import { idJson, type ReplyId } from './request-id.js';
 export interface FrameAnswerTarget {
   /** calls of this connection currently in flight; the dispatcher maintains it */
   inFlight: number;
+  /** the client has left (socket closed, HTTP request aborted): answers to it are dropped */
+  readonly closed: boolean;
   /**
    * The whole frame's answer, or undefined when every request was a notification. `after` runs
    * once the answer is queued (subscriptions start streaming).
@@ -161,7 +163,9 @@ export class ClientCall implements ReplySink {
   }
 
   reject(error: unknown): void {
-    if (this.#settle()) this.#deliver(this.#answered ? errorResponse(this.#id, toErrorObject(error), this.#telemetry) : undefined);
+    if (!this.#settle()) return;
+    // A client that left is not answered, so the error is not counted as one returned to a client.
+    this.#deliver(this.#answered && !this.#target.closed ? errorResponse(this.#id, toErrorObject(error), this.#telemetry) : undefined);
   }
 
   /** Only the first outcome counts (a second one would be a bug upstream of here). */

@@ -37,6 +37,8 @@ export interface HttpResponse {
 
 /** A POST request that is answered once, when its response is ready; later answers are ignored. */
 export interface PostExchange extends RequestInfo {
+  /** the client went away before its answer */
+  readonly aborted: boolean;
   respond(response: HttpResponse): void;
 }
 

@@ -8,6 +8,7 @@ import { parseUpstreamFrame, resultReply } from '../../src/upstream/reply.js';
 
 class Target implements FrameAnswerTarget {
   inFlight = 0;
+  closed = false;
   readonly answers: Array<{ response: string | undefined; after: number }> = [];
 
   answer(response: Buffer | undefined, after: ReadonlyArray<() => void>): void {
@@ -33,6 +34,27 @@ test('only the first outcome of a call counts', () => {
   assert.equal(target.inFlight, 0);
   assert.equal(target.answers.length, 1);
   assert.match(target.answers[0]!.response!, /"error":\{"code":-32\d+,"message":"no upstream available"/);
+});
+
+test('an error to a client that left is neither built nor counted', () => {
+  const counted: number[] = [];
+  const telemetry = { ...noTelemetry, clientError: (code: number) => counted.push(code) };
+  const target = new Target();
+  const alone = new ClientCall(target, 1, true, undefined, 0, telemetry);
+  const batch = new BatchAnswer(target, 2, Infinity);
+  const inBatch = [new ClientCall(target, 2, true, batch, 0, telemetry), new ClientCall(target, 3, true, batch, 1, telemetry)];
+  target.closed = true;
+  alone.reject(new UpstreamUnavailableError('no upstream available'));
+  for (const call of inBatch) call.reject(new UpstreamUnavailableError('no upstream available'));
+  assert.equal(target.inFlight, 0);
+  assert.deepEqual(counted, []);
+  assert.deepEqual(target.answers, [
+    { response: undefined, after: 0 },
+    { response: undefined, after: 0 },
+  ]);
+  target.closed = false;
+  new ClientCall(target, 4, true, undefined, 0, telemetry).reject(new UpstreamUnavailableError('no upstream available'));
+  assert.equal(counted.length, 1);
 });
 
 test('a notification settles without an answer of its own', () => {
@@ -116,7 +138,7 @@ test('a large result is copied whole behind the id', () => {
 
 test("a numeric caller id no longer than the node's is written over the node's id in the received frame", () => {
   const answers: Buffer[] = [];
-  const target: FrameAnswerTarget = { inFlight: 0, answer: (response) => void answers.push(response!) };
+  const target: FrameAnswerTarget = { inFlight: 0, closed: false, answer: (response) => void answers.push(response!) };
   const received = (): Buffer => Buffer.from('{"jsonrpc":"2.0","id":12345,"result":{"n":"0x1"}}');
   const answerTo = (id: number | string): { frame: Buffer; response: Buffer } => {
     const frame = received();
