@@ -104,7 +104,9 @@ export class Dispatcher {
       answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: expected a JSON-RPC 2.0 request object').toObject()));
       return;
     }
-    const { jsonrpc, id, method, params } = request as Record<string, unknown>;
+    const { jsonrpc, id, method } = request as Record<string, unknown>;
+    // "params": null is taken for no params, as geth and anvil take it (clients that send it exist).
+    const params = (request as Record<string, unknown>)['params'] ?? undefined;
     const hasId = 'id' in request;
     if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') {
       answerRequest(context, batch, index, this.#error(null, new InvalidRequestError('invalid request: "id" must be a string, number or null').toObject()));
@@ -172,6 +174,10 @@ export class Dispatcher {
 
   /** Errors thrown here reach #call, which answers with them. */
   #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, paramsJson: string | undefined, ascii: boolean): void {
+    // methods.allow and methods.deny hold for subscriptions too: an operator may run calls only.
+    const verdict = this.#policy(method);
+    if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
+    if (verdict === 'unknown') throw new MethodNotFoundError(`method ${method} does not exist or is not available`);
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
@@ -179,9 +185,6 @@ export class Dispatcher {
       else this.#subscribe(host, params, call);
       return;
     }
-    const verdict = this.#policy(method);
-    if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
-    if (verdict === 'unknown') throw new MethodNotFoundError(`method ${method} does not exist or is not available`);
     if (params !== undefined && !Array.isArray(params)) {
       throw new InvalidParamsError(`${method}: params must be an array`);
     }

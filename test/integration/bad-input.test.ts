@@ -131,6 +131,7 @@ const rows: Row[] = [
   { name: 'malformed filter id', frame: request(16, 'eth_getFilterChanges', ['0xzz']), ...both(error(16, -32602, /invalid filter id/)) },
   { name: 'filter id of no upstream', frame: request(17, 'eth_getFilterChanges', ['0x07ab']), ...both(error(17, -32602, /filter 0x07ab not found/)) },
   { name: 'raw transaction not hex', frame: request(18, 'eth_sendRawTransaction', ['0xabc']), ...both(error(18, -32602, /eth_sendRawTransaction expects one 0x-prefixed hex string/)) },
+  { name: 'params null, taken for none as nodes take it', frame: '[{"jsonrpc":"2.0","id":30,"method":"eth_blockNumber","params":null}]', ...both({ batch: [{ id: 30, result: true }] }) },
   { name: 'plain call with object params', frame: request(19, 'eth_getBalance', { a: 1 }), ...both(error(19, -32602, /eth_getBalance: params must be an array/)) },
   // -32005 limits
   {
