@@ -4,8 +4,8 @@
  * a main group; clients moved in by failover form their own group until their history matches.
  *
  * Logs subscriptions that join a group later than others were not sent what the group delivered
- * before they started, so removals are routed: each subscription remembers the log book's sequence
- * number at its start (`since`), and a removal of a log sent before that goes only to the members
+ * before they joined, so removals are routed: each subscription remembers the log book's sequence
+ * number when it joined (`since`), and a removal of a log sent before that goes only to the members
  * that were sent it. The common case (no such member) is still one publish.
  */
 import type { TrackedHead } from '../upstream/head.js';
@@ -37,8 +37,9 @@ export interface ClientSubscription {
   /** true once the subscribe response went out; only then does it receive notifications */
   started: boolean;
   /**
-   * logs: its group's log book sequence number when it started (or when it moved into a group
-   * whose live logs it had all been sent); it was sent exactly the logs numbered above. @default 0
+   * logs: its group's log book sequence number when it joined (or when it moved into a group whose
+   * live logs it had all been sent); it was sent, or is sent at its start, exactly the logs numbered
+   * above. @default 0
    */
   since?: number;
   /**

@@ -86,6 +86,17 @@ export class LogBook {
     return this.#blocks.get(blockHash)?.logs.get(logIndex)?.live ?? false;
   }
 
+  /** The logs sent live after sequence `since` and not removed since, in the order they went out. */
+  liveSince(since: number): LogEntry[] {
+    const sent: Sent[] = [];
+    if (since >= this.#seq) return [];
+    for (const block of this.#blocks.values()) {
+      if (block.live === 0) continue;
+      for (const log of block.logs.values()) if (log.live && log.seq > since) sent.push(log);
+    }
+    return sent.sort((a, b) => a.seq - b.seq).map((log) => log.entry);
+  }
+
   /**
    * Decide for one incoming log: returns the log to deliver or null (duplicate, removal of
    * something never delivered, or already removed). Records it.

@@ -26,6 +26,7 @@ import type { HeadFeed, HeadListener } from './head-feed.js';
 import { bloomMayMatch, bloomQuery, type BloomQuery } from './log-bloom.js';
 import { LogBook, parseLog, type LogEntry } from './log-book.js';
 import { withinBlocks } from './subscription-params.js';
+import { notificationFrame } from './subscription-id.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
 import { Topic, type GroupState } from './topic.js';
 
@@ -108,7 +109,9 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   onHead(head: TrackedHead): void {
     if (head.number > this.#newest) this.#newest = head.number;
     this.enqueue(async () => {
-      await this.eachGroup((group) => this.#advance(group, head, false));
+      await this.eachGroup(async (group) => {
+        if (!this.#awaitsStart(group)) await this.#advance(group, head, false);
+      });
       this.#prune();
       this.mergeGroups();
     });
@@ -131,10 +134,22 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * A fresh group starts at the node's current head: that block is the stream's anchor, so a
-   * failover before the first live head still replays every block after the start. Logs of the
-   * anchor that come live before the next block are sent (it may have been mined as the client
-   * subscribed); once a later block is delivered they are withheld (see LogBook.startAt).
+   * A subscription is sent what its group sends from the moment it joins (as its subscribe is
+   * answered by the node), also what goes out before its reply does: in a batch, the reply waits
+   * for the batch's slowest call. Those logs are held in the log book and sent to it at its start.
+   */
+  override join(subscription: ClientSubscription): void {
+    super.join(subscription);
+    subscription.since = subscription.group!.logBook!.seq;
+  }
+
+  /**
+   * A fresh group starts at the node's head as the client subscribed (startHead): that block is the
+   * stream's anchor, so a failover before the first live head still replays every block after the
+   * start. Logs of the anchor that come live before the next block are sent (it may have been mined
+   * as the client subscribed); once a later block is delivered they are withheld (see
+   * LogBook.startAt). Heads that came while no member had started were not followed (#awaitsStart):
+   * the group catches up with them at once.
    */
   override start(subscription: ClientSubscription): void {
     this.enqueue(async () => {
@@ -153,9 +168,13 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         }
       }
       if (subscription.group !== group) return this.deps.start(subscription);
-      // It receives what the group publishes from now on, and only removals of that.
-      subscription.since = group.logBook!.seq;
+      // Sent what the group sent since it joined and is still live, then what the group publishes.
+      for (const entry of group.logBook!.liveSince(subscription.since ?? group.logBook!.seq)) {
+        subscription.subscriber.send(notificationFrame(subscription.id, serializeLog(entry)));
+      }
       super.start(subscription);
+      const [known, tip] = [this.upstream.head, group.cursor!.last];
+      if (known !== undefined && tip !== undefined && known.number > tip.number) this.scheduleCatchUp(group);
     });
   }
 
@@ -186,7 +205,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   protected async catchUp(group: Group): Promise<void> {
     // Moved here before they were anchored: start() anchors them, at the head they were answered
     // at. Anchored here at this node's head instead, they would miss the blocks in between.
-    if (group.cursor!.last === undefined && ![...group.members].some((member) => member.started)) return;
+    if (this.#awaitsStart(group)) return;
     const latest = await this.calls.latest();
     if (latest === null) throw new Error('node returned no latest block');
     // The logs of the last blocks delivered before the move may not all have arrived: look again.
@@ -209,13 +228,22 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     if (group.cursor!.size > target.cursor!.size) target.replaceCursor(group.cursor!);
   }
 
+  /**
+   * No member has started and the group has no anchor yet: start() anchors it at the head its first
+   * member was answered at. Heads before that are not followed: the first would be taken for the
+   * start block, and the logs of blocks between it and the anchor would never be sent.
+   */
+  #awaitsStart(group: Group): boolean {
+    return group.cursor!.last === undefined && ![...group.members].some((member) => member.started);
+  }
+
   #restated(target: Group, group: Group): Map<ClientSubscription, number> | undefined {
     const into = target.logBook!;
     const from = group.logBook!;
     const byStart = new Map<number, number | undefined>();
     const out = new Map<ClientSubscription, number>();
+    // Members not started yet too: they are sent the logs numbered above their start when they do.
     for (const member of group.members) {
-      if (!member.started) continue;
       const since = member.since ?? 0;
       if (!byStart.has(since)) byStart.set(since, into.restate(from, since));
       const restated = byStart.get(since);

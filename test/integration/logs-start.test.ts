@@ -78,3 +78,55 @@ test('a block mined as the node dies, right after the subscribe reply: its logs 
   await assertEveryBlockAfter(client, id, survivor, subscribedAt);
   holder.acceptConnections = true;
 });
+
+/**
+ * A subscription made in a batch is answered with the batch, once its slowest call is done; blocks
+ * mined meanwhile are after the head the batch reported, so their logs are the subscription's.
+ */
+async function subscribeInSlowBatch(client: StreamClient, node: FakeNode, mined: number): Promise<{ id: string; reportedHead: bigint }> {
+  node.handle('eth_getCode', async () => {
+    await sleep(1200);
+    return '0x';
+  });
+  const replies = client.batch(
+    [
+      { method: 'eth_subscribe', params: ['logs', { address: ADDRESS }] },
+      { method: 'eth_blockNumber', params: [] },
+      { method: 'eth_getCode', params: [ADDRESS, 'latest'] },
+    ],
+    10_000,
+  );
+  await sleep(300);
+  for (let i = 0; i < mined; i++) {
+    mine([node], 1);
+    await sleep(150);
+  }
+  const [subscribed, blockNumber] = await replies;
+  node.unhandle('eth_getCode');
+  assert.equal(typeof subscribed!['result'], 'string', JSON.stringify(subscribed));
+  return { id: subscribed!['result'] as string, reportedHead: BigInt(blockNumber!['result'] as string) };
+}
+
+test('a logs subscription in a batch with a slow call: the logs of blocks mined before the batch is answered are sent', async (t) => {
+  const { nodes, client } = await setup(t, 1);
+  const node = nodes[0]!;
+  const { id, reportedHead } = await subscribeInSlowBatch(client, node, 3);
+  assert.ok(node.head.number >= reportedHead + 3n, 'blocks were mined while the batch waited');
+  mine(nodes, 1);
+  await assertEveryBlockAfter(client, id, node, reportedHead);
+});
+
+test('a logs subscription in a batch with a slow call, joining a stream under way: the logs sent meanwhile are sent to it too', async (t) => {
+  const { nodes, evmux, client } = await setup(t, 1);
+  const node = nodes[0]!;
+  const first = await StreamClient.open(evmux.wsUrl, 'first');
+  t.after(() => first.close());
+  const firstId = await first.subscribe(['logs', { address: ADDRESS }]);
+  const firstFrom = node.head.number;
+  mine(nodes, 1);
+  await waitUntil('the stream under way', () => first.logs(firstId).length === 1, 5000);
+  const { id, reportedHead } = await subscribeInSlowBatch(client, node, 3);
+  mine(nodes, 1);
+  await assertEveryBlockAfter(client, id, node, reportedHead);
+  await assertEveryBlockAfter(first, firstId, node, firstFrom);
+});

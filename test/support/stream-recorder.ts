@@ -76,6 +76,27 @@ export class StreamClient {
     });
   }
 
+  /** One batch frame; resolves with the replies in request order (eth_subscribe ids are noted as by subscribe). */
+  async batch(calls: Array<{ method: string; params: unknown[] }>, timeoutMs = 5000): Promise<Array<Record<string, unknown>>> {
+    const requests = calls.map((call) => ({ jsonrpc: '2.0', id: this.#nextId++, ...call }));
+    const replies = requests.map(
+      (request) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          if (request.method === 'eth_subscribe') this.#subscribing.add(request.id);
+          const timer = setTimeout(() => {
+            this.#replies.delete(request.id);
+            reject(new Error(`${this.label}: no reply to ${request.method} in a batch within ${timeoutMs} ms`));
+          }, timeoutMs);
+          this.#replies.set(request.id, (reply) => {
+            clearTimeout(timer);
+            resolve(reply);
+          });
+        }),
+    );
+    this.ws.send(JSON.stringify(requests));
+    return Promise.all(replies);
+  }
+
   /** eth_subscribe; resolves with the subscription id (throws on an error reply). */
   async subscribe(params: unknown[]): Promise<string> {
     this.#subscribing.add(this.#nextId);
@@ -115,17 +136,14 @@ export class StreamClient {
   }
 
   #onFrame(text: string): void {
-    const message = JSON.parse(text) as Record<string, unknown>;
+    const parsed = JSON.parse(text) as Record<string, unknown> | Array<Record<string, unknown>>;
+    if (Array.isArray(parsed)) {
+      for (const reply of parsed) this.#onReply(reply);
+      return;
+    }
+    const message = parsed;
     if (typeof message['id'] === 'number') {
-      // A subscription's id is known from its reply on: the greeting head can come in the same read.
-      const result = message['result'];
-      if (this.#subscribing.delete(message['id']) && typeof result === 'string') {
-        this.#ids.add(result);
-        if (!this.received.has(result)) this.received.set(result, []);
-      }
-      const settle = this.#replies.get(message['id']);
-      this.#replies.delete(message['id']);
-      settle?.(message);
+      this.#onReply(message);
       return;
     }
     if (message['method'] !== 'eth_subscription') return;
@@ -136,6 +154,20 @@ export class StreamClient {
       return;
     }
     list.push({ raw: text, result: params.result });
+  }
+
+  #onReply(message: Record<string, unknown>): void {
+    if (typeof message['id'] === 'number') {
+      // A subscription's id is known from its reply on: the greeting head can come in the same read.
+      const result = message['result'];
+      if (this.#subscribing.delete(message['id']) && typeof result === 'string') {
+        this.#ids.add(result);
+        if (!this.received.has(result)) this.received.set(result, []);
+      }
+      const settle = this.#replies.get(message['id']);
+      this.#replies.delete(message['id']);
+      settle?.(message);
+    }
   }
 }
 

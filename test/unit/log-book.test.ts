@@ -314,3 +314,21 @@ describe('LogBook.startAt', () => {
     assert.deepEqual(positions([book.accept(entry(B10, 0))]), ['10:0'], 'the original is not sealed');
   });
 });
+
+describe('LogBook.liveSince', () => {
+  it('gives the logs sent after a sequence number and still live, in the order they were sent', () => {
+    const book = new LogBook();
+    book.accept(entry(B10, 0));
+    const joined = book.seq;
+    book.accept(entry(B11, 1));
+    book.accept(entry(B11, 0));
+    book.accept(entry(B12, 0));
+    book.accept(entry(B12, 0, true));
+    assert.deepEqual(positions(book.liveSince(joined)), ['11:1', '11:0']);
+    assert.deepEqual(positions(book.liveSince(0)), ['10:0', '11:1', '11:0']);
+    assert.deepEqual(book.liveSince(book.seq), []);
+    // Sent again after its removal: it goes out at its new place.
+    book.accept(entry(B12, 0));
+    assert.deepEqual(positions(book.liveSince(joined)), ['11:1', '11:0', '12:0']);
+  });
+});
