@@ -15,7 +15,7 @@ import { createMethodPolicy } from './router/method-policy.js';
 import { connectionCap, MIN_RESERVE, openFilesLimit } from './runtime/open-files.js';
 import { WarningThrottle } from './runtime/warning-throttle.js';
 import { AcceptGuard } from './server/accept-guard.js';
-import type { ClientSocket, FrontEnd, HttpResponse, PostExchange, RequestInfo, UpgradeDecision } from './server/front-end.js';
+import { CORS_HEADERS, type ClientSocket, type FrontEnd, type HttpResponse, type PostExchange, type RequestInfo, type UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, PROXY_PROTOCOL, type ClientIpResolver } from './server/client-ip.js';
 import { ClientSession, type SessionData } from './server/session.js';
@@ -28,8 +28,6 @@ import { UpstreamPool } from './upstream/pool.js';
 const JSON_TYPE = 'application/json';
 /** The connection cap's refusals are logged at most this often (they are counted in a metric). */
 const CAP_LOG_INTERVAL_MS = 60_000;
-/** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
-const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
 
 /** Who an HTTP call is from: its session key and its address. */
 interface ClientOf {
@@ -161,9 +159,11 @@ export class Gateway {
         pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
         close: (socket, code) => this.#close(socket, code),
         post: (info, body, ascii) => this.#post(info, body, ascii),
-        bodyTimedOut: () => {
-          this.metrics.clientRejected('body_timeout');
-          this.#warnings.warn({ timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
+        bodyRefused: (reason) => {
+          this.metrics.clientRejected(reason);
+          if (reason === 'body_timeout') {
+            this.#warnings.warn({ timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
+          }
         },
         get: (info) => this.#route(info.path, info.query, 'clients'),
       },

@@ -27,6 +27,9 @@ export interface ClientSocket<T> {
   close(code: number, reason: string): void;
 }
 
+/** Browsers call JSON-RPC from any origin; the API carries no cookies, so a wildcard is safe. */
+export const CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'access-control-allow-origin': '*' });
+
 export interface HttpResponse {
   status: number;
   contentType: string;
@@ -66,8 +69,12 @@ export interface FrontEndHandlers<T> {
   close(socket: ClientSocket<T>, code: number, reason: string): void;
   /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
   post(exchange: PostExchange, body: string, ascii: boolean): void;
-  /** A POST body not received in full within FrontEndOptions.bodyTimeoutMs: answered 408, its connection closed. */
-  bodyTimedOut(): void;
+  /**
+   * A POST body refused before it reached `post`: over FrontEndOptions.maxPayloadBytes (answered
+   * 413), or not received in full within FrontEndOptions.bodyTimeoutMs (answered 408, its
+   * connection closed).
+   */
+  bodyRefused(reason: 'body_size' | 'body_timeout'): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }

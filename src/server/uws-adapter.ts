@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { BodyDeadlines } from './body-deadlines.js';
-import type { ClientSocket, FrontEnd, FrontEndHandlers, FrontEndOptions, HttpResponse, PostExchange } from './front-end.js';
+import { CORS_HEADERS, type ClientSocket, type FrontEnd, type FrontEndHandlers, type FrontEndOptions, type HttpResponse, type PostExchange } from './front-end.js';
 import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
 import { ListenError } from './listen-error.js';
@@ -357,7 +357,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
 
   const bodies = new BodyDeadlines<HttpExchange>(options.bodyTimeoutMs, (exchange) => {
     exchange.respond(bodyTimeout(options.bodyTimeoutMs), true);
-    handlers.bodyTimedOut();
+    handlers.bodyRefused('body_timeout');
   });
 
   app.post('/*', (res, req) => {
@@ -369,6 +369,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
       exchange.respond(tooLarge(options.maxPayloadBytes));
+      handlers.bodyRefused('body_size');
       return;
     }
     let chunks: Buffer[] | undefined;
@@ -379,6 +380,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       if (size > options.maxPayloadBytes) {
         bodies.done(exchange);
         exchange.respond(tooLarge(options.maxPayloadBytes));
+        handlers.bodyRefused('body_size');
         return;
       }
       if (!isLast) {
@@ -496,6 +498,7 @@ function bodyTimeout(limit: number): HttpResponse {
   return {
     status: 408,
     contentType: 'application/json',
+    headers: CORS_HEADERS,
     body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body not received in full within ${limit} ms (limits.requestBodyTimeoutMs)` } }),
   };
 }
@@ -504,6 +507,7 @@ function tooLarge(limit: number): HttpResponse {
   return {
     status: 413,
     contentType: 'application/json',
-    body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body exceeds the ${limit}-byte limit` } }),
+    headers: CORS_HEADERS,
+    body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body exceeds the ${limit}-byte limit (limits.maxRequestBytes)` } }),
   };
 }

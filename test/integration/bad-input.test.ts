@@ -156,7 +156,7 @@ const rows: Row[] = [
     name: 'frame over maxRequestBytes',
     frame: request(21, 'eth_chainId', ['x'.repeat(5000)]),
     ws: { wsClose: 1009, reason: /exceeds the 4096-byte limit/ },
-    http: { httpStatus: 413, error: { id: null, code: -32600, message: /request body exceeds the 4096-byte limit/ } },
+    http: { httpStatus: 413, error: { id: null, code: -32600, message: /request body exceeds the 4096-byte limit \(limits.maxRequestBytes\)/ } },
   },
   {
     // Past twice the limit uWebSockets.js cuts the connection itself, unread.
@@ -228,6 +228,8 @@ function assertReply(body: string, outcome: Outcome, where: string): void {
 
 async function post(body: string): Promise<{ status: number; text: string }> {
   const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  // Every answer, refusals included, can be read by a browser dapp.
+  assert.equal(response.headers.get('access-control-allow-origin'), '*', `CORS header of the ${response.status} answer to ${body.slice(0, 60)}`);
   return { status: response.status, text: await response.text() };
 }
 
@@ -336,6 +338,8 @@ test('bad input over WebSocket and HTTP: right code, caller id, clear message; c
   }
   // The table covers every code evmux itself returns for bad input.
   assert.deepEqual([...errorCodes].sort(), [-32700, -32602, -32601, -32600, -32005].sort());
+  // The one body over the size limit (413) is counted, as WebSocket frames over it are.
+  assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_client_rejections_total', { reason: 'body_size' }), 1);
   // Nothing was sent to the bystander but its own answers.
   await bystander.expectNone(() => true, 100);
 });

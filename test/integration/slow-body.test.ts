@@ -63,6 +63,8 @@ test('a body that trickles in past limits.requestBodyTimeoutMs gets 408 with a J
   assert.ok(elapsed >= DEADLINE_MS && elapsed < DEADLINE_MS + 1000, `closed ${Math.round(elapsed)} ms after the body began`);
   const [status, body] = [client.received().split('\r\n')[0], client.received().split('\r\n\r\n')[1]];
   assert.equal(status, 'HTTP/1.1 408 Request Timeout');
+  // A browser dapp can read why (CORS), as it can every other answer.
+  assert.match(client.received().split('\r\n\r\n')[0]!, /\r\naccess-control-allow-origin: \*(\r\n|$)/i);
   assert.deepEqual(JSON.parse(body!), {
     jsonrpc: '2.0',
     id: null,
