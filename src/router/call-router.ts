@@ -60,6 +60,9 @@ const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
  */
 const NODE_WAIT_MS = 1000;
 
+/** The most a signed transaction no node answered waits for a node to say whether it has it. */
+const UNANSWERED_SEND_CHECK_MS = 2000;
+
 export class CallRouter {
   readonly #pool: UpstreamPool;
   readonly #strategy: BalancerStrategy;
@@ -116,7 +119,10 @@ export class CallRouter {
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
-    const first = this.#writerNode(method, caller, minHead) ?? this.#pick(NO_NODES, minHead);
+    const writer = this.#writerNode(method, caller, minHead, parsedParams);
+    const first = writer ?? this.#pick(NO_NODES, minHead);
+    // A client's first send makes its node the client's writer node at once: sends made together follow it.
+    if (writer === undefined && first !== undefined && isPoolDependent(method) && isWrite(method)) this.#writers.note(caller.sessionKey, first.name);
     if (first === undefined) {
       settle(this.#retry(method, params, deadline, minHead, new Set(), undefined, 0, caller), sink);
       return;
@@ -317,7 +323,10 @@ export class CallRouter {
    * ("already known"), or that its nonce is taken and it knows the transaction by its hash (the
    * first node passed it on, and it may already be mined), the send worked: the client gets the
    * hash, not an error for its own transaction. The Sync form answers with a receipt, not a hash,
-   * so it gets the node's answer as it is.
+   * so it gets the node's answer as it is. When no node answered, but one may have taken it (timed
+   * out, socket closed), a node is asked for it by hash before the client is told anything
+   * (#unansweredSend). The node picked for a client's first send is its writer node at once
+   * (RecentWriters): sends made together, nonce after nonce, go to one node.
    */
   async #sendSigned(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const raw = Array.isArray(params) ? params[0] : undefined;
@@ -332,10 +341,17 @@ export class CallRouter {
     // Each node at most once: a node that timed out may still have taken the transaction.
     const tried = new Set<string>();
     let lastError: unknown;
+    let mayHaveIt = false;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const upstream = (attempt === 0 ? this.#writerNode(method, caller) : undefined) ?? this.#pick(tried);
+      const writer = attempt === 0 ? this.#writerNode(method, caller) : undefined;
+      let upstream = writer ?? this.#pick(tried);
+      // Every node down for a moment: wait for one, as other calls do, rather than fail the send.
+      if (upstream === undefined && tried.size === 0 && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
+        upstream = this.#pick(tried);
+      }
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
+      if (attempt === 0 && writer === undefined) this.#writers.note(caller.sessionKey, upstream.name);
       tried.add(upstream.name);
       try {
         const reply = await this.#attempt(upstream, method, params, timeout, caller);
@@ -353,9 +369,35 @@ export class CallRouter {
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
         lastError = error;
+        if (mayHaveReachedNode(error)) mayHaveIt = true;
       }
     }
+    if (mayHaveIt && answersHash && !(typeof lastError === 'object' && lastError !== null && 'tail' in lastError)) {
+      return this.#unansweredSend(method, raw, lastError as UpstreamFailure, caller);
+    }
     return this.#giveUp(method, lastError);
+  }
+
+  /**
+   * No node answered a signed transaction, but one may have taken it: every node timed out, say,
+   * each with it in its pool. "Failed" would be wrong, and a wallet told so asks for a fresh nonce
+   * and pays twice. So a node is asked for it by hash (any serving node: a node passes what it
+   * takes on to its peers): the client gets the hash if one has it, else an error that says the
+   * transaction may have been taken and names its hash.
+   */
+  async #unansweredSend(method: string, raw: string, failure: UpstreamFailure, caller: CallContext): Promise<UpstreamReply> {
+    const hash = keccak256(raw as `0x${string}`);
+    const upstream = this.#pick(NO_NODES);
+    const found =
+      upstream === undefined
+        ? undefined
+        : await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], Math.min(this.#timeoutOf('eth_getTransactionByHash'), UNANSWERED_SEND_CHECK_MS), caller).catch(
+            () => undefined,
+          );
+    if (found !== undefined && found.error === undefined && !isNullResult(found)) return resultReply(hash);
+    throw new UpstreamUnavailableError(
+      `${method}: no node answered (last error ${failure.code}: ${failure.message}), and a node may have taken it: look for transaction ${hash} (eth_getTransactionByHash) before sending it again`,
+    );
   }
 
   /**
@@ -374,14 +416,19 @@ export class CallRouter {
 
   /**
    * For a call that depends on a node's transaction pool, the node its client sent a transaction
-   * through lately (recent-writers.ts), while it serves and has the block the call names.
+   * through lately (recent-writers.ts), while it serves and has the block the call names. Sends and
+   * reads of the pool itself (the pending nonce, eth_fillTransaction) follow it wherever it is;
+   * reads of what is mined (a receipt, a transaction by hash, a nonce at a block) only while it is
+   * at the highest head: a node behind would show a mined transaction as pending.
    */
-  #writerNode(method: string, caller: CallContext, minHead?: bigint): Upstream | undefined {
+  #writerNode(method: string, caller: CallContext, minHead?: bigint, params?: unknown): Upstream | undefined {
     if (this.#writers.empty || !isPoolDependent(method)) return undefined;
     const name = this.#writers.nodeOf(caller.sessionKey);
     const node = name === undefined ? undefined : this.#pool.byName(name);
-    if (node === undefined || !this.#pool.serving().includes(node)) return undefined;
-    return minHead === undefined || node.headNumber >= minHead ? node : undefined;
+    const serving = this.#pool.serving();
+    if (node === undefined || !serving.includes(node)) return undefined;
+    if (minHead !== undefined && node.headNumber < minHead) return undefined;
+    return readsPool(method, params) || node.headNumber >= highestHead(serving) ? node : undefined;
   }
 
   /** One try on one node; `caller` is whose call it is, for that node's fair queue. */
@@ -492,6 +539,12 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
+}
+
+/** Whether a pool-dependent call's answer is the pool's (a send, the pending nonce), not what is mined. */
+function readsPool(method: string, params: unknown): boolean {
+  if (method === 'eth_getTransactionCount') return Array.isArray(params) && params[1] === 'pending';
+  return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
 }
 
 function highestHead(upstreams: readonly Upstream[]): bigint {

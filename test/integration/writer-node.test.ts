@@ -1,0 +1,92 @@
+/**
+ * The writer node (recent-writers.ts) at its edges: a client's first sends made together, before
+ * any is answered, and a writer node that falls behind the others. Real anvil nodes of one chain,
+ * which do not pass transactions to each other: a transaction is only in the pool of the node it
+ * was sent to. (read-your-writes.test.ts has the common case, through viem.)
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { keccak256, parseGwei } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { waitUntil } from '../support/stream-recorder.js';
+
+async function setup(t: TestContext): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: false });
+  t.after(() => devnet.close());
+  await devnet.mine(2);
+  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl));
+  t.after(() => evmux.close());
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+  return { devnet, evmux };
+}
+
+function transfer(devnet: LockstepDevnet, nonce: number): Promise<`0x${string}`> {
+  return privateKeyToAccount(devnet.testAccountKey).signTransaction({
+    chainId: devnet.chainId,
+    type: 'eip1559',
+    nonce,
+    gas: 21_000n,
+    maxFeePerGas: parseGwei('20'),
+    maxPriorityFeePerGas: parseGwei('1'),
+    to: '0x000000000000000000000000000000000000dEaD',
+    value: 1n,
+  });
+}
+
+/** The answers of `count` calls through evmux, tallied. */
+async function tally(evmux: TestGateway, method: string, params: unknown[], count: number, show: (result: unknown) => string): Promise<Record<string, number>> {
+  const seen: Record<string, number> = {};
+  for (let i = 0; i < count; i++) {
+    const answer = await rpcAnswer(evmux.httpUrl, method, params);
+    const key = answer.error === undefined ? show(answer.result) : `error ${JSON.stringify(answer.error)}`;
+    seen[key] = (seen[key] ?? 0) + 1;
+  }
+  return seen;
+}
+
+test("a client's sends made together, before any is answered, go to one node: its pending nonce counts them all", async (t) => {
+  const { devnet, evmux } = await setup(t);
+  const raws = await Promise.all([0, 1, 2].map((nonce) => transfer(devnet, nonce)));
+  const body = JSON.stringify(raws.map((raw, id) => ({ jsonrpc: '2.0', id, method: 'eth_sendRawTransaction', params: [raw] })));
+  const replies = (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as Array<{ result?: string }>;
+  assert.deepEqual(
+    replies.map((reply) => reply.result),
+    raws.map((raw) => keccak256(raw)),
+  );
+  const held = await Promise.all(
+    devnet.nodes.map(async (node) => (await Promise.all(raws.map((raw) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [keccak256(raw)])))).filter((tx) => tx !== null).length),
+  );
+  assert.deepEqual([...held].sort(), [0, 0, 3], `transactions held per node: ${held.join(', ')}`);
+  const address = privateKeyToAccount(devnet.testAccountKey).address;
+  assert.deepEqual(await tally(evmux, 'eth_getTransactionCount', [address, 'pending'], 6, (result) => String(Number(result))), { 3: 6 });
+});
+
+test('the writer node behind the others: reads of what is mined come from a node at the highest head', async (t) => {
+  const { devnet, evmux } = await setup(t);
+  const raw = await transfer(devnet, 0);
+  const hash = (await rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw])).result;
+  assert.equal(hash, keccak256(raw));
+  const taken = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [hash])));
+  const writer = taken.findIndex((tx) => tx !== null);
+  // The others mine it; the writer node stays two blocks behind (within health.maxLagBlocks: it serves).
+  devnet.hold(writer);
+  devnet.queueRawTransaction(raw);
+  await devnet.mine(2);
+  const top = BigInt(devnet.blockNumber);
+  await waitUntil('evmux knows the new head', async () => {
+    const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ name: string; head: string | null; usable: boolean }> };
+    const writerNode = status.upstreams.find((upstream) => upstream.name === `node${writer}`);
+    return writerNode?.usable === true && status.upstreams.filter((upstream) => upstream.head !== null && BigInt(upstream.head) === top).length === 2;
+  }, 5000);
+  const address = privateKeyToAccount(devnet.testAccountKey).address;
+  const mined = (result: unknown): string => (result === null ? 'null' : (result as { blockNumber: string | null }).blockNumber === null ? 'pending' : 'mined');
+  assert.deepEqual(await tally(evmux, 'eth_getTransactionByHash', [hash], 6, mined), { mined: 6 });
+  assert.deepEqual(await tally(evmux, 'eth_getTransactionReceipt', [hash], 6, mined), { mined: 6 });
+  assert.deepEqual(await tally(evmux, 'eth_getTransactionCount', [address, 'latest'], 6, (result) => String(Number(result))), { 1: 6 });
+  // The pending nonce is the pool's: the writer node has it right too.
+  assert.deepEqual(await tally(evmux, 'eth_getTransactionCount', [address, 'pending'], 6, (result) => String(Number(result))), { 1: 6 });
+  await devnet.release(writer);
+});
