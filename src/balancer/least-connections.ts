@@ -52,7 +52,9 @@ export class LeastConnectionsStrategy implements BalancerStrategy {
     const tied = leastLoaded.filter((member) => latencyOf(member) <= limit);
 
     const chosen = nextByName(tied, this.#lastTied);
-    if (chosen !== undefined) this.#lastTied = chosen.name;
+    // A retry's pick (nodes excluded) leaves the rotation where it was: moved on by it, the next
+    // first attempt wrapped round to the node the retry had just left.
+    if (chosen !== undefined && (exclude === undefined || exclude.size === 0)) this.#lastTied = chosen.name;
     return chosen;
   }
 }

@@ -17,6 +17,9 @@ import type { TrackedHead } from './head.js';
 import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
 import { rejectLater, replyResult, requestVia, type Caller, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
+/** A latency estimate no call refreshes halves in this time (Upstream.#fadeLatency). */
+const LATENCY_HALF_LIFE_MS = 2000;
+
 export interface UpstreamEvents {
   /** usable-for-traffic may have changed (health, breaker, connection) */
   state: [];
@@ -73,6 +76,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #queue: FairQueue<QueuedCall>;
   #active = 0;
   #latencyMs = 0;
+  /** calls measured since the last probe tick (#fadeLatency) */
+  #latencySamples = 0;
   #healthy = false;
   #probeFailures = 0;
   #probeSuccesses = 0;
@@ -132,7 +137,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   start(): void {
     this.#logger.info({ url: redactUrl(this.#config.url), headerNames: Object.keys(this.#config.headers) }, 'upstream starting');
     for (const connection of this.#sockets) connection.start();
-    this.#probeTimer = setInterval(() => void this.#probe().catch(() => {}), this.#settings.health.probeIntervalMs);
+    const fade = 0.5 ** (this.#settings.health.probeIntervalMs / LATENCY_HALF_LIFE_MS);
+    this.#probeTimer = setInterval(() => {
+      this.#fadeLatency(fade);
+      void this.#probe().catch(() => {});
+    }, this.#settings.health.probeIntervalMs);
   }
 
   /** Some call socket is open. */
@@ -213,15 +222,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /**
    * A call that held a slot settled: free the slot, tell the breaker, track latency. A failure that
-   * does not blame the node (UpstreamFailure.blamesNode) tells the breaker nothing. Bound once,
-   * shared by every call.
+   * does not blame the node (UpstreamFailure.blamesNode) tells the breaker nothing. A call that
+   * timed out took at least `ms` (its timeout): that counts as its latency, so a node that answers
+   * probes but lets calls hang does not stay the fastest. Bound once, shared by every call.
    */
   readonly #settled = (outcome: 'answered' | 'failed' | 'blameless', ms: number): void => {
     this.#releaseSlot();
-    if (outcome === 'answered') {
-      this.#breaker.recordSuccess();
-      this.#recordLatency(ms);
-    } else if (outcome === 'failed') this.#breaker.recordFailure();
+    if (outcome === 'answered') this.#breaker.recordSuccess();
+    else if (outcome === 'failed') this.#breaker.recordFailure();
+    if (ms > 0) this.#recordLatency(ms);
   };
 
   /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */
@@ -304,6 +313,18 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   #recordLatency(ms: number): void {
     this.#latencyMs = this.#latencyMs === 0 ? ms : this.#latencyMs * 0.8 + ms * 0.2;
+    this.#latencySamples++;
+  }
+
+  /**
+   * An estimate no call has refreshed since the last tick fades (halving every
+   * LATENCY_HALF_LIFE_MS): a node that answered a few calls slowly (a pause, a timeout) is tried
+   * again in time and measured anew. Balancers break ties by latency, so without it a client making
+   * one call at a time never sent that node another call, and one node carried everything.
+   */
+  #fadeLatency(factor: number): void {
+    if (this.#latencySamples === 0) this.#latencyMs *= factor;
+    this.#latencySamples = 0;
   }
 
   #onConnectionOpen(): void {
@@ -422,7 +443,9 @@ class SlotHolder implements ReplySink {
   }
 
   reject(error: unknown): void {
-    this.#settled(error instanceof UpstreamFailure && !error.blamesNode ? 'blameless' : 'failed', 0);
+    const failure = error instanceof UpstreamFailure ? error : undefined;
+    const timedOut = failure?.code === 'EVMUX_TIMEOUT' ? performance.now() - this.#started : 0;
+    this.#settled(failure !== undefined && !failure.blamesNode ? 'blameless' : 'failed', timedOut);
     this.#sink.reject(error);
   }
 }

@@ -1,0 +1,62 @@
+/**
+ * Least connections breaks ties by each node's latency estimate, and a client making one call at a
+ * time finds every node idle at every pick: the estimates decide. A node that answers probes but
+ * lets calls hang must not stay the fastest, and a node that was slow for a moment must be tried
+ * again. Fake nodes, for the hang and the slowness.
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { FakeNode } from '../support/fake-node.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpcAnswer } from '../support/node-rpc.js';
+import { sleep, waitUntil } from '../support/stream-recorder.js';
+
+const TIMEOUT_MS = 300;
+const CALL = [{ to: '0x0000000000000000000000000000000000000001', data: '0x' }, 'latest'];
+
+async function setup(t: TestContext): Promise<{ nodes: FakeNode[]; evmux: TestGateway }> {
+  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'slow-node-balancing' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(
+    nodes.map((node) => node.url),
+    { requestTimeoutMs: TIMEOUT_MS, health: { probeIntervalMs: 200 } },
+  );
+  t.after(() => evmux.close());
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+  for (let i = 0; i < 60; i++) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+  return { nodes, evmux };
+}
+
+const served = (node: FakeNode): number => node.stats.requests.get('eth_call') ?? 0;
+
+test('a node that answers probes but lets every eth_call hang gets few of a one-at-a-time client\'s calls', async (t) => {
+  const { nodes, evmux } = await setup(t);
+  nodes[1]!.handle('eth_call', () => new Promise(() => {}));
+  let slow = 0;
+  for (let i = 0; i < 45; i++) {
+    const started = performance.now();
+    const answer = await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+    assert.equal(answer.error, undefined, JSON.stringify(answer.error));
+    if (performance.now() - started >= TIMEOUT_MS) slow++;
+  }
+  // Its first call times out; it is tried again only once its estimate has faded.
+  assert.ok(slow <= 3, `${slow} of 45 calls waited for the hanging node's timeout`);
+});
+
+test('a node slow for a few answers is tried again, and takes its share once it is fast', async (t) => {
+  const { nodes, evmux } = await setup(t);
+  const blip = nodes[2]!;
+  blip.latencyMs = 25;
+  const before = served(blip);
+  while (served(blip) < before + 3) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+  blip.latencyMs = 0;
+  const after = served(blip);
+  const until = performance.now() + 7000;
+  let calls = 0;
+  while (performance.now() < until) {
+    await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+    calls++;
+    if (calls % 50 === 0) await sleep(1);
+  }
+  assert.ok(served(blip) - after >= calls / 20, `the node slow for a moment served ${served(blip) - after} of the next ${calls} calls`);
+});
