@@ -28,6 +28,11 @@ export interface FilterRecord {
   upstream: Upstream;
   nodeId: string;
   readonly cursor: FilterCursor | undefined;
+  /**
+   * What a move made on another call than eth_getFilterChanges (eth_getFilterLogs) found the client
+   * had missed: handed over with the next poll, ahead of what that poll brings.
+   */
+  owed: unknown[];
   lastUsed: number;
   /** the call on this filter in progress: polls of one filter run one at a time */
   turn: Promise<unknown>;

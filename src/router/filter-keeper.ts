@@ -131,6 +131,7 @@ export class FilterKeeper {
       nodeId,
       cursor: filterCursor(kind, head),
       lastUsed: Date.now(),
+      owed: [],
       turn: Promise.resolve(),
     });
     return resultReply(id);
@@ -164,14 +165,20 @@ export class FilterKeeper {
       const headAtSend = record.upstream.headNumber;
       try {
         const reply = await this.#calls.attempt(record.upstream, method, [record.nodeId, ...rest], caller);
-        if (!isFilterGoneReply(reply)) return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
+        // Nodes answer eth_getFilterLogs on a block or pending filter with "filter not found" (it is
+        // for logs filters only): the node's answer, not a sign that it lost the filter.
+        if (!isFilterGoneReply(reply) || (method === 'eth_getFilterLogs' && record.kind !== 'logs')) {
+          return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
+        }
         reason = 'filter_lost';
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
       }
     }
     const missed = await this.#move(record, id, reason, caller);
-    if (method === 'eth_getFilterChanges') return resultReply(missed);
+    if (method === 'eth_getFilterChanges') return resultReply(this.#withOwed(record, missed));
+    // Not this call's to hand over: the next poll's.
+    if (missed.length > 0) record.owed = record.owed.length === 0 ? missed : [...record.owed, ...missed];
     return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
   }
 
@@ -181,7 +188,16 @@ export class FilterKeeper {
     const items = replyResult(reply);
     if (!Array.isArray(items)) return reply;
     const kept = record.cursor.answered(items, headAtSend);
+    if (record.owed.length > 0) return resultReply(this.#withOwed(record, kept));
     return kept.length === items.length ? reply : resultReply(kept);
+  }
+
+  /** `items` behind what a move on another call found missed, which is then handed over. */
+  #withOwed(record: FilterRecord, items: unknown[]): unknown[] {
+    if (record.owed.length === 0) return items;
+    const all = [...record.owed, ...items];
+    record.owed = [];
+    return all;
   }
 
   /**
@@ -220,6 +236,9 @@ export class FilterKeeper {
       void this.#calls.attempt(target, 'eth_uninstallFilter', [nodeId], caller).catch(() => {});
       throw error;
     }
+    // The node filter left behind goes, where the node can still be asked: left, it would keep
+    // matching, and the client's id, which names it, would reach it once evmux forgets the filter.
+    if (from.connected) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
     record.upstream = target;
     record.nodeId = nodeId;
     record.cursor?.replayed(missed, through);

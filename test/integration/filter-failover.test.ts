@@ -404,7 +404,37 @@ test('a logs filter on a node that falls behind moves to one that is not: the lo
   const expected = await emitterLogsOn(fx.direct, startHead + 1n, BigInt(fx.devnet.blockNumber));
   assert.deepEqual(received, expected, `filter ${filterId}: every log up to the head now, once, in order, though node${holder} has none of the last blocks`);
   assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'logs', reason: 'node_unusable' }), 1);
+  // The node filter left behind is gone: it would go on matching, and once evmux forgets the
+  // filter, the client's id, which names it, would reach it.
+  await waitFor(async () => (await rpcAnswer(fx.devnet.nodes[holder]!.httpUrl, 'eth_getFilterChanges', [`0x${filterId.slice(4)}`])).error !== undefined, `the node filter left on node${holder} uninstalled`);
   await fx.devnet.release(holder);
+});
+
+test('eth_getFilterLogs on a block filter gets the node\'s own answer, and the filter goes on handing over every hash', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const direct = await rpcResult<string>(fx.direct.httpUrl, 'eth_newBlockFilter', []);
+  await fx.mineWithEmits(3);
+  const nodes = await rpcAnswer(fx.direct.httpUrl, 'eth_getFilterLogs', [direct]);
+  assert.ok(nodes.error !== undefined, `premise: a node answers eth_getFilterLogs on a block filter with an error: ${JSON.stringify(nodes)}`);
+  assert.deepEqual(await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterLogs', [filterId]), nodes);
+  const hashes = await rpcResult<Hex[]>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
+  assert.deepEqual(hashes, await blockHashesOn(fx.direct, startHead + 1n, BigInt(fx.devnet.blockNumber)));
+  assert.equal(await fx.evmux.metric('evmux_filter_moves_total', { kind: 'blocks', reason: 'filter_lost' }), undefined, 'not taken for a lost filter');
+});
+
+test('eth_getFilterLogs first after the node holding a logs filter is killed: the next poll hands over what was missed', async () => {
+  const { filterId, holder, startHead, received, poll } = await pollableLogsFilter();
+  await fx.mineWithEmits(2, 2);
+  await poll();
+  await fx.devnet.kill(holder);
+  await fx.mineWithEmits(3, 2);
+  const filterLogs = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterLogs', [filterId]);
+  assert.equal(filterLogs.error, undefined, JSON.stringify(filterLogs.error));
+  await fx.mineWithEmits(1, 2);
+  await poll();
+  const expected = await emitterLogsOn(survivorOf(holder), startHead + 1n, BigInt(fx.devnet.blockNumber));
+  assert.deepEqual(received, expected, `filter ${filterId}: every log once, in order, across a move made by eth_getFilterLogs`);
 });
 
 test('a node holding 2,000 filters dies: each moves on its next poll, all polled at once, none refused for a full queue', async () => {

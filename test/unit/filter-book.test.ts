@@ -14,6 +14,7 @@ function record(lastUsed: number, clientIp = '127.0.0.1'): FilterRecord {
     nodeId: '0x1',
     cursor: undefined,
     lastUsed,
+    owed: [],
     turn: Promise.resolve(),
   };
 }
