@@ -156,9 +156,11 @@ async function main(): Promise<void> {
         },
       );
   };
+  // The new listener first: with none left for a moment, Node closes the signal's handle, and a
+  // signal caught but not yet handled goes with it (a stop at the end of the start was lost).
   for (const signal of STOP_SIGNALS) {
-    process.off(signal, exitOnSignal);
     process.on(signal, () => stop(signal));
+    process.off(signal, exitOnSignal);
   }
 }
 

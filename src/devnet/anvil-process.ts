@@ -55,6 +55,17 @@ export function anvilArgs(genesis: AnvilGenesis, host: string, port: number): st
   ];
 }
 
+/**
+ * On Linux, anvil is started through util-linux's `setpriv --pdeathsig KILL`, which execs it (same
+ * pid) with the kernel set to kill it when evmux dies: a kill -9 or an OOM kill runs no exit hook.
+ * Elsewhere, or without setpriv, the exit hook below is all there is.
+ */
+function diesWithParent(): string[] {
+  return process.platform === 'linux' && existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : [];
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
 // Children we must not leave behind: killed synchronously when this process exits.
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -129,7 +140,8 @@ export class AnvilProcess {
 
   static async spawn(options: AnvilSpawnOptions): Promise<AnvilProcess> {
     const { genesis, host, port, readyTimeoutMs = 10_000 } = options;
-    const child = spawn(anvilBinaryPath(), anvilArgs(genesis, host, port), {
+    const [command, ...args] = [...diesWithParent(), anvilBinaryPath(), ...anvilArgs(genesis, host, port)];
+    const child = spawn(command!, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(child);

@@ -115,8 +115,10 @@ export class LockstepNode implements DevnetNode {
   async kill(): Promise<void> {
     const proc = this.#process;
     if (proc === undefined) return;
+    const wasAlive = proc.alive;
     await proc.kill();
-    this.#log.info({ pid: proc.pid }, 'anvil killed');
+    // Logged once: close() kills every node twice (a restart may have been spawning).
+    if (wasAlive) this.#log.info({ pid: proc.pid }, 'anvil killed');
   }
 
   /** Blocks of `history` at or above `forkPoint + 1` were replaced. */

@@ -155,7 +155,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   #scheduleEvaluate(): void {
-    if (this.#evaluateScheduled) return;
+    // Closing: evmux is leaving its nodes, none of which went down (nothing to judge or log).
+    if (this.#evaluateScheduled || this.#closed) return;
     this.#evaluateScheduled = true;
     queueMicrotask(() => {
       this.#evaluateScheduled = false;
@@ -164,6 +165,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   #evaluate(): void {
+    if (this.#closed) return;
     // Best head among healthy nodes only: a dead node's old head must not define lag.
     let best = -1n;
     for (const upstream of this.upstreams) {

@@ -120,3 +120,25 @@ test('Gateway.close() drops idle HTTP keep-alive connections too, so nothing of 
   const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open after 2 s'), 2000))]);
   assert.equal(outcome, 'closed', 'the idle keep-alive connection');
 });
+
+test('closing while a node\'s subscriptions ride on a call socket, their own socket back, warns of nothing', async (t) => {
+  const node = await FakeNode.start({ seed: 'shutdown-stand-in' });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url], {}, { logLevel: 'info' });
+  const client = await Probe.open(evmux.wsUrl, t);
+  client.send({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] });
+  await client.waitFor((frame) => (frame.json as { id?: unknown }).id === 1, 2000);
+  // The subscriptions' socket drops: a call socket carries them until their own is back and has
+  // stayed up a while. Closed in that while, the call socket goes first.
+  const streamsOnOwnSocket = async (): Promise<boolean> =>
+    (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ streamsOnOwnSocket: boolean }> }).upstreams[0]!.streamsOnOwnSocket;
+  node.dropSockets((socket) => socket.calls === 0 && socket.subscriptions > 0);
+  for (let i = 0; (await streamsOnOwnSocket()) || node.stats.connections < 2; i++) {
+    assert.ok(i < 200, 'the subscriptions never moved to a call socket with their own socket back');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const from = evmux.logs.length;
+  await evmux.close();
+  const warnings = evmux.logs.slice(from).filter((line) => (line['level'] as number) >= 40);
+  assert.deepEqual(warnings, [], 'a clean shutdown logs no warning');
+});
