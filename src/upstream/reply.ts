@@ -82,6 +82,20 @@ const NULL_TAIL = Buffer.from('"result":null}');
 const COMMA = 0x2c;
 const ZERO = 0x30;
 const NINE = 0x39;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * Whether the frame ends as a JSON object does, after any whitespace: the fast path's one look at
+ * what follows the result, whose bytes go to the client unread. A node (or a proxy before it) that
+ * cut an answer short or wrote a page after it would otherwise send the client bytes it cannot
+ * parse, and a batch with one such answer is unreadable whole; caught, the frame takes the slow
+ * path, which refuses it.
+ */
+function endsAsObject(frame: Buffer): boolean {
+  let at = frame.length - 1;
+  while (at > 0 && (frame[at] === 0x20 || frame[at] === 0x0a || frame[at] === 0x0d || frame[at] === 0x09)) at--;
+  return frame[at] === CLOSE_BRACE;
+}
 
 /** Tokens as plain arrays of small integers: cheaper to read than a Buffer's elements. */
 const ERROR_BYTES: readonly number[] = [...Buffer.from('"error":')];
@@ -136,7 +150,7 @@ export function parseUpstreamFrame(frame: Buffer): ParsedFrame {
       id = id * 10 + (byte - ZERO);
     }
     if (offset > idStart && frame[offset] === COMMA) {
-      if (resultKeyAt(frame, offset + 1)) return { id, reply: new NodeReply(frame, offset + 1, undefined) };
+      if (resultKeyAt(frame, offset + 1) && endsAsObject(frame)) return { id, reply: new NodeReply(frame, offset + 1, undefined) };
       if (startsWithAt(frame, offset + 1, ERROR_BYTES)) {
         const parsed = JSON.parse(frame.toString('utf8')) as { error: unknown };
         return { id, reply: new NodeReply(frame, offset + 1, normalizeError(parsed.error)) };
