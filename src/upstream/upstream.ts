@@ -17,6 +17,12 @@ import type { TrackedHead } from './head.js';
 import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
 import { rejectLater, replyResult, requestVia, type Caller, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
+/**
+ * The most an eth_blockNumber answer to a client may raise a node's known head by (probes keep it
+ * at most a probe interval old): past it, the answer is taken for a broken one.
+ */
+const REPORTED_HEAD_MAX_LEAD = 64n;
+
 /** A latency estimate no call refreshes halves in this time (Upstream.#fadeLatency). */
 const LATENCY_HALF_LIFE_MS = 2000;
 
@@ -76,6 +82,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #queue: FairQueue<QueuedCall>;
   #active = 0;
   #latencyMs = 0;
+  /** the head number was last raised by an eth_blockNumber answer, not by the newHeads stream */
+  #headReported = false;
   /** calls measured since the last probe tick (#fadeLatency) */
   #latencySamples = 0;
   #healthy = false;
@@ -351,6 +359,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /** A head seen on this node's newHeads stream: the freshest view of its height. */
   noteHead(head: TrackedHead): void {
+    this.#headReported = false;
     this.#noteHeadNumber(head.number);
     this.#head = head;
     this.emit('head', head);
@@ -362,7 +371,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    * have it, not to one whose last known head is older.
    */
   noteReportedHead(number: bigint): void {
-    if (number > this.#headNumber) this.#noteHeadNumber(number);
+    // Far beyond what its stream and probes said: a broken answer, not a head. Believed, it made
+    // every other node "lagging" and was handed to every client as the chain's head.
+    if (number <= this.#headNumber || (this.#headNumber >= 0n && number > this.#headNumber + REPORTED_HEAD_MAX_LEAD)) return;
+    this.#headReported = true;
+    this.#noteHeadNumber(number);
+  }
+
+  /**
+   * A probe's answer: the node's own head now. It raises the head, and it also lowers one that a
+   * report (a client's answer, an earlier probe) raised above what the node's stream said: an answer
+   * that was wrong lasts one probe interval, not until the node's socket closes.
+   */
+  #noteProbedHead(number: bigint): void {
+    if (number < this.#headNumber && !this.#headReported) return;
+    this.#headReported = number !== this.#headNumber || this.#headReported;
+    this.#noteHeadNumber(number);
   }
 
   #noteHeadNumber(number: bigint): void {
@@ -384,7 +408,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const result = replyResult(reply);
       if (typeof result !== 'string' || !/^0x[0-9a-f]+$/i.test(result)) throw new Error('eth_blockNumber returned garbage');
       // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
-      this.noteReportedHead(BigInt(result));
+      this.#noteProbedHead(BigInt(result));
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       // The very first probe brings a node up at once; after an outage it must pass several in a row.

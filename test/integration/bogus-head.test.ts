@@ -1,0 +1,44 @@
+/**
+ * One eth_blockNumber answer far beyond the chain (a broken node, a proxy that mixed up answers)
+ * must not stand as that node's head: believed, it made every other node "lagging", took them out
+ * of rotation, and was handed to every client as the chain's head, until the node's socket closed.
+ * Fake nodes, to give the one wrong answer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeNode } from '../support/fake-node.js';
+import { startGateway } from '../support/gateway.js';
+import { rpcAnswer } from '../support/node-rpc.js';
+import { sleep, waitUntil } from '../support/stream-recorder.js';
+
+const BOGUS = '0x10000000';
+
+for (const whose of ['a client call', 'a probe'] as const) {
+  test(`one absurd eth_blockNumber answer to ${whose}: the other node stays usable and clients see the real head`, async (t) => {
+    const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'bogus-head', startHeight: 100 })));
+    t.after(() => Promise.all(nodes.map((node) => node.close())));
+    const evmux = await startGateway(nodes.map((node) => node.url));
+    t.after(() => evmux.close());
+    const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
+    await waitUntil('both nodes usable', async () => (await usable()) === 2, 10_000);
+    // The next eth_blockNumber node0 is asked (whoever asks) gets the absurd answer, once.
+    const liar = nodes[0]!;
+    const before = liar.stats.requests.get('eth_blockNumber') ?? 0;
+    liar.handle('eth_blockNumber', () => {
+      liar.unhandle('eth_blockNumber');
+      return BOGUS;
+    });
+    if (whose === 'a client call') {
+      // Calls alternate between the nodes: within a few, one reaches node0 before its next probe.
+      for (let i = 0; i < 4 && (liar.stats.requests.get('eth_blockNumber') ?? 0) === before; i++) await rpcAnswer(evmux.httpUrl, 'eth_blockNumber', []);
+    }
+    await waitUntil('node0 gave its absurd answer', () => (liar.stats.requests.get('eth_blockNumber') ?? 0) > before, 5000);
+    // Within a probe interval or two (250 ms here) the view is right again.
+    await sleep(800);
+    assert.equal(await usable(), 2, 'both nodes usable');
+    for (let i = 0; i < 6; i++) {
+      const answer = await rpcAnswer(evmux.httpUrl, 'eth_blockNumber', []);
+      assert.ok(BigInt(answer.result as string) < 1000n, `eth_blockNumber through evmux answered ${String(answer.result)}`);
+    }
+  });
+}
