@@ -106,9 +106,10 @@ test('a node that accepts calls and never answers: calls time out on it and succ
   const { nodes, evmux } = await setup(t, 3, { ...NO_PROBES, requestTimeoutMs: 300, breaker: { failureThreshold: 1000 } });
   const hung = nodes[1]!;
   hung.mode = 'hang';
-  // One call at a time: with calls in flight least connections would already steer around it.
+  // One call at a time: with calls in flight least connections would already steer around it. A
+  // timeout counts as the node's latency, so it is tried again only once that has faded (slow-node-balancing.test.ts).
   const durations = await callsSucceed(evmux, 12, 1);
-  assert.ok(requests(hung, 'net_version') >= 3, `the hung node got ${requests(hung, 'net_version')} calls`);
+  assert.ok(requests(hung, 'net_version') >= 1, `the hung node got ${requests(hung, 'net_version')} calls`);
   assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'net_version'), 'every call sent to it timed out');
   assert.equal(await upstreamCalls(evmux, 'node1', 'ok'), 0);
   // A call that met the hung node paid one timeout, not more: the retry went to a live node.
@@ -282,8 +283,9 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   const breakerLog = (): string[] =>
     evmux.logs.filter((line) => line['upstream'] === 'node1' && line['msg'] === 'circuit breaker state changed').map((line) => String(line['breaker']));
 
-  // One call at a time: least connections alternates, so every other call meets the hung node.
-  for (let i = 0; i < 6 && breakerLog().length === 0; i++) await callsSucceed(evmux, 1, 1);
+  // Two calls at a time: the node that is not busy with the first takes the second, so each pair
+  // meets the hung node once (one at a time, its timeouts would make it the slow node, left alone).
+  for (let i = 0; i < 6 && breakerLog().length === 0; i++) await callsSucceed(evmux, 2, 2);
   assert.deepEqual(breakerLog(), ['open']);
   assert.equal(requests(flaky, 'net_version'), 3, 'opened after exactly failureThreshold timeouts');
   const status = await upstreamOf(evmux, 'node1');
@@ -303,7 +305,7 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   // The node recovers: the next trial succeeds and the breaker closes.
   flaky.mode = 'normal';
   await waitFor('half-open again', async () => (await upstreamOf(evmux, 'node1')).breaker === 'half-open', openMs + 1_500);
-  await callsSucceed(evmux, 4, 1);
+  await callsSucceed(evmux, 4, 2);
   assert.deepEqual(breakerLog(), ['open', 'half-open', 'open', 'half-open', 'closed']);
   assert.equal((await upstreamOf(evmux, 'node1')).usable, true);
   const trialsDone = requests(flaky, 'net_version');
@@ -337,7 +339,7 @@ test('eth_sendRawTransaction: retried on another node, never twice on one, "alre
   const failed = await call(evmux, 'eth_sendRawTransaction', [RAW_TX]);
   const error = failed['error'] as { code: number; message: string };
   assert.equal(error.code, -32050);
-  assert.match(error.message, /eth_sendRawTransaction failed on every upstream tried.*EVMUX_TIMEOUT/);
+  assert.match(error.message, /^eth_sendRawTransaction: no node answered \(last error EVMUX_TIMEOUT: .*\), and a node may have taken it: look for transaction 0x[0-9a-f]{64} \(eth_getTransactionByHash\) before sending it again$/);
   assert.deepEqual(sends().map((n, i) => n - before[i]!), [1, 1, 1]);
 
   // The caller's own mistake is answered by the first node and not sent anywhere else.
