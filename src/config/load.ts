@@ -34,8 +34,11 @@ export function readConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 
 /** `name=ws://host` or `ws://host` → config entry. */
 export function parseUpstreamFlag(flag: string): { name?: string; url: string } {
-  const match = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(flag);
-  if (match && !/^wss?:$/i.test(`${match[1]}:`)) return { name: match[1]!, url: match[2]! };
+  // A "=" before the URL's "://" ends a name, whatever the name holds: the schema then says what is
+  // wrong with it, where taken for part of the URL it was blamed on the URL.
+  const equals = flag.indexOf('=');
+  const scheme = flag.indexOf('://');
+  if (equals >= 0 && (scheme < 0 || equals < scheme)) return { name: flag.slice(0, equals), url: flag.slice(equals + 1) };
   return { url: flag };
 }
 

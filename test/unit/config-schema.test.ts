@@ -64,6 +64,11 @@ test('flags override the file and --upstream replaces its list', () => {
     ],
   );
   assert.deepEqual(parseUpstreamFlag('ws://host:1/path?x=y'), { url: 'ws://host:1/path?x=y' });
+  assert.deepEqual(parseUpstreamFlag('a=ws://host:1/path?x=y'), { name: 'a', url: 'ws://host:1/path?x=y' });
+  // A bad name is blamed on the name, not on the URL.
+  for (const flag of ['a b=ws://one', '=ws://one']) {
+    assert.match(message({ upstreams: [parseUpstreamFlag(flag)] }), /^upstreams\[0\]\.name: must be 1-64 characters/, flag);
+  }
 });
 
 test('upstream headers: kept as given, refused when they could not be sent or would break the handshake', () => {
