@@ -238,7 +238,9 @@ export class FilterKeeper {
     }
     // The node filter left behind goes, where the node can still be asked: left, it would keep
     // matching, and the client's id, which names it, would reach it once evmux forgets the filter.
-    if (from.connected) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
+    // Not on the same node (it lost the filter, and a node that counts its ids from 1 again after
+    // a restart may have given the new one the same id).
+    if (from !== target && from.connected) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
     record.upstream = target;
     record.nodeId = nodeId;
     record.cursor?.replayed(missed, through);
