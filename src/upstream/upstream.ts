@@ -380,11 +380,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /**
    * A probe's answer: the node's own head now. It raises the head, and it also lowers one that a
-   * report (a client's answer, an earlier probe) raised above what the node's stream said: an answer
-   * that was wrong lasts one probe interval, not until the node's socket closes.
+   * report (a client's answer, an earlier probe) raised more than health.maxLagBlocks above it: an
+   * answer that was wrong lasts one probe interval, not until the node's socket closes. Not by
+   * less: a node whose sockets reach backends a block apart (a provider behind a load balancer)
+   * would move its head back and forth, and eth_blockNumber, held to the highest head, with it.
    */
   #noteProbedHead(number: bigint): void {
-    if (number < this.#headNumber && !this.#headReported) return;
+    if (number < this.#headNumber && !(this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks))) return;
     this.#headReported = number !== this.#headNumber || this.#headReported;
     this.#noteHeadNumber(number);
   }

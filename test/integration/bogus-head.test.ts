@@ -42,3 +42,22 @@ for (const whose of ['a client call', 'a probe'] as const) {
     }
   });
 }
+
+test('a node whose answers are a block apart (backends behind a load balancer): eth_blockNumber through evmux never goes back', async (t) => {
+  const node = await FakeNode.start({ seed: 'bogus-head-lb', startHeight: 100 });
+  t.after(() => node.close());
+  // Its newHeads come from the backend behind; eth_blockNumber, probes' too, from either.
+  node.handle('eth_blockNumber', () => `0x${(node.head.number + (Math.random() < 0.5 ? 1n : 0n)).toString(16)}`);
+  const evmux = await startGateway([node.url], { health: { probeIntervalMs: 100 } });
+  t.after(() => evmux.close());
+  const wentBack: string[] = [];
+  let last = -1n;
+  for (let poll = 1; poll <= 150; poll++) {
+    const head = BigInt((await rpcAnswer(evmux.httpUrl, 'eth_blockNumber', [])).result as string);
+    if (head < last) wentBack.push(`${last} → ${head}`);
+    last = head;
+    if (poll % 40 === 0) node.advance(1);
+    await sleep(15);
+  }
+  assert.deepEqual(wentBack, [], 'eth_blockNumber went back');
+});
