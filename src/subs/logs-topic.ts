@@ -144,6 +144,20 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
+   * A group not yet anchored is anchored at the head its first member to start was answered at:
+   * it takes only subscriptions answered at that same head. One answered at another head gets a
+   * group of its own, anchored at its own head, and joins the other once both delivered the same
+   * head: in one group, the later one lost the logs of the blocks in between, or the earlier one
+   * was sent logs of blocks from before it subscribed.
+   */
+  protected override admits(group: Group, subscription: ClientSubscription): boolean {
+    if (group.cursor!.last !== undefined) return true;
+    // Its members share one head: the first one's tells.
+    for (const member of group.members) return member.startHead?.hash === subscription.startHead?.hash;
+    return true;
+  }
+
+  /**
    * A fresh group starts at the node's head as the client subscribed (startHead): that block is the
    * stream's anchor, so a failover before the first live head still replays every block after the
    * start. Logs of the anchor that come live before the next block are sent (it may have been mined

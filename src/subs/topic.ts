@@ -98,12 +98,17 @@ export abstract class Topic {
   /** Fresh history state for a brand-new main group. */
   protected abstract freshState(): GroupState;
 
-  /** A new client subscription joins the main group. */
+  /** A new client subscription joins the main group, or, where that cannot take it (admits), a group of its own. */
   join(subscription: ClientSubscription): void {
     if (this.#main === undefined || !this.groups.has(this.#main)) {
       this.#main = this.#newGroup(this.freshState());
     }
-    this.#main.add(subscription);
+    (this.admits(this.#main, subscription) ? this.#main : this.#newGroup(this.freshState())).add(subscription);
+  }
+
+  /** Whether `group` can take a new subscription; else it gets a group of its own, merged in later (mergeGroups). */
+  protected admits(_group: Group, _subscription: ClientSubscription): boolean {
+    return true;
   }
 
   /** The subscribe response is out: the subscription starts receiving this topic's notifications. */

@@ -130,3 +130,36 @@ test('a logs subscription in a batch with a slow call, joining a stream under wa
   await assertEveryBlockAfter(client, id, node, reportedHead);
   await assertEveryBlockAfter(first, firstId, node, firstFrom);
 });
+
+test('two subscriptions of one new filter answered at different heads: each gets the logs after its own head, no more, no fewer', async (t) => {
+  const { nodes, evmux, client } = await setup(t, 1);
+  const node = nodes[0]!;
+  const other = await StreamClient.open(evmux.wsUrl, 'other');
+  t.after(() => other.close());
+  // The batch waits on its slow call while blocks come and the other client subscribes alone.
+  node.handle('eth_getCode', async () => {
+    await sleep(1200);
+    return '0x';
+  });
+  const batch = client.batch(
+    [
+      { method: 'eth_subscribe', params: ['logs', { address: ADDRESS }] },
+      { method: 'eth_blockNumber', params: [] },
+      { method: 'eth_getCode', params: [ADDRESS, 'latest'] },
+    ],
+    10_000,
+  );
+  await sleep(300);
+  mine(nodes, 2);
+  await sleep(200);
+  const [alone, aloneHead] = await other.batch([
+    { method: 'eth_subscribe', params: ['logs', { address: ADDRESS }] },
+    { method: 'eth_blockNumber', params: [] },
+  ]);
+  mine(nodes, 2);
+  const [batched, batchedHead] = await batch;
+  node.unhandle('eth_getCode');
+  mine(nodes, 2);
+  await assertEveryBlockAfter(client, batched!['result'] as string, node, BigInt(batchedHead!['result'] as string));
+  await assertEveryBlockAfter(other, alone!['result'] as string, node, BigInt(aloneHead!['result'] as string));
+});
