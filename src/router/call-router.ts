@@ -326,7 +326,8 @@ export class CallRouter {
    * so it gets the node's answer as it is. When no node answered, but one may have taken it (timed
    * out, socket closed), a node is asked for it by hash before the client is told anything
    * (#unansweredSend). The node picked for a client's first send is its writer node at once
-   * (RecentWriters): sends made together, nonce after nonce, go to one node.
+   * (RecentWriters), and so is the node a send goes to after failing on the writer node: sends made
+   * together, nonce after nonce, go to one node, also when they move off a node that failed.
    */
   async #sendSigned(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const raw = Array.isArray(params) ? params[0] : undefined;
@@ -343,15 +344,18 @@ export class CallRouter {
     let lastError: unknown;
     let mayHaveIt = false;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const writer = attempt === 0 ? this.#writerNode(method, caller) : undefined;
-      let upstream = writer ?? this.#pick(tried);
+      const writer = this.#writerNode(method, caller);
+      let upstream = writer !== undefined && !tried.has(writer.name) ? writer : this.#pick(tried);
       // Every node down for a moment: wait for one, as other calls do, rather than fail the send.
       if (upstream === undefined && tried.size === 0 && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
         upstream = this.#pick(tried);
       }
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
-      if (attempt === 0 && writer === undefined) this.#writers.note(caller.sessionKey, upstream.name);
+      // No writer node yet, or this send just failed on it: this node is the client's from now on,
+      // so the other sends of a burst, on their first try or their retry, follow it there.
+      const recorded = this.#writers.nodeOf(caller.sessionKey);
+      if (recorded === undefined || tried.has(recorded)) this.#writers.note(caller.sessionKey, upstream.name);
       tried.add(upstream.name);
       try {
         const reply = await this.#attempt(upstream, method, params, timeout, caller);

@@ -90,3 +90,36 @@ test('the writer node behind the others: reads of what is mined come from a node
   assert.deepEqual(await tally(evmux, 'eth_getTransactionCount', [address, 'pending'], 6, (result) => String(Number(result))), { 1: 6 });
   await devnet.release(writer);
 });
+
+test('the writer node stops answering while sends made together are in flight: they all move to one node', async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: false });
+  t.after(() => devnet.close());
+  await devnet.mine(2);
+  const evmux = await startGateway(
+    devnet.nodes.map((node) => node.wsUrl),
+    { requestTimeoutMs: 500, breaker: { failureThreshold: 1000 } },
+  );
+  t.after(() => evmux.close());
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+  const first = await transfer(devnet, 0);
+  assert.equal((await rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [first])).result, keccak256(first));
+  const taken = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [keccak256(first)])));
+  const writer = devnet.nodes[taken.findIndex((tx) => tx !== null)]!;
+  const raws = await Promise.all([1, 2, 3, 4].map((nonce) => transfer(devnet, nonce)));
+  process.kill(writer.pid!, 'SIGSTOP');
+  try {
+    const body = JSON.stringify(raws.map((raw, id) => ({ jsonrpc: '2.0', id, method: 'eth_sendRawTransaction', params: [raw] })));
+    const replies = (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as Array<{ result?: string }>;
+    assert.deepEqual(
+      replies.map((reply) => reply.result),
+      raws.map((raw) => keccak256(raw)),
+    );
+    // Where each send was taken, by evmux's count of answered sends per node.
+    const held = await Promise.all(
+      devnet.nodes.filter((node) => node !== writer).map((node) => evmux.metric('evmux_requests_total', { method: 'eth_sendRawTransaction', upstream: `node${node.index}`, outcome: 'ok' })),
+    );
+    assert.deepEqual(held.map((count) => count ?? 0).sort(), [0, 4], `the four sends taken per node left: ${held.join(', ')}`);
+  } finally {
+    process.kill(writer.pid!, 'SIGCONT');
+  }
+});
