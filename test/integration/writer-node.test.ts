@@ -13,11 +13,14 @@ import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
-async function setup(t: TestContext): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
+async function setup(t: TestContext, overrides: Record<string, unknown> = {}): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
   const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: false });
   t.after(() => devnet.close());
   await devnet.mine(2);
-  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl));
+  const evmux = await startGateway(
+    devnet.nodes.map((node) => node.wsUrl),
+    overrides,
+  );
   t.after(() => evmux.close());
   await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
   return { devnet, evmux };
@@ -36,6 +39,16 @@ function transfer(devnet: LockstepDevnet, nonce: number): Promise<`0x${string}`>
   });
 }
 
+/** Signed transactions sent through evmux in one HTTP batch; each must be answered with its hash. */
+async function sendInOneBatch(evmux: TestGateway, raws: `0x${string}`[]): Promise<void> {
+  const body = JSON.stringify(raws.map((raw, id) => ({ jsonrpc: '2.0', id, method: 'eth_sendRawTransaction', params: [raw] })));
+  const replies = (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as Array<{ result?: string }>;
+  assert.deepEqual(
+    replies.map((reply) => reply.result),
+    raws.map((raw) => keccak256(raw)),
+  );
+}
+
 /** The answers of `count` calls through evmux, tallied. */
 async function tally(evmux: TestGateway, method: string, params: unknown[], count: number, show: (result: unknown) => string): Promise<Record<string, number>> {
   const seen: Record<string, number> = {};
@@ -50,12 +63,7 @@ async function tally(evmux: TestGateway, method: string, params: unknown[], coun
 test("a client's sends made together, before any is answered, go to one node: its pending nonce counts them all", async (t) => {
   const { devnet, evmux } = await setup(t);
   const raws = await Promise.all([0, 1, 2].map((nonce) => transfer(devnet, nonce)));
-  const body = JSON.stringify(raws.map((raw, id) => ({ jsonrpc: '2.0', id, method: 'eth_sendRawTransaction', params: [raw] })));
-  const replies = (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as Array<{ result?: string }>;
-  assert.deepEqual(
-    replies.map((reply) => reply.result),
-    raws.map((raw) => keccak256(raw)),
-  );
+  await sendInOneBatch(evmux, raws);
   const held = await Promise.all(
     devnet.nodes.map(async (node) => (await Promise.all(raws.map((raw) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [keccak256(raw)])))).filter((tx) => tx !== null).length),
   );
@@ -92,15 +100,9 @@ test('the writer node behind the others: reads of what is mined come from a node
 });
 
 test('the writer node stops answering while sends made together are in flight: they all move to one node', async (t) => {
-  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: false });
-  t.after(() => devnet.close());
-  await devnet.mine(2);
-  const evmux = await startGateway(
-    devnet.nodes.map((node) => node.wsUrl),
-    { requestTimeoutMs: 500, breaker: { failureThreshold: 1000 } },
-  );
-  t.after(() => evmux.close());
-  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+  // Timeouts long enough that the nodes left answer within them on a loaded machine: a send that
+  // timed out on one of them too would rightly move on again.
+  const { devnet, evmux } = await setup(t, { requestTimeoutMs: 2000, retry: { deadlineMs: 10_000 }, breaker: { failureThreshold: 1000 } });
   const first = await transfer(devnet, 0);
   assert.equal((await rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [first])).result, keccak256(first));
   const taken = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [keccak256(first)])));
@@ -108,17 +110,13 @@ test('the writer node stops answering while sends made together are in flight: t
   const raws = await Promise.all([1, 2, 3, 4].map((nonce) => transfer(devnet, nonce)));
   process.kill(writer.pid!, 'SIGSTOP');
   try {
-    const body = JSON.stringify(raws.map((raw, id) => ({ jsonrpc: '2.0', id, method: 'eth_sendRawTransaction', params: [raw] })));
-    const replies = (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as Array<{ result?: string }>;
-    assert.deepEqual(
-      replies.map((reply) => reply.result),
-      raws.map((raw) => keccak256(raw)),
-    );
+    await sendInOneBatch(evmux, raws);
     // Where each send was taken, by evmux's count of answered sends per node.
     const held = await Promise.all(
       devnet.nodes.filter((node) => node !== writer).map((node) => evmux.metric('evmux_requests_total', { method: 'eth_sendRawTransaction', upstream: `node${node.index}`, outcome: 'ok' })),
     );
-    assert.deepEqual(held.map((count) => count ?? 0).sort(), [0, 4], `the four sends taken per node left: ${held.join(', ')}`);
+    const sends = (await evmux.get('/metrics')).body.split('\n').filter((line) => line.startsWith('evmux_requests_total{method="eth_sendRawTransaction"'));
+    assert.deepEqual(held.map((count) => count ?? 0).sort(), [0, 4], `the four sends taken per node left (writer node${writer.index}):\n${sends.join('\n')}`);
   } finally {
     process.kill(writer.pid!, 'SIGCONT');
   }
