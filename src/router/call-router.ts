@@ -376,9 +376,7 @@ export class CallRouter {
         if (mayHaveReachedNode(error)) mayHaveIt = true;
       }
     }
-    if (mayHaveIt && answersHash && !(typeof lastError === 'object' && lastError !== null && 'tail' in lastError)) {
-      return this.#unansweredSend(method, raw, lastError as UpstreamFailure, caller);
-    }
+    if (mayHaveIt && answersHash && !isReply(lastError)) return this.#unansweredSend(method, raw, lastError as UpstreamFailure, caller);
     return this.#giveUp(method, lastError);
   }
 
@@ -506,7 +504,7 @@ export class CallRouter {
   }
 
   #giveUp(method: string, lastError: unknown): UpstreamReply {
-    if (typeof lastError === 'object' && lastError !== null && 'tail' in lastError) return lastError as UpstreamReply;
+    if (isReply(lastError)) return lastError;
     const detail = lastError instanceof UpstreamFailure ? `: last error ${lastError.code} (${lastError.message})` : ': no upstream available';
     throw new UpstreamUnavailableError(`${method} failed on every upstream tried${detail}`);
   }
@@ -543,6 +541,11 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
+}
+
+/** A node's answer (an error it gave), as against a failure to get one. */
+function isReply(value: unknown): value is UpstreamReply {
+  return typeof value === 'object' && value !== null && 'tail' in value;
 }
 
 /** Whether a pool-dependent call's answer is the pool's (a send, the pending nonce), not what is mined. */

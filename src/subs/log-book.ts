@@ -88,8 +88,8 @@ export class LogBook {
 
   /** The logs sent live after sequence `since` and not removed since, in the order they went out. */
   liveSince(since: number): LogEntry[] {
-    const sent: Sent[] = [];
     if (since >= this.#seq) return [];
+    const sent: Sent[] = [];
     for (const block of this.#blocks.values()) {
       if (block.live === 0) continue;
       for (const log of block.logs.values()) if (log.live && log.seq > since) sent.push(log);

@@ -155,8 +155,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   #scheduleEvaluate(): void {
-    // Closing: evmux is leaving its nodes, none of which went down (nothing to judge or log).
-    if (this.#evaluateScheduled || this.#closed) return;
+    if (this.#evaluateScheduled) return;
     this.#evaluateScheduled = true;
     queueMicrotask(() => {
       this.#evaluateScheduled = false;
@@ -165,6 +164,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   #evaluate(): void {
+    // Closing: evmux is leaving its nodes, none of which went down (nothing to judge or log).
     if (this.#closed) return;
     // Best head among healthy nodes only: a dead node's old head must not define lag.
     let best = -1n;

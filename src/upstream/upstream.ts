@@ -387,7 +387,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    */
   #noteProbedHead(number: bigint): void {
     if (number < this.#headNumber && !(this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks))) return;
-    this.#headReported = number !== this.#headNumber || this.#headReported;
+    if (number !== this.#headNumber) this.#headReported = true;
     this.#noteHeadNumber(number);
   }
 

@@ -82,8 +82,9 @@ test('a block mined as the node dies, right after the subscribe reply: its logs 
 /**
  * A subscription made in a batch is answered with the batch, once its slowest call is done; blocks
  * mined meanwhile are after the head the batch reported, so their logs are the subscription's.
+ * `meanwhile` runs while the batch waits.
  */
-async function subscribeInSlowBatch(client: StreamClient, node: FakeNode, mined: number): Promise<{ id: string; reportedHead: bigint }> {
+async function subscribeInSlowBatch(client: StreamClient, node: FakeNode, meanwhile: () => Promise<void>): Promise<{ id: string; reportedHead: bigint }> {
   node.handle('eth_getCode', async () => {
     await sleep(1200);
     return '0x';
@@ -97,20 +98,25 @@ async function subscribeInSlowBatch(client: StreamClient, node: FakeNode, mined:
     10_000,
   );
   await sleep(300);
-  for (let i = 0; i < mined; i++) {
-    mine([node], 1);
-    await sleep(150);
-  }
+  await meanwhile();
   const [subscribed, blockNumber] = await replies;
   node.unhandle('eth_getCode');
   assert.equal(typeof subscribed!['result'], 'string', JSON.stringify(subscribed));
   return { id: subscribed!['result'] as string, reportedHead: BigInt(blockNumber!['result'] as string) };
 }
 
+/** `count` blocks with a matching log, 150 ms apart. */
+async function mineSlowly(nodes: FakeNode[], count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    mine(nodes, 1);
+    await sleep(150);
+  }
+}
+
 test('a logs subscription in a batch with a slow call: the logs of blocks mined before the batch is answered are sent', async (t) => {
   const { nodes, client } = await setup(t, 1);
   const node = nodes[0]!;
-  const { id, reportedHead } = await subscribeInSlowBatch(client, node, 3);
+  const { id, reportedHead } = await subscribeInSlowBatch(client, node, () => mineSlowly(nodes, 3));
   assert.ok(node.head.number >= reportedHead + 3n, 'blocks were mined while the batch waited');
   mine(nodes, 1);
   await assertEveryBlockAfter(client, id, node, reportedHead);
@@ -125,7 +131,7 @@ test('a logs subscription in a batch with a slow call, joining a stream under wa
   const firstFrom = node.head.number;
   mine(nodes, 1);
   await waitUntil('the stream under way', () => first.logs(firstId).length === 1, 5000);
-  const { id, reportedHead } = await subscribeInSlowBatch(client, node, 3);
+  const { id, reportedHead } = await subscribeInSlowBatch(client, node, () => mineSlowly(nodes, 3));
   mine(nodes, 1);
   await assertEveryBlockAfter(client, id, node, reportedHead);
   await assertEveryBlockAfter(first, firstId, node, firstFrom);
@@ -137,29 +143,17 @@ test('two subscriptions of one new filter answered at different heads: each gets
   const other = await StreamClient.open(evmux.wsUrl, 'other');
   t.after(() => other.close());
   // The batch waits on its slow call while blocks come and the other client subscribes alone.
-  node.handle('eth_getCode', async () => {
-    await sleep(1200);
-    return '0x';
-  });
-  const batch = client.batch(
-    [
+  let alone: Array<Record<string, unknown>> = [];
+  const batched = await subscribeInSlowBatch(client, node, async () => {
+    mine(nodes, 2);
+    await sleep(200);
+    alone = await other.batch([
       { method: 'eth_subscribe', params: ['logs', { address: ADDRESS }] },
       { method: 'eth_blockNumber', params: [] },
-      { method: 'eth_getCode', params: [ADDRESS, 'latest'] },
-    ],
-    10_000,
-  );
-  await sleep(300);
+    ]);
+    mine(nodes, 2);
+  });
   mine(nodes, 2);
-  await sleep(200);
-  const [alone, aloneHead] = await other.batch([
-    { method: 'eth_subscribe', params: ['logs', { address: ADDRESS }] },
-    { method: 'eth_blockNumber', params: [] },
-  ]);
-  mine(nodes, 2);
-  const [batched, batchedHead] = await batch;
-  node.unhandle('eth_getCode');
-  mine(nodes, 2);
-  await assertEveryBlockAfter(client, batched!['result'] as string, node, BigInt(batchedHead!['result'] as string));
-  await assertEveryBlockAfter(other, alone!['result'] as string, node, BigInt(aloneHead!['result'] as string));
+  await assertEveryBlockAfter(client, batched.id, node, batched.reportedHead);
+  await assertEveryBlockAfter(other, alone[0]!['result'] as string, node, BigInt(alone[1]!['result'] as string));
 });
