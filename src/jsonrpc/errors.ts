@@ -63,6 +63,18 @@ export class UpstreamRpcError extends RpcError {
   static override code = -32000;
 }
 
+/**
+ * A filter id no node holds: answered as geth and anvil answer one (-32000 "filter not found"), so
+ * a client makes its filter again (viem's watchers do on -32000).
+ */
+export class FilterNotFoundError extends RpcError {
+  static override code = -32000;
+
+  constructor() {
+    super('filter not found');
+  }
+}
+
 export function toErrorObject(error: unknown): JsonRpcErrorObject {
   if (error instanceof RpcError) return error.toObject();
   // JSON.stringify and the checks of a filter recurse: params nested some 10,000 deep, which a 5 MB

@@ -10,13 +10,16 @@ export function encodeFilterId(upstreamIndex: number, nodeId: string): string {
   return `0x${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
 }
 
-export function decodeFilterId(id: unknown, upstreamCount: number): { upstreamIndex: number; nodeId: string } {
+/**
+ * The upstream index and node id an id carries. An index past the upstream list (an id of another
+ * setup, or made up) is returned as it is: the caller answers it as a node answers an id it does
+ * not know.
+ */
+export function decodeFilterId(id: unknown): { upstreamIndex: number; nodeId: string } {
   if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{3,}$/.test(id)) {
     throw new InvalidParamsError('invalid filter id: expected the hex id returned by eth_new*Filter');
   }
-  const upstreamIndex = Number.parseInt(id.slice(2, 4), 16);
-  if (upstreamIndex >= upstreamCount) throw new InvalidParamsError(`filter ${id} not found`);
-  return { upstreamIndex, nodeId: `0x${id.slice(4)}` };
+  return { upstreamIndex: Number.parseInt(id.slice(2, 4), 16), nodeId: `0x${id.slice(4)}` };
 }
 
 /** Throws unless `nodeId` is a filter id evmux can carry in its own: hex. */

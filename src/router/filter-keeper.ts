@@ -12,7 +12,7 @@
  * as it listens, whatever the answer: without this a node that went away silenced it for good.
  */
 import type { Config } from '../config/schema.js';
-import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { FilterNotFoundError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
 import { ownWorkSlots, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -141,9 +141,15 @@ export class FilterKeeper {
   use(method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
     const list = Array.isArray(params) ? params : [];
     const id = list[0];
-    const { upstreamIndex, nodeId } = decodeFilterId(id, this.#pool.upstreams.length);
+    const { upstreamIndex, nodeId } = decodeFilterId(id);
     const record = this.#book.use(id as string);
-    if (record === undefined) return this.#attemptOrThrow(this.#pool.upstreams[upstreamIndex]!, method, [nodeId, ...list.slice(1)], caller);
+    if (record === undefined) {
+      const upstream = this.#pool.upstreams[upstreamIndex];
+      if (upstream !== undefined) return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
+      // Of no node here: what a node says of an id it does not know.
+      if (method === 'eth_uninstallFilter') return Promise.resolve(resultReply(false));
+      throw new FilterNotFoundError();
+    }
     // One call on a filter at a time: a poll must see what the one before it handed over.
     const run = record.turn.then(() => this.#useRecorded(record, id as string, method, list.slice(1), caller));
     record.turn = run.catch(() => {});
