@@ -171,19 +171,23 @@ export class CallRouter {
     let free = maxAttempts;
     let attempt = firstAttempt;
     if (isClosedUnderIt(lastFailure) && free-- > 0) attempt--;
+    // A write (eth_sendTransaction: tried again only when it never left evmux) follows the
+    // client's writer node as signed sends do.
+    const send = isWrite(method) && isPoolDependent(method);
+    const pick = (): Upstream | undefined => (send ? this.#sendTarget(method, caller, tried) : this.#pick(tried, minHead));
     for (; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
         if (performance.now() + delay >= deadline) break;
         if (delay > 0) await sleep(delay);
       }
-      let upstream = this.#pick(tried, minHead);
+      let upstream = pick();
       if (upstream === undefined && tried.size > 0) {
         tried.clear();
-        upstream = this.#pick(tried, minHead);
+        upstream = pick();
       }
       if (upstream === undefined && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
-        upstream = this.#pick(tried, minHead);
+        upstream = pick();
       }
       if (upstream === undefined) break;
       tried.add(upstream.name);
@@ -344,18 +348,13 @@ export class CallRouter {
     let lastError: unknown;
     let mayHaveIt = false;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const writer = this.#writerNode(method, caller);
-      let upstream = writer !== undefined && !tried.has(writer.name) ? writer : this.#pick(tried);
+      let upstream = this.#sendTarget(method, caller, tried);
       // Every node down for a moment: wait for one, as other calls do, rather than fail the send.
       if (upstream === undefined && tried.size === 0 && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
-        upstream = this.#pick(tried);
+        upstream = this.#sendTarget(method, caller, tried);
       }
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (upstream === undefined || timeout <= 0) break;
-      // No writer node yet, or this send just failed on it: this node is the client's from now on,
-      // so the other sends of a burst, on their first try or their retry, follow it there.
-      const recorded = this.#writers.nodeOf(caller.sessionKey);
-      if (recorded === undefined || tried.has(recorded)) this.#writers.note(caller.sessionKey, upstream.name);
       tried.add(upstream.name);
       try {
         const reply = await this.#attempt(upstream, method, params, timeout, caller);
@@ -414,6 +413,21 @@ export class CallRouter {
     if (known) return hash;
     const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], this.#timeLeft('eth_getTransactionByHash', deadline), caller).catch(() => undefined);
     return found !== undefined && found.error === undefined && !isNullResult(found) ? hash : undefined;
+  }
+
+  /**
+   * The node a send (signed or not) is tried on: the client's writer node unless the send failed
+   * there already, else the pick of the nodes not tried. With no writer node yet, or the send just
+   * failed on it, that node is the client's from now on, so the other sends of a burst, on their
+   * first try or their retry, follow it there.
+   */
+  #sendTarget(method: string, caller: CallContext, tried: ReadonlySet<string>): Upstream | undefined {
+    const writer = this.#writerNode(method, caller);
+    const upstream = writer !== undefined && !tried.has(writer.name) ? writer : this.#pick(tried);
+    if (upstream === undefined) return undefined;
+    const recorded = this.#writers.nodeOf(caller.sessionKey);
+    if (recorded === undefined || tried.has(recorded)) this.#writers.note(caller.sessionKey, upstream.name);
+    return upstream;
   }
 
   /**

@@ -446,6 +446,49 @@ test('other writes are not sent again once a node may have got them; reads faili
   assert.equal(sent('eth_sendTransaction'), 2);
 });
 
+test("eth_sendTransaction tried again off the client's writer node makes that node the writer: a burst goes to one node", async (t) => {
+  // node0 takes one call at a time and queues none: a send it cannot take never leaves evmux, and
+  // is tried on another node.
+  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'faults' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(
+    nodes.map((node, index) => ({ name: `node${index}`, url: node.url, ...(index === 0 ? { maxConcurrency: 1, maxQueue: 0 } : {}) })),
+    { ...NO_PROBES, breaker: { failureThreshold: 1000 }, subscriptions: { sessionKey: { source: 'query', name: 'key' } } },
+  );
+  t.after(() => evmux.close());
+  await waitFor('every node usable', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 5_000);
+  for (const node of nodes) {
+    node.handle('eth_sendTransaction', async () => {
+      await sleep(100);
+      return `0x${'77'.repeat(32)}`;
+    });
+  }
+  const tx = { from: '0x00000000000000000000000000000000000000aa', to: '0x00000000000000000000000000000000000000bb', value: '0x1' };
+  const post = async (key: string, body: unknown): Promise<unknown> =>
+    (await fetch(`${evmux.httpUrl}?key=${key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+  const send = (id: number) => ({ jsonrpc: '2.0', id, method: 'eth_sendTransaction', params: [tx] });
+
+  // A client whose first send went to node0: node0 is its writer node.
+  let key = '';
+  for (let i = 0; key === '' && i < 12; i++) {
+    const before = requests(nodes[0]!, 'eth_sendTransaction');
+    await post(`k${i}`, send(0));
+    if (requests(nodes[0]!, 'eth_sendTransaction') > before) key = `k${i}`;
+  }
+  assert.notEqual(key, '', 'no client got node0 as its writer node');
+  // Its pending nonce is read there, and holds node0's one slot.
+  nodes[0]!.handle('eth_getTransactionCount', never);
+  void post(key, { jsonrpc: '2.0', id: 9, method: 'eth_getTransactionCount', params: [tx.from, 'pending'] });
+  await waitFor('node0 busy', async () => requests(nodes[0]!, 'eth_getTransactionCount') === 1, 2_000);
+
+  const before = nodes.map((node) => requests(node, 'eth_sendTransaction'));
+  const replies = (await post(key, [1, 2, 3, 4].map(send))) as Array<{ result?: string }>;
+  assert.deepEqual(replies.map((reply) => typeof reply.result), ['string', 'string', 'string', 'string'], JSON.stringify(replies));
+  const taken = nodes.map((node, index) => requests(node, 'eth_sendTransaction') - before[index]!);
+  assert.equal(taken[0], 0, `node0 took ${taken[0]}`);
+  assert.ok(taken.includes(4), `the four sends spread over the other nodes: ${JSON.stringify(taken)}`);
+});
+
 test('an eth_subscribe a node answers after its timeout is unsubscribed there: no subscription is left that nobody reads', async (t) => {
   const { nodes, evmux } = await setup(t, 1, { ...NO_PROBES, requestTimeoutMs: 300 });
   const node = nodes[0]!;
