@@ -19,7 +19,7 @@ import { isNullResult, replyResult, resolveLater, resultReply, settle, type Repl
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
-import { quantity } from './filter-cursor.js';
+import { quantity } from '../jsonrpc/hex.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { isPoolDependent, RecentWriters } from './recent-writers.js';
 import {

@@ -18,6 +18,7 @@
  * `fromBlock`; the new node may be behind the old one): its answers drop those until one of them
  * covers the replayed head.
  */
+import { quantity } from '../jsonrpc/hex.js';
 
 export type FilterKind = 'logs' | 'blocks' | 'pending';
 
@@ -233,8 +234,3 @@ function blockKey(log: LogFields): string | undefined {
   return typeof blockHash === 'string' ? blockHash.slice(0, 18).toLowerCase() : undefined;
 }
 
-/** A hex quantity as a bigint; undefined for anything else. */
-export function quantity(value: unknown): bigint | undefined {
-  if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(value)) return undefined;
-  return BigInt(value);
-}

@@ -13,6 +13,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { FilterNotFoundError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { quantity } from '../jsonrpc/hex.js';
 import type { Logger } from '../log.js';
 import { ownWorkSlots, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -24,7 +25,7 @@ import { replyResult, resultReply, type Caller, type UpstreamReply } from '../up
 import type { Upstream } from '../upstream/upstream.js';
 import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
-import { filterCursor, quantity, type FilterKind } from './filter-cursor.js';
+import { filterCursor, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
 import { isFilterGone } from './retry-policy.js';
 

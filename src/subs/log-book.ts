@@ -11,6 +11,7 @@
  * Every log sent live gets the next sequence number, so a subscription that started at sequence s
  * is known to have been sent exactly the logs numbered above s: its removals are routed by that.
  */
+import { isHash, quantity } from '../jsonrpc/hex.js';
 
 export interface LogEntry {
   /** lower-case 0x hex */
@@ -274,8 +275,6 @@ function byPosition(a: LogEntry, b: LogEntry): number {
   return a.logIndex - b.logIndex;
 }
 
-const HASH_RE = /^0x[0-9a-fA-F]{64}$/;
-const QUANTITY_RE = /^0x[0-9a-fA-F]{1,64}$/;
 
 /**
  * Validates the fields the book relies on and returns the entry (blockHash lower-cased, raw kept
@@ -284,13 +283,15 @@ const QUANTITY_RE = /^0x[0-9a-fA-F]{1,64}$/;
  */
 export function parseLog(raw: Record<string, unknown>): LogEntry {
   const { blockHash, blockNumber, logIndex, removed } = raw;
-  if (typeof blockHash !== 'string' || !HASH_RE.test(blockHash)) {
+  if (!isHash(blockHash)) {
     throw new Error(`invalid log: blockHash must be a 32-byte 0x hex string, got ${show(blockHash)}`);
   }
-  if (typeof blockNumber !== 'string' || !QUANTITY_RE.test(blockNumber)) {
+  const number = quantity(blockNumber);
+  if (number === undefined) {
     throw new Error(`invalid log: blockNumber must be a 0x hex quantity, got ${show(blockNumber)}`);
   }
-  if (typeof logIndex !== 'string' || !QUANTITY_RE.test(logIndex) || BigInt(logIndex) > Number.MAX_SAFE_INTEGER) {
+  const index = quantity(logIndex);
+  if (index === undefined || index > Number.MAX_SAFE_INTEGER) {
     throw new Error(`invalid log: logIndex must be a 0x hex quantity, got ${show(logIndex)}`);
   }
   if (removed !== undefined && typeof removed !== 'boolean') {
@@ -298,8 +299,8 @@ export function parseLog(raw: Record<string, unknown>): LogEntry {
   }
   return {
     blockHash: blockHash.toLowerCase(),
-    blockNumber: BigInt(blockNumber),
-    logIndex: Number(logIndex),
+    blockNumber: number,
+    logIndex: Number(index),
     removed: removed ?? false,
     raw,
   };

@@ -8,6 +8,7 @@
  * answer, and a node that then disagrees is refused with an error naming both ids (set `chainId`
  * to say which is right).
  */
+import { quantity } from '../jsonrpc/hex.js';
 
 export type ChainVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -24,10 +25,8 @@ export class ChainGuard {
 
   /** Judge a node's `eth_chainId` answer. */
   check(reported: unknown): ChainVerdict {
-    if (typeof reported !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(reported)) {
-      return { ok: false, reason: `eth_chainId answered ${JSON.stringify(reported)?.slice(0, 80)}, not a chain id` };
-    }
-    const chainId = BigInt(reported);
+    const chainId = quantity(reported);
+    if (chainId === undefined) return { ok: false, reason: `eth_chainId answered ${JSON.stringify(reported)?.slice(0, 80)}, not a chain id` };
     if (this.#expected === undefined) this.#learn(chainId);
     if (chainId === this.#expected) return { ok: true };
     const source = this.#configured ? 'chainId in the config' : 'the first node to answer';

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Config, UpstreamConfig } from '../config/schema.js';
+import { quantity } from '../jsonrpc/hex.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../log.js';
 import type { ChainGuard } from './chain-guard.js';
@@ -407,10 +408,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       if (!this.#chainChecked) await this.#checkChain(connection);
       const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs);
       if (reply.error) throw new Error(reply.error.message);
-      const result = replyResult(reply);
-      if (typeof result !== 'string' || !/^0x[0-9a-f]+$/i.test(result)) throw new Error('eth_blockNumber returned garbage');
+      const head = quantity(replyResult(reply));
+      if (head === undefined) throw new Error('eth_blockNumber returned garbage');
       // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
-      this.#noteProbedHead(BigInt(result));
+      this.#noteProbedHead(head);
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       // The very first probe brings a node up at once; after an outage it must pass several in a row.
