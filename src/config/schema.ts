@@ -380,9 +380,35 @@ function describeIssue(issue: z.ZodIssue): string {
   return `${path || '(root)'}: ${issue.message}`;
 }
 
+/**
+ * `raw` with each string a number setting was given read as a number, where it is one whole
+ * (`"8545"`): what `${PORT}` in a file gives, as environment variables are text. Undefined when no
+ * such string is among the issues.
+ */
+function withLiteralsRead(raw: unknown, issues: z.ZodIssue[]): unknown {
+  const copy = structuredClone(raw);
+  let read = false;
+  for (const issue of issues) {
+    if (issue.code !== z.ZodIssueCode.invalid_type || issue.received !== 'string' || issue.path.length === 0) continue;
+    const parent = issue.path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], copy) as Record<string | number, unknown>;
+    const key = issue.path.at(-1)!;
+    const text = parent[key] as string;
+    if (issue.expected !== 'number' || !NUMBER_LITERAL.test(text)) continue;
+    parent[key] = Number(text);
+    read = true;
+  }
+  return read ? copy : undefined;
+}
+
+const NUMBER_LITERAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+
 /** Validate raw settings (from a file and flags); throws ConfigError naming each bad key. */
 export function parseConfig(raw: unknown): Config {
-  const result = configSchema.safeParse(raw);
+  let result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const read = withLiteralsRead(raw, result.error.issues);
+    if (read !== undefined) result = configSchema.safeParse(read);
+  }
   if (!result.success) {
     throw new ConfigError(result.error.issues.map(describeIssue).join('; '));
   }

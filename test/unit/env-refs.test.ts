@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { expandEnvRefs } from '../../src/config/env-refs.js';
 import { readConfigFile } from '../../src/config/load.js';
-import { ConfigError } from '../../src/config/schema.js';
+import { ConfigError, parseConfig } from '../../src/config/schema.js';
 
 const env = { TOKEN: 's3cr3t', HOST: 'node-a.internal', EMPTY: '' };
 
@@ -61,4 +61,24 @@ test('env refs: readConfigFile expands YAML and JSON files', (t) => {
   });
   assert.deepEqual(readConfigFile(join(dir, 'c.json'), env), { upstreams: [{ url: 'ws://node-a.internal:8546' }] });
   assert.throws(() => readConfigFile(join(dir, 'c.yaml'), {}), /upstreams\[0\]\.url: environment variable HOST is not set/);
+});
+
+test('env refs: a number setting takes a reference (variables are text), and a string setting keeps its digits', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evmux-env-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'evmux.yaml');
+  writeFileSync(path, 'port: ${PORT}\nlimits:\n  maxBatchSize: "${BATCH}"\nupstreams:\n  - name: ${NAME}\n    url: ws://127.0.0.1:8545\n');
+  const config = parseConfig(readConfigFile(path, { PORT: '9000', BATCH: '7', NAME: '42' }));
+  assert.equal(config.port, 9000);
+  assert.equal(config.limits.maxBatchSize, 7);
+  assert.equal(config.upstreams[0]!.name, '42');
+  // Text that is not a whole number is still refused, naming the key; the rest is read.
+  assert.throws(
+    () => parseConfig(readConfigFile(path, { PORT: '90x', BATCH: '7', NAME: 'a' })),
+    (error: unknown) => error instanceof ConfigError && /^port: Expected number, received string$/.test(error.message),
+  );
+  assert.throws(
+    () => parseConfig(readConfigFile(path, { PORT: '9000', BATCH: '7.5', NAME: 'a' })),
+    (error: unknown) => error instanceof ConfigError && /^limits\.maxBatchSize: Expected integer, received float$/.test(error.message),
+  );
 });
