@@ -6,6 +6,7 @@
  */
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
+import { checkFilterSize, type FilterLimits } from '../subs/subscription-params.js';
 import type { Telemetry } from '../telemetry.js';
 import { resultReply } from '../upstream/reply.js';
 import { answerRequest, BatchAnswer, ClientCall, errorResponse, NO_AFTER, type FrameAnswerTarget } from './client-call.js';
@@ -40,6 +41,8 @@ export interface DispatchContext extends CallContext, FrameAnswerTarget {
 export interface DispatcherLimits {
   maxBatchSize: number;
   maxInFlightPerConnection: number;
+  maxFilterAddresses: number;
+  maxFilterTopicsPerPosition: number;
   /** a batch's answer as a whole is held to it (BatchAnswer) */
   maxAnswerBytes: number;
 }
@@ -50,6 +53,7 @@ export class Dispatcher {
   readonly #limits: DispatcherLimits;
   readonly #telemetry: Telemetry;
   readonly #rateLimit: ClientRateLimit | undefined;
+  readonly #filterLimits: FilterLimits;
 
   constructor(policy: (method: string) => MethodVerdict, router: CallRouter, limits: DispatcherLimits, telemetry: Telemetry, rateLimit?: ClientRateLimit) {
     this.#policy = policy;
@@ -57,6 +61,7 @@ export class Dispatcher {
     this.#limits = limits;
     this.#telemetry = telemetry;
     this.#rateLimit = rateLimit;
+    this.#filterLimits = { maxAddresses: limits.maxFilterAddresses, maxTopicsPerPosition: limits.maxFilterTopicsPerPosition };
   }
 
   /**
@@ -190,6 +195,7 @@ export class Dispatcher {
     }
     const unforwardable = unforwardableParams(params, paramsJson);
     if (unforwardable !== undefined) throw new InvalidParamsError(`${method}: ${unforwardable}`);
+    if (method === 'eth_getLogs' || method === 'eth_newFilter') checkFilterSize(method, params?.[0], this.#filterLimits);
     this.#router.call(method, params ?? [], context, call, paramsJson, ascii);
   }
 

@@ -172,9 +172,7 @@ function parseAddresses(raw: unknown, limits: FilterLimits): string[] {
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list)) throw new InvalidParamsError(`logs filter address must be a string or an array, got ${preview(raw)}`);
   // Checked before de-duplication so that a huge list is refused before any work is done on it.
-  if (list.length > limits.maxAddresses) {
-    throw new InvalidParamsError(`logs filter has ${list.length} addresses; the limit is ${limits.maxAddresses}`);
-  }
+  if (list.length > limits.maxAddresses) throw tooManyAddresses('logs filter', list.length, limits);
   const addresses = list.map((item: unknown, index) => {
     if (typeof item !== 'string' || !addressPattern.test(item)) {
       const where = typeof raw === 'string' ? 'logs filter address' : `logs filter address[${index}]`;
@@ -202,11 +200,7 @@ function parseTopicPosition(raw: unknown, index: number, limits: FilterLimits): 
   if (!Array.isArray(raw)) {
     throw new InvalidParamsError(`logs filter topics[${index}] must be null, a topic or an array of topics, got ${preview(raw)}`);
   }
-  if (raw.length > limits.maxTopicsPerPosition) {
-    throw new InvalidParamsError(
-      `logs filter topics[${index}] has ${raw.length} alternatives; the limit is ${limits.maxTopicsPerPosition}`,
-    );
-  }
+  if (raw.length > limits.maxTopicsPerPosition) throw tooManyAlternatives(`logs filter topics[${index}]`, raw.length, limits);
   const alternatives: string[] = [];
   let wildcard = raw.length === 0;
   for (const [inner, item] of (raw as unknown[]).entries()) {
@@ -222,6 +216,31 @@ function parseTopic(raw: unknown, where: string): string {
     throw new InvalidParamsError(`${where} must be a 32-byte 0x-prefixed hex string, got ${preview(raw)}`);
   }
   return raw.toLowerCase();
+}
+
+/**
+ * The size limits of a logs filter, held for the filter of `eth_newFilter` and `eth_getLogs` too
+ * (whose other fields the node checks): evmux keeps a filter's params for as long as the filter
+ * lives, and a node matches every log against each address and topic. Throws InvalidParamsError.
+ */
+export function checkFilterSize(method: string, filter: unknown, limits: FilterLimits): void {
+  if (filter === null || typeof filter !== 'object') return;
+  const { address, topics } = filter as Record<string, unknown>;
+  if (Array.isArray(address) && address.length > limits.maxAddresses) throw tooManyAddresses(`${method}: filter`, address.length, limits);
+  if (!Array.isArray(topics)) return;
+  for (const [index, position] of topics.entries()) {
+    if (Array.isArray(position) && position.length > limits.maxTopicsPerPosition) {
+      throw tooManyAlternatives(`${method}: filter topics[${index}]`, position.length, limits);
+    }
+  }
+}
+
+function tooManyAddresses(what: string, count: number, limits: FilterLimits): InvalidParamsError {
+  return new InvalidParamsError(`${what} has ${count} addresses; the limit is ${limits.maxAddresses} (limits.maxFilterAddresses)`);
+}
+
+function tooManyAlternatives(what: string, count: number, limits: FilterLimits): InvalidParamsError {
+  return new InvalidParamsError(`${what} has ${count} alternatives; the limit is ${limits.maxTopicsPerPosition} (limits.maxFilterTopicsPerPosition)`);
 }
 
 /** The form sent upstream: single addresses and single-topic positions as plain strings. */

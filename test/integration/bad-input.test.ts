@@ -21,7 +21,11 @@ const LIMITS = {
   maxInFlightPerConnection: 5,
   maxSubscriptionsPerConnection: 2,
   maxSendBufferBytes: 65_536,
+  maxFilterAddresses: 3,
+  maxFilterTopicsPerPosition: 2,
 };
+const ADDRESSES = ['0x01', '0x02', '0x03', '0x04'].map((tail) => `0x${tail.slice(2).padStart(40, '0')}`);
+const TOPICS = ['0x01', '0x02', '0x03'].map((tail) => `0x${tail.slice(2).padStart(64, '0')}`);
 /** eth_getCode answers after this long, so calls of one batch are in flight together. */
 const SLOW_MS = 200;
 
@@ -131,6 +135,17 @@ const rows: Row[] = [
   { name: 'malformed filter id', frame: request(16, 'eth_getFilterChanges', ['0xzz']), ...both(error(16, -32602, /invalid filter id/)) },
   // As a node answers an id it does not know: viem makes its filter again on -32000.
   { name: 'filter id of no upstream', frame: request(17, 'eth_getFilterChanges', ['0x07ab']), ...both(error(17, -32000, /^filter not found$/)) },
+  // evmux keeps a filter's params while it lives, and a node matches each log against every entry.
+  {
+    name: 'eth_getLogs over limits.maxFilterAddresses',
+    frame: request(20, 'eth_getLogs', [{ address: ADDRESSES }]),
+    ...both(error(20, -32602, /^eth_getLogs: filter has 4 addresses; the limit is 3 \(limits\.maxFilterAddresses\)$/)),
+  },
+  {
+    name: 'eth_newFilter over limits.maxFilterTopicsPerPosition',
+    frame: request(21, 'eth_newFilter', [{ topics: [null, TOPICS] }]),
+    ...both(error(21, -32602, /^eth_newFilter: filter topics\[1\] has 3 alternatives; the limit is 2 \(limits\.maxFilterTopicsPerPosition\)$/)),
+  },
   { name: 'raw transaction not hex', frame: request(18, 'eth_sendRawTransaction', ['0xabc']), ...both(error(18, -32602, /eth_sendRawTransaction expects one 0x-prefixed hex string/)) },
   { name: 'params null, taken for none as nodes take it', frame: '[{"jsonrpc":"2.0","id":30,"method":"eth_blockNumber","params":null}]', ...both({ batch: [{ id: 30, result: true }] }) },
   { name: 'plain call with object params', frame: request(19, 'eth_getBalance', { a: 1 }), ...both(error(19, -32602, /eth_getBalance: params must be an array/)) },
