@@ -67,6 +67,8 @@ export class Group {
   #cursor: ChainCursor<TrackedHead> | undefined;
   readonly #fingerprint: string;
   readonly #variants = new Map<number, number>();
+  /** the subscription id of each variant, worked out once (a fingerprint can be 44 KB long) */
+  readonly #ids: string[] = [];
   readonly #publish: Publish;
   #checkQueued = false;
 
@@ -119,7 +121,7 @@ export class Group {
   publish(resultJson: string): void {
     if (this.members.size === 0) return;
     for (const variant of this.#variants.keys()) {
-      this.#publish(this.topicName(variant), notificationFrame(subscriptionId(this.#fingerprint, variant), resultJson));
+      this.#publish(this.topicName(variant), notificationFrame((this.#ids[variant] ??= subscriptionId(this.#fingerprint, variant)), resultJson));
     }
     if (!this.#checkQueued) {
       this.#checkQueued = true;

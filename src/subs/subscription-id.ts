@@ -8,11 +8,18 @@ import { createHash } from 'node:crypto';
 
 const cache = new Map<string, string>();
 
+/**
+ * Fingerprints up to this long are memoized. A logs filter of 1,000 addresses has a 44 KB one,
+ * which the memo would keep after its last subscription ended (10,000 of them: 440 MB).
+ */
+const MEMO_MAX_CHARS = 512;
+
 export function subscriptionId(fingerprint: string, variant: number): string {
   const key = `${variant}\u0000${fingerprint}`;
   let id = cache.get(key);
   if (id === undefined) {
     id = `0x${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+    if (key.length > MEMO_MAX_CHARS) return id;
     // Fingerprints come from clients: keep the memo bounded.
     if (cache.size > 10_000) cache.clear();
     cache.set(key, id);

@@ -191,10 +191,11 @@ export class SubscriptionManager {
     }
     const held = this.#bySubscriber.get(subscriber) ?? [];
     let variant = 0;
-    while (held.some((other) => other.id === subscriptionId(spec.fingerprint, variant))) variant++;
+    let id = subscriptionId(spec.fingerprint, variant);
+    while (held.some((other) => other.id === id)) id = subscriptionId(spec.fingerprint, ++variant);
     // The topic's spec, not this request's parse of it: equal by fingerprint, and one copy for all
     // its clients instead of a filter object, arrays and strings per client.
-    const subscription: ClientSubscription = { id: subscriptionId(spec.fingerprint, variant), variant, spec: topic.spec, subscriber, group: undefined, started: false };
+    const subscription: ClientSubscription = { id, variant, spec: topic.spec, subscriber, group: undefined, started: false };
     if (startHead !== undefined) subscription.startHead = startHead;
     this.#bySubscriber.set(subscriber, [...held, subscription]);
     topic.join(subscription);
