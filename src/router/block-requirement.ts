@@ -88,5 +88,5 @@ export function nullMeansBlockMissing(method: string): boolean {
  * lags, by a block or a few): worth asking a node known to be further ahead.
  */
 export function blockMissingMayBeLag(method: string, error: { message: string }): boolean {
-  return (BLOCK_PARAM[method] !== undefined || NULL_MAY_BE_LAG.has(method)) && BLOCK_MISSING.test(error.message);
+  return (BLOCK_PARAM[method] !== undefined || NULL_MAY_BE_LAG.has(method) || method === 'eth_getLogs') && BLOCK_MISSING.test(error.message);
 }

@@ -15,7 +15,7 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
+import { answeredBlockNumber, isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
@@ -189,7 +189,16 @@ export class CallRouter {
       if (upstream === undefined && (await this.#pool.untilServing(Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
         upstream = pick();
       }
-      if (upstream === undefined) break;
+      // The nodes that had the block the read names went away: the others get it within a block.
+      if (upstream === undefined && minHead !== undefined && (await this.#pool.untilHead(minHead, Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
+        upstream = pick();
+      }
+      if (upstream === undefined) {
+        if (lastError === undefined && minHead !== undefined && minHead <= this.#pool.highestSeen) {
+          throw new UpstreamUnavailableError(`${method}: no usable node has block ${minHead} yet (the node that had it went away); try again shortly`);
+        }
+        break;
+      }
       tried.add(upstream.name);
       const timeout = Math.min(this.#timeoutOf(method), deadline - performance.now());
       if (timeout <= 0) break;
@@ -223,6 +232,7 @@ export class CallRouter {
     caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
+    if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteBlockAnswered(upstream, reply, params);
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
@@ -277,9 +287,16 @@ export class CallRouter {
     return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
   }
 
-  /** A node other than those asked that has the block the read names, or else is ahead of `upstream`. */
+  /**
+   * A node other than those asked that has the block the read names, or else is ahead of `upstream`.
+   * For a block past every head known (the client heard of it elsewhere: another replica, a node
+   * between two probes), another node at the highest head: it may have it by now.
+   */
   #nodeAhead(upstream: Upstream, tried: ReadonlySet<string>, minHead: bigint | undefined): Upstream | undefined {
-    return this.#pick(new Set([...tried, upstream.name]), minHead ?? upstream.headNumber + 1n, true);
+    const exclude = new Set([...tried, upstream.name]);
+    const ahead = this.#pick(exclude, minHead ?? upstream.headNumber + 1n, true);
+    if (ahead !== undefined || minHead === undefined || minHead <= this.#pool.highestSeen) return ahead;
+    return this.#pick(exclude);
   }
 
   /**
@@ -508,11 +525,24 @@ export class CallRouter {
     const usable = this.#pool.serving();
     let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
     const highest = highestHead(candidates);
-    const needed = minHead === undefined || (minHead <= highest && minHead >= highest - this.#recentBlocks) ? highest : minHead;
+    let block = minHead;
+    if (block !== undefined && block > highest) {
+      // Only a node that went away had it: none here has it yet.
+      if (strict || block <= this.#pool.highestSeen) return undefined;
+      // No node is known to have it (heads are a probe interval old at worst): the nodes at the
+      // highest head are likeliest to by now.
+      block = undefined;
+    }
+    // Reads of the head and of recent blocks go to the nodes at the highest head, older ones to any
+    // node that has them.
+    const needed = block === undefined || block >= highest - this.#recentBlocks ? highest : block;
     // Nodes in step, the usual case, need no new list.
     if (anyBelow(candidates, needed)) {
       const ahead = candidates.filter((upstream) => upstream.headNumber >= needed && !exclude.has(upstream.name));
+      // Else, for a read of a block, a node that has it; nodes behind it would answer null, an
+      // error, or logs without that block's.
       if (ahead.length > 0 || strict) candidates = ahead;
+      else if (block !== undefined) candidates = candidates.filter((upstream) => upstream.headNumber >= block);
     }
     return this.#strategy.pick(candidates, exclude);
   }
@@ -566,6 +596,18 @@ function isReply(value: unknown): value is UpstreamReply {
 function readsPool(method: string, params: unknown): boolean {
   if (method === 'eth_getTransactionCount') return Array.isArray(params) && params[1] === 'pending';
   return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
+}
+
+/**
+ * A node that answered eth_getBlockByNumber with block N has N: noted as its head, as an answer to
+ * eth_blockNumber is (Upstream.noteReportedHead), so a client handed N as "latest" that reads
+ * block N next is sent to a node that has it. Not a "pending" block: it is not on the chain yet.
+ */
+function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unknown): void {
+  const text = params instanceof ParamsJson ? params.text : Array.isArray(params) && typeof params[0] === 'string' ? params[0] : '';
+  if (text.includes('pending')) return;
+  const number = answeredBlockNumber(reply);
+  if (number !== undefined) upstream.noteReportedHead(number);
 }
 
 function highestHead(upstreams: readonly Upstream[]): bigint {

@@ -13,6 +13,8 @@ import { Upstream, type UpstreamSnapshot } from './upstream.js';
 export interface PoolEvents {
   /** the usable set may have changed */
   changed: [];
+  /** a node's head rose */
+  height: [];
 }
 
 export interface PoolSnapshot extends UpstreamSnapshot {
@@ -22,6 +24,9 @@ export interface PoolSnapshot extends UpstreamSnapshot {
   /** healthy continuously since (ms epoch), for ring hold-down */
   usableSince: number | null;
 }
+
+/** How long the highest head a node had counts when no node has reached it since (highestSeen). */
+const HIGHEST_SEEN_MS = 30_000;
 
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
@@ -34,6 +39,9 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   #usable: readonly Upstream[] = [];
   #serving: readonly Upstream[] = [];
   #bestHead = -1n;
+  /** the highest head any node has had lately, whether or not it is still up, and when */
+  #highestSeen = -1n;
+  #highestSeenAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
   /** calls waiting in untilServing, released at close */
@@ -53,6 +61,13 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       upstream.on('head', (head) => {
         if (head.number > this.#bestHead) this.#bestHead = head.number;
         this.#scheduleEvaluate();
+      });
+      upstream.on('height', (number: bigint) => {
+        if (number >= this.#highestSeen || Date.now() - this.#highestSeenAt > HIGHEST_SEEN_MS) {
+          this.#highestSeen = number;
+          this.#highestSeenAt = Date.now();
+        }
+        this.emit('height');
       });
     }
   }
@@ -96,20 +111,45 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
    * node's socket is down and coming back.
    */
   untilServing(until: number): Promise<boolean> {
+    return this.#until(() => this.#serving.length > 0, until);
+  }
+
+  /**
+   * The highest head any node has had in the last HIGHEST_SEEN_MS (its stream, probes or answers
+   * said so), also a node that went away since: a block up to it exists, and a node that lacks it
+   * is behind. Not for longer: a head one answer got wrong would stand for good.
+   */
+  get highestSeen(): bigint {
+    return Date.now() - this.#highestSeenAt > HIGHEST_SEEN_MS ? -1n : this.#highestSeen;
+  }
+
+  /**
+   * Resolves true once a serving node's head is at `number` or past it, false at `until` (on the
+   * performance.now() clock) or when the pool closes. For reads of a block that only a node that
+   * went away had: the others have it within a block time.
+   */
+  untilHead(number: bigint, until: number): Promise<boolean> {
+    return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until);
+  }
+
+  /** Resolves with `condition()` once it holds (checked as nodes come and go and heads rise), at `until`, or at close. */
+  #until(condition: () => boolean, until: number): Promise<boolean> {
     const wait = until - performance.now();
-    if (this.#serving.length > 0 || wait <= 0 || this.#closed) return Promise.resolve(this.#serving.length > 0);
+    if (condition() || wait <= 0 || this.#closed) return Promise.resolve(condition());
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.off('changed', onChanged);
+        this.off('height', onChanged);
         this.#waiters.delete(done);
-        resolve(this.#serving.length > 0);
+        resolve(condition());
       };
       const onChanged = (): void => {
-        if (this.#serving.length > 0) done();
+        if (condition()) done();
       };
       const timer = setTimeout(done, wait);
       this.on('changed', onChanged);
+      this.on('height', onChanged);
       this.#waiters.add(done);
     });
   }

@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
+import { quantity } from '../jsonrpc/hex.js';
 import { ID_PREFIX } from '../jsonrpc/json-bytes.js';
 
 export interface UpstreamReply {
@@ -217,6 +218,24 @@ function normalizeError(value: unknown): JsonRpcErrorObject {
 }
 
 /** Parse the result part of a successful reply (for the few calls evmux must look into). */
+const NUMBER_FIELD = Buffer.from('"number":"0x');
+const QUOTE = 0x22;
+
+/**
+ * The `number` of a block a node answered with, read from its bytes: the first such field, a
+ * header's (a block's transactions and receipts name theirs `blockNumber`). Undefined for null,
+ * an error, or a layout without it.
+ */
+export function answeredBlockNumber(reply: UpstreamReply): bigint | undefined {
+  if (reply.error !== undefined) return undefined;
+  const at = reply.tail.indexOf(NUMBER_FIELD);
+  if (at < 0) return undefined;
+  const start = at + NUMBER_FIELD.length;
+  const end = reply.tail.indexOf(QUOTE, start);
+  if (end <= start || end - start > 16) return undefined;
+  return quantity(`0x${reply.tail.toString('latin1', start, end)}`);
+}
+
 export function replyResult(reply: UpstreamReply): unknown {
   return (JSON.parse(`{${reply.tail.toString('utf8')}`) as { result: unknown }).result;
 }

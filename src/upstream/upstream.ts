@@ -32,6 +32,8 @@ export interface UpstreamEvents {
   state: [];
   /** a new head seen on this node (from a newHeads subscription), for lag tracking */
   head: [head: TrackedHead];
+  /** its head number rose (a stream's head, a probe's answer, or an answer to a client) */
+  height: [number: bigint];
   /** a notification for one of this node's subscriptions */
   notification: [subscription: string, result: unknown];
   /** this node's subscriptions are gone: their socket closed, or they moved to another */
@@ -394,8 +396,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   #noteHeadNumber(number: bigint): void {
     if (number !== this.#headNumber) {
+      const higher = number > this.#headNumber;
       this.#headNumber = number;
       this.#headChangedAt = Date.now();
+      if (higher) this.emit('height', number);
     }
   }
 

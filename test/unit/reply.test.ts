@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isNullResult, parseUpstreamFrame as parseBytes, replyResult } from '../../src/upstream/reply.js';
+import { answeredBlockNumber, isNullResult, parseUpstreamFrame as parseBytes, replyResult } from '../../src/upstream/reply.js';
 
 const parseUpstreamFrame = (text: string) => parseBytes(Buffer.from(text));
 
@@ -73,4 +73,15 @@ test('a usual-layout answer cut short, or with bytes after it, is refused, not p
   }
   const spaced = parseUpstreamFrame('{"jsonrpc":"2.0","id":7,"result":"0x1"}\n');
   assert.ok('reply' in spaced && spaced.reply.tail.toString() === '"result":"0x1"}\n');
+});
+
+test("a block answer's number is read from its bytes: the header's, not a transaction's", () => {
+  const block = (fields: string) => answeredBlockNumber(parseUpstreamFrame(`{"jsonrpc":"2.0","id":1,"result":{${fields}}}`).reply!);
+  assert.equal(block('"hash":"0xab","number":"0x1f","transactions":[{"blockNumber":"0x1f"}]'), 31n);
+  assert.equal(block('"hash":"0xab"'), undefined);
+  assert.equal(block('"number":"0x"'), undefined);
+  assert.equal(block('"number":"0x1g"'), undefined);
+  assert.equal(block(`"number":"0x${'1'.repeat(17)}"`), undefined);
+  assert.equal(answeredBlockNumber(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"result":null}').reply!), undefined);
+  assert.equal(answeredBlockNumber(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"\\"number\\":\\"0x5\\""}}').reply!), undefined);
 });

@@ -1,0 +1,89 @@
+/**
+ * An HTTP indexer's reads of a block it was just handed: it polls eth_getBlockByNumber('latest')
+ * (viem's watchBlocks does) and then reads that block by number. Real anvil nodes of one chain, one
+ * held a block behind (usable: within health.maxLagBlocks). block-after-head.test.ts has the client
+ * that learns the head from a subscription or eth_blockNumber.
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { waitUntil } from '../support/stream-recorder.js';
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+interface Block {
+  number: string;
+  hash: string;
+}
+
+async function setup(t: TestContext, probeIntervalMs: number): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
+  const devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
+  t.after(() => devnet.close());
+  await devnet.mine(2);
+  const evmux = await startGateway(
+    devnet.nodes.map((node) => node.wsUrl),
+    { health: { probeIntervalMs } },
+  );
+  t.after(() => evmux.close());
+  const heads = async (): Promise<string[]> => (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean; head: string }> }).upstreams.map((u) => (u.usable ? u.head : 'unusable'));
+  await waitUntil('both nodes usable at the head', async () => (await heads()).every((head) => head === String(devnet.blockNumber)), 10_000);
+  return { devnet, evmux };
+}
+
+test("a block handed out as 'latest' is then read from a node that has it, and 'latest' does not go back", async (t) => {
+  // No probe between the block and the reads: what evmux knows of node0's new head, it learns
+  // from the answers.
+  const { devnet, evmux } = await setup(t, 60_000);
+  devnet.hold(1);
+  devnet.queueEmit();
+  await devnet.mine(1);
+  const n = devnet.blockNumber;
+  const direct = devnet.nodes[0]!.httpUrl;
+  const logsOfN = await rpc<unknown[]>(direct, 'eth_getLogs', [{ fromBlock: hex(n), toBlock: hex(n) }]);
+  assert.ok(logsOfN.length > 0, 'block N has a log');
+
+  // Polled until node0 answers (the two nodes take turns).
+  let latest = 0;
+  for (let poll = 0; poll < 20 && latest < n; poll++) latest = Number((await rpc<Block>(evmux.httpUrl, 'eth_getBlockByNumber', ['latest', false])).number);
+  assert.equal(latest, n, "node0 never answered 'latest'");
+
+  const seen: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const block = await rpcAnswer(evmux.httpUrl, 'eth_getBlockByNumber', [hex(n), false]);
+    if ((block.result as Block | null)?.number !== hex(n)) seen.push(`block N: ${JSON.stringify(block)}`);
+    const logs = await rpcAnswer(evmux.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n - 1), toBlock: hex(n) }]);
+    const ofN = Array.isArray(logs.result) ? logs.result.filter((log) => (log as { blockNumber: string }).blockNumber === hex(n)).length : -1;
+    if (ofN !== logsOfN.length) seen.push(`logs of N: ${ofN} (${JSON.stringify(logs).slice(0, 120)})`);
+    const again = await rpc<Block>(evmux.httpUrl, 'eth_getBlockByNumber', ['latest', false]);
+    if (Number(again.number) < n) seen.push(`latest went back to ${Number(again.number)}`);
+    const number = await rpc<string>(evmux.httpUrl, 'eth_blockNumber', []);
+    if (Number(number) < n) seen.push(`eth_blockNumber ${Number(number)}`);
+  }
+  assert.deepEqual(seen, []);
+});
+
+test('reads of a block whose only node went away wait for a node that has it, rather than take one that lacks it', async (t) => {
+  const { devnet, evmux } = await setup(t, 200);
+  devnet.hold(1);
+  devnet.queueEmit();
+  await devnet.mine(1);
+  const n = devnet.blockNumber;
+  const logsOfN = await rpc<unknown[]>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n), toBlock: hex(n) }]);
+  assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', [])), n);
+  await devnet.kill(0);
+  await waitUntil('node0 seen gone', async () => !(JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean }> }).upstreams[0]!.usable, 10_000);
+
+  // Nobody has block N now: a read of it fails, naming it, rather than getting node1's answer.
+  const alone = await rpcAnswer(evmux.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n - 1), toBlock: hex(n) }]);
+  assert.equal(alone.error?.code, -32050, JSON.stringify(alone));
+  assert.match(alone.error!.message, new RegExp(`no usable node has block ${n} yet`));
+
+  // node1 gets it while the read waits: the read is answered in full.
+  const read = rpcAnswer(evmux.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n - 1), toBlock: hex(n) }]);
+  setTimeout(() => void devnet.release(1), 300);
+  const logs = await read;
+  const ofN = Array.isArray(logs.result) ? logs.result.filter((log) => (log as { blockNumber: string }).blockNumber === hex(n)).length : -1;
+  assert.equal(ofN, logsOfN.length, JSON.stringify(logs).slice(0, 200));
+});
