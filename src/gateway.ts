@@ -197,6 +197,10 @@ export class Gateway {
     }
     gateway.#acceptGuard = new AcceptGuard(gateway.#frontEnd, gateway.#openFiles, logger, gateway.metrics);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
+    const { maxBatchSize, maxInFlightPerConnection } = config.limits;
+    if (maxBatchSize > maxInFlightPerConnection) {
+      logger.warn({ maxBatchSize, maxInFlightPerConnection }, 'limits.maxBatchSize is above limits.maxInFlightPerConnection: the calls of a batch past the in-flight limit get -32005');
+    }
     return gateway;
   }
 
@@ -293,7 +297,7 @@ export class Gateway {
     const count = this.#connectionsPerIp.get(ip) ?? 0;
     if (count >= this.config.limits.maxConnectionsPerIp) {
       this.metrics.clientRejected('connections_per_ip');
-      return limitRefusal(429, `too many connections from ${ip}: limit ${this.config.limits.maxConnectionsPerIp}`);
+      return limitRefusal(429, `too many connections from ${ip}: at most ${this.config.limits.maxConnectionsPerIp} (limits.maxConnectionsPerIp)`);
     }
     return { accept: true, data: { ip, sessionKey: this.#sessionKey(info, ip) } };
   }

@@ -90,7 +90,7 @@ export class Dispatcher {
       return;
     }
     if (message.length > this.#limits.maxBatchSize) {
-      const error = new InvalidRequestError(`invalid request: batch of ${message.length} exceeds the limit of ${this.#limits.maxBatchSize}`);
+      const error = new InvalidRequestError(`invalid request: batch of ${message.length} exceeds the limit of ${this.#limits.maxBatchSize} (limits.maxBatchSize)`);
       context.answer(this.#error(null, error.toObject()), NO_AFTER);
       return;
     }
@@ -172,7 +172,7 @@ export class Dispatcher {
       return new LimitExceededError(`rate limit: this client may send ${perSecond} requests per second, ${burst} at once (limits.requestsPerSecondPerClient); retry later`);
     }
     if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
-      return new LimitExceededError(`too many requests in flight on this connection (limit ${this.#limits.maxInFlightPerConnection})`);
+      return new LimitExceededError(`too many requests in flight on this connection: at most ${this.#limits.maxInFlightPerConnection} (limits.maxInFlightPerConnection)`);
     }
     return undefined;
   }

@@ -121,7 +121,7 @@ export class SubscriptionManager {
     // Subscribes still waiting for their upstream count too: a batch must not slip past the limit.
     const reserved = this.#reserved.get(subscriber) ?? 0;
     if (held + reserved >= limits.maxSubscriptionsPerConnection) {
-      throw new LimitExceededError(`subscription limit reached: at most ${limits.maxSubscriptionsPerConnection} per connection`);
+      throw new LimitExceededError(`subscription limit reached: at most ${limits.maxSubscriptionsPerConnection} per connection (limits.maxSubscriptionsPerConnection)`);
     }
     this.#reserved.set(subscriber, reserved + 1);
     try {

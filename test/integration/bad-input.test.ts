@@ -96,7 +96,7 @@ const rows: Row[] = [
   {
     name: 'batch over maxBatchSize',
     frame: JSON.stringify(Array.from({ length: 7 }, (_, i) => JSON.parse(request(i, 'eth_chainId')) as unknown)),
-    ...both(error(null, -32600, /batch of 7 exceeds the limit of 6/)),
+    ...both(error(null, -32600, /batch of 7 exceeds the limit of 6 \(limits\.maxBatchSize\)/)),
   },
   // -32601
   { name: 'unknown method', frame: request(10, 'foo_bar'), ...both(error(10, -32601, /method foo_bar does not exist/)) },
@@ -157,7 +157,7 @@ const rows: Row[] = [
     ...both({
       batch: [
         ...[1, 2, 3, 4, 5].map((id) => ({ id, result: true as const })),
-        { id: 6, code: -32005, message: /too many requests in flight on this connection \(limit 5\)/ },
+        { id: 6, code: -32005, message: /too many requests in flight on this connection: at most 5 \(limits\.maxInFlightPerConnection\)/ },
       ],
     }),
   },
@@ -165,7 +165,7 @@ const rows: Row[] = [
     name: 'subscriptions per connection',
     wsBefore: [{ jsonrpc: '2.0', id: 'a', method: 'eth_subscribe', params: ['newHeads'] }, { jsonrpc: '2.0', id: 'b', method: 'eth_subscribe', params: ['newHeads'] }],
     frame: request(20, 'eth_subscribe', ['newHeads']),
-    ws: error(20, -32005, /subscription limit reached: at most 2 per connection/),
+    ws: error(20, -32005, /subscription limit reached: at most 2 per connection \(limits\.maxSubscriptionsPerConnection\)/),
     http: error(20, -32601, overHttp),
   },
   {
@@ -183,7 +183,7 @@ const rows: Row[] = [
   {
     name: 'connections per IP',
     frame: request(22, 'eth_chainId'),
-    ws: { upgradeRefused: 429, error: { id: null, code: -32005, message: /too many connections from 127\.0\.0\.1: limit 6/ } },
+    ws: { upgradeRefused: 429, error: { id: null, code: -32005, message: /too many connections from 127\.0\.0\.1: at most 6 \(limits\.maxConnectionsPerIp\)/ } },
   },
   { name: 'binary frame', frame: Buffer.from(request(23, 'eth_chainId')), ws: { wsClose: 1003, reason: /binary frames are not supported/ } },
   // notifications and mixed batches
@@ -352,6 +352,8 @@ test('bad input over WebSocket and HTTP: right code, caller id, clear message; c
       if ('error' in outcome) errorCodes.add(outcome.error.code);
     }
   }
+  // A batch of maxBatchSize (6) is over maxInFlightPerConnection (5): said at start.
+  assert.ok(evmux.logs.some((line) => line['level'] === 40 && line['maxBatchSize'] === 6 && /limits\.maxBatchSize is above limits\.maxInFlightPerConnection/.test(String(line['msg']))));
   // The table covers every code evmux itself returns for bad input.
   assert.deepEqual([...errorCodes].sort(), [-32700, -32602, -32601, -32600, -32005, -32000].sort());
   // The one body over the size limit (413) is counted, as WebSocket frames over it are.
