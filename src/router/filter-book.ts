@@ -3,9 +3,10 @@
  * what each was made with, the node holding it now, and what its client has been handed. With
  * that, a filter whose node goes away is made again elsewhere under the id its client knows.
  *
- * Bounded two ways. A filter not polled for IDLE_MS is forgotten, as geth forgets one after five
+ * Bounded three ways. A filter not polled for IDLE_MS is forgotten, as geth forgets one after five
  * minutes (its `--rpc.filtertimeout`); its node's answers then pass through as before. Past
- * MAX_FILTERS the one polled least lately is forgotten. It counts the filters of each client
+ * MAX_FILTERS, or MAX_PARAMS_CHARS of params over all filters (a filter of 1,000 addresses has
+ * 44 KB of them), the one polled least lately is forgotten. It counts the filters of each client
  * address for limits.maxInstalledFiltersPerIp. The entries are kept in the order they
  * were last used, so both checks look at the front only.
  */
@@ -14,12 +15,13 @@ import type { FilterCursor, FilterKind } from './filter-cursor.js';
 
 export const IDLE_MS = 5 * 60_000;
 export const MAX_FILTERS = 50_000;
+export const MAX_PARAMS_CHARS = 64 * 1024 * 1024;
 
 export interface FilterRecord {
   readonly kind: FilterKind;
-  /** the method and params it was made with, made again with them */
+  /** the method it was made with, and its params as JSON (text takes a third of the memory), made again with them */
   readonly method: string;
-  readonly params: readonly unknown[];
+  readonly paramsJson: string;
   /** the session that made it, whose node a new one goes to first */
   readonly sessionKey: string;
   /** the address it counts against (limits.maxInstalledFiltersPerIp) */
@@ -43,6 +45,8 @@ export class FilterBook {
   readonly #records = new Map<string, FilterRecord>();
   /** filters kept per client address */
   readonly #perClient = new Map<string, number>();
+  /** the length of every kept filter's paramsJson, summed */
+  #paramsChars = 0;
 
   get size(): number {
     return this.#records.size;
@@ -59,8 +63,9 @@ export class FilterBook {
     this.#forget(id.toLowerCase());
     this.#records.set(id.toLowerCase(), record);
     this.#perClient.set(record.clientIp, (this.#perClient.get(record.clientIp) ?? 0) + 1);
+    this.#paramsChars += record.paramsJson.length;
     for (const oldest of this.#records.keys()) {
-      if (this.#records.size <= MAX_FILTERS) break;
+      if (this.#records.size <= MAX_FILTERS && this.#paramsChars <= MAX_PARAMS_CHARS) break;
       this.#forget(oldest);
     }
   }
@@ -97,6 +102,7 @@ export class FilterBook {
     const record = this.#records.get(key);
     if (record === undefined) return;
     this.#records.delete(key);
+    this.#paramsChars -= record.paramsJson.length;
     const count = (this.#perClient.get(record.clientIp) ?? 0) - 1;
     if (count > 0) this.#perClient.set(record.clientIp, count);
     else this.#perClient.delete(record.clientIp);

@@ -125,7 +125,7 @@ export class FilterKeeper {
     this.#book.add(id, {
       kind,
       method,
-      params: Array.isArray(params) ? params : [],
+      paramsJson: JSON.stringify(Array.isArray(params) ? params : []),
       sessionKey: caller.sessionKey,
       clientIp: caller.clientIp,
       upstream,
@@ -228,7 +228,7 @@ export class FilterKeeper {
 
   async #makeAgain(record: FilterRecord, id: string, reason: FilterMoveReason, target: Upstream, caller: Caller): Promise<unknown[]> {
     const from = record.upstream;
-    const made = await this.#attemptOrThrow(target, record.method, record.params, caller, true);
+    const made = await this.#attemptOrThrow(target, record.method, JSON.parse(record.paramsJson), caller, true);
     if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
     const nodeId = String(replyResult(made));
     let missed: unknown[] = [];
@@ -272,7 +272,7 @@ export class FilterKeeper {
   /** What the filter would have reported between what it handed over and `through`, on `target`. */
   async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: Caller): Promise<unknown[]> {
     const cursor = record.cursor!;
-    const criteria = (record.params[0] ?? {}) as Record<string, unknown>;
+    const criteria = ((JSON.parse(record.paramsJson) as unknown[])[0] ?? {}) as Record<string, unknown>;
     let from = cursor.replayFrom;
     let to = through;
     if (record.kind === 'logs') {

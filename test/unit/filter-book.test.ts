@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FilterBook, IDLE_MS, MAX_FILTERS, type FilterRecord } from '../../src/router/filter-book.js';
+import { FilterBook, IDLE_MS, MAX_FILTERS, MAX_PARAMS_CHARS, type FilterRecord } from '../../src/router/filter-book.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
-function record(lastUsed: number, clientIp = '127.0.0.1'): FilterRecord {
+function record(lastUsed: number, clientIp = '127.0.0.1', paramsJson = '[]'): FilterRecord {
   return {
     kind: 'pending',
     method: 'eth_newPendingTransactionFilter',
-    params: [],
+    paramsJson,
     sessionKey: `ip:${clientIp}`,
     clientIp,
     upstream: {} as Upstream,
@@ -49,6 +49,21 @@ test('past MAX_FILTERS the filter polled least lately is forgotten', () => {
   assert.equal(book.size, MAX_FILTERS);
   assert.ok(book.use('0x010', 2), 'polled lately: kept');
   assert.equal(book.use('0x011', 2), undefined, 'polled least lately: forgotten');
+});
+
+test('past MAX_PARAMS_CHARS of params the filters polled least lately are forgotten, and their count with them', () => {
+  const book = new FilterBook();
+  // Filters of 1,000 addresses: 44 KB of params each.
+  const params = JSON.stringify([{ address: Array.from({ length: 1000 }, (_, i) => `0x${i.toString(16).padStart(40, '0')}`) }]);
+  const fit = Math.floor(MAX_PARAMS_CHARS / params.length);
+  for (let n = 0; n < fit; n++) book.add(`0x01${n.toString(16)}`, record(0, '10.0.0.1', params), 0);
+  assert.equal(book.size, fit);
+  assert.ok(book.use('0x010', 1));
+  book.add('0x02ff', record(1, '10.0.0.2', params), 1);
+  assert.equal(book.size, fit);
+  assert.ok(book.use('0x010', 2), 'polled lately: kept');
+  assert.equal(book.use('0x011', 2), undefined, 'polled least lately: forgotten');
+  assert.equal(book.countOf('10.0.0.1', 2), fit - 1);
 });
 
 test('filters are counted per client address until deleted or expired; an id added again counts once', () => {
