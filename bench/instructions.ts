@@ -3,7 +3,7 @@
 // the same count within about 0.5 %, so a change worth 1 % of a call shows. It counts user space only
 // (the kernel's share of a call, its socket syscalls, is the same for every Node peer).
 //
-//   node dist/bench/instructions.js [--peer evmux|floor|lean-floor|pipe] [--transport ws|http]
+//   node dist/bench/instructions.js [--peer evmux|floor|lean-floor|pipe] [--transport ws|http] [--method small|block]
 //                                   [--warmup-s 20] [--measure-s 15] [--entry dist/src/cli.js]
 //
 // The peer runs under valgrind in front of a fake node; call-load makes 2 x 1 calls in flight (so
@@ -27,6 +27,7 @@ import { toolArgs } from './tool-args.js';
 const args = toolArgs(import.meta.url, {
   peer: { type: 'string', default: 'evmux' },
   transport: { type: 'string', default: 'ws' },
+  method: { type: 'string', default: 'small' },
   'warmup-s': { type: 'string' },
   'measure-s': { type: 'string' },
   entry: { type: 'string', default: 'dist/src/cli.js' },
@@ -62,7 +63,7 @@ try {
   const url = `${transport}://127.0.0.1:${port}/`;
   await untilAnswering(url, 180_000);
   const load = (seconds: number): Promise<Record<string, unknown>> =>
-    runTool('call-load', ['--url', url, '--mode', 'closed', '--conns', '2', '--inflight', '1', '--duration', String(seconds), '--warmup', '0'], {
+    runTool('call-load', ['--url', url, '--mode', 'closed', '--conns', '2', '--inflight', '1', '--method', args.method, '--duration', String(seconds), '--warmup', '0'], {
       cpu: undefined,
       timeoutMs: (seconds + 60) * 1000,
     });

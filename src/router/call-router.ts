@@ -607,7 +607,8 @@ function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unk
   const text = params instanceof ParamsJson ? params.text : Array.isArray(params) && typeof params[0] === 'string' ? params[0] : '';
   if (text.includes('pending')) return;
   const number = answeredBlockNumber(reply);
-  if (number !== undefined) upstream.noteReportedHead(number);
+  // The usual answer is the head already known: no bigint made for it.
+  if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
 }
 
 function highestHead(upstreams: readonly Upstream[]): bigint {

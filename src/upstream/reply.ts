@@ -6,7 +6,6 @@
  */
 import { Buffer } from 'node:buffer';
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
-import { quantity } from '../jsonrpc/hex.js';
 import { ID_PREFIX } from '../jsonrpc/json-bytes.js';
 
 export interface UpstreamReply {
@@ -218,22 +217,40 @@ function normalizeError(value: unknown): JsonRpcErrorObject {
 }
 
 /** Parse the result part of a successful reply (for the few calls evmux must look into). */
-const NUMBER_FIELD = Buffer.from('"number":"0x');
+/** `"number":"0x` from its `u` on: the field is found by its `u`, whose search is a memchr. */
+const NUMBER_REST = [...Buffer.from('umber":"0x')];
+const U = 0x75;
+const N = 0x6e;
 const QUOTE = 0x22;
 
 /**
  * The `number` of a block a node answered with, read from its bytes: the first such field, a
- * header's (a block's transactions and receipts name theirs `blockNumber`). Undefined for null,
- * an error, or a layout without it.
+ * header's (a block's transactions and receipts name theirs `blockNumber`). Undefined for null, an
+ * error, a layout without it, or a number past 2^52. Found by each `u` in turn (hex has none, and
+ * of the header's other field names only `difficulty` has one): Buffer#indexOf of the whole field
+ * took 2 µs on a block's quote-laden JSON.
  */
-export function answeredBlockNumber(reply: UpstreamReply): bigint | undefined {
+export function answeredBlockNumber(reply: UpstreamReply): number | undefined {
   if (reply.error !== undefined) return undefined;
-  const at = reply.tail.indexOf(NUMBER_FIELD);
-  if (at < 0) return undefined;
-  const start = at + NUMBER_FIELD.length;
-  const end = reply.tail.indexOf(QUOTE, start);
-  if (end <= start || end - start > 16) return undefined;
-  return quantity(`0x${reply.tail.toString('latin1', start, end)}`);
+  const { tail } = reply;
+  for (let at = tail.indexOf(U); at > 1; at = tail.indexOf(U, at + 1)) {
+    if (tail[at - 1] !== N || tail[at - 2] !== QUOTE || !startsWithAt(tail, at, NUMBER_REST)) continue;
+    let value = 0;
+    let digits = 0;
+    for (let i = at + NUMBER_REST.length; i < tail.length && tail[i] !== QUOTE; i++, digits++) {
+      const digit = hexDigit(tail[i]!);
+      if (digit < 0 || digits === 13) return undefined;
+      value = value * 16 + digit;
+    }
+    return digits === 0 ? undefined : value;
+  }
+  return undefined;
+}
+
+function hexDigit(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
 }
 
 export function replyResult(reply: UpstreamReply): unknown {
