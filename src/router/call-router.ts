@@ -14,7 +14,7 @@ import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { answeredBlockNumber, isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
@@ -53,12 +53,6 @@ const NO_NODES: ReadonlySet<string> = new Set();
  */
 const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
 
-/**
- * How long a call that finds no node serving waits for one before it fails (within its deadline).
- * Sockets closed together come back within milliseconds (an answer over limits.maxAnswerBytes on
- * each node: evmux reconnects at once); a node down for longer fails the call after this.
- */
-const NODE_WAIT_MS = 1000;
 
 /** The most a signed transaction no node answered waits for a node to say whether it has it. */
 const UNANSWERED_SEND_CHECK_MS = 2000;

@@ -11,7 +11,7 @@ import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { TrackedHead } from '../upstream/head.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { REFUSAL_MS, type SessionAffinity } from './affinity.js';
 import { FilterShares } from './filter-shares.js';
@@ -141,9 +141,15 @@ export class SubscriptionManager {
   async #subscribe(subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     let refusal: Error | undefined;
     let retries = SUBSCRIBE_RETRIES;
+    let waited = false;
     for (let asked = 0; asked < this.#pool.upstreams.length; ) {
-      const upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
-      if (upstream === undefined) break;
+      let upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
+      // No node usable: wait for one, once, as plain calls do (sockets closed together come back).
+      if (upstream === undefined && !waited && refusal === undefined) {
+        waited = true;
+        if (await this.#pool.untilServing(performance.now() + NODE_WAIT_MS)) upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
+      }
+      if (upstream === undefined || subscriber.closed) break;
       const started = performance.now();
       try {
         return await this.#subscribeOn(upstream, subscriber, spec);

@@ -25,6 +25,14 @@ export interface PoolSnapshot extends UpstreamSnapshot {
   usableSince: number | null;
 }
 
+/**
+ * How long a call or a subscribe that finds no node serving waits for one before it fails (within
+ * its deadline). Sockets closed together come back within milliseconds (a network blip, a provider's
+ * load balancer, an answer over limits.maxAnswerBytes on each node); a node down for longer fails
+ * the call after this.
+ */
+export const NODE_WAIT_MS = 1000;
+
 /** How long the highest head a node had counts when no node has reached it since (highestSeen). */
 const HIGHEST_SEEN_MS = 30_000;
 

@@ -99,6 +99,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #headChangedAt = Date.now();
   #closed = false;
   #neverUp = true;
+  /**
+   * Down because its sockets closed, with no probe failing since: its first good probe once a
+   * socket is back brings it up. Cleared once probes fail failureThreshold times (a longer
+   * outage: recoveryThreshold good probes then).
+   */
+  #downForSockets = false;
   readonly #chain: ChainGuard;
   /** its eth_chainId was checked since it last connected */
   #chainChecked = false;
@@ -350,6 +356,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
+      this.#downForSockets = true;
       // It may come back with a shorter chain (restarted, resyncing), which probes that only ever
       // raise the head would never notice: learn its head anew.
       this.#head = undefined;
@@ -418,15 +425,19 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       this.#noteProbedHead(head);
       this.#probeFailures = 0;
       this.#probeSuccesses++;
-      // The very first probe brings a node up at once; after an outage it must pass several in a row.
-      if (!this.#healthy && (this.#neverUp || this.#probeSuccesses >= this.#settings.health.recoveryThreshold)) {
+      // The very first probe brings a node up at once, and so does the first after its sockets came
+      // back from closing (a network blip, a provider's load balancer: calls wait 1 s for a node,
+      // and a second probe a probe interval later came just after); after probes failed it must
+      // pass several in a row.
+      if (!this.#healthy && (this.#neverUp || this.#downForSockets || this.#probeSuccesses >= this.#settings.health.recoveryThreshold)) {
         this.#setHealthy(true, 'probes passing');
       }
     } catch (error) {
       this.#probeSuccesses = 0;
       this.#probeFailures++;
-      if (this.#healthy && this.#probeFailures >= this.#settings.health.failureThreshold) {
-        this.#setHealthy(false, `probe failed: ${(error as Error).message}`);
+      if (this.#probeFailures >= this.#settings.health.failureThreshold) {
+        this.#downForSockets = false;
+        if (this.#healthy) this.#setHealthy(false, `probe failed: ${(error as Error).message}`);
       }
     } finally {
       this.#probing = false;
@@ -450,7 +461,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #setHealthy(healthy: boolean, reason: string): void {
     if (this.#healthy === healthy) return;
     this.#healthy = healthy;
-    if (healthy) this.#neverUp = false;
+    if (healthy) {
+      this.#neverUp = false;
+      this.#downForSockets = false;
+    }
     if (!healthy) this.#probeSuccesses = 0;
     this.#logger[healthy ? 'info' : 'warn']({ reason }, healthy ? 'upstream up' : 'upstream down');
     this.emit('state');

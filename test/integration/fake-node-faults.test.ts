@@ -180,6 +180,22 @@ test('a hung node that drops pongs: the heartbeat terminates its sockets and mar
   await waitFor('node1 usable again', async () => (await upstreamOf(evmux, 'node1')).usable, 5_000);
 });
 
+test("every node's sockets closed at once (a network blip): a subscribe and a call made then wait for the node, which is back with its first good probe", async (t) => {
+  // The defaults: probes a second apart, two good ones to come back after an outage.
+  const { nodes, evmux } = await setup(t, 1, { health: { probeIntervalMs: 1000, recoveryThreshold: 2 } });
+  const client = await Probe.open(evmux.wsUrl, t);
+  for (let round = 0; round < 3; round++) {
+    nodes[0]!.dropConnections();
+    await waitFor('node0 down', () => Promise.resolve(evmux.logs.filter((line) => line['msg'] === 'upstream down').length > round), 2_000);
+    const [subscribed, blockNumber] = await Promise.all([client.request('eth_subscribe', ['newHeads'], 3_000), client.request('eth_blockNumber', [], 3_000)]);
+    assert.equal(typeof subscribed['result'], 'string', `round ${round}: ${JSON.stringify(subscribed)}`);
+    assert.equal(blockNumber['result'], '0x64', `round ${round}: ${JSON.stringify(blockNumber)}`);
+    assert.equal((await client.request('eth_unsubscribe', [subscribed['result']]))['result'], true);
+  }
+  const down = evmux.logs.filter((line) => line['msg'] === 'upstream down').length;
+  assert.equal(down, 3, 'down once per blip');
+});
+
 test('a slow node next to fast ones: least connections sends it clearly fewer calls', async (t) => {
   const { nodes, evmux } = await setup(t, 3);
   nodes[2]!.latencyMs = 60;
