@@ -494,7 +494,8 @@ test("eth_sendTransaction tried again off the client's writer node makes that no
   assert.notEqual(key, '', 'no client got node0 as its writer node');
   // Its pending nonce is read there, and holds node0's one slot.
   nodes[0]!.handle('eth_getTransactionCount', never);
-  void post(key, { jsonrpc: '2.0', id: 9, method: 'eth_getTransactionCount', params: [tx.from, 'pending'] });
+  // Never answered: it fails when evmux closes at the end.
+  void post(key, { jsonrpc: '2.0', id: 9, method: 'eth_getTransactionCount', params: [tx.from, 'pending'] }).catch(() => undefined);
   await waitFor('node0 busy', async () => requests(nodes[0]!, 'eth_getTransactionCount') === 1, 2_000);
 
   const before = nodes.map((node) => requests(node, 'eth_sendTransaction'));
