@@ -33,8 +33,10 @@ export interface PoolSnapshot extends UpstreamSnapshot {
  */
 export const NODE_WAIT_MS = 1000;
 
-/** How long the highest head a node had counts when no node has reached it since (highestSeen). */
+/** How long the head of a node that stopped serving counts (highestSeen). */
 const HIGHEST_SEEN_MS = 30_000;
+/** While a read waits for a node to have its block, the nodes below it are asked this often. */
+const ASK_AGAIN_MS = 200;
 
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
@@ -47,9 +49,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   #usable: readonly Upstream[] = [];
   #serving: readonly Upstream[] = [];
   #bestHead = -1n;
-  /** the highest head any node has had lately, whether or not it is still up, and when */
-  #highestSeen = -1n;
-  #highestSeenAt = 0;
+  /** each node's head when it last served, and when: what a node that went away had */
+  readonly #servedHeads = new Map<Upstream, { head: bigint; at: number }>();
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
   /** calls waiting in untilServing, released at close */
@@ -71,10 +72,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         this.#scheduleEvaluate();
       });
       upstream.on('height', (number: bigint) => {
-        if (number >= this.#highestSeen || Date.now() - this.#highestSeenAt > HIGHEST_SEEN_MS) {
-          this.#highestSeen = number;
-          this.#highestSeenAt = Date.now();
-        }
+        if (this.#serving.includes(upstream)) this.#servedHeads.set(upstream, { head: number, at: Date.now() });
         this.emit('height');
       });
     }
@@ -123,12 +121,19 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * The highest head any node has had in the last HIGHEST_SEEN_MS (its stream, probes or answers
-   * said so), also a node that went away since: a block up to it exists, and a node that lacks it
-   * is behind. Not for longer: a head one answer got wrong would stand for good.
+   * The highest head of the serving nodes and of those that served in the last HIGHEST_SEEN_MS
+   * (a node that went away: a block up to its head exists, and a node that lacks it is behind). Not
+   * a node that never served (a fallback ahead of the primaries), nor one back with a lower head
+   * (restarted at genesis, reverted): it counts with the head it has now.
    */
   get highestSeen(): bigint {
-    return Date.now() - this.#highestSeenAt > HIGHEST_SEEN_MS ? -1n : this.#highestSeen;
+    let highest = -1n;
+    for (const upstream of this.#serving) if (upstream.headNumber > highest) highest = upstream.headNumber;
+    const now = Date.now();
+    for (const [upstream, served] of this.#servedHeads) {
+      if (served.head > highest && now - served.at <= HIGHEST_SEEN_MS && !this.#serving.includes(upstream)) highest = served.head;
+    }
+    return highest;
   }
 
   /**
@@ -137,16 +142,25 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
    * went away had: the others have it within a block time.
    */
   untilHead(number: bigint, until: number): Promise<boolean> {
-    return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until);
+    // What evmux knows of a node's head can be a probe interval old: the nodes below it are asked
+    // now, and again while the wait lasts.
+    const ask = (): void => {
+      for (const upstream of this.#serving) if (upstream.headNumber < number) upstream.refreshHead();
+    };
+    return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until, ask);
   }
 
-  /** Resolves with `condition()` once it holds (checked as nodes come and go and heads rise), at `until`, or at close. */
-  #until(condition: () => boolean, until: number): Promise<boolean> {
+  /**
+   * Resolves with `condition()` once it holds (checked as nodes come and go and heads rise), at
+   * `until`, or at close. `ask`, if given, is called at once and every ASK_AGAIN_MS meanwhile.
+   */
+  #until(condition: () => boolean, until: number, ask?: () => void): Promise<boolean> {
     const wait = until - performance.now();
     if (condition() || wait <= 0 || this.#closed) return Promise.resolve(condition());
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
+        clearInterval(asking);
         this.off('changed', onChanged);
         this.off('height', onChanged);
         this.#waiters.delete(done);
@@ -156,6 +170,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         if (condition()) done();
       };
       const timer = setTimeout(done, wait);
+      const asking = ask === undefined ? undefined : setInterval(ask, ASK_AGAIN_MS);
+      ask?.();
       this.on('changed', onChanged);
       this.on('height', onChanged);
       this.#waiters.add(done);
@@ -237,10 +253,15 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         );
       }
     }
-    if (!changed) return;
-    this.#usable = this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
-    const primaries = this.#usable.filter((upstream) => upstream.role === 'primary');
-    this.#serving = primaries.length > 0 ? primaries : this.#usable;
-    this.emit('changed');
+    if (changed) {
+      this.#usable = this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
+      const primaries = this.#usable.filter((upstream) => upstream.role === 'primary');
+      this.#serving = primaries.length > 0 ? primaries : this.#usable;
+    }
+    // A serving node's head as it is now, lowered too (reverted, or back from a restart): what it
+    // leaves behind should it go away. A closed socket's -1 is not a head.
+    const now = Date.now();
+    for (const upstream of this.#serving) if (upstream.headNumber >= 0n) this.#servedHeads.set(upstream, { head: upstream.headNumber, at: now });
+    if (changed) this.emit('changed');
   }
 }

@@ -161,6 +161,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }, this.#settings.health.probeIntervalMs);
   }
 
+  /** Ask the node its head now, between probes (a read waits for a block this node may have by now). */
+  refreshHead(): void {
+    void this.#probe().catch(() => {});
+  }
+
   /** Some call socket is open. */
   get connected(): boolean {
     return this.#connections.some((connection) => connection.isOpen);
