@@ -196,6 +196,18 @@ test("every node's sockets closed at once (a network blip): a subscribe and a ca
   assert.equal(down, 3, 'down once per blip');
 });
 
+test('a fallback node ahead of the primaries: a read of a block only it has is answered by the primaries, not held for it', async (t) => {
+  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'faults' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  nodes[2]!.advance(2);
+  const evmux = await startGateway(nodes.map((node, index) => ({ name: `node${index}`, url: node.url, ...(index === 2 ? { role: 'fallback' as const } : {}) })));
+  t.after(() => evmux.close());
+  await waitFor('the fallback seen at 102', async () => (await upstreamOf(evmux, 'node2')).lag === 0, 5_000);
+  // A node that never served had it: the primaries' null (none of them has it yet), at once.
+  const reply = await call(evmux, 'eth_getBlockByNumber', ['0x66', false]);
+  assert.ok('result' in reply && reply['result'] === null, JSON.stringify(reply));
+});
+
 test('a slow node next to fast ones: least connections sends it clearly fewer calls', async (t) => {
   const { nodes, evmux } = await setup(t, 3);
   nodes[2]!.latencyMs = 60;
