@@ -45,6 +45,19 @@ export interface AdvanceResult<H> {
 
 export const DEFAULT_CURSOR_CAPACITY = 256;
 export const DEFAULT_MAX_REPLAY_BLOCKS = 128;
+/**
+ * Steps in a row that may fail on a parent the node does not have before the cursor jumps. A
+ * backend of a provider's load balancer a moment behind the one that sent the head answers null
+ * once: a jump then would skip blocks that exist, and a step tried again (the caller catches up)
+ * links them. A head whose parent nobody has (a node on a fork of its own) is never delivered
+ * while the node's next heads link.
+ */
+export const UNLINKED_STEPS_BEFORE_JUMP = 3;
+
+/** A step found a parent the node does not have (yet): try it again later. */
+export class UnknownParentError extends Error {
+  override name = 'UnknownParentError';
+}
 
 /** A computed step: the result plus how many buffered heads (from the oldest) survive it. */
 interface Plan<H> {
@@ -75,6 +88,8 @@ export class ChainCursor<H extends Head> {
   #version = 0;
   /** heads delivered since the stream started (or last started over) were dropped for capacity */
   #forgotten = false;
+  /** steps in a row that failed on a parent the node did not have */
+  #unlinkedSteps = 0;
 
   constructor(options: {
     /** delivered heads kept @default 256 */
@@ -202,7 +217,10 @@ export class ChainCursor<H extends Head> {
       // Walk too long, or the upstream cannot link: jump.
       if (path.length >= maxBlocks || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
       const parent = await source.byHash(child.parentHash);
-      if (parent === null) return this.#jump(head, child.number);
+      if (parent === null) {
+        if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
+        throw new UnknownParentError(`the node has no block ${child.parentHash}, parent of head ${head.number} (${head.hash}), yet`);
+      }
       assertFetched(parent, child);
       path.push(parent);
       child = parent;
@@ -234,6 +252,7 @@ export class ChainCursor<H extends Head> {
   #apply({ result, keep }: Plan<H>): void {
     if (result.deliver.length === 0) return;
     this.#version++;
+    this.#unlinkedSteps = 0;
     if (keep === 0) this.#forgotten = false;
     for (const dropped of this.#chain.splice(keep)) this.#byHash.delete(dropped.hash);
     for (const orphan of result.orphaned) {

@@ -6,6 +6,7 @@
  * notice by itself.
  */
 import type { Logger } from '../log.js';
+import type { WarningThrottle } from '../runtime/warning-throttle.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { StreamRegistry } from './stream-registry.js';
@@ -21,6 +22,7 @@ export class HeadFeed implements StreamUser {
   readonly #registry: StreamRegistry;
   readonly #listeners = new Set<HeadListener>();
   readonly #logger: Logger;
+  readonly #warnings: WarningThrottle;
   /** Taken from the registry while someone listens: a released stream is never reused. */
   #stream: UpstreamStream | undefined;
   #highest = -1n;
@@ -30,10 +32,11 @@ export class HeadFeed implements StreamUser {
   /** since when the node has been known to be past the stream's last head */
   #behindSince: number | undefined;
 
-  constructor(upstream: Upstream, registry: StreamRegistry, logger: Logger) {
+  constructor(upstream: Upstream, registry: StreamRegistry, logger: Logger, warnings: WarningThrottle) {
     this.upstream = upstream;
     this.#registry = registry;
     this.#logger = logger;
+    this.#warnings = warnings;
   }
 
   /** When the stream last brought a head higher than any before (or was (re)made), ms epoch. */
@@ -97,7 +100,11 @@ export class HeadFeed implements StreamUser {
     try {
       head = toTrackedHead(result);
     } catch (error) {
-      this.#logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'ignoring malformed newHeads notification');
+      this.#warnings.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'ignoring malformed newHeads notification');
+      return;
+    }
+    if (!this.upstream.isPlausibleHead(head.number)) {
+      this.#warnings.warn({ upstream: this.upstream.name, head: head.number.toString(), known: this.upstream.headNumber.toString() }, 'ignoring a newHeads notification far above the node\'s head');
       return;
     }
     if (head.number > this.#highest) {

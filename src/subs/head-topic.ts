@@ -67,7 +67,7 @@ export class HeadTopic extends Topic implements HeadListener {
           if (latest !== null) await this.#advance(group, latest, false);
         }
       } catch (error) {
-        this.deps.logger.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not read the current head for a new subscription');
+        this.deps.warnings.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not read the current head for a new subscription');
       }
       // The await may have let a failover or a merge move it to another group.
       if (subscription.group !== group) return this.deps.start(subscription);
@@ -96,10 +96,10 @@ export class HeadTopic extends Topic implements HeadListener {
   }
 
   #account(result: AdvanceResult<TrackedHead>, replay: boolean): void {
-    const { telemetry, logger } = this.deps;
+    const { telemetry, warnings } = this.deps;
     if (result.truncated) {
       telemetry.replayTruncated('newHeads');
-      logger.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
+      warnings.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
     }
     if (result.orphaned.length > 0) telemetry.reorg(result.orphaned[0]!.hash);
     const replayed = replay ? result.deliver.length : Math.max(0, result.deliver.length - 1);

@@ -368,7 +368,7 @@ export class SubscriptionManager {
   #feed(upstream: Upstream): HeadFeed {
     let feed = this.#feeds.get(upstream);
     if (feed === undefined) {
-      feed = new HeadFeed(upstream, this.#registry, this.#logger);
+      feed = new HeadFeed(upstream, this.#registry, this.#logger, this.#warnings);
       this.#feeds.set(upstream, feed);
     }
     return feed;

@@ -372,6 +372,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.emit('state');
   }
 
+  /**
+   * Whether a head this node announces is believable: not more than REPORTED_HEAD_MAX_LEAD past
+   * what it said before (one absurd frame would stand as its head and the chain's, and freeze every
+   * stream on it). A node catching up from further behind gets there through its probes.
+   */
+  isPlausibleHead(number: bigint): boolean {
+    return this.#headNumber < 0n || number <= this.#headNumber + REPORTED_HEAD_MAX_LEAD;
+  }
+
   /** A head seen on this node's newHeads stream: the freshest view of its height. */
   noteHead(head: TrackedHead): void {
     this.#headReported = false;

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
-import { sleep, waitUntil } from '../support/stream-recorder.js';
+import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const BOGUS = '0x10000000';
 
@@ -60,4 +60,28 @@ test('a node whose answers are a block apart (backends behind a load balancer): 
     await sleep(15);
   }
   assert.deepEqual(wentBack, [], 'eth_blockNumber went back');
+});
+
+test('one newHeads notification far above the chain: not delivered, and the stream, the head and the other node carry on', async (t) => {
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'bogus-head', startHeight: 100 })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node) => node.url));
+  t.after(() => evmux.close());
+  const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
+  await waitUntil('both nodes usable', async () => (await usable()) === 2, 10_000);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const id = await client.subscribe(['newHeads']);
+  const pinned = nodes.find((node) => node.stats.requests.get('eth_subscribe') !== undefined)!;
+  for (const node of nodes) node.advance(1);
+  await waitUntil('head 101 delivered', () => Promise.resolve(client.heads(id).some((head) => head.number === 101n)), 5_000);
+  pinned.notify('newHeads', { number: BOGUS, hash: `0x${'ab'.repeat(32)}`, parentHash: `0x${'cd'.repeat(32)}` });
+  for (let block = 0; block < 3; block++) {
+    await sleep(100);
+    for (const node of nodes) node.advance(1);
+  }
+  await waitUntil('head 104 delivered', () => Promise.resolve(client.heads(id).some((head) => head.number === 104n)), 5_000);
+  assert.deepEqual(client.heads(id).map((head) => head.number).filter((number) => number >= 101n), [101n, 102n, 103n, 104n]);
+  assert.equal(await usable(), 2, 'both nodes usable');
+  assert.ok(BigInt((await rpcAnswer(evmux.httpUrl, 'eth_blockNumber', [])).result as string) < 1000n);
 });

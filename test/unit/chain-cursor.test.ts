@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChainCursor } from '../../src/subs/chain-cursor.js';
+import { ChainCursor, UNLINKED_STEPS_BEFORE_JUMP, UnknownParentError } from '../../src/subs/chain-cursor.js';
 import type { AdvanceBounds, AdvanceResult } from '../../src/subs/chain-cursor.js';
 import { HeadSubscriber } from '../support/head-subscriber.js';
 import { HeadTree, labels, randomUpstream, sourceOf } from '../support/head-tree.js';
@@ -233,10 +233,25 @@ describe('ChainCursor: heads below the tip (the node in use is behind)', () => {
 });
 
 describe('ChainCursor: bounds and truncation', () => {
-  it('jumps when the source cannot link a gap, then links from the new head', async () => {
+  it('a parent the source lacks fails the step, to be tried again; one found then links the gap', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 9)); // tip a8
+    // A backend behind a load balancer a moment behind: null once.
+    await assert.rejects(cursor.advance(at(a, 12), sourceOf(tree, { unknown: [at(a, 10).hash] }), FAR), UnknownParentError);
+    assert.equal(cursor.last, at(a, 8));
+    assert.deepEqual(view(await cursor.advance(at(a, 12), sourceOf(tree), FAR)),
+      { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
+    // A head whose parent nobody has is not delivered, and the next linked head resets the count.
+    const x20 = tree.root(20n, 'x20');
+    await assert.rejects(cursor.advance(tree.child(x20, 'x21'), sourceOf(tree, { unknown: [x20.hash] }), FAR), UnknownParentError);
+    assert.equal(cursor.last, at(a, 12));
+  });
+
+  it('jumps when the source cannot link a gap in UNLINKED_STEPS_BEFORE_JUMP steps in a row, then links from the new head', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 9)); // tip a8
     const source = sourceOf(tree, { unknown: [at(a, 10).hash] });
+    for (let step = 1; step < UNLINKED_STEPS_BEFORE_JUMP; step++) await assert.rejects(cursor.advance(at(a, 12), source, FAR), UnknownParentError);
     assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
       { deliver: ['a12'], orphaned: [], truncated: true });
     assert.deepEqual(cursor.snapshot(), [at(a, 12)]);
@@ -250,6 +265,7 @@ describe('ChainCursor: bounds and truncation', () => {
     const cursor = await cursorAt(a);
     const b = tree.extend(at(a, 7), 6, 'b'); // b8..b13
     const source = sourceOf(tree, { unknown: [at(b, 2).hash] }); // walk reaches b11, cannot fetch b10
+    for (let step = 1; step < UNLINKED_STEPS_BEFORE_JUMP; step++) await assert.rejects(cursor.advance(at(b, 5), source, FAR), UnknownParentError);
     assert.deepEqual(view(await cursor.advance(at(b, 5), source, FAR)),
       { deliver: ['b13'], orphaned: ['a12', 'a11'], truncated: true });
   });
