@@ -5,22 +5,28 @@
  * Fake nodes, to give the one wrong answer.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
-import { startGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
 import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const BOGUS = '0x10000000';
 
+/** Two fake nodes of one chain at 100, evmux in front, both usable; `usable` counts the usable ones. */
+async function twoNodes(t: TestContext): Promise<{ nodes: FakeNode[]; evmux: TestGateway; usable: () => Promise<number> }> {
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'bogus-head', startHeight: 100 })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node) => node.url));
+  t.after(() => evmux.close());
+  const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
+  await waitUntil('both nodes usable', async () => (await usable()) === 2, 10_000);
+  return { nodes, evmux, usable };
+}
+
 for (const whose of ['a client call', 'a probe'] as const) {
   test(`one absurd eth_blockNumber answer to ${whose}: the other node stays usable and clients see the real head`, async (t) => {
-    const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'bogus-head', startHeight: 100 })));
-    t.after(() => Promise.all(nodes.map((node) => node.close())));
-    const evmux = await startGateway(nodes.map((node) => node.url));
-    t.after(() => evmux.close());
-    const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
-    await waitUntil('both nodes usable', async () => (await usable()) === 2, 10_000);
+    const { nodes, evmux, usable } = await twoNodes(t);
     // The next eth_blockNumber node0 is asked (whoever asks) gets the absurd answer, once.
     const liar = nodes[0]!;
     const before = liar.stats.requests.get('eth_blockNumber') ?? 0;
@@ -63,12 +69,7 @@ test('a node whose answers are a block apart (backends behind a load balancer): 
 });
 
 test('one newHeads notification far above the chain: not delivered, and the stream, the head and the other node carry on', async (t) => {
-  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'bogus-head', startHeight: 100 })));
-  t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const evmux = await startGateway(nodes.map((node) => node.url));
-  t.after(() => evmux.close());
-  const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
-  await waitUntil('both nodes usable', async () => (await usable()) === 2, 10_000);
+  const { nodes, evmux, usable } = await twoNodes(t);
   const client = await StreamClient.open(evmux.wsUrl, 'client');
   t.after(() => client.close());
   const id = await client.subscribe(['newHeads']);
