@@ -73,8 +73,10 @@ test('a transaction mined while its first node hangs: the retry finds its nonce 
       replies.map((reply) => reply.result ?? reply.error),
       raws.map((raw) => keccak256(raw)),
     );
-    const timedOut = await scrapeSum(evmux.httpUrl, 'evmux_requests_total', { method: 'eth_sendRawTransaction', upstream: `node${writer}`, outcome: 'timeout' });
-    assert.equal(timedOut, 3, 'all three were sent to the writer node first');
+    // Each timed out there, or failed with its socket when the heartbeat closed it first (under
+    // load the two come within moments of each other).
+    const tried = await scrapeSum(evmux.httpUrl, 'evmux_requests_total', { method: 'eth_sendRawTransaction', upstream: `node${writer}` });
+    assert.equal(tried, 4, 'the first send and all three of the batch were sent to the writer node');
     for (const raw of raws) {
       const receipt = await rpcAnswer(others[0]!.httpUrl, 'eth_getTransactionReceipt', [keccak256(raw)]);
       assert.equal((receipt.result as { status?: string } | null)?.status, '0x1', 'mined');
