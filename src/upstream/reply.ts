@@ -216,7 +216,6 @@ function normalizeError(value: unknown): JsonRpcErrorObject {
   return { code: -32603, message: String(value) };
 }
 
-/** Parse the result part of a successful reply (for the few calls evmux must look into). */
 /** `"number":"0x` from its `u` on: the field is found by its `u`, whose search is a memchr. */
 const NUMBER_REST = [...Buffer.from('umber":"0x')];
 const U = 0x75;
@@ -253,6 +252,7 @@ function hexDigit(byte: number): number {
   return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
 }
 
+/** Parse the result part of a successful reply (for the few calls evmux must look into). */
 export function replyResult(reply: UpstreamReply): unknown {
   return (JSON.parse(`{${reply.tail.toString('utf8')}`) as { result: unknown }).result;
 }

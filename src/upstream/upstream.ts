@@ -390,14 +390,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   /**
-   * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's): a
+   * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's) or
+   * the block of one to eth_getBlockByNumber: a
    * client that learns head N from one node and asks for block N is then sent to a node known to
    * have it, not to one whose last known head is older.
    */
   noteReportedHead(number: bigint): void {
     // Far beyond what its stream and probes said: a broken answer, not a head. Believed, it made
     // every other node "lagging" and was handed to every client as the chain's head.
-    if (number <= this.#headNumber || (this.#headNumber >= 0n && number > this.#headNumber + REPORTED_HEAD_MAX_LEAD)) return;
+    if (number <= this.#headNumber || !this.isPlausibleHead(number)) return;
     this.#headReported = true;
     this.#noteHeadNumber(number);
   }

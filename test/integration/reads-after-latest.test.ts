@@ -32,17 +32,27 @@ async function setup(t: TestContext, probeIntervalMs: number): Promise<{ devnet:
   return { devnet, evmux };
 }
 
-test("a block handed out as 'latest' is then read from a node that has it, and 'latest' does not go back", async (t) => {
-  // No probe between the block and the reads: what evmux knows of node0's new head, it learns
-  // from the answers.
-  const { devnet, evmux } = await setup(t, 60_000);
+/** A block with a log mined on node0 alone (node1 held): its number, and its logs as node0 has them. */
+async function blockOnNode0Only(devnet: LockstepDevnet): Promise<{ n: number; logsOfN: unknown[] }> {
   devnet.hold(1);
   devnet.queueEmit();
   await devnet.mine(1);
   const n = devnet.blockNumber;
-  const direct = devnet.nodes[0]!.httpUrl;
-  const logsOfN = await rpc<unknown[]>(direct, 'eth_getLogs', [{ fromBlock: hex(n), toBlock: hex(n) }]);
+  const logsOfN = await rpc<unknown[]>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n), toBlock: hex(n) }]);
   assert.ok(logsOfN.length > 0, 'block N has a log');
+  return { n, logsOfN };
+}
+
+/** How many of an eth_getLogs answer's logs are of block `n`; -1 for an error. */
+function logsOfBlock(answer: { result?: unknown }, n: number): number {
+  return Array.isArray(answer.result) ? answer.result.filter((log) => (log as { blockNumber: string }).blockNumber === hex(n)).length : -1;
+}
+
+test("a block handed out as 'latest' is then read from a node that has it, and 'latest' does not go back", async (t) => {
+  // No probe between the block and the reads: what evmux knows of node0's new head, it learns
+  // from the answers.
+  const { devnet, evmux } = await setup(t, 60_000);
+  const { n, logsOfN } = await blockOnNode0Only(devnet);
 
   // Polled until node0 answers (the two nodes take turns).
   let latest = 0;
@@ -54,7 +64,7 @@ test("a block handed out as 'latest' is then read from a node that has it, and '
     const block = await rpcAnswer(evmux.httpUrl, 'eth_getBlockByNumber', [hex(n), false]);
     if ((block.result as Block | null)?.number !== hex(n)) seen.push(`block N: ${JSON.stringify(block)}`);
     const logs = await rpcAnswer(evmux.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n - 1), toBlock: hex(n) }]);
-    const ofN = Array.isArray(logs.result) ? logs.result.filter((log) => (log as { blockNumber: string }).blockNumber === hex(n)).length : -1;
+    const ofN = logsOfBlock(logs, n);
     if (ofN !== logsOfN.length) seen.push(`logs of N: ${ofN} (${JSON.stringify(logs).slice(0, 120)})`);
     const again = await rpc<Block>(evmux.httpUrl, 'eth_getBlockByNumber', ['latest', false]);
     if (Number(again.number) < n) seen.push(`latest went back to ${Number(again.number)}`);
@@ -66,11 +76,7 @@ test("a block handed out as 'latest' is then read from a node that has it, and '
 
 test('reads of a block whose only node went away wait for a node that has it, rather than take one that lacks it', async (t) => {
   const { devnet, evmux } = await setup(t, 200);
-  devnet.hold(1);
-  devnet.queueEmit();
-  await devnet.mine(1);
-  const n = devnet.blockNumber;
-  const logsOfN = await rpc<unknown[]>(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n), toBlock: hex(n) }]);
+  const { n, logsOfN } = await blockOnNode0Only(devnet);
   assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', [])), n);
   await devnet.kill(0);
   await waitUntil('node0 seen gone', async () => !(JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean }> }).upstreams[0]!.usable, 10_000);
@@ -84,6 +90,6 @@ test('reads of a block whose only node went away wait for a node that has it, ra
   const read = rpcAnswer(evmux.httpUrl, 'eth_getLogs', [{ fromBlock: hex(n - 1), toBlock: hex(n) }]);
   setTimeout(() => void devnet.release(1), 300);
   const logs = await read;
-  const ofN = Array.isArray(logs.result) ? logs.result.filter((log) => (log as { blockNumber: string }).blockNumber === hex(n)).length : -1;
+  const ofN = logsOfBlock(logs, n);
   assert.equal(ofN, logsOfN.length, JSON.stringify(logs).slice(0, 200));
 });
