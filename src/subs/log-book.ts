@@ -2,7 +2,7 @@
  * What one group of logs subscriptions has been sent, per block hash, so each log goes out once
  * with `removed: false` and, if its block is orphaned, once more with `removed: true`; a block that
  * becomes canonical again has its logs delivered again. Failover replays and upstreams that repeat
- * themselves (or announce removals of logs we never sent) are absorbed here.
+ * themselves are absorbed here.
  *
  * Memory is bounded by the number of blocks remembered; orphaned blocks go first, then the oldest
  * (by number), and blocks below the group's reorg window are forgotten (forgetBelow). A removal for a forgotten
@@ -99,20 +99,13 @@ export class LogBook {
   }
 
   /**
-   * Decide for one incoming log: returns the log to deliver or null (duplicate, removal of
-   * something never delivered, or already removed). Records it.
+   * Decide for one incoming live log (removed: false; removals come from orphan()): returns it to
+   * deliver, recorded as sent, or null (a duplicate, or a log of the withheld start block).
    */
   accept(entry: LogEntry): LogEntry | null {
     const block = this.#blocks.get(entry.blockHash);
-    if (block?.withheld === true && !entry.removed) return null;
+    if (block?.withheld === true) return null;
     const sent = block?.logs.get(entry.logIndex);
-    if (entry.removed) {
-      if (block === undefined || sent === undefined || !sent.live) return null;
-      sent.live = false;
-      block.live--;
-      this.#live--;
-      return asRemoved(entry);
-    }
     if (sent?.live === true) return null;
     const record = block ?? this.#addBlock(entry.blockHash, entry.blockNumber);
     const seq = ++this.#seq;
@@ -266,7 +259,6 @@ export class LogBook {
 }
 
 function asRemoved(entry: LogEntry): LogEntry {
-  if (entry.removed && entry.raw['removed'] === true) return entry;
   return { ...entry, removed: true, raw: { ...entry.raw, removed: true } };
 }
 

@@ -6,6 +6,11 @@
  * them from eth_getLogs, unless its logs bloom rules the filter out. Logs of orphaned blocks go out
  * again with removed: true before the new branch's logs. The log book makes every log go out once.
  *
+ * Removals come from the heads alone: a log goes out with removed: true when the node's newHeads
+ * take its block off the delivered chain. The node's own removed: true logs are not forwarded. In a
+ * reorg they say what the heads say a moment later; from a node that retracts a block its heads
+ * still hold canonical, they would take a canonical log from the client for good.
+ *
  * A cursor step, with the removals it brings, takes effect only after the logs of its blocks are in
  * hand: a failed fetch leaves the group where it was (the next head or the catch-up retry replays
  * those blocks, or the node goes back to the old branch and nothing was undone), and a group split
@@ -268,21 +273,20 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   async #onLog(entry: LogEntry): Promise<void> {
-    // The node is sent the filter without the subscription's block numbers (subscription-params.ts).
-    if (!withinBlocks(this.spec.blocks, entry.blockNumber)) return;
-    if (!entry.removed) {
-      let block = this.#pending.get(entry.blockHash);
-      if (block === undefined) {
-        block = { number: entry.blockNumber, logs: [] };
-        this.#pending.set(entry.blockHash, block);
-      }
-      block.logs.push(entry);
+    // The node's removals are not forwarded (the heads decide, see above), and it is sent the
+    // filter without the subscription's block numbers (subscription-params.ts).
+    if (entry.removed || !withinBlocks(this.spec.blocks, entry.blockNumber)) return;
+    let block = this.#pending.get(entry.blockHash);
+    if (block === undefined) {
+      block = { number: entry.blockNumber, logs: [] };
+      this.#pending.set(entry.blockHash, block);
     }
+    block.logs.push(entry);
     await this.eachGroup(async (group) => {
       const cursor = group.cursor!;
       const tip = cursor.last;
-      if (entry.removed || cursor.has(entry.blockHash)) {
-        // Its block is already delivered (the log came after the head), or the node retracts it.
+      if (cursor.has(entry.blockHash)) {
+        // Its block is already delivered: the log came after the head.
         this.#deliver(group, [entry]);
       } else if (tip !== undefined && entry.blockNumber === tip.number) {
         // A block at the tip's height that is not on the delivered chain: the node reorged
@@ -379,10 +383,8 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     let count = 0;
     const book = group.logBook!;
     for (const entry of entries) {
-      const out = book.accept(entry);
-      if (out === null) continue;
-      if (out.removed) group.publishRemovals([removal(book, out)]);
-      else group.publish(serializeLog(out));
+      if (book.accept(entry) === null) continue;
+      group.publish(serializeLog(entry));
       count++;
     }
     return count;

@@ -255,6 +255,20 @@ test('a reorg: the new branch from the fork point, delivered logs of orphaned bl
   }
 });
 
+test('a node that retracts a log whose block its heads keep canonical: the log stays delivered, no removal goes out', { timeout: 30_000 }, async (t) => {
+  const r = await rig(t);
+  for (let i = 0; i < 3; i++) r.mine(1);
+  const pinned = r.node(await r.pinned());
+  await waitUntil('clients at the head', () => r.clients.every(({ client, heads }) => client.tip(heads) === pinned.head.number), 5000);
+  const retracted = pinned.logsAt(pinned.head.number)[0]!;
+  pinned.notify('logs', { ...retracted, removed: true });
+  for (let i = 0; i < 2; i++) r.mine(1);
+  await r.verify();
+  for (const { client, logs } of r.clients) {
+    assert.deepEqual(client.logs(logs).filter((log) => log.removed), [], `${client.label}: no removal for a block still on the chain`);
+  }
+});
+
 test('a failover whose log replay fails is retried until it works: logs are late, never lost', { timeout: 30_000 }, async (t) => {
   const r = await rig(t);
   r.mine();

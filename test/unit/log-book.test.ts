@@ -22,8 +22,8 @@ function rawLog(block: { hash: string; number: bigint }, logIndex: number, remov
   };
 }
 
-function entry(block: { hash: string; number: bigint }, logIndex: number, removed = false): LogEntry {
-  return parseLog(rawLog(block, logIndex, removed));
+function entry(block: { hash: string; number: bigint }, logIndex: number): LogEntry {
+  return parseLog(rawLog(block, logIndex));
 }
 
 const B10 = { hash: hashOf(0x10), number: 10n };
@@ -75,24 +75,14 @@ describe('LogBook', () => {
     assert.deepEqual(positions([book.accept(entry(B10, 1)), book.accept(entry(B10, 1))]), ['10:1', 'null']);
   });
 
-  it('passes a removal only for a delivered log, and only once', () => {
+  it('marks a removal\'s raw log removed without touching the log it was sent as', () => {
     const book = new LogBook();
-    assert.equal(book.accept(entry(B11, 0, true)), null, 'never delivered');
-    book.accept(entry(B10, 0));
-    const removal = book.accept(entry(B10, 0, true));
-    assert.deepEqual(positions([removal]), ['10:0 removed']);
-    assert.equal(removal?.raw['removed'], true);
-    assert.ok(!book.isLive(B10.hash, 0));
-    assert.equal(book.accept(entry(B10, 0, true)), null, 'already removed');
-  });
-
-  it('marks the raw log removed even when the upstream did not', () => {
-    const book = new LogBook();
-    book.accept(entry(B10, 0));
     const raw = rawLog(B10, 0, false);
-    const removal = book.accept({ ...parseLog(raw), removed: true });
+    book.accept(parseLog(raw));
+    const [removal] = book.orphan([B10.hash]);
     assert.equal(removal?.raw['removed'], true);
     assert.equal(raw['removed'], false, 'the caller\'s object is not mutated');
+    assert.ok(!book.isLive(B10.hash, 0));
   });
 
   it('orphans blocks into removals ordered by block then log index', () => {
@@ -100,9 +90,8 @@ describe('LogBook', () => {
     for (const [block, index] of [[B12, 1], [B10, 2], [B12, 0], [B11, 0], [B10, 0], [B10, 1]] as const) {
       book.accept(entry(block, index));
     }
-    book.accept(entry(B10, 1, true));
     const removed = book.orphan([B12.hash, B10.hash, hashOf(0x99), B12.hash]);
-    assert.deepEqual(positions(removed), ['10:0 removed', '10:2 removed', '12:0 removed', '12:1 removed']);
+    assert.deepEqual(positions(removed), ['10:0 removed', '10:1 removed', '10:2 removed', '12:0 removed', '12:1 removed']);
     for (const r of removed) {
       assert.equal(r.raw['removed'], true);
       assert.equal(r.raw['blockHash'], r.blockHash);
@@ -110,7 +99,6 @@ describe('LogBook', () => {
     assert.ok(!book.isLive(B12.hash, 0));
     assert.ok(book.isLive(B11.hash, 0));
     assert.deepEqual(book.orphan([B12.hash, B10.hash]), [], 'nothing is removed twice');
-    assert.equal(book.accept(entry(B12, 0, true)), null, 'the upstream\'s own removal comes too late');
   });
 
   it('delivers the logs of a block again when it comes back to the canonical chain', () => {
@@ -132,7 +120,7 @@ describe('LogBook', () => {
     assert.equal(book.lastBlockNumber, 12n);
     book.orphan([B12.hash]);
     assert.equal(book.lastBlockNumber, 10n);
-    book.accept(entry(B10, 0, true));
+    book.orphan([B10.hash]);
     assert.equal(book.lastBlockNumber, undefined);
   });
 
@@ -148,7 +136,7 @@ describe('LogBook', () => {
     assert.equal(book.size, 3);
     assert.ok(!book.isLive(b5.hash, 0));
     assert.ok(book.isLive(b6.hash, 0) && book.isLive(b7.hash, 0) && book.isLive(b8.hash, 0));
-    assert.equal(book.accept(entry(b5, 0, true)), null, 'a removal for a forgotten block is dropped');
+    assert.deepEqual(book.orphan([b5.hash]), [], 'a removal for a forgotten block is dropped');
     assert.deepEqual(book.orphan([b1.hash]), []);
     assert.deepEqual(positions([book.accept(entry(b1, 0))]), ['1:0'], 'a forgotten log is delivered again');
   });
@@ -191,7 +179,7 @@ describe('LogBook', () => {
     assert.deepEqual([book.seq, book.liveCount, book.sentSeq(B10.hash, 1)], [2, 0, 2], 'a removal keeps when the log was sent');
     book.accept(entry(B10, 1));
     assert.deepEqual([book.seq, book.liveCount, book.sentSeq(B10.hash, 1)], [3, 1, 3]);
-    book.accept(entry(B10, 1, true));
+    book.orphan([B10.hash]);
     assert.equal(book.liveCount, 0);
     assert.equal(book.sentSeq(B11.hash, 0), undefined);
     const copy = book.clone();
@@ -267,10 +255,6 @@ describe('LogBook with ChainCursor: randomized streams', () => {
         const sorted = [...order].sort(([n1, i1], [n2, i2]) => (n1 === n2 ? i1 - i2 : n1 < n2 ? -1 : 1));
         assert.deepEqual(order, sorted, `${context}: removals in block, index order`);
         for (const r of removals) deliver(r, context);
-        // The upstream announces the same removals itself; they must not go out twice.
-        for (const orphan of result.orphaned) {
-          for (const raw of logsOf(orphan)) deliver(book.accept(parseLog({ ...raw, removed: true })), context);
-        }
         for (const block of result.deliver) {
           for (const raw of logsOf(block)) {
             deliver(book.accept(parseLog(raw)), context);
@@ -302,7 +286,7 @@ describe('LogBook.startAt', () => {
     const moved = book.clone();
     assert.ok(moved.isStart(B10.hash), 'sealed, still the start block');
     assert.deepEqual(positions([moved.accept(entry(B10, 2)), moved.accept(entry(B12, 0))]), ['null', '12:0']);
-    assert.deepEqual(positions([moved.accept(entry(B10, 0, true))]), ['10:0 removed'], 'what was sent of it can still be removed');
+    assert.deepEqual(positions(moved.orphan([B10.hash])), ['10:0 removed'], 'what was sent of it can still be removed');
   });
 
   it('carries an unsealed start into a clone, which seals it', () => {
@@ -323,7 +307,7 @@ describe('LogBook.liveSince', () => {
     book.accept(entry(B11, 1));
     book.accept(entry(B11, 0));
     book.accept(entry(B12, 0));
-    book.accept(entry(B12, 0, true));
+    book.orphan([B12.hash]);
     assert.deepEqual(positions(book.liveSince(joined)), ['11:1', '11:0']);
     assert.deepEqual(positions(book.liveSince(0)), ['10:0', '11:1', '11:0']);
     assert.deepEqual(book.liveSince(book.seq), []);
