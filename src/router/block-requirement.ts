@@ -67,6 +67,15 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
   return index === undefined ? undefined : blockNumberOf(params[index]);
 }
 
+/**
+ * The read names the "pending" block, whose state is the node's transaction pool's: a client's
+ * reads of it follow its writer node, as its pending nonce does (CallRouter).
+ */
+export function namesPendingBlock(method: string, params: unknown): boolean {
+  const index = BLOCK_PARAM[method];
+  return index !== undefined && Array.isArray(params) && params[index] === 'pending';
+}
+
 /** A null answer to this method is worth asking a node further ahead. */
 export function nullMayBeLag(method: string): boolean {
   return NULL_MAY_BE_LAG.has(method);

@@ -18,7 +18,7 @@ import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { answeredBlockNumber, isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
-import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
+import { blockMissingMayBeLag, namesPendingBlock, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { quantity } from '../jsonrpc/hex.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { isPoolDependent, RecentWriters } from './recent-writers.js';
@@ -228,8 +228,11 @@ export class CallRouter {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
     if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteBlockAnswered(upstream, reply, params);
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
-    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
-      return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
+    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error)) {
+      // A node known to be ahead; else, for a read that names no block number (a block hash), the
+      // nodes are asked their heads first, unless the error is one tried again elsewhere anyway.
+      const ask = this.#nodeAhead(upstream, tried, minHead) !== undefined || (minHead === undefined && !isRetryableRpcError(reply.error));
+      if (ask) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     }
     if (reply.error === undefined && isPoolDependent(method) && isWrite(method)) this.#writers.note(caller.sessionKey, upstream.name);
     // A write's error is the node's word on it, whatever it says: a timeout or "internal error" may
@@ -241,10 +244,11 @@ export class CallRouter {
   /**
    * A node's answer to eth_blockNumber: its head, noted between probes (a client that learns head N
    * and asks for block N is then sent to a node known to have it), and raised to the highest head a
-   * serving node has. Nodes within health.maxLagBlocks serve, and they are rarely all at one height:
-   * taken as each node says it, a client polling eth_blockNumber saw it go back whenever its next
-   * call went to a node a block behind, and ethers' block polling then reported the block it had
-   * reported already once more.
+   * serving node has, or one that went away had in the last 30 s (UpstreamPool.highestSeen: reads of
+   * its blocks wait for the others to get there). Nodes within health.maxLagBlocks serve, and they
+   * are rarely all at one height: taken as each node says it, a client polling eth_blockNumber saw
+   * it go back whenever its next call went to a node a block behind (or the node ahead died), and
+   * ethers' block polling then reported the block it had reported already once more.
    */
   #headNotBehind(upstream: Upstream, reply: UpstreamReply): UpstreamReply {
     let answered: bigint | undefined;
@@ -255,15 +259,19 @@ export class CallRouter {
     }
     if (answered === undefined) return reply;
     upstream.noteReportedHead(answered);
-    const best = highestHead(this.#pool.serving());
+    const best = this.#pool.highestSeen;
     return best > answered ? resultReply(`0x${best.toString(16)}`) : reply;
   }
 
   /**
-   * A null that may only mean this node has not got the data (yet, or any more: mid-reorg its head
-   * can be behind the one it last reported): ask, once, another node at the block the read names,
-   * or else a node further ahead than this one. A null for a block at a height some node has
-   * reported stands only after #askAgainShortly: that block exists, or will again within moments.
+   * A null (or "block missing") that may only mean this node has not got the data (yet, or any
+   * more: mid-reorg its head can be behind the one it last reported): ask, once, another node at
+   * the block the read names, or else a node further ahead than this one. For a transaction by
+   * hash, the client's writer node first: a transaction it sent that is still pending may be in
+   * that node's pool only. For a read that names no block number (a block hash, a transaction)
+   * with no node known to be ahead, #nodeNowAhead learns the heads anew first. A null for a block
+   * at a height some node has reported stands only after #askAgainShortly: that block exists, or
+   * will again within moments.
    */
   async #secondOpinion(
     method: string,
@@ -275,8 +283,11 @@ export class CallRouter {
     minHead: bigint | undefined,
     caller: CallContext,
   ): Promise<UpstreamReply> {
-    const ahead = this.#nodeAhead(upstream, tried, minHead);
-    const answer = ahead === undefined ? reply : await this.#attempt(ahead, method, params, this.#timeLeft(method, deadline), caller).catch(() => reply);
+    const answeredAt = upstream.headNumber;
+    let other = method === 'eth_getTransactionByHash' ? this.#writerBesides(upstream, caller) : undefined;
+    other ??= this.#nodeAhead(upstream, tried, minHead);
+    if (other === undefined && minHead === undefined) other = await this.#nodeNowAhead(answeredAt, upstream, tried, deadline);
+    const answer = other === undefined ? reply : await this.#attempt(other, method, params, this.#timeLeft(method, deadline), caller).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
   }
@@ -291,6 +302,22 @@ export class CallRouter {
     const ahead = this.#pick(exclude, minHead ?? upstream.headNumber + 1n, true);
     if (ahead !== undefined || minHead === undefined || minHead <= this.#pool.highestSeen) return ahead;
     return this.#pick(exclude);
+  }
+
+  /**
+   * For a read that names no block number, when no node is known to be ahead of `upstream`, which
+   * answered at head `head`: what evmux knows of the other nodes' heads can be a probe interval
+   * old, so the other serving nodes are asked theirs now (UpstreamPool.refreshHeads: one round
+   * trip); if the node ahead went away, the others are waited for (up to 1 s), as reads of its
+   * blocks are. Then a node whose head is now past `head`, `upstream` too if it moved on.
+   */
+  async #nodeNowAhead(head: bigint, upstream: Upstream, tried: ReadonlySet<string>, deadline: number): Promise<Upstream | undefined> {
+    const until = Math.min(deadline, performance.now() + NODE_WAIT_MS);
+    const seen = this.#pool.highestSeen;
+    if (seen > head && highestHead(this.#pool.serving()) < seen) await this.#pool.untilHead(seen, until);
+    else await this.#pool.refreshHeads(upstream, until);
+    const exclude = tried.has(upstream.name) ? new Set([...tried].filter((name) => name !== upstream.name)) : tried;
+    return this.#pick(exclude, head + 1n, true);
   }
 
   /**
@@ -444,18 +471,28 @@ export class CallRouter {
   /**
    * For a call that depends on a node's transaction pool, the node its client sent a transaction
    * through lately (recent-writers.ts), while it serves and has the block the call names. Sends and
-   * reads of the pool itself (the pending nonce, eth_fillTransaction) follow it wherever it is;
+   * reads of the pool itself (the pending nonce, eth_fillTransaction, any read of the "pending"
+   * block: a balance, an eth_call or a gas estimate after the client's own transaction) follow it
+   * wherever it is;
    * reads of what is mined (a receipt, a transaction by hash, a nonce at a block) only while it is
    * at the highest head: a node behind would show a mined transaction as pending.
    */
   #writerNode(method: string, caller: CallContext, minHead?: bigint, params?: unknown): Upstream | undefined {
-    if (this.#writers.empty || !isPoolDependent(method)) return undefined;
+    if (this.#writers.empty || !(isPoolDependent(method) || namesPendingBlock(method, params))) return undefined;
     const name = this.#writers.nodeOf(caller.sessionKey);
     const node = name === undefined ? undefined : this.#pool.byName(name);
     const serving = this.#pool.serving();
     if (node === undefined || !serving.includes(node)) return undefined;
     if (minHead !== undefined && node.headNumber < minHead) return undefined;
     return readsPool(method, params) || node.headNumber >= highestHead(serving) ? node : undefined;
+  }
+
+  /** The client's writer node, if it serves and is not `upstream`. */
+  #writerBesides(upstream: Upstream, caller: CallContext): Upstream | undefined {
+    if (this.#writers.empty) return undefined;
+    const name = this.#writers.nodeOf(caller.sessionKey);
+    const node = name === undefined || name === upstream.name ? undefined : this.#pool.byName(name);
+    return node !== undefined && this.#pool.serving().includes(node) ? node : undefined;
   }
 
   /** One try on one node; `caller` is whose call it is, for that node's fair queue. */

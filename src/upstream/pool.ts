@@ -37,7 +37,6 @@ export const NODE_WAIT_MS = 1000;
 const HIGHEST_SEEN_MS = 30_000;
 /** While a read waits for a node to have its block, the nodes below it are asked this often. */
 const ASK_AGAIN_MS = 200;
-
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
   /** the chain the nodes must serve; its id answers eth_chainId once known */
@@ -148,6 +147,30 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       for (const upstream of this.#serving) if (upstream.headNumber < number) upstream.refreshHead();
     };
     return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until, ask);
+  }
+
+  /**
+   * Asks each serving node but `except` for its head now, and resolves once they answered, at
+   * `until` (on the performance.now() clock), or at close. For a read that names a block by hash or
+   * a transaction and came back null: the node asked may be behind one that evmux has not heard
+   * from since its last probe. A probe in flight is shared, so however many such reads come at once
+   * (wallets polling for a receipt), a node has one eth_blockNumber at a time to answer.
+   */
+  refreshHeads(except: Upstream, until: number): Promise<void> {
+    const asked: Array<Promise<void>> = [];
+    for (const upstream of this.#serving) if (upstream !== except) asked.push(upstream.refreshHead());
+    const wait = until - performance.now();
+    if (asked.length === 0 || wait <= 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      this.#waiters.add(done);
+      void Promise.all(asked).then(done);
+    });
   }
 
   /**

@@ -93,7 +93,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #probeFailures = 0;
   #probeSuccesses = 0;
   #probeTimer: NodeJS.Timeout | undefined;
-  #probing = false;
+  /** the probe in flight: refreshHead shares it */
+  #probing: Promise<void> | undefined;
   #head: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = Date.now();
@@ -161,9 +162,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }, this.#settings.health.probeIntervalMs);
   }
 
-  /** Ask the node its head now, between probes (a read waits for a block this node may have by now). */
-  refreshHead(): void {
-    void this.#probe().catch(() => {});
+  /**
+   * Ask the node its head now, between probes (a read waits for a block this node may have by now);
+   * settles when the answer is in (or the probe failed). A probe in flight is shared.
+   */
+  refreshHead(): Promise<void> {
+    return this.#probe().catch(() => {});
   }
 
   /** Some call socket is open. */
@@ -425,9 +429,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }
   }
 
-  async #probe(): Promise<void> {
-    if (this.#probing || this.#closed) return;
-    this.#probing = true;
+  #probe(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#probing ??= this.#probeOnce().finally(() => {
+      this.#probing = undefined;
+    });
+    return this.#probing;
+  }
+
+  async #probeOnce(): Promise<void> {
     try {
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
@@ -454,8 +464,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         this.#downForSockets = false;
         if (this.#healthy) this.#setHealthy(false, `probe failed: ${(error as Error).message}`);
       }
-    } finally {
-      this.#probing = false;
     }
   }
 

@@ -1,8 +1,10 @@
 /**
  * An HTTP indexer's reads of a block it was just handed: it polls eth_getBlockByNumber('latest')
- * (viem's watchBlocks does) and then reads that block by number. Real anvil nodes of one chain, one
- * held a block behind (usable: within health.maxLagBlocks). block-after-head.test.ts has the client
- * that learns the head from a subscription or eth_blockNumber.
+ * (viem's watchBlocks does) and then reads that block by number, or it reads a block and a
+ * transaction by the hashes in a log it was handed (ethers' log.getBlock() and
+ * getTransactionReceipt()). Real anvil nodes of one chain, one held a block behind (usable: within
+ * health.maxLagBlocks). block-after-head.test.ts has the client that learns the head from a
+ * subscription or eth_blockNumber.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -92,4 +94,48 @@ test('reads of a block whose only node went away wait for a node that has it, ra
   const logs = await read;
   const ofN = logsOfBlock(logs, n);
   assert.equal(ofN, logsOfN.length, JSON.stringify(logs).slice(0, 200));
+});
+
+/** Block N's hash and its first transaction's, as node0 has them. */
+async function hashesOf(devnet: LockstepDevnet, n: number): Promise<{ block: string; tx: string }> {
+  const block = await rpc<{ hash: string; transactions: string[] }>(devnet.nodes[0]!.httpUrl, 'eth_getBlockByNumber', [hex(n), false]);
+  assert.ok(block.transactions.length > 0, 'block N has a transaction');
+  return { block: block.hash, tx: block.transactions[0]! };
+}
+
+/** Reads by hash of block N and its transaction, each sent twice at once (so both nodes get one); what came back null or an error. */
+async function readsByHash(evmux: TestGateway, hashes: { block: string; tx: string }): Promise<string[]> {
+  const reads: Array<[string, unknown[]]> = [
+    ['eth_getBlockByHash', [hashes.block, false]],
+    ['eth_getTransactionReceipt', [hashes.tx]],
+    ['eth_getTransactionByHash', [hashes.tx]],
+    ['eth_getBalance', ['0x000000000000000000000000000000000000dEaD', { blockHash: hashes.block }]],
+  ];
+  const answers = await Promise.all(reads.flatMap(([method, params]) => [0, 1].map(async () => [method, await rpcAnswer(evmux.httpUrl, method, params)] as const)));
+  return answers.filter(([, answer]) => answer.error !== undefined || answer.result === null).map(([method, answer]) => `${method}: ${JSON.stringify(answer)}`);
+}
+
+test('reads by the hashes in a log, of a block only the node ahead has and evmux has not heard of yet, find that node', async (t) => {
+  // No probe between the block and the reads, no eth_blockNumber: evmux's heads are a block old.
+  const { devnet, evmux } = await setup(t, 60_000);
+  const { n } = await blockOnNode0Only(devnet);
+  const hashes = await hashesOf(devnet, n);
+  const seen: string[] = [];
+  for (let round = 0; round < 3; round++) seen.push(...(await readsByHash(evmux, hashes)));
+  assert.deepEqual(seen, []);
+});
+
+test('when the node ahead goes away, eth_blockNumber does not go back and reads by hash of its blocks wait for a node that has them', async (t) => {
+  const { devnet, evmux } = await setup(t, 200);
+  const { n } = await blockOnNode0Only(devnet);
+  const hashes = await hashesOf(devnet, n);
+  assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', [])), n);
+  await devnet.kill(0);
+  await waitUntil('node0 seen gone', async () => !(JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean }> }).upstreams[0]!.usable, 10_000);
+
+  assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', [])), n, 'eth_blockNumber stays at the head a client was told');
+  // node1 gets block N while the reads wait.
+  const reads = readsByHash(evmux, hashes);
+  setTimeout(() => void devnet.release(1), 300);
+  assert.deepEqual(await reads, []);
 });

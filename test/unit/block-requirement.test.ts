@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from '../../src/router/block-requirement.js';
+import { blockMissingMayBeLag, namesPendingBlock, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from '../../src/router/block-requirement.js';
 
 test('reads that name a block number require a node that has it', () => {
   assert.equal(requiredBlock('eth_getBlockByNumber', ['0x10', false]), 16n);
@@ -20,6 +20,18 @@ test('tags, hashes and other methods require nothing', () => {
   assert.equal(requiredBlock('eth_chainId', []), undefined);
   assert.equal(requiredBlock('eth_getLogs', [{ blockHash: '0x' + 'a'.repeat(64) }]), undefined);
   assert.equal(requiredBlock('eth_getBlockByNumber', { 0: '0x1' }), undefined);
+});
+
+test("reads of the 'pending' block are told by their block parameter", () => {
+  assert.equal(namesPendingBlock('eth_getBalance', ['0x00', 'pending']), true);
+  assert.equal(namesPendingBlock('eth_call', [{ to: '0x00' }, 'pending']), true);
+  assert.equal(namesPendingBlock('eth_getBlockByNumber', ['pending', false]), true);
+  assert.equal(namesPendingBlock('eth_getStorageAt', ['0x00', '0x0', 'pending']), true);
+  assert.equal(namesPendingBlock('eth_getBalance', ['0x00', 'latest']), false);
+  assert.equal(namesPendingBlock('eth_getBalance', ['0x00']), false);
+  // 'pending' in another position is not the block parameter.
+  assert.equal(namesPendingBlock('eth_getStorageAt', ['0x00', 'pending', 'latest']), false);
+  assert.equal(namesPendingBlock('eth_sendRawTransaction', ['pending']), false);
 });
 
 test('null answers to lookups may be lag; other nulls are final', () => {
