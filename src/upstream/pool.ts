@@ -144,7 +144,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     // What evmux knows of a node's head can be a probe interval old: the nodes below it are asked
     // now, and again while the wait lasts.
     const ask = (): void => {
-      for (const upstream of this.#serving) if (upstream.headNumber < number) upstream.refreshHead();
+      for (const upstream of this.#serving) if (upstream.headNumber < number) void upstream.refreshHead();
     };
     return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until, ask);
   }
