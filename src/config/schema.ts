@@ -308,7 +308,8 @@ export const configSchema = z
     port: z.number().int().min(0).max(65_535).default(8547),
     /** @default "info" */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    upstreams: z.array(upstreamSchema).min(1, 'needs at least one upstream'),
+    // A filter id names its upstream in one byte whose high bit marks an alias (router/filter-id.ts).
+    upstreams: z.array(upstreamSchema).min(1, 'needs at least one upstream').max(128, 'at most 128 upstreams: a filter id names its upstream in 7 bits'),
     /**
      * The chain every upstream must serve (its eth_chainId). Unset: learned from the first node to
      * answer. A node on another chain takes no traffic.

@@ -9,9 +9,16 @@
  * 44 KB of them), the one polled least lately is forgotten. It counts the filters of each client
  * address for limits.maxInstalledFiltersPerIp. The entries are kept in the order they
  * were last used, so both checks look at the front only.
+ *
+ * Each node filter belongs to one kept filter. A node that counts its ids from 1 again after a
+ * restart (Nethermind does; geth and anvil draw random ones) can give a new filter the id of one
+ * kept here: the kept one is then lost on that node (`lost`: its next poll makes it again), and
+ * if the new filter's client id would be one kept already (its filter moved off that node), the
+ * new filter gets an alias instead (filter-id.ts). Otherwise one client would get another's filter.
  */
 import type { Upstream } from '../upstream/upstream.js';
 import type { FilterCursor, FilterKind } from './filter-cursor.js';
+import { aliasFilterId, encodeFilterId } from './filter-id.js';
 
 export const IDLE_MS = 5 * 60_000;
 export const MAX_FILTERS = 50_000;
@@ -26,9 +33,11 @@ export interface FilterRecord {
   readonly sessionKey: string;
   /** the address it counts against (limits.maxInstalledFiltersPerIp) */
   readonly clientIp: string;
-  /** the node holding it now, and the node's own id for it */
+  /** the node holding it now, and the node's own id for it (changed with moved()) */
   upstream: Upstream;
   nodeId: string;
+  /** its node gave its id to another filter: the node lost it (a restart), and it must be made again */
+  lost: boolean;
   readonly cursor: FilterCursor | undefined;
   /**
    * What a move made on another call than eth_getFilterChanges (eth_getFilterLogs) found the client
@@ -47,6 +56,8 @@ export class FilterBook {
   readonly #perClient = new Map<string, number>();
   /** the length of every kept filter's paramsJson, summed */
   #paramsChars = 0;
+  /** by node and node id: which kept filter holds each node filter */
+  readonly #byNodeFilter = new Map<string, FilterRecord>();
 
   get size(): number {
     return this.#records.size;
@@ -58,10 +69,22 @@ export class FilterBook {
     return this.#perClient.get(clientIp) ?? 0;
   }
 
+  /**
+   * The id a new filter of `nodeId` on the upstream at `upstreamIndex` is given: the two encoded,
+   * or an alias when a kept filter holds that id already.
+   */
+  idFor(upstreamIndex: number, nodeId: string, now = Date.now()): string {
+    this.#expire(now);
+    let id = encodeFilterId(upstreamIndex, nodeId);
+    for (let n = 1; this.#records.has(id.toLowerCase()); n++) id = aliasFilterId(upstreamIndex, nodeId, n);
+    return id;
+  }
+
   add(id: string, record: FilterRecord, now = Date.now()): void {
     this.#expire(now);
     this.#forget(id.toLowerCase());
     this.#records.set(id.toLowerCase(), record);
+    this.#place(record);
     this.#perClient.set(record.clientIp, (this.#perClient.get(record.clientIp) ?? 0) + 1);
     this.#paramsChars += record.paramsJson.length;
     for (const oldest of this.#records.keys()) {
@@ -82,6 +105,15 @@ export class FilterBook {
     return record;
   }
 
+  /** `record`, kept as `id` (or uninstalled meanwhile), was made again on `upstream`, which calls it `nodeId`. */
+  moved(id: string, record: FilterRecord, upstream: Upstream, nodeId: string): void {
+    this.#unplace(record);
+    record.upstream = upstream;
+    record.nodeId = nodeId;
+    record.lost = false;
+    if (this.holds(id, record)) this.#place(record);
+  }
+
   /** Whether `record` is still the one kept for `id` (an uninstall may have come in between). */
   holds(id: string, record: FilterRecord): boolean {
     return this.#records.get(id.toLowerCase()) === record;
@@ -98,13 +130,31 @@ export class FilterBook {
     }
   }
 
+  /** The node filter is `record`'s now: a kept filter its node called by the same id lost it there. */
+  #place(record: FilterRecord): void {
+    const key = nodeFilterKey(record);
+    const before = this.#byNodeFilter.get(key);
+    if (before !== undefined && before !== record) before.lost = true;
+    this.#byNodeFilter.set(key, record);
+  }
+
+  #unplace(record: FilterRecord): void {
+    const key = nodeFilterKey(record);
+    if (this.#byNodeFilter.get(key) === record) this.#byNodeFilter.delete(key);
+  }
+
   #forget(key: string): void {
     const record = this.#records.get(key);
     if (record === undefined) return;
     this.#records.delete(key);
+    this.#unplace(record);
     this.#paramsChars -= record.paramsJson.length;
     const count = (this.#perClient.get(record.clientIp) ?? 0) - 1;
     if (count > 0) this.#perClient.set(record.clientIp, count);
     else this.#perClient.delete(record.clientIp);
   }
+}
+
+function nodeFilterKey(record: FilterRecord): string {
+  return `${record.upstream.name}/${record.nodeId.toLowerCase()}`;
 }

@@ -2,12 +2,25 @@
  * Filter ids carry the upstream that holds the filter, so eth_getFilterChanges from any session
  * (or any evmux replica with the same upstream list) reaches the node that knows the filter.
  * Format: 0x + two hex digits of upstream index + the node's own id without its 0x.
+ *
+ * An id whose first byte has its high bit set (aliasFilterId) names no node: evmux gives one in
+ * place of an id a filter it remembers holds already (a node that counts its ids from 1 again after
+ * a restart gives a new filter the id of one evmux moved away from it). Such an id is found only in
+ * the book of the evmux that made it.
  */
 import { InvalidParamsError } from '../jsonrpc/errors.js';
+
+/** Upstreams a filter id can name: the index byte's high bit marks an alias. */
+export const MAX_FILTER_UPSTREAMS = 0x80;
 
 export function encodeFilterId(upstreamIndex: number, nodeId: string): string {
   checkNodeFilterId(nodeId);
   return `0x${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
+}
+
+/** The `n`th id evmux may give a filter of `nodeId` on upstream `upstreamIndex` whose own id is taken. */
+export function aliasFilterId(upstreamIndex: number, nodeId: string, n: number): string {
+  return `0x${(MAX_FILTER_UPSTREAMS | upstreamIndex).toString(16)}${nodeId.slice(2)}${n.toString(16).padStart(4, '0')}`;
 }
 
 /**

@@ -26,7 +26,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
-import { checkNodeFilterId, decodeFilterId, encodeFilterId } from './filter-id.js';
+import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
 import { isFilterGone } from './retry-policy.js';
 
 /** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
@@ -117,11 +117,13 @@ export class FilterKeeper {
     // The node's filter starts at its head when it gets the call: at least what it says just before.
     // evmux's own idea of that head may be a probe interval old, and a replay from there would hand
     // over logs of blocks the filter never covered.
-    const head = kind === 'pending' ? -1n : await this.#headOf(upstream, caller).catch(() => upstream.headNumber);
+    // A node that does not answer fails the call here (UpstreamUnavailableError), so the filter is
+    // made on another node at once, not after a second timeout on the eth_new*Filter.
+    const head = kind === 'pending' ? -1n : await this.#headOf(upstream, caller, false, upstream.headNumber);
     const reply = await this.#attemptOrThrow(upstream, method, params, caller);
     if (reply.error !== undefined) return reply;
     const nodeId = String(replyResult(reply));
-    const id = encodeFilterId(this.#pool.indexOf(upstream), nodeId);
+    const id = this.#book.idFor(this.#pool.indexOf(upstream), nodeId);
     this.#book.add(id, {
       kind,
       method,
@@ -130,6 +132,7 @@ export class FilterKeeper {
       clientIp: caller.clientIp,
       upstream,
       nodeId,
+      lost: false,
       cursor: filterCursor(kind, head),
       lastUsed: Date.now(),
       owed: [],
@@ -166,8 +169,10 @@ export class FilterKeeper {
     if (!this.#book.holds(id, record)) return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
     if (method === 'eth_uninstallFilter') return this.#uninstall(record, id, caller);
     let reason: FilterMoveReason = 'node_down';
+    // Its node gave its id to another filter: asked, it would answer with that filter's changes.
+    if (record.lost) reason = 'filter_lost';
     // A node that answers but is not fit for traffic keeps the filter only while no other node is.
-    if (record.upstream.healthy && !this.#pool.isUsable(record.upstream) && this.#usableTarget(record)) reason = 'node_unusable';
+    else if (record.upstream.healthy && !this.#pool.isUsable(record.upstream) && this.#usableTarget(record)) reason = 'node_unusable';
     else if (record.upstream.healthy) {
       const headAtSend = record.upstream.headNumber;
       try {
@@ -236,7 +241,7 @@ export class FilterKeeper {
     try {
       checkNodeFilterId(nodeId);
       if (record.cursor !== undefined) {
-        through = await this.#headOf(target, caller);
+        through = await this.#headOf(target, caller, true);
         missed = await this.#missed(record, id, target, through, caller);
       }
     } catch (error) {
@@ -247,9 +252,9 @@ export class FilterKeeper {
     // matching, and the client's id, which names it, would reach it once evmux forgets the filter.
     // Not on the same node (it lost the filter, and a node that counts its ids from 1 again after
     // a restart may have given the new one the same id).
-    if (from !== target && from.connected) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
-    record.upstream = target;
-    record.nodeId = nodeId;
+    // Nor when that node gave its id to another filter (lost): that one is not the client's to end.
+    if (from !== target && from.connected && !record.lost) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
+    this.#book.moved(id, record, target, nodeId);
     record.cursor?.replayed(missed, through);
     this.#telemetry.filterMoved(record.kind, reason, missed.length);
     // Per filter at debug: a node that goes away takes every filter it holds, and they move as they are polled.
@@ -313,9 +318,14 @@ export class FilterKeeper {
     return block.hash;
   }
 
-  async #headOf(target: Upstream, caller: Caller): Promise<bigint> {
-    const reply = await this.#attemptOrThrow(target, 'eth_blockNumber', [], caller, true);
+  /**
+   * The node's head, by eth_blockNumber. A node that does not answer throws; one that answers
+   * something else than a number gives `otherwise`, or throws without one.
+   */
+  async #headOf(target: Upstream, caller: Caller, moving: boolean, otherwise?: bigint): Promise<bigint> {
+    const reply = await this.#attemptOrThrow(target, 'eth_blockNumber', [], caller, moving);
     const head = reply.error === undefined ? quantity(replyResult(reply)) : undefined;
+    if (head === undefined && otherwise !== undefined) return otherwise;
     if (head === undefined) throw new UpstreamUnavailableError(`${target.name} did not give its head: ${reply.error?.message ?? 'not a number'}`);
     target.noteReportedHead(head);
     return head;
@@ -324,7 +334,8 @@ export class FilterKeeper {
   /** The filter is gone for the client whatever its node says: a node that is down or lost it has none. */
   async #uninstall(record: FilterRecord, id: string, caller: Caller): Promise<UpstreamReply> {
     this.#book.delete(id);
-    if (!record.upstream.healthy) return resultReply(true);
+    // A lost filter's node id is another filter's now.
+    if (record.lost || !record.upstream.healthy) return resultReply(true);
     try {
       const reply = await this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller);
       return isFilterGoneReply(reply) ? resultReply(true) : reply;

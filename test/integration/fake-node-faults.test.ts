@@ -552,4 +552,41 @@ test("a filter whose session's node fails under its eth_newBlockFilter is made o
   const second = await call(evmux, 'eth_newBlockFilter');
   assert.equal(typeof second['result'], 'string', JSON.stringify(second));
   assert.equal(holderOf(second['result']), 1 - owner, 'made on the other node');
+  assert.equal(requests(nodes[owner]!, 'eth_newBlockFilter'), 1, 'its head read timed out: the filter was not asked of the hung node too');
+});
+
+test('a node that counts its filter ids from 1 again after a restart: a new filter given a kept filter\'s id gets another, and the kept one is made again', async (t) => {
+  const { nodes, evmux } = await setup(t, 1, NO_PROBES);
+  const node = nodes[0]!;
+  // Nethermind's way: ids from a counter. Each filter reports which one it is.
+  let count = 0;
+  let made = 0;
+  let filters = new Map<string, string>();
+  node.handle('eth_newPendingTransactionFilter', () => {
+    const id = `0x${(++count).toString(16)}`;
+    filters.set(id, `filter ${++made}`);
+    return id;
+  });
+  node.handle('eth_getFilterChanges', (params) => {
+    const label = filters.get(String(params[0]));
+    if (label === undefined) throw new FakeRpcError(-32000, 'filter not found');
+    return [label];
+  });
+  node.handle('eth_uninstallFilter', (params) => filters.delete(String(params[0])));
+
+  const first = String((await call(evmux, 'eth_newPendingTransactionFilter'))['result']);
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [first]))['result'], ['filter 1']);
+  // A restart: the node forgets its filters and counts from 1 again.
+  count = 0;
+  filters = new Map();
+  node.dropConnections();
+  await waitFor('the node back', async () => (await statusOf(evmux))[0]!.usable && (await statusOf(evmux))[0]!.connected, 5_000);
+  const second = String((await call(evmux, 'eth_newPendingTransactionFilter'))['result']);
+  assert.notEqual(second, first, 'the new filter gets an id of its own');
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2']);
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [first]))['result'], [], 'the first is made again: nothing of the second\'s');
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [first]))['result'], ['filter 3']);
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2']);
+  assert.equal((await call(evmux, 'eth_uninstallFilter', [first]))['result'], true);
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2'], 'uninstalling the first leaves the second');
 });

@@ -14,7 +14,9 @@ import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 async function rig(t: TestContext, trusted: string[], header?: string): Promise<TestGateway> {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'proxy-client-ip' })));
-  for (const node of nodes) node.handle('eth_newBlockFilter', () => '0xabc');
+  // Each filter an id of its own, as nodes give (one id for all would be one node filter).
+  let made = 0;
+  for (const node of nodes) node.handle('eth_newBlockFilter', () => `0x${(++made).toString(16)}`);
   t.after(() => Promise.all(nodes.map((node) => node.close())));
   const evmux = await startGateway(nodes.map((node) => node.url), { proxy: { trusted, ...(header !== undefined && { header }) }, limits: { maxConnectionsPerIp: 2 } }, { logLevel: 'warn' });
   t.after(() => evmux.close());

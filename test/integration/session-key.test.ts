@@ -16,7 +16,9 @@ let evmux: TestGateway;
 before(async () => {
   for (let i = 0; i < 3; i++) {
     const node = await FakeNode.start({ seed: 'session-key' });
-    node.handle('eth_newBlockFilter', () => '0xabc');
+    // Each filter an id of its own, as nodes give (one id for all would be one node filter).
+    let made = 0;
+    node.handle('eth_newBlockFilter', () => `0x${(++made).toString(16)}`);
     nodes.push(node);
   }
   evmux = await startGateway(nodes.map((node) => node.url), { subscriptions: { sessionKey: { source: 'header', name: HEADER } } }, { logLevel: 'warn' });

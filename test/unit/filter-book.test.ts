@@ -1,17 +1,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { aliasFilterId } from '../../src/router/filter-id.js';
 import { FilterBook, IDLE_MS, MAX_FILTERS, MAX_PARAMS_CHARS, type FilterRecord } from '../../src/router/filter-book.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
-function record(lastUsed: number, clientIp = '127.0.0.1', paramsJson = '[]'): FilterRecord {
+const node0 = { name: 'node0' } as Upstream;
+const node1 = { name: 'node1' } as Upstream;
+
+function record(lastUsed: number, clientIp = '127.0.0.1', paramsJson = '[]', upstream = node0, nodeId = `0x${lastUsed.toString(16)}`): FilterRecord {
   return {
     kind: 'pending',
     method: 'eth_newPendingTransactionFilter',
     paramsJson,
     sessionKey: `ip:${clientIp}`,
     clientIp,
-    upstream: {} as Upstream,
-    nodeId: '0x1',
+    upstream,
+    nodeId,
+    lost: false,
     cursor: undefined,
     lastUsed,
     owed: [],
@@ -83,4 +88,41 @@ test('filters are counted per client address until deleted or expired; an id add
   // The same id again (a node may reuse one) replaces the entry, not counted twice.
   book.add('0x0103', record(IDLE_MS, '10.0.0.2'), IDLE_MS);
   assert.equal(book.countOf('10.0.0.2', IDLE_MS), 1);
+});
+
+test('a node that gives a kept filter\'s id to a new filter (it counts from 1 again after a restart): the kept one is lost there, and a taken client id is not given twice', () => {
+  const book = new FilterBook();
+  const first = record(0, '10.0.0.1', '[]', node0, '0x3');
+  const firstId = book.idFor(0, '0x3', 0);
+  assert.equal(firstId, '0x003');
+  book.add(firstId, first, 0);
+
+  // It moved to node1; node0, restarted, calls a new filter 0x3.
+  book.moved(firstId, first, node1, '0xa');
+  const second = record(1, '10.0.0.2', '[]', node0, '0x3');
+  const secondId = book.idFor(0, '0x3', 1);
+  assert.equal(secondId, aliasFilterId(0, '0x3', 1), 'the moved filter keeps 0x003');
+  book.add(secondId, second, 1);
+  assert.equal(book.use(firstId, 2), first);
+  assert.equal(book.use(secondId, 2), second);
+  assert.equal(first.lost, false, 'the moved filter is on node1: untouched');
+
+  // node1 restarts too and calls a third filter 0xa: the moved one is lost there.
+  const third = record(3, '10.0.0.3', '[]', node1, '0xa');
+  book.add(book.idFor(1, '0xa', 3), third, 3);
+  assert.equal(first.lost, true);
+  book.moved(firstId, first, node0, '0x4');
+  assert.equal(first.lost, false, 'made again: found');
+  assert.equal(book.idFor(0, '0x3', 4), aliasFilterId(0, '0x3', 2), 'each alias once');
+});
+
+test('a filter uninstalled while it was being made again does not claim its new node filter', () => {
+  const book = new FilterBook();
+  const gone = record(0, '10.0.0.1', '[]', node0, '0x1');
+  book.add('0x001', gone, 0);
+  book.delete('0x001');
+  book.moved('0x001', gone, node1, '0x7');
+  const fresh = record(1, '10.0.0.2', '[]', node1, '0x7');
+  book.add(book.idFor(1, '0x7', 1), fresh, 1);
+  assert.equal(fresh.lost, false);
 });
