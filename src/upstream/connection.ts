@@ -39,6 +39,10 @@ export interface ConnectionOptions {
 /** The unsubscribe of a late subscription: its answer is of no interest. */
 const LATE_UNSUBSCRIBE_TIMEOUT_MS = 10_000;
 const IGNORED: ReplySink = { resolve: () => undefined, reject: () => undefined };
+/** How long a socket must stay open before its node's reconnect backoff starts over. */
+const STABLE_AFTER_MS = 2000;
+/** How a socket that closed before STABLE_AFTER_MS is logged, as a failed connect attempt. */
+const CLOSED_AT_ONCE = 'closed right after opening';
 
 interface Pending {
   id: number;
@@ -73,9 +77,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #answered = 0;
   /** for a node's errors under id null, which a client's requests can repeat at its own rate */
   readonly #warnings: WarningThrottle;
+  /** reconnects since a socket last stayed open STABLE_AFTER_MS: the backoff's step */
   #attempt = 0;
-  /** why the last connect attempt failed; cleared when a socket opens */
+  /** why the last connect attempt failed (or its socket closed right after opening); cleared once a socket stays open */
   #lastConnectError: string | undefined;
+  /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
+  #stableTimer: NodeJS.Timeout | undefined;
   /**
    * Frames waiting for the end of this poll, and the socket they were made for: the first
    * #outgoingCount slots of one reused array (emptying an array by setting its length goes through
@@ -143,6 +150,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   close(): void {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#stableTimer);
     this.#stopHeartbeat();
     this.#disarmDeadline();
     this.#socket?.terminate();
@@ -173,11 +181,18 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     let oversized: { id: number | undefined } | undefined;
     socket.on('open', () => {
       opened = true;
-      this.#attempt = 0;
-      this.#lastConnectError = undefined;
       this.#open = true;
       this.#startHeartbeat(socket);
-      this.#options.logger.info('upstream socket open');
+      // Open is not up yet: a node that takes the handshake and closes at once (an API key over its
+      // quota, a gateway with no backend) was reconnected to 35 times a second, forever, with two
+      // log lines each. The backoff and the streak of failures end once the socket stays open.
+      this.#stableTimer = setTimeout(() => {
+        this.#stableTimer = undefined;
+        this.#attempt = 0;
+        this.#lastConnectError = undefined;
+      }, STABLE_AFTER_MS);
+      const streak = this.#lastConnectError?.startsWith(CLOSED_AT_ONCE) === true;
+      this.#options.logger[streak ? 'debug' : 'info']('upstream socket open');
       this.emit('open');
     });
     socket.on('message', (data, isBinary) => {
@@ -193,12 +208,16 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized = { id: oversizedMessageId(socket) };
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
-    socket.on('close', () => {
+    socket.on('close', (code, reason) => {
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#stopHeartbeat();
-      if (oversized === undefined) this.#markClosed('socket closed');
-      else this.#markClosedByAnswer(oversized.id);
+      const atOnce = opened && this.#stableTimer !== undefined;
+      clearTimeout(this.#stableTimer);
+      this.#stableTimer = undefined;
+      if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
+      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
+      else this.#markClosed('socket closed');
       this.#scheduleReconnect(oversized !== undefined);
     });
   }
@@ -335,8 +354,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
   }
 
-  /** `blamesNode`: false when evmux closed the socket for a reason of its own (UpstreamFailure.blamesNode). */
-  #markClosed(reason: string, blamesNode = true): void {
+  /**
+   * `blamesNode`: false when evmux closed the socket for a reason of its own (UpstreamFailure.blamesNode).
+   * `failedConnect`: the socket closed right after opening, logged as a failed connect attempt.
+   */
+  #markClosed(reason: string, blamesNode = true, failedConnect?: string): void {
     const wasOpen = this.#open;
     this.#open = false;
     this.#disarmDeadline();
@@ -346,7 +368,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#lateSubscribes.clear();
     if (wasOpen) {
       // Closed by evmux itself (shutting down): nothing to warn of.
-      this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
+      if (failedConnect !== undefined) this.#connectFailed(failedConnect);
+      else this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
       this.emit('close', !blamesNode);
     }
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { keccak256 } from 'viem';
+import { WebSocketServer } from 'ws';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { scrapeSum } from '../support/prom-text.js';
@@ -589,4 +590,25 @@ test('a node that counts its filter ids from 1 again after a restart: a new filt
   assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2']);
   assert.equal((await call(evmux, 'eth_uninstallFilter', [first]))['result'], true);
   assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2'], 'uninstalling the first leaves the second');
+});
+
+test('a node that takes the WebSocket handshake and closes at once (an API key over quota): reconnects back off, and the streak is logged once', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  let connections = 0;
+  server.on('connection', (socket) => {
+    connections++;
+    socket.close(1013, 'over quota');
+  });
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as { port: number };
+  const evmux = await startGateway([`ws://127.0.0.1:${port}`], { ...NO_PROBES, reconnect: { baseMs: 100, maxMs: 10_000 } }, { waitReady: false });
+  t.after(() => evmux.close());
+  await sleep(3000);
+  // Before: the backoff started over at every open, 35 connections a second on each socket.
+  assert.ok(connections >= 2 && connections <= 24, `${connections} connections in 3 s`);
+  const lines = (message: string): number => evmux.logs.filter((line) => line['msg'] === message && line['level'] !== 20).length;
+  assert.equal(lines('upstream socket closed'), 0, 'closes right after opening are failed connects');
+  assert.ok(lines('upstream connect failed') <= 2, `${lines('upstream connect failed')} connect-failed lines: one per socket's streak`);
+  assert.ok(lines('upstream socket open') <= 2, `${lines('upstream socket open')} open lines: the streak's later ones are debug`);
 });
