@@ -48,8 +48,11 @@ export class SessionAffinity {
       // Primaries first; fallbacks (role) only while no primary can take the key.
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate)) ??
-      // Everyone usable is still in hold-down: better a fresh node than none,
-      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
+      // Everyone usable is still in hold-down (all nodes were down): better a fresh node than none,
+      // the one usable longest. Each node back in turn taking its keys at once made sessions move
+      // three times instead of once: to it, back to the first node when that one's hold-down ended,
+      // and to it again when its own did.
+      this.#longestUsable((candidate) => serves(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
       // and a node with a suspect stream is still better than no node at all.
       this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate));
     return name === undefined ? undefined : this.#pool.byName(name);
@@ -98,6 +101,20 @@ export class SessionAffinity {
     } else if (this.#faulty.delete(upstream)) {
       this.#clearedAt.set(upstream, Date.now());
     }
+  }
+
+  /** Of the usable nodes `accept` takes, the one usable since the earliest. */
+  #longestUsable(accept: (name: string) => boolean): string | undefined {
+    let longest: string | undefined;
+    let since = Infinity;
+    for (const upstream of this.#pool.upstreams) {
+      const usableSince = this.#pool.usableSince(upstream);
+      if (usableSince !== undefined && usableSince < since && accept(upstream.name)) {
+        longest = upstream.name;
+        since = usableSince;
+      }
+    }
+    return longest;
   }
 
   #usable(name: string): boolean {

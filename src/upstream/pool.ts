@@ -91,6 +91,11 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#usableSince.has(upstream);
   }
 
+  /** Since when (ms epoch) the node has been usable without a break; undefined when it is not usable. */
+  usableSince(upstream: Upstream): number | undefined {
+    return this.#usableSince.get(upstream);
+  }
+
   /** Usable and continuously so for at least `ms`. */
   usableFor(upstream: Upstream, ms: number): boolean {
     const since = this.#usableSince.get(upstream);

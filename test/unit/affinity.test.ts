@@ -20,6 +20,9 @@ class StubPool extends EventEmitter {
   isUsable(upstream: Upstream): boolean {
     return this.since.has(upstream);
   }
+  usableSince(upstream: Upstream): number | undefined {
+    return this.since.get(upstream);
+  }
   usableFor(upstream: Upstream, ms: number): boolean {
     const since = this.since.get(upstream);
     return since !== undefined && Date.now() - since >= ms;
@@ -39,6 +42,35 @@ function owners(affinity: SessionAffinity): Map<string, string | undefined> {
 }
 
 describe('SessionAffinity', () => {
+  it('after every node was down, the first back takes every key until the others\' hold-down ends: each key moves once more, not three times', async () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 150);
+    const before = owners(affinity);
+    for (const name of ['node0', 'node1', 'node2']) pool.set(name, false);
+    const moves = new Map<string, number>(KEYS.map((key) => [key, 0]));
+    let last = owners(affinity);
+    const step = (): void => {
+      const now = owners(affinity);
+      for (const key of KEYS) if (now.get(key) !== last.get(key) && last.get(key) !== undefined) moves.set(key, moves.get(key)! + 1);
+      last = now;
+    };
+    pool.set('node1', true);
+    step();
+    assert.deepEqual(new Set(last.values()), new Set(['node1']), 'the only node back');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    pool.set('node0', true);
+    step();
+    assert.deepEqual(new Set(last.values()), new Set(['node1']), 'node0 is back in its hold-down: node1, back longest, keeps every key');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    step();
+    assert.deepEqual(new Set(last.values()), new Set(['node1']), 'node1 past its hold-down, node0 not yet');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    pool.set('node2', true, Date.now() - 1000);
+    step();
+    assert.deepEqual(last, before, 'all past their hold-down: every key on its own node');
+    assert.ok([...moves.values()].every((count) => count <= 1), 'no key moved more than once after the first node came back');
+  });
+
   it('a fallback owns keys only while no primary is eligible, and a returning primary takes them back after hold-down', async () => {
     const pool = new StubPool(['node0', 'node1', 'node2'], ['node2']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 100);
