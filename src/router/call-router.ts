@@ -184,11 +184,13 @@ export class CallRouter {
         upstream = pick();
       }
       // The nodes that had the block the read names went away: the others get it within a block.
-      if (upstream === undefined && minHead !== undefined && (await this.#pool.untilHead(minHead, Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
+      // (With none serving at all, the read fails as every call does then.)
+      const serving = this.#pool.serving().length > 0;
+      if (upstream === undefined && serving && minHead !== undefined && (await this.#pool.untilHead(minHead, Math.min(deadline, performance.now() + NODE_WAIT_MS)))) {
         upstream = pick();
       }
       if (upstream === undefined) {
-        if (lastError === undefined && minHead !== undefined && minHead <= this.#pool.highestSeen) {
+        if (lastError === undefined && serving && minHead !== undefined && minHead <= this.#pool.highestSeen) {
           throw new UpstreamUnavailableError(`${method}: no usable node has block ${minHead} yet (the node that had it went away); try again shortly`);
         }
         break;

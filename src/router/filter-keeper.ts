@@ -149,7 +149,10 @@ export class FilterKeeper {
     const record = this.#book.use(id as string);
     if (record === undefined) {
       const upstream = this.#pool.upstreams[upstreamIndex];
-      if (upstream !== undefined) return this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
+      const asked = upstream === undefined ? undefined : this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
+      // An id evmux does not know (uninstalled already, or another replica's) on a node it cannot
+      // reach: that node has no filter to give up.
+      if (asked !== undefined) return method === 'eth_uninstallFilter' ? asked.catch(unreachableUninstall) : asked;
       // Of no node here: what a node says of an id it does not know.
       if (method === 'eth_uninstallFilter') return Promise.resolve(resultReply(false));
       throw new FilterNotFoundError();
@@ -358,6 +361,11 @@ export class FilterKeeper {
       );
     }
   }
+}
+
+function unreachableUninstall(error: unknown): UpstreamReply {
+  if (error instanceof UpstreamUnavailableError) return resultReply(false);
+  throw error;
 }
 
 function isFilterGoneReply(reply: UpstreamReply): boolean {

@@ -41,6 +41,8 @@ const LATE_UNSUBSCRIBE_TIMEOUT_MS = 10_000;
 const IGNORED: ReplySink = { resolve: () => undefined, reject: () => undefined };
 /** How long a socket must stay open before its node's reconnect backoff starts over. */
 const STABLE_AFTER_MS = 2000;
+/** Reasons a streak of failed connects remembers, to warn of each once. */
+const MAX_STREAK_REASONS = 8;
 /** How a socket that closed before STABLE_AFTER_MS is logged, as a failed connect attempt. */
 const CLOSED_AT_ONCE = 'closed right after opening';
 
@@ -81,6 +83,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #attempt = 0;
   /** why the last connect attempt failed (or its socket closed right after opening); cleared once a socket stays open */
   #lastConnectError: string | undefined;
+  /** the reasons connect attempts failed for in this streak (at most MAX_STREAK_REASONS): each is warned of once */
+  readonly #streakReasons = new Set<string>();
   /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
   #stableTimer: NodeJS.Timeout | undefined;
   /**
@@ -190,6 +194,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         this.#stableTimer = undefined;
         this.#attempt = 0;
         this.#lastConnectError = undefined;
+        this.#streakReasons.clear();
       }, STABLE_AFTER_MS);
       const streak = this.#lastConnectError?.startsWith(CLOSED_AT_ONCE) === true;
       this.#options.logger[streak ? 'debug' : 'info']('upstream socket open');
@@ -400,12 +405,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * A connect attempt failed (refused, timed out, handshake answered with 401 or 404). The first
-   * failure of a streak and every change of reason are warnings, so a wrong URL or credential
-   * shows in the log; repeats while the node stays down are debug.
+   * A connect attempt failed (refused, timed out, handshake answered with 401 or 404). Each reason
+   * is a warning the first time in a streak, so a wrong URL or credential shows in the log; repeats
+   * while the node stays down are debug (a node that resets connections alternates between "socket
+   * hang up" and "read ECONNRESET").
    */
   #connectFailed(reason: string): void {
-    const repeat = reason === this.#lastConnectError;
+    const repeat = this.#streakReasons.has(reason);
+    if (this.#streakReasons.size < MAX_STREAK_REASONS) this.#streakReasons.add(reason);
     this.#lastConnectError = reason;
     this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt }, 'upstream connect failed');
   }

@@ -197,6 +197,19 @@ test("every node's sockets closed at once (a network blip): a subscribe and a ca
   assert.equal(down, 3, 'down once per blip');
 });
 
+test('every node down: a read of a block they had fails as every call does then, not as a block no node has yet', async (t) => {
+  const { nodes, evmux } = await setup(t, 2, NO_PROBES);
+  for (const node of nodes) {
+    node.acceptConnections = false;
+    node.dropConnections();
+  }
+  await waitFor('every node down', async () => (await statusOf(evmux)).every((upstream) => !upstream.usable), 2_000);
+  const read = await call(evmux, 'eth_getBlockByNumber', ['0x64', false]);
+  const error = read['error'] as { code: number; message: string } | undefined;
+  assert.equal(error?.code, -32050, JSON.stringify(read));
+  assert.match(error.message, /no upstream available/);
+});
+
 test('a fallback node ahead of the primaries: a read of a block only it has is answered by the primaries, not held for it', async (t) => {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'faults' })));
   t.after(() => Promise.all(nodes.map((node) => node.close())));

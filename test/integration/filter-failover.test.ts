@@ -337,6 +337,8 @@ test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a
     const polled = await rpcAnswer(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId]);
     assert.ok(polled.error !== undefined, `polling ${what} (${filterId}) after eth_uninstallFilter: ${JSON.stringify(polled)}`);
   }
+  // Once more, with its node still down: there is no such filter any more, as a node would say.
+  assert.deepEqual(await rpcAnswer(fx.evmux.httpUrl, 'eth_uninstallFilter', [idle]), { result: false }, 'a second eth_uninstallFilter of the filter on the killed node');
 });
 
 test('a pending-transaction filter whose node is killed is made again: transactions sent after that are reported', async () => {
