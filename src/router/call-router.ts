@@ -54,6 +54,12 @@ const NO_NODES: ReadonlySet<string> = new Set();
 const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
 
 
+/**
+ * The most a null read by hash waits for the other nodes to say their heads (#nodeNowAhead): a
+ * node that hangs is not waited out by every wallet polling for a receipt.
+ */
+const HEAD_ASK_MS = 500;
+
 /** The most a signed transaction no node answered waits for a node to say whether it has it. */
 const UNANSWERED_SEND_CHECK_MS = 2000;
 
@@ -310,14 +316,14 @@ export class CallRouter {
    * For a read that names no block number, when no node is known to be ahead of `upstream`, which
    * answered at head `head`: what evmux knows of the other nodes' heads can be a probe interval
    * old, so the other serving nodes are asked theirs now (UpstreamPool.refreshHeads: one round
-   * trip); if the node ahead went away, the others are waited for (up to 1 s), as reads of its
+   * trip, at most HEAD_ASK_MS); if the node ahead went away, the others are waited for (up to 1 s), as reads of its
    * blocks are. Then a node whose head is now past `head`, `upstream` too if it moved on.
    */
   async #nodeNowAhead(head: bigint, upstream: Upstream, tried: ReadonlySet<string>, deadline: number): Promise<Upstream | undefined> {
     const until = Math.min(deadline, performance.now() + NODE_WAIT_MS);
     const seen = this.#pool.highestSeen;
     if (seen > head && highestHead(this.#pool.serving()) < seen) await this.#pool.untilHead(seen, until);
-    else await this.#pool.refreshHeads(upstream, until);
+    else await this.#pool.refreshHeads(upstream, head, Math.min(until, performance.now() + HEAD_ASK_MS));
     const exclude = tried.has(upstream.name) ? new Set([...tried].filter((name) => name !== upstream.name)) : tried;
     return this.#pick(exclude, head + 1n, true);
   }

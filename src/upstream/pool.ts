@@ -155,34 +155,27 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Asks each serving node but `except` for its head now, and resolves once they answered, at
-   * `until` (on the performance.now() clock), or at close. For a read that names a block by hash or
-   * a transaction and came back null: the node asked may be behind one that evmux has not heard
-   * from since its last probe. A probe in flight is shared, so however many such reads come at once
-   * (wallets polling for a receipt), a node has one eth_blockNumber at a time to answer.
+   * Asks each serving node but `except` for its head now. Resolves true as soon as one of them is
+   * past `above`, false once they all answered without being so, at `until` (on the
+   * performance.now() clock: a node that hangs is not waited out), or at close. For a read that
+   * names a block by hash or a transaction and came back null: the node asked may be behind one
+   * that evmux has not heard from since its last probe. A probe in flight is shared, so however
+   * many such reads come at once (wallets polling for a receipt), a node has one eth_blockNumber at
+   * a time to answer.
    */
-  refreshHeads(except: Upstream, until: number): Promise<void> {
+  refreshHeads(except: Upstream, above: bigint, until: number): Promise<boolean> {
     const asked: Array<Promise<void>> = [];
     for (const upstream of this.#serving) if (upstream !== except) asked.push(upstream.refreshHead());
-    const wait = until - performance.now();
-    if (asked.length === 0 || wait <= 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, wait);
-      this.#waiters.add(done);
-      void Promise.all(asked).then(done);
-    });
+    if (asked.length === 0) return Promise.resolve(false);
+    return this.#until(() => this.#serving.some((upstream) => upstream !== except && upstream.headNumber > above), until, undefined, Promise.all(asked));
   }
 
   /**
    * Resolves with `condition()` once it holds (checked as nodes come and go and heads rise), at
-   * `until`, or at close. `ask`, if given, is called at once and every ASK_AGAIN_MS meanwhile.
+   * `until`, when `settled` settles, or at close. `ask`, if given, is called at once and every
+   * ASK_AGAIN_MS meanwhile.
    */
-  #until(condition: () => boolean, until: number, ask?: () => void): Promise<boolean> {
+  #until(condition: () => boolean, until: number, ask?: () => void, settled?: Promise<unknown>): Promise<boolean> {
     const wait = until - performance.now();
     if (condition() || wait <= 0 || this.#closed) return Promise.resolve(condition());
     return new Promise((resolve) => {
@@ -203,6 +196,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.on('changed', onChanged);
       this.on('height', onChanged);
       this.#waiters.add(done);
+      void settled?.then(done, done);
     });
   }
 
