@@ -12,8 +12,10 @@
  *   de-duplicated;
  * - an empty OR-list `[]`, and an OR-list containing `null`, match anything at that position
  *   (as in geth) and become `null`;
- * - trailing `null` positions are dropped (they match anything), so `topics: [A, null]`,
- *   `topics: [A]` and `topics: [[A]]` are one filter, and all-wildcard topics disappear.
+ * - `topics: [A]` and `topics: [[A]]` are one filter; trailing `null` positions are kept, since
+ *   in geth and Nethermind a filter of N positions matches only logs with at least N topics
+ *   (`[Transfer, from, null, null]`, viem's ERC-721 Transfer, leaves out ERC-20's three-topic
+ *   Transfers), though anvil pads filters with wildcards.
  *
  * - `fromBlock` and `toBlock` are checked (a block number or tag). A subscription follows the head
  *   from where it starts, so they fetch no past logs; block numbers bound which blocks' logs it
@@ -189,9 +191,7 @@ function parseTopics(raw: unknown, limits: FilterLimits): (string[] | null)[] {
   if (raw.length > maxTopicPositions) {
     throw new InvalidParamsError(`logs filter has ${raw.length} topic positions; at most ${maxTopicPositions} are allowed`);
   }
-  const topics = raw.map((position: unknown, index) => parseTopicPosition(position, index, limits));
-  while (topics.length > 0 && topics[topics.length - 1] === null) topics.pop();
-  return topics;
+  return raw.map((position: unknown, index) => parseTopicPosition(position, index, limits));
 }
 
 function parseTopicPosition(raw: unknown, index: number, limits: FilterLimits): string[] | null {

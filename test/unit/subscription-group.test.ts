@@ -9,7 +9,7 @@ describe('subscriptionId', () => {
     const id = subscriptionId('newHeads', 0);
     assert.match(id, /^0x[0-9a-f]{32}$/);
     assert.equal(subscriptionId('newHeads', 0), id);
-    const a = parseSubscription(['logs', { address: '0x00000000000000000000000000000000000000AA', topics: [null] }]);
+    const a = parseSubscription(['logs', { address: '0x00000000000000000000000000000000000000AA', topics: [] }]);
     const b = parseSubscription(['logs', { address: ['0x00000000000000000000000000000000000000aa'] }]);
     assert.equal(subscriptionId(a.fingerprint, 0), subscriptionId(b.fingerprint, 0), 'equivalent filters share an id');
   });

@@ -71,7 +71,7 @@ describe('parseSubscription: kinds', () => {
 
 describe('parseSubscription: logs', () => {
   it('treats a missing, null or empty filter as all logs', () => {
-    for (const params of [['logs'], ['logs', null], ['logs', {}], ['logs', { address: [], topics: [] }], ['logs', { address: null, topics: [null, null] }]]) {
+    for (const params of [['logs'], ['logs', null], ['logs', {}], ['logs', { address: [], topics: [] }], ['logs', { address: null, topics: null }]]) {
       assert.deepEqual(parseSubscription(params), { kind: 'logs', filter: {}, fingerprint: 'logs:{}', upstreamParams: ['logs', {}] });
     }
   });
@@ -101,7 +101,7 @@ describe('parseSubscription: logs', () => {
     const reference = fingerprint(['logs', { address: [A1, A2], topics: [T1, [T2, T3]] }]);
     const equivalents = [
       ['logs', { topics: [[T1], [T3, T2]], address: [A2, A1] }],
-      ['logs', { address: [A2, A1, A2], topics: [T1, [T2, T3, T2], null, null] }],
+      ['logs', { address: [A2, A1, A2], topics: [T1, [T2, T3, T2]] }],
       ['logs', { address: [A1.toUpperCase().replace('0X', '0x'), A2], topics: [[T1, T1], [T2, T3]] }],
     ];
     for (const params of equivalents) assert.equal(fingerprint(params), reference, JSON.stringify(params));
@@ -117,6 +117,10 @@ describe('parseSubscription: logs', () => {
       ['logs', { topics: [[T1, T2]] }],
       ['logs', { topics: [T1, T2] }],
       ['logs', { address: A1, topics: [T1] }],
+      // A position more, even a wildcard, asks for a log with that many topics (geth, Nethermind).
+      ['logs', { topics: [T1, null] }],
+      ['logs', { topics: [T1, null, null, null] }],
+      ['logs', { topics: [null] }],
     ].map(fingerprint);
     assert.equal(new Set(fingerprints).size, fingerprints.length);
     assert.notEqual(fingerprint(['newHeads']), fingerprint(['syncing']));
@@ -124,13 +128,15 @@ describe('parseSubscription: logs', () => {
 
   it('treats an empty OR-list or a null inside one as a wildcard position, like geth', () => {
     assert.deepEqual(parseSubscription(['logs', { topics: [[], T1] }]).filter, { topics: [null, [T1]] });
-    assert.deepEqual(parseSubscription(['logs', { topics: [T1, [T2, null]] }]).filter, { topics: [[T1]] });
-    assert.equal(fingerprint(['logs', { topics: [[]] }]), 'logs:{}');
+    assert.deepEqual(parseSubscription(['logs', { topics: [T1, [T2, null]] }]).filter, { topics: [[T1], null] });
+    assert.equal(fingerprint(['logs', { topics: [[]] }]), 'logs:{"topics":[null]}');
     rejects(['logs', { topics: [[null, 'nope']] }], /topics\[0\]\[1\] must be a 32-byte/);
   });
 
-  it('drops trailing wildcard positions but keeps inner ones', () => {
-    assert.deepEqual(parseSubscription(['logs', { topics: [null, T1, null, null] }]).filter, { topics: [null, [T1]] });
+  it('keeps trailing wildcard positions, which ask for logs with that many topics, and sends them on', () => {
+    const spec = parseSubscription(['logs', { topics: [null, T1, null, null] }]);
+    assert.deepEqual(spec.filter, { topics: [null, [T1], null, null] });
+    assert.deepEqual(spec.upstreamParams, ['logs', { topics: [null, T1, null, null] }]);
   });
 
   it('refuses unknown keys, naming the key', () => {
