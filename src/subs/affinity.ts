@@ -6,16 +6,32 @@
  * subscription gone silent): it owns no keys until the mark is cleared and hold-down has passed.
  * A fallback node owns keys only while no primary is eligible for them: a primary that comes back
  * takes its sessions back from the fallback after hold-down, as from any other node. A node that
- * refused a kind of subscription (answered eth_subscribe with an error) owns no keys for that kind
- * for a while (REFUSAL_MS): those subscriptions go to the next node on the ring, the rest stay.
+ * refused a subscription (answered eth_subscribe with an error) owns no keys for that filter for a
+ * while (REFUSAL_MS): its subscriptions go to the next node on the ring, the rest stay. Refusals
+ * are per filter, not per kind: a node may refuse one filter (too many addresses, a flag it does not
+ * take) and serve the others, and one client's odd filter must not send everyone's elsewhere.
  */
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { HashRing } from './hash-ring.js';
-import type { SubscriptionKind } from './subscription-params.js';
+import type { SubscriptionKind, SubscriptionSpec } from './subscription-params.js';
 
-/** How long a node that refused a kind of subscription is passed over for it; then it is asked again. */
+/** How long a node that refused a subscription is passed over for it; then it is asked again. */
 export const REFUSAL_MS = 60_000;
+
+/** What a refusal covers: one filter (its fingerprint), or every filter of a kind. */
+export type RefusalScope = { fingerprint: string } | { kind: SubscriptionKind };
+
+/** The part of a subscription's spec refusals are checked against. */
+export type RefusableSpec = Pick<SubscriptionSpec, 'kind' | 'fingerprint'>;
+
+interface Refusal {
+  kind: SubscriptionKind;
+  /** ms epoch */
+  until: number;
+}
+
+const scopeKey = (scope: RefusalScope): string => ('fingerprint' in scope ? scope.fingerprint : `*${scope.kind}`);
 
 export class SessionAffinity {
   readonly #pool: UpstreamPool;
@@ -26,8 +42,8 @@ export class SessionAffinity {
   readonly #faulty = new Set<Upstream>();
   /** when a fault mark was cleared, for hold-down */
   readonly #clearedAt = new Map<Upstream, number>();
-  /** per node, the kinds of subscription it refused, until when (ms epoch) */
-  readonly #refusals = new Map<Upstream, Map<SubscriptionKind, number>>();
+  /** per node, the filters (by fingerprint) and whole kinds (`*kind`) it refused, and until when */
+  readonly #refusals = new Map<Upstream, Map<string, Refusal>>();
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
     this.#pool = pool;
@@ -39,11 +55,11 @@ export class SessionAffinity {
   }
 
   /**
-   * The upstream that owns `key` now, or undefined when none is usable; with `kind`, among the nodes
-   * that have not refused that kind of subscription lately.
+   * The upstream that owns `key` now, or undefined when none is usable; with `spec`, among the
+   * nodes that have not refused that subscription lately.
    */
-  owner(key: string, kind?: SubscriptionKind): Upstream | undefined {
-    const serves = (candidate: string): boolean => kind === undefined || !this.refuses(this.#pool.byName(candidate)!, kind);
+  owner(key: string, spec?: RefusableSpec): Upstream | undefined {
+    const serves = (candidate: string): boolean => spec === undefined || !this.refuses(this.#pool.byName(candidate)!, spec);
     const name =
       // Primaries first; fallbacks (role) only while no primary can take the key.
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
@@ -58,37 +74,44 @@ export class SessionAffinity {
     return name === undefined ? undefined : this.#pool.byName(name);
   }
 
-  /** The node answered eth_subscribe for `kind` with an error: pass it over for that kind for REFUSAL_MS. */
-  refused(upstream: Upstream, kind: SubscriptionKind, now = Date.now()): void {
-    let kinds = this.#refusals.get(upstream);
-    if (kinds === undefined) this.#refusals.set(upstream, (kinds = new Map()));
-    kinds.set(kind, now + REFUSAL_MS);
+  /** The node answered eth_subscribe with an error: pass it over for what `scope` covers for REFUSAL_MS. */
+  refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, now = Date.now()): void {
+    let refusals = this.#refusals.get(upstream);
+    if (refusals === undefined) this.#refusals.set(upstream, (refusals = new Map()));
+    refusals.set(scopeKey(scope), { kind, until: now + REFUSAL_MS });
   }
 
-  /** The kinds the node refused less than REFUSAL_MS ago. */
-  refusedKinds(upstream: Upstream): SubscriptionKind[] {
-    return [...(this.#refusals.get(upstream)?.keys() ?? [])].filter((kind) => this.refuses(upstream, kind));
+  /** The kinds of the subscriptions the node refused less than REFUSAL_MS ago. */
+  refusedKinds(upstream: Upstream, now = Date.now()): SubscriptionKind[] {
+    this.#forgetRefusals(upstream, now);
+    return [...new Set([...(this.#refusals.get(upstream)?.values() ?? [])].map((refusal) => refusal.kind))];
   }
 
-  /** Whether the node refused `kind` less than REFUSAL_MS ago. */
-  refuses(upstream: Upstream, kind: SubscriptionKind, now = Date.now()): boolean {
-    const until = this.#refusals.get(upstream)?.get(kind);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.#refusals.get(upstream)!.delete(kind);
-    return false;
+  /** Whether the node refused this subscription, or every one of its kind, less than REFUSAL_MS ago. */
+  refuses(upstream: Upstream, spec: RefusableSpec, now = Date.now()): boolean {
+    const refusals = this.#refusals.get(upstream);
+    if (refusals === undefined || refusals.size === 0) return false;
+    this.#forgetRefusals(upstream, now);
+    return refusals.has(spec.fingerprint) || refusals.has(`*${spec.kind}`);
+  }
+
+  #forgetRefusals(upstream: Upstream, now: number): void {
+    const refusals = this.#refusals.get(upstream);
+    if (refusals === undefined) return;
+    for (const [key, refusal] of refusals) if (refusal.until <= now) refusals.delete(key);
   }
 
   /**
-   * Everything owner() reads besides the key: for each node, whether each of its three lookups
-   * would take it, and the kinds it refuses. Every key keeps its owner while this stays the same.
+   * Everything owner() reads besides the key: for each node, whether each of its lookups would take
+   * it, and what it refuses. Every key keeps its owner while this stays the same.
    */
-  state(): string {
+  state(now = Date.now()): string {
     let state = '';
     for (const upstream of this.#pool.upstreams) {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
-      for (const kind of this.refusedKinds(upstream)) state += `-${kind}`;
+      this.#forgetRefusals(upstream, now);
+      for (const key of this.#refusals.get(upstream)?.keys() ?? []) state += `-${key}`;
     }
     return state;
   }

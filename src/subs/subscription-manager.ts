@@ -22,9 +22,10 @@ import { LogsTopic } from './logs-topic.js';
 import { PassthroughTopic } from './passthrough-topic.js';
 import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
+import type { UpstreamStream } from './upstream-stream.js';
 import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
-import { parseSubscription, type SubscriptionKind, type SubscriptionSpec } from './subscription-params.js';
+import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
 import type { Topic, TopicDeps } from './topic.js';
 import { ownWorkSlots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -88,7 +89,7 @@ export class SubscriptionManager {
       warnings,
       graceMs: config.subscriptions.gracePeriodMs,
       timeoutMs: config.requestTimeoutMs,
-      onRefused: (stream, error) => this.#refused(stream.upstream, stream.kind, error),
+      onRefused: (stream, error) => this.#refused(stream, error),
     });
     for (const upstream of pool.upstreams) this.#topics.set(upstream, new Map());
     this.#topicDeps = {
@@ -143,18 +144,18 @@ export class SubscriptionManager {
     let retries = SUBSCRIBE_RETRIES;
     let waited = false;
     for (let asked = 0; asked < this.#pool.upstreams.length; ) {
-      let upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
+      let upstream = this.#affinity.owner(subscriber.sessionKey, spec);
       // No node usable: wait for one, once, as plain calls do (sockets closed together come back).
       if (upstream === undefined && !waited && refusal === undefined) {
         waited = true;
-        if (await this.#pool.untilServing(performance.now() + NODE_WAIT_MS)) upstream = this.#affinity.owner(subscriber.sessionKey, spec.kind);
+        if (await this.#pool.untilServing(performance.now() + NODE_WAIT_MS)) upstream = this.#affinity.owner(subscriber.sessionKey, spec);
       }
       if (upstream === undefined || subscriber.closed) break;
       const started = performance.now();
       try {
         return await this.#subscribeOn(upstream, subscriber, spec);
       } catch (error) {
-        if (this.#affinity.refuses(upstream, spec.kind)) {
+        if (this.#affinity.refuses(upstream, spec)) {
           refusal = error as Error;
           asked++;
           continue;
@@ -166,7 +167,7 @@ export class SubscriptionManager {
         if (!(error instanceof UpstreamUnavailableError) || subscriber.closed || retries-- === 0) throw error;
         const timedOut = performance.now() - started >= this.#config.requestTimeoutMs;
         await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
-        if (timedOut && this.#affinity.owner(subscriber.sessionKey, spec.kind) === upstream) throw error;
+        if (timedOut && this.#affinity.owner(subscriber.sessionKey, spec) === upstream) throw error;
       }
     }
     throw refusal ?? new UpstreamUnavailableError('no upstream available for subscriptions');
@@ -233,20 +234,20 @@ export class SubscriptionManager {
   rebalance(): void {
     this.#placedUnder = this.#affinity.state();
     this.#joinedSince = false;
-    // Owners by kind, then key: a node that refused a kind owns no keys for it.
-    const owners = new Map<SubscriptionKind, Map<string, Upstream | undefined>>();
-    const ownerOf = (key: string, kind: SubscriptionKind): Upstream | undefined => {
-      let ofKind = owners.get(kind);
-      if (ofKind === undefined) owners.set(kind, (ofKind = new Map()));
-      if (!ofKind.has(key)) ofKind.set(key, this.#affinity.owner(key, kind));
-      return ofKind.get(key);
+    // Owners by filter, then key: a node that refused a filter owns no keys for it.
+    const owners = new Map<string, Map<string, Upstream | undefined>>();
+    const ownerOf = (key: string, spec: SubscriptionSpec): Upstream | undefined => {
+      let ofFilter = owners.get(spec.fingerprint);
+      if (ofFilter === undefined) owners.set(spec.fingerprint, (ofFilter = new Map()));
+      if (!ofFilter.has(key)) ofFilter.set(key, this.#affinity.owner(key, spec));
+      return ofFilter.get(key);
     };
     for (const [upstream, topics] of this.#topics) {
       for (const topic of [...topics.values()]) {
         for (const group of [...topic.groups]) {
           const moves = new Map<Upstream, ClientSubscription[]>();
           for (const member of group.members) {
-            const owner = ownerOf(member.subscriber.sessionKey, topic.spec.kind);
+            const owner = ownerOf(member.subscriber.sessionKey, topic.spec);
             if (owner === undefined || owner === upstream) continue;
             let list = moves.get(owner);
             if (list === undefined) moves.set(owner, (list = []));
@@ -375,16 +376,18 @@ export class SubscriptionManager {
   }
 
   /**
-   * The node answered eth_subscribe with an error: it will not carry this kind now (a cap on
-   * subscriptions, a kind it does not serve). Its clients of the kind go to the next node on the
-   * ring for REFUSAL_MS; a refused newHeads stream refuses logs too, whose topics need one.
+   * The node answered eth_subscribe with an error: it will not carry this stream now (a cap on
+   * subscriptions, a kind it does not serve, a filter or flag it does not take). Its clients go to
+   * the next node on the ring for REFUSAL_MS; the node's other streams stay. A refused newHeads
+   * stream refuses every logs stream too, whose topics need one.
    */
-  #refused(upstream: Upstream, kind: SubscriptionKind, error: Error): void {
-    const kinds: SubscriptionKind[] = kind === 'newHeads' ? ['newHeads', 'logs'] : [kind];
-    for (const each of kinds) this.#affinity.refused(upstream, each);
+  #refused(stream: UpstreamStream, error: Error): void {
+    const { upstream, kind } = stream;
+    this.#affinity.refused(upstream, { fingerprint: stream.key }, kind);
+    if (kind === 'newHeads') this.#affinity.refused(upstream, { kind: 'logs' }, 'logs');
     this.#warnings.warn(
-      { upstream: upstream.name, kinds, err: error.message, forMs: REFUSAL_MS },
-      'upstream refused a subscription: its clients of that kind go to other nodes for a while',
+      { upstream: upstream.name, kind, filter: stream.key.length > 200 ? `${stream.key.slice(0, 200)}…` : stream.key, err: error.message, forMs: REFUSAL_MS },
+      'upstream refused a subscription: its clients go to other nodes for a while',
     );
     this.#queueRebalance();
   }

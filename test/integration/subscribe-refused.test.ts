@@ -1,9 +1,9 @@
 /**
  * A node that answers eth_subscribe with an error (a provider's cap on subscriptions, a kind it
- * does not serve) is passed over for that kind of subscription: clients whose sessions map to it
- * are subscribed on the next node on the ring instead of being refused as long as it refuses.
- * Other kinds stay where the ring puts them. Only when every node refuses does the client get an
- * error, and it carries the node's reason.
+ * does not serve, a filter or flag it does not take) is passed over for that subscription: clients
+ * whose sessions map to it are subscribed on the next node on the ring instead of being refused as
+ * long as it refuses. Other kinds and other filters stay where the ring puts them. Only when every
+ * node refuses does the client get an error, and it carries the node's reason.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -57,9 +57,9 @@ test('clients whose sessions map to a node that refuses newHeads are subscribed 
   }
   assert.equal(await upstreamSubscriptions(evmux, 'a', 'newHeads'), 0);
   assert.equal(await upstreamSubscriptions(evmux, 'b', 'newHeads'), 1);
-  const warning = evmux.logs.find((line) => line['msg'] === 'upstream refused a subscription: its clients of that kind go to other nodes for a while');
+  const warning = evmux.logs.find((line) => line['msg'] === 'upstream refused a subscription: its clients go to other nodes for a while');
   assert.equal(warning?.['upstream'], 'a');
-  assert.deepEqual(warning?.['kinds'], ['newHeads', 'logs']);
+  assert.equal(warning?.['kind'], 'newHeads');
   const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ name: string; subscriptions: { refused: string[] } }> };
   assert.deepEqual(
     status.upstreams.map((upstream) => [upstream.name, upstream.subscriptions.refused]),
@@ -95,4 +95,22 @@ test('when every node refuses, the client is told why', async (t) => {
   assert.equal((a.stats.requests.get('eth_subscribe') ?? 0) + (b.stats.requests.get('eth_subscribe') ?? 0), 2, 'each node asked once');
   const again = await client!.request('eth_subscribe', ['newHeads']);
   assert.equal(typeof again['result'], 'string', 'other kinds are still served');
+});
+
+test("one client's filter that every node refuses: that client is told why, everyone else's filters of the kind stay served", async (t) => {
+  const { a, b, evmux } = await twoNodes(t);
+  const odd = '0x00000000000000000000000000000000000000dd';
+  for (const node of [a, b]) {
+    node.refuse = (subscription) => (JSON.stringify(subscription.criteria).includes(odd) ? 'filter not supported' : undefined);
+  }
+  const all = await clients(t, evmux);
+  const refused = await all[0]!.request('eth_subscribe', ['logs', { address: odd }]);
+  assert.match((refused['error'] as { message: string } | undefined)?.message ?? JSON.stringify(refused), /filter not supported/);
+  // Before: the refusal covered every logs filter on every node for a minute.
+  for (const client of all) {
+    const reply = await client.request('eth_subscribe', ['logs', { address: '0x00000000000000000000000000000000000000ee' }]);
+    assert.equal(typeof reply['result'], 'string', `${client.label}: ${JSON.stringify(reply)}`);
+  }
+  assert.equal((await upstreamSubscriptions(evmux, 'a', 'logs')) ?? 0, 1, 'the sessions that map to a have their logs there');
+  assert.equal((await upstreamSubscriptions(evmux, 'b', 'logs')) ?? 0, 1);
 });

@@ -98,6 +98,8 @@ export class FakeNode {
   acceptConnections = true;
   /** kinds of subscription eth_subscribe answers with an error, and its message (a provider's cap) */
   readonly refusedKinds = new Map<SubscriptionKind, string>();
+  /** a refusal of one subscription's own (a filter the node does not take): its message, or undefined to serve it */
+  refuse: ((subscription: FakeSubscription) => string | undefined) | undefined;
   /** the text of the last 1000 WebSocket frames received, oldest first */
   readonly frames: string[] = [];
   /** the request headers of every WebSocket handshake, refused ones included, oldest first */
@@ -390,7 +392,7 @@ export class FakeNode {
   }
 
   #subscribe(client: FakeClient, subscription: FakeSubscription): string {
-    const refusal = this.refusedKinds.get(subscription.kind);
+    const refusal = this.refusedKinds.get(subscription.kind) ?? this.refuse?.(subscription);
     if (refusal !== undefined) throw new FakeRpcError(-32000, refusal);
     // port and counter: ids differ between fake nodes, so a leaked upstream id is noticed
     const id = `0x${this.port.toString(16).padStart(4, '0')}${(this.#nextSubscription++).toString(16).padStart(28, '0')}`;

@@ -36,6 +36,9 @@ class StubPool extends EventEmitter {
 }
 
 const KEYS = Array.from({ length: 300 }, (_, i) => `key-${i}`);
+const HEADS = { kind: 'newHeads', fingerprint: 'newHeads' } as const;
+const LOGS_A = { kind: 'logs', fingerprint: 'logs:{"address":["0x00000000000000000000000000000000000000aa"]}' } as const;
+const LOGS_B = { kind: 'logs', fingerprint: 'logs:{"address":["0x00000000000000000000000000000000000000bb"]}' } as const;
 
 function owners(affinity: SessionAffinity): Map<string, string | undefined> {
   return new Map(KEYS.map((key) => [key, affinity.owner(key)?.name]));
@@ -161,31 +164,45 @@ describe('SessionAffinity', () => {
     await new Promise((resolve) => setTimeout(resolve, 120));
     assert.equal(look(), start, 'hold-down over: by time alone, no event');
   });
-  it('a node that refused a kind owns no keys for that kind, only its keys of that kind move, and it is asked again after REFUSAL_MS', () => {
+  it('a node that refused a filter owns no keys for it, only its keys of that filter move, and it is asked again after REFUSAL_MS', () => {
     const pool = new StubPool(['node0', 'node1', 'node2']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
     const node1 = pool.byName('node1')!;
     const before = owners(affinity);
     const stateBefore = affinity.state();
-    affinity.refused(node1, 'logs');
+    affinity.refused(node1, { fingerprint: LOGS_A.fingerprint }, 'logs');
     assert.notEqual(affinity.state(), stateBefore, 'a refusal changes the state the rebalance watches');
     for (const key of KEYS) {
-      const logsOwner = affinity.owner(key, 'logs')?.name;
-      if (before.get(key) === 'node1') assert.notEqual(logsOwner, 'node1', `${key}: its logs go elsewhere`);
+      const logsOwner = affinity.owner(key, LOGS_A)?.name;
+      if (before.get(key) === 'node1') assert.notEqual(logsOwner, 'node1', `${key}: that filter goes elsewhere`);
       else assert.equal(logsOwner, before.get(key), `${key}: keys of other nodes stay`);
-      assert.equal(affinity.owner(key, 'newHeads')?.name, before.get(key), `${key}: other kinds stay`);
+      assert.equal(affinity.owner(key, LOGS_B)?.name, before.get(key), `${key}: other filters of the kind stay`);
+      assert.equal(affinity.owner(key, HEADS)?.name, before.get(key), `${key}: other kinds stay`);
       assert.equal(affinity.owner(key)?.name, before.get(key), `${key}: calls stay`);
     }
-    assert.equal(affinity.refuses(node1, 'logs', Date.now() + REFUSAL_MS - 1000), true);
-    assert.equal(affinity.refuses(node1, 'logs', Date.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
+    assert.deepEqual(affinity.refusedKinds(node1), ['logs']);
+    assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS - 1000), true);
+    assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
     assert.equal(affinity.state(), stateBefore);
   });
 
-  it('with every node refusing a kind, no node owns it', () => {
+  it('a refusal of a whole kind (a node with no newHeads has no logs either) covers every filter of it', () => {
     const pool = new StubPool(['node0', 'node1']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
-    for (const upstream of pool.upstreams) affinity.refused(upstream, 'newPendingTransactions');
-    assert.equal(affinity.owner('key-1', 'newPendingTransactions'), undefined);
-    assert.notEqual(affinity.owner('key-1', 'newHeads'), undefined);
+    const node0 = pool.byName('node0')!;
+    affinity.refused(node0, { kind: 'logs' }, 'logs');
+    assert.equal(affinity.refuses(node0, LOGS_A), true);
+    assert.equal(affinity.refuses(node0, LOGS_B), true);
+    assert.equal(affinity.refuses(node0, HEADS), false);
+  });
+
+  it('with every node refusing a filter, no node owns it', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const pending = { kind: 'newPendingTransactions', fingerprint: 'newPendingTransactions:true' } as const;
+    for (const upstream of pool.upstreams) affinity.refused(upstream, { fingerprint: pending.fingerprint }, pending.kind);
+    assert.equal(affinity.owner('key-1', pending), undefined);
+    assert.notEqual(affinity.owner('key-1', { kind: 'newPendingTransactions', fingerprint: 'newPendingTransactions' }), undefined, 'the plain form is still served');
+    assert.notEqual(affinity.owner('key-1', HEADS), undefined);
   });
 });
