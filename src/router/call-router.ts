@@ -15,7 +15,7 @@ import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
-import { answeredBlockNumber, isNullResult, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
+import { answeredBlockNumber, isNullResult, lastBlockNumber, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, namesPendingBlock, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
@@ -53,12 +53,6 @@ const NO_NODES: ReadonlySet<string> = new Set();
  */
 const NULL_RECHECK_DELAYS_MS: readonly number[] = [20, 40, 80, 160];
 
-
-/**
- * The most a null read by hash waits for the other nodes to say their heads (#nodeNowAhead): a
- * node that hangs is not waited out by every wallet polling for a receipt.
- */
-const HEAD_ASK_MS = 500;
 
 /** The most a signed transaction no node answered waits for a node to say whether it has it. */
 const UNANSWERED_SEND_CHECK_MS = 2000;
@@ -235,12 +229,10 @@ export class CallRouter {
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
     if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteBlockAnswered(upstream, reply, params);
+    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteBlocksAnswered(upstream, reply);
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
-    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error)) {
-      // A node known to be ahead; else, for a read that names no block number (a block hash), the
-      // nodes are asked their heads first, unless the error is one tried again elsewhere anyway.
-      const ask = this.#nodeAhead(upstream, tried, minHead) !== undefined || (minHead === undefined && !isRetryableRpcError(reply.error));
-      if (ask) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
+    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
+      return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     }
     if (reply.error === undefined && isPoolDependent(method) && isWrite(method)) this.#writers.note(caller.sessionKey, upstream.name);
     // A write's error is the node's word on it, whatever it says: a timeout or "internal error" may
@@ -252,11 +244,10 @@ export class CallRouter {
   /**
    * A node's answer to eth_blockNumber: its head, noted between probes (a client that learns head N
    * and asks for block N is then sent to a node known to have it), and raised to the highest head a
-   * serving node has, or one that went away had in the last 30 s (UpstreamPool.highestSeen: reads of
-   * its blocks wait for the others to get there). Nodes within health.maxLagBlocks serve, and they
-   * are rarely all at one height: taken as each node says it, a client polling eth_blockNumber saw
-   * it go back whenever its next call went to a node a block behind (or the node ahead died), and
-   * ethers' block polling then reported the block it had reported already once more.
+   * serving node has. Nodes within health.maxLagBlocks serve, and they are rarely all at one height:
+   * taken as each node says it, a client polling eth_blockNumber saw it go back whenever its next
+   * call went to a node a block behind, and ethers' block polling then reported the block it had
+   * reported already once more.
    */
   #headNotBehind(upstream: Upstream, reply: UpstreamReply): UpstreamReply {
     let answered: bigint | undefined;
@@ -267,7 +258,7 @@ export class CallRouter {
     }
     if (answered === undefined) return reply;
     upstream.noteReportedHead(answered);
-    const best = this.#pool.highestSeen;
+    const best = highestHead(this.#pool.serving());
     return best > answered ? resultReply(`0x${best.toString(16)}`) : reply;
   }
 
@@ -276,10 +267,8 @@ export class CallRouter {
    * more: mid-reorg its head can be behind the one it last reported): ask, once, another node at
    * the block the read names, or else a node further ahead than this one. For a transaction by
    * hash, the client's writer node first: a transaction it sent that is still pending may be in
-   * that node's pool only. For a read that names no block number (a block hash, a transaction)
-   * with no node known to be ahead, #nodeNowAhead learns the heads anew first. A null for a block
-   * at a height some node has reported stands only after #askAgainShortly: that block exists, or
-   * will again within moments.
+   * that node's pool only. A null for a block at a height some node has reported stands only after
+   * #askAgainShortly: that block exists, or will again within moments.
    */
   async #secondOpinion(
     method: string,
@@ -291,10 +280,8 @@ export class CallRouter {
     minHead: bigint | undefined,
     caller: CallContext,
   ): Promise<UpstreamReply> {
-    const answeredAt = upstream.headNumber;
     let other = method === 'eth_getTransactionByHash' ? this.#writerBesides(upstream, caller) : undefined;
     other ??= this.#nodeAhead(upstream, tried, minHead);
-    if (other === undefined && minHead === undefined) other = await this.#nodeNowAhead(answeredAt, upstream, tried, deadline);
     const answer = other === undefined ? reply : await this.#attempt(other, method, params, this.#timeLeft(method, deadline), caller).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
@@ -310,22 +297,6 @@ export class CallRouter {
     const ahead = this.#pick(exclude, minHead ?? upstream.headNumber + 1n, true);
     if (ahead !== undefined || minHead === undefined || minHead <= this.#pool.highestSeen) return ahead;
     return this.#pick(exclude);
-  }
-
-  /**
-   * For a read that names no block number, when no node is known to be ahead of `upstream`, which
-   * answered at head `head`: what evmux knows of the other nodes' heads can be a probe interval
-   * old, so the other serving nodes are asked theirs now (UpstreamPool.refreshHeads: one round
-   * trip, at most HEAD_ASK_MS); if the node ahead went away, the others are waited for (up to 1 s), as reads of its
-   * blocks are. Then a node whose head is now past `head`, `upstream` too if it moved on.
-   */
-  async #nodeNowAhead(head: bigint, upstream: Upstream, tried: ReadonlySet<string>, deadline: number): Promise<Upstream | undefined> {
-    const until = Math.min(deadline, performance.now() + NODE_WAIT_MS);
-    const seen = this.#pool.highestSeen;
-    if (seen > head && highestHead(this.#pool.serving()) < seen) await this.#pool.untilHead(seen, until);
-    else await this.#pool.refreshHeads(upstream, head, Math.min(until, performance.now() + HEAD_ASK_MS));
-    const exclude = tried.has(upstream.name) ? new Set([...tried].filter((name) => name !== upstream.name)) : tried;
-    return this.#pick(exclude, head + 1n, true);
   }
 
   /**
@@ -647,6 +618,17 @@ function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unk
   if (text.includes('pending')) return;
   const number = answeredBlockNumber(reply);
   // The usual answer is the head already known: no bigint made for it.
+  if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
+}
+
+/**
+ * A node that answered eth_getLogs with logs of block N, or a receipt of a transaction in block N,
+ * has N: noted as its head, so a client that reads that block or transaction by hash next (an
+ * indexer reading a log's block and receipt) is sent to a node known to have it, or gets a second
+ * opinion from one when a node a block behind answers null.
+ */
+function noteBlocksAnswered(upstream: Upstream, reply: UpstreamReply): void {
+  const number = lastBlockNumber(reply);
   if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
 }
 

@@ -114,6 +114,11 @@ export class FilterBook {
     if (this.holds(id, record)) this.#place(record);
   }
 
+  /** Whether a kept filter is the one `upstream` calls `nodeId` now. */
+  holdsNodeFilter(upstream: Upstream, nodeId: string): boolean {
+    return this.#byNodeFilter.has(`${upstream.name}/${nodeId.toLowerCase()}`);
+  }
+
   /** Whether `record` is still the one kept for `id` (an uninstall may have come in between). */
   holds(id: string, record: FilterRecord): boolean {
     return this.#records.get(id.toLowerCase()) === record;

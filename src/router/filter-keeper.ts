@@ -149,13 +149,13 @@ export class FilterKeeper {
     const record = this.#book.use(id as string);
     if (record === undefined) {
       const upstream = this.#pool.upstreams[upstreamIndex];
-      const asked = upstream === undefined ? undefined : this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
+      // Of no node here, or of a node filter a kept filter holds now (a node that counts its ids
+      // gave the id again): what a node says of an id it does not know.
+      if (upstream === undefined || this.#book.holdsNodeFilter(upstream, nodeId)) return Promise.resolve(filterGone(method));
+      const asked = this.#attemptOrThrow(upstream, method, [nodeId, ...list.slice(1)], caller);
       // An id evmux does not know (uninstalled already, or another replica's) on a node it cannot
       // reach: that node has no filter to give up.
-      if (asked !== undefined) return method === 'eth_uninstallFilter' ? asked.catch(unreachableUninstall) : asked;
-      // Of no node here: what a node says of an id it does not know.
-      if (method === 'eth_uninstallFilter') return Promise.resolve(resultReply(false));
-      throw new FilterNotFoundError();
+      return method === 'eth_uninstallFilter' ? asked.catch(unreachableUninstall) : asked;
     }
     // One call on a filter at a time: a poll must see what the one before it handed over.
     const run = record.turn.then(() => this.#useRecorded(record, id as string, method, list.slice(1), caller));
@@ -169,7 +169,11 @@ export class FilterKeeper {
   }
 
   async #useRecorded(record: FilterRecord, id: string, method: string, rest: unknown[], caller: Caller): Promise<UpstreamReply> {
-    if (!this.#book.holds(id, record)) return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
+    if (!this.#book.holds(id, record)) {
+      // Uninstalled meanwhile: its node filter went with it, or is another kept filter's now.
+      if (record.lost || this.#book.holdsNodeFilter(record.upstream, record.nodeId)) return filterGone(method);
+      return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
+    }
     if (method === 'eth_uninstallFilter') return this.#uninstall(record, id, caller);
     let reason: FilterMoveReason = 'node_down';
     // Its node gave its id to another filter: asked, it would answer with that filter's changes.
@@ -361,6 +365,12 @@ export class FilterKeeper {
       );
     }
   }
+}
+
+/** What a node says of a filter it does not have: false to eth_uninstallFilter, else -32000 "filter not found". */
+function filterGone(method: string): UpstreamReply {
+  if (method === 'eth_uninstallFilter') return resultReply(false);
+  throw new FilterNotFoundError();
 }
 
 function unreachableUninstall(error: unknown): UpstreamReply {

@@ -1,6 +1,8 @@
 /**
  * newPendingTransactions and syncing: no chain history to keep, so notifications are forwarded as
- * they come and a failover simply resubscribes elsewhere under the same client ids.
+ * they come and a failover simply resubscribes elsewhere under the same client ids. With nothing
+ * to replay, a move off a node whose stream still runs waits until the new node's stream is live
+ * (SubscriptionManager.rebalance): moved at once, the clients missed what came in between.
  */
 import type { Group } from './group.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
@@ -17,6 +19,11 @@ export class PassthroughTopic extends Topic implements StreamUser {
   detach(): void {
     this.#stream?.removeUser(this);
     this.#stream = undefined;
+  }
+
+  /** Its node's stream is live: notifications are coming. */
+  get live(): boolean {
+    return this.#stream?.live === true;
   }
 
   ready(): Promise<void> {

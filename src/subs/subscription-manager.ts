@@ -15,7 +15,7 @@ import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { REFUSAL_MS, type SessionAffinity } from './affinity.js';
 import { FilterShares } from './filter-shares.js';
-import type { ClientSubscription, Publish, Subscriber } from './group.js';
+import type { ClientSubscription, Group, Publish, Subscriber } from './group.js';
 import { HeadFeed, type HeadListener } from './head-feed.js';
 import { HeadTopic } from './head-topic.js';
 import { LogsTopic } from './logs-topic.js';
@@ -26,7 +26,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
 import { parseSubscription, type SubscriptionSpec } from './subscription-params.js';
-import type { Topic, TopicDeps } from './topic.js';
+import type { GroupState, Topic, TopicDeps } from './topic.js';
 import { ownWorkSlots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 
@@ -38,6 +38,9 @@ const REBALANCE_INTERVAL_MS = 1000;
  */
 const SUBSCRIBE_RETRIES = 2;
 const SUBSCRIBE_RETRY_MS = 100;
+/** A pass-through move waits for the new node's subscription this many tries, this far apart (#moveWhenLive). */
+const MOVE_TRIES = 4;
+const MOVE_RETRY_MS = 250;
 
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
@@ -63,6 +66,10 @@ export class SubscriptionManager {
   readonly #reserved = new WeakMap<Subscriber, number>();
   /** topics with subscribe calls waiting for their upstream subscription */
   readonly #joining = new Map<Topic, number>();
+  /** pass-through subscriptions waiting on the old node's live stream for the new node's (#moveWhenLive) */
+  readonly #moving = new Set<ClientSubscription>();
+  /** #moveWhenLive's pauses between tries */
+  readonly #moveTimers = new Set<NodeJS.Timeout>();
   readonly #shares: FilterShares;
   #timer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
@@ -255,15 +262,57 @@ export class SubscriptionManager {
           }
           for (const [target, members] of moves) {
             const destination = this.#topic(target, topic.spec);
-            destination.adopt(members, { ...(group.cursor && { cursor: group.cursor.clone() }), ...(group.logBook && { logBook: group.logBook.clone() }) });
-            this.#telemetry.failover(topic.spec.kind);
-            this.#logger.info({ kind: topic.spec.kind, from: upstream.name, to: target.name, clients: members.length }, 'subscriptions moved');
+            if (topic instanceof PassthroughTopic && topic.live) this.#moveWhenLive(topic, group, destination, members);
+            else this.#moved(topic, destination, members, { ...(group.cursor && { cursor: group.cursor.clone() }), ...(group.logBook && { logBook: group.logBook.clone() }) });
           }
         }
         topic.dropEmptyGroups();
         this.#releaseIfIdle(topic);
       }
     }
+  }
+
+  #moved(from: Topic, to: Topic, members: ClientSubscription[], state: GroupState): void {
+    to.adopt(members, state);
+    this.#telemetry.failover(from.spec.kind);
+    this.#logger.info({ kind: from.spec.kind, from: from.upstream.name, to: to.upstream.name, clients: members.length }, 'subscriptions moved');
+  }
+
+  /**
+   * Make before break for a stream with nothing to replay (pending transactions): the clients stay
+   * on the old node's live stream until the new node's subscribe is answered, then move, those
+   * still on the old group and still owned by the new node. It is asked MOVE_TRIES times (a node
+   * back a moment ago may not have its subscription socket yet); should it fail every time, they
+   * move all the same, as on any failover, and the new topic keeps asking.
+   */
+  #moveWhenLive(from: PassthroughTopic, group: Group, to: Topic, members: ClientSubscription[]): void {
+    const waiting = members.filter((member) => !this.#moving.has(member));
+    if (waiting.length === 0) return;
+    for (const member of waiting) this.#moving.add(member);
+    this.#joining.set(to, (this.#joining.get(to) ?? 0) + 1);
+    const settle = (): void => {
+      for (const member of waiting) this.#moving.delete(member);
+      this.#leaveJoining(to);
+      const still = waiting.filter((member) => member.group === group && this.#affinity.owner(member.subscriber.sessionKey, from.spec) === to.upstream);
+      if (still.length > 0) this.#moved(from, to, still, {});
+      from.dropEmptyGroups();
+      this.#releaseIfIdle(from);
+      this.#releaseIfIdle(to);
+    };
+    const tryReady = (left: number): void => {
+      to.ready().then(settle, () => {
+        if (left <= 1) {
+          settle();
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.#moveTimers.delete(timer);
+          tryReady(left - 1);
+        }, MOVE_RETRY_MS);
+        this.#moveTimers.add(timer);
+      });
+    };
+    tryReady(MOVE_TRIES);
   }
 
   /** Per upstream: totals per kind, and the `listLimit` topics and streams with the most clients. */
@@ -282,6 +331,7 @@ export class SubscriptionManager {
   close(): void {
     clearInterval(this.#timer);
     clearInterval(this.#watchdog);
+    for (const timer of this.#moveTimers) clearTimeout(timer);
     for (const topics of this.#topics.values()) for (const topic of topics.values()) topic.close();
     this.#registry.close();
   }

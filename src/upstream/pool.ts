@@ -37,6 +37,7 @@ export const NODE_WAIT_MS = 1000;
 const HIGHEST_SEEN_MS = 30_000;
 /** While a read waits for a node to have its block, the nodes below it are asked this often. */
 const ASK_AGAIN_MS = 200;
+
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
   /** the chain the nodes must serve; its id answers eth_chainId once known */
@@ -149,33 +150,16 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     // What evmux knows of a node's head can be a probe interval old: the nodes below it are asked
     // now, and again while the wait lasts.
     const ask = (): void => {
-      for (const upstream of this.#serving) if (upstream.headNumber < number) void upstream.refreshHead();
+      for (const upstream of this.#serving) if (upstream.headNumber < number) upstream.refreshHead();
     };
     return this.#until(() => this.#serving.some((upstream) => upstream.headNumber >= number), until, ask);
   }
 
   /**
-   * Asks each serving node but `except` for its head now. Resolves true as soon as one of them is
-   * past `above`, false once they all answered without being so, at `until` (on the
-   * performance.now() clock: a node that hangs is not waited out), or at close. For a read that
-   * names a block by hash or a transaction and came back null: the node asked may be behind one
-   * that evmux has not heard from since its last probe. A probe in flight is shared, so however
-   * many such reads come at once (wallets polling for a receipt), a node has one eth_blockNumber at
-   * a time to answer.
-   */
-  refreshHeads(except: Upstream, above: bigint, until: number): Promise<boolean> {
-    const asked: Array<Promise<void>> = [];
-    for (const upstream of this.#serving) if (upstream !== except) asked.push(upstream.refreshHead());
-    if (asked.length === 0) return Promise.resolve(false);
-    return this.#until(() => this.#serving.some((upstream) => upstream !== except && upstream.headNumber > above), until, undefined, Promise.all(asked));
-  }
-
-  /**
    * Resolves with `condition()` once it holds (checked as nodes come and go and heads rise), at
-   * `until`, when `settled` settles, or at close. `ask`, if given, is called at once and every
-   * ASK_AGAIN_MS meanwhile.
+   * `until`, or at close. `ask`, if given, is called at once and every ASK_AGAIN_MS meanwhile.
    */
-  #until(condition: () => boolean, until: number, ask?: () => void, settled?: Promise<unknown>): Promise<boolean> {
+  #until(condition: () => boolean, until: number, ask?: () => void): Promise<boolean> {
     const wait = until - performance.now();
     if (condition() || wait <= 0 || this.#closed) return Promise.resolve(condition());
     return new Promise((resolve) => {
@@ -196,7 +180,6 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.on('changed', onChanged);
       this.on('height', onChanged);
       this.#waiters.add(done);
-      void settled?.then(done, done);
     });
   }
 

@@ -234,16 +234,34 @@ export function answeredBlockNumber(reply: UpstreamReply): number | undefined {
   const { tail } = reply;
   for (let at = tail.indexOf(U); at > 1; at = tail.indexOf(U, at + 1)) {
     if (tail[at - 1] !== N || tail[at - 2] !== QUOTE || !startsWithAt(tail, at, NUMBER_REST)) continue;
-    let value = 0;
-    let digits = 0;
-    for (let i = at + NUMBER_REST.length; i < tail.length && tail[i] !== QUOTE; i++, digits++) {
-      const digit = hexDigit(tail[i]!);
-      if (digit < 0 || digits === 13) return undefined;
-      value = value * 16 + digit;
-    }
-    return digits === 0 ? undefined : value;
+    return hexNumberAt(tail, at + NUMBER_REST.length);
   }
   return undefined;
+}
+
+const BLOCK_NUMBER_FIELD = Buffer.from('"blockNumber":"0x');
+
+/**
+ * The last `blockNumber` in a node's answer: an eth_getLogs list's highest block (logs come in
+ * block order), a receipt's block. Undefined for none, an error, or a number past 2^52. Searched
+ * from the end, so a long list costs no more than its last entry.
+ */
+export function lastBlockNumber(reply: UpstreamReply): number | undefined {
+  if (reply.error !== undefined) return undefined;
+  const at = reply.tail.lastIndexOf(BLOCK_NUMBER_FIELD);
+  return at < 0 ? undefined : hexNumberAt(reply.tail, at + BLOCK_NUMBER_FIELD.length);
+}
+
+/** The hex digits from `start` up to a quote, as a number; undefined for none, a non-digit, or past 2^52. */
+function hexNumberAt(tail: Buffer, start: number): number | undefined {
+  let value = 0;
+  let digits = 0;
+  for (let i = start; i < tail.length && tail[i] !== QUOTE; i++, digits++) {
+    const digit = hexDigit(tail[i]!);
+    if (digit < 0 || digits === 13) return undefined;
+    value = value * 16 + digit;
+  }
+  return digits === 0 ? undefined : value;
 }
 
 function hexDigit(byte: number): number {

@@ -93,8 +93,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #probeFailures = 0;
   #probeSuccesses = 0;
   #probeTimer: NodeJS.Timeout | undefined;
-  /** the probe in flight: refreshHead shares it */
-  #probing: Promise<void> | undefined;
+  #probing = false;
   #head: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = Date.now();
@@ -162,12 +161,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }, this.#settings.health.probeIntervalMs);
   }
 
-  /**
-   * Ask the node its head now, between probes (a read waits for a block this node may have by now);
-   * settles when the answer is in (or the probe failed). A probe in flight is shared.
-   */
-  refreshHead(): Promise<void> {
-    return this.#probe().catch(() => {});
+  /** Ask the node its head now, between probes (a read waits for a block this node may have by now). */
+  refreshHead(): void {
+    void this.#probe().catch(() => {});
   }
 
   /** Some call socket is open. */
@@ -429,15 +425,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }
   }
 
-  #probe(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#probing ??= this.#probeOnce().finally(() => {
-      this.#probing = undefined;
-    });
-    return this.#probing;
-  }
-
-  async #probeOnce(): Promise<void> {
+  async #probe(): Promise<void> {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
     try {
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
@@ -464,6 +454,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         this.#downForSockets = false;
         if (this.#healthy) this.#setHealthy(false, `probe failed: ${(error as Error).message}`);
       }
+    } finally {
+      this.#probing = false;
     }
   }
 

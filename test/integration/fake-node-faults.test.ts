@@ -603,6 +603,11 @@ test('a node that counts its filter ids from 1 again after a restart: a new filt
   assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2']);
   assert.equal((await call(evmux, 'eth_uninstallFilter', [first]))['result'], true);
   assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2'], 'uninstalling the first leaves the second');
+  // The first's id names the node filter the second holds now: it is gone, not the second's.
+  const gone = (await call(evmux, 'eth_getFilterChanges', [first]))['error'] as { code: number; message: string } | undefined;
+  assert.deepEqual(gone, { code: -32000, message: 'filter not found' });
+  assert.equal((await call(evmux, 'eth_uninstallFilter', [first]))['result'], false);
+  assert.deepEqual((await call(evmux, 'eth_getFilterChanges', [second]))['result'], ['filter 2']);
 });
 
 test('a node that takes the WebSocket handshake and closes at once (an API key over quota): reconnects back off, and the streak is logged once', async (t) => {
@@ -624,4 +629,43 @@ test('a node that takes the WebSocket handshake and closes at once (an API key o
   assert.equal(lines('upstream socket closed'), 0, 'closes right after opening are failed connects');
   assert.ok(lines('upstream connect failed') <= 2, `${lines('upstream connect failed')} connect-failed lines: one per socket's streak`);
   assert.ok(lines('upstream socket open') <= 2, `${lines('upstream socket open')} open lines: the streak's later ones are debug`);
+});
+
+test('pending transactions: a move back to a node that returned waits for its stream to be live, so nothing every node saw is missed', async (t) => {
+  const { nodes, evmux } = await setup(t, 2, { health: { probeIntervalMs: 200 }, subscriptions: { holdDownMs: 500 } });
+  const client = await Probe.open(evmux.wsUrl, t);
+  const id = (await client.request('eth_subscribe', ['newPendingTransactions']))['result'];
+  const got: string[] = [];
+  client.ws.on('message', (data) => {
+    const frame = JSON.parse(String(data)) as { params?: { subscription?: unknown; result?: unknown } };
+    if (frame.params !== undefined && frame.params.subscription === id) got.push(String(frame.params.result));
+  });
+  const pendingOn = async (name: string): Promise<number> => (await evmux.metric('evmux_upstream_subscriptions', { upstream: name, kind: 'newPendingTransactions' })) ?? 0;
+  let home = -1;
+  await waitFor('the stream is live', async () => {
+    home = (await pendingOn('node0')) === 1 ? 0 : (await pendingOn('node1')) === 1 ? 1 : -1;
+    return home >= 0;
+  }, 5_000);
+  const node = nodes[home]!;
+  // Its node goes away; the client moves to the other one.
+  node.acceptConnections = false;
+  node.dropConnections();
+  await waitFor('moved to the other node', async () => (await pendingOn(`node${1 - home}`)) === 1, 5_000);
+  // Transactions every node sees, from now on, every 10 ms.
+  const sent: string[] = [];
+  const ticker = setInterval(() => {
+    const hash = `0x${(sent.length + 1).toString(16).padStart(64, '0')}`;
+    sent.push(hash);
+    for (const each of nodes) each.notify('newPendingTransactions', hash);
+  }, 10);
+  t.after(() => clearInterval(ticker));
+  // It comes back slow to answer (a remote node): the move back waits for its stream.
+  node.latencyMs = 150;
+  node.acceptConnections = true;
+  await waitFor('moved back', async () => evmux.logs.some((line) => line['msg'] === 'subscriptions moved' && line['to'] === `node${home}`), 10_000);
+  await sleep(300);
+  clearInterval(ticker);
+  await sleep(300);
+  const missed = sent.filter((hash) => !got.includes(hash));
+  assert.deepEqual(missed, [], `${missed.length} of ${sent.length} missed`);
 });

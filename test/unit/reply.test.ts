@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { answeredBlockNumber, isNullResult, parseUpstreamFrame as parseBytes, replyResult } from '../../src/upstream/reply.js';
+import { answeredBlockNumber, isNullResult, lastBlockNumber, parseUpstreamFrame as parseBytes, replyResult } from '../../src/upstream/reply.js';
 
 const parseUpstreamFrame = (text: string) => parseBytes(Buffer.from(text));
 
@@ -85,4 +85,15 @@ test("a block answer's number is read from its bytes: the header's, not a transa
   assert.equal(block('"number":"0x1g"'), undefined);
   assert.equal(answeredBlockNumber(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"result":null}').reply!), undefined);
   assert.equal(answeredBlockNumber(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"\\"number\\":\\"0x5\\""}}').reply!), undefined);
+});
+
+test("the last blockNumber in an answer is read from its bytes: a log list's highest, a receipt's", () => {
+  const last = (result: string) => lastBlockNumber(parseUpstreamFrame(`{"jsonrpc":"2.0","id":1,"result":${result}}`).reply!);
+  assert.equal(last('[{"blockNumber":"0x9","logIndex":"0x0"},{"blockNumber":"0xa","logIndex":"0x0"}]'), 10);
+  assert.equal(last('{"blockHash":"0xab","blockNumber":"0x1f","logs":[{"blockNumber":"0x1f"}],"status":"0x1"}'), 31);
+  assert.equal(last('[]'), undefined);
+  assert.equal(last('null'), undefined);
+  assert.equal(last('[{"blockNumber":"0x10000000000000"}]'), undefined);
+  assert.equal(last('[{"blockNumber":null}]'), undefined);
+  assert.equal(lastBlockNumber(parseUpstreamFrame('{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"\\"blockNumber\\":\\"0x5\\""}}').reply!), undefined);
 });
