@@ -229,7 +229,7 @@ export class CallRouter {
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
     if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteBlockAnswered(upstream, reply, params);
-    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteBlocksAnswered(upstream, reply);
+    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteBlocksAnswered(upstream, reply, params);
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
@@ -614,8 +614,7 @@ function readsPool(method: string, params: unknown): boolean {
  * block N next is sent to a node that has it. Not a "pending" block: it is not on the chain yet.
  */
 function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unknown): void {
-  const text = params instanceof ParamsJson ? params.text : Array.isArray(params) && typeof params[0] === 'string' ? params[0] : '';
-  if (text.includes('pending')) return;
+  if (paramsText(params).includes('pending')) return;
   const number = answeredBlockNumber(reply);
   // The usual answer is the head already known: no bigint made for it.
   if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
@@ -627,9 +626,19 @@ function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unk
  * indexer reading a log's block and receipt) is sent to a node known to have it, or gets a second
  * opinion from one when a node a block behind answers null.
  */
-function noteBlocksAnswered(upstream: Upstream, reply: UpstreamReply): void {
+function noteBlocksAnswered(upstream: Upstream, reply: UpstreamReply, params: unknown): void {
+  // Logs up to "pending" (nodes that serve them) are of a block not on the chain yet.
+  if (paramsText(params).includes('pending')) return;
   const number = lastBlockNumber(reply);
   if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
+}
+
+/** The params as the client wrote them, or (parsed) their first string, or JSON of their first object: enough to look for a "pending" tag. */
+function paramsText(params: unknown): string {
+  if (params instanceof ParamsJson) return params.text;
+  const first: unknown = Array.isArray(params) ? params[0] : undefined;
+  if (typeof first === 'string') return first;
+  return first !== null && typeof first === 'object' ? JSON.stringify(first) : '';
 }
 
 function highestHead(upstreams: readonly Upstream[]): bigint {

@@ -19,6 +19,13 @@ import type { SubscriptionKind, SubscriptionSpec } from './subscription-params.j
 /** How long a node that refused a subscription is passed over for it; then it is asked again. */
 export const REFUSAL_MS = 60_000;
 
+/**
+ * Filters a node's refusals are kept for at most; past them the node is passed over for the whole
+ * kind (a node that refuses that many filters refuses them all: a cap), so that one client sending
+ * distinct filters that nodes refuse cannot grow this without bound.
+ */
+export const MAX_REFUSED_FILTERS = 256;
+
 /** What a refusal covers: one filter (its fingerprint), or every filter of a kind. */
 export type RefusalScope = { fingerprint: string } | { kind: SubscriptionKind };
 
@@ -44,6 +51,8 @@ export class SessionAffinity {
   readonly #clearedAt = new Map<Upstream, number>();
   /** per node, the filters (by fingerprint) and whole kinds (`*kind`) it refused, and until when */
   readonly #refusals = new Map<Upstream, Map<string, Refusal>>();
+  /** counts every refusal made or expired: what state() says of them (not the fingerprints, which may be 45 KB each) */
+  #refusalVersion = 0;
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
     this.#pool = pool;
@@ -78,7 +87,11 @@ export class SessionAffinity {
   refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, now = Date.now()): void {
     let refusals = this.#refusals.get(upstream);
     if (refusals === undefined) this.#refusals.set(upstream, (refusals = new Map()));
-    refusals.set(scopeKey(scope), { kind, until: now + REFUSAL_MS });
+    this.#forgetRefusals(upstream, now);
+    const whole = refusals.size >= MAX_REFUSED_FILTERS && 'fingerprint' in scope;
+    if (whole) for (const [key, refusal] of refusals) if (refusal.kind === kind) refusals.delete(key);
+    refusals.set(whole ? scopeKey({ kind }) : scopeKey(scope), { kind, until: now + REFUSAL_MS });
+    this.#refusalVersion++;
   }
 
   /** The kinds of the subscriptions the node refused less than REFUSAL_MS ago. */
@@ -98,7 +111,11 @@ export class SessionAffinity {
   #forgetRefusals(upstream: Upstream, now: number): void {
     const refusals = this.#refusals.get(upstream);
     if (refusals === undefined) return;
-    for (const [key, refusal] of refusals) if (refusal.until <= now) refusals.delete(key);
+    for (const [key, refusal] of refusals) {
+      if (refusal.until > now) continue;
+      refusals.delete(key);
+      this.#refusalVersion++;
+    }
   }
 
   /**
@@ -111,9 +128,8 @@ export class SessionAffinity {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
       this.#forgetRefusals(upstream, now);
-      for (const key of this.#refusals.get(upstream)?.keys() ?? []) state += `-${key}`;
     }
-    return state;
+    return `${state}-${this.#refusalVersion}`;
   }
 
   /** Mark (or clear) a node whose subscription streams misbehave although the pool finds it usable. */

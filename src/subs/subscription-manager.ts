@@ -293,8 +293,11 @@ export class SubscriptionManager {
     const settle = (): void => {
       for (const member of waiting) this.#moving.delete(member);
       this.#leaveJoining(to);
-      const still = waiting.filter((member) => member.group === group && this.#affinity.owner(member.subscriber.sessionKey, from.spec) === to.upstream);
+      const left = waiting.filter((member) => member.group === group);
+      const still = left.filter((member) => this.#affinity.owner(member.subscriber.sessionKey, from.spec) === to.upstream);
       if (still.length > 0) this.#moved(from, to, still, {});
+      // Their owner changed while they waited: a rebalance takes them there.
+      if (still.length < left.length) this.#queueRebalance();
       from.dropEmptyGroups();
       this.#releaseIfIdle(from);
       this.#releaseIfIdle(to);

@@ -47,6 +47,8 @@ export class UpstreamStream {
   #liveSince = 0;
   /** why the last subscribe failed, for the error a waiting client gets */
   #lastFailure: string | undefined;
+  /** the node answered the last subscribe with an error */
+  #refused = false;
 
   constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
     this.upstream = upstream;
@@ -85,6 +87,12 @@ export class UpstreamStream {
   removeUser(user: StreamUser): void {
     this.#users.delete(user);
     if (this.#users.size > 0 || this.#graceTimer !== undefined) return;
+    // The node refused it: nothing to keep for clients coming back, and kept for the grace period,
+    // refused filters counted against limits.maxLogFiltersPerUpstream.
+    if (this.#refused && this.#live === undefined) {
+      this.close();
+      return;
+    }
     this.#graceTimer = setTimeout(() => {
       this.#graceTimer = undefined;
       if (this.#users.size === 0) this.close();
@@ -163,11 +171,13 @@ export class UpstreamStream {
       }
       this.#attempt = 0;
       this.#lastFailure = undefined;
+      this.#refused = false;
       this.#setLive(live);
       if (this.#lostOnce) for (const user of this.#users) user.onResumed();
     } catch (error) {
       this.#lastFailure = (error as Error).message;
       this.#deps.warnings.warn({ upstream: this.upstream.name, kind: this.kind, err: this.#lastFailure }, 'upstream subscribe failed');
+      this.#refused = error instanceof SubscribeRefused;
       if (error instanceof SubscribeRefused) this.#deps.onRefused(this, error);
       this.#scheduleRetry();
     }

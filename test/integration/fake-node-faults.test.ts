@@ -210,6 +210,14 @@ test('every node down: a read of a block they had fails as every call does then,
   assert.match(error.message, /no upstream available/);
 });
 
+test("logs of the 'pending' block in an eth_getLogs answer do not count as a node's head", async (t) => {
+  const { nodes, evmux } = await setup(t, 2, NO_PROBES);
+  const pendingLog = { address: `0x${'ee'.repeat(20)}`, topics: [], data: '0x', blockNumber: '0x65', blockHash: `0x${'11'.repeat(32)}`, logIndex: '0x0', transactionHash: `0x${'22'.repeat(32)}`, transactionIndex: '0x0', removed: false };
+  for (const node of nodes) node.handle('eth_getLogs', () => [pendingLog]);
+  for (let i = 0; i < 4; i++) assert.ok('result' in (await call(evmux, 'eth_getLogs', [{ fromBlock: '0x64', toBlock: 'pending' }])));
+  assert.equal((await call(evmux, 'eth_blockNumber'))['result'], '0x64', 'every node is at block 100');
+});
+
 test('a fallback node ahead of the primaries: a read of a block only it has is answered by the primaries, not held for it', async (t) => {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'faults' })));
   t.after(() => Promise.all(nodes.map((node) => node.close())));

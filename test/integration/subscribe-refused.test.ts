@@ -113,4 +113,8 @@ test("one client's filter that every node refuses: that client is told why, ever
   }
   assert.equal((await upstreamSubscriptions(evmux, 'a', 'logs')) ?? 0, 1, 'the sessions that map to a have their logs there');
   assert.equal((await upstreamSubscriptions(evmux, 'b', 'logs')) ?? 0, 1);
+  // The refused filter's streams are gone at once, not kept for the grace period, where they
+  // counted against limits.maxLogFiltersPerUpstream.
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ subscriptions: { streams: Array<{ key: string }> } }> };
+  for (const upstream of status.upstreams) assert.ok(!upstream.subscriptions.streams.some((stream) => stream.key.includes(odd.slice(2))), JSON.stringify(upstream.subscriptions.streams));
 });

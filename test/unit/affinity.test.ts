@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { REFUSAL_MS, SessionAffinity } from '../../src/subs/affinity.js';
+import { MAX_REFUSED_FILTERS, REFUSAL_MS, SessionAffinity } from '../../src/subs/affinity.js';
 import type { UpstreamPool } from '../../src/upstream/pool.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
@@ -171,7 +171,8 @@ describe('SessionAffinity', () => {
     const before = owners(affinity);
     const stateBefore = affinity.state();
     affinity.refused(node1, { fingerprint: LOGS_A.fingerprint }, 'logs');
-    assert.notEqual(affinity.state(), stateBefore, 'a refusal changes the state the rebalance watches');
+    const during = affinity.state();
+    assert.notEqual(during, stateBefore, 'a refusal changes the state the rebalance watches');
     for (const key of KEYS) {
       const logsOwner = affinity.owner(key, LOGS_A)?.name;
       if (before.get(key) === 'node1') assert.notEqual(logsOwner, 'node1', `${key}: that filter goes elsewhere`);
@@ -183,7 +184,7 @@ describe('SessionAffinity', () => {
     assert.deepEqual(affinity.refusedKinds(node1), ['logs']);
     assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS - 1000), true);
     assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
-    assert.equal(affinity.state(), stateBefore);
+    assert.notEqual(affinity.state(), during, 'and its end changes the state again');
   });
 
   it('a refusal of a whole kind (a node with no newHeads has no logs either) covers every filter of it', () => {
@@ -193,6 +194,19 @@ describe('SessionAffinity', () => {
     affinity.refused(node0, { kind: 'logs' }, 'logs');
     assert.equal(affinity.refuses(node0, LOGS_A), true);
     assert.equal(affinity.refuses(node0, LOGS_B), true);
+    assert.equal(affinity.refuses(node0, HEADS), false);
+  });
+
+  it('past MAX_REFUSED_FILTERS refused filters a node is passed over for the whole kind, and the state stays short', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const node0 = pool.byName('node0')!;
+    const big = (i: number): { kind: 'logs'; fingerprint: string } => ({ kind: 'logs', fingerprint: `logs:{"address":["${i}${'0'.repeat(40_000)}"]}` });
+    for (let i = 0; i < MAX_REFUSED_FILTERS; i++) affinity.refused(node0, { fingerprint: big(i).fingerprint }, 'logs');
+    assert.equal(affinity.refuses(node0, LOGS_A), false, 'each filter on its own so far');
+    assert.ok(affinity.state().length < 100, 'the state names no fingerprint');
+    affinity.refused(node0, { fingerprint: big(MAX_REFUSED_FILTERS).fingerprint }, 'logs');
+    assert.equal(affinity.refuses(node0, LOGS_A), true, 'past the cap: every logs filter');
     assert.equal(affinity.refuses(node0, HEADS), false);
   });
 
