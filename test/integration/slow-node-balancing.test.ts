@@ -50,13 +50,18 @@ test('a node slow for a few answers is tried again, and takes its share once it 
   const before = served(blip);
   while (served(blip) < before + 3) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
   blip.latencyMs = 0;
+  // Its estimate fades (halving every 2 s) until it is within the others' tolerance again: a few
+  // seconds, more on a loaded machine. Before the fade it was never picked again.
   const after = served(blip);
-  const until = performance.now() + 7000;
+  const until = performance.now() + 20_000;
   let calls = 0;
-  while (performance.now() < until) {
+  while (served(blip) - after < 50 && performance.now() < until) {
     await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
-    calls++;
-    if (calls % 50 === 0) await sleep(1);
+    if (++calls % 50 === 0) await sleep(1);
   }
-  assert.ok(served(blip) - after >= calls / 20, `the node slow for a moment served ${served(blip) - after} of the next ${calls} calls`);
+  assert.ok(served(blip) - after >= 50, `the node slow for a moment served ${served(blip) - after} of the next ${calls} calls in 20 s`);
+  // Back among equals: its share of a one-at-a-time client's calls (a third with three nodes).
+  const back = served(blip);
+  for (let i = 0; i < 300; i++) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+  assert.ok(served(blip) - back >= 50, `once fast again it served ${served(blip) - back} of 300 calls`);
 });
