@@ -228,8 +228,8 @@ export class CallRouter {
     caller: CallContext,
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
-    if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteBlockAnswered(upstream, reply, params);
-    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteBlocksAnswered(upstream, reply, params);
+    if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteAnsweredHead(upstream, params, answeredBlockNumber(reply));
+    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteAnsweredHead(upstream, params, lastBlockNumber(reply));
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
@@ -458,19 +458,23 @@ export class CallRouter {
    */
   #writerNode(method: string, caller: CallContext, minHead?: bigint, params?: unknown): Upstream | undefined {
     if (this.#writers.empty || !(isPoolDependent(method) || namesPendingBlock(method, params))) return undefined;
-    const name = this.#writers.nodeOf(caller.sessionKey);
-    const node = name === undefined ? undefined : this.#pool.byName(name);
-    const serving = this.#pool.serving();
-    if (node === undefined || !serving.includes(node)) return undefined;
+    const node = this.#servingWriter(caller);
+    if (node === undefined) return undefined;
     if (minHead !== undefined && node.headNumber < minHead) return undefined;
-    return readsPool(method, params) || node.headNumber >= highestHead(serving) ? node : undefined;
+    return readsPool(method, params) || node.headNumber >= highestHead(this.#pool.serving()) ? node : undefined;
   }
 
   /** The client's writer node, if it serves and is not `upstream`. */
   #writerBesides(upstream: Upstream, caller: CallContext): Upstream | undefined {
+    const node = this.#servingWriter(caller);
+    return node === upstream ? undefined : node;
+  }
+
+  /** The node the client sent a transaction through lately (recent-writers.ts), while it serves. */
+  #servingWriter(caller: CallContext): Upstream | undefined {
     if (this.#writers.empty) return undefined;
     const name = this.#writers.nodeOf(caller.sessionKey);
-    const node = name === undefined || name === upstream.name ? undefined : this.#pool.byName(name);
+    const node = name === undefined ? undefined : this.#pool.byName(name);
     return node !== undefined && this.#pool.serving().includes(node) ? node : undefined;
   }
 
@@ -609,28 +613,17 @@ function readsPool(method: string, params: unknown): boolean {
 }
 
 /**
- * A node that answered eth_getBlockByNumber with block N has N: noted as its head, as an answer to
- * eth_blockNumber is (Upstream.noteReportedHead), so a client handed N as "latest" that reads
- * block N next is sent to a node that has it. Not a "pending" block: it is not on the chain yet.
+ * A node that answered with block N has N: noted as its head, as an answer to eth_blockNumber is
+ * (Upstream.noteReportedHead). N is the block of an eth_getBlockByNumber answer (a client handed N
+ * as "latest" that reads block N next is sent to a node that has it), or the last block of an
+ * eth_getLogs answer or a receipt (an indexer that reads a log's block and receipt by hash next is
+ * sent to a node known to have them, or gets a second opinion from one when a node a block behind
+ * answers null). Not of a read of "pending": that block is not on the chain yet.
  */
-function noteBlockAnswered(upstream: Upstream, reply: UpstreamReply, params: unknown): void {
-  if (paramsText(params).includes('pending')) return;
-  const number = answeredBlockNumber(reply);
-  // The usual answer is the head already known: no bigint made for it.
-  if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
-}
-
-/**
- * A node that answered eth_getLogs with logs of block N, or a receipt of a transaction in block N,
- * has N: noted as its head, so a client that reads that block or transaction by hash next (an
- * indexer reading a log's block and receipt) is sent to a node known to have it, or gets a second
- * opinion from one when a node a block behind answers null.
- */
-function noteBlocksAnswered(upstream: Upstream, reply: UpstreamReply, params: unknown): void {
-  // Logs up to "pending" (nodes that serve them) are of a block not on the chain yet.
-  if (paramsText(params).includes('pending')) return;
-  const number = lastBlockNumber(reply);
-  if (number !== undefined && number > Number(upstream.headNumber)) upstream.noteReportedHead(BigInt(number));
+function noteAnsweredHead(upstream: Upstream, params: unknown, number: number | undefined): void {
+  // The usual answer is the head already known: no bigint made for it, nor the params looked at.
+  if (number === undefined || number <= Number(upstream.headNumber) || paramsText(params).includes('pending')) return;
+  upstream.noteReportedHead(BigInt(number));
 }
 
 /** The params as the client wrote them, or (parsed) their first string, or JSON of their first object: enough to look for a "pending" tag. */

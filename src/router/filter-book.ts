@@ -116,7 +116,7 @@ export class FilterBook {
 
   /** Whether a kept filter is the one `upstream` calls `nodeId` now. */
   holdsNodeFilter(upstream: Upstream, nodeId: string): boolean {
-    return this.#byNodeFilter.has(`${upstream.name}/${nodeId.toLowerCase()}`);
+    return this.#byNodeFilter.has(nodeFilterKey(upstream, nodeId));
   }
 
   /** Whether `record` is still the one kept for `id` (an uninstall may have come in between). */
@@ -137,14 +137,14 @@ export class FilterBook {
 
   /** The node filter is `record`'s now: a kept filter its node called by the same id lost it there. */
   #place(record: FilterRecord): void {
-    const key = nodeFilterKey(record);
+    const key = nodeFilterKey(record.upstream, record.nodeId);
     const before = this.#byNodeFilter.get(key);
     if (before !== undefined && before !== record) before.lost = true;
     this.#byNodeFilter.set(key, record);
   }
 
   #unplace(record: FilterRecord): void {
-    const key = nodeFilterKey(record);
+    const key = nodeFilterKey(record.upstream, record.nodeId);
     if (this.#byNodeFilter.get(key) === record) this.#byNodeFilter.delete(key);
   }
 
@@ -160,6 +160,6 @@ export class FilterBook {
   }
 }
 
-function nodeFilterKey(record: FilterRecord): string {
-  return `${record.upstream.name}/${record.nodeId.toLowerCase()}`;
+function nodeFilterKey(upstream: Upstream, nodeId: string): string {
+  return `${upstream.name}/${nodeId.toLowerCase()}`;
 }

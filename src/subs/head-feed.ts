@@ -5,7 +5,6 @@
  * (seen by probes or by other nodes) looks healthy to the pool, so the subscription layer has to
  * notice by itself.
  */
-import type { Logger } from '../log.js';
 import type { WarningThrottle } from '../runtime/warning-throttle.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -21,7 +20,6 @@ export class HeadFeed implements StreamUser {
   readonly upstream: Upstream;
   readonly #registry: StreamRegistry;
   readonly #listeners = new Set<HeadListener>();
-  readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
   /** Taken from the registry while someone listens: a released stream is never reused. */
   #stream: UpstreamStream | undefined;
@@ -32,10 +30,9 @@ export class HeadFeed implements StreamUser {
   /** since when the node has been known to be past the stream's last head */
   #behindSince: number | undefined;
 
-  constructor(upstream: Upstream, registry: StreamRegistry, logger: Logger, warnings: WarningThrottle) {
+  constructor(upstream: Upstream, registry: StreamRegistry, warnings: WarningThrottle) {
     this.upstream = upstream;
     this.#registry = registry;
-    this.#logger = logger;
     this.#warnings = warnings;
   }
 

@@ -422,7 +422,7 @@ export class SubscriptionManager {
   #feed(upstream: Upstream): HeadFeed {
     let feed = this.#feeds.get(upstream);
     if (feed === undefined) {
-      feed = new HeadFeed(upstream, this.#registry, this.#logger, this.#warnings);
+      feed = new HeadFeed(upstream, this.#registry, this.#warnings);
       this.#feeds.set(upstream, feed);
     }
     return feed;

@@ -391,9 +391,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /**
    * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's) or
-   * the block of one to eth_getBlockByNumber: a
-   * client that learns head N from one node and asks for block N is then sent to a node known to
-   * have it, not to one whose last known head is older.
+   * in a block it answered with (eth_getBlockByNumber, eth_getLogs, a receipt): a client that
+   * learns of block N from one node and asks for it next is then sent to a node known to have it,
+   * not to one whose last known head is older.
    */
   noteReportedHead(number: bigint): void {
     // Far beyond what its stream and probes said: a broken answer, not a head. Believed, it made
