@@ -16,6 +16,7 @@ import { UpstreamFailure } from './errors.js';
 import { LateSubscribes } from './late-subscribes.js';
 import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
+import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 
@@ -101,6 +102,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
+  /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
+  readonly #received = new ReceiveMeter();
   /**
    * One timer for all pending calls, armed for the earliest deadline, instead of a timer per call:
    * calls usually finish long before their deadline, and when the timer fires for one that did,
@@ -122,6 +125,16 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   get inFlight(): number {
     return this.#pending.size;
+  }
+
+  /** Where this socket's receiving stands now, for arrivingSince. */
+  receiveMark(): ReceiveMark {
+    return this.#received.mark();
+  }
+
+  /** Whether the node has been in the middle of sending a message since `mark` (receive-meter.ts). */
+  arrivingSince(mark: ReceiveMark): boolean {
+    return this.#received.arrivingSince(mark);
   }
 
   start(): void {
@@ -200,11 +213,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#options.logger[streak ? 'debug' : 'info']('upstream socket open');
       this.emit('open');
     });
+    socket.on('upgrade', (response) => this.#received.attach(response.socket));
     socket.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      this.#onFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
+      const frame = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+      this.#received.frame(frame.length);
+      if (!isBinary) this.#onFrame(frame);
     });
-    socket.on('pong', () => {
+    socket.on('ping', (data) => this.#received.frame(data.length));
+    socket.on('pong', (data) => {
+      this.#received.frame(data.length);
       clearTimeout(this.#pongTimer);
       this.#pongTimer = undefined;
     });
@@ -436,9 +453,19 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#pingTimer = setInterval(() => {
       if (socket.readyState !== WebSocket.OPEN) return;
       // One outstanding ping at a time, so the deadline is not pushed back by later pings.
-      this.#pongTimer ??= setTimeout(() => this.terminate(`no pong within ${timeoutMs} ms`), timeoutMs);
+      if (this.#pongTimer === undefined) this.#awaitPong(timeoutMs);
       socket.ping();
     }, intervalMs);
+  }
+
+  /** The pong is due within `timeoutMs`, or later while a message it waits behind is still arriving. */
+  #awaitPong(timeoutMs: number): void {
+    const mark = this.#received.mark();
+    this.#pongTimer = setTimeout(() => {
+      this.#pongTimer = undefined;
+      if (this.#received.arrivingSince(mark)) this.#awaitPong(timeoutMs);
+      else this.terminate(`no pong within ${timeoutMs} ms`);
+    }, timeoutMs);
   }
 
   #stopHeartbeat(): void {

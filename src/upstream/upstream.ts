@@ -432,7 +432,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
       if (!this.#chainChecked) await this.#checkChain(connection);
-      const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs);
+      const mark = connection.receiveMark();
+      const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs).catch((error: unknown) => {
+        // The answer waits behind a large one the node is still sending (a slow link): the node is
+        // busy with this socket, not failing. Its calls meanwhile time out and go elsewhere.
+        if (error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' && connection.arrivingSince(mark)) return undefined;
+        throw error;
+      });
+      if (reply === undefined) {
+        this.#logger.debug('probe answer held up behind a large answer still arriving: not counted');
+        return;
+      }
       if (reply.error) throw new Error(reply.error.message);
       const head = quantity(replyResult(reply));
       if (head === undefined) throw new Error('eth_blockNumber returned garbage');
