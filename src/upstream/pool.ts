@@ -46,6 +46,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
   readonly #usableSince = new Map<Upstream, number>();
+  /** when each node fell behind another healthy node's head (Date.now()); absent while it is not behind */
+  readonly #behindSince = new Map<Upstream, number>();
   #usable: readonly Upstream[] = [];
   #serving: readonly Upstream[] = [];
   #bestHead = -1n;
@@ -213,14 +215,29 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#bestHead - upstream.headNumber;
   }
 
+  /**
+   * Its head has not moved for stallMs, and for as long another node has been ahead of it. Timed
+   * from when it fell behind, not from its own last head: after a quiet spell longer than stallMs
+   * (mainnet's missed slots leave 24 s), every node but the first to get the next block was taken
+   * for stalled the moment that node got it, and its sessions moved away and back.
+   */
   #isStalled(upstream: Upstream): boolean {
-    // No head known (down, reconnecting, on another chain): nothing has stopped moving.
-    if (upstream.headNumber < 0n) return false;
+    const behindSince = this.#behindSince.get(upstream);
+    if (behindSince === undefined) return false;
     const stallMs = this.#config.health.stallMs;
     const now = Date.now();
-    if (now - upstream.headChangedAt < stallMs) return false;
-    // Only a stall if someone else's head moved meanwhile: a quiet chain is not a failure.
-    return this.upstreams.some((other) => other !== upstream && other.healthy && now - other.headChangedAt < stallMs && other.headNumber > upstream.headNumber);
+    return now - upstream.headChangedAt >= stallMs && now - behindSince >= stallMs;
+  }
+
+  /** Notes which nodes are behind a healthy node's head now, and since when. */
+  #noteBehind(): void {
+    const now = Date.now();
+    for (const upstream of this.upstreams) {
+      // No head known (down, reconnecting, on another chain): nothing has stopped moving.
+      const behind = upstream.headNumber >= 0n && this.upstreams.some((other) => other !== upstream && other.healthy && other.headNumber > upstream.headNumber);
+      if (!behind) this.#behindSince.delete(upstream);
+      else if (!this.#behindSince.has(upstream)) this.#behindSince.set(upstream, now);
+    }
   }
 
   #scheduleEvaluate(): void {
@@ -242,6 +259,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.#telemetry.upstreamHead(upstream.name, upstream.headNumber >= 0n ? upstream.headNumber : null);
     }
     if (best >= 0n) this.#bestHead = best;
+    this.#noteBehind();
     let changed = false;
     for (const upstream of this.upstreams) {
       const lagging = this.#lag(upstream) > BigInt(this.#config.health.maxLagBlocks);
