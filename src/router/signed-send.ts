@@ -3,9 +3,11 @@
  * one at most once, and a client is never told a transaction failed that a node may have taken.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { keccak256 } from 'viem';
 import type { Config } from '../config/schema.js';
 import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { isNullResult, resultReply, type UpstreamReply } from '../upstream/reply.js';
@@ -20,12 +22,16 @@ import type { WriterNodes } from './writer-nodes.js';
 /** The most a signed transaction no node answered waits for a node to say whether it has it. */
 const UNANSWERED_SEND_CHECK_MS = 2000;
 
+/** Tries, beyond retry.maxAttempts, of nodes that refused a send before it left evmux (breaker, full queue). */
+const MAX_REFUSED_TRIES = 10;
+
 /** One try on one node, counted in the per-call metrics. */
 export type Attempt = (upstream: Upstream, method: string, params: unknown, timeoutMs: number, caller: CallContext) => Promise<UpstreamReply>;
 
 export class SignedSend {
   readonly #pool: UpstreamPool;
   readonly #maxAttempts: number;
+  readonly #backoff: { baseMs: number; maxMs: number };
   readonly #timeouts: MethodTimeouts;
   readonly #writers: WriterNodes;
   readonly #picker: NodePicker;
@@ -34,6 +40,7 @@ export class SignedSend {
   constructor(pool: UpstreamPool, retry: Config['retry'], timeouts: MethodTimeouts, writers: WriterNodes, picker: NodePicker, attempt: Attempt) {
     this.#pool = pool;
     this.#maxAttempts = retry.maxAttempts;
+    this.#backoff = { baseMs: retry.backoffBaseMs, maxMs: retry.backoffMaxMs };
     this.#timeouts = timeouts;
     this.#writers = writers;
     this.#picker = picker;
@@ -65,6 +72,7 @@ export class SignedSend {
     const tried = new Set<string>();
     let lastError: unknown;
     let mayHaveIt = false;
+    let refused = 0;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       let upstream = this.#writers.sendTarget(caller, tried);
       // Every node down for a moment: wait for one, as other calls do, rather than fail the send.
@@ -91,6 +99,16 @@ export class SignedSend {
         if (!(error instanceof UpstreamFailure)) throw error;
         lastError = error;
         if (mayHaveReachedNode(error)) mayHaveIt = true;
+        else if (refused < MAX_REFUSED_TRIES) {
+          // Refused before it left evmux: the node never saw it, so it may have it again, after a
+          // backoff. A half-open breaker lets one call through at a time: the sends of a burst
+          // after a node's restart were all refused but the first, with the deadline unused.
+          tried.delete(upstream.name);
+          const delay = backoffDelay(refused++, this.#backoff);
+          if (performance.now() + delay >= deadline) break;
+          await sleep(delay);
+          attempt--;
+        }
       }
     }
     if (mayHaveIt && answersHash && !isReply(lastError)) return this.#unanswered(method, raw, lastError as UpstreamFailure, caller);

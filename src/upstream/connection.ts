@@ -102,6 +102,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
+  /** the socket terminate() was called on, until it has closed */
+  #terminated: WebSocket | undefined;
   /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
   readonly #received = new ReceiveMeter();
   /**
@@ -177,9 +179,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   /** Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. */
   terminate(reason: string): void {
-    if (this.#socket === undefined) return;
+    const socket = this.#socket;
+    // Once per socket: every frame sent while it closes asks again (10,000 re-subscriptions, 10,000 warnings).
+    if (socket === undefined || this.#terminated === socket) return;
+    this.#terminated = socket;
     this.#options.logger.warn({ reason }, 'terminating upstream socket');
-    this.#socket.terminate();
+    socket.terminate();
   }
 
   #connect(): void {
@@ -231,6 +236,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', (code, reason) => {
+      if (this.#terminated === socket) this.#terminated = undefined;
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#stopHeartbeat();

@@ -358,6 +358,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #onConnectionClose(own: boolean): void {
     // Shutting down: the node is not down, evmux is leaving it.
     if (this.#closed) return;
+    // The calls it failed are not counted one by one (SlotHolder): the close is the one failure.
+    if (!own) this.#breaker.recordFailure();
     if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
@@ -515,7 +517,9 @@ class SlotHolder implements ReplySink {
   reject(error: unknown): void {
     const failure = error instanceof UpstreamFailure ? error : undefined;
     const timedOut = failure?.code === 'EVMUX_TIMEOUT' ? performance.now() - this.#started : 0;
-    this.#settled(failure !== undefined && !failure.blamesNode ? 'blameless' : 'failed', timedOut);
+    // A socket that closed under its calls is one failure of the node's, counted once by its close
+    // (#onConnectionClose): counted per call, one blip with five calls in flight opened the breaker.
+    this.#settled(failure !== undefined && (!failure.blamesNode || failure.code === 'EVMUX_SOCKET_CLOSED') ? 'blameless' : 'failed', timedOut);
     this.#sink.reject(error);
   }
 }

@@ -270,6 +270,17 @@ export class FakeNode {
     return dropped;
   }
 
+  /**
+   * Send each connection a close frame, then stop reading it and leave its TCP connection open: the
+   * client waits in CLOSING for a close that does not come (as behind a proxy that stopped relaying).
+   */
+  closeFramesOnly(): void {
+    for (const socket of this.#sockets) {
+      socket.pause();
+      socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+    }
+  }
+
   /** close all client sockets abruptly (simulate a dropped connection) without stopping the server */
   dropConnections(): void {
     for (const client of this.#clients) client.ws.terminate();
