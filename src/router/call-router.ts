@@ -13,7 +13,7 @@ import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
-import { UpstreamFailure } from '../upstream/errors.js';
+import { isAnswerTooLarge, UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { answeredBlockNumber, isNullResult, lastBlockNumber, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -25,7 +25,7 @@ import { FilterKeeper } from './filter-keeper.js';
 import { MethodTimeouts } from './method-timeouts.js';
 import { highestHead, NodePicker } from './node-picker.js';
 import { isPoolDependent } from './recent-writers.js';
-import { isAnswerTooLarge, isClosedUnderIt, isFilterCreator, isFilterUser, isRetryableRpcError, isSignedSend, isWrite, mayHaveReachedNode } from './retry-policy.js';
+import { isClosedUnderIt, isFilterCreator, isFilterUser, isRetryableRpcError, isSignedSend, isWrite, mayHaveReachedNode } from './retry-policy.js';
 import { SignedSend } from './signed-send.js';
 import { WriterNodes } from './writer-nodes.js';
 

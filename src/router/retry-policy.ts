@@ -62,14 +62,6 @@ export function isRetryableRpcError(error: JsonRpcErrorObject): boolean {
 }
 
 /**
- * The node's answer was over `limits.maxAnswerBytes`: the one transport failure that is the
- * caller's doing, and would close the next node's socket too.
- */
-export function isAnswerTooLarge(error: unknown): boolean {
-  return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';
-}
-
-/**
  * The call met a socket evmux closed for another call's answer over `limits.maxAnswerBytes`: it was
  * in flight on it, or sent in the moment before it was back. Trying it again does not count as one
  * of its attempts: a client asking for such answers on every node would otherwise use up the

@@ -24,6 +24,7 @@
  * (mergeable); the books keep only the reorg window, so histories that differ merge once the
  * difference has left it.
  */
+import { isAnswerTooLarge } from '../upstream/errors.js';
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
 import type { ClientSubscription, Group, Removal } from './group.js';
@@ -355,9 +356,10 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       const logs = await this.calls.logs({ ...query, ...criteria });
       return logs.map((raw) => parseLog(raw));
     };
+    // By hash: exactly that block's logs, whatever the node's canonical chain is right now.
+    const byHash = (block: TrackedHead): Promise<LogEntry[]> => getLogs({ blockHash: block.hash }).catch((error: unknown) => this.#tooLarge(error, block));
     if (blocks.length <= BY_HASH_MAX) {
-      // By hash: exactly that block's logs, whatever the node's canonical chain is right now.
-      const lists = await Promise.all(blocks.map((block) => getLogs({ blockHash: block.hash })));
+      const lists = await Promise.all(blocks.map(byHash));
       return lists.flat().filter((entry) => !entry.removed);
     }
     const wanted = new Map(blocks.map((block) => [block.number, block.hash]));
@@ -367,7 +369,16 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       if (block.number < from) from = block.number;
       if (block.number > to) to = block.number;
     }
-    const logs = await getLogs({ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` });
+    let logs: LogEntry[];
+    try {
+      logs = await getLogs({ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` });
+    } catch (error) {
+      if (!isAnswerTooLarge(error)) throw error;
+      // The range's logs are over limits.maxAnswerBytes together: block by block, one at a time.
+      const out: LogEntry[] = [];
+      for (const block of blocks) out.push(...(await byHash(block)));
+      return out.filter((entry) => !entry.removed);
+    }
     const out: LogEntry[] = [];
     for (const entry of logs) {
       const hash = wanted.get(entry.blockNumber);
@@ -377,6 +388,22 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
       out.push(entry);
     }
     return out;
+  }
+
+  /**
+   * One block's logs over limits.maxAnswerBytes: no node can send them (the answer closes the
+   * socket it comes on), and asking again, as a failed step is, looped for good, closing a call
+   * socket each second. Bounded as a replay is: the live logs held for the block stand, the rest
+   * are skipped, counted and logged. Other errors are the caller's.
+   */
+  #tooLarge(error: unknown, block: TrackedHead): LogEntry[] {
+    if (!isAnswerTooLarge(error)) throw error;
+    this.deps.telemetry.replayTruncated('logs');
+    this.deps.warnings.warn(
+      { upstream: this.upstream.name, filter: this.spec.fingerprint, block: Number(block.number) },
+      "a block's logs are over limits.maxAnswerBytes: the ones not received live are skipped",
+    );
+    return [];
   }
 
   #deliver(group: Group, entries: LogEntry[]): number {

@@ -31,3 +31,8 @@ export class UpstreamFailure extends Error {
     super(message);
   }
 }
+
+/** The node's answer was over limits.maxAnswerBytes: every node would send it, and close its socket on it. */
+export function isAnswerTooLarge(error: unknown): boolean {
+  return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';
+}

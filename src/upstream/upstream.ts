@@ -67,6 +67,13 @@ interface QueuedCall {
 
 type Settings = Pick<Config, 'health' | 'heartbeat' | 'reconnect' | 'breaker' | 'limits'>;
 
+/**
+ * How long a node stays usable with its only call socket closed by evmux for an answer over
+ * limits.maxAnswerBytes, while that socket reconnects (at once): as "not connected" the node left
+ * rotation, and every session on it moved away and back, on one client's oversized read.
+ */
+const OWN_CLOSE_GRACE_MS = 1_000;
+
 export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender {
   readonly name: string;
   readonly weight: number;
@@ -109,6 +116,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** its eth_chainId was checked since it last connected */
   #chainChecked = false;
   #wrongChain: string | undefined;
+  /** when evmux last closed one of its sockets for an answer over limits.maxAnswerBytes (performance.now()) */
+  #ownCloseAt = -Infinity;
 
   constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
     super();
@@ -171,9 +180,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return this.#connections.some((connection) => connection.isOpen);
   }
 
-  /** Connected, passing probes, breaker not open. Lag and stall are judged by the pool. */
+  /**
+   * Connected (or reconnecting right after evmux closed a socket for an answer over
+   * limits.maxAnswerBytes), passing probes, breaker not open. Lag and stall are judged by the pool.
+   */
   get healthy(): boolean {
-    return this.#healthy && this.connected && this.#breaker.state !== 'open';
+    return this.#healthy && (this.connected || performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS) && this.#breaker.state !== 'open';
   }
 
   /** Calls it takes at once (upstreams[].maxConcurrency); more wait in its fair queue. */
@@ -360,6 +372,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     if (this.#closed) return;
     // The calls it failed are not counted one by one (SlotHolder): the close is the one failure.
     if (!own) this.#breaker.recordFailure();
+    else this.#ownCloseAt = performance.now();
     if (!this.connected && !own) {
       // Down at once: a dead socket needs no probe to confirm it.
       this.#setHealthy(false, 'all sockets closed');
@@ -439,10 +452,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         // The answer waits behind a large one the node is still sending (a slow link): the node is
         // busy with this socket, not failing. Its calls meanwhile time out and go elsewhere.
         if (error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' && connection.arrivingSince(mark)) return undefined;
+        // Its socket closed for another call's answer over limits.maxAnswerBytes: nothing about the node.
+        if (error instanceof UpstreamFailure && !error.blamesNode) return undefined;
         throw error;
       });
       if (reply === undefined) {
-        this.#logger.debug('probe answer held up behind a large answer still arriving: not counted');
+        this.#logger.debug('probe held up behind a large answer, or its socket closed for one: not counted');
         return;
       }
       if (reply.error) throw new Error(reply.error.message);

@@ -1,0 +1,82 @@
+/**
+ * A logs stream whose block's logs are over limits.maxAnswerBytes (lowered, as the README suggests
+ * where memory is short, or a wide filter on a busy chain): no node can send them by eth_getLogs,
+ * since the answer closes the socket it comes on. The stream must not ask again and again (it
+ * did, once a second, for good), and the node must stay in rotation meanwhile (its only call
+ * socket closed and reopening, it was taken for down: every session on it moved away and back, and
+ * plain calls failed while both nodes were out). The live logs still reach the subscriber; what
+ * cannot be fetched is counted as a replay bound. Real anvil nodes in lockstep.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc } from '../support/node-rpc.js';
+import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
+
+const LOGS_PER_BLOCK = 200;
+const BLOCKS = 3;
+
+let devnet: LockstepDevnet;
+let evmux: TestGateway;
+before(async () => {
+  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0, traffic: false });
+  evmux = await startGateway(
+    devnet.nodes.map((node, i) => ({ name: `node${i}`, url: node.wsUrl })),
+    { limits: { maxAnswerBytes: 64 * 1024 } },
+  );
+});
+after(async () => {
+  await evmux?.close();
+  await devnet?.close();
+});
+
+test("a block's logs over maxAnswerBytes: no loop, no node out of rotation, live logs delivered", async () => {
+  const watcher = await StreamClient.open(evmux.wsUrl, 'watcher');
+  const indexer = await StreamClient.open(evmux.wsUrl, 'indexer');
+  try {
+    const heads = await watcher.subscribe(['newHeads']);
+    const logs = await indexer.subscribe(['logs', {}]);
+    await devnet.mine();
+    await watcher.first(heads);
+    const from = (await devnet.head(0)).number + 1n;
+    for (let block = 0; block < BLOCKS; block++) {
+      for (let i = 0; i < LOGS_PER_BLOCK; i++) devnet.queueEmit();
+      await devnet.mine();
+    }
+    const expected = (await rpc(devnet.nodes[0]!.httpUrl, 'eth_getLogs', [{ fromBlock: `0x${from.toString(16)}`, toBlock: 'latest' }])) as unknown[];
+    assert.equal(expected.length, BLOCKS * LOGS_PER_BLOCK);
+    await waitUntil('every live log delivered', () => indexer.notifications(logs).length >= expected.length, 15_000);
+    await sleep(3_000);
+    const oversized = evmux.logs.filter((line) => line['msg'] === 'upstream answer over limits.maxAnswerBytes').length;
+    assert.ok(oversized <= BLOCKS * 2, `${oversized} oversized answers: asked again and again`);
+    const outOfRotation = evmux.logs.filter((line) => line['msg'] === 'upstream not usable' || line['msg'] === 'upstream down');
+    assert.deepEqual(outOfRotation.map((line) => `${String(line['upstream'])}: ${String(line['msg'])}`), [], 'no node left rotation');
+    assert.equal((await evmux.metric('evmux_failovers_total', { kind: 'newHeads' })) ?? 0, 0, 'no session moved');
+    assert.equal(indexer.notifications(logs).length, expected.length, 'each live log once');
+  } finally {
+    watcher.close();
+    indexer.close();
+  }
+});
+
+test("a client's eth_getLogs over maxAnswerBytes is the client's error: its node stays in rotation", async () => {
+  const watcher = await StreamClient.open(evmux.wsUrl, 'watcher2');
+  const reader = await StreamClient.open(evmux.wsUrl, 'reader');
+  try {
+    const heads = await watcher.subscribe(['newHeads']);
+    await devnet.mine();
+    await watcher.first(heads);
+    const failoversBefore = (await evmux.metric('evmux_failovers_total', { kind: 'newHeads' })) ?? 0;
+    const linesBefore = evmux.logs.length;
+    const reply = await reader.request('eth_getLogs', [{ fromBlock: '0x0', toBlock: 'latest' }]);
+    assert.equal((reply.error as { code?: number } | undefined)?.code, -32005, JSON.stringify(reply).slice(0, 300));
+    await sleep(1_500);
+    const outOfRotation = evmux.logs.slice(linesBefore).filter((line) => line['msg'] === 'upstream not usable' || line['msg'] === 'upstream down');
+    assert.deepEqual(outOfRotation.map((line) => `${String(line['upstream'])}: ${String(line['msg'])}`), [], 'no node left rotation');
+    assert.equal((await evmux.metric('evmux_failovers_total', { kind: 'newHeads' })) ?? 0, failoversBefore, 'no session moved');
+  } finally {
+    watcher.close();
+    reader.close();
+  }
+});
