@@ -475,6 +475,14 @@ export class SubscriptionManager {
         this.#affinity.setFaulty(upstream, true);
         this.#logger.warn({ upstream: upstream.name, silentMs: silentFor, head: reference.toString() }, 'newHeads stream silent while the chain moves: failing its subscriptions over');
         this.#queueRebalance();
+      } else if (silentFor >= stallMs && Date.now() - since >= stallMs) {
+        // Still silent a stallMs after its stream was made anew, and its sessions had nowhere to go
+        // (one node: a provider's URL, whose load balancer pinned the stream socket to a backend
+        // that stopped sending heads while the call socket's went on): a new socket, which may
+        // reach another backend. Each stallMs until heads come, so it is never silent for good.
+        this.#silent.set(upstream, Date.now());
+        this.#logger.warn({ upstream: upstream.name, silentMs: silentFor, head: reference.toString() }, 'newHeads stream still silent while the chain moves: reconnecting its socket');
+        upstream.reconnectStreams('newHeads stream silent while the chain moves');
       } else if (feed.lastHeadAt > since && silentFor < stallMs) {
         this.#silent.delete(upstream);
         feed.remove(WATCHER);

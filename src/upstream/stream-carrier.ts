@@ -90,6 +90,14 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     await subscription.socket.request('eth_unsubscribe', [subscription.id], timeoutMs).catch(() => undefined);
   }
 
+  /**
+   * Drop the socket the subscriptions ride on, to be made anew: behind a load balancer a new
+   * connection may reach another backend than one that stopped sending heads.
+   */
+  reconnect(reason: string): void {
+    this.#current?.terminate(reason);
+  }
+
   close(): void {
     clearTimeout(this.#moveBackTimer);
     this.#moveBackTimer = undefined;

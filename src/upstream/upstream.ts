@@ -302,6 +302,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     };
   }
 
+  /** Drop the socket its subscriptions ride on, to be made anew (stream-carrier.ts). */
+  reconnectStreams(reason: string): void {
+    this.#streams.reconnect(reason);
+  }
+
   close(): void {
     this.#closed = true;
     clearInterval(this.#probeTimer);
