@@ -165,6 +165,10 @@ export class Gateway {
             this.#warnings.warn({ timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
           }
         },
+        answerCut: () => {
+          this.metrics.clientRejected('answer_unread');
+          this.#warnings.warn({}, 'HTTP client read no part of its answer for 10 s: its connection was closed with the rest unsent');
+        },
         get: (info) => this.#route(info.path, info.query, 'clients'),
       },
       {

@@ -88,7 +88,7 @@ export class Metrics implements Telemetry {
     });
     this.#clientRejections = new Counter({
       name: 'evmux_client_rejections_total',
-      help: 'Client connections (connections_per_ip, connections: the server-wide cap) and requests (rate_limit; log_filters: distinct logs filters on a node; log_filters_per_ip: from one address; installed_filters_per_ip: eth_new*Filter filters from one address; body_size: an HTTP body over limits.maxRequestBytes; body_timeout: an HTTP body not in within limits.requestBodyTimeoutMs) refused, by reason',
+      help: 'Client connections (connections_per_ip, connections: the server-wide cap) and requests (rate_limit; log_filters: distinct logs filters on a node; log_filters_per_ip: from one address; installed_filters_per_ip: eth_new*Filter filters from one address; body_size: an HTTP body over limits.maxRequestBytes; body_timeout: an HTTP body not in within limits.requestBodyTimeoutMs; answer_unread: an HTTP answer not read on for 10 s, cut) refused, by reason',
       labelNames: ['reason'],
       registers,
     });

@@ -75,6 +75,8 @@ export interface FrontEndHandlers<T> {
    * connection closed).
    */
   bodyRefused(reason: 'body_size' | 'body_timeout'): void;
+  /** A large HTTP answer the client had not read within uWS's 10 s: its connection was closed with part of it unsent. */
+  answerCut(): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }

@@ -255,23 +255,60 @@ class HttpExchange implements PostExchange {
   respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
-    writeResponse(this.#res, response, closeConnection, headOnly);
+    const res = this.#res;
+    res.cork(() => {
+      writeHead(res, response);
+      if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
+      else if (closeConnection || response.body.length <= STREAMED_BODY_BYTES) res.end(response.body, closeConnection);
+      else
+        this.streaming = streamBody(res, response.body, () => {
+          this.streaming = false;
+        });
+    });
   }
+
+  /** A large answer is being written as the client takes it (aborted meanwhile: the client was cut). */
+  streaming = false;
 }
 
-/** `headOnly`: the answer to a HEAD, its headers and the length its body would have. */
+/** Write a small response at once. `headOnly`: the answer to a HEAD, its headers and the length its body would have. */
 function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false, headOnly = false): void {
   res.cork(() => {
-    // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
-    if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
-    res.writeHeader(CONTENT_TYPE, contentTypeBytes(response.contentType));
-    if (response.headers !== undefined) {
-      const lines = headerLines(response.headers);
-      for (let i = 0; i < lines.length; i += 2) res.writeHeader(lines[i]!, lines[i + 1]!);
-    }
+    writeHead(res, response);
     if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
     else res.end(response.body, closeConnection);
   });
+}
+
+/**
+ * Answers past this size are handed to uWS as the client takes them (tryEnd and onWritable), not
+ * all at once: uWS closes a connection whose answer the client has not read on within 10 s, and
+ * after `end()` it does so without a word; a response still being written is aborted instead, so
+ * such a cut is seen, counted and logged.
+ */
+const STREAMED_BODY_BYTES = 64 * 1024;
+
+function writeHead(res: uWS.HttpResponse, response: HttpResponse): void {
+  // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
+  if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
+  res.writeHeader(CONTENT_TYPE, contentTypeBytes(response.contentType));
+  if (response.headers !== undefined) {
+    const lines = headerLines(response.headers);
+    for (let i = 0; i < lines.length; i += 2) res.writeHeader(lines[i]!, lines[i + 1]!);
+  }
+}
+
+/** Write `body` as far as the client takes it, and the rest as it does; true while some is left (`done` is called when it is out). */
+function streamBody(res: uWS.HttpResponse, text: string | Buffer, done: () => void): boolean {
+  const body = typeof text === 'string' ? Buffer.from(text) : text;
+  const start = res.getWriteOffset();
+  if (res.tryEnd(body, body.length)[1]) return false;
+  res.onWritable((offset) => {
+    const [ok, finished] = res.tryEnd(body.subarray(offset - start), body.length);
+    if (finished) done();
+    return ok;
+  });
+  return true;
 }
 
 /** uWS.js takes options after a host and port too (its typings name them only after a port). */
@@ -365,6 +402,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     res.onAborted(() => {
       exchange.aborted = true;
       bodies.done(exchange);
+      if (exchange.streaming) handlers.answerCut();
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
