@@ -27,7 +27,7 @@ import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
-import { isFilterGone } from './retry-policy.js';
+import { isFilterGone, mayHaveReachedNode } from './retry-policy.js';
 
 /** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
 export type FilterMoveReason = 'node_down' | 'node_unusable' | 'filter_lost';
@@ -192,6 +192,10 @@ export class FilterKeeper {
         reason = 'filter_lost';
       } catch (error) {
         if (!(error instanceof UpstreamFailure)) throw error;
+        // Refused before it left evmux (the node's queue full): busy, not gone, and so is not its
+        // filter. Moved, the filter cost an overloaded node three more calls, and with no other node
+        // the client was told its node was unavailable.
+        if (!mayHaveReachedNode(error)) throw new UpstreamUnavailableError(`${method}: upstream ${record.upstream.name}, which holds this filter, is busy (${error.message}); try again shortly`);
       }
     }
     const missed = await this.#move(record, id, reason, caller);
