@@ -118,6 +118,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #wrongChain: string | undefined;
   /** when evmux last closed one of its sockets for an answer over limits.maxAnswerBytes (performance.now()) */
   #ownCloseAt = -Infinity;
+  /** calls made while the only call sockets reopen after such a close: sent once one is open */
+  readonly #reopenWaiters: Array<() => void> = [];
 
   constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
     super();
@@ -249,9 +251,30 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const call = new SlotHolder(this.#settled, sink);
     const connection = this.#pickConnection();
+    if (connection !== undefined) connection.send(method, params, timeoutMs, call);
+    // No socket open in the moment after evmux closed one for an oversized answer: it reopens at once.
+    else if (performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS) this.#sendOnReopen(method, params, timeoutMs, call);
     // Still healthy with no socket open: the moment after evmux closed one itself, not the node's doing.
-    if (connection === undefined) rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, !this.#healthy));
-    else connection.send(method, params, timeoutMs, call);
+    else rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, !this.#healthy));
+  }
+
+  /** Send `call` once a call socket is open again, or fail it as not connected at the end of the grace. */
+  #sendOnReopen(method: string, params: unknown, timeoutMs: number, call: SlotHolder): void {
+    const started = performance.now();
+    const waitMs = Math.min(timeoutMs, OWN_CLOSE_GRACE_MS - (started - this.#ownCloseAt));
+    const timer = setTimeout(() => {
+      const at = this.#reopenWaiters.indexOf(send);
+      if (at >= 0) this.#reopenWaiters.splice(at, 1);
+      call.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, false));
+    }, Math.max(1, waitMs));
+    const send = (): void => {
+      clearTimeout(timer);
+      const connection = this.#pickConnection();
+      const left = timeoutMs - (performance.now() - started);
+      if (connection === undefined || left < 1) call.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, false));
+      else connection.send(method, params, left, call);
+    };
+    this.#reopenWaiters.push(send);
   }
 
   /**
@@ -313,6 +336,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     for (const waiting of this.#queue.drain()) waiting.release();
     this.#streams.close();
     for (const connection of this.#sockets) connection.close();
+    // With every socket closed, each fails as not connected (and clears its timer).
+    for (const send of this.#reopenWaiters.splice(0)) send();
   }
 
   /** Wait in the fair queue for a slot; refused when the queue is full of this client's share or more. */
@@ -367,6 +392,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   #onConnectionOpen(): void {
+    for (const send of this.#reopenWaiters.splice(0)) send();
     void this.#probe().catch(() => {});
     this.emit('state');
   }
