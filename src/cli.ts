@@ -9,7 +9,7 @@ import { availableParallelism, constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildConfig, readConfigFile, type FlagSettings } from './config/load.js';
 import { ConfigError, type Config } from './config/schema.js';
-import type { Demo } from './demo.js';
+import { demoBanner, startDemoDevnet, type Demo } from './demo.js';
 import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
 import { ListenError } from './server/listen-error.js';
@@ -114,17 +114,13 @@ async function main(): Promise<void> {
   const { flags, configPath, demo } = parseFlags(process.argv.slice(2));
   const file = configPath === undefined ? undefined : readConfigFile(configPath);
   let demoNet: Demo | undefined;
-  let demoModule: typeof import('./demo.js') | undefined;
   let logger: Logger;
   let config: Config;
   if (demo) {
     // Validate everything but the upstream list before spending time on the devnet.
     const placeholder = buildConfig(file, { ...flags, upstreams: ['ws://127.0.0.1:1'] });
     logger = createLogger(placeholder.logLevel);
-    // Loaded only for the demo: the devnet's transaction signing (viem) is 6.6 MB of heap that a
-    // gateway in front of real nodes has no use for.
-    demoModule = await import('./demo.js');
-    demoNet = await demoModule.startDemoDevnet(logger);
+    demoNet = await startDemoDevnet(logger);
     config = buildConfig({ ...file, upstreams: demoNet.upstreams }, { ...flags, upstreams: [] });
   } else {
     config = buildConfig(file, flags);
@@ -139,7 +135,7 @@ async function main(): Promise<void> {
   }
   await prioritizeEventLoop(config, logger);
   const gateway = await Gateway.start(config, logger);
-  if (demoNet !== undefined && demoModule !== undefined) process.stdout.write(demoModule.demoBanner(config, gateway.port, demoNet.devnet, gateway.adminPort));
+  if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet, gateway.adminPort));
 
   let stopping = false;
   const stop = (signal: string): void => {

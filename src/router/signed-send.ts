@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { keccak256 } from 'viem';
 import type { Config } from '../config/schema.js';
 import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
-import { keccakHex } from '../jsonrpc/keccak.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
@@ -123,7 +123,7 @@ export class SignedSend {
    * transaction may have been taken and names its hash.
    */
   async #unanswered(method: string, raw: string, failure: UpstreamFailure, caller: CallContext): Promise<UpstreamReply> {
-    const hash = keccakHex(raw);
+    const hash = keccak256(raw as `0x${string}`);
     const upstream = this.#picker.pick(new Set());
     const timeout = Math.min(this.#timeouts.timeoutOf('eth_getTransactionByHash'), UNANSWERED_SEND_CHECK_MS);
     const found = upstream === undefined ? undefined : await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
@@ -141,7 +141,7 @@ export class SignedSend {
   async #hashIfTaken(upstream: Upstream, reply: UpstreamReply, raw: string, deadline: number, caller: CallContext): Promise<string | undefined> {
     const known = isAlreadyKnown(reply.error!);
     if (!known && !isNonceTaken(reply.error!)) return undefined;
-    const hash = keccakHex(raw);
+    const hash = keccak256(raw as `0x${string}`);
     if (known) return hash;
     const timeout = this.#timeouts.timeLeft('eth_getTransactionByHash', deadline);
     const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);

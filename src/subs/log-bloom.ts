@@ -3,7 +3,7 @@
  * without asking the node: a block whose bloom rules the filter out needs no eth_getLogs even when
  * no live log arrived for it. Blooms have false positives, never false negatives.
  */
-import { hexBytes, keccak } from '../jsonrpc/keccak.js';
+import { hexToBytes, keccak256 } from 'viem';
 import type { LogFilter } from './subscription-params.js';
 
 const BLOOM_BYTES = 256;
@@ -22,7 +22,7 @@ export interface BloomQuery {
 function bitsOf(values: readonly string[]): Uint16Array {
   const bits = new Uint16Array(values.length * 3);
   for (const [index, hex] of values.entries()) {
-    const hash = keccak(hex);
+    const hash = hexToBytes(keccak256(hex as `0x${string}`));
     for (let i = 0; i < 3; i++) bits[index * 3 + i] = ((hash[2 * i]! << 8) | hash[2 * i + 1]!) & 2047;
   }
   return bits;
@@ -53,7 +53,7 @@ function isSet(bloom: Uint8Array, bit: number): boolean {
  */
 export function bloomMayMatch(logsBloom: unknown, query: BloomQuery): boolean {
   if (typeof logsBloom !== 'string' || !BLOOM_HEX.test(logsBloom)) return true;
-  const bloom = hexBytes(logsBloom);
+  const bloom = hexToBytes(logsBloom as `0x${string}`);
   if (bloom.every((byte) => byte === 0)) return false;
   if (query.addresses.length > 0 && !containsAny(bloom, query.addresses)) return false;
   return query.topics.every((alternatives) => containsAny(bloom, alternatives));
