@@ -6,7 +6,7 @@
  * breaker.openMs (5 s) after it was back. Fake nodes, since the blip must come while calls wait.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
@@ -31,12 +31,18 @@ async function call(evmux: TestGateway, method: string): Promise<Record<string, 
   return (await response.json()) as Record<string, unknown>;
 }
 
-test('sockets closed under 20 calls in flight come back in milliseconds, breakers closed', async (t) => {
+/** Two fake nodes of one chain and evmux in front of them, both usable. */
+async function twoNodes(t: TestContext): Promise<{ nodes: FakeNode[]; evmux: TestGateway }> {
   const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'blip' })));
   t.after(() => Promise.all(nodes.map((node) => node.close())));
   const evmux = await startGateway(nodes.map((node) => node.url));
   t.after(() => evmux.close());
   await waitUntil('both nodes usable', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 5_000);
+  return { nodes, evmux };
+}
+
+test('sockets closed under 20 calls in flight come back in milliseconds, breakers closed', async (t) => {
+  const { nodes, evmux } = await twoNodes(t);
 
   for (const node of nodes) node.latencyMs = 400;
   const inFlight = Array.from({ length: 20 }, () => call(evmux, 'eth_blockNumber'));
@@ -60,11 +66,7 @@ test('sockets closed under 20 calls in flight come back in milliseconds, breaker
 });
 
 test('calls sent on a socket while it closes: it is terminated, and that is logged, once', async (t) => {
-  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'blip' })));
-  t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const evmux = await startGateway(nodes.map((node) => node.url));
-  t.after(() => evmux.close());
-  await waitUntil('both nodes usable', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 5_000);
+  const { nodes, evmux } = await twoNodes(t);
   nodes[0]!.closeFramesOnly();
   await sleep(50);
   // One batch: its calls go out in one tick, each finding the socket closing.
