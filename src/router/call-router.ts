@@ -6,6 +6,7 @@
  * (writer-nodes.ts).
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -406,8 +407,4 @@ function paramsText(params: unknown): string {
   const first: unknown = Array.isArray(params) ? params[0] : undefined;
   if (typeof first === 'string') return first;
   return first !== null && typeof first === 'object' ? JSON.stringify(first) : '';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

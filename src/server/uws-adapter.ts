@@ -255,28 +255,24 @@ class HttpExchange implements PostExchange {
   respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
-    const res = this.#res;
-    res.cork(() => {
-      writeHead(res, response);
-      if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
-      else if (closeConnection || response.body.length <= STREAMED_BODY_BYTES) res.end(response.body, closeConnection);
-      else
-        this.streaming = streamBody(res, response.body, () => {
-          this.streaming = false;
-        });
-    });
+    writeResponse(this.#res, response, closeConnection, headOnly, this);
   }
 
   /** A large answer is being written as the client takes it (aborted meanwhile: the client was cut). */
   streaming = false;
 }
 
-/** Write a small response at once. `headOnly`: the answer to a HEAD, its headers and the length its body would have. */
-function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false, headOnly = false): void {
+/**
+ * `headOnly`: the answer to a HEAD, its headers and the length its body would have. With
+ * `exchange`, a body over STREAMED_BODY_BYTES is written as the client takes it (streamBody), and
+ * `exchange.streaming` says whether some of it is still to go.
+ */
+function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false, headOnly = false, exchange?: HttpExchange): void {
   res.cork(() => {
     writeHead(res, response);
     if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
-    else res.end(response.body, closeConnection);
+    else if (exchange === undefined || closeConnection || response.body.length <= STREAMED_BODY_BYTES) res.end(response.body, closeConnection);
+    else exchange.streaming = streamBody(res, response.body, exchange);
   });
 }
 
@@ -298,14 +294,14 @@ function writeHead(res: uWS.HttpResponse, response: HttpResponse): void {
   }
 }
 
-/** Write `body` as far as the client takes it, and the rest as it does; true while some is left (`done` is called when it is out). */
-function streamBody(res: uWS.HttpResponse, text: string | Buffer, done: () => void): boolean {
+/** Write `body` as far as the client takes it, and the rest as it does; true while some is left (`exchange.streaming` is cleared when it is out). */
+function streamBody(res: uWS.HttpResponse, text: string | Buffer, exchange: HttpExchange): boolean {
   const body = typeof text === 'string' ? Buffer.from(text) : text;
   const start = res.getWriteOffset();
   if (res.tryEnd(body, body.length)[1]) return false;
   res.onWritable((offset) => {
     const [ok, finished] = res.tryEnd(body.subarray(offset - start), body.length);
-    if (finished) done();
+    if (finished) exchange.streaming = false;
     return ok;
   });
   return true;

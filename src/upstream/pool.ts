@@ -229,12 +229,12 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return now - upstream.headChangedAt >= stallMs && now - behindSince >= stallMs;
   }
 
-  /** Notes which nodes are behind a healthy node's head now, and since when. */
-  #noteBehind(): void {
+  /** Notes which nodes are behind `best`, the highest healthy node's head now, and since when. */
+  #noteBehind(best: bigint): void {
     const now = Date.now();
     for (const upstream of this.upstreams) {
       // No head known (down, reconnecting, on another chain): nothing has stopped moving.
-      const behind = upstream.headNumber >= 0n && this.upstreams.some((other) => other !== upstream && other.healthy && other.headNumber > upstream.headNumber);
+      const behind = upstream.headNumber >= 0n && upstream.headNumber < best;
       if (!behind) this.#behindSince.delete(upstream);
       else if (!this.#behindSince.has(upstream)) this.#behindSince.set(upstream, now);
     }
@@ -259,7 +259,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.#telemetry.upstreamHead(upstream.name, upstream.headNumber >= 0n ? upstream.headNumber : null);
     }
     if (best >= 0n) this.#bestHead = best;
-    this.#noteBehind();
+    this.#noteBehind(best);
     let changed = false;
     for (const upstream of this.upstreams) {
       const lagging = this.#lag(upstream) > BigInt(this.#config.health.maxLagBlocks);

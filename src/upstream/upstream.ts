@@ -187,7 +187,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    * limits.maxAnswerBytes), passing probes, breaker not open. Lag and stall are judged by the pool.
    */
   get healthy(): boolean {
-    return this.#healthy && (this.connected || performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS) && this.#breaker.state !== 'open';
+    return this.#healthy && (this.connected || this.#reopening) && this.#breaker.state !== 'open';
   }
 
   /** Calls it takes at once (upstreams[].maxConcurrency); more wait in its fair queue. */
@@ -253,9 +253,18 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     const connection = this.#pickConnection();
     if (connection !== undefined) connection.send(method, params, timeoutMs, call);
     // No socket open in the moment after evmux closed one for an oversized answer: it reopens at once.
-    else if (performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS) this.#sendOnReopen(method, params, timeoutMs, call);
+    else if (this.#reopening) this.#sendOnReopen(method, params, timeoutMs, call);
     // Still healthy with no socket open: the moment after evmux closed one itself, not the node's doing.
-    else rejectLater(call, new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, !this.#healthy));
+    else rejectLater(call, this.#notConnected(!this.#healthy));
+  }
+
+  /** Within OWN_CLOSE_GRACE_MS of evmux closing a call socket for an answer over limits.maxAnswerBytes. */
+  get #reopening(): boolean {
+    return performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS;
+  }
+
+  #notConnected(blamesNode: boolean): UpstreamFailure {
+    return new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, blamesNode);
   }
 
   /** Send `call` once a call socket is open again, or fail it as not connected at the end of the grace. */
@@ -265,13 +274,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     const timer = setTimeout(() => {
       const at = this.#reopenWaiters.indexOf(send);
       if (at >= 0) this.#reopenWaiters.splice(at, 1);
-      call.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, false));
+      call.reject(this.#notConnected(false));
     }, Math.max(1, waitMs));
     const send = (): void => {
       clearTimeout(timer);
       const connection = this.#pickConnection();
       const left = timeoutMs - (performance.now() - started);
-      if (connection === undefined || left < 1) call.reject(new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.name}: not connected`, this.name, false));
+      if (connection === undefined || left < 1) call.reject(this.#notConnected(false));
       else connection.send(method, params, left, call);
     };
     this.#reopenWaiters.push(send);
