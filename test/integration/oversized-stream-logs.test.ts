@@ -8,30 +8,18 @@
  * cannot be fetched is counted as a replay bound. Real anvil nodes in lockstep.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { test } from 'node:test';
+import { devnetGatewayForFile } from '../support/devnet-gateway.js';
 import { rpc } from '../support/node-rpc.js';
 import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const LOGS_PER_BLOCK = 200;
 const BLOCKS = 3;
 
-let devnet: LockstepDevnet;
-let evmux: TestGateway;
-before(async () => {
-  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0, traffic: false });
-  evmux = await startGateway(
-    devnet.nodes.map((node, i) => ({ name: `node${i}`, url: node.wsUrl })),
-    { limits: { maxAnswerBytes: 64 * 1024 } },
-  );
-});
-after(async () => {
-  await evmux?.close();
-  await devnet?.close();
-});
+const fixture = devnetGatewayForFile(2, { config: { limits: { maxAnswerBytes: 64 * 1024 } }, traffic: false });
 
 test("a block's logs over maxAnswerBytes: no loop, no node out of rotation, live logs delivered", async () => {
+  const { devnet, evmux } = fixture;
   const watcher = await StreamClient.open(evmux.wsUrl, 'watcher');
   const indexer = await StreamClient.open(evmux.wsUrl, 'indexer');
   try {
@@ -61,6 +49,7 @@ test("a block's logs over maxAnswerBytes: no loop, no node out of rotation, live
 });
 
 test("a client's eth_getLogs over maxAnswerBytes is the client's error: its node stays in rotation", async () => {
+  const { devnet, evmux } = fixture;
   const watcher = await StreamClient.open(evmux.wsUrl, 'watcher2');
   const reader = await StreamClient.open(evmux.wsUrl, 'reader');
   try {

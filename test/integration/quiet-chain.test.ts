@@ -7,32 +7,19 @@
  * for a moment to make the order in which they get the block certain.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { test } from 'node:test';
+import { devnetGatewayForFile } from '../support/devnet-gateway.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 const STALL_MS = 1_000;
 
-let devnet: LockstepDevnet;
-let evmux: TestGateway;
-before(async () => {
-  devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0, traffic: false });
-  evmux = await startGateway(
-    devnet.nodes.map((node, i) => ({ name: `node${i}`, url: node.wsUrl })),
-    { health: { stallMs: STALL_MS, probeIntervalMs: 200, maxLagBlocks: 5 } },
-  );
-  await devnet.mine();
-  await waitUntil('both nodes usable', async () => (await evmux.metric('evmux_upstream_up', { upstream: 'node1' })) === 1 && (await evmux.metric('evmux_upstream_up', { upstream: 'node0' })) === 1, 5_000);
-});
-after(async () => {
-  await evmux?.close();
-  await devnet?.close();
-});
-
-const notUsable = (name: string): number => evmux.logs.filter((line) => line['upstream'] === name && line['msg'] === 'upstream not usable').length;
+const fixture = devnetGatewayForFile(2, { config: { health: { stallMs: STALL_MS, probeIntervalMs: 200, maxLagBlocks: 5 } }, traffic: false });
+const notUsable = (name: string): number => fixture.evmux.logs.filter((line) => line['upstream'] === name && line['msg'] === 'upstream not usable').length;
 
 test('after a quiet spell longer than stallMs, a node that gets the next block a moment late is not stalled', async () => {
+  const { devnet, evmux } = fixture;
+  await devnet.mine();
+  await waitUntil('both nodes usable', async () => (await evmux.metric('evmux_upstream_up', { upstream: 'node1' })) === 1 && (await evmux.metric('evmux_upstream_up', { upstream: 'node0' })) === 1, 5_000);
   const before = notUsable('node1');
   await sleep(STALL_MS * 1.5);
   devnet.hold(1);
@@ -44,6 +31,7 @@ test('after a quiet spell longer than stallMs, a node that gets the next block a
 });
 
 test('a node a block behind for stallMs is stalled', async () => {
+  const { devnet, evmux } = fixture;
   devnet.hold(1);
   await devnet.mine();
   await waitUntil('node1 marked stalled', () => Promise.resolve(evmux.logs.some((line) => line['upstream'] === 'node1' && line['msg'] === 'upstream not usable' && line['stalled'] === true)), STALL_MS * 4);

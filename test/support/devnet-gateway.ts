@@ -11,11 +11,15 @@ export interface DevnetGateway {
   evmux: TestGateway;
 }
 
-export function devnetGatewayForFile(nodes: number): DevnetGateway {
+/** `config`: evmux settings over the tests' defaults; `traffic: false`: blocks hold only what the test queues. */
+export function devnetGatewayForFile(nodes: number, options: { config?: Parameters<typeof startGateway>[1]; traffic?: boolean } = {}): DevnetGateway {
   const fixture = {} as DevnetGateway;
   before(async () => {
-    fixture.devnet = await LockstepDevnet.start({ nodes, blockTimeMs: 0 });
-    fixture.evmux = await startGateway(fixture.devnet.nodes.map((node) => node.wsUrl));
+    fixture.devnet = await LockstepDevnet.start({ nodes, blockTimeMs: 0, ...(options.traffic !== undefined && { traffic: options.traffic }) });
+    fixture.evmux = await startGateway(
+      fixture.devnet.nodes.map((node) => node.wsUrl),
+      options.config,
+    );
   });
   after(async () => {
     await fixture.evmux?.close();
