@@ -83,6 +83,13 @@ const upstreamSchema = z
     maxConcurrency: positive(256),
     /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */
     maxQueue: z.number().int().min(0).default(1024),
+    /**
+     * Request bytes sent on one socket to this node and not yet answered; more calls wait in the
+     * queue, client by client (one call larger than this still goes alone). Behind a link slower
+     * than evmux writes, one client's large requests otherwise piled up ahead of every other
+     * client's calls, and of the pings and probes that tell whether the node is alive. @default 1048576
+     */
+    maxBytesInFlight: z.number().int().min(1024).max(MAX_SETTING).default(1_048_576),
   })
   .strict();
 

@@ -17,6 +17,7 @@ import { LateSubscribes } from './late-subscribes.js';
 import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
 import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
+import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 
@@ -29,6 +30,8 @@ export interface ConnectionOptions {
   reconnect: { baseMs: number; maxMs: number };
   /** largest message taken from the node; a larger one closes the socket (ws cannot skip it unread) */
   maxAnswerBytes: number;
+  /** request bytes sent and not yet answered past which the socket has no room for more calls (hasRoom) */
+  maxBytesInFlight: number;
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -55,6 +58,14 @@ interface Pending {
   method: string;
   timeoutMs: number;
   sink: ReplySink;
+  /** its request frame's size */
+  bytes: number;
+}
+
+/** A point in a socket's traffic, for busySince: what was arriving, and which requests were ahead. */
+export interface ProgressMark {
+  readonly received: ReceiveMark;
+  readonly ahead: AheadMark | undefined;
 }
 
 export interface ConnectionEvents {
@@ -63,6 +74,8 @@ export interface ConnectionEvents {
   close: [own: boolean];
   /** a parsed frame that is not a response: subscription notifications */
   notification: [message: Record<string, unknown>];
+  /** answers brought the request bytes in flight back under maxBytesInFlight */
+  room: [];
 }
 
 export class UpstreamConnection extends EventEmitter<ConnectionEvents> implements CallSender {
@@ -84,6 +97,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #attempt = 0;
   /** why the last connect attempt failed (or its socket closed right after opening); cleared once a socket stays open */
   #lastConnectError: string | undefined;
+
   /** the reasons connect attempts failed for in this streak (at most MAX_STREAK_REASONS): each is warned of once */
   readonly #streakReasons = new Set<string>();
   /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
@@ -106,6 +120,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #terminated: WebSocket | undefined;
   /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
   readonly #received = new ReceiveMeter();
+  /** whether the node is answering requests sent before a ping or a probe: they wait behind those */
+  readonly #ahead = new RequestsAhead();
+  /** the requests ahead of the ping awaiting its pong */
+  #pongAhead: AheadMark | undefined;
+  /** the request bytes in flight reached maxBytesInFlight: 'room' is due when they fall back under it */
+  #full = false;
   /**
    * One timer for all pending calls, armed for the earliest deadline, instead of a timer per call:
    * calls usually finish long before their deadline, and when the timer fires for one that did,
@@ -129,14 +149,30 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     return this.#pending.size;
   }
 
-  /** Where this socket's receiving stands now, for arrivingSince. */
-  receiveMark(): ReceiveMark {
-    return this.#received.mark();
+  /**
+   * The request bytes in flight are under maxBytesInFlight. Past it, behind a link slower than
+   * evmux writes, one client's large requests piled up ahead of every other call, ping and probe.
+   */
+  get hasRoom(): boolean {
+    return this.#pending.bytes < this.#options.maxBytesInFlight;
   }
 
-  /** Whether the node has been in the middle of sending a message since `mark` (receive-meter.ts). */
-  arrivingSince(mark: ReceiveMark): boolean {
-    return this.#received.arrivingSince(mark);
+  /** Where this socket's traffic stands now, for busySince; release it with releaseMark. */
+  progressMark(): ProgressMark {
+    return { received: this.#received.mark(), ahead: this.#ahead.mark(this.#nextId, this.#pending.bytes) };
+  }
+
+  /**
+   * Whether the node has been busy with this socket since `mark` (or since busySince last asked):
+   * in the middle of sending a message (receive-meter.ts), or answering the requests sent before
+   * the mark (requests-ahead.ts). What was sent after the mark waits behind either.
+   */
+  busySince(mark: ProgressMark): boolean {
+    return this.#received.arrivingSince(mark.received) || this.#ahead.progressed(mark.ahead);
+  }
+
+  releaseMark(mark: ProgressMark): void {
+    this.#ahead.release(mark.ahead);
   }
 
   start(): void {
@@ -161,9 +197,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const id = this.#nextId++;
     const now = performance.now();
     const deadline = now + timeoutMs;
-    this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink });
+    const frame = requestFrame(id, method, params ?? []);
+    this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink, bytes: frame.length });
+    if (!this.hasRoom) this.#full = true;
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
-    this.#queue(socket, requestFrame(id, method, params ?? []), now);
+    this.#queue(socket, frame, now);
   }
 
   close(): void {
@@ -201,6 +239,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     let opened = false;
     /** set when the socket dies of a message over maxAnswerBytes: the id it began with, if known */
     let oversized: { id: number | undefined } | undefined;
+
     socket.on('open', () => {
       opened = true;
       this.#open = true;
@@ -227,8 +266,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('ping', (data) => this.#received.frame(data.length));
     socket.on('pong', (data) => {
       this.#received.frame(data.length);
-      clearTimeout(this.#pongTimer);
-      this.#pongTimer = undefined;
+      this.#endPongWait();
     });
     socket.on('error', (error: Error & { code?: string }) => {
       if (!opened && !this.#closed) this.#connectFailed(error.message);
@@ -317,6 +355,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       return;
     }
     if (parsed.id !== undefined && parsed.reply !== undefined) {
+      // Late or not, an answer shows the node working through what was sent before it.
+      this.#ahead.answered(parsed.id);
       const pending = this.#pending.take(parsed.id);
       if (pending === undefined) {
         // Timed out already; a subscription made meanwhile is nobody's.
@@ -324,6 +364,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         return;
       }
       this.#answered++;
+      this.#noteRoom();
       this.#settle(pending, parsed.reply);
       return;
     }
@@ -353,6 +394,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#warnings.warn({ error: message.error, inFlight }, 'upstream could not read a request it was sent (error with id null)');
     if (inFlight !== 1) return;
     const [only] = this.#pending.takeAll();
+    this.#noteRoom();
     this.#settle(only!, replyFromObject(message));
   }
 
@@ -377,6 +419,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #markClosedByAnswer(id: number | undefined): void {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
+    this.#noteRoom();
     this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
@@ -392,7 +435,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#disarmDeadline();
     this.#dropOutgoing();
     this.#outgoingSocket = undefined;
-    for (const pending of this.#pending.takeAll()) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
+    const failed = this.#pending.takeAll();
+    this.#ahead.clear();
+    this.#noteRoom();
+    for (const pending of failed) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
     this.#lateSubscribes.clear();
     if (wasOpen) {
       // Closed by evmux itself (shutting down): nothing to warn of.
@@ -400,6 +446,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
       this.emit('close', !blamesNode);
     }
+  }
+
+  /** Calls left the socket: tell whoever waits for room (Upstream's queue) once there is some again. */
+  #noteRoom(): void {
+    if (!this.#full || !this.hasRoom) return;
+    this.#full = false;
+    this.emit('room');
   }
 
   #armDeadline(at: number): void {
@@ -418,7 +471,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     const now = performance.now();
-    for (const call of this.#pending.takeExpired(now)) {
+    const expired = this.#pending.takeExpired(now);
+    this.#noteRoom();
+    for (const call of expired) {
       if (call.method === 'eth_subscribe') this.#lateSubscribes.timedOut(call.id, now);
       const slow = this.#answered > call.answeredBefore;
       this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`, !slow));
@@ -459,25 +514,41 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#pingTimer = setInterval(() => {
       if (socket.readyState !== WebSocket.OPEN) return;
       // One outstanding ping at a time, so the deadline is not pushed back by later pings.
-      if (this.#pongTimer === undefined) this.#awaitPong(timeoutMs);
+      if (this.#pongTimer === undefined) {
+        this.#pongAhead = this.#ahead.mark(this.#nextId, this.#pending.bytes);
+        this.#awaitPong(timeoutMs);
+      }
       socket.ping();
     }, intervalMs);
   }
 
-  /** The pong is due within `timeoutMs`, or later while a message it waits behind is still arriving. */
+  /**
+   * The pong is due within `timeoutMs`, or later while what it waits behind is still under way: a
+   * message the node is sending, or requests sent before the ping that the node is answering.
+   */
   #awaitPong(timeoutMs: number): void {
     const mark = this.#received.mark();
     this.#pongTimer = setTimeout(() => {
       this.#pongTimer = undefined;
-      if (this.#received.arrivingSince(mark)) this.#awaitPong(timeoutMs);
-      else this.terminate(`no pong within ${timeoutMs} ms`);
+      if (this.#received.arrivingSince(mark) || this.#ahead.progressed(this.#pongAhead)) {
+        this.#awaitPong(timeoutMs);
+        return;
+      }
+      this.#endPongWait();
+      this.terminate(`no pong within ${timeoutMs} ms`);
     }, timeoutMs);
+  }
+
+  #endPongWait(): void {
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
+    this.#ahead.release(this.#pongAhead);
+    this.#pongAhead = undefined;
   }
 
   #stopHeartbeat(): void {
     clearInterval(this.#pingTimer);
-    clearTimeout(this.#pongTimer);
-    this.#pongTimer = undefined;
+    this.#endPongWait();
   }
 
   #failure(code: UpstreamFailure['code'], message: string, blamesNode = true): UpstreamFailure {

@@ -9,12 +9,15 @@ export interface PendingCall {
   readonly id: number;
   /** when the call times out, on the performance.now() clock */
   readonly deadline: number;
+  /** the size of its request frame, counted in `bytes` */
+  readonly bytes?: number;
 }
 
 export class PendingCalls<T extends PendingCall> {
   #slots: Array<T | undefined>;
   #mask: number;
   #size = 0;
+  #bytes = 0;
 
   /** @param capacity initial slots, a power of two; @default 256 */
   constructor(capacity = 256) {
@@ -27,10 +30,16 @@ export class PendingCalls<T extends PendingCall> {
     return this.#size;
   }
 
+  /** The request bytes of the calls pending: sent, or about to be, and not answered. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   add(call: T): void {
     while (this.#slots[call.id & this.#mask] !== undefined) this.#grow();
     this.#slots[call.id & this.#mask] = call;
     this.#size++;
+    this.#bytes += call.bytes ?? 0;
   }
 
   /** Removes and returns the call with this id, if it is still pending. */
@@ -40,6 +49,7 @@ export class PendingCalls<T extends PendingCall> {
     if (call === undefined || call.id !== id) return undefined;
     this.#slots[slot] = undefined;
     this.#size--;
+    this.#bytes -= call.bytes ?? 0;
     return call;
   }
 
@@ -63,6 +73,7 @@ export class PendingCalls<T extends PendingCall> {
     const calls = this.#slots.filter((call): call is T => call !== undefined).sort((a, b) => a.id - b.id);
     this.#slots.fill(undefined);
     this.#size = 0;
+    this.#bytes = 0;
     return calls;
   }
 

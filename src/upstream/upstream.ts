@@ -61,6 +61,7 @@ export interface UpstreamSnapshot {
 
 interface QueuedCall {
   readonly client: string;
+  /** takes a slot and sends the call, now */
   release(): void;
   refuse(): void;
 }
@@ -147,6 +148,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     for (const connection of this.#connections) {
       connection.on('open', () => this.#onConnectionOpen());
       connection.on('close', (own) => this.#onConnectionClose(own));
+      connection.on('room', () => this.#dispatch());
     }
   }
 
@@ -158,6 +160,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       heartbeat: this.#settings.heartbeat,
       reconnect: this.#settings.reconnect,
       maxAnswerBytes: this.#settings.limits.maxAnswerBytes,
+      maxBytesInFlight: this.#config.maxBytesInFlight,
       logger: this.#logger.child({ socket }),
     });
   }
@@ -227,24 +230,36 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /**
    * Send a call through the concurrency cap and breaker; the reply or an UpstreamFailure goes to
-   * `sink`, never synchronously. The common case takes a free slot at once; only a full node makes
-   * callers wait in the queue.
+   * `sink`, never synchronously. The common case takes a free slot at once; only a full node (every
+   * slot taken, or its sockets' room, upstreams[].maxBytesInFlight, used up) makes callers wait in
+   * the queue.
    */
   send(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     if (!this.#breaker.tryAcquire()) {
       rejectLater(sink, new UpstreamFailure('EVMUX_CIRCUIT_OPEN', `${this.name}: circuit open`, this.name));
       return;
     }
-    if (this.#active < this.#config.maxConcurrency) {
+    // Calls waiting go first: a newcomer that found room before them would jump the queue.
+    if (this.#queue.size === 0 && this.#canSend()) {
       this.#active++;
       this.#sendHoldingSlot(method, params, timeoutMs, sink);
       return;
     }
-    const deadline = Date.now() + timeoutMs;
-    this.#waitForSlot(timeoutMs, sink.client ?? '').then(
-      () => this.#sendHoldingSlot(method, params, Math.max(1, deadline - Date.now()), sink),
-      (error: unknown) => sink.reject(error),
-    );
+    const deadline = performance.now() + timeoutMs;
+    this.#waitForSlot(timeoutMs, sink, () => this.#sendHoldingSlot(method, params, Math.max(1, deadline - performance.now()), sink));
+  }
+
+  /**
+   * A slot is free, and the socket a call would go on has room for it. With no socket open, the
+   * call goes ahead and fails (or waits for one reopening) in #sendHoldingSlot.
+   */
+  #canSend(): boolean {
+    return this.#active < this.#config.maxConcurrency && (this.#pickConnection()?.hasRoom ?? true);
+  }
+
+  /** Slots and room freed: the calls waiting go, client by client in turn, while both last. */
+  #dispatch(): void {
+    while (this.#queue.size > 0 && this.#canSend()) this.#queue.shift()!.release();
   }
 
   /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
@@ -342,44 +357,48 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   close(): void {
     this.#closed = true;
     clearInterval(this.#probeTimer);
-    for (const waiting of this.#queue.drain()) waiting.release();
     this.#streams.close();
     for (const connection of this.#sockets) connection.close();
     // With every socket closed, each fails as not connected (and clears its timer).
+    for (const waiting of this.#queue.drain()) waiting.release();
     for (const send of this.#reopenWaiters.splice(0)) send();
   }
 
-  /** Wait in the fair queue for a slot; refused when the queue is full of this client's share or more. */
-  #waitForSlot(timeoutMs: number, client: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const waiting: QueuedCall = {
-        client,
-        release: () => {
-          clearTimeout(timer);
-          this.#active++;
-          resolve();
-        },
-        refuse: () => {
-          clearTimeout(timer);
-          reject(new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
-        },
-      };
-      const timer = setTimeout(() => {
-        if (this.#queue.remove(waiting)) reject(new UpstreamFailure('EVMUX_QUEUE_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
-      }, timeoutMs);
-      this.#queue.push(waiting)?.refuse();
-    });
+  /**
+   * Wait in the fair queue until #dispatch lets the call go (`start`, with a slot taken); refused
+   * when the queue is full of this client's share or more. The call goes the moment it is let go,
+   * so that the next one let go sees the room it took.
+   */
+  #waitForSlot(timeoutMs: number, sink: ReplySink, start: () => void): void {
+    const waiting: QueuedCall = {
+      client: sink.client ?? '',
+      release: () => {
+        clearTimeout(timer);
+        this.#active++;
+        start();
+      },
+      refuse: () => {
+        clearTimeout(timer);
+        rejectLater(sink, new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
+      },
+    };
+    const timer = setTimeout(() => {
+      if (this.#queue.remove(waiting)) sink.reject(new UpstreamFailure('EVMUX_QUEUE_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
+    }, timeoutMs);
+    this.#queue.push(waiting)?.refuse();
   }
 
   #releaseSlot(): void {
     this.#active--;
-    this.#queue.shift()?.release();
+    this.#dispatch();
   }
 
+  /** The open call socket with the fewest calls in flight, one with room (upstreams[].maxBytesInFlight) before one without. */
   #pickConnection(): UpstreamConnection | undefined {
     let best: UpstreamConnection | undefined;
     for (const connection of this.#connections) {
-      if (connection.isOpen && (best === undefined || connection.inFlight < best.inFlight)) best = connection;
+      if (!connection.isOpen) continue;
+      if (best === undefined || (connection.hasRoom && !best.hasRoom) || (connection.hasRoom === best.hasRoom && connection.inFlight < best.inFlight)) best = connection;
     }
     return best;
   }
@@ -402,6 +421,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   #onConnectionOpen(): void {
     for (const send of this.#reopenWaiters.splice(0)) send();
+    this.#dispatch();
     void this.#probe().catch(() => {});
     this.emit('state');
   }
@@ -487,17 +507,21 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
       if (!this.#chainChecked) await this.#checkChain(connection);
-      const mark = connection.receiveMark();
-      const reply = await connection.request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs).catch((error: unknown) => {
-        // The answer waits behind a large one the node is still sending (a slow link): the node is
-        // busy with this socket, not failing. Its calls meanwhile time out and go elsewhere.
-        if (error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' && connection.arrivingSince(mark)) return undefined;
-        // Its socket closed for another call's answer over limits.maxAnswerBytes: nothing about the node.
-        if (error instanceof UpstreamFailure && !error.blamesNode) return undefined;
-        throw error;
-      });
+      const mark = connection.progressMark();
+      const reply = await connection
+        .request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs)
+        .catch((error: unknown) => {
+          // The probe waits behind a large answer the node is still sending, or behind large
+          // requests it is still answering (a slow link): the node is busy with this socket, not
+          // failing. Its calls meanwhile time out and go elsewhere.
+          if (error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' && connection.busySince(mark)) return undefined;
+          // Its socket closed for another call's answer over limits.maxAnswerBytes: nothing about the node.
+          if (error instanceof UpstreamFailure && !error.blamesNode) return undefined;
+          throw error;
+        })
+        .finally(() => connection.releaseMark(mark));
       if (reply === undefined) {
-        this.#logger.debug('probe held up behind a large answer, or its socket closed for one: not counted');
+        this.#logger.debug('probe held up behind a large answer or large requests, or its socket closed for one: not counted');
         return;
       }
       if (reply.error) throw new Error(reply.error.message);

@@ -29,7 +29,7 @@ after(async () => {
 });
 
 test('a large answer on a narrow link is not taken for a dead node: heartbeat and probes wait behind it', async () => {
-  const link = await SlowLink.start(devnet.nodes[0]!.port, LINK_BYTES_PER_SECOND);
+  const link = await SlowLink.start(devnet.nodes[0]!.port, { down: LINK_BYTES_PER_SECOND });
   const evmux = await startGateway([{ name: 'node0', url: `ws://127.0.0.1:${link.port}` }], {
     requestTimeoutMs: 15_000,
     heartbeat: { intervalMs: 200, timeoutMs: 300 },

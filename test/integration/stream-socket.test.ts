@@ -37,7 +37,7 @@ after(async () => {
 
 /** How long each of BLOCKS heads took to reach a subscriber while another client pulls large answers. */
 async function headDelaysUnderLargeAnswers(streamSocket: UpstreamConfig['streamSocket']): Promise<{ delays: number[]; answers: number }> {
-  const link = await SlowLink.start(devnet.nodes[0]!.port, LINK_BYTES_PER_SECOND);
+  const link = await SlowLink.start(devnet.nodes[0]!.port, { down: LINK_BYTES_PER_SECOND });
   const evmux = await startGateway([{ name: 'node0', url: `ws://127.0.0.1:${link.port}`, streamSocket }], { requestTimeoutMs: 10_000 });
   const listener = await StreamClient.open(evmux.wsUrl, 'listener');
   const puller = await StreamClient.open(evmux.wsUrl, 'puller');

@@ -46,6 +46,7 @@ async function openConnection(t: TestContext, port: number, options: Partial<Con
     heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
     reconnect: { baseMs: 100, maxMs: 1000 },
     maxAnswerBytes: 1024 * 1024,
+    maxBytesInFlight: 1024 * 1024,
     logger: createLogger('silent'),
     ...options,
   });

@@ -38,6 +38,7 @@ async function connect(t: TestContext, port: number): Promise<UpstreamConnection
     heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
     reconnect: { baseMs: 60_000, maxMs: 60_000 },
     maxAnswerBytes: LIMIT,
+    maxBytesInFlight: 1024 * 1024,
     logger: createLogger('silent'),
   });
   t.after(() => connection.close());

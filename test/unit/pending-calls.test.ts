@@ -68,6 +68,20 @@ describe('PendingCalls', () => {
     assert.equal(pending.earliestDeadline(), Infinity);
   });
 
+  it('counts the request bytes of the calls pending, however they leave', () => {
+    const pending = new PendingCalls<Call & { bytes: number }>(4);
+    for (const id of [1, 2, 3, 4]) pending.add({ ...call(id, id * 100), bytes: id * 1000 });
+    assert.equal(pending.bytes, 10_000);
+    pending.take(4);
+    assert.equal(pending.bytes, 6_000, 'answered');
+    pending.takeExpired(100);
+    assert.equal(pending.bytes, 5_000, 'timed out');
+    pending.add({ ...call(5), bytes: 500 });
+    assert.equal(pending.bytes, 5_500, 'counted across a growth of the table');
+    pending.takeAll();
+    assert.equal(pending.bytes, 0, 'socket closed');
+  });
+
   it('refuses a capacity that is not a power of two', () => {
     assert.throws(() => new PendingCalls(100), /power of two, got 100/);
   });
