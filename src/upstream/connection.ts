@@ -13,6 +13,7 @@ import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
+import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
 import { LateSubscribes } from './late-subscribes.js';
 import { oversizedMessageId } from './oversized-message.js';
 import { PendingCalls } from './pending-calls.js';
@@ -76,6 +77,8 @@ export interface ConnectionEvents {
   notification: [message: Record<string, unknown>];
   /** answers brought the request bytes in flight back under maxBytesInFlight */
   room: [];
+  /** a connect attempt failed, or an open socket closed for a reason of the node's: why */
+  failed: [reason: string];
 }
 
 export class UpstreamConnection extends EventEmitter<ConnectionEvents> implements CallSender {
@@ -97,7 +100,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #attempt = 0;
   /** why the last connect attempt failed (or its socket closed right after opening); cleared once a socket stays open */
   #lastConnectError: string | undefined;
-
+  /** how long the node asked evmux to wait before connecting again (a Retry-After on a refused handshake) */
+  #retryAfterMs: number | undefined;
   /** the reasons connect attempts failed for in this streak (at most MAX_STREAK_REASONS): each is warned of once */
   readonly #streakReasons = new Set<string>();
   /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
@@ -116,8 +120,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
-  /** the socket terminate() was called on, until it has closed */
+  /** the socket terminate() was called on, until it has closed, and why */
   #terminated: WebSocket | undefined;
+  #terminatedFor = '';
   /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
   readonly #received = new ReceiveMeter();
   /** whether the node is answering requests sent before a ping or a probe: they wait behind those */
@@ -221,6 +226,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     // Once per socket: every frame sent while it closes asks again (10,000 re-subscriptions, 10,000 warnings).
     if (socket === undefined || this.#terminated === socket) return;
     this.#terminated = socket;
+    this.#terminatedFor = reason;
     this.#options.logger.warn({ reason }, 'terminating upstream socket');
     socket.terminate();
   }
@@ -239,7 +245,16 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     let opened = false;
     /** set when the socket dies of a message over maxAnswerBytes: the id it began with, if known */
     let oversized: { id: number | undefined } | undefined;
-
+    /** what the node answered the handshake with, when it was not 101 */
+    let refusal: HandshakeRefusal | undefined;
+    socket.on('unexpected-response', (_request, response) => {
+      void readRefusal(response).then((read) => {
+        refusal = read;
+        this.#retryAfterMs = read.retryAfterMs;
+        // Still connecting: ws then fails the attempt with 'error' (logged with the refusal) and 'close'.
+        socket.terminate();
+      });
+    });
     socket.on('open', () => {
       opened = true;
       this.#open = true;
@@ -269,12 +284,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#endPongWait();
     });
     socket.on('error', (error: Error & { code?: string }) => {
-      if (!opened && !this.#closed) this.#connectFailed(error.message);
+      if (!opened && !this.#closed) this.#connectFailed(refusal?.reason ?? error.message, refusal?.retryAfterMs);
       else if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized = { id: oversizedMessageId(socket) };
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', (code, reason) => {
-      if (this.#terminated === socket) this.#terminated = undefined;
+      const terminatedFor = this.#terminated === socket ? this.#terminatedFor : undefined;
+      if (terminatedFor !== undefined) this.#terminated = undefined;
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#stopHeartbeat();
@@ -282,8 +298,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       clearTimeout(this.#stableTimer);
       this.#stableTimer = undefined;
       if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
-      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
-      else this.#markClosed('socket closed');
+      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
+      else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       this.#scheduleReconnect(oversized !== undefined);
     });
   }
@@ -444,6 +460,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       // Closed by evmux itself (shutting down): nothing to warn of.
       if (failedConnect !== undefined) this.#connectFailed(failedConnect);
       else this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
+      if (failedConnect === undefined && blamesNode && !this.#closed) this.emit('failed', reason);
       this.emit('close', !blamesNode);
     }
   }
@@ -488,24 +505,27 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * while the node stays down are debug (a node that resets connections alternates between "socket
    * hang up" and "read ECONNRESET").
    */
-  #connectFailed(reason: string): void {
+  #connectFailed(reason: string, retryAfterMs?: number): void {
     const repeat = this.#streakReasons.has(reason);
     if (this.#streakReasons.size < MAX_STREAK_REASONS) this.#streakReasons.add(reason);
     this.#lastConnectError = reason;
-    this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt }, 'upstream connect failed');
+    this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt, ...(retryAfterMs !== undefined && { retryAfterMs }) }, 'upstream connect failed');
+    this.emit('failed', reason);
   }
 
   /**
    * After a close of evmux's own (an answer over maxAnswerBytes) the node is fine, and until the
    * socket is back its calls and streams go elsewhere: it reconnects at once, unless it did so in
    * the last second (a node that sends such a message on every connect gets the usual backoff).
+   * A node that refused the handshake with a Retry-After is not asked again before it.
    */
   #scheduleReconnect(own = false): void {
     if (this.#closed) return;
     const now = performance.now();
     const atOnce = own && now - this.#ownReconnectAt >= 1000;
     if (atOnce) this.#ownReconnectAt = now;
-    const delay = atOnce ? 0 : backoffDelay(this.#attempt++, this.#options.reconnect);
+    const delay = atOnce ? 0 : Math.max(backoffDelay(this.#attempt++, this.#options.reconnect), this.#retryAfterMs ?? 0);
+    this.#retryAfterMs = undefined;
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
@@ -554,4 +574,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #failure(code: UpstreamFailure['code'], message: string, blamesNode = true): UpstreamFailure {
     return new UpstreamFailure(code, `${this.#options.upstream}: ${message}`, this.#options.upstream, blamesNode);
   }
+}
+
+/** A WebSocket close's code, and its reason when it gave one. */
+function closeCode(code: number, reason: Buffer): string {
+  return `code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ''}`;
 }

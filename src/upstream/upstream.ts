@@ -57,6 +57,8 @@ export interface UpstreamSnapshot {
   latencyMs: number;
   /** why the node is kept out for serving another chain; null when its chain is right or unknown yet */
   wrongChain: string | null;
+  /** the last thing that went wrong with it (a connect attempt, a socket, a probe), kept after it recovers; null when nothing has */
+  lastError: { at: string; reason: string } | null;
 }
 
 interface QueuedCall {
@@ -121,6 +123,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #ownCloseAt = -Infinity;
   /** calls made while the only call sockets reopen after such a close: sent once one is open */
   readonly #reopenWaiters: Array<() => void> = [];
+  #lastError: { at: string; reason: string } | undefined;
 
   constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
     super();
@@ -145,6 +148,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#streams.on('notification', (subscription, result) => this.emit('notification', subscription, result));
     this.#streams.on('lost', () => this.emit('subscriptionsLost'));
     this.#streams.on('ready', () => this.emit('state'));
+    for (const connection of this.#sockets) connection.on('failed', (reason) => this.#noteError(reason));
     for (const connection of this.#connections) {
       connection.on('open', () => this.#onConnectionOpen());
       connection.on('close', (own) => this.#onConnectionClose(own));
@@ -346,7 +350,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       queued: this.#queue.size,
       latencyMs: Math.round(this.#latencyMs * 100) / 100,
       wrongChain: this.#wrongChain ?? null,
+      lastError: this.#lastError ?? null,
     };
+  }
+
+  #noteError(reason: string): void {
+    this.#lastError = { at: new Date().toISOString(), reason };
   }
 
   /** Drop the socket its subscriptions ride on, to be made anew (stream-carrier.ts). */
@@ -539,6 +548,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         this.#setHealthy(true, 'probes passing');
       }
     } catch (error) {
+      // With no socket open, why the sockets closed or cannot connect says more than the probe.
+      if (this.connected) this.#noteError(`probe failed: ${(error as Error).message}`);
       this.#probeSuccesses = 0;
       this.#probeFailures++;
       if (this.#probeFailures >= this.#settings.health.failureThreshold) {

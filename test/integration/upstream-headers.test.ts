@@ -2,13 +2,15 @@
  * Handshake headers for nodes behind an authenticating proxy: `upstreams[].headers` from the
  * config file, with the secret taken from the environment (`${NAME}`), reach the node on every
  * socket and never appear in the log or /status. A node that refuses the handshake (401) is a
- * warning naming the status, once per streak of identical failures.
+ * warning naming the status, once per streak of identical failures. What a refusal says (its
+ * body, a redirect's Location) is in the warning and in /status, and a Retry-After is honoured.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CliProcess, tempFiles } from '../support/cli-process.js';
 import { FakeNode } from '../support/fake-node.js';
+import { startGateway } from '../support/gateway.js';
 
 const TOKEN = 's3cr3t-token-for-the-test';
 
@@ -82,11 +84,35 @@ await test('a refused handshake is a warning naming the status, logged again onl
   assert.equal((await fetch(`${base}/readyz`)).status, 503);
   const refused = connectWarnings(cli.stdout);
   assert.equal(refused.length, 3, `one warning per socket for the whole streak:\n${refused.join('\n')}`);
-  for (const line of refused) assert.match(line, /"err":"Unexpected server response: 401"/);
+  for (const line of refused) assert.match(line, /"err":"handshake answered 401 Unauthorized"/);
 
   node.acceptConnections = false;
   await until('the new reason logged', () => connectWarnings(cli.stdout).length >= 6);
-  for (const line of connectWarnings(cli.stdout).slice(3)) assert.match(line, /"err":"Unexpected server response: 503"/);
+  for (const line of connectWarnings(cli.stdout).slice(3)) assert.match(line, /"err":"handshake answered 503 Service Unavailable"/);
   cli.child.kill('SIGTERM');
   assert.equal((await cli.exit(5_000)).code, 0);
+});
+
+await test("a provider's refusal says why in the log and /status, and its Retry-After is waited out", async (t) => {
+  const node = await FakeNode.start();
+  t.after(() => node.close());
+  const body = '{"jsonrpc":"2.0","id":null,"error":{"code":-32005,"message":"daily request quota exceeded"}}';
+  node.handshakeAnswer = { status: '429 Too Many Requests', headers: { 'Retry-After': '1' }, body };
+  const evmux = await startGateway([{ name: 'metered', url: node.url, streamSocket: 'shared' }], { reconnect: { baseMs: 10, maxMs: 20 } }, { waitReady: false });
+  t.after(() => evmux.close());
+
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  // At its own backoff (10-20 ms) evmux asked ~100 times in 2.5 s; told to wait a second, three times.
+  assert.ok(node.handshakes.length >= 2 && node.handshakes.length <= 3, `${node.handshakes.length} handshakes in 2.5 s`);
+  const warning = evmux.logs.find((line) => line['msg'] === 'upstream connect failed');
+  assert.equal(warning?.['err'], `handshake answered 429 Too Many Requests: ${body}`);
+  assert.equal(warning?.['retryAfterMs'], 1000);
+  const lastError = async (): Promise<{ reason: string } | null> => JSON.parse((await evmux.get('/status')).body).upstreams[0].lastError;
+  assert.equal((await lastError())?.reason, `handshake answered 429 Too Many Requests: ${body}`);
+
+  node.handshakeAnswer = { status: '301 Moved Permanently', headers: { Location: 'wss://new.example/v1' } };
+  await until('the redirect seen', async () => (await lastError())?.reason === 'handshake answered 301 Moved Permanently (Location: wss://new.example/v1)', 5_000);
+  node.handshakeAnswer = undefined;
+  await until('connected', async () => JSON.parse((await evmux.get('/status')).body).upstreams[0].connected === true, 5_000);
+  assert.match((await lastError())?.reason ?? '', /^handshake answered 301/, 'the last error stays after the node recovers');
 });

@@ -96,6 +96,8 @@ export class FakeNode {
   emitHeads = true;
   /** when false, new WebSocket handshakes and HTTP requests get 503 (node down, port open) */
   acceptConnections = true;
+  /** when set, WebSocket handshakes get this HTTP answer instead (a provider's 429 with Retry-After, a redirect) */
+  handshakeAnswer: { status: string; headers?: Record<string, string>; body?: string } | undefined;
   /** kinds of subscription eth_subscribe answers with an error, and its message (a provider's cap) */
   readonly refusedKinds = new Map<SubscriptionKind, string>();
   /** a refusal of one subscription's own (a filter the node does not take): its message, or undefined to serve it */
@@ -160,6 +162,12 @@ export class FakeNode {
         return;
       }
       this.handshakes.push(req.headers);
+      if (this.handshakeAnswer !== undefined) {
+        const { status, headers = {}, body = '' } = this.handshakeAnswer;
+        const lines = Object.entries({ ...headers, Connection: 'close', 'Content-Length': String(Buffer.byteLength(body)) }).map(([name, value]) => `${name}: ${value}\r\n`);
+        socket.end(`HTTP/1.1 ${status}\r\n${lines.join('')}\r\n${body}`);
+        return;
+      }
       if (Object.entries(requireHeaders).some(([name, value]) => req.headers[name] !== value)) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;

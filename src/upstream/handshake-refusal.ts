@@ -1,0 +1,70 @@
+/**
+ * A node (or the proxy in front of it) that answers the WebSocket handshake with something other
+ * than 101: what it said, for the log and /status, and how long it asked evmux to stay away. ws on
+ * its own gives only "Unexpected server response: 429": an operator could not tell a wrong API key
+ * from a used-up quota or a moved endpoint, and a provider's Retry-After was ignored, so evmux came
+ * back on its own backoff and was refused again.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** The start of the body kept for the log: enough for a provider's JSON-RPC error or a proxy's one-line page. */
+const BODY_CHARS = 200;
+/** How long the body may take to arrive; it is not waited for longer. */
+const BODY_WAIT_MS = 1000;
+/** The longest Retry-After honoured: a node asking for more is asked again after this. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+export interface HandshakeRefusal {
+  /** e.g. `handshake answered 401 Unauthorized: {"error":"invalid api key"}` */
+  reason: string;
+  /** the Retry-After the node sent, in ms (at most MAX_RETRY_AFTER_MS); undefined when it sent none */
+  retryAfterMs: number | undefined;
+}
+
+/** Read what the refusal says: its status, where a redirect points, and the start of its body. */
+export async function readRefusal(response: IncomingMessage): Promise<HandshakeRefusal> {
+  const body = await bodyStart(response);
+  const status = `${response.statusCode ?? '?'}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
+  const location = response.headers.location;
+  const reason = `handshake answered ${status}${location !== undefined ? ` (Location: ${location})` : ''}${body !== '' ? `: ${body}` : ''}`;
+  return { reason, retryAfterMs: retryAfterMs(response.headers['retry-after']) };
+}
+
+/** A Retry-After header's wait in ms: delay-seconds or an HTTP date, at most MAX_RETRY_AFTER_MS. */
+export function retryAfterMs(header: string | undefined, now = Date.now()): number | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  // An HTTP date starts with the day's name, in each of its three forms.
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : /^[A-Za-z]/.test(value) ? Date.parse(value) - now : NaN;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+/** The first BODY_CHARS characters of the body, on one line, or what came within BODY_WAIT_MS. */
+function bodyStart(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      response.removeListener('data', onData);
+      response.destroy();
+      resolve(oneLine(text));
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      if (text.length >= BODY_CHARS) done();
+    };
+    const timer = setTimeout(done, BODY_WAIT_MS);
+    response.on('data', onData);
+    response.once('end', done);
+    response.once('error', done);
+  });
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > BODY_CHARS ? `${line.slice(0, BODY_CHARS)}…` : line;
+}
