@@ -254,7 +254,13 @@ export class SubscriptionManager {
       this.#rebalanceAgain = true;
       return;
     }
-    this.#rebalancing = this.#rebalancePasses().finally(() => (this.#rebalancing = undefined));
+    this.#rebalancing = this.#rebalancePasses()
+      // A pass that throws is a bug: logged, and the periodic check tries again.
+      .catch((error: unknown) => {
+        this.#placedUnder = undefined;
+        this.#logger.error({ err: error }, 'rebalance pass failed');
+      })
+      .finally(() => (this.#rebalancing = undefined));
   }
 
   async #rebalancePasses(): Promise<void> {
