@@ -143,6 +143,7 @@ export class Gateway {
     this.#logConnectionCap(this.#openFiles);
     this.metrics = new Metrics(config.upstreams.map((upstream) => upstream.name));
     this.pool = new UpstreamPool(config, logger, this.metrics);
+    this.metrics.collectUpstreamLoad(() => this.pool.upstreams.map((upstream) => upstream.snapshot()));
     const affinity = new SessionAffinity(this.pool, config.subscriptions.holdDownMs);
     const router = new CallRouter(this.pool, createStrategy(config.balancer), affinity, config, this.metrics, logger);
     const { requestsPerSecondPerClient, requestBurstPerClient } = config.limits;

@@ -162,6 +162,32 @@ export class Metrics implements Telemetry {
     }
   }
 
+  /**
+   * Per upstream at each scrape: calls in flight, and calls waiting in its queue (every slot taken,
+   * upstreams[].maxConcurrency, or its sockets' room used up, upstreams[].maxBytesInFlight).
+   */
+  collectUpstreamLoad(load: () => ReadonlyArray<{ name: string; inFlight: number; queued: number }>): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'evmux_upstream_in_flight',
+      help: 'Calls sent to the upstream and not answered yet',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        for (const upstream of load()) this.set({ upstream: upstream.name }, upstream.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'evmux_upstream_queued',
+      help: 'Calls waiting for the upstream: every slot taken (upstreams[].maxConcurrency) or its sockets full (upstreams[].maxBytesInFlight)',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        for (const upstream of load()) this.set({ upstream: upstream.name }, upstream.queued);
+      },
+    });
+  }
+
   /** The /metrics body: prom-client's registry plus the call latency histogram kept by CallStats. */
   async exposition(): Promise<string> {
     const text = await this.registry.metrics();

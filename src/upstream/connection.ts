@@ -162,6 +162,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     return this.#pending.bytes < this.#options.maxBytesInFlight;
   }
 
+  /** The request bytes of the calls sent on this socket and not answered yet. */
+  get bytesInFlight(): number {
+    return this.#pending.bytes;
+  }
+
   /** Where this socket's traffic stands now, for busySince; release it with releaseMark. */
   progressMark(): ProgressMark {
     return { received: this.#received.mark(), ahead: this.#ahead.mark(this.#nextId, this.#pending.bytes) };

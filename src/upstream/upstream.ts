@@ -53,6 +53,8 @@ export interface UpstreamSnapshot {
   head: string | null;
   headHash: string | null;
   inFlight: number;
+  /** request bytes sent on its sockets and not answered yet (upstreams[].maxBytesInFlight is per socket) */
+  bytesInFlight: number;
   queued: number;
   latencyMs: number;
   /** why the node is kept out for serving another chain; null when its chain is right or unknown yet */
@@ -347,6 +349,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
       headHash: this.#head?.hash ?? null,
       inFlight: this.#active,
+      bytesInFlight: this.#sockets.reduce((sum, connection) => sum + connection.bytesInFlight, 0),
       queued: this.#queue.size,
       latencyMs: Math.round(this.#latencyMs * 100) / 100,
       wrongChain: this.#wrongChain ?? null,

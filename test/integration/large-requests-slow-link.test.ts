@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway } from '../support/gateway.js';
 import { SlowLink } from '../support/slow-link.js';
-import { StreamClient } from '../support/stream-recorder.js';
+import { StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const UP_BYTES_PER_SECOND = 1_000_000;
 /** eth_call data of 50 KB: 100 KB of hex, ~0.1 s on the link */
@@ -52,7 +52,9 @@ test('large requests on a narrow link wait their turn: other clients are served 
     });
     const smallOutcomes: string[] = [];
     const smallTimes: number[] = [];
+    let mostQueued = 0;
     while (Date.now() < until) {
+      mostQueued = Math.max(mostQueued, (await evmux.metric('evmux_upstream_queued', { upstream: 'node0' })) ?? 0);
       const started = Date.now();
       const reply = await small.request('eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest'], 20_000);
       smallTimes.push(Date.now() - started);
@@ -75,6 +77,15 @@ test('large requests on a narrow link wait their turn: other clients are served 
       'neither cut nor marked down while it worked through the requests',
     );
     assert.equal(await evmux.metric('evmux_upstream_up', { upstream: 'node0' }), 1);
+    assert.ok(mostQueued > 0, 'calls waited in the queue for room');
+    // A probe may be in flight at any moment: given back is zero within a moment.
+    const load = async (): Promise<number[]> => {
+      const node = JSON.parse((await evmux.get('/status')).body).upstreams[0];
+      return [node.inFlight, node.bytesInFlight, node.queued];
+    };
+    await waitUntil('every slot, byte and place in the queue given back', async () => (await load()).every((value) => value === 0), 2_000).catch(async (error: Error) => {
+      throw new Error(`${error.message}: in flight, bytes in flight, queued ${JSON.stringify(await load())}`);
+    });
   } finally {
     large.close();
     small.close();
