@@ -131,6 +131,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #pongAhead: AheadMark | undefined;
   /** the request bytes in flight reached maxBytesInFlight: 'room' is due when they fall back under it */
   #full = false;
+  /** a ping is due once the frames waiting for this poll's flush are written (#ping) */
+  #pingAfterFlush = false;
   /**
    * One timer for all pending calls, armed for the earliest deadline, instead of a timer per call:
    * calls usually finish long before their deadline, and when the timer fires for one that did,
@@ -209,9 +211,27 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const deadline = now + timeoutMs;
     const frame = requestFrame(id, method, params ?? []);
     this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink, bytes: frame.length });
-    if (!this.hasRoom) this.#full = true;
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#queue(socket, frame, now);
+    if (!this.#full && !this.hasRoom) {
+      this.#full = true;
+      // Answers may be long in coming (a slow eth_call with a large body): a pong says sooner that the node has read it all.
+      if (this.#outgoingCount === 0) this.#ping(socket);
+      else this.#pingAfterFlush = true;
+    }
+  }
+
+  /** A ping, carrying the id of the last call written before it (#delivered, when its pong comes back). */
+  #ping(socket: WebSocket): void {
+    if (socket.readyState === WebSocket.OPEN) socket.ping(String(this.#nextId - 1 - this.#outgoingCount));
+  }
+
+  /** The node has read every request up to call `id` (one it was sent): their bytes no longer count against the room. */
+  #delivered(id: number): void {
+    // Only an id it was sent: a node's garbage id would run the count off.
+    if (!Number.isSafeInteger(id) || id >= this.#nextId) return;
+    this.#pending.delivered(id);
+    this.#noteRoom();
   }
 
   close(): void {
@@ -287,6 +307,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('pong', (data) => {
       this.#received.frame(data.length);
       this.#endPongWait();
+      // A ping carries the last call id written before it, and a pong echoes it: the node has read that far.
+      if (data.length > 0 && data.length < 16) this.#delivered(Number(data.toString('latin1')));
     });
     socket.on('error', (error: Error & { code?: string }) => {
       if (!opened && !this.#closed) this.#connectFailed(refusal?.reason ?? error.message, refusal?.retryAfterMs);
@@ -358,6 +380,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     // As bytes: ws masks them straight into the frame it writes, one buffer instead of two.
     if (socket !== undefined) for (let i = 0; i < count; i++) this.#sendNow(socket, this.#outgoing[i]!);
     this.#dropOutgoing();
+    if (this.#pingAfterFlush && socket !== undefined) this.#ping(socket);
+    this.#pingAfterFlush = false;
     tcp?.uncork();
   };
 
@@ -376,8 +400,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       return;
     }
     if (parsed.id !== undefined && parsed.reply !== undefined) {
-      // Late or not, an answer shows the node working through what was sent before it.
+      // Late or not, an answer shows the node working through what was sent before it, and that it has read it all.
       this.#ahead.answered(parsed.id);
+      this.#delivered(parsed.id);
       const pending = this.#pending.take(parsed.id);
       if (pending === undefined) {
         // Timed out already; a subscription made meanwhile is nobody's.
@@ -385,7 +410,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         return;
       }
       this.#answered++;
-      this.#noteRoom();
       this.#settle(pending, parsed.reply);
       return;
     }
@@ -440,7 +464,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #markClosedByAnswer(id: number | undefined): void {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
-    this.#noteRoom();
     this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
@@ -543,7 +566,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         this.#pongAhead = this.#ahead.mark(this.#nextId, this.#pending.bytes);
         this.#awaitPong(timeoutMs);
       }
-      socket.ping();
+      this.#ping(socket);
     }, intervalMs);
   }
 

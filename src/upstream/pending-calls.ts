@@ -9,7 +9,7 @@ export interface PendingCall {
   readonly id: number;
   /** when the call times out, on the performance.now() clock */
   readonly deadline: number;
-  /** the size of its request frame, counted in `bytes` */
+  /** the size of its request frame, counted in `bytes` until the node has read it */
   readonly bytes?: number;
 }
 
@@ -18,6 +18,8 @@ export class PendingCalls<T extends PendingCall> {
   #mask: number;
   #size = 0;
   #bytes = 0;
+  /** the node has read every request up to this id (delivered) */
+  #deliveredThrough = 0;
 
   /** @param capacity initial slots, a power of two; @default 256 */
   constructor(capacity = 256) {
@@ -30,16 +32,33 @@ export class PendingCalls<T extends PendingCall> {
     return this.#size;
   }
 
-  /** The request bytes of the calls pending: sent, or about to be, and not answered. */
+  /**
+   * The request bytes of the calls pending that the node may not have read yet: sent, or about to
+   * be, and neither answered nor known delivered.
+   */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /**
+   * The node has read every request up to `id`: it answered call `id` (or a pong sent after it).
+   * One socket delivers in order, so the calls before it are read too, however long the node takes
+   * to answer them (a slow eth_call with a large body): their bytes leave `bytes`. Each id is
+   * passed over once, so this costs the calls sent since the last time.
+   */
+  delivered(id: number): void {
+    for (let next = this.#deliveredThrough + 1; next <= id; next++) {
+      const call = this.#slots[next & this.#mask];
+      if (call !== undefined && call.id === next) this.#bytes -= call.bytes ?? 0;
+    }
+    if (id > this.#deliveredThrough) this.#deliveredThrough = id;
   }
 
   add(call: T): void {
     while (this.#slots[call.id & this.#mask] !== undefined) this.#grow();
     this.#slots[call.id & this.#mask] = call;
     this.#size++;
-    this.#bytes += call.bytes ?? 0;
+    if (call.id > this.#deliveredThrough) this.#bytes += call.bytes ?? 0;
   }
 
   /** Removes and returns the call with this id, if it is still pending. */
@@ -49,7 +68,7 @@ export class PendingCalls<T extends PendingCall> {
     if (call === undefined || call.id !== id) return undefined;
     this.#slots[slot] = undefined;
     this.#size--;
-    this.#bytes -= call.bytes ?? 0;
+    if (id > this.#deliveredThrough) this.#bytes -= call.bytes ?? 0;
     return call;
   }
 

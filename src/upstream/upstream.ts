@@ -126,6 +126,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** calls made while the only call sockets reopen after such a close: sent once one is open */
   readonly #reopenWaiters: Array<() => void> = [];
   #lastError: { at: string; reason: string } | undefined;
+  /** #dispatch is due in a microtask */
+  #dispatchQueued = false;
 
   constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
     super();
@@ -154,7 +156,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     for (const connection of this.#connections) {
       connection.on('open', () => this.#onConnectionOpen());
       connection.on('close', (own) => this.#onConnectionClose(own));
-      connection.on('room', () => this.#dispatch());
+      connection.on('room', () => this.#dispatchSoon());
     }
   }
 
@@ -263,10 +265,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return this.#active < this.#config.maxConcurrency && (this.#pickConnection()?.hasRoom ?? true);
   }
 
-  /** Slots and room freed: the calls waiting go, client by client in turn, while both last. */
-  #dispatch(): void {
-    while (this.#queue.size > 0 && this.#canSend()) this.#queue.shift()!.release();
+  /**
+   * Slots or room freed: the calls waiting go, client by client in turn, while both last. Not at
+   * once: a slot or room is freed in the midst of a socket's events (an answer read, the socket
+   * closing), and what else they change (the socket closed, the node's state) must be seen first.
+   * A call let go onto a socket closing under it failed as "not connected", and opened the breaker.
+   */
+  #dispatchSoon(): void {
+    if (this.#dispatchQueued || this.#queue.size === 0) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(this.#dispatch);
   }
+
+  readonly #dispatch = (): void => {
+    this.#dispatchQueued = false;
+    while (this.#queue.size > 0 && this.#canSend()) this.#queue.shift()!.release();
+  };
 
   /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
@@ -402,7 +416,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   #releaseSlot(): void {
     this.#active--;
-    this.#dispatch();
+    this.#dispatchSoon();
   }
 
   /** The open call socket with the fewest calls in flight, one with room (upstreams[].maxBytesInFlight) before one without. */
@@ -433,7 +447,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   #onConnectionOpen(): void {
     for (const send of this.#reopenWaiters.splice(0)) send();
-    this.#dispatch();
+    this.#dispatchSoon();
     void this.#probe().catch(() => {});
     this.emit('state');
   }

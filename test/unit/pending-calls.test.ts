@@ -82,6 +82,22 @@ describe('PendingCalls', () => {
     assert.equal(pending.bytes, 0, 'socket closed');
   });
 
+  it('stops counting the bytes of calls the node has read, each once, before their answers', () => {
+    const pending = new PendingCalls<Call & { bytes: number }>(4);
+    for (const id of [1, 2, 3, 4, 5]) pending.add({ ...call(id), bytes: 100 });
+    pending.delivered(3);
+    assert.equal(pending.bytes, 200, 'calls 1-3 read by the node (it answered 3, or ponged a ping sent after it)');
+    assert.equal(pending.size, 5, 'still waiting for their answers');
+    pending.take(2);
+    pending.takeExpired(Infinity);
+    assert.equal(pending.bytes, 0, 'read calls leaving are not taken off twice');
+    pending.add({ ...call(6), bytes: 100 });
+    pending.delivered(2);
+    assert.equal(pending.bytes, 100, 'a delivery older than the last changes nothing');
+    pending.delivered(6);
+    assert.equal(pending.bytes, 0);
+  });
+
   it('refuses a capacity that is not a power of two', () => {
     assert.throws(() => new PendingCalls(100), /power of two, got 100/);
   });
