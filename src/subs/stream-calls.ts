@@ -8,7 +8,9 @@
  * So identical header requests share one call (by hash from a cache, since a block does not
  * change; `latest` while one is in flight), and at most `concurrency` calls are in flight: the
  * rest wait their turn here instead of failing, and the node's other slots stay free for clients
- * and health probes.
+ * and health probes. Header calls go before the logs calls waiting: every stream's next step waits
+ * on them (a moved newHeads group's catch-up, a walk back to a fork), and behind 2,800 logs
+ * topics' replays a newHeads client saw no head for 12 s.
  */
 import { Slots } from '../runtime/slots.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
@@ -74,7 +76,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
   }
 
   async #header(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
-    const block = await this.#slots.run(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs));
+    const block = await this.#slots.run(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs), true);
     if (block === null) return null;
     // Block bodies are not part of a newHeads notification.
     const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;

@@ -37,3 +37,20 @@ test('work that fails frees its slot', async () => {
 test('a size that is not a positive integer is refused, naming its setting', () => {
   assert.throws(() => new Slots(0, 'StreamCalls concurrency'), /StreamCalls concurrency must be a positive integer, got 0/);
 });
+
+test('urgent work takes the next free slot before the work waiting that is not, each kind in its order', async () => {
+  const slots = new Slots(1);
+  const started: string[] = [];
+  const finish: Array<() => void> = [];
+  const piece = (name: string) => async (): Promise<void> => {
+    started.push(name);
+    await new Promise<void>((resolve) => finish.push(resolve));
+  };
+  const runs = [slots.run(piece('bulk 1')), slots.run(piece('bulk 2')), slots.run(piece('bulk 3')), slots.run(piece('urgent 1'), true), slots.run(piece('urgent 2'), true)];
+  for (let done = 0; done < runs.length; done++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    finish[done]!();
+  }
+  await Promise.all(runs);
+  assert.deepEqual(started, ['bulk 1', 'urgent 1', 'urgent 2', 'bulk 2', 'bulk 3']);
+});

@@ -39,6 +39,23 @@ describe('StreamCalls', () => {
     assert.equal(calls.waiting, 0);
   });
 
+  it('sends a header call before the logs calls waiting: streams wait on headers, not on replays', async () => {
+    const { upstream, sent } = heldUpstream();
+    const calls = new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000 });
+    const replays = [1, 2, 3].map((n) => calls.logs({ blockHash: hash(n) }));
+    const head = calls.latest();
+    const parent = calls.byHash(hash(9));
+    for (let answered = 0; answered < 5; answered++) {
+      await turn();
+      sent[answered]!.answer(sent[answered]!.method === 'eth_getLogs' ? [] : block(10 - answered));
+    }
+    await Promise.all([...replays, head, parent]);
+    assert.deepEqual(
+      sent.map((call) => call.method),
+      ['eth_getLogs', 'eth_getBlockByNumber', 'eth_getBlockByHash', 'eth_getLogs', 'eth_getLogs'],
+    );
+  });
+
   it('gives every caller asking for the latest block while one call is out that call, and asks again after it', async () => {
     const { upstream, sent } = heldUpstream();
     const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
