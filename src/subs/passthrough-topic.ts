@@ -2,14 +2,24 @@
  * newPendingTransactions and syncing: no chain history to keep, so notifications are forwarded as
  * they come and a failover simply resubscribes elsewhere under the same client ids. With nothing
  * to replay, a move off a node whose stream still runs waits until the new node's stream is live
- * (SubscriptionManager.rebalance): moved at once, the clients missed what came in between.
+ * (SubscriptionManager.rebalance): moved at once, the clients missed what came in between. For a
+ * moment after such a move the old node's stream feeds the new topic too (overlapWith), each result
+ * passed on once: one the old node had sent just before the new node's subscription began was
+ * otherwise lost whenever the new node's answer was read first.
  */
 import type { Group } from './group.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
 import { Topic, type GroupState } from './topic.js';
 
+/** How long the old node's stream feeds the new topic after a move (overlapWith). */
+export const MOVE_OVERLAP_MS = 1000;
+
 export class PassthroughTopic extends Topic implements StreamUser {
   #stream: UpstreamStream | undefined;
+  /** while streams overlap: the results passed on, each once */
+  #sent: Set<string> | undefined;
+  /** the old nodes' streams feeding this topic for now, each with its end */
+  readonly #overlaps = new Map<UpstreamStream, { user: StreamUser; timer: NodeJS.Timeout }>();
 
   attach(): void {
     this.#stream = this.deps.registry.get(this.upstream, this.spec.fingerprint, this.spec.kind, this.spec.upstreamParams);
@@ -19,6 +29,29 @@ export class PassthroughTopic extends Topic implements StreamUser {
   detach(): void {
     this.#stream?.removeUser(this);
     this.#stream = undefined;
+    for (const stream of [...this.#overlaps.keys()]) this.#endOverlap(stream);
+  }
+
+  /**
+   * Its clients just moved here from `from`, whose stream still runs: take that stream's results
+   * too for MOVE_OVERLAP_MS, passing each result on once.
+   */
+  overlapWith(from: PassthroughTopic): void {
+    const stream = from.#stream;
+    if (stream === undefined || stream.closed || stream === this.#stream || this.#overlaps.has(stream)) return;
+    const user: StreamUser = { onResult: (result) => this.onResult(result), onResumed: () => {} };
+    stream.addUser(user);
+    this.#sent ??= new Set();
+    this.#overlaps.set(stream, { user, timer: setTimeout(() => this.#endOverlap(stream), MOVE_OVERLAP_MS) });
+  }
+
+  #endOverlap(stream: UpstreamStream): void {
+    const overlap = this.#overlaps.get(stream);
+    if (overlap === undefined) return;
+    this.#overlaps.delete(stream);
+    clearTimeout(overlap.timer);
+    stream.removeUser(overlap.user);
+    if (this.#overlaps.size === 0) this.#sent = undefined;
   }
 
   /** Its node's stream is live: notifications are coming. */
@@ -36,6 +69,10 @@ export class PassthroughTopic extends Topic implements StreamUser {
 
   onResult(result: unknown): void {
     const json = JSON.stringify(result);
+    if (this.#sent !== undefined) {
+      if (this.#sent.has(json)) return;
+      this.#sent.add(json);
+    }
     for (const group of this.groups) group.publish(json);
   }
 

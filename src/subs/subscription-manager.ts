@@ -344,7 +344,10 @@ export class SubscriptionManager {
       this.#leaveJoining(to);
       const left = waiting.filter((member) => member.group === group);
       const still = left.filter((member) => this.#affinity.owner(member.subscriber.sessionKey, from.spec) === to.upstream);
-      if (still.length > 0) this.#moved(from, to, still, {});
+      if (still.length > 0) {
+        this.#moved(from, to, still, {});
+        if (to instanceof PassthroughTopic) to.overlapWith(from);
+      }
       // Their owner changed while they waited: a rebalance takes them there.
       if (still.length < left.length) this.#queueRebalance();
       from.dropEmptyGroups();

@@ -106,6 +106,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #streakReasons = new Set<string>();
   /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
   #stableTimer: NodeJS.Timeout | undefined;
+  /** reconnectNow skipped a backoff in this streak of failures */
+  #reconnectedEarly = false;
   /**
    * Frames waiting for the end of this poll, and the socket they were made for: the first
    * #outgoingCount slots of one reused array (emptying an array by setting its length goes through
@@ -245,6 +247,20 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#markClosed('connection closed');
   }
 
+  /**
+   * Waiting out a reconnect backoff: connect now. Another socket to the same node has just opened,
+   * so the node is back, and its sockets come back together instead of each after its own backoff.
+   */
+  reconnectNow(): void {
+    // Once per streak of failures: a node that closes each socket right after opening it must not
+    // have its sockets bring each other back without end.
+    if (this.#reconnectTimer === undefined || this.#closed || this.#reconnectedEarly) return;
+    this.#reconnectedEarly = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#connect();
+  }
+
   /** Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. */
   terminate(reason: string): void {
     const socket = this.#socket;
@@ -290,6 +306,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#stableTimer = setTimeout(() => {
         this.#stableTimer = undefined;
         this.#attempt = 0;
+        this.#reconnectedEarly = false;
         this.#lastConnectError = undefined;
         this.#streakReasons.clear();
       }, STABLE_AFTER_MS);
@@ -554,7 +571,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (atOnce) this.#ownReconnectAt = now;
     const delay = atOnce ? 0 : Math.max(backoffDelay(this.#attempt++, this.#options.reconnect), this.#retryAfterMs ?? 0);
     this.#retryAfterMs = undefined;
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect();
+    }, delay);
   }
 
   #startHeartbeat(socket: WebSocket): void {

@@ -18,6 +18,15 @@ import { replyResult } from './reply.js';
  */
 export const MOVE_BACK_MS = 1000;
 
+/**
+ * How long, when a node comes back with a call socket open first, the subscriptions wait for their
+ * own socket before the call socket stands in. Carried by the stand-in at once, they moved again a
+ * moment later, when their socket opened: each stream made anew, with a gap that streams of
+ * pending transactions cannot replay (the node's other sockets are asked to reconnect at once, so
+ * their own is rarely more than a round trip behind).
+ */
+export const OWN_SOCKET_GRACE_MS = 500;
+
 /** The node answered eth_subscribe with an error (a cap on subscriptions, a kind it does not serve). */
 export class SubscribeRefused extends Error {}
 
@@ -43,6 +52,8 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
   readonly #calls: readonly UpstreamConnection[];
   #current: UpstreamConnection | undefined;
   #moveBackTimer: NodeJS.Timeout | undefined;
+  /** runs out when a call socket should stand in for their own, which has not opened (OWN_SOCKET_GRACE_MS) */
+  #graceTimer: NodeJS.Timeout | undefined;
   /** the socket of their own has opened before: when it opens again, it came back */
   #ownOpenedBefore = false;
 
@@ -101,13 +112,17 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
   close(): void {
     clearTimeout(this.#moveBackTimer);
     this.#moveBackTimer = undefined;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
   }
 
   #opened(socket: UpstreamConnection): void {
     const cameBack = socket === this.#own && this.#ownOpenedBefore;
     if (socket === this.#own) this.#ownOpenedBefore = true;
     if (!this.ready) {
-      this.#carry(socket);
+      // The node is back (every socket had closed), a call socket first: their own is a moment behind.
+      if (socket !== this.#own && this.#own !== undefined && this.#ownOpenedBefore) this.#awaitOwn();
+      else this.#carry(socket);
       return;
     }
     if (socket !== this.#own || this.#current === this.#own) return;
@@ -123,7 +138,18 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     }, MOVE_BACK_MS);
   }
 
+  #awaitOwn(): void {
+    if (this.#graceTimer !== undefined) return;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      const standIn = this.#calls.find((candidate) => candidate.isOpen);
+      if (!this.ready && standIn !== undefined) this.#carry(standIn);
+    }, OWN_SOCKET_GRACE_MS);
+  }
+
   #carry(socket: UpstreamConnection): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     const moved = this.#current !== undefined;
     this.#current = socket;
     // Back from a stand-in: the subscriptions on it are dropped there and made again here.

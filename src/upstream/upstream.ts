@@ -152,7 +152,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#streams.on('notification', (subscription, result) => this.emit('notification', subscription, result));
     this.#streams.on('lost', () => this.emit('subscriptionsLost'));
     this.#streams.on('ready', () => this.emit('state'));
-    for (const connection of this.#sockets) connection.on('failed', (reason) => this.#noteError(reason));
+    for (const connection of this.#sockets) {
+      connection.on('failed', (reason) => this.#noteError(reason));
+      // One socket open again: the node is back, and its other sockets need not wait out their backoff.
+      connection.on('open', () => {
+        for (const other of this.#sockets) if (other !== connection) other.reconnectNow();
+      });
+    }
     for (const connection of this.#connections) {
       connection.on('open', () => this.#onConnectionOpen());
       connection.on('close', (own) => this.#onConnectionClose(own));
