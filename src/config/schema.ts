@@ -84,8 +84,9 @@ const upstreamSchema = z
     /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */
     maxQueue: z.number().int().min(0).default(1024),
     /**
-     * Request bytes sent on one socket to this node and not yet answered; more calls wait in the
-     * queue, client by client (one call larger than this still goes alone). Behind a link slower
+     * Request bytes sent on one socket to this node that it may not have read yet (not answered,
+     * nor anything sent after them); more calls wait in the queue, client by client (a call goes
+     * whenever the socket is under this, however large). Behind a link slower
      * than evmux writes, one client's large requests otherwise piled up ahead of every other
      * client's calls, and of the pings and probes that tell whether the node is alive. @default 1048576
      */

@@ -31,7 +31,7 @@ export interface ConnectionOptions {
   reconnect: { baseMs: number; maxMs: number };
   /** largest message taken from the node; a larger one closes the socket (ws cannot skip it unread) */
   maxAnswerBytes: number;
-  /** request bytes sent and not yet answered past which the socket has no room for more calls (hasRoom) */
+  /** request bytes sent and not yet read by the node past which the socket has no room for more calls (hasRoom) */
   maxBytesInFlight: number;
   logger: Logger;
   /**
@@ -75,7 +75,7 @@ export interface ConnectionEvents {
   close: [own: boolean];
   /** a parsed frame that is not a response: subscription notifications */
   notification: [message: Record<string, unknown>];
-  /** answers brought the request bytes in flight back under maxBytesInFlight */
+  /** answers or pongs brought the request bytes in flight back under maxBytesInFlight */
   room: [];
   /** a connect attempt failed, or an open socket closed for a reason of the node's: why */
   failed: [reason: string];
@@ -166,7 +166,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     return this.#pending.bytes < this.#options.maxBytesInFlight;
   }
 
-  /** The request bytes of the calls sent on this socket and not answered yet. */
+  /** The request bytes of the calls sent on this socket that the node may not have read yet (PendingCalls.bytes). */
   get bytesInFlight(): number {
     return this.#pending.bytes;
   }

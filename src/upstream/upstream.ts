@@ -53,7 +53,7 @@ export interface UpstreamSnapshot {
   head: string | null;
   headHash: string | null;
   inFlight: number;
-  /** request bytes sent on its sockets and not answered yet (upstreams[].maxBytesInFlight is per socket) */
+  /** request bytes sent on its sockets that it may not have read yet (upstreams[].maxBytesInFlight is per socket) */
   bytesInFlight: number;
   queued: number;
   latencyMs: number;
