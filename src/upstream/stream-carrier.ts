@@ -59,6 +59,8 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
 
   constructor(upstream: string, own: UpstreamConnection | undefined, calls: readonly UpstreamConnection[]) {
     super();
+    // Every subscribe made while the node's own socket is awaited waits on 'ready' (#untilCarried).
+    this.setMaxListeners(0);
     this.#upstream = upstream;
     this.#own = own;
     this.#calls = calls;
@@ -79,6 +81,9 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
   }
 
   async subscribe(params: unknown[], timeoutMs: number): Promise<UpstreamSubscription> {
+    // The node is back and its subscriptions' own socket awaited: wait for it (or the stand-in),
+    // not fail a client's subscribe on a node that shows as usable.
+    if (!this.ready && this.#graceTimer !== undefined) await this.#untilCarried(Math.min(timeoutMs, OWN_SOCKET_GRACE_MS + 100));
     const socket = this.#current;
     if (socket === undefined || !socket.isOpen) {
       throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: no subscription socket`, this.#upstream);
@@ -136,6 +141,18 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
       this.#moveBackTimer = undefined;
       if (this.#own?.isOpen === true && this.#current !== this.#own) this.#carry(this.#own);
     }, MOVE_BACK_MS);
+  }
+
+  #untilCarried(waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.on('ready', done);
+    });
   }
 
   #awaitOwn(): void {
