@@ -18,8 +18,8 @@ export class PassthroughTopic extends Topic implements StreamUser {
   #stream: UpstreamStream | undefined;
   /** while streams overlap: the results passed on, each once */
   #sent: Set<string> | undefined;
-  /** the old nodes' streams feeding this topic for now, each with its end */
-  readonly #overlaps = new Map<UpstreamStream, { user: StreamUser; timer: NodeJS.Timeout }>();
+  /** the old nodes' streams feeding this topic for now (it is their user too), each with its end */
+  readonly #overlaps = new Map<UpstreamStream, NodeJS.Timeout>();
 
   attach(): void {
     this.#stream = this.deps.registry.get(this.upstream, this.spec.fingerprint, this.spec.kind, this.spec.upstreamParams);
@@ -39,18 +39,17 @@ export class PassthroughTopic extends Topic implements StreamUser {
   overlapWith(from: PassthroughTopic): void {
     const stream = from.#stream;
     if (stream === undefined || stream.closed || stream === this.#stream || this.#overlaps.has(stream)) return;
-    const user: StreamUser = { onResult: (result) => this.onResult(result), onResumed: () => {} };
-    stream.addUser(user);
+    stream.addUser(this);
     this.#sent ??= new Set();
-    this.#overlaps.set(stream, { user, timer: setTimeout(() => this.#endOverlap(stream), MOVE_OVERLAP_MS) });
+    this.#overlaps.set(stream, setTimeout(() => this.#endOverlap(stream), MOVE_OVERLAP_MS));
   }
 
   #endOverlap(stream: UpstreamStream): void {
-    const overlap = this.#overlaps.get(stream);
-    if (overlap === undefined) return;
+    const timer = this.#overlaps.get(stream);
+    if (timer === undefined) return;
     this.#overlaps.delete(stream);
-    clearTimeout(overlap.timer);
-    stream.removeUser(overlap.user);
+    clearTimeout(timer);
+    stream.removeUser(this);
     if (this.#overlaps.size === 0) this.#sent = undefined;
   }
 

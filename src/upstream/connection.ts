@@ -123,14 +123,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
   /** the socket terminate() was called on, until it has closed, and why */
-  #terminated: WebSocket | undefined;
-  #terminatedFor = '';
+  #terminated: { socket: WebSocket; reason: string } | undefined;
   /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
   readonly #received = new ReceiveMeter();
   /** whether the node is answering requests sent before a ping or a probe: they wait behind those */
   readonly #ahead = new RequestsAhead();
-  /** the requests ahead of the ping awaiting its pong */
-  #pongAhead: AheadMark | undefined;
+  /** where the traffic stood when the ping awaiting its pong went (the requests ahead of it) */
+  #pongMark: ProgressMark | undefined;
   /** the request bytes in flight reached maxBytesInFlight: 'room' is due when they fall back under it */
   #full = false;
   /** a ping is due once the frames waiting for this poll's flush are written (#ping) */
@@ -265,9 +264,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   terminate(reason: string): void {
     const socket = this.#socket;
     // Once per socket: every frame sent while it closes asks again (10,000 re-subscriptions, 10,000 warnings).
-    if (socket === undefined || this.#terminated === socket) return;
-    this.#terminated = socket;
-    this.#terminatedFor = reason;
+    if (socket === undefined || this.#terminated?.socket === socket) return;
+    this.#terminated = { socket, reason };
     this.#options.logger.warn({ reason }, 'terminating upstream socket');
     socket.terminate();
   }
@@ -333,7 +331,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', (code, reason) => {
-      const terminatedFor = this.#terminated === socket ? this.#terminatedFor : undefined;
+      const terminatedFor = this.#terminated?.socket === socket ? this.#terminated.reason : undefined;
       if (terminatedFor !== undefined) this.#terminated = undefined;
       if (this.#socket !== socket) return;
       this.#socket = undefined;
@@ -582,10 +580,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#pingTimer = setInterval(() => {
       if (socket.readyState !== WebSocket.OPEN) return;
       // One outstanding ping at a time, so the deadline is not pushed back by later pings.
-      if (this.#pongTimer === undefined) {
-        this.#pongAhead = this.#ahead.mark(this.#nextId, this.#pending.bytes);
-        this.#awaitPong(timeoutMs);
-      }
+      if (this.#pongTimer === undefined) this.#awaitPong(timeoutMs, this.progressMark());
       this.#ping(socket);
     }, intervalMs);
   }
@@ -594,12 +589,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * The pong is due within `timeoutMs`, or later while what it waits behind is still under way: a
    * message the node is sending, or requests sent before the ping that the node is answering.
    */
-  #awaitPong(timeoutMs: number): void {
-    const mark = this.#received.mark();
+  #awaitPong(timeoutMs: number, mark: ProgressMark): void {
+    this.#pongMark = mark;
     this.#pongTimer = setTimeout(() => {
       this.#pongTimer = undefined;
-      if (this.#received.arrivingSince(mark) || this.#ahead.progressed(this.#pongAhead)) {
-        this.#awaitPong(timeoutMs);
+      if (this.busySince(mark)) {
+        // What arrives is looked at afresh each wait; the requests ahead of the ping stay those.
+        this.#awaitPong(timeoutMs, { received: this.#received.mark(), ahead: mark.ahead });
         return;
       }
       this.#endPongWait();
@@ -610,8 +606,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   #endPongWait(): void {
     clearTimeout(this.#pongTimer);
     this.#pongTimer = undefined;
-    this.#ahead.release(this.#pongAhead);
-    this.#pongAhead = undefined;
+    if (this.#pongMark !== undefined) this.releaseMark(this.#pongMark);
+    this.#pongMark = undefined;
   }
 
   #stopHeartbeat(): void {
