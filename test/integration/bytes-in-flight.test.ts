@@ -8,7 +8,7 @@
  *   let go onto the socket as it closed, failed as "not connected", and opened the breaker.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway } from '../support/gateway.js';
@@ -27,6 +27,17 @@ after(async () => {
   await devnet?.close();
 });
 
+/** A client named `label`, and another from OTHER_CLIENT, both closed after the test. */
+async function twoClients(t: TestContext, url: string, label: string): Promise<[StreamClient, StreamClient]> {
+  const first = await StreamClient.open(url, label);
+  const other = await StreamClient.open(url, 'other', OTHER_CLIENT);
+  t.after(() => {
+    first.close();
+    other.close();
+  });
+  return [first, other];
+}
+
 /** Each of `count` calls made `gapMs` apart: its outcome ('ok' or the error) and how long it took. */
 async function spacedCalls(client: StreamClient, count: number, gapMs: number): Promise<Array<{ outcome: string; ms: number }>> {
   return Promise.all(
@@ -42,12 +53,7 @@ async function spacedCalls(client: StreamClient, count: number, gapMs: number): 
 test('a large request the node is slow to run holds no other client back once the node has read it', async (t) => {
   const evmux = await startGateway([{ name: 'node0', url: devnet.nodes[0]!.wsUrl }], { requestTimeoutMs: 20_000 });
   t.after(() => evmux.close());
-  const large = await StreamClient.open(evmux.wsUrl, 'large and slow');
-  const other = await StreamClient.open(evmux.wsUrl, 'other', OTHER_CLIENT);
-  t.after(() => {
-    large.close();
-    other.close();
-  });
+  const [large, other] = await twoClients(t, evmux.wsUrl, 'large and slow');
   // 1.2 MB of hex, over the default 1 MiB, to code that counts down from 0x05000000 (seconds of work).
   const LOOPER = '0x00000000000000000000000000000000000000aa';
   const started = Date.now();
@@ -75,12 +81,7 @@ test("an answer over limits.maxAnswerBytes on a socket with no room fails its ow
     health: { probeIntervalMs: 500, probeTimeoutMs: 3_000 },
   });
   t.after(() => evmux.close());
-  const large = await StreamClient.open(evmux.wsUrl, 'oversized answer');
-  const other = await StreamClient.open(evmux.wsUrl, 'other', OTHER_CLIENT);
-  t.after(() => {
-    large.close();
-    other.close();
-  });
+  const [large, other] = await twoClients(t, evmux.wsUrl, 'oversized answer');
   // The identity precompile answers with what it is sent: 80 KB, over the 64 KiB limit.
   const oversized = large.request('eth_call', [{ to: '0x0000000000000000000000000000000000000004', data: `0x${'ab'.repeat(40_000)}` }, 'latest'], 20_000);
   await sleep(50);
