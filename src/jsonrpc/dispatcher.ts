@@ -30,7 +30,8 @@ import { MAX_METHOD_LENGTH, type JsonRpcId } from './types.js';
 export interface SubscriptionHost {
   /** Validates and registers; the returned `start` runs after the response is sent. */
   subscribe(params: unknown): Promise<{ id: string; start: () => void }>;
-  unsubscribe(params: unknown): boolean;
+  /** Whether this connection held the subscription `id` (it no longer does). */
+  unsubscribe(id: string): boolean;
 }
 
 export interface DispatchContext extends CallContext, FrameAnswerTarget {
@@ -186,7 +187,7 @@ export class Dispatcher {
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);
-      if (method === 'eth_unsubscribe') call.resolve(resultReply(host.unsubscribe(params)));
+      if (method === 'eth_unsubscribe') call.resolve(resultReply(host.unsubscribe(unsubscribeId(params))));
       else this.#subscribe(host, params, call);
       return;
     }
@@ -212,4 +213,16 @@ export class Dispatcher {
   #error(id: ReplyId, error: JsonRpcErrorObject): Buffer {
     return errorResponse(id, error, this.#telemetry);
   }
+}
+
+/**
+ * eth_unsubscribe's one parameter, the id an eth_subscribe answered with. Anything else is refused
+ * by name (as a node does): answered `false`, it read as "not subscribed", hiding the client's bug.
+ */
+function unsubscribeId(params: unknown): string {
+  if (!Array.isArray(params) || params.length !== 1 || typeof params[0] !== 'string') {
+    const got = params === undefined ? 'no params' : JSON.stringify(params).slice(0, 80);
+    throw new InvalidParamsError(`eth_unsubscribe expects [subscriptionId], the string an eth_subscribe answered with; got ${got}`);
+  }
+  return params[0];
 }

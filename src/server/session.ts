@@ -130,7 +130,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
     return this.#deps.subscriptions.subscribe(this, params);
   }
 
-  unsubscribe(params: unknown): boolean {
-    return this.#deps.subscriptions.unsubscribe(this, params);
+  unsubscribe(id: string): boolean {
+    return this.#deps.subscriptions.unsubscribe(this, id);
   }
 }

@@ -229,9 +229,7 @@ export class SubscriptionManager {
     return { id: subscription.id, start: () => this.#start(subscription) };
   }
 
-  unsubscribe(subscriber: Subscriber, params: unknown): boolean {
-    const id = Array.isArray(params) ? params[0] : undefined;
-    if (typeof id !== 'string') return false;
+  unsubscribe(subscriber: Subscriber, id: string): boolean {
     const held = this.#bySubscriber.get(subscriber) ?? [];
     const subscription = held.find((candidate) => candidate.id === id);
     if (subscription === undefined) return false;

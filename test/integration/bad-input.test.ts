@@ -132,6 +132,14 @@ const rows: Row[] = [
     ws: error(15, -32602, /unsupported logs filter key "blockHash"/),
     http: error(15, -32601, overHttp),
   },
+  ...([['no params', undefined, /got no params$/], ['a number', [7], /got \[7\]$/], ['two ids', ['0x1', '0x2'], /got \["0x1","0x2"\]$/]] as const).map(
+    ([what, params, got], i): Row => ({
+      name: `eth_unsubscribe with ${what}`,
+      frame: request(`u${i}`, 'eth_unsubscribe', params),
+      ws: error(`u${i}`, -32602, new RegExp(`^eth_unsubscribe expects \\[subscriptionId\\], the string an eth_subscribe answered with; ${got.source}`)),
+      http: error(`u${i}`, -32601, /eth_unsubscribe is only available over WebSocket/),
+    }),
+  ),
   { name: 'malformed filter id', frame: request(16, 'eth_getFilterChanges', ['0xzz']), ...both(error(16, -32602, /invalid filter id/)) },
   // As a node answers an id it does not know: viem makes its filter again on -32000.
   { name: 'filter id of no upstream', frame: request(17, 'eth_getFilterChanges', ['0x07ab']), ...both(error(17, -32000, /^filter not found$/)) },
