@@ -26,6 +26,11 @@ import { STATUS_LIST_LIMIT } from './subs/subscription-status.js';
 import { UpstreamPool } from './upstream/pool.js';
 
 const JSON_TYPE = 'application/json';
+/**
+ * How often a shutdown looks for WebSocket clients to close: one is closed once it has sent
+ * nothing for a tick, so a call already on its way is read (and refused) first.
+ */
+const DRAIN_TICK_MS = 50;
 /** The connection cap's refusals are logged at most this often (they are counted in a metric). */
 const CAP_LOG_INTERVAL_MS = 60_000;
 
@@ -240,7 +245,11 @@ export class Gateway {
     if (!(await this.pool.untilServing(performance.now() + timeoutMs))) throw new Error(`no upstream became usable within ${timeoutMs} ms`);
   }
 
-  /** Stop accepting, let in-flight calls finish up to the grace time, close clients with 1012 (service restart). */
+  /**
+   * Stop accepting connections and calls, let the calls under way finish and their answers be
+   * written (up to the grace time), closing each WebSocket client with 1012 (service restart) as
+   * soon as its own are out; then close what is left.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -250,8 +259,9 @@ export class Gateway {
     this.#logger.info('shutting down');
     this.#acceptGuard?.close();
     this.#frontEnd.stopListening();
+    this.#dispatcher.refuseNewCalls();
     const deadline = Date.now() + this.config.shutdownGraceMs;
-    while (this.#inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!this.#drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     this.subscriptions.close();
     this.pool.close();
@@ -261,10 +271,16 @@ export class Gateway {
     this.#logger.info('shut down');
   }
 
-  #inFlight(): number {
-    let total = this.#httpInFlight;
-    for (const session of this.#sessions.values()) total += session.inFlight;
-    return total;
+  /**
+   * Closes each WebSocket client that has settled (ClientSession.settled: its calls answered, the
+   * answers written, nothing more sent; closed before, the answers still in its send buffer were
+   * lost with the socket); true once no client is left and every HTTP answer is out.
+   */
+  #drained(): boolean {
+    for (const session of [...this.#sessions.values()]) {
+      if (session.settled()) session.disconnect(1012, 'server shutting down', 'shutdown');
+    }
+    return this.#sessions.size === 0 && this.#httpInFlight === 0 && this.#frontEnd.answersBeingWritten() === 0;
   }
 
   /** The client's address: the peer's, or behind a trusted proxy the one its header (or PROXY protocol header) names. */

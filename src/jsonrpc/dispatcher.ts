@@ -16,6 +16,7 @@ import {
   LimitExceededError,
   MethodNotFoundError,
   ParseError,
+  UpstreamUnavailableError,
   type JsonRpcErrorObject,
 } from './errors.js';
 import type { ClientRateLimit } from './client-rate-limit.js';
@@ -55,6 +56,8 @@ export class Dispatcher {
   readonly #telemetry: Telemetry;
   readonly #rateLimit: ClientRateLimit | undefined;
   readonly #filterLimits: FilterLimits;
+  /** evmux is shutting down: no call is started any more (refuseNewCalls) */
+  #refusing = false;
 
   constructor(policy: (method: string) => MethodVerdict, router: CallRouter, limits: DispatcherLimits, telemetry: Telemetry, rateLimit?: ClientRateLimit) {
     this.#policy = policy;
@@ -63,6 +66,16 @@ export class Dispatcher {
     this.#telemetry = telemetry;
     this.#rateLimit = rateLimit;
     this.#filterLimits = { maxAddresses: limits.maxFilterAddresses, maxTopicsPerPosition: limits.maxFilterTopicsPerPosition };
+  }
+
+  /**
+   * From now on every request is answered at once with an error saying evmux is shutting down and
+   * the call went to no node, so a client can send it again elsewhere without doubt (a transaction
+   * included): a drain that kept starting calls never finished under steady traffic, and the calls
+   * cut at its end were left unanswered.
+   */
+  refuseNewCalls(): void {
+    this.#refusing = true;
   }
 
   /**
@@ -152,7 +165,7 @@ export class Dispatcher {
     paramsJson: string | undefined,
     ascii: boolean,
   ): void {
-    const refusal = this.#overLimit(context);
+    const refusal = this.#refusal(context);
     if (refusal !== undefined) {
       answerRequest(context, batch, index, hasId ? this.#error(replyId, refusal.toObject()) : undefined);
       return;
@@ -165,8 +178,9 @@ export class Dispatcher {
     }
   }
 
-  /** The limit one more request from this client or on this connection would pass, if any. */
-  #overLimit(context: DispatchContext): LimitExceededError | undefined {
+  /** Why one more request from this client or on this connection is refused before it starts, if it is: shutting down, or a limit it would pass. */
+  #refusal(context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
+    if (this.#refusing) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
     if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
       this.#telemetry.clientRejected('rate_limit');
       const { perSecond, burst } = this.#rateLimit;

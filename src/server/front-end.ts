@@ -98,8 +98,13 @@ export interface FrontEnd {
   pause(): void;
   /** Listen again on the address `listen` bound (not after `stopListening` or `close`); rejects when that fails. */
   resume(): Promise<void>;
-  /** Stop accepting new connections for good; open ones stay. */
+  /**
+   * Stop accepting new connections for good; open ones stay, and every HTTP answer from now on
+   * closes its connection (a keep-alive client opens its next one elsewhere).
+   */
   stopListening(): void;
+  /** HTTP answers handed over but not yet all written (large ones go as the client takes them). */
+  answersBeingWritten(): number;
   /** Drop every connection left, idle HTTP keep-alive ones included (the last step of a shutdown). */
   close(): void;
 }

@@ -37,6 +37,9 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
    * and the client has until it has read it; more queued behind it than the cap is slow reading.
    */
   #allowance = 0;
+  /** frames received, and their count when a shutdown last asked (settled) */
+  #frames = 0;
+  #framesAsked = -1;
 
   constructor(socket: ClientSocket<SessionData>, deps: SessionDeps) {
     this.#socket = socket;
@@ -68,6 +71,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   }
 
   onMessage(text: string, ascii: boolean): void {
+    this.#frames++;
     try {
       this.#deps.dispatcher.dispatch(text, this, ascii);
     } catch (error) {
@@ -104,6 +108,17 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
     this.logger.warn({ buffered, cap, largestFrame: this.#allowance }, 'disconnecting slow consumer');
     this.disconnect(1013, `send buffer over ${cap} bytes: client too slow`, 'slow_consumer');
     return false;
+  }
+
+  /**
+   * For a shutdown, asked every tick: no call of its in flight, nothing left to write, and no frame
+   * received since it was last asked. Closed at once after an answer, a call it sent meanwhile
+   * (one it sends on each answer) was still on its way, never read and never answered.
+   */
+  settled(): boolean {
+    const quiet = this.#frames === this.#framesAsked;
+    this.#framesAsked = this.#frames;
+    return quiet && this.inFlight === 0 && this.#socket.bufferedAmount() === 0;
   }
 
   disconnect(code: number, reason: string, why: DisconnectReason): void {

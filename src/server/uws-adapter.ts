@@ -227,10 +227,12 @@ class HttpExchange implements PostExchange {
   aborted = false;
   answered = false;
   readonly #res: uWS.HttpResponse;
+  readonly #writing: Writing;
   #ip: string | undefined;
 
-  constructor(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[]) {
+  constructor(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[], writing: Writing) {
     this.#res = res;
+    this.#writing = writing;
     this.path = req.getUrl();
     this.query = req.getQuery() ?? '';
     this.headers = NO_HEADERS;
@@ -255,11 +257,30 @@ class HttpExchange implements PostExchange {
   respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
-    writeResponse(this.#res, response, closeConnection, headOnly, this);
+    // Once the front end stopped listening an answer closes its connection, unless it is large and
+    // written as the client takes it (closing would write it all at once; the shutdown waits for it).
+    const close = closeConnection || (this.#writing.stopped && response.body.length <= STREAMED_BODY_BYTES);
+    writeResponse(this.#res, response, close, headOnly, this);
   }
 
   /** A large answer is being written as the client takes it (aborted meanwhile: the client was cut). */
-  streaming = false;
+  get streaming(): boolean {
+    return this.#streaming;
+  }
+
+  set streaming(on: boolean) {
+    if (on === this.#streaming) return;
+    this.#streaming = on;
+    this.#writing.answers += on ? 1 : -1;
+  }
+
+  #streaming = false;
+}
+
+/** One front end's answers still being written (HttpExchange.streaming), for a shutdown to wait for, and whether it stopped listening. */
+interface Writing {
+  answers: number;
+  stopped: boolean;
 }
 
 /**
@@ -314,6 +335,7 @@ const EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number 
 
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
   const app = uWS.App();
+  const writing: Writing = { answers: 0, stopped: false };
   let listenSocket: uWS.us_listen_socket | undefined;
   // uWS closes a client silent for idleTimeout; the ring pings each client twice per timeout.
   const keepAlive = options.idleTimeoutSeconds > 0 ? new KeepAlive<UwsClientSocket<T>>((options.idleTimeoutSeconds * 1000) / 2) : undefined;
@@ -332,7 +354,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     // connected together; keepalive.ts spreads the pings instead.
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
-      const info = new HttpExchange(res, req, options.headers);
+      const info = new HttpExchange(res, req, options.headers, writing);
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -394,11 +416,12 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.post('/*', (res, req) => {
-    const exchange = new HttpExchange(res, req, options.headers);
+    const exchange = new HttpExchange(res, req, options.headers, writing);
     res.onAborted(() => {
       exchange.aborted = true;
       bodies.done(exchange);
       if (exchange.streaming) handlers.answerCut();
+      exchange.streaming = false;
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
@@ -454,7 +477,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.any('/*', (res, req) => {
-    const exchange = new HttpExchange(res, req, options.headers);
+    const exchange = new HttpExchange(res, req, options.headers, writing);
     const method = req.getMethod();
     res.onAborted(() => {
       exchange.aborted = true;
@@ -475,7 +498,6 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   let bound: { host: string; port: number } | undefined;
-  let stopped = false;
   // Exclusive: without it uSockets sets SO_REUSEPORT, and a second evmux started on the same port
   // listens without an error and takes a share of the clients.
   const listenOn = (host: string, port: number): Promise<number> =>
@@ -494,7 +516,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     listenSocket = undefined;
   };
   const stopListening = (): void => {
-    stopped = true;
+    writing.stopped = true;
     closeListener();
   };
 
@@ -515,10 +537,11 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     },
     pause: closeListener,
     resume: async () => {
-      if (stopped || bound === undefined || listenSocket !== undefined) return;
+      if (writing.stopped || bound === undefined || listenSocket !== undefined) return;
       await listenOn(bound.host, bound.port);
     },
     stopListening,
+    answersBeingWritten: () => writing.answers,
     close: () => {
       stopListening();
       bodies.close();

@@ -1,9 +1,11 @@
 /**
- * SIGTERM to the evmux command: calls in flight finish (up to shutdownGraceMs), WebSocket clients
- * are closed with 1012 (service restart), no new connection is accepted, and the process exits 0. In process,
- * Gateway.close() leaves no connection open, idle HTTP keep-alive ones included.
+ * SIGTERM to the evmux command: calls in flight finish (up to shutdownGraceMs) and their answers are
+ * written, each WebSocket client is closed with 1012 (service restart) once its own are, new calls
+ * are refused as sent to no node, no new connection is accepted, and the process exits 0. In
+ * process, Gateway.close() leaves no connection open, idle HTTP keep-alive ones included.
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -103,6 +105,91 @@ test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', as
   assert.equal(code, 0);
   const took = Date.now() - signalled;
   assert.ok(took >= 350 && took < 3_000, `exit ${took} ms after SIGTERM with a grace of 400 ms`);
+});
+
+test('SIGTERM under steady calls: each client is closed once its calls are answered, later calls are refused as sent to no node, and the exit does not wait out the grace', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 5_000);
+  node.latencyMs = 30;
+  const refusal = /^evmux is shutting down: this call was not sent to any node; send it again/;
+  // Each client sends its next call as soon as an answer comes, and stops at a refusal.
+  const clients = await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const probe = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+      const client = { probe, unanswered: 0, answered: 0, refused: 0, other: [] as unknown[], closed: closeOf(probe.ws) };
+      const send = (): void => {
+        client.unanswered++;
+        probe.send({ jsonrpc: '2.0', id: client.answered, method: 'eth_blockNumber' });
+      };
+      probe.ws.on('message', (data: Buffer) => {
+        client.unanswered--;
+        const answer = JSON.parse(data.toString()) as { result?: string; error?: { code: number; message: string } };
+        if (answer.error === undefined) {
+          client.answered++;
+          send();
+        } else if (answer.error.code === -32050 && refusal.test(answer.error.message)) client.refused++;
+        else client.other.push(answer);
+      });
+      send();
+      return client;
+    }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const signalled = Date.now();
+  cli.child.kill('SIGTERM');
+  const closes = await Promise.all(clients.map((client) => client.closed));
+  const { code } = await cli.exit(5_000);
+  assert.equal(code, 0);
+  const took = Date.now() - signalled;
+  assert.ok(took < 2_000, `exit ${took} ms after SIGTERM, with calls of 30 ms and a grace of 5 s`);
+  for (const [i, client] of clients.entries()) {
+    assert.ok(client.answered > 0, `client ${i} made calls`);
+    assert.deepEqual(client.other, [], `client ${i}: no other error`);
+    assert.equal(client.unanswered, 0, `client ${i}: every call it sent was answered or refused before its close`);
+    assert.equal(client.refused, 1, `client ${i}: its one call sent after the signal was refused`);
+    assert.equal(closes[i]!.code, 1012);
+  }
+});
+
+test('SIGTERM while large answers are being read: they arrive whole, over HTTP and over WebSocket, before the close', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 5_000);
+  const data = `0x${'ab'.repeat(4 * 1024 * 1024)}`;
+  node.handle('eth_getLogs', () => [{ data }]);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'eth_getLogs', params: [{}] });
+  // Both clients read nothing for a while once the answer starts: most of it waits in evmux.
+  const http = new Promise<{ length: number; received: number }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-type': 'application/json' } }, (res) => {
+      let received = 0;
+      res.once('data', () => {
+        res.pause();
+        setTimeout(() => res.resume(), 600);
+      });
+      res.on('data', (chunk: Buffer) => (received += chunk.length));
+      res.on('end', () => resolve({ length: Number(res.headers['content-length']), received }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const probe = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+  const wsClosed = closeOf(probe.ws);
+  let wsAnswer = 0;
+  probe.ws.on('message', (frame: Buffer) => (wsAnswer = frame.length));
+  const raw = (probe.ws as unknown as { _socket: import('node:net').Socket })._socket;
+  raw.once('data', () => {
+    raw.pause();
+    setTimeout(() => raw.resume(), 600);
+  });
+  probe.send({ jsonrpc: '2.0', id: 'w', method: 'eth_getLogs', params: [{}] });
+  await waitForRequests(node, 'eth_getLogs', 2);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  cli.child.kill('SIGTERM');
+  const answer = await http;
+  assert.equal(answer.received, answer.length, 'the whole HTTP answer');
+  assert.ok(answer.length > data.length);
+  const close = await wsClosed;
+  assert.ok(wsAnswer > data.length, `the whole WebSocket answer before the close (${wsAnswer} bytes)`);
+  assert.equal(close.code, 1012);
+  assert.equal((await cli.exit(5_000)).code, 0);
 });
 
 test('Gateway.close() drops idle HTTP keep-alive connections too, so nothing of it stays open', async (t) => {
