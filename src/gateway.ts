@@ -6,7 +6,7 @@ import { createStrategy } from './balancer/strategy.js';
 import type { Config } from './config/schema.js';
 import { ClientRateLimit } from './jsonrpc/client-rate-limit.js';
 import { Dispatcher, type DispatchContext } from './jsonrpc/dispatcher.js';
-import { LimitExceededError } from './jsonrpc/errors.js';
+import { LimitExceededError, UpstreamUnavailableError } from './jsonrpc/errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
@@ -53,12 +53,12 @@ class HttpCallContext implements DispatchContext {
   inFlight = 0;
   readonly #exchange: PostExchange;
   readonly #client: ClientOf;
-  readonly #answered: () => void;
+  readonly #answered: (context: HttpCallContext) => void;
   #sessionKey: string | undefined;
   #clientIp: string | undefined;
   #done = false;
 
-  constructor(exchange: PostExchange, client: ClientOf, answered: () => void) {
+  constructor(exchange: PostExchange, client: ClientOf, answered: (context: HttpCallContext) => void) {
     this.#exchange = exchange;
     this.#client = client;
     this.#answered = answered;
@@ -89,7 +89,7 @@ class HttpCallContext implements DispatchContext {
   #finish(): boolean {
     if (this.#done) return false;
     this.#done = true;
-    this.#answered();
+    this.#answered(this);
     return true;
   }
 
@@ -97,7 +97,23 @@ class HttpCallContext implements DispatchContext {
   abandon(): void {
     this.#finish();
   }
+
+  /**
+   * Shut down before its answer came: answered 503 with an error (without it, the connection was
+   * reset under the client). Its id is not known here (the body may be a batch): null, as for a
+   * request whose id cannot be read.
+   */
+  cutShort(): void {
+    if (!this.#finish()) return;
+    this.#exchange.respond({ status: 503, contentType: JSON_TYPE, body: SHUT_DOWN_UNANSWERED, headers: CORS_HEADERS });
+  }
 }
+
+const SHUT_DOWN_UNANSWERED = JSON.stringify({
+  jsonrpc: '2.0',
+  id: null,
+  error: new UpstreamUnavailableError('evmux shut down before the node answered (shutdownGraceMs ran out): the call may have been carried out').toObject(),
+});
 
 /** A WebSocket upgrade refused for a limit: the HTTP status, and a -32005 error naming the limit. */
 function limitRefusal(status: number, message: string): UpgradeDecision<SessionData> {
@@ -122,7 +138,8 @@ export class Gateway {
   #acceptGuard: AcceptGuard | undefined;
   /** when the cap's refusals were last logged (once a minute at most) */
   #capLoggedAt = -Infinity;
-  #httpInFlight = 0;
+  /** HTTP calls not yet answered */
+  readonly #httpCalls = new Set<HttpCallContext>();
   /** for client misbehaviour that can repeat at the client's own rate */
   readonly #warnings: WarningThrottle;
   /** For HttpCallContext, which asks only when it needs to. */
@@ -131,8 +148,8 @@ export class Gateway {
     ipOf: (info) => this.#clientIpOf(info),
   };
   readonly #clientIp: ClientIpResolver;
-  readonly #httpAnswered = (): void => {
-    this.#httpInFlight--;
+  readonly #httpAnswered = (context: HttpCallContext): void => {
+    this.#httpCalls.delete(context);
   };
   #port = 0;
   #admin: AdminServer | undefined;
@@ -263,6 +280,7 @@ export class Gateway {
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (!this.#drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
+    for (const call of [...this.#httpCalls]) call.cutShort();
     this.subscriptions.close();
     this.pool.close();
     this.#rateLimit?.close();
@@ -280,7 +298,7 @@ export class Gateway {
     for (const session of [...this.#sessions.values()]) {
       if (session.settled()) session.disconnect(1012, 'server shutting down', 'shutdown');
     }
-    return this.#sessions.size === 0 && this.#httpInFlight === 0 && this.#frontEnd.answersBeingWritten() === 0;
+    return this.#sessions.size === 0 && this.#httpCalls.size === 0 && this.#frontEnd.answersBeingWritten() === 0;
   }
 
   /** The client's address: the peer's, or behind a trusted proxy the one its header (or PROXY protocol header) names. */
@@ -351,7 +369,7 @@ export class Gateway {
   /** Its context a class instance: see HttpCallContext. */
   #post(exchange: PostExchange, body: string, ascii: boolean): void {
     const context = new HttpCallContext(exchange, this.#clientOf, this.#httpAnswered);
-    this.#httpInFlight++;
+    this.#httpCalls.add(context);
     try {
       this.#dispatcher.dispatch(body, context, ascii);
     } catch (error) {

@@ -89,18 +89,27 @@ test('SIGTERM: in-flight calls complete, clients are closed with 1012, exit 0', 
   assert.deepEqual(afterSignal.split('\n').filter((line) => /"level":(40|50|60)/.test(line)), [], 'no warning while shutting down');
 });
 
-test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit', async (t) => {
+test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit; over HTTP it is answered 503, not reset', async (t) => {
   const { node, cli, port } = await startEvmux(t, 400);
   const busy = await Probe.open(`ws://127.0.0.1:${port}/`, t);
   const busyClosed = closeOf(busy.ws);
   node.latencyMs = 10_000;
   busy.send({ jsonrpc: '2.0', id: 1, method: 'net_version' });
-  await waitForRequests(node, 'net_version', 1);
+  const httpCall = fetch(`http://127.0.0.1:${port}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'net_version' }),
+  }).then(async (response) => ({ status: response.status, body: (await response.json()) as { error?: { code: number; message: string } } }));
+  await waitForRequests(node, 'net_version', 2);
 
   const signalled = Date.now();
   cli.child.kill('SIGTERM');
   const close = await busyClosed;
   assert.equal(close.code, 1012);
+  const answer = await httpCall;
+  assert.equal(answer.status, 503);
+  assert.equal(answer.body.error?.code, -32050);
+  assert.match(answer.body.error?.message ?? '', /^evmux shut down before the node answered \(shutdownGraceMs ran out\): the call may have been carried out$/);
   const { code } = await cli.exit(5_000);
   assert.equal(code, 0);
   const took = Date.now() - signalled;
