@@ -278,7 +278,9 @@ export class Gateway {
     this.#frontEnd.stopListening();
     this.#dispatcher.refuseNewCalls();
     const deadline = Date.now() + this.config.shutdownGraceMs;
-    while (!this.#drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
+    // A tick first, whatever is in flight: requests already sent are read (and refused), not cut.
+    do await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
+    while (!this.#drained() && Date.now() < deadline);
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     for (const call of [...this.#httpCalls]) call.cutShort();
     this.subscriptions.close();
@@ -298,7 +300,7 @@ export class Gateway {
     for (const session of [...this.#sessions.values()]) {
       if (session.settled()) session.disconnect(1012, 'server shutting down', 'shutdown');
     }
-    return this.#sessions.size === 0 && this.#httpCalls.size === 0 && this.#frontEnd.answersBeingWritten() === 0;
+    return this.#sessions.size === 0 && this.#httpCalls.size === 0 && this.#frontEnd.busyExchanges() === 0;
   }
 
   /** The client's address: the peer's, or behind a trusted proxy the one its header (or PROXY protocol header) names. */

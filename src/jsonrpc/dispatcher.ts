@@ -49,6 +49,13 @@ export interface DispatcherLimits {
   maxAnswerBytes: number;
 }
 
+/**
+ * Calls on what this evmux alone holds, still served while it shuts down: another evmux could not
+ * take them (it has neither the subscription nor the filter), and a filter's last poll hands over
+ * what its client has not seen yet.
+ */
+const SERVED_WHILE_SHUTTING_DOWN: ReadonlySet<string> = new Set(['eth_unsubscribe', 'eth_getFilterChanges', 'eth_getFilterLogs', 'eth_uninstallFilter']);
+
 export class Dispatcher {
   readonly #policy: (method: string) => MethodVerdict;
   readonly #router: CallRouter;
@@ -69,8 +76,8 @@ export class Dispatcher {
   }
 
   /**
-   * From now on every request is answered at once with an error saying evmux is shutting down and
-   * the call went to no node, so a client can send it again elsewhere without doubt (a transaction
+   * From now on every request (but those of SERVED_WHILE_SHUTTING_DOWN) is answered at once with an
+   * error saying evmux is shutting down and the call went to no node, so a client can send it again elsewhere without doubt (a transaction
    * included): a drain that kept starting calls never finished under steady traffic, and the calls
    * cut at its end were left unanswered.
    */
@@ -165,7 +172,7 @@ export class Dispatcher {
     paramsJson: string | undefined,
     ascii: boolean,
   ): void {
-    const refusal = this.#refusal(context);
+    const refusal = this.#refusal(method, context);
     if (refusal !== undefined) {
       answerRequest(context, batch, index, hasId ? this.#error(replyId, refusal.toObject()) : undefined);
       return;
@@ -179,8 +186,8 @@ export class Dispatcher {
   }
 
   /** Why one more request from this client or on this connection is refused before it starts, if it is: shutting down, or a limit it would pass. */
-  #refusal(context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
-    if (this.#refusing) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
+  #refusal(method: string, context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
+    if (this.#refusing && !SERVED_WHILE_SHUTTING_DOWN.has(method)) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
     if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
       this.#telemetry.clientRejected('rate_limit');
       const { perSecond, burst } = this.#rateLimit;

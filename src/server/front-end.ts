@@ -103,8 +103,8 @@ export interface FrontEnd {
    * closes its connection (a keep-alive client opens its next one elsewhere).
    */
   stopListening(): void;
-  /** HTTP answers handed over but not yet all written (large ones go as the client takes them). */
-  answersBeingWritten(): number;
+  /** HTTP requests whose body is still arriving, and answers handed over but not yet all written (large ones go as the client takes them). */
+  busyExchanges(): number;
   /** Drop every connection left, idle HTTP keep-alive ones included (the last step of a shutdown). */
   close(): void;
 }

@@ -257,6 +257,7 @@ class HttpExchange implements PostExchange {
   respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
     this.answered = true;
+    this.bodyIn();
     // Once the front end stopped listening an answer closes its connection, unless it is large and
     // written as the client takes it (closing would write it all at once; the shutdown waits for it).
     const close = closeConnection || (this.#writing.stopped && response.body.length <= STREAMED_BODY_BYTES);
@@ -275,12 +276,32 @@ class HttpExchange implements PostExchange {
   }
 
   #streaming = false;
+
+  /** A POST's body is arriving: counted for a shutdown to wait for, until it is in or the request is answered or aborted. */
+  awaitBody(): void {
+    this.#reading = true;
+    this.#writing.bodies++;
+  }
+
+  bodyIn(): void {
+    if (!this.#reading) return;
+    this.#reading = false;
+    this.#writing.bodies--;
+  }
+
+  #reading = false;
 }
 
-/** One front end's answers still being written (HttpExchange.streaming), for a shutdown to wait for, and whether it stopped listening. */
+/**
+ * One front end's HTTP requests whose body is still arriving and answers still being written
+ * (HttpExchange.streaming), for a shutdown to wait for; whether it stopped listening, and whether
+ * it is closing every socket (the last step of a shutdown: no answer cut then is the client's doing).
+ */
 interface Writing {
+  bodies: number;
   answers: number;
   stopped: boolean;
+  closing: boolean;
 }
 
 /**
@@ -335,7 +356,7 @@ const EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number 
 
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
   const app = uWS.App();
-  const writing: Writing = { answers: 0, stopped: false };
+  const writing: Writing = { bodies: 0, answers: 0, stopped: false, closing: false };
   let listenSocket: uWS.us_listen_socket | undefined;
   // uWS closes a client silent for idleTimeout; the ring pings each client twice per timeout.
   const keepAlive = options.idleTimeoutSeconds > 0 ? new KeepAlive<UwsClientSocket<T>>((options.idleTimeoutSeconds * 1000) / 2) : undefined;
@@ -417,10 +438,12 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
 
   app.post('/*', (res, req) => {
     const exchange = new HttpExchange(res, req, options.headers, writing);
+    exchange.awaitBody();
     res.onAborted(() => {
       exchange.aborted = true;
+      exchange.bodyIn();
       bodies.done(exchange);
-      if (exchange.streaming) handlers.answerCut();
+      if (exchange.streaming && !writing.closing) handlers.answerCut();
       exchange.streaming = false;
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
@@ -446,6 +469,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
         (chunks ??= []).push(Buffer.from(chunk.slice(0)));
         return;
       }
+      exchange.bodyIn();
       if (chunks !== undefined) bodies.done(exchange);
       // The usual body arrives in one chunk and is decoded before uWS reuses it, without a copy.
       const body = chunks === undefined ? text(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
@@ -541,9 +565,10 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       await listenOn(bound.host, bound.port);
     },
     stopListening,
-    answersBeingWritten: () => writing.answers,
+    busyExchanges: () => writing.bodies + writing.answers,
     close: () => {
       stopListening();
+      writing.closing = true;
       bodies.close();
       // In uWS.js 20.30, though its typings omit it: every socket of the app, listeners included.
       (app as unknown as { close(): void }).close();

@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import { CliProcess, tempFiles } from '../support/cli-process.js';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
-import { Probe } from '../support/ws-probe.js';
+import { Probe, subscriptionOf } from '../support/ws-probe.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
 
 async function startEvmux(t: TestContext, shutdownGraceMs: number): Promise<{ node: FakeNode; cli: CliProcess; port: number }> {
@@ -199,6 +199,67 @@ test('SIGTERM while large answers are being read: they arrive whole, over HTTP a
   assert.ok(wsAnswer > data.length, `the whole WebSocket answer before the close (${wsAnswer} bytes)`);
   assert.equal(close.code, 1012);
   assert.equal((await cli.exit(5_000)).code, 0);
+});
+
+test('SIGTERM with nothing in flight: a request whose body is still arriving is read and refused, not cut', async (t) => {
+  const { cli, port } = await startEvmux(t, 3_000);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'eth_sendRawTransaction', params: [`0x${'02'.repeat(2000)}`] });
+  const socket = connect({ host: '127.0.0.1', port });
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(`POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 1000)}`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  cli.child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  socket.write(body.slice(1000));
+  await closed;
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  const answer = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as { id: number; error?: { code: number; message: string } };
+  assert.equal(answer.id, 7);
+  assert.equal(answer.error?.code, -32050);
+  assert.match(answer.error?.message ?? '', /^evmux is shutting down: this call was not sent to any node/);
+  assert.equal((await cli.exit(5_000)).code, 0);
+});
+
+test('SIGTERM: eth_unsubscribe is still served during the drain (the subscription is this evmux\'s alone), and nothing comes for it after', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 3_000);
+  const client = await Probe.open(`ws://127.0.0.1:${port}/`, t);
+  const closed = closeOf(client.ws);
+  const subscribed = await client.request('eth_subscribe', ['newHeads']);
+  const id = subscribed['result'] as string;
+  await client.notification(id); // the current head, sent on subscribing
+  // A slow call keeps the client from being closed at once.
+  node.latencyMs = 1_000;
+  client.send({ jsonrpc: '2.0', id: 'slow', method: 'net_version' });
+  await waitForRequests(node, 'net_version', 1);
+  cli.child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const unsubscribed = await client.request('eth_unsubscribe', [id]);
+  assert.equal(unsubscribed['result'], true, JSON.stringify(unsubscribed));
+  node.advance(1);
+  assert.equal((await closed).code, 1012);
+  await client.expectNone((frame) => subscriptionOf(frame) === id, 0);
+  assert.equal((await cli.exit(5_000)).code, 0);
+});
+
+test('SIGTERM: a large answer the client reads nothing of is cut at the grace\'s end without a warning (the shutdown cut it, not the client)', async (t) => {
+  const { node, cli, port } = await startEvmux(t, 500);
+  node.handle('eth_getLogs', () => [{ data: `0x${'ab'.repeat(4 * 1024 * 1024)}` }]);
+  const socket = connect({ host: '127.0.0.1', port });
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params: [{}] });
+  socket.write(`POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  socket.once('data', () => socket.pause());
+  await waitForRequests(node, 'eth_getLogs', 1);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  cli.child.kill('SIGTERM');
+  assert.equal((await cli.exit(5_000)).code, 0);
+  const afterSignal = cli.stdout.slice(cli.stdout.indexOf('"msg":"signal received"'));
+  assert.deepEqual(afterSignal.split('\n').filter((line) => /"level":(40|50|60)/.test(line)), [], 'no warning while shutting down');
 });
 
 test('Gateway.close() drops idle HTTP keep-alive connections too, so nothing of it stays open', async (t) => {
