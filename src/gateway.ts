@@ -284,6 +284,7 @@ export class Gateway {
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     for (const call of [...this.#httpCalls]) call.cutShort();
     this.subscriptions.close();
+    this.#filters.close();
     this.pool.close();
     this.#rateLimit?.close();
     await this.#admin?.close();

@@ -65,7 +65,7 @@ export class FilterBook {
 
   /** Filters kept that `clientIp` made, those not polled for IDLE_MS by `now` aside. */
   countOf(clientIp: string, now = Date.now()): number {
-    this.#expire(now);
+    this.expire(now);
     return this.#perClient.get(clientIp) ?? 0;
   }
 
@@ -74,14 +74,14 @@ export class FilterBook {
    * or an alias when a kept filter holds that id already.
    */
   idFor(upstreamIndex: number, nodeId: string, now = Date.now()): string {
-    this.#expire(now);
+    this.expire(now);
     let id = encodeFilterId(upstreamIndex, nodeId);
     for (let n = 1; this.#records.has(id.toLowerCase()); n++) id = aliasFilterId(upstreamIndex, nodeId, n);
     return id;
   }
 
   add(id: string, record: FilterRecord, now = Date.now()): void {
-    this.#expire(now);
+    this.expire(now);
     this.#forget(id.toLowerCase());
     this.#records.set(id.toLowerCase(), record);
     this.#place(record);
@@ -95,7 +95,7 @@ export class FilterBook {
 
   /** The record of `id`, marked as used now; undefined when evmux did not make it or forgot it. */
   use(id: string, now = Date.now()): FilterRecord | undefined {
-    this.#expire(now);
+    this.expire(now);
     const key = id.toLowerCase();
     const record = this.#records.get(key);
     if (record === undefined) return undefined;
@@ -128,7 +128,8 @@ export class FilterBook {
     this.#forget(id.toLowerCase());
   }
 
-  #expire(now: number): void {
+  /** Forget the filters not polled for IDLE_MS by `now`. */
+  expire(now = Date.now()): void {
     for (const [key, record] of this.#records) {
       if (now - record.lastUsed < IDLE_MS) break;
       this.#forget(key);

@@ -50,8 +50,16 @@ export interface FilterCalls {
 
 type Settings = Pick<Config, 'subscriptions' | 'limits'>;
 
+/** How often idle filters are looked for (FilterKeeper.#sweep). */
+const SWEEP_MS = 60_000;
+
 export class FilterKeeper {
   readonly #book = new FilterBook();
+  /**
+   * Forgets idle filters though no filter call comes (the book does on each): when every filter
+   * client has left, their filters would otherwise stay, in memory and in /status, for good.
+   */
+  readonly #sweep = setInterval(() => this.#book.expire(), SWEEP_MS).unref();
   readonly #pool: UpstreamPool;
   readonly #affinity: SessionAffinity;
   readonly #calls: FilterCalls;
@@ -163,9 +171,14 @@ export class FilterKeeper {
     return run;
   }
 
-  /** Filters in the book, for /status. */
+  /** Filters in the book, for /status (those idle too long forgotten first). */
   get count(): number {
+    this.#book.expire();
     return this.#book.size;
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
   }
 
   async #useRecorded(record: FilterRecord, id: string, method: string, rest: unknown[], caller: Caller): Promise<UpstreamReply> {
