@@ -8,6 +8,7 @@ import { CORS_HEADERS, type ClientSocket, type FrontEnd, type FrontEndHandlers, 
 import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
 import { ListenError } from './listen-error.js';
+import { plainAddress } from './peer-address.js';
 
 /**
  * Status lines and header strings as bytes, encoded once. uWS takes a JS string argument by copying
@@ -245,12 +246,12 @@ class HttpExchange implements PostExchange {
   }
 
   get ip(): string {
-    return (this.#ip ??= this.aborted || this.answered ? '' : text(this.#res.getRemoteAddressAsText()));
+    return (this.#ip ??= this.aborted || this.answered ? '' : plainAddress(text(this.#res.getRemoteAddressAsText())));
   }
 
   /** uWS reads a PROXY protocol v2 header itself when a connection starts with one. */
   get proxiedIp(): string {
-    return this.aborted || this.answered ? '' : text(this.#res.getProxiedRemoteAddressAsText());
+    return this.aborted || this.answered ? '' : plainAddress(text(this.#res.getProxiedRemoteAddressAsText()));
   }
 
   /** Write the response unless the client went away; at most once. `closeConnection`: when the rest of the request will not be read. */

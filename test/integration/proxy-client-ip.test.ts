@@ -130,3 +130,17 @@ await test('proxy-protocol from an untrusted peer: the PROXY header is ignored',
   assert.equal(statusOf(third), 429, 'all three are 127.0.0.1');
   assert.match(third, /too many connections from 127\.0\.0\.1/);
 });
+
+test('on a dual-stack listener (host "::") an IPv4 client is named by its IPv4 address, not in IPv4-mapped IPv6 form', async (t) => {
+  const node = await FakeNode.start({ seed: 'proxy-client-ip' });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url], { host: '::', limits: { maxConnectionsPerIp: 1 } }, { logLevel: 'warn' });
+  t.after(() => evmux.close());
+  const first = await attemptUpgrade(evmux.wsUrl);
+  assert.ok(isOpen(first), 'the first connection is taken');
+  t.after(() => first.open.terminate());
+  const second = await attemptUpgrade(evmux.wsUrl);
+  assert.ok(!isOpen(second) && 'status' in second, JSON.stringify(second));
+  assert.equal(second.status, 429);
+  assert.match(second.body, /too many connections from 127\.0\.0\.1: at most 1 \(limits\.maxConnectionsPerIp\)/);
+});
