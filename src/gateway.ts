@@ -280,7 +280,7 @@ export class Gateway {
     const deadline = Date.now() + this.config.shutdownGraceMs;
     // A tick first, whatever is in flight: requests already sent are read (and refused), not cut.
     do await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
-    while (!this.#drained() && Date.now() < deadline);
+    while (!this.#drainStep() && Date.now() < deadline);
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     for (const call of [...this.#httpCalls]) call.cutShort();
     this.subscriptions.close();
@@ -293,11 +293,12 @@ export class Gateway {
   }
 
   /**
-   * Closes each WebSocket client that has settled (ClientSession.settled: its calls answered, the
-   * answers written, nothing more sent; closed before, the answers still in its send buffer were
-   * lost with the socket); true once no client is left and every HTTP answer is out.
+   * One step of the drain: close each WebSocket client that has settled (ClientSession.settled: its
+   * calls answered, the answers written, nothing more sent; closed before, the answers still in its
+   * send buffer were lost with the socket). True once no client is left and every HTTP request is
+   * in and answered, its answer written.
    */
-  #drained(): boolean {
+  #drainStep(): boolean {
     for (const session of [...this.#sessions.values()]) {
       if (session.settled()) session.disconnect(1012, 'server shutting down', 'shutdown');
     }
