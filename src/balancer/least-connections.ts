@@ -1,21 +1,23 @@
 /**
- * Least connections: send the call to the candidate with the lowest load, where load is
- * `(inFlight + 1) / weight`: the requests it would have in flight after taking this one, per unit
- * of weight. Counting the new request makes a weight-3 node with one request in flight (2/3) win
- * over an idle weight-1 node (1/1), which is what the weights promise; plain `inFlight / weight`
- * would rank every idle node equal whatever its weight.
+ * Least connections: send the call to the candidate with the lowest load, `inFlight / weight`: the
+ * requests it has in flight per unit of weight. Under concurrent load that keeps each node's share
+ * in proportion to its weight.
  *
- * Ties on load go to the faster node by latency EWMA, but only when it is clearly faster.
- * Candidates whose latency is within {@link latencyTolerance} of the fastest count as equally fast,
- * and among those the pick rotates in name order. Without that, a client making one call at a time
- * (every node idle at every pick) would send all of its traffic to whichever node measured a
- * fraction of a millisecond faster, or to the first name on a full tie, leaving the other nodes'
- * latency estimates stale and a single node carrying everything. Rotating among near-equals spreads
- * that traffic while a node that is really slower still gets only what the others cannot take.
+ * Ties on load (every node idle, as for a client making one call at a time) go to the faster node
+ * by latency EWMA, but only when it is clearly faster. Candidates whose latency is within
+ * {@link latencyTolerance} of the fastest count as equally fast, and among those the pick rotates:
+ * in name order when their weights are equal, else by weight (smooth weighted round robin, so
+ * weights 3, 1, 1 take 3, 1, 1 of every 5). Without the rotation, a client making one call at a time
+ * would send all of its traffic to whichever node measured a fraction of a millisecond faster, or
+ * to the first name on a full tie, leaving the other nodes' estimates stale and a single node
+ * carrying everything. Counting the request being placed, `(inFlight + 1) / weight`, ranked idle
+ * nodes of unequal weights apart: the heaviest took every call of such a client, however slow it
+ * answered.
  */
 
 import { nextByName, usableCandidates, weightOf } from './candidates.js';
 import type { BalancerStrategy, Candidate } from './strategy.js';
+import { WeightedRoundRobinStrategy } from './weighted-round-robin.js';
 
 /**
  * Latencies within `fastest * relative + absoluteMs` of the fastest candidate count as a tie.
@@ -25,8 +27,10 @@ export const latencyTolerance = { relative: 0.2, absoluteMs: 2 } as const;
 
 export class LeastConnectionsStrategy implements BalancerStrategy {
   readonly kind = 'least-connections' as const;
-  /** name of the last candidate chosen by rotation among tied candidates */
+  /** name of the last candidate chosen by rotation among tied candidates of equal weight */
   #lastTied: string | undefined;
+  /** the rotation among tied candidates of unequal weights */
+  readonly #weighted = new WeightedRoundRobinStrategy();
 
   pick<C extends Candidate>(candidates: readonly C[], exclude?: ReadonlySet<string>): C | undefined {
     const { members, standby } = usableCandidates(candidates, exclude);
@@ -36,7 +40,7 @@ export class LeastConnectionsStrategy implements BalancerStrategy {
     let lowestLoad = Infinity;
     let leastLoaded: C[] = [];
     for (const member of members) {
-      const load = (Math.max(0, member.inFlight) + 1) / (standby ? 1 : weightOf(member));
+      const load = Math.max(0, member.inFlight) / (standby ? 1 : weightOf(member));
       if (load < lowestLoad) {
         lowestLoad = load;
         leastLoaded = [member];
@@ -51,6 +55,7 @@ export class LeastConnectionsStrategy implements BalancerStrategy {
     const limit = fastest * (1 + latencyTolerance.relative) + latencyTolerance.absoluteMs;
     const tied = leastLoaded.filter((member) => latencyOf(member) <= limit);
 
+    if (!standby && !sameWeight(tied)) return this.#weighted.pick(tied);
     const chosen = nextByName(tied, this.#lastTied);
     // A retry's pick (nodes excluded) leaves the rotation where it was: moved on by it, the next
     // first attempt wrapped round to the node the retry had just left.
@@ -63,4 +68,10 @@ export class LeastConnectionsStrategy implements BalancerStrategy {
 function latencyOf(candidate: Candidate): number {
   const { latencyMs } = candidate;
   return latencyMs > 0 ? latencyMs : 0;
+}
+
+function sameWeight(members: readonly Candidate[]): boolean {
+  const weight = weightOf(members[0]!);
+  for (const member of members) if (weightOf(member) !== weight) return false;
+  return true;
 }

@@ -76,3 +76,29 @@ test('a node slow for a few answers is tried again, and takes its share once it 
   }
   assert.ok(best >= 50, `once fast again it served at most ${best} of 300 calls in a row in 10 s`);
 });
+
+test('weights share a one-at-a-time client\'s calls among idle nodes, and a heavy node that turns slow is passed over', async (t) => {
+  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'slow-node-balancing' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node, i) => ({ name: `node${i}`, url: node.url, weight: i === 0 ? 3 : 1 })), { requestTimeoutMs: TIMEOUT_MS });
+  t.after(() => evmux.close());
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+  // Each node's first calls are slow (cold code): its estimate settles, or fades, within a few seconds.
+  const latencies = async (): Promise<number[]> =>
+    (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ latencyMs: number }> }).upstreams.map((upstream) => upstream.latencyMs);
+  await waitUntil('every node measured, and within the tie tolerance of the others', async () => {
+    await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+    const ms = await latencies();
+    return ms.every((value) => value > 0) && Math.max(...ms) - Math.min(...ms) < 1;
+  }, 15_000);
+  const heavy = nodes[0]!;
+  const before = served(heavy);
+  for (let i = 0; i < 100; i++) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+  // Weights 3, 1, 1: 60 of 100 (give or take a GC pause that sends a few elsewhere for a moment).
+  assert.ok(served(heavy) - before >= 45 && served(heavy) - before <= 75, `the weight-3 node served ${served(heavy) - before} of 100 calls`);
+  heavy.latencyMs = 100;
+  const slowFrom = served(heavy);
+  for (let i = 0; i < 30; i++) await rpcAnswer(evmux.httpUrl, 'eth_call', CALL);
+  // Before, (0 + 1) / 3 beat (0 + 1) / 1 at every pick, and it took all 30 at 100 ms each.
+  assert.ok(served(heavy) - slowFrom <= 3, `slow, the weight-3 node still served ${served(heavy) - slowFrom} of 30 calls`);
+});

@@ -15,15 +15,32 @@ describe('least connections', () => {
     assert.equal(strategy.pick([node('a', 0, 1, 90), node('b', 1, 1, 1)])?.name, 'a');
   });
 
-  it('uses weight as a capacity multiplier, counting the request being placed', () => {
+  it('uses weight as a capacity multiplier', () => {
     const strategy = new LeastConnectionsStrategy();
-    // (1 + 1) / 3 = 0.67 beats (0 + 1) / 1 = 1: the weight-3 node takes a second request first.
-    assert.equal(strategy.pick([node('a', 0, 1), node('b', 1, 3)])?.name, 'b');
-    // (3 + 1) / 3 = 1.33 loses to (0 + 1) / 1 = 1.
-    assert.equal(strategy.pick([node('a', 0, 1), node('b', 3, 3)])?.name, 'a');
-    // A fractional weight is a capacity below 1: (0 + 1) / 0.5 = 2 ties with (1 + 1) / 1 = 2, and the
-    // tie goes to the clearly faster node.
-    assert.equal(strategy.pick([node('a', 0, 0.5, 50), node('b', 1, 1, 5)])?.name, 'b');
+    // 2 / 3 = 0.67 beats 1 / 1 = 1: the weight-3 node takes a third request first.
+    assert.equal(strategy.pick([node('a', 1, 1), node('b', 2, 3)])?.name, 'b');
+    // 4 / 3 = 1.33 loses to 1 / 1 = 1.
+    assert.equal(strategy.pick([node('a', 1, 1), node('b', 4, 3)])?.name, 'a');
+    // An idle node goes first, whatever the weights.
+    assert.equal(strategy.pick([node('a', 0, 1), node('b', 1, 3)])?.name, 'a');
+    // A fractional weight is a capacity below 1: 1 / 0.5 = 2 ties with 2 / 1 = 2, and the tie goes
+    // to the clearly faster node.
+    assert.equal(strategy.pick([node('a', 1, 0.5, 50), node('b', 2, 1, 5)])?.name, 'b');
+  });
+
+  it('shares a one-at-a-time client\'s calls by weight among idle nodes of near-equal latency, passing over a clearly slower one', () => {
+    const strategy = new LeastConnectionsStrategy();
+    const count = (candidates: Candidate[], picks: number): Record<string, number> => {
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < picks; i++) {
+        const name = strategy.pick(candidates)!.name;
+        counts[name] = (counts[name] ?? 0) + 1;
+      }
+      return counts;
+    };
+    assert.deepEqual(count([node('heavy', 0, 3, 10), node('b', 0, 1, 11), node('c', 0, 1, 10)], 50), { heavy: 30, b: 10, c: 10 });
+    // Before, (0 + 1) / 3 beat (0 + 1) / 1 and the heavy node took every call, however slow.
+    assert.deepEqual(count([node('heavy', 0, 3, 300), node('b', 0, 1, 1), node('c', 0, 1, 1)], 10), { b: 5, c: 5 });
   });
 
   it('spreads a steady concurrent load in proportion to the weights', () => {
