@@ -28,11 +28,17 @@ export class NodePicker {
    * client had just seen mined; web3.js, filling in a logs subscription's past with eth_getLogs up
    * to "latest", lost the logs of the blocks it lacked; and one still on a branch a reorg replaced
    * answered reads of those heights with the orphaned blocks. Older blocks are the same on every
-   * node that has them.
+   * node that has them. A retry that has tried every serving primary goes to a usable fallback:
+   * a primary that answers its probes but lets some method hang or fail kept every attempt of such
+   * a call, and the fallback never took one.
    */
   pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
-    const usable = this.#pool.serving();
-    let candidates = usable.length > 0 ? usable : this.#pool.upstreams.filter((upstream) => upstream.healthy);
+    const serving = this.#pool.serving();
+    let candidates = serving.length > 0 ? serving : this.#pool.upstreams.filter((upstream) => upstream.healthy);
+    if (exclude.size > 0 && serving.length > 0 && serving.every((upstream) => exclude.has(upstream.name))) {
+      const others = this.#pool.usable().filter((upstream) => !exclude.has(upstream.name));
+      if (others.length > 0) candidates = others;
+    }
     const highest = highestHead(candidates);
     let block = minHead;
     if (block !== undefined && block > highest) {

@@ -10,7 +10,8 @@ import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
-import { canonicalHashes, canonicalLogs, rpc } from '../support/node-rpc.js';
+import { FakeNode } from '../support/fake-node.js';
+import { canonicalHashes, canonicalLogs, rpc, rpcAnswer } from '../support/node-rpc.js';
 import { headProblems, logProblems, sleep, StreamClient, subscriptionsByUpstream, waitUntil, type GreetingWindow } from '../support/stream-recorder.js';
 
 const CLIENTS = 3;
@@ -101,4 +102,18 @@ test('a fallback serves only while no primary is usable, and streams cross to it
   }
   assert.deepEqual(problems, []);
   assert.notEqual(first, 'node2');
+});
+
+test('a call the only primary lets hang is retried on the fallback, though the primary answers its probes', async (t) => {
+  const primary = await FakeNode.start({ seed: 'fallback-retry' });
+  const fallback = await FakeNode.start({ seed: 'fallback-retry' });
+  t.after(() => Promise.all([primary.close(), fallback.close()]));
+  const gateway = await startGateway([{ name: 'primary', url: primary.url }, { name: 'fallback', url: fallback.url, role: 'fallback' }], { requestTimeoutMs: 500 }, { logLevel: 'warn' });
+  t.after(() => gateway.close());
+  primary.handle('eth_call', () => new Promise(() => {}));
+  for (let i = 0; i < 3; i++) {
+    const answer = await rpcAnswer(gateway.httpUrl, 'eth_call', [{ to: '0x0000000000000000000000000000000000000001', data: '0x' }, 'latest']);
+    assert.equal(answer.error, undefined, `call ${i}: ${JSON.stringify(answer.error)}`);
+  }
+  assert.equal(fallback.stats.requests.get('eth_call'), 3, 'each call answered by the fallback after the primary timed out');
 });
