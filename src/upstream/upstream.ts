@@ -411,11 +411,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       },
       refuse: () => {
         clearTimeout(timer);
-        rejectLater(sink, new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full`, this.name));
+        rejectLater(sink, new UpstreamFailure('EVMUX_QUEUE_FULL', `${this.name}: request queue full (${this.#config.maxQueue} calls waiting, upstreams[].maxQueue, behind ${this.#config.maxConcurrency} in flight, upstreams[].maxConcurrency)`, this.name));
       },
     };
     const timer = setTimeout(() => {
-      if (this.#queue.remove(waiting)) sink.reject(new UpstreamFailure('EVMUX_QUEUE_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms`, this.name));
+      if (this.#queue.remove(waiting)) sink.reject(new UpstreamFailure('EVMUX_QUEUE_TIMEOUT', `${this.name}: queued for ${timeoutMs} ms behind ${this.#config.maxConcurrency} calls in flight (upstreams[].maxConcurrency)`, this.name));
     }, timeoutMs);
     this.#queue.push(waiting)?.refuse();
   }

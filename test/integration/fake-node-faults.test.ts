@@ -136,7 +136,10 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
   // One call holds the slot and times out on the node; one waits for it and times out, in the queue
   // or let in as the slot frees with no time left. The other two find the queue full.
-  assert.equal(messages.filter((message) => message.includes('EVMUX_QUEUE_FULL')).length, 2, messages.join('\n'));
+  const full = messages.filter((message) => message.includes('EVMUX_QUEUE_FULL'));
+  assert.equal(full.length, 2, messages.join('\n'));
+  // The limits are named, so an operator can tell them from a node that is down.
+  for (const message of full) assert.match(message, /node0: request queue full \(1 calls waiting, upstreams\[\]\.maxQueue, behind 1 in flight, upstreams\[\]\.maxConcurrency\)/);
   assert.equal(messages.filter((message) => /EVMUX_(QUEUE_)?TIMEOUT/.test(message)).length, 2, messages.join('\n'));
   assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
   // Only calls that reached the node count as its timeouts, and in the latency histogram; those
