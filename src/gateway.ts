@@ -19,6 +19,7 @@ import { CORS_HEADERS, type ClientSocket, type FrontEnd, type HttpResponse, type
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, PROXY_PROTOCOL, type ClientIpResolver } from './server/client-ip.js';
 import { ClientSession, type SessionData } from './server/session.js';
+import { sessionKeyOf } from './server/session-key.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
 import { SessionAffinity } from './subs/affinity.js';
 import { SubscriptionManager } from './subs/subscription-manager.js';
@@ -312,16 +313,7 @@ export class Gateway {
   }
 
   #sessionKey(info: RequestInfo, ip: string): string {
-    const { source, name } = this.config.subscriptions.sessionKey;
-    const value =
-      source === 'query'
-        ? new URLSearchParams(info.query).get(name)
-        : source === 'header'
-          ? info.headers[name.toLowerCase()]
-          : source === 'path'
-            ? info.path.split('/')[1]
-            : undefined;
-    return value !== undefined && value !== null && value !== '' ? `${source}:${value}` : `ip:${ip}`;
+    return sessionKeyOf(info, ip, this.config.subscriptions.sessionKey);
   }
 
   #upgrade(info: RequestInfo): UpgradeDecision<SessionData> {

@@ -253,7 +253,12 @@ const sessionKeySchema = z
     /** Query parameter or header name when source is query or header. @default "session" */
     name: z.string().min(1).default('session'),
   })
-  .strict();
+  .strict()
+  // A header name no client can send (a space, a colon, non-ASCII) left every client on its IP.
+  .refine((key) => key.source !== 'header' || HEADER_NAME.test(key.name), {
+    message: "with source 'header', name must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)",
+    path: ['name'],
+  });
 
 const proxySchema = z
   .object({

@@ -108,3 +108,10 @@ test('proxy: trusted ranges are checked, the header name is lower-cased', () => 
   assert.match(message({ ...ok, proxy: { trusted: ['10.0.0.0/8', 'lb.local'] } }), /^proxy\.trusted\[1\]: "lb\.local" is not an IP address or CIDR range/);
   assert.match(message({ ...ok, proxy: { header: 'x forwarded' } }), /^proxy\.header: must be an HTTP header name/);
 });
+
+test('subscriptions.sessionKey: with source header the name must be a header name a client can send', () => {
+  assert.deepEqual(parseConfig({ ...ok, subscriptions: { sessionKey: { source: 'header', name: 'X-Session' } } }).subscriptions.sessionKey, { source: 'header', name: 'X-Session' });
+  assert.match(message({ ...ok, subscriptions: { sessionKey: { source: 'header', name: 'X Session' } } }), /^subscriptions\.sessionKey\.name: with source 'header', name must be an HTTP header name/);
+  // A query parameter may be named anything.
+  assert.equal(parseConfig({ ...ok, subscriptions: { sessionKey: { source: 'query', name: 'api key' } } }).subscriptions.sessionKey.name, 'api key');
+});
