@@ -157,7 +157,7 @@ export class CallRouter {
     // A write (eth_sendTransaction: tried again only when it never left evmux) follows the
     // client's writer node as signed sends do.
     const send = isWrite(method) && isPoolDependent(method);
-    const pick = (): Upstream | undefined => (send ? this.#writers.sendTarget(caller, tried) : this.#picker.pick(tried, minHead));
+    const pick = (): Upstream | undefined => (send ? this.#writers.sendTarget(caller, tried) : this.#picker.pick(tried, minHead, false, true));
     for (; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });

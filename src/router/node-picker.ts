@@ -28,14 +28,18 @@ export class NodePicker {
    * client had just seen mined; web3.js, filling in a logs subscription's past with eth_getLogs up
    * to "latest", lost the logs of the blocks it lacked; and one still on a branch a reorg replaced
    * answered reads of those heights with the orphaned blocks. Older blocks are the same on every
-   * node that has them. A retry that has tried every serving primary goes to a usable fallback:
-   * a primary that answers its probes but lets some method hang or fail kept every attempt of such
-   * a call, and the fallback never took one.
+   * node that has them.
+   *
+   * `orFallback`: for a plain call's retry, which goes to a usable fallback once every serving
+   * primary has been tried (a primary that answers its probes but lets some method hang or fail
+   * kept every attempt of such a call, and the fallback never took one). Nothing else widens so:
+   * a second opinion on a null, a filter or a send would leave a paid fallback serving a primary's
+   * traffic, or the client's writer node (whose pending nonce it reads) behind.
    */
-  pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false): Upstream | undefined {
+  pick(exclude: ReadonlySet<string>, minHead?: bigint, strict = false, orFallback = false): Upstream | undefined {
     const serving = this.#pool.serving();
     let candidates = serving.length > 0 ? serving : this.#pool.upstreams.filter((upstream) => upstream.healthy);
-    if (exclude.size > 0 && serving.length > 0 && serving.every((upstream) => exclude.has(upstream.name))) {
+    if (orFallback && exclude.size > 0 && serving.length > 0 && serving.every((upstream) => exclude.has(upstream.name))) {
       const others = this.#pool.usable().filter((upstream) => !exclude.has(upstream.name));
       if (others.length > 0) candidates = others;
     }

@@ -1,8 +1,8 @@
 /**
  * A client's session key (`subscriptions.sessionKey`): what pins it to a node, and what its rate
  * limit, fair-queue turn and writer node are kept by. Read from the query, a header or the first
- * path segment, else the client's IP. A key longer than MAX_KEY_CHARS is kept as its SHA-256: keys
- * come from clients, and every distinct one may be held for a while (the writer nodes keep up to
+ * path segment, else the client's IP. A key longer than MAX_KEY_CHARS is kept as its SHA-256
+ * (`query~sha256:…`, a form no key as written takes, `query:…`): keys come from clients, and every distinct one may be held for a while (the writer nodes keep up to
  * 100,000), so 10,000 calls with 10 KB keys held 100 MB.
  */
 import { createHash } from 'node:crypto';
@@ -26,5 +26,5 @@ export function sessionKeyOf(info: RequestInfo, ip: string, settings: SessionKey
           ? info.path.split('/')[1]
           : undefined;
   if (value === undefined || value === null || value === '') return `ip:${ip}`;
-  return value.length > MAX_KEY_CHARS ? `${source}:sha256:${createHash('sha256').update(value).digest('hex')}` : `${source}:${value}`;
+  return value.length > MAX_KEY_CHARS ? `${source}~sha256:${createHash('sha256').update(value).digest('hex')}` : `${source}:${value}`;
 }

@@ -117,3 +117,18 @@ test('a call the only primary lets hang is retried on the fallback, though the p
   }
   assert.equal(fallback.stats.requests.get('eth_call'), 3, 'each call answered by the fallback after the primary timed out');
 });
+
+test('with every node well, a null read of the next block asks no fallback for a second opinion', async (t) => {
+  const primary = await FakeNode.start({ seed: 'fallback-null' });
+  const fallback = await FakeNode.start({ seed: 'fallback-null' });
+  t.after(() => Promise.all([primary.close(), fallback.close()]));
+  const gateway = await startGateway([{ name: 'primary', url: primary.url }, { name: 'fallback', url: fallback.url, role: 'fallback' }], {}, { logLevel: 'warn' });
+  t.after(() => gateway.close());
+  const head = BigInt((await rpcAnswer(gateway.httpUrl, 'eth_blockNumber', [])).result as string);
+  const before = fallback.stats.requests.get('eth_getBlockByNumber') ?? 0;
+  for (let i = 0; i < 10; i++) {
+    const answer = await rpcAnswer(gateway.httpUrl, 'eth_getBlockByNumber', [`0x${(head + 1n).toString(16)}`, false]);
+    assert.equal(answer.result, null, JSON.stringify(answer));
+  }
+  assert.equal((fallback.stats.requests.get('eth_getBlockByNumber') ?? 0) - before, 0, 'the fallback was asked');
+});

@@ -16,7 +16,9 @@ test('a session key comes from where the config says, else the client\'s IP', ()
 test('a key longer than MAX_KEY_CHARS is kept as its SHA-256: the same key the same, another key another, bounded in size', () => {
   const long = 'k'.repeat(10_000);
   const key = sessionKeyOf(request(`session=${long}`), '203.0.113.9', byQuery);
-  assert.match(key, /^query:sha256:[0-9a-f]{64}$/);
+  assert.match(key, /^query~sha256:[0-9a-f]{64}$/);
+  // Not the key of a client that writes that hash as its key.
+  assert.notEqual(sessionKeyOf(request(`session=${key.slice('query~'.length)}`), '203.0.113.9', byQuery), key);
   assert.equal(sessionKeyOf(request(`session=${long}`), '198.51.100.1', byQuery), key);
   assert.notEqual(sessionKeyOf(request(`session=${long}x`), '203.0.113.9', byQuery), key);
   const limit = 'a'.repeat(MAX_KEY_CHARS);
