@@ -1,16 +1,37 @@
 /**
- * A peer address as uWebSockets.js writes it, made the way it is written everywhere else. On a
- * dual-stack listener (`host: "::"`) uWS writes an IPv4 client in full IPv6 form, as an
- * IPv4-mapped address (`0000:0000:0000:0000:0000:ffff:7f00:0001`): errors, logs and session keys
- * then named 127.0.0.1 that way. Such an address is written as the IPv4 address it is.
+ * A peer address as uWebSockets.js writes it, made the way it is written everywhere else. uWS
+ * writes IPv6 addresses in full (`0000:0000:0000:0000:0000:0000:0000:0001`), and on a dual-stack
+ * listener (`host: "::"`) an IPv4 client as an IPv4-mapped address in that form
+ * (`0000:0000:0000:0000:0000:ffff:7f00:0001`): errors, logs and session keys then named ::1 and
+ * 127.0.0.1 that way. An IPv4-mapped address is written as the IPv4 address it is, any other IPv6
+ * address in its short form (RFC 5952: no leading zeros, the longest run of zero groups as `::`).
  */
 const MAPPED_PREFIX = '0000:0000:0000:0000:0000:ffff:';
-const MAPPED_LENGTH = MAPPED_PREFIX.length + 9;
+/** eight groups of four hex digits and seven colons */
+const FULL_LENGTH = 39;
+const FULL_IPV6 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/;
 
 export function plainAddress(address: string): string {
-  if (address.length !== MAPPED_LENGTH || !address.startsWith(MAPPED_PREFIX)) return address;
-  const high = parseInt(address.slice(MAPPED_PREFIX.length, MAPPED_PREFIX.length + 4), 16);
-  const low = parseInt(address.slice(MAPPED_PREFIX.length + 5), 16);
-  if (Number.isNaN(high) || Number.isNaN(low)) return address;
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  if (address.length !== FULL_LENGTH || !FULL_IPV6.test(address)) return address;
+  const groups = address.split(':').map((group) => parseInt(group, 16));
+  if (address.startsWith(MAPPED_PREFIX)) {
+    const [high, low] = [groups[6]!, groups[7]!];
+    return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  }
+  // The longest run of two or more zero groups, the first of equal ones, becomes '::'.
+  let runStart = -1;
+  let runLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - i > runLength && end - i >= 2) [runStart, runLength] = [i, end - i];
+    i = end;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (runStart < 0) return hex.join(':');
+  return `${hex.slice(0, runStart).join(':')}::${hex.slice(runStart + runLength).join(':')}`;
 }
