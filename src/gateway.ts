@@ -18,6 +18,7 @@ import { AcceptGuard } from './server/accept-guard.js';
 import { CORS_HEADERS, type ClientSocket, type FrontEnd, type HttpResponse, type PostExchange, type RequestInfo, type UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { clientIpResolver, PROXY_PROTOCOL, type ClientIpResolver } from './server/client-ip.js';
+import { OpenCalls, type OpenCall } from './server/open-calls.js';
 import { ClientSession, type SessionData } from './server/session.js';
 import { sessionKeyOf } from './server/session-key.js';
 import { createUwsFrontEnd } from './server/uws-adapter.js';
@@ -49,9 +50,11 @@ interface ClientOf {
  * literal, each call's objects survived scavenges into the old generation (BENCHMARKS.md, "HTTP:
  * per-call objects that outlived their call").
  */
-class HttpCallContext implements DispatchContext {
+class HttpCallContext implements DispatchContext, OpenCall {
   readonly transport = 'http';
   inFlight = 0;
+  previousOpen: OpenCall | undefined = undefined;
+  nextOpen: OpenCall | undefined = undefined;
   readonly #exchange: PostExchange;
   readonly #client: ClientOf;
   readonly #answered: (context: HttpCallContext) => void;
@@ -140,7 +143,7 @@ export class Gateway {
   /** when the cap's refusals were last logged (once a minute at most) */
   #capLoggedAt = -Infinity;
   /** HTTP calls not yet answered */
-  readonly #httpCalls = new Set<HttpCallContext>();
+  readonly #httpCalls = new OpenCalls<HttpCallContext>();
   /** for client misbehaviour that can repeat at the client's own rate */
   readonly #warnings: WarningThrottle;
   /** For HttpCallContext, which asks only when it needs to. */
@@ -283,7 +286,7 @@ export class Gateway {
     do await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
     while (!this.#drainStep() && Date.now() < deadline);
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
-    for (const call of [...this.#httpCalls]) call.cutShort();
+    for (const call of this.#httpCalls.all()) call.cutShort();
     this.subscriptions.close();
     this.#filters.close();
     this.pool.close();
