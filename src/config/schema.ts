@@ -82,7 +82,7 @@ const upstreamSchema = z
     /** Requests in flight at once on this node; more wait in a bounded queue. @default 256 */
     maxConcurrency: positive(256),
     /** Requests allowed to wait for a slot; beyond it the call goes to another node. @default 1024 */
-    maxQueue: z.number().int().min(0).default(1024),
+    maxQueue: z.number().int().min(0).max(MAX_SETTING).default(1024),
     /**
      * Request bytes sent on one socket to this node that it may not have read yet (not answered,
      * nor anything sent after them); more calls wait in the queue, client by client (a call goes
@@ -105,7 +105,7 @@ const healthSchema = z
     /** Consecutive good probes that mark it up again. @default 2 */
     recoveryThreshold: positive(2),
     /** An upstream more than this many blocks behind the best one gets no traffic. @default 5 */
-    maxLagBlocks: z.number().int().min(0).default(5),
+    maxLagBlocks: z.number().int().min(0).max(MAX_SETTING).default(5),
     /** A head that does not move for this long while another upstream's does marks it stalled. @default 15000 */
     stallMs: positive(15_000),
   })
@@ -159,13 +159,13 @@ const limitsSchema = z
      * Largest WebSocket frame or HTTP body accepted from a client. 5 MiB, geth's HTTP limit: a
      * signed transaction with six blobs is about 1.6 MB of hex. @default 5242880
      */
-    maxRequestBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+    maxRequestBytes: z.number().int().min(1024).max(MAX_SETTING).default(5 * 1024 * 1024),
     /**
      * Time an HTTP request body may take to arrive in full, from its first bytes (geth's
      * `--http.readtimeout` is 30 s too). uWebSockets.js closes only a connection sending under 16 KB
      * in 10 s: at 2 KB/s a 5 MiB body would hold its connection for 45 minutes. @default 30000
      */
-    requestBodyTimeoutMs: z.number().int().min(100).default(30_000),
+    requestBodyTimeoutMs: z.number().int().min(100).max(MAX_SETTING).default(30_000),
     /**
      * Largest answer taken from a node. A bigger one closes that node's socket (a WebSocket frame
      * cannot be skipped unread) and the call is refused with -32005 rather than sent to every node.
@@ -183,7 +183,7 @@ const limitsSchema = z
      */
     requestsPerSecondPerClient: z.number().min(0).default(0),
     /** Requests a client may send at once before the rate applies; 0 = one second's worth. @default 0 */
-    requestBurstPerClient: z.number().int().min(0).default(0),
+    requestBurstPerClient: z.number().int().min(0).max(MAX_SETTING).default(0),
     /** Largest batch. @default 100 */
     maxBatchSize: positive(100),
     /** Open WebSocket connections per client IP. @default 200 */
@@ -192,7 +192,7 @@ const limitsSchema = z
      * Open WebSocket connections in all; unset, the open-files limit less a reserve (a tenth, at
      * least 256) for node sockets, HTTP clients and the admin listener (src/runtime/open-files.ts).
      */
-    maxConnections: z.number().int().min(1).optional(),
+    maxConnections: z.number().int().min(1).max(MAX_SETTING).optional(),
     /** Calls in flight per WebSocket connection (or per HTTP batch). @default 128 */
     maxInFlightPerConnection: positive(128),
     /** Subscriptions one connection may hold. @default 100 */
@@ -209,7 +209,7 @@ const limitsSchema = z
      */
     maxInstalledFiltersPerIp: positive(1000),
     /** Bytes queued to a slow client before it is disconnected (close 1013). @default 4194304 */
-    maxSendBufferBytes: z.number().int().min(16 * 1024).default(4 * 1024 * 1024),
+    maxSendBufferBytes: z.number().int().min(16 * 1024).max(MAX_SETTING).default(4 * 1024 * 1024),
     /** Addresses in one logs filter. @default 1000 */
     maxFilterAddresses: positive(1000),
     /** Topics in one position of a logs filter. @default 100 */
@@ -291,7 +291,7 @@ const subscriptionsSchema = z
     /** A returning upstream gets its ring keys back after being healthy this long. @default 5000 */
     holdDownMs: ms(5000),
     /** Delivered heads remembered per stream for reorg handling. @default 256 */
-    historyBlocks: z.number().int().min(16).default(256),
+    historyBlocks: z.number().int().min(16).max(MAX_SETTING).default(256),
     /**
      * Distinct logs filters (upstream eth_subscribe) held on one node, those in their grace period
      * included. A subscribe that would add one more is refused; failovers never are. @default 10000

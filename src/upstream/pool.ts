@@ -75,6 +75,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       });
       upstream.on('height', (number: bigint) => {
         if (this.#serving.includes(upstream)) this.#servedHeads.set(upstream, { head: number, at: Date.now() });
+        // A head from a probe or an answer (no newHeads stream on the node): the best head, lags and
+        // evmux_upstream_head follow it now, not at the next periodic look (a block behind, and a
+        // negative lag in /status, for up to a second).
+        this.#scheduleEvaluate();
         this.emit('height');
       });
     }

@@ -46,10 +46,16 @@ test('errors name the key and the problem', () => {
   // ws refuses a URL with a fragment when it connects: refused here, before anything starts.
   assert.match(message({ upstreams: [{ url: 'wss://node.example/ws/KEY#section' }] }), /^upstreams\[0\]\.url: must not have a #fragment$/);
   // Node fires a timer of 2^31 ms or more after 1 ms: a huge value meant as "never" would mean "at once".
-  for (const [section, key] of [['health', 'probeIntervalMs'], ['heartbeat', 'timeoutMs'], ['subscriptions', 'gracePeriodMs']] as const) {
+  // Every count and time, as the README says (these eight took 3,000,000,000 before).
+  const counts = [
+    ['limits', 'requestBodyTimeoutMs'], ['limits', 'maxRequestBytes'], ['limits', 'maxSendBufferBytes'], ['limits', 'maxConnections'],
+    ['limits', 'requestBurstPerClient'], ['health', 'maxLagBlocks'], ['subscriptions', 'historyBlocks'],
+  ] as const;
+  for (const [section, key] of [['health', 'probeIntervalMs'], ['heartbeat', 'timeoutMs'], ['subscriptions', 'gracePeriodMs'], ...counts] as const) {
     assert.match(message({ ...ok, [section]: { [key]: 3_000_000_000 } }), new RegExp(`^${section}\\.${key}: Number must be less than or equal to 2147483647$`));
   }
   assert.match(message({ ...ok, requestTimeoutMs: 2 ** 31 }), /^requestTimeoutMs: Number must be less than or equal to 2147483647$/);
+  assert.match(message({ upstreams: [{ url: 'ws://127.0.0.1:8545', maxQueue: 3_000_000_000 }] }), /^upstreams\[0\]\.maxQueue: Number must be less than or equal to 2147483647$/);
   assert.equal(parseConfig({ ...ok, requestTimeoutMs: 2 ** 31 - 1 }).requestTimeoutMs, 2 ** 31 - 1);
 });
 
