@@ -22,6 +22,7 @@
  * with one, so it is believed only from a trusted peer, like any header.
  */
 import { BlockList, isIP } from 'node:net';
+import { plainAddress } from './peer-address.js';
 
 export interface ProxySettings {
   /** addresses and CIDR ranges of the proxies in front of evmux */
@@ -97,7 +98,7 @@ export function clientIpResolver(settings: ProxySettings): ClientIpResolver {
     const hops = hopsOf(headerValue);
     let client = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = addressOf(hops[i]!);
+      const hop = plainAddress(addressOf(hops[i]!));
       if (isIP(hop) === 0) return client;
       client = hop;
       if (!isTrusted(trusted, hop)) return client;

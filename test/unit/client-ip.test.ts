@@ -18,6 +18,7 @@ test('client ip: a trusted peer is believed, read from the right past every trus
   assert.equal(xff('10.1.2.3', '10.0.0.5, 10.0.0.6'), '10.0.0.5', 'all trusted: the leftmost');
   assert.equal(xff('10.1.2.3', '203.0.113.9:4711, 10.0.0.6:80'), '203.0.113.9', 'ports are dropped');
   assert.equal(xff('10.1.2.3', '[2001:db8::5]:4711'), '2001:db8::5');
+  assert.equal(xff('10.1.2.3', '::ffff:203.0.113.9'), '203.0.113.9', 'a client a dual-stack proxy names IPv4-mapped is its IPv4 address');
 });
 
 test('client ip: an untrusted peer, a missing header, or garbage in it', () => {

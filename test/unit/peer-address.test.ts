@@ -5,6 +5,9 @@ import { plainAddress } from '../../src/server/peer-address.js';
 test('an IPv4-mapped address in uWS\'s full form is written as the IPv4 address it is', () => {
   assert.equal(plainAddress('0000:0000:0000:0000:0000:ffff:7f00:0001'), '127.0.0.1');
   assert.equal(plainAddress('0000:0000:0000:0000:0000:ffff:cb00:7109'), '203.0.113.9');
+  // As a proxy on a dual-stack socket forwards it.
+  assert.equal(plainAddress('::ffff:203.0.113.9'), '203.0.113.9');
+  assert.equal(plainAddress('::FFFF:203.0.113.9'), '203.0.113.9');
 });
 
 test('another IPv6 address in full form is written short (RFC 5952)', () => {
