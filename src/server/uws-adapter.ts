@@ -228,12 +228,12 @@ class HttpExchange implements PostExchange {
   aborted = false;
   answered = false;
   readonly #res: uWS.HttpResponse;
-  readonly #writing: Writing;
+  readonly #state: FrontEndState;
   #ip: string | undefined;
 
-  constructor(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[], writing: Writing) {
+  constructor(res: uWS.HttpResponse, req: uWS.HttpRequest, names: readonly string[], state: FrontEndState) {
     this.#res = res;
-    this.#writing = writing;
+    this.#state = state;
     this.path = req.getUrl();
     this.query = req.getQuery() ?? '';
     this.headers = NO_HEADERS;
@@ -261,7 +261,7 @@ class HttpExchange implements PostExchange {
     this.bodyIn();
     // Once the front end stopped listening an answer closes its connection, unless it is large and
     // written as the client takes it (closing would write it all at once; the shutdown waits for it).
-    const close = closeConnection || (this.#writing.stopped && response.body.length <= STREAMED_BODY_BYTES);
+    const close = closeConnection || (this.#state.stopped && response.body.length <= STREAMED_BODY_BYTES);
     writeResponse(this.#res, response, close, headOnly, this);
   }
 
@@ -273,7 +273,7 @@ class HttpExchange implements PostExchange {
   set streaming(on: boolean) {
     if (on === this.#streaming) return;
     this.#streaming = on;
-    this.#writing.answers += on ? 1 : -1;
+    this.#state.answers += on ? 1 : -1;
   }
 
   #streaming = false;
@@ -281,24 +281,25 @@ class HttpExchange implements PostExchange {
   /** A POST's body is arriving: counted for a shutdown to wait for, until it is in or the request is answered or aborted. */
   awaitBody(): void {
     this.#reading = true;
-    this.#writing.bodies++;
+    this.#state.bodies++;
   }
 
   bodyIn(): void {
     if (!this.#reading) return;
     this.#reading = false;
-    this.#writing.bodies--;
+    this.#state.bodies--;
   }
 
   #reading = false;
 }
 
 /**
- * One front end's HTTP requests whose body is still arriving and answers still being written
- * (HttpExchange.streaming), for a shutdown to wait for; whether it stopped listening, and whether
- * it is closing every socket (the last step of a shutdown: no answer cut then is the client's doing).
+ * What one front end's shutdown needs to know: how many HTTP requests have a body still arriving,
+ * and how many answers are still being written (HttpExchange.streaming); whether it stopped
+ * listening, and whether it is closing every socket (the last step of a shutdown: no answer cut
+ * then is the client's doing).
  */
-interface Writing {
+interface FrontEndState {
   bodies: number;
   answers: number;
   stopped: boolean;
@@ -357,7 +358,7 @@ const EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number 
 
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
   const app = uWS.App();
-  const writing: Writing = { bodies: 0, answers: 0, stopped: false, closing: false };
+  const frontEndState: FrontEndState = { bodies: 0, answers: 0, stopped: false, closing: false };
   let listenSocket: uWS.us_listen_socket | undefined;
   // uWS closes a client silent for idleTimeout; the ring pings each client twice per timeout.
   const keepAlive = options.idleTimeoutSeconds > 0 ? new KeepAlive<UwsClientSocket<T>>((options.idleTimeoutSeconds * 1000) / 2) : undefined;
@@ -376,7 +377,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     // connected together; keepalive.ts spreads the pings instead.
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
-      const info = new HttpExchange(res, req, options.headers, writing);
+      const info = new HttpExchange(res, req, options.headers, frontEndState);
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -438,13 +439,13 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.post('/*', (res, req) => {
-    const exchange = new HttpExchange(res, req, options.headers, writing);
+    const exchange = new HttpExchange(res, req, options.headers, frontEndState);
     exchange.awaitBody();
     res.onAborted(() => {
       exchange.aborted = true;
       exchange.bodyIn();
       bodies.done(exchange);
-      if (exchange.streaming && !writing.closing) handlers.answerCut();
+      if (exchange.streaming && !frontEndState.closing) handlers.answerCut();
       exchange.streaming = false;
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
@@ -502,7 +503,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   });
 
   app.any('/*', (res, req) => {
-    const exchange = new HttpExchange(res, req, options.headers, writing);
+    const exchange = new HttpExchange(res, req, options.headers, frontEndState);
     const method = req.getMethod();
     res.onAborted(() => {
       exchange.aborted = true;
@@ -541,7 +542,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     listenSocket = undefined;
   };
   const stopListening = (): void => {
-    writing.stopped = true;
+    frontEndState.stopped = true;
     closeListener();
   };
 
@@ -562,14 +563,14 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     },
     pause: closeListener,
     resume: async () => {
-      if (writing.stopped || bound === undefined || listenSocket !== undefined) return;
+      if (frontEndState.stopped || bound === undefined || listenSocket !== undefined) return;
       await listenOn(bound.host, bound.port);
     },
     stopListening,
-    busyExchanges: () => writing.bodies + writing.answers,
+    busyExchanges: () => frontEndState.bodies + frontEndState.answers,
     close: () => {
       stopListening();
-      writing.closing = true;
+      frontEndState.closing = true;
       bodies.close();
       // In uWS.js 20.30, though its typings omit it: every socket of the app, listeners included.
       (app as unknown as { close(): void }).close();
