@@ -77,9 +77,9 @@ export class Dispatcher {
 
   /**
    * From now on every request (but those of SERVED_WHILE_SHUTTING_DOWN) is answered at once with an
-   * error saying evmux is shutting down and the call went to no node, so a client can send it again elsewhere without doubt (a transaction
-   * included): a drain that kept starting calls never finished under steady traffic, and the calls
-   * cut at its end were left unanswered.
+   * error saying evmux is shutting down and the call went to no node, so a client can send it again
+   * elsewhere without doubt (a transaction included): a drain that kept starting calls never
+   * finished under steady traffic, and the calls cut at its end were left unanswered.
    */
   refuseNewCalls(): void {
     this.#refusing = true;
