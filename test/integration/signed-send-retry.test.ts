@@ -9,6 +9,7 @@ import { keccak256, parseGwei } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { DEV_PRIVATE_KEYS } from '../../src/devnet/dev-accounts.js';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { stopProcess } from '../support/process-stop.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { scrapeSum } from '../support/prom-text.js';
@@ -53,7 +54,7 @@ test('a transaction mined while its first node hangs: the retry finds its nonce 
   const silent = devnet.nodes[writer]!;
   const others = devnet.nodes.filter((node) => node !== silent);
   for (const i of [0, 1, 2]) devnet.hold(i);
-  process.kill(silent.pid!, 'SIGSTOP');
+  await stopProcess(silent.pid!);
   try {
     // One batch: all three go to the writer node, which has gone silent.
     const body = JSON.stringify(raws.map((raw, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_sendRawTransaction', params: [raw] })));

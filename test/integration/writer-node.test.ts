@@ -5,11 +5,11 @@
  * was sent to. (read-your-writes.test.ts has the common case, through viem.)
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { keccak256, parseGwei } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { stopProcess } from '../support/process-stop.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { waitUntil } from '../support/stream-recorder.js';
@@ -48,19 +48,6 @@ async function sendInOneBatch(evmux: TestGateway, raws: `0x${string}`[]): Promis
     replies.map((reply) => reply.result),
     raws.map((raw) => keccak256(raw)),
   );
-}
-
-/**
- * Every thread of `pid` stopped (state T): a stop signal reaches each thread on its own, and a send
- * that came as fast as the signal was at times answered by the node being stopped.
- */
-async function untilStopped(pid: number): Promise<void> {
-  const stopped = (): boolean =>
-    readdirSync(`/proc/${pid}/task`).every((tid) => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-    });
-  await waitUntil(`node process ${pid} stopped`, stopped, 5000, 5);
 }
 
 /** The answers of `count` calls through evmux, tallied. */
@@ -122,9 +109,8 @@ test('the writer node stops answering while sends made together are in flight: t
   const taken = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [keccak256(first)])));
   const writer = devnet.nodes[taken.findIndex((tx) => tx !== null)]!;
   const raws = await Promise.all([1, 2, 3, 4].map((nonce) => transfer(devnet, nonce)));
-  process.kill(writer.pid!, 'SIGSTOP');
+  await stopProcess(writer.pid!);
   try {
-    await untilStopped(writer.pid!);
     await sendInOneBatch(evmux, raws);
     // Where each send was taken, by evmux's count of answered sends per node.
     const held = await Promise.all(
