@@ -6,6 +6,7 @@
  */
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
+import { isFilterUser } from '../router/retry-policy.js';
 import { checkFilterSize, type FilterLimits } from '../subs/subscription-params.js';
 import type { Telemetry } from '../telemetry.js';
 import { resultReply } from '../upstream/reply.js';
@@ -50,11 +51,13 @@ export interface DispatcherLimits {
 }
 
 /**
- * Calls on what this evmux alone holds, still served while it shuts down: another evmux could not
- * take them (it has neither the subscription nor the filter), and a filter's last poll hands over
- * what its client has not seen yet.
+ * Calls on what this evmux alone holds, still served while it shuts down: eth_unsubscribe and the
+ * calls on a filter. Another evmux could not take them (it has neither the subscription nor the
+ * filter), and a filter's last poll hands over what its client has not seen yet.
  */
-const SERVED_WHILE_SHUTTING_DOWN: ReadonlySet<string> = new Set(['eth_unsubscribe', 'eth_getFilterChanges', 'eth_getFilterLogs', 'eth_uninstallFilter']);
+function servedWhileShuttingDown(method: string): boolean {
+  return method === 'eth_unsubscribe' || isFilterUser(method);
+}
 
 export class Dispatcher {
   readonly #policy: (method: string) => MethodVerdict;
@@ -76,7 +79,7 @@ export class Dispatcher {
   }
 
   /**
-   * From now on every request (but those of SERVED_WHILE_SHUTTING_DOWN) is answered at once with an
+   * From now on every request (but those servedWhileShuttingDown) is answered at once with an
    * error saying evmux is shutting down and the call went to no node, so a client can send it again
    * elsewhere without doubt (a transaction included): a drain that kept starting calls never
    * finished under steady traffic, and the calls cut at its end were left unanswered.
@@ -187,7 +190,7 @@ export class Dispatcher {
 
   /** Why one more request from this client or on this connection is refused before it starts, if it is: shutting down, or a limit it would pass. */
   #refusal(method: string, context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
-    if (this.#refusing && !SERVED_WHILE_SHUTTING_DOWN.has(method)) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
+    if (this.#refusing && !servedWhileShuttingDown(method)) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
     if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
       this.#telemetry.clientRejected('rate_limit');
       const { perSecond, burst } = this.#rateLimit;
