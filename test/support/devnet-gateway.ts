@@ -5,6 +5,7 @@
 import { after, before } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from './gateway.js';
+import { waitUntil } from './stream-recorder.js';
 
 export interface DevnetGateway {
   devnet: LockstepDevnet;
@@ -19,6 +20,13 @@ export function devnetGatewayForFile(nodes: number, options: { config?: Paramete
     fixture.evmux = await startGateway(
       fixture.devnet.nodes.map((node) => node.wsUrl),
       options.config,
+    );
+    // Ready means one node usable; the others follow within a probe. A test that subscribed before
+    // they did saw its session move to its own node a moment later (a failover it did not cause).
+    await waitUntil(
+      'every node usable',
+      async () => (JSON.parse((await fixture.evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === nodes,
+      15_000,
     );
   });
   after(async () => {
