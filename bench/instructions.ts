@@ -19,7 +19,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Child, freePort, killAllChildren, nodeArgs, toolPath, which } from './children.js';
+import { Child, freePort, killAllChildren, which } from './children.js';
+import { PEER_V8_FLAGS, countedPeer, peerProgram, untilAnswering } from './counted-peer.js';
 import { startFakeUpstream, runTool } from './peers.js';
 import { emit, num, sleep } from './process-util.js';
 import { toolArgs } from './tool-args.js';
@@ -32,9 +33,8 @@ const args = toolArgs(import.meta.url, {
   'measure-s': { type: 'string' },
   entry: { type: 'string', default: 'dist/src/cli.js' },
 });
-const peer = args.peer;
+const peer = countedPeer(args.peer);
 const transport = args.transport;
-if (peer !== 'evmux' && peer !== 'floor' && peer !== 'lean-floor' && peer !== 'pipe') throw new Error(`--peer must be evmux, floor, lean-floor or pipe, got ${peer}`);
 if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
 const warmupS = num(args['warmup-s'], 20, 'warmup-s');
 const measureS = num(args['measure-s'], 15, 'measure-s');
@@ -43,25 +43,17 @@ if (which('valgrind') === undefined || which('callgrind_control') === undefined)
 const dir = mkdtempSync(join(tmpdir(), 'evmux-callgrind-'));
 const node = await startFakeUpstream({ intervalMs: 1000, genesisMs: Date.now() });
 const port = await freePort();
-// The same young generation evmux's own command line gives it (see peers.ts findEvmux).
-const v8Flags = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
-const programs = {
-  evmux: [...nodeArgs(args.entry), '--host', '127.0.0.1', '--port', String(port), '--upstream', `node=ws://127.0.0.1:${node.port}`, '--log-level', 'warn'],
-  floor: [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`],
-  'lean-floor': [...nodeArgs(toolPath('bare-proxy')), '--port', String(port), '--upstream', `ws://127.0.0.1:${node.port}`, '--upstream-client', 'lean'],
-  pipe: [...nodeArgs(toolPath('node-pipe')), '--port', String(port), '--upstream-port', String(node.port)],
-};
-const program = programs[peer];
+const program = peerProgram(peer, port, node.port, args.entry);
 const valgrind = new Child(
   'valgrind',
   'valgrind',
-  ['--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out.%p')}`, process.execPath, ...v8Flags, ...program],
+  ['--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.out.%p')}`, process.execPath, ...PEER_V8_FLAGS, ...program],
   { maxSeconds: 900 },
 );
 
 try {
   const url = `${transport}://127.0.0.1:${port}/`;
-  await untilAnswering(url, 180_000);
+  await untilAnswering(url, 180_000, () => (valgrind.running ? undefined : `the peer exited under valgrind:\n${valgrind.stderrTail.slice(-1500)}`));
   const load = (seconds: number): Promise<Record<string, unknown>> =>
     runTool('call-load', ['--url', url, '--mode', 'closed', '--conns', '2', '--inflight', '1', '--method', args.method, '--duration', String(seconds), '--warmup', '0'], {
       cpu: undefined,
@@ -109,26 +101,4 @@ function summary(file: string): number {
   const line = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('summary:'));
   if (line === undefined) throw new Error(`${file} has no summary line`);
   return Number(line.split(/\s+/)[1]);
-}
-
-/** Wait until the peer, slowed some 50-fold by valgrind, answers a call. */
-async function untilAnswering(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const httpUrl = url.replace(/^ws:/, 'http:');
-  while (Date.now() < deadline) {
-    if (!valgrind.running) throw new Error(`the peer exited under valgrind:\n${valgrind.stderrTail.slice(-1500)}`);
-    try {
-      const response = await fetch(httpUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{"jsonrpc":"2.0","id":1,"method":"net_version","params":[]}',
-        signal: AbortSignal.timeout(5000),
-      });
-      if (response.ok && (await response.text()).includes('"result"')) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(1000);
-  }
-  throw new Error(`the peer did not answer within ${timeoutMs} ms`);
 }
