@@ -73,7 +73,15 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
  */
 export function namesPendingBlock(method: string, params: unknown): boolean {
   const index = BLOCK_PARAM[method];
-  return index !== undefined && Array.isArray(params) && params[index] === 'pending';
+  return index !== undefined && Array.isArray(params) && isPendingTag(params[index]);
+}
+
+/**
+ * The "pending" tag in any case: nodes built on alloy (anvil, reth) read tags case-insensitively,
+ * so "Pending" names the pending block there as "pending" does.
+ */
+export function isPendingTag(value: unknown): boolean {
+  return typeof value === 'string' && value.length === 7 && value.toLowerCase() === 'pending';
 }
 
 /** A null answer to this method is worth asking a node further ahead. */

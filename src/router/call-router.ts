@@ -397,9 +397,12 @@ class FirstAttempt implements ReplySink {
  */
 function noteAnsweredHead(upstream: Upstream, params: unknown, number: number | undefined): void {
   // The usual answer is the head already known: no bigint made for it, nor the params looked at.
-  if (number === undefined || number <= Number(upstream.headNumber) || paramsText(params).includes('pending')) return;
+  if (number === undefined || number <= Number(upstream.headNumber) || PENDING.test(paramsText(params))) return;
   upstream.noteReportedHead(BigInt(number));
 }
+
+/** The pending tag in any case, as alloy-based nodes read it ("Pending" is the pending block on anvil). */
+const PENDING = /pending/i;
 
 /** The params as the client wrote them, or (parsed) their first string, or JSON of their first object: enough to look for a "pending" tag. */
 function paramsText(params: unknown): string {

@@ -5,7 +5,7 @@
  */
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { namesPendingBlock } from './block-requirement.js';
+import { isPendingTag, namesPendingBlock } from './block-requirement.js';
 import type { CallContext } from './call-router.js';
 import { highestHead, type NodePicker } from './node-picker.js';
 import { isPoolDependent, RecentWriters } from './recent-writers.js';
@@ -73,6 +73,6 @@ export class WriterNodes {
 
 /** Whether a pool-dependent call's answer is the pool's (a send, the pending nonce), not what is mined. */
 function readsPool(method: string, params: unknown): boolean {
-  if (method === 'eth_getTransactionCount') return Array.isArray(params) && params[1] === 'pending';
+  if (method === 'eth_getTransactionCount') return Array.isArray(params) && isPendingTag(params[1]);
   return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
 }

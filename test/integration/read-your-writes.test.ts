@@ -56,6 +56,22 @@ for (const [kind, key] of [['HTTP', DEV_PRIVATE_KEYS[2]], ['WebSocket', DEV_PRIV
   });
 }
 
+test("reads of the pending block follow the node that took the send whatever the tag's case ('Pending', as anvil reads it)", async () => {
+  // The devnet's transfer recipient: this devnet runs no traffic, so nothing else moves its balance.
+  const account = privateKeyToAccount(DEV_PRIVATE_KEYS[1]);
+  const wallet = createWalletClient({ account, chain: anvil, transport: http(evmux.httpUrl) });
+  const mined = await rpc<string>(evmux.httpUrl, 'eth_getBalance', [account.address, 'latest']);
+  const sent = await wallet.sendTransaction({ to: TO, value: 10n ** 18n });
+  assert.equal((await nodesHolding(sent)).length, 1, 'one node has the transaction');
+  const tags = Array.from({ length: TRIES }, (_, i) => (i % 2 === 0 ? 'Pending' : 'PENDING'));
+  const balances = await Promise.all(tags.map((tag) => rpc<string>(evmux.httpUrl, 'eth_getBalance', [account.address, tag])));
+  assert.deepEqual(
+    tags.filter((_, i) => balances[i] === mined),
+    [],
+    'every pending balance counts the send',
+  );
+});
+
 /** The devnet nodes (by index) whose pools or chains hold the transaction. */
 async function nodesHolding(hash: string): Promise<number[]> {
   const found = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [hash])));

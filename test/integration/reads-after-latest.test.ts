@@ -96,6 +96,19 @@ test('reads of a block whose only node went away wait for a node that has it, ra
   assert.equal(ofN, logsOfN.length, JSON.stringify(logs).slice(0, 200));
 });
 
+test("reads of the pending block, its tag in any case ('Pending' on anvil), leave the head evmux reports at the nodes'", async (t) => {
+  // No probe to put a wrong head right: what evmux takes from the answers stays.
+  const { devnet, evmux } = await setup(t, 60_000);
+  const head = devnet.blockNumber;
+  for (const tag of ['pending', 'Pending', 'PENDING']) {
+    const blocks = await Promise.all(Array.from({ length: 6 }, () => rpc<Block>(evmux.httpUrl, 'eth_getBlockByNumber', [tag, false])));
+    assert.deepEqual(new Set(blocks.map((block) => Number(block.number))), new Set([head + 1]), `"${tag}" is the block after the head`);
+  }
+  assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', [])), head);
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ head: string }> };
+  assert.deepEqual(status.upstreams.map((u) => u.head), [String(head), String(head)]);
+});
+
 /** Reads by hash of a block and a transaction of it, each sent twice at once (so both nodes get one); what came back null or an error. */
 async function readsByHash(evmux: TestGateway, hashes: { block: string; tx: string }): Promise<string[]> {
   const reads: Array<[string, unknown[]]> = [
