@@ -3,6 +3,7 @@
  * subscription and asks for block N must not be sent to a node that is one block behind and would
  * answer null: nodes within the lag limit are usable, but not all of them have every block yet.
  */
+import { blockNumber, blockTag } from '../jsonrpc/block-ref.js';
 
 /** Position of the block parameter for methods that take one. */
 const BLOCK_PARAM: Readonly<Record<string, number>> = {
@@ -47,8 +48,7 @@ const NULL_MAY_BE_LAG = new Set([
 const BLOCK_MISSING = /header (for hash )?not found|unknown block|block not found|could not be found|resource not found|block height is \d+ but requested was \d+/i;
 
 function blockNumberOf(value: unknown): bigint | undefined {
-  // Tags ("latest", ...) are the usual value: they skip the regular expression.
-  if (typeof value === 'string' && value.charCodeAt(1) === 0x78 /* x */ && /^0x[0-9a-fA-F]{1,16}$/.test(value)) return BigInt(value);
+  if (typeof value === 'string') return blockNumber(value);
   // EIP-1898 block object: { blockNumber } (a blockHash cannot be checked against a height)
   if (value !== null && typeof value === 'object' && 'blockNumber' in value) return blockNumberOf((value as { blockNumber: unknown }).blockNumber);
   return undefined;
@@ -73,15 +73,7 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
  */
 export function namesPendingBlock(method: string, params: unknown): boolean {
   const index = BLOCK_PARAM[method];
-  return index !== undefined && Array.isArray(params) && isPendingTag(params[index]);
-}
-
-/**
- * The "pending" tag in any case: nodes built on alloy (anvil, reth) read tags case-insensitively,
- * so "Pending" names the pending block there as "pending" does.
- */
-export function isPendingTag(value: unknown): boolean {
-  return typeof value === 'string' && value.length === 7 && value.toLowerCase() === 'pending';
+  return index !== undefined && Array.isArray(params) && blockTag(params[index]) === 'pending';
 }
 
 /** A null answer to this method is worth asking a node further ahead. */

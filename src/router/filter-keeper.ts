@@ -13,6 +13,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { FilterNotFoundError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { blockNumber, blockTag } from '../jsonrpc/block-ref.js';
 import { quantity } from '../jsonrpc/hex.js';
 import type { Logger } from '../log.js';
 import { ownWorkSlots, Slots } from '../runtime/slots.js';
@@ -307,8 +308,8 @@ export class FilterKeeper {
     if (record.kind === 'logs') {
       // A filter on one block hash reports nothing new, ever.
       if (criteria['blockHash'] !== undefined) return [];
-      const fromBlock = quantity(criteria['fromBlock']);
-      const toBlock = quantity(criteria['toBlock']);
+      const fromBlock = await this.#bound(criteria['fromBlock'], target, caller);
+      const toBlock = await this.#bound(criteria['toBlock'], target, caller);
       if (fromBlock !== undefined && fromBlock > from) from = fromBlock;
       if (toBlock !== undefined && toBlock < to) to = toBlock;
     }
@@ -333,6 +334,24 @@ export class FilterKeeper {
       hashes.push(...(await Promise.all(numbers.map((number) => this.#hashOf(target, number, id, caller)))));
     }
     return cursor.unsent(hashes);
+  }
+
+  /**
+   * A logs filter's fromBlock or toBlock as the node holding it reads it: a number (`0x` or `0X`),
+   * `earliest` as block 0, `safe` and `finalized` as `target` has them now; none for `latest`,
+   * `pending` or no bound (the replay goes to the head).
+   */
+  async #bound(value: unknown, target: Upstream, caller: Caller): Promise<bigint | undefined> {
+    const number = blockNumber(value);
+    if (number !== undefined) return number;
+    const tag = blockTag(value);
+    if (tag === 'earliest') return 0n;
+    if (tag !== 'safe' && tag !== 'finalized') return undefined;
+    const reply = await this.#attemptOrThrow(target, 'eth_getBlockByNumber', [tag, false], caller, true);
+    const block = reply.error === undefined ? (replyResult(reply) as { number?: unknown } | null) : null;
+    const height = quantity(block?.number);
+    if (height === undefined) throw new UpstreamUnavailableError(`${target.name} did not give its ${tag} block, which bounds the filter: ${reply.error?.message ?? 'no number'}`);
+    return height;
   }
 
   async #hashOf(target: Upstream, number: bigint, id: string, caller: Caller): Promise<string> {

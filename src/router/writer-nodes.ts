@@ -3,9 +3,10 @@
  * through lately (recent-writers.ts), while that node serves. Its sends follow it there, and so do
  * its reads of the pool and of what it just had mined.
  */
+import { blockTag } from '../jsonrpc/block-ref.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { isPendingTag, namesPendingBlock } from './block-requirement.js';
+import { namesPendingBlock } from './block-requirement.js';
 import type { CallContext } from './call-router.js';
 import { highestHead, type NodePicker } from './node-picker.js';
 import { isPoolDependent, RecentWriters } from './recent-writers.js';
@@ -73,6 +74,6 @@ export class WriterNodes {
 
 /** Whether a pool-dependent call's answer is the pool's (a send, the pending nonce), not what is mined. */
 function readsPool(method: string, params: unknown): boolean {
-  if (method === 'eth_getTransactionCount') return Array.isArray(params) && isPendingTag(params[1]);
+  if (method === 'eth_getTransactionCount') return Array.isArray(params) && blockTag(params[1]) === 'pending';
   return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
 }

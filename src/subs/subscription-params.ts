@@ -17,7 +17,8 @@
  *   (`[Transfer, from, null, null]`, viem's ERC-721 Transfer, leaves out ERC-20's three-topic
  *   Transfers), though anvil pads filters with wildcards.
  *
- * - `fromBlock` and `toBlock` are checked (a block number or tag). A subscription follows the head
+ * - `fromBlock` and `toBlock` are checked (a block number or tag, read as block-ref.ts reads them:
+ *   `0X` hex and tags in any case too, as alloy-based nodes take them). A subscription follows the head
  *   from where it starts, so they fetch no past logs; block numbers bound which blocks' logs it
  *   delivers, as geth and anvil bound theirs (`toBlock: "0x2"` on a chain past block 2 delivers
  *   nothing, `fromBlock` ahead of the head waits for that block), and tags bound nothing. Clients
@@ -31,6 +32,7 @@
  * or OR-alternatives.
  */
 
+import { blockNumber, blockTag } from '../jsonrpc/block-ref.js';
 import { InvalidParamsError } from '../jsonrpc/errors.js';
 
 export type SubscriptionKind = 'newHeads' | 'logs' | 'newPendingTransactions' | 'syncing';
@@ -74,8 +76,8 @@ export const defaultFilterLimits: Readonly<FilterLimits> = Object.freeze({ maxAd
 const maxTopicPositions = 4;
 const addressPattern = /^0x[0-9a-fA-F]{40}$/;
 const topicPattern = /^0x[0-9a-fA-F]{64}$/;
-/** A block number as JSON-RPC writes it (a quantity) or a block tag. */
-const blockPattern = /^(0x(0|[1-9a-fA-F][0-9a-fA-F]{0,15})|latest|earliest|pending|safe|finalized)$/;
+/** A block number as JSON-RPC writes it (a quantity: no leading zeros); tags are read by blockTag. */
+const quantityPattern = /^0[xX](0|[1-9a-fA-F][0-9a-fA-F]{0,15})$/;
 /** Keys a logs subscription accepts and then drops (see the file comment). */
 const blockRangeKeys = ['fromBlock', 'toBlock'];
 
@@ -133,7 +135,7 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter
   for (const key of Object.keys(record)) {
     if (blockRangeKeys.includes(key)) {
       const block = record[key];
-      if (block !== null && (typeof block !== 'string' || !blockPattern.test(block))) {
+      if (block !== null && (typeof block !== 'string' || (!quantityPattern.test(block) && blockTag(block) === undefined))) {
         throw new InvalidParamsError(`logs filter ${key} must be a 0x-prefixed block number or a block tag, got ${preview(block)}`);
       }
     } else if (key !== 'address' && key !== 'topics') {
@@ -142,8 +144,8 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter
       );
     }
   }
-  const from = blockNumberOf(record['fromBlock']);
-  const to = blockNumberOf(record['toBlock']);
+  const from = blockNumber(record['fromBlock']);
+  const to = blockNumber(record['toBlock']);
   if (from !== undefined && to !== undefined && to < from) {
     throw new InvalidParamsError(`logs filter fromBlock ${from} is after toBlock ${to}`);
   }
@@ -162,11 +164,6 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter
 /** Whether a subscription bounded by `blocks` delivers the logs of block `number`. */
 export function withinBlocks(blocks: BlockBounds | undefined, number: bigint): boolean {
   return blocks === undefined || ((blocks.from === undefined || number >= blocks.from) && (blocks.to === undefined || number <= blocks.to));
-}
-
-/** A checked fromBlock or toBlock as a number when it is one (not a tag). */
-function blockNumberOf(block: unknown): bigint | undefined {
-  return typeof block === 'string' && block.startsWith('0x') ? BigInt(block) : undefined;
 }
 
 function parseAddresses(raw: unknown, limits: FilterLimits): string[] {

@@ -163,6 +163,9 @@ describe('parseSubscription: logs', () => {
     }
     assert.equal(bounded({ toBlock: '0xFF' }).fingerprint, bounded({ toBlock: '0xff', fromBlock: 'latest' }).fingerprint, 'one topic for one range, however written');
     assert.notEqual(bounded({ toBlock: '0x1' }).fingerprint, bounded({ fromBlock: '0x1' }).fingerprint);
+    // As alloy-based nodes (anvil, reth) read them: 0X hex, tags in any case.
+    assert.deepEqual(bounded({ fromBlock: '0X1F', toBlock: 'Latest' }).blocks, { from: 31n });
+    assert.equal(bounded({ fromBlock: 'EARLIEST', toBlock: 'Finalized' }).fingerprint, plain.fingerprint);
     rejects(['logs', { fromBlock: 1 }], /logs filter fromBlock must be a 0x-prefixed block number or a block tag, got 1/);
     rejects(['logs', { toBlock: '0x' }], /toBlock .* got "0x"/);
     rejects(['logs', { toBlock: '0x01' }], /toBlock .* got "0x01"/);
