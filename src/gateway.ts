@@ -196,7 +196,8 @@ export class Gateway {
           this.metrics.clientRejected('answer_unread');
           this.#warnings.warn({}, 'HTTP client read no part of its answer for 10 s: its connection was closed with the rest unsent');
         },
-        get: (info) => this.#route(info.path, info.query, 'clients'),
+        // Open to pages of any origin, as the calls are: a dapp may check /readyz before it picks an endpoint.
+        get: async (info) => ({ ...(await this.#route(info.path, info.query, 'clients')), headers: CORS_HEADERS }),
       },
       {
         maxPayloadBytes: config.limits.maxRequestBytes,

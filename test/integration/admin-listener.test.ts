@@ -28,6 +28,7 @@ await test('with admin.port, /metrics and /status answer there and not on the cl
   const metrics = await fetch(`${admin}/metrics`);
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+  assert.equal(metrics.headers.get('access-control-allow-origin'), null, "the operators' listener is not open to pages of other origins");
   assert.match(await metrics.text(), /^evmux_upstream_up\{upstream="node0"\} 1$/m);
   const snapshot = (await (await fetch(`${admin}/status?pretty=1`)).json()) as { upstreams: Array<{ name: string }> };
   assert.deepEqual(snapshot.upstreams.map((upstream) => upstream.name), ['node0']);

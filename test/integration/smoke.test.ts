@@ -41,8 +41,15 @@ test('HTTP responses carry their own status line and headers, in any order of ki
     const missing = await fetch(new URL('/nowhere', files.evmux.httpUrl));
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('content-type'), 'text/plain');
-    assert.equal(missing.headers.get('access-control-allow-origin'), null);
+    assert.equal(missing.headers.get('access-control-allow-origin'), '*', 'a page of any origin reads every answer of the client port');
+    assert.equal(missing.headers.get('access-control-allow-methods'), null);
     await missing.arrayBuffer();
+
+    // A dapp checks whether evmux is ready before it picks it: the browser lets it read the answer.
+    const ready = await fetch(new URL('/readyz', files.evmux.httpUrl), { headers: { origin: 'http://dapp.example' } });
+    assert.equal(ready.status, 200);
+    assert.equal(ready.headers.get('access-control-allow-origin'), '*');
+    await ready.arrayBuffer();
   }
 });
 
