@@ -49,12 +49,27 @@ export function isFilterMethod(method: string): boolean {
   return FILTER_CREATORS.has(method) || FILTER_USERS.has(method);
 }
 
-const NODE_TROUBLE = /rate limit|too many requests|capacity|overload|timeout|timed out|internal error|try again|unavailable|header not found|unknown block|missing trie node|syncing/i;
-const CALLER_FAULT_CODES = new Set([3, -32600, -32601, -32602, -32700]);
+/**
+ * Node-side trouble by message. State a node no longer has is worded many ways, and an archive
+ * node beside it has it: geth's "missing trie node" and, with the path scheme, "historical state
+ * not available"; Nethermind's "No state available for block"; reth's "state at block #N is
+ * pruned"; Erigon's "... is not available".
+ */
+const NODE_TROUBLE =
+  /rate limit|too many requests|capacity|overload|timeout|timed out|internal error|try again|unavailable|not available|header not found|unknown block|missing trie node|pruned|no state|syncing/i;
+/** The request itself is wrong: every node would say so. */
+const CALLER_FAULT_CODES = new Set([3, -32600, -32602, -32700]);
+/**
+ * The method does not exist on this node. evmux refused the names it does not allow before any node
+ * saw them, so this is the node's version speaking (a rolling upgrade, a mixed pool: geth before
+ * 1.13 has no eth_getBlockReceipts): another node may have it.
+ */
+const METHOD_NOT_FOUND = -32601;
 
 /** A node's JSON-RPC error: is it worth asking another node? */
 export function isRetryableRpcError(error: JsonRpcErrorObject): boolean {
   if (CALLER_FAULT_CODES.has(error.code)) return false;
+  if (error.code === METHOD_NOT_FOUND) return true;
   if (/revert|invalid|insufficient|nonce|underpriced|intrinsic gas|exceeds|not supported/i.test(error.message)) return false;
   // 429-style and 5xx-style answers under their common codes, and node-side trouble by message.
   if (error.code === -32005 || error.code === 429 || error.code === -32603 || (error.code >= -32099 && error.code <= -32000 && NODE_TROUBLE.test(error.message))) return true;

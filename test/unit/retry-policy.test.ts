@@ -11,6 +11,13 @@ test('node-side failures are retried on another node', () => {
     { code: -32000, message: 'header not found' },
     { code: -32000, message: 'request timed out' },
     { code: -32001, message: 'missing trie node abc' },
+    // Pruned state in other clients' words: an archive node beside them has it.
+    { code: -32002, message: 'No state available for block 0xabc (16)' },
+    { code: -32000, message: 'historical state not available in path scheme yet' },
+    { code: -32000, message: 'state at block #16 is pruned' },
+    { code: -32000, message: 'history: data before txNum=4200 is not available' },
+    // A method this node's version lacks; another node may have it.
+    { code: -32601, message: 'the method eth_getBlockReceipts does not exist/is not available' },
   ]) {
     assert.equal(isRetryableRpcError(error), true, error.message);
   }
@@ -21,7 +28,6 @@ test("the caller's own mistakes are returned as they are", () => {
     { code: 3, message: 'execution reverted: nope', data: '0x08c379a0' },
     { code: -32000, message: 'execution reverted' },
     { code: -32602, message: 'invalid argument 0: hex string without 0x prefix' },
-    { code: -32601, message: 'the method foo does not exist' },
     { code: -32000, message: 'insufficient funds for gas * price + value' },
     { code: -32000, message: 'nonce too low' },
     { code: -32003, message: 'transaction underpriced' },
