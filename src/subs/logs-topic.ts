@@ -24,7 +24,7 @@
  * (mergeable); the books keep only the reorg window, so histories that differ merge once the
  * difference has left it.
  */
-import { isAnswerTooLarge } from '../upstream/errors.js';
+import { isAnswerTooLarge, isLogsRangeRefused } from '../upstream/errors.js';
 import type { TrackedHead } from '../upstream/head.js';
 import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
 import type { ClientSubscription, Group, Removal } from './group.js';
@@ -373,8 +373,9 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     try {
       logs = await getLogs({ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` });
     } catch (error) {
-      if (!isAnswerTooLarge(error)) throw error;
-      // The range's logs are over limits.maxAnswerBytes together: block by block, one at a time.
+      if (!isAnswerTooLarge(error) && !isLogsRangeRefused(error)) throw error;
+      // The range's logs are over limits.maxAnswerBytes together, or more than the node serves at
+      // once (reth refuses over 20,000): block by block, one at a time.
       const out: LogEntry[] = [];
       for (const block of blocks) out.push(...(await byHash(block)));
       return out.filter((entry) => !entry.removed);
@@ -391,17 +392,20 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   }
 
   /**
-   * One block's logs over limits.maxAnswerBytes: no node can send them (the answer closes the
-   * socket it comes on), and asking again, as a failed step is, looped for good, closing a call
-   * socket each second. Bounded as a replay is: the live logs held for the block stand, the rest
-   * are skipped, counted and logged. Other errors are the caller's.
+   * One block's logs over limits.maxAnswerBytes (no node can send them: the answer closes the
+   * socket it comes on), or more than the node serves in one answer: asking again, as a failed step
+   * is, looped for good, closing a call socket each second. Bounded as a replay is: the live logs
+   * held for the block stand, the rest are skipped, counted and logged. Other errors are the caller's.
    */
   #tooLarge(error: unknown, block: TrackedHead): LogEntry[] {
-    if (!isAnswerTooLarge(error)) throw error;
+    const refused = isLogsRangeRefused(error);
+    if (!isAnswerTooLarge(error) && !refused) throw error;
     this.deps.telemetry.replayTruncated('logs');
     this.deps.warnings.warn(
-      { upstream: this.upstream.name, filter: this.spec.fingerprint, block: Number(block.number) },
-      "a block's logs are over limits.maxAnswerBytes: the ones not received live are skipped",
+      { upstream: this.upstream.name, filter: this.spec.fingerprint, block: Number(block.number), ...(refused && { error: (error as Error).message }) },
+      refused
+        ? "a block's logs are more than the node serves in one answer: the ones not received live are skipped"
+        : "a block's logs are over limits.maxAnswerBytes: the ones not received live are skipped",
     );
     return [];
   }

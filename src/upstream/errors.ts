@@ -36,3 +36,28 @@ export class UpstreamFailure extends Error {
 export function isAnswerTooLarge(error: unknown): boolean {
   return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';
 }
+
+/** A node's JSON-RPC error to a call evmux made for itself (Upstream.call), kept whole for whoever must tell errors apart. */
+export class NodeRpcError extends Error {
+  override name = 'NodeRpcError';
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly nodeMessage: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A node refusing an eth_getLogs range as more than it serves at once, in its own words: reth's
+ * "query exceeds max results 20000, retry with the range A-B", geth's and providers' "query
+ * returned more than 10000 results", Besu's "Requested range exceeds maximum range limit",
+ * Nethermind's "Too many logs requested", Erigon's "block range too large". Asked for fewer
+ * blocks at a time, it answers.
+ */
+const LOGS_RANGE_REFUSED = /exceed|more than \d+ (results|logs|blocks)|too many (logs|results|blocks)|range (is )?too (large|big|wide)|max(imum)? (results|block range|range|logs)/i;
+
+export function isLogsRangeRefused(error: unknown): boolean {
+  return error instanceof NodeRpcError && LOGS_RANGE_REFUSED.test(error.nodeMessage);
+}

@@ -12,7 +12,7 @@ import { redactUrl } from '../log.js';
 import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
-import { UpstreamFailure } from './errors.js';
+import { NodeRpcError, UpstreamFailure } from './errors.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
 import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
@@ -343,7 +343,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** Parsed-result convenience for evmux's own calls (probes, replay). Node errors reject. */
   async call<T>(method: string, params: unknown[], timeoutMs: number): Promise<T> {
     const reply = await this.request(method, params, timeoutMs);
-    if (reply.error) throw new Error(`${this.name}: ${method} failed: ${reply.error.message}`);
+    if (reply.error) throw new NodeRpcError(`${this.name}: ${method} failed: ${reply.error.message}`, reply.error.code, reply.error.message);
     return replyResult(reply) as T;
   }
 

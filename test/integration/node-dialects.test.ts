@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
+import { Probe } from '../support/ws-probe.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
 const CALLS = 12;
@@ -60,4 +62,67 @@ test('a method one node does not have (an older version: -32601) is served by th
   // When no node has it, the client gets the node's own word.
   nodes[1].handle('eth_getBlockReceipts', missing);
   assert.deepEqual((await rpcAnswer(evmux.httpUrl, 'eth_getBlockReceipts', ['0x10'])).error?.code, -32601);
+});
+
+test("a logs subscription catching up over more logs than the node serves at once (reth: 'query exceeds max results') gets them block by block", async (t) => {
+  const CAP = 1_000;
+  const PER_BLOCK = 100;
+  const GAP = 15;
+  const ADDRESS = '0x00000000000000000000000000000000000a11ce';
+  const TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+  const nodes = [await FakeNode.start({ seed: 'reth' }), await FakeNode.start({ seed: 'reth' })];
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  let refusals = 0;
+  for (const node of nodes) {
+    // reth's eth_getLogs: a range with more than CAP logs is refused, naming the range that fits.
+    node.handle('eth_getLogs', (params) => {
+      const filter = params[0] as { fromBlock?: string; toBlock?: string; blockHash?: string };
+      const numbers: bigint[] = [];
+      if (filter.blockHash !== undefined) {
+        const header = node.headerByHash(filter.blockHash);
+        if (header !== undefined) numbers.push(header.number);
+      } else {
+        const height = (tag: string | undefined): bigint => (tag === undefined || tag === 'latest' ? node.head.number : BigInt(tag));
+        for (let n = height(filter.fromBlock); n <= height(filter.toBlock); n++) numbers.push(n);
+      }
+      const logs = numbers.flatMap((n) => node.logsAt(n));
+      if (logs.length > CAP) {
+        refusals++;
+        throw new FakeRpcError(-32602, `query exceeds max results ${CAP}, retry with the range ${numbers[0]}-${numbers[0]! + BigInt(CAP / PER_BLOCK) - 1n}`);
+      }
+      return logs;
+    });
+  }
+  const evmux = await startGateway(nodes.map((node) => node.url));
+  t.after(() => evmux.close());
+  const mine = (blocks: number): void => {
+    for (let block = 0; block < blocks; block++) {
+      for (let i = 0; i < PER_BLOCK; i++) for (const node of nodes) node.addLog({ address: ADDRESS, topics: [TOPIC] });
+      for (const node of nodes) node.advance(1);
+    }
+  };
+  const client = await Probe.open(evmux.wsUrl, t);
+  const perBlock = new Map<string, number>();
+  client.ws.on('message', (data) => {
+    const frame = JSON.parse(String(data)) as { method?: string; params?: { result: { blockNumber: string } } };
+    if (frame.method !== 'eth_subscription' || frame.params === undefined) return;
+    const number = frame.params.result.blockNumber;
+    perBlock.set(number, (perBlock.get(number) ?? 0) + 1);
+  });
+  await client.call('eth_subscribe', ['logs', { address: ADDRESS }]);
+  mine(2);
+  await waitUntil('the live logs', () => [...perBlock.values()].reduce((a, b) => a + b, 0) === 2 * PER_BLOCK, 5_000);
+
+  // Both nodes out of reach while GAP blocks pass (a partition), then back, and the chain goes on.
+  for (const node of nodes) {
+    node.acceptConnections = false;
+    node.dropConnections();
+  }
+  mine(GAP);
+  for (const node of nodes) node.acceptConnections = true;
+  await sleep(1_500);
+  mine(3);
+  await waitUntil('every log of the missed and the new blocks', () => perBlock.size === 2 + GAP + 3, 20_000);
+  assert.ok(refusals > 0, 'the node refused the whole missed range');
+  assert.deepEqual([...perBlock.values()], Array(2 + GAP + 3).fill(PER_BLOCK), 'each block once, all of its logs');
 });

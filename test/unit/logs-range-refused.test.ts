@@ -1,0 +1,19 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NodeRpcError, isLogsRangeRefused } from '../../src/upstream/errors.js';
+
+test("a node refusing an eth_getLogs range as too much at once is told by its words, in each client's", () => {
+  const refusal = (message: string): NodeRpcError => new NodeRpcError(`node0: eth_getLogs failed: ${message}`, -32602, message);
+  for (const message of [
+    'query exceeds max results 20000, retry with the range 100-112',
+    'query returned more than 10000 results',
+    'Requested range exceeds maximum range limit',
+    'Too many logs requested. Max logs per response is 10000.',
+    'block range too large',
+    'exceed maximum block range: 5000',
+  ]) {
+    assert.equal(isLogsRangeRefused(refusal(message)), true, message);
+  }
+  for (const message of ['header not found', 'internal error', 'invalid argument 0: hex string without 0x prefix']) assert.equal(isLogsRangeRefused(refusal(message)), false, message);
+  assert.equal(isLogsRangeRefused(new Error('query exceeds max results 20000')), false, 'only a node answer');
+});
