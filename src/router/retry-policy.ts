@@ -32,7 +32,8 @@ export function mayHaveReachedNode(error: UpstreamFailure): boolean {
   return !NEVER_SENT.has(error.code);
 }
 
-const NEVER_SENT: ReadonlySet<UpstreamFailureCode> = new Set(['EVMUX_NOT_CONNECTED', 'EVMUX_QUEUE_FULL', 'EVMUX_QUEUE_TIMEOUT', 'EVMUX_CIRCUIT_OPEN']);
+/** Failures of calls no node carried out: not sent, or (EVMUX_REQUEST_TOO_LARGE) refused unread. */
+const NEVER_SENT: ReadonlySet<UpstreamFailureCode> = new Set(['EVMUX_NOT_CONNECTED', 'EVMUX_QUEUE_FULL', 'EVMUX_QUEUE_TIMEOUT', 'EVMUX_CIRCUIT_OPEN', 'EVMUX_REQUEST_TOO_LARGE']);
 
 const FILTER_CREATORS = new Set(['eth_newFilter', 'eth_newBlockFilter', 'eth_newPendingTransactionFilter']);
 const FILTER_USERS = new Set(['eth_getFilterChanges', 'eth_getFilterLogs', 'eth_uninstallFilter']);

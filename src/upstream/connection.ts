@@ -21,6 +21,7 @@ import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
 import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
+import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
 
 export interface ConnectionOptions {
   upstream: string;
@@ -33,6 +34,8 @@ export interface ConnectionOptions {
   maxAnswerBytes: number;
   /** request bytes sent and not yet read by the node past which the socket has no room for more calls (hasRoom) */
   maxBytesInFlight: number;
+  /** the request frames the node takes, shared by its sockets (frame-limit.ts) */
+  frameLimit: FrameLimit;
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -211,6 +214,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const now = performance.now();
     const deadline = now + timeoutMs;
     const frame = requestFrame(id, method, params ?? []);
+    const refused = this.#options.frameLimit.refuses(frame.length, now);
+    if (refused !== undefined) {
+      const why = `the ${method} request is ${frame.length} bytes, and the node closed its socket on one of ${refused} (1009 message too big) lately: it takes smaller requests`;
+      rejectLater(sink, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
+      return;
+    }
     this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink, bytes: frame.length });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#queue(socket, frame, now);
@@ -339,10 +348,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       const atOnce = opened && this.#stableTimer !== undefined;
       clearTimeout(this.#stableTimer);
       this.#stableTimer = undefined;
+      // Both evmux's own: an answer over maxAnswerBytes, or a request the node refused as too large
+      // (its 1009 read, even when a call sent into the closing socket had evmux terminate it).
+      const own = oversized !== undefined || (code === MESSAGE_TOO_BIG && this.#markClosedByRequest());
       if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
-      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
+      else if (own) {
+        // #markClosedByRequest closed it.
+      } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
-      this.#scheduleReconnect(oversized !== undefined);
+      this.#scheduleReconnect(own);
     });
   }
 
@@ -482,6 +496,29 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
+  }
+
+  /**
+   * The node closed the socket with 1009 (message too big): the largest request pending was more
+   * than it takes (one it had taken, as large or larger, would say its limit is higher). That call
+   * fails as too large (another node may take it), frames as large are kept from the node's
+   * sockets for a while (FrameLimit), and the calls beside it fail as closed under them, the node
+   * not blamed: a client's request does not make the node unhealthy. False when no request is
+   * pending to blame (the close is then the node's).
+   */
+  #markClosedByRequest(): boolean {
+    const culprit = this.#pending.largest();
+    if (culprit === undefined) return false;
+    this.#pending.take(culprit.id);
+    this.#options.frameLimit.refused(culprit.bytes, performance.now());
+    this.#options.logger.warn(
+      { method: culprit.method, bytes: culprit.bytes },
+      'upstream closed its socket on a request too large for it (1009 message too big): requests as large are not sent to it for 10 minutes',
+    );
+    const why = `the node closed its socket on the ${culprit.method} request of ${culprit.bytes} bytes (1009 message too big): it takes smaller requests`;
+    this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
+    this.#markClosed(`the node refused a request of ${culprit.bytes} bytes (1009 message too big)`, false);
+    return true;
   }
 
   /**

@@ -8,6 +8,8 @@ export type UpstreamFailureCode =
   | 'EVMUX_SOCKET_CLOSED'
   /** the node's answer to this call was over `limits.maxAnswerBytes` (and closed the socket) */
   | 'EVMUX_ANSWER_TOO_LARGE'
+  /** the node takes no request this large: it closed a socket on one (1009), so this one was not sent (frame-limit.ts) */
+  | 'EVMUX_REQUEST_TOO_LARGE'
   | 'EVMUX_TIMEOUT'
   /** the call waited its whole timeout for a slot on a busy node, and was never sent */
   | 'EVMUX_QUEUE_TIMEOUT'

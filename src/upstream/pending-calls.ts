@@ -87,6 +87,13 @@ export class PendingCalls<T extends PendingCall> {
     return earliest;
   }
 
+  /** The pending call with the largest request, if any. */
+  largest(): T | undefined {
+    let largest: T | undefined;
+    for (const call of this.#slots) if (call !== undefined && (call.bytes ?? 0) > (largest?.bytes ?? 0)) largest = call;
+    return largest;
+  }
+
   /** Removes and returns every pending call, oldest first. */
   takeAll(): T[] {
     const calls = this.#slots.filter((call): call is T => call !== undefined).sort((a, b) => a.id - b.id);

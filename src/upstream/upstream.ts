@@ -13,6 +13,7 @@ import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { NodeRpcError, UpstreamFailure } from './errors.js';
+import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
 import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
@@ -91,6 +92,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #connections: UpstreamConnection[];
   /** every socket to the node: the call sockets, and the one for subscriptions when it has its own */
   readonly #sockets: UpstreamConnection[];
+  /** the request frames the node takes, learned by its sockets together */
+  readonly #frameLimit = new FrameLimit();
   readonly #streams: StreamCarrier;
   readonly #breaker: CircuitBreaker;
   /** calls waiting for a slot, served client by client (fair-queue.ts) */
@@ -175,6 +178,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       reconnect: this.#settings.reconnect,
       maxAnswerBytes: this.#settings.limits.maxAnswerBytes,
       maxBytesInFlight: this.#config.maxBytesInFlight,
+      frameLimit: this.#frameLimit,
       logger: this.#logger.child({ socket }),
     });
   }

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
+import { sumSamples } from '../support/prom-text.js';
 import { Probe } from '../support/ws-probe.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
@@ -125,4 +126,39 @@ test("a logs subscription catching up over more logs than the node serves at onc
   await waitUntil('every log of the missed and the new blocks', () => perBlock.size === 2 + GAP + 3, 20_000);
   assert.ok(refusals > 0, 'the node refused the whole missed range');
   assert.deepEqual([...perBlock.values()], Array(2 + GAP + 3).fill(PER_BLOCK), 'each block once, all of its logs');
+});
+
+test("a request larger than the nodes take (Besu closes its socket with 1009 past 1 MiB) fails naming the limit, and no node leaves rotation", async (t) => {
+  const FRAME_LIMIT = 64 * 1024;
+  const nodes = [await FakeNode.start({ seed: 'besu', maxFrameBytes: FRAME_LIMIT }), await FakeNode.start({ seed: 'besu', maxFrameBytes: FRAME_LIMIT })];
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node) => node.url), { health: { probeIntervalMs: 60_000 } });
+  t.after(() => evmux.close());
+  await waitUntil('both nodes usable', async () => (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean }> }).upstreams.every((u) => u.usable), 5_000);
+
+  // A subscriber, whose stream would move were its node taken out of rotation.
+  const watcher = await Probe.open(evmux.wsUrl, t);
+  await watcher.call('eth_subscribe', ['newHeads']);
+  // Another client's calls go on beside it all the while.
+  let polling = true;
+  const polls: Array<Promise<Awaited<ReturnType<typeof rpcAnswer>>>> = [];
+  const poller = (async () => {
+    while (polling) {
+      polls.push(rpcAnswer(evmux.httpUrl, 'eth_blockNumber', []));
+      await sleep(5);
+    }
+  })();
+  const large = [{ to: '0x00000000219ab540356cBB839Cbe05303d7705Fa', data: `0x${'ab'.repeat(FRAME_LIMIT)}` }, 'latest'];
+  const tries = [];
+  for (let i = 0; i < 3; i++) tries.push(await rpcAnswer(evmux.httpUrl, 'eth_call', large));
+  polling = false;
+  await poller;
+
+  for (const answer of tries) assert.match(answer.error?.message ?? JSON.stringify(answer), /1009 message too big/);
+  const failedPolls = (await Promise.all(polls)).filter((answer) => answer.error !== undefined);
+  assert.deepEqual(failedPolls, [], "the other client's calls");
+  assert.deepEqual(nodes.map((node) => node.stats.closedForFrameSize), [1, 1], 'each node closed a socket on it once: then evmux knew');
+  assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_failovers_total'), 0, 'no stream moved: no node left rotation');
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean; healthy: boolean }> };
+  assert.deepEqual(status.upstreams.map((u) => [u.usable, u.healthy]), [[true, true], [true, true]]);
 });

@@ -36,6 +36,8 @@ export interface FakeNodeOptions {
   /** handshakes without these header values (names lower case) get 401, like a node behind an
    * authenticating proxy @default {} */
   requireHeaders?: Record<string, string>;
+  /** a message over this is read, then refused by closing the socket with 1009 (message too big), as Besu does over 1 MiB @default Infinity */
+  maxFrameBytes?: number;
 }
 
 export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
@@ -58,6 +60,8 @@ export interface FakeNodeStats {
   /** subscriptions held by open connections */
   readonly liveSubscriptions: number;
   readonly pingsReceived: number;
+  /** sockets closed for a frame over maxFrameBytes (1009) */
+  readonly closedForFrameSize: number;
 }
 
 const MAX_HTTP_BODY = 5 * 1024 * 1024;
@@ -119,12 +123,14 @@ export class FakeNode {
   /** per connection: requests other than eth_subscribe / eth_unsubscribe */
   readonly #calls = new Map<FakeClient, number>();
   #ticker: NodeJS.Timeout | undefined;
-  readonly #counters = { pings: 0, total: 0 };
+  readonly #counters = { pings: 0, total: 0, tooBig: 0 };
+  readonly #maxFrameBytes: number;
   #nextSubscription = 1;
   #closed = false;
 
   private constructor(server: Server, port: number, options: FakeNodeOptions) {
-    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake', requireHeaders = {} } = options;
+    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake', requireHeaders = {}, maxFrameBytes = Number.POSITIVE_INFINITY } = options;
+    this.#maxFrameBytes = maxFrameBytes;
     this.#server = server;
     this.port = port;
     this.url = `ws://127.0.0.1:${port}`;
@@ -145,6 +151,7 @@ export class FakeNode {
       get connections() { return clients.size; },
       get connectionsTotal() { return counters.total; },
       get pingsReceived() { return counters.pings; },
+      get closedForFrameSize() { return counters.tooBig; },
       get liveSubscriptions() { return [...clients].reduce((n, c) => n + c.subs.size, 0); },
     };
 
@@ -318,6 +325,14 @@ export class FakeNode {
     this.#counters.total += 1;
     ws.on('message', (data) => {
       const text = rawText(data);
+      if (text !== undefined && text.length > this.#maxFrameBytes) {
+        // Read whole, then refused: the 1009 arrives before the TCP connection closes. (A node
+        // that stops reading a frame over its limit may cut the connection with data unread, which
+        // the client sees as a reset, 1006, not told apart from a node failing.)
+        this.#counters.tooBig += 1;
+        ws.close(1009, 'message too big');
+        return;
+      }
       if (text === undefined) {
         this.#send(client, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'parse error: not UTF-8' } }));
         return;

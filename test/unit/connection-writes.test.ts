@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import { createLogger } from '../../src/log.js';
+import { FrameLimit } from '../../src/upstream/frame-limit.js';
 import { UpstreamConnection, type ConnectionOptions } from '../../src/upstream/connection.js';
 
 type WriteMethod = (this: Socket, ...args: unknown[]) => unknown;
@@ -47,6 +48,7 @@ async function openConnection(t: TestContext, port: number, options: Partial<Con
     reconnect: { baseMs: 100, maxMs: 1000 },
     maxAnswerBytes: 1024 * 1024,
     maxBytesInFlight: 1024 * 1024,
+    frameLimit: new FrameLimit(),
     logger: createLogger('silent'),
     ...options,
   });

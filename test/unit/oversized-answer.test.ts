@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLogger } from '../../src/log.js';
+import { FrameLimit } from '../../src/upstream/frame-limit.js';
 import { UpstreamConnection } from '../../src/upstream/connection.js';
 import { UpstreamFailure } from '../../src/upstream/errors.js';
 
@@ -39,6 +40,7 @@ async function connect(t: TestContext, port: number): Promise<UpstreamConnection
     reconnect: { baseMs: 60_000, maxMs: 60_000 },
     maxAnswerBytes: LIMIT,
     maxBytesInFlight: 1024 * 1024,
+    frameLimit: new FrameLimit(),
     logger: createLogger('silent'),
   });
   t.after(() => connection.close());
