@@ -6,6 +6,7 @@
  * back on its own backoff and was refused again.
  */
 import type { IncomingMessage } from 'node:http';
+import { redactUrl } from '../log.js';
 
 /** The start of the body kept for the log: enough for a provider's JSON-RPC error or a proxy's one-line page. */
 const BODY_CHARS = 200;
@@ -26,8 +27,22 @@ export async function readRefusal(response: IncomingMessage): Promise<HandshakeR
   const body = await bodyStart(response);
   const status = `${response.statusCode ?? '?'}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
   const location = response.headers.location;
-  const reason = `handshake answered ${status}${location !== undefined ? ` (Location: ${location})` : ''}${body !== '' ? `: ${body}` : ''}`;
+  const reason = `handshake answered ${status}${location !== undefined ? ` (Location: ${shownLocation(location)})` : ''}${body !== '' ? `: ${body}` : ''}`;
   return { reason, retryAfterMs: retryAfterMs(response.headers['retry-after']) };
+}
+
+/** Stands in for a relative Location's origin while it is redacted. */
+const RELATIVE = 'http://relative.invalid';
+
+/**
+ * Where a redirect points, its keys hidden as in a node's URL (redactUrl): a provider moving an
+ * endpoint echoes the request's path and query, API keys included (`/v3/<key>?apikey=<key>`). A
+ * relative Location stays relative.
+ */
+export function shownLocation(location: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(location)) return redactUrl(location);
+  const shown = redactUrl(new URL(location, RELATIVE).toString());
+  return shown.startsWith(RELATIVE) ? shown.slice(RELATIVE.length) : shown;
 }
 
 /** A Retry-After header's wait in ms: delay-seconds or an HTTP date, at most MAX_RETRY_AFTER_MS. */

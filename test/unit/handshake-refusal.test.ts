@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/upstream/handshake-refusal.js';
+import { MAX_RETRY_AFTER_MS, retryAfterMs, shownLocation } from '../../src/upstream/handshake-refusal.js';
 
 test('Retry-After as delay-seconds or an HTTP date, capped, and nothing from what it cannot read', () => {
   const now = Date.parse('2026-12-06T12:00:00Z');
@@ -13,4 +13,11 @@ test('Retry-After as delay-seconds or an HTTP date, capped, and nothing from wha
   assert.equal(retryAfterMs(undefined, now), undefined);
   assert.equal(retryAfterMs('soon', now), undefined);
   assert.equal(retryAfterMs('-5', now), undefined);
+});
+
+test("a redirect's Location is shown with the keys a provider echoes in it hidden, relative ones too", () => {
+  assert.equal(shownLocation('https://new-host.example/v3/pk7f3a91?apikey=qk19d8'), 'https://new-host.example/v3/***?apikey=***');
+  assert.equal(shownLocation('wss://new.example/v1'), 'wss://new.example/v1');
+  assert.equal(shownLocation('/ws/2b7c9d?key=abc'), '/ws/***?key=***');
+  assert.equal(shownLocation('/mainnet'), '/mainnet');
 });
