@@ -281,16 +281,26 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   #connect(): void {
     if (this.#closed) return;
+    const handshakeMs = this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs;
     const socket = new WebSocket(this.#options.url, {
       perMessageDeflate: false,
       headers: { ...this.#options.headers },
       maxPayload: this.#options.maxAnswerBytes,
       // Nodes are trusted peers; validating every byte of every block in JS costs more than the proxying.
       skipUTF8Validation: true,
-      handshakeTimeout: this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs,
+      handshakeTimeout: handshakeMs,
     });
     this.#socket = socket;
     let opened = false;
+    // ws's handshakeTimeout is the socket's idle timeout: a front that trickles its answer a byte at
+    // a time reset it for good, and the node never came back. This bounds the whole handshake.
+    let stuck: string | undefined;
+    const handshakeDeadline = setTimeout(() => {
+      if (opened || this.#socket !== socket) return;
+      stuck = `handshake not completed within ${handshakeMs} ms`;
+      socket.terminate();
+    }, handshakeMs);
+    socket.once('close', () => clearTimeout(handshakeDeadline));
     /** set when the socket dies of a message over maxAnswerBytes: the id it began with, if known */
     let oversized: { id: number | undefined } | undefined;
     /** what the node answered the handshake with, when it was not 101 */
@@ -305,6 +315,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     });
     socket.on('open', () => {
       opened = true;
+      clearTimeout(handshakeDeadline);
       this.#open = true;
       this.#startHeartbeat(socket);
       // Open is not up yet: a node that takes the handshake and closes at once (an API key over its
@@ -335,7 +346,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (data.length > 0 && data.length < 16) this.#delivered(Number(data.toString('latin1')));
     });
     socket.on('error', (error: Error & { code?: string }) => {
-      if (!opened && !this.#closed) this.#connectFailed(refusal?.reason ?? error.message, refusal?.retryAfterMs);
+      if (!opened && !this.#closed) this.#connectFailed(refusal?.reason ?? stuck ?? error.message, refusal?.retryAfterMs);
       else if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized = { id: oversizedMessageId(socket) };
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
