@@ -7,7 +7,8 @@
 // Flags: --quick, --only calls,fanout,failover, --name NAME (default full / quick),
 // --markdown / --no-markdown (default: on for full runs, off for quick ones),
 // --calls NAME,... and --peers direct,nginx,pipe,floor,evmux (run only those call configs / peers;
-// the Node pipe runs only when named), --turn-ms MS (the fan-out peers' turn length).
+// unnamed, the Node pipe runs in the open loop only and the lean floor not at all), --turn-ms MS
+// (the fan-out peers' turn length).
 // Exits non-zero only when a benchmark process crashes or the run hangs; numbers are reported,
 // never asserted. EVMUX_ENTRY=path/to/cli.js overrides where evmux is found.
 import { spawnSync } from 'node:child_process';
