@@ -9,6 +9,21 @@ export type CountedPeer = (typeof COUNTED_PEERS)[number];
 /** The young generation evmux's own command line gives it (see peers.ts findEvmux), for every peer alike. */
 export const PEER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
 
+/** The flags both tools take (toolArgs options): which peer, over what, and for how long. */
+export const COUNTED_PEER_FLAGS = {
+  peer: { type: 'string', default: 'evmux' },
+  transport: { type: 'string', default: 'ws' },
+  method: { type: 'string', default: 'small' },
+  'warmup-s': { type: 'string' },
+  'measure-s': { type: 'string' },
+  entry: { type: 'string', default: 'dist/src/cli.js' },
+} as const;
+
+export function countedTransport(value: string): 'ws' | 'http' {
+  if (value !== 'ws' && value !== 'http') throw new Error(`--transport must be ws or http, got ${value}`);
+  return value;
+}
+
 export function countedPeer(value: string): CountedPeer {
   const peer = COUNTED_PEERS.find((p) => p === value);
   if (peer === undefined) throw new Error(`--peer must be ${COUNTED_PEERS.join(', ')}; got ${value}`);

@@ -15,24 +15,18 @@
 // from its samples: repeat runs of one build agree within a few percent.
 import WebSocket from 'ws';
 import { Child, freePort, killAllChildren } from './children.js';
-import { PEER_V8_FLAGS, countedPeer, peerProgram, untilAnswering } from './counted-peer.js';
+import { COUNTED_PEER_FLAGS, PEER_V8_FLAGS, countedPeer, countedTransport, peerProgram, untilAnswering } from './counted-peer.js';
 import { startFakeUpstream, runTool } from './peers.js';
 import { inspectorUrl } from './probe.js';
 import { emit, num } from './process-util.js';
 import { toolArgs } from './tool-args.js';
 
 const args = toolArgs(import.meta.url, {
-  peer: { type: 'string', default: 'evmux' },
-  transport: { type: 'string', default: 'ws' },
-  method: { type: 'string', default: 'small' },
-  'warmup-s': { type: 'string' },
-  'measure-s': { type: 'string' },
+  ...COUNTED_PEER_FLAGS,
   top: { type: 'string' },
-  entry: { type: 'string', default: 'dist/src/cli.js' },
 });
 const peer = countedPeer(args.peer);
-const transport = args.transport;
-if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
+const transport = countedTransport(args.transport);
 const warmupS = num(args['warmup-s'], 5, 'warmup-s');
 const measureS = num(args['measure-s'], 5, 'measure-s');
 const top = num(args.top, 20, 'top');

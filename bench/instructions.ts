@@ -20,22 +20,16 @@ import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Child, freePort, killAllChildren, which } from './children.js';
-import { PEER_V8_FLAGS, countedPeer, peerProgram, untilAnswering } from './counted-peer.js';
+import { COUNTED_PEER_FLAGS, PEER_V8_FLAGS, countedPeer, countedTransport, peerProgram, untilAnswering } from './counted-peer.js';
 import { startFakeUpstream, runTool } from './peers.js';
 import { emit, num, sleep } from './process-util.js';
 import { toolArgs } from './tool-args.js';
 
 const args = toolArgs(import.meta.url, {
-  peer: { type: 'string', default: 'evmux' },
-  transport: { type: 'string', default: 'ws' },
-  method: { type: 'string', default: 'small' },
-  'warmup-s': { type: 'string' },
-  'measure-s': { type: 'string' },
-  entry: { type: 'string', default: 'dist/src/cli.js' },
+  ...COUNTED_PEER_FLAGS,
 });
 const peer = countedPeer(args.peer);
-const transport = args.transport;
-if (transport !== 'ws' && transport !== 'http') throw new Error(`--transport must be ws or http, got ${transport}`);
+const transport = countedTransport(args.transport);
 const warmupS = num(args['warmup-s'], 20, 'warmup-s');
 const measureS = num(args['measure-s'], 15, 'measure-s');
 if (which('valgrind') === undefined || which('callgrind_control') === undefined) throw new Error('valgrind is not installed (Debian package valgrind)');
