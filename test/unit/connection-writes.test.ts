@@ -11,9 +11,8 @@ import { createServer, Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
-import { createLogger } from '../../src/log.js';
-import { FrameLimit } from '../../src/upstream/frame-limit.js';
-import { UpstreamConnection, type ConnectionOptions } from '../../src/upstream/connection.js';
+import type { ConnectionOptions, UpstreamConnection } from '../../src/upstream/connection.js';
+import { testConnection } from '../support/test-connection.js';
 
 type WriteMethod = (this: Socket, ...args: unknown[]) => unknown;
 
@@ -41,18 +40,7 @@ function countWritesTo(port: number): { readonly count: number; restore(): void 
 
 /** A connection to the node on 127.0.0.1:`port`, open; closed when the test ends. */
 async function openConnection(t: TestContext, port: number, options: Partial<ConnectionOptions> = {}): Promise<UpstreamConnection> {
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 100, maxMs: 1000 },
-    maxAnswerBytes: 1024 * 1024,
-    maxBytesInFlight: 1024 * 1024,
-    frameLimit: new FrameLimit(),
-    logger: createLogger('silent'),
-    ...options,
-  });
-  t.after(() => connection.close());
+  const connection = testConnection(t, port, { reconnect: { baseMs: 100, maxMs: 1000 }, ...options });
   const opened = new Promise<void>((resolve) => connection.once('open', resolve));
   connection.start();
   await opened;

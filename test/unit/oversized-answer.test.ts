@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createLogger } from '../../src/log.js';
-import { FrameLimit } from '../../src/upstream/frame-limit.js';
-import { UpstreamConnection } from '../../src/upstream/connection.js';
+import type { UpstreamConnection } from '../../src/upstream/connection.js';
+import { testConnection } from '../support/test-connection.js';
 import { UpstreamFailure } from '../../src/upstream/errors.js';
 
 const LIMIT = 256 * 1024;
@@ -33,17 +32,7 @@ async function node(t: TestContext, big: Answer): Promise<number> {
 }
 
 async function connect(t: TestContext, port: number): Promise<UpstreamConnection> {
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 60_000, maxMs: 60_000 },
-    maxAnswerBytes: LIMIT,
-    maxBytesInFlight: 1024 * 1024,
-    frameLimit: new FrameLimit(),
-    logger: createLogger('silent'),
-  });
-  t.after(() => connection.close());
+  const connection = testConnection(t, port, { maxAnswerBytes: LIMIT });
   const opened = new Promise<void>((resolve) => connection.once('open', resolve));
   connection.start();
   await opened;

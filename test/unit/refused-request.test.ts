@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { createLogger } from '../../src/log.js';
-import { FrameLimit } from '../../src/upstream/frame-limit.js';
-import { UpstreamConnection } from '../../src/upstream/connection.js';
+import { testConnection } from '../support/test-connection.js';
 import { UpstreamFailure } from '../../src/upstream/errors.js';
 
 const NODE_LIMIT = 64 * 1024;
@@ -50,17 +48,7 @@ const failure = (call: Promise<unknown>): Promise<{ code: string; blamesNode: bo
 
 test("a request the node closes its socket on (1009) fails as too large, blames nobody, and is not sent to that node again for a while", async (t) => {
   const seen = await node(t);
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${seen.port}`,
-    heartbeat: { intervalMs: 60_000, timeoutMs: 60_000 },
-    reconnect: { baseMs: 60_000, maxMs: 60_000 },
-    maxAnswerBytes: 1024 * 1024,
-    maxBytesInFlight: 16 * 1024 * 1024,
-    frameLimit: new FrameLimit(),
-    logger: createLogger('silent'),
-  });
-  t.after(() => connection.close());
+  const connection = testConnection(t, seen.port, { maxBytesInFlight: 16 * 1024 * 1024 });
   const events: string[] = [];
   connection.on('failed', () => events.push('failed'));
   connection.on('close', (own) => events.push(own ? 'close (own)' : 'close'));

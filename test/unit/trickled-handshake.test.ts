@@ -6,9 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { createLogger } from '../../src/log.js';
-import { FrameLimit } from '../../src/upstream/frame-limit.js';
-import { UpstreamConnection } from '../../src/upstream/connection.js';
+import { testConnection } from '../support/test-connection.js';
 
 test('a handshake answered a byte at a time is given up at the handshake deadline, and tried again', async (t) => {
   const sockets = new Set<Socket>();
@@ -26,17 +24,7 @@ test('a handshake answered a byte at a time is given up at the handshake deadlin
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  const connection = new UpstreamConnection({
-    upstream: 'node',
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    heartbeat: { intervalMs: 400, timeoutMs: 400 },
-    reconnect: { baseMs: 50, maxMs: 50 },
-    maxAnswerBytes: 1024 * 1024,
-    maxBytesInFlight: 1024 * 1024,
-    frameLimit: new FrameLimit(),
-    logger: createLogger('silent'),
-  });
-  t.after(() => connection.close());
+  const connection = testConnection(t, (server.address() as AddressInfo).port, { heartbeat: { intervalMs: 400, timeoutMs: 400 }, reconnect: { baseMs: 50, maxMs: 50 } });
   const failures: string[] = [];
   connection.on('failed', (reason) => failures.push(reason));
   const started = Date.now();
