@@ -296,7 +296,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     // a time reset it for good, and the node never came back. This bounds the whole handshake.
     let stuck: string | undefined;
     const handshakeDeadline = setTimeout(() => {
-      if (opened || this.#socket !== socket) return;
       stuck = `handshake not completed within ${handshakeMs} ms`;
       socket.terminate();
     }, handshakeMs);
@@ -359,15 +358,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       const atOnce = opened && this.#stableTimer !== undefined;
       clearTimeout(this.#stableTimer);
       this.#stableTimer = undefined;
-      // Both evmux's own: an answer over maxAnswerBytes, or a request the node refused as too large
-      // (its 1009 read, even when a call sent into the closing socket had evmux terminate it).
-      const own = oversized !== undefined || (code === MESSAGE_TOO_BIG && this.#markClosedByRequest());
+      // A 1009 from the node refuses the largest request pending (read even when a call sent into
+      // the closing socket had evmux terminate it).
+      const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
       if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
-      else if (own) {
-        // #markClosedByRequest closed it.
-      } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
+      else if (refused !== undefined) this.#markClosedByRequest(refused);
+      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
-      this.#scheduleReconnect(own);
+      // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
+      this.#scheduleReconnect(oversized !== undefined || refused !== undefined);
     });
   }
 
@@ -510,16 +509,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * The node closed the socket with 1009 (message too big): the largest request pending was more
-   * than it takes (one it had taken, as large or larger, would say its limit is higher). That call
-   * fails as too large (another node may take it), frames as large are kept from the node's
-   * sockets for a while (FrameLimit), and the calls beside it fail as closed under them, the node
-   * not blamed: a client's request does not make the node unhealthy. False when no request is
-   * pending to blame (the close is then the node's).
+   * The node closed the socket with 1009 (message too big): `culprit`, the largest request pending,
+   * was more than it takes (one it had taken, as large or larger, would say its limit is higher).
+   * That call fails as too large (another node may take it), frames as large are kept from the
+   * node's sockets for a while (FrameLimit), and the calls beside it fail as closed under them, the
+   * node not blamed: a client's request does not make the node unhealthy. (With no request pending
+   * to blame, the close is the node's.)
    */
-  #markClosedByRequest(): boolean {
-    const culprit = this.#pending.largest();
-    if (culprit === undefined) return false;
+  #markClosedByRequest(culprit: Pending): void {
     this.#pending.take(culprit.id);
     this.#options.frameLimit.refused(culprit.bytes, performance.now());
     this.#options.logger.warn(
@@ -529,7 +526,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const why = `the node closed its socket on the ${culprit.method} request of ${culprit.bytes} bytes (1009 message too big): it takes smaller requests`;
     this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
     this.#markClosed(`the node refused a request of ${culprit.bytes} bytes (1009 message too big)`, false);
-    return true;
   }
 
   /**
