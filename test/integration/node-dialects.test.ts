@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FakeNode, FakeRpcError } from '../support/fake-node.js';
+import { FakeNode, FakeRpcError, type FakeNodeOptions } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
 import { sumSamples } from '../support/prom-text.js';
@@ -16,8 +16,9 @@ import { waitUntil } from '../support/stream-recorder.js';
 const CALLS = 12;
 
 /** Two fake nodes of one chain named node0 and node1, evmux in front, both usable. */
-async function pair(t: TestContext): Promise<{ nodes: [FakeNode, FakeNode]; evmux: TestGateway }> {
-  const nodes = [await FakeNode.start({ seed: 'dialects' }), await FakeNode.start({ seed: 'dialects' })] as [FakeNode, FakeNode];
+async function pair(t: TestContext, options: FakeNodeOptions = {}): Promise<{ nodes: [FakeNode, FakeNode]; evmux: TestGateway }> {
+  const start = (): Promise<FakeNode> => FakeNode.start({ seed: 'dialects', ...options });
+  const nodes = [await start(), await start()] as [FakeNode, FakeNode];
   t.after(() => Promise.all(nodes.map((node) => node.close())));
   const evmux = await startGateway(nodes.map((node) => node.url), { health: { probeIntervalMs: 60_000 } });
   t.after(() => evmux.close());
@@ -130,11 +131,7 @@ test("a logs subscription catching up over more logs than the node serves at onc
 
 test("a request larger than the nodes take (Besu closes its socket with 1009 past 1 MiB) fails naming the limit, and no node leaves rotation", async (t) => {
   const FRAME_LIMIT = 64 * 1024;
-  const nodes = [await FakeNode.start({ seed: 'besu', maxFrameBytes: FRAME_LIMIT }), await FakeNode.start({ seed: 'besu', maxFrameBytes: FRAME_LIMIT })];
-  t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const evmux = await startGateway(nodes.map((node) => node.url), { health: { probeIntervalMs: 60_000 } });
-  t.after(() => evmux.close());
-  await waitUntil('both nodes usable', async () => (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean }> }).upstreams.every((u) => u.usable), 5_000);
+  const { nodes, evmux } = await pair(t, { maxFrameBytes: FRAME_LIMIT });
 
   // A subscriber, whose stream would move were its node taken out of rotation.
   const watcher = await Probe.open(evmux.wsUrl, t);
