@@ -11,7 +11,6 @@ import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
-import { backoffDelay } from './backoff.js';
 import { UpstreamFailure } from './errors.js';
 import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
 import { LateSubscribes } from './late-subscribes.js';
@@ -22,6 +21,7 @@ import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
+import { CLOSED_AT_ONCE, ReconnectStreak } from './reconnect-streak.js';
 
 export interface ConnectionOptions {
   upstream: string;
@@ -47,12 +47,6 @@ export interface ConnectionOptions {
 /** The unsubscribe of a late subscription: its answer is of no interest. */
 const LATE_UNSUBSCRIBE_TIMEOUT_MS = 10_000;
 const IGNORED: ReplySink = { resolve: () => undefined, reject: () => undefined };
-/** How long a socket must stay open before its node's reconnect backoff starts over. */
-const STABLE_AFTER_MS = 2000;
-/** Reasons a streak of failed connects remembers, to warn of each once. */
-const MAX_STREAK_REASONS = 8;
-/** How a socket that closed before STABLE_AFTER_MS is logged, as a failed connect attempt. */
-const CLOSED_AT_ONCE = 'closed right after opening';
 
 interface Pending {
   id: number;
@@ -93,24 +87,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #pending = new PendingCalls<Pending>();
   /** eth_subscribe calls that timed out: their late answers are unsubscribed (late-subscribes.ts) */
   readonly #lateSubscribes = new LateSubscribes();
-  /** when it last reconnected at once after a close of its own (performance.now()) */
-  #ownReconnectAt = -Infinity;
   /** calls the node has answered on this socket: one that times out after others were answered is slow, the node alive */
   #answered = 0;
   /** for a node's errors under id null, which a client's requests can repeat at its own rate */
   readonly #warnings: WarningThrottle;
-  /** reconnects since a socket last stayed open STABLE_AFTER_MS: the backoff's step */
-  #attempt = 0;
-  /** why the last connect attempt failed (or its socket closed right after opening); cleared once a socket stays open */
-  #lastConnectError: string | undefined;
-  /** how long the node asked evmux to wait before connecting again (a Retry-After on a refused handshake) */
-  #retryAfterMs: number | undefined;
-  /** the reasons connect attempts failed for in this streak (at most MAX_STREAK_REASONS): each is warned of once */
-  readonly #streakReasons = new Set<string>();
-  /** runs out once a socket has stayed open STABLE_AFTER_MS, ending a streak of failures */
-  #stableTimer: NodeJS.Timeout | undefined;
-  /** reconnectNow skipped a backoff in this streak of failures */
-  #reconnectedEarly = false;
+  /** when to connect again, and how failed attempts are logged */
+  readonly #streak: ReconnectStreak;
   /**
    * Frames waiting for the end of this poll, and the socket they were made for: the first
    * #outgoingCount slots of one reused array (emptying an array by setting its length goes through
@@ -122,7 +104,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #coalesceWindowMs: number;
   /** when the last request was made (sent or queued), on the performance.now() clock */
   #lastRequestAt = -Infinity;
-  #reconnectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
   /** the socket terminate() was called on, until it has closed, and why */
@@ -150,6 +131,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#options = options;
     this.#coalesceWindowMs = options.coalesceWindowMs ?? COALESCE_WINDOW_MS;
     this.#warnings = new WarningThrottle(options.logger);
+    this.#streak = new ReconnectStreak(options.reconnect, options.logger, () => this.#connect());
   }
 
   get isOpen(): boolean {
@@ -246,8 +228,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#stableTimer);
+    this.#streak.stop();
     this.#stopHeartbeat();
     this.#disarmDeadline();
     this.#socket?.terminate();
@@ -260,13 +241,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * so the node is back, and its sockets come back together instead of each after its own backoff.
    */
   reconnectNow(): void {
-    // Once per streak of failures: a node that closes each socket right after opening it must not
-    // have its sockets bring each other back without end.
-    if (this.#reconnectTimer === undefined || this.#closed || this.#reconnectedEarly) return;
-    this.#reconnectedEarly = true;
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
-    this.#connect();
+    if (!this.#closed) this.#streak.hurry();
   }
 
   /** Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. */
@@ -307,7 +282,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('unexpected-response', (_request, response) => {
       void readRefusal(response).then((read) => {
         refusal = read;
-        this.#retryAfterMs = read.retryAfterMs;
+        this.#streak.retryAfter(read.retryAfterMs);
         // Still connecting: ws then fails the attempt with 'error' (logged with the refusal) and 'close'.
         socket.terminate();
       });
@@ -317,18 +292,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       clearTimeout(handshakeDeadline);
       this.#open = true;
       this.#startHeartbeat(socket);
-      // Open is not up yet: a node that takes the handshake and closes at once (an API key over its
-      // quota, a gateway with no backend) was reconnected to 35 times a second, forever, with two
-      // log lines each. The backoff and the streak of failures end once the socket stays open.
-      this.#stableTimer = setTimeout(() => {
-        this.#stableTimer = undefined;
-        this.#attempt = 0;
-        this.#reconnectedEarly = false;
-        this.#lastConnectError = undefined;
-        this.#streakReasons.clear();
-      }, STABLE_AFTER_MS);
-      const streak = this.#lastConnectError?.startsWith(CLOSED_AT_ONCE) === true;
-      this.#options.logger[streak ? 'debug' : 'info']('upstream socket open');
+      const noNews = this.#streak.opened();
+      this.#options.logger[noNews ? 'debug' : 'info']('upstream socket open');
       this.emit('open');
     });
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
@@ -355,9 +320,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#stopHeartbeat();
-      const atOnce = opened && this.#stableTimer !== undefined;
-      clearTimeout(this.#stableTimer);
-      this.#stableTimer = undefined;
+      const atOnce = this.#streak.closed() && opened;
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
       // the closing socket had evmux terminate it).
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
@@ -366,7 +329,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
-      this.#scheduleReconnect(oversized !== undefined || refused !== undefined);
+      if (!this.#closed) this.#streak.schedule(oversized !== undefined || refused !== undefined);
     });
   }
 
@@ -586,37 +549,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (next !== Infinity) this.#armDeadline(next);
   }
 
-  /**
-   * A connect attempt failed (refused, timed out, handshake answered with 401 or 404). Each reason
-   * is a warning the first time in a streak, so a wrong URL or credential shows in the log; repeats
-   * while the node stays down are debug (a node that resets connections alternates between "socket
-   * hang up" and "read ECONNRESET").
-   */
+  /** A connect attempt failed, or its socket closed right after opening (ReconnectStreak.failed). */
   #connectFailed(reason: string, retryAfterMs?: number): void {
-    const repeat = this.#streakReasons.has(reason);
-    if (this.#streakReasons.size < MAX_STREAK_REASONS) this.#streakReasons.add(reason);
-    this.#lastConnectError = reason;
-    this.#options.logger[repeat ? 'debug' : 'warn']({ err: reason, attempt: this.#attempt, ...(retryAfterMs !== undefined && { retryAfterMs }) }, 'upstream connect failed');
+    this.#streak.failed(reason, retryAfterMs);
     this.emit('failed', reason);
-  }
-
-  /**
-   * After a close of evmux's own (an answer over maxAnswerBytes) the node is fine, and until the
-   * socket is back its calls and streams go elsewhere: it reconnects at once, unless it did so in
-   * the last second (a node that sends such a message on every connect gets the usual backoff).
-   * A node that refused the handshake with a Retry-After is not asked again before it.
-   */
-  #scheduleReconnect(own = false): void {
-    if (this.#closed) return;
-    const now = performance.now();
-    const atOnce = own && now - this.#ownReconnectAt >= 1000;
-    if (atOnce) this.#ownReconnectAt = now;
-    const delay = atOnce ? 0 : Math.max(backoffDelay(this.#attempt++, this.#options.reconnect), this.#retryAfterMs ?? 0);
-    this.#retryAfterMs = undefined;
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#connect();
-    }, delay);
   }
 
   #startHeartbeat(socket: WebSocket): void {
