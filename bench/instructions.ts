@@ -60,7 +60,8 @@ const valgrind = new Child(
     ...(functions !== undefined ? ['--dump-instr=yes'] : []),
     `--callgrind-out-file=${join(dir, 'cg.out.%p')}`,
     process.execPath,
-    ...(functions !== undefined ? ['--perf-basic-prof'] : []),
+    // The perf map goes to /tmp/perf-<pid>.map; the log V8 writes beside it, into the dumps' directory.
+    ...(functions !== undefined ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8.log')}`] : []),
     ...PEER_V8_FLAGS,
     ...program,
   ],
