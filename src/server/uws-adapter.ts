@@ -314,10 +314,28 @@ interface FrontEndState {
 function writeResponse(res: uWS.HttpResponse, response: HttpResponse, closeConnection = false, headOnly = false, exchange?: HttpExchange): void {
   res.cork(() => {
     writeHead(res, response);
-    if (headOnly) res.endWithoutBody(Buffer.byteLength(response.body), closeConnection);
+    if (headOnly) endHead(res, Buffer.byteLength(response.body), closeConnection);
     else if (exchange === undefined || closeConnection || response.body.length <= STREAMED_BODY_BYTES) res.end(response.body, closeConnection);
     else exchange.streaming = streamBody(res, response.body, exchange);
   });
+}
+
+/**
+ * The end of a HEAD answer: its headers, with the length a GET's body would have. uWS 20.30's
+ * `endWithoutBody(length)` takes the response for unfinished when `length` is over 0 (it waits for
+ * that many bytes that never come): the next request on the connection was taken for pipelining
+ * and the connection cut, and one left alone was never closed, not even when idle or asked to with
+ * `Connection: close`. So the length goes in as a header, and the response ends with no length of
+ * uWS's. Closing with the answer has uWS write a length of its own, which must then be the 0 it
+ * ends with (only a draining shutdown closes a HEAD's connection: its status is what is read).
+ */
+function endHead(res: uWS.HttpResponse, length: number, closeConnection: boolean): void {
+  if (closeConnection) {
+    res.endWithoutBody(0, true);
+    return;
+  }
+  res.writeHeader(CONTENT_LENGTH, String(length));
+  res.endWithoutBody();
 }
 
 /**
