@@ -1,22 +1,30 @@
 /**
  * Every upstream must serve the same chain. A node URL with a typo that reaches another network
  * would otherwise answer balances, nonces and blocks of the wrong chain to the clients routed to it,
- * and mix its heads into their streams. Each node reports its `eth_chainId` when it connects,
- * before it takes any traffic; one that disagrees stays out.
+ * and mix its heads into their streams. Every socket to a node shows its chain when it opens,
+ * before it carries any traffic (a load balancer's URL reaches a backend per socket, and any one
+ * socket may reconnect to another): its `eth_chainId`, and its genesis block's hash, which tells
+ * apart networks that share a chain id (every anvil and hardhat devnet is 31337). One that disagrees
+ * stays closed.
  *
  * The chain is `chainId` from the config when set. Otherwise it is learned from the first node to
  * answer, and a node that then disagrees is refused with an error naming both ids (set `chainId`
- * to say which is right).
+ * to say which is right). The genesis hash is learned from the first socket to answer it.
  */
-import { quantity } from '../jsonrpc/hex.js';
+import { isHash, quantity } from '../jsonrpc/hex.js';
+import { replyResult, type UpstreamReply } from './reply.js';
 
 export type ChainVerdict = { ok: true } | { ok: false; reason: string };
+
+/** One request on the socket being checked. */
+export type AskSocket = (method: string, params: unknown[]) => Promise<UpstreamReply>;
 
 export class ChainGuard {
   /** The chain id as `eth_chainId` writes it, once known. */
   chainIdHex: string | undefined;
   #expected: bigint | undefined;
   readonly #configured: boolean;
+  #genesisHash: string | undefined;
 
   constructor(configured: bigint | undefined) {
     this.#configured = configured !== undefined;
@@ -33,9 +41,32 @@ export class ChainGuard {
     return { ok: false, reason: `serves chain ${chainId}, not chain ${this.#expected} (${source})` };
   }
 
+  /**
+   * Whether the node a socket reached serves the pool's chain: undefined when it does, else why
+   * not. Throws when it cannot tell (the node failed to answer). A node that does not give its
+   * genesis block (null, an error) is judged by its chain id alone.
+   */
+  async checkSocket(ask: AskSocket): Promise<string | undefined> {
+    const [chainId, genesis] = await Promise.all([ask('eth_chainId', []), ask('eth_getBlockByNumber', ['0x0', false])]);
+    if (chainId.error !== undefined) throw new Error(`eth_chainId failed: ${chainId.error.message}`);
+    const verdict = this.check(replyResult(chainId));
+    if (!verdict.ok) return verdict.reason;
+    const hash = genesis.error === undefined ? hashOf(replyResult(genesis)) : undefined;
+    if (hash === undefined) return undefined;
+    this.#genesisHash ??= hash;
+    if (hash === this.#genesisHash) return undefined;
+    return `its genesis block is ${hash}, not ${this.#genesisHash} (the first node to answer): another network with chain id ${this.#expected}`;
+  }
+
   #learn(chainId: bigint): void {
     this.#expected = chainId;
     // Written once here: eth_chainId calls read it on every call.
     this.chainIdHex = `0x${chainId.toString(16)}`;
   }
+}
+
+function hashOf(block: unknown): string | undefined {
+  if (typeof block !== 'object' || block === null) return undefined;
+  const hash = (block as { hash?: unknown }).hash;
+  return isHash(hash) ? hash.toLowerCase() : undefined;
 }

@@ -2,6 +2,8 @@
  * One persistent WebSocket to an upstream node: request/response with evmux's own ids, a ping/pong
  * heartbeat, and reconnection forever with exponential backoff and full jitter. Pending requests
  * fail at once when the socket dies so callers can retry elsewhere without waiting for a timeout.
+ * A socket that opens carries traffic only once the node it reached has shown its identity
+ * (`identity`: the pool's chain, chain-guard.ts); until then it is not open to its users.
  */
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +38,12 @@ export interface ConnectionOptions {
   maxBytesInFlight: number;
   /** the request frames the node takes, shared by its sockets (frame-limit.ts) */
   frameLimit: FrameLimit;
+  /**
+   * What the node a socket reached must show before the socket carries traffic: `check` answers
+   * undefined when it passes, else why it is refused, and throws when it cannot tell; each of its
+   * requests times out after `timeoutMs`.
+   */
+  identity?: { check(ask: (method: string, params: unknown[]) => Promise<UpstreamReply>): Promise<string | undefined>; timeoutMs: number };
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -76,6 +84,8 @@ export interface ConnectionEvents {
   room: [];
   /** a connect attempt failed, or an open socket closed for a reason of the node's: why */
   failed: [reason: string];
+  /** the node a socket reached failed its identity check (another chain): why; the socket closes */
+  refused: [reason: string];
 }
 
 export class UpstreamConnection extends EventEmitter<ConnectionEvents> implements CallSender {
@@ -177,6 +187,31 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#connect();
   }
 
+  /** The socket is open to its users: calls, probes and subscriptions. */
+  #becomeOpen(): void {
+    this.#open = true;
+    const noNews = this.#streak.opened();
+    this.#options.logger[noNews ? 'debug' : 'info']('upstream socket open');
+    this.emit('open');
+  }
+
+  /**
+   * Ask the node `socket` reached who it is (ConnectionOptions.identity): undefined when it passes,
+   * else why it is refused (announced as 'refused'). A node that cannot tell is refused as well,
+   * and tried again after the backoff.
+   */
+  async #identify(socket: WebSocket, identity: NonNullable<ConnectionOptions['identity']>): Promise<string | undefined> {
+    const ask = (method: string, params: unknown[]): Promise<UpstreamReply> =>
+      new Promise((resolve, reject) => this.#sendOn(socket, method, params, identity.timeoutMs, { resolve, reject }));
+    try {
+      const refusal = await identity.check(ask);
+      if (refusal !== undefined && this.#socket === socket) this.emit('refused', refusal);
+      return refusal;
+    } catch (error) {
+      return `identity check failed: ${(error as Error).message}`;
+    }
+  }
+
   /** Send one call; resolves with the node's reply (which may be a JSON-RPC error). */
   request(method: string, params: unknown, timeoutMs: number): Promise<UpstreamReply> {
     return requestVia(this, method, params, timeoutMs);
@@ -192,6 +227,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       rejectLater(sink, this.#failure('EVMUX_NOT_CONNECTED', 'not connected'));
       return;
     }
+    this.#sendOn(socket, method, params, timeoutMs, sink);
+  }
+
+  /** send() on `socket`, open to its users or still showing its identity. */
+  #sendOn(socket: WebSocket, method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const id = this.#nextId++;
     const now = performance.now();
     const deadline = now + timeoutMs;
@@ -287,14 +327,26 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         socket.terminate();
       });
     });
+    /** why the node this socket reached failed its identity check */
+    let misidentified: string | undefined;
     socket.on('open', () => {
       opened = true;
       clearTimeout(handshakeDeadline);
-      this.#open = true;
+      // From the start: a node that hangs while it is asked who it is is found out as any other.
       this.#startHeartbeat(socket);
-      const noNews = this.#streak.opened();
-      this.#options.logger[noNews ? 'debug' : 'info']('upstream socket open');
-      this.emit('open');
+      if (this.#options.identity === undefined) {
+        this.#becomeOpen();
+        return;
+      }
+      void this.#identify(socket, this.#options.identity).then((refusal) => {
+        if (this.#socket !== socket) return;
+        if (refusal === undefined) {
+          this.#becomeOpen();
+          return;
+        }
+        misidentified = refusal;
+        socket.terminate();
+      });
     });
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
     socket.on('message', (data, isBinary) => {
@@ -319,6 +371,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (terminatedFor !== undefined) this.#terminated = undefined;
       if (this.#socket !== socket) return;
       this.#socket = undefined;
+      const identifying = opened && !this.#open;
       this.#stopHeartbeat();
       const atOnce = this.#streak.closed() && opened;
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
@@ -326,7 +379,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
       if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
       else if (refused !== undefined) this.#markClosedByRequest(refused);
-      else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
+      else if (identifying) {
+        // Never open to its users: a failed connect attempt, the node's identity its reason.
+        this.#markClosed('socket closed');
+        if (!this.#closed) this.#connectFailed(misidentified ?? terminatedFor ?? `closed before the node showed its identity (${closeCode(code, reason)})`);
+      } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
       if (!this.#closed) this.#streak.schedule(oversized !== undefined || refused !== undefined);

@@ -121,8 +121,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    */
   #downForSockets = false;
   readonly #chain: ChainGuard;
-  /** its eth_chainId was checked since it last connected */
-  #chainChecked = false;
+  /** why the node its sockets last reached was refused (another chain), until a socket passes */
   #wrongChain: string | undefined;
   /** when evmux last closed one of its sockets for an answer over limits.maxAnswerBytes (performance.now()) */
   #ownCloseAt = -Infinity;
@@ -157,8 +156,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#streams.on('ready', () => this.emit('state'));
     for (const connection of this.#sockets) {
       connection.on('failed', (reason) => this.#noteError(reason));
+      connection.on('refused', (reason) => this.#noteWrongChain(reason));
       // One socket open again: the node is back, and its other sockets need not wait out their backoff.
       connection.on('open', () => {
+        this.#wrongChain = undefined;
         for (const other of this.#sockets) if (other !== connection) other.reconnectNow();
       });
     }
@@ -179,6 +180,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       maxAnswerBytes: this.#settings.limits.maxAnswerBytes,
       maxBytesInFlight: this.#config.maxBytesInFlight,
       frameLimit: this.#frameLimit,
+      identity: { check: (ask) => this.#chain.checkSocket(ask), timeoutMs: this.#settings.health.probeTimeoutMs },
       logger: this.#logger.child({ socket }),
     });
   }
@@ -477,8 +479,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       // raise the head would never notice: learn its head anew.
       this.#head = undefined;
       this.#headNumber = -1n;
-      // It may come back as another node (a load balancer's URL, a redeploy): check its chain again.
-      this.#chainChecked = false;
     }
     this.emit('state');
   }
@@ -542,7 +542,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     try {
       const connection = this.#pickConnection();
       if (connection === undefined) throw new Error('not connected');
-      if (!this.#chainChecked) await this.#checkChain(connection);
       const mark = connection.progressMark();
       const reply = await connection
         .request('eth_blockNumber', [], this.#settings.health.probeTimeoutMs)
@@ -588,18 +587,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }
   }
 
-  /** Before its first good probe after connecting: the node must serve the pool's chain. */
-  async #checkChain(connection: UpstreamConnection): Promise<void> {
-    const reply = await connection.request('eth_chainId', [], this.#settings.health.probeTimeoutMs);
-    if (reply.error) throw new Error(`eth_chainId failed: ${reply.error.message}`);
-    const verdict = this.#chain.check(replyResult(reply));
-    if (!verdict.ok) {
-      if (this.#wrongChain !== verdict.reason) this.#logger.error({ reason: verdict.reason }, 'upstream serves another chain: it takes no traffic');
-      this.#wrongChain = verdict.reason;
-      throw new Error(verdict.reason);
-    }
-    this.#wrongChain = undefined;
-    this.#chainChecked = true;
+  /** A socket reached a node of another chain (ChainGuard.checkSocket): logged once per reason, shown in /status. */
+  #noteWrongChain(reason: string): void {
+    if (this.#wrongChain !== reason) this.#logger.error({ reason }, 'upstream serves another chain: it takes no traffic');
+    this.#wrongChain = reason;
   }
 
   #setHealthy(healthy: boolean, reason: string): void {

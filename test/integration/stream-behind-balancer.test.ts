@@ -8,48 +8,18 @@
  * The client's heads continue without a gap.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
 import { StreamClient, waitUntil } from '../support/stream-recorder.js';
+import { tcpBalancer } from '../support/tcp-balancer.js';
 
 const STALL_MS = 800;
-
-/** A TCP balancer: each new connection goes to `target` (the test moves it, as a health check would). */
-async function balancer(targets: FakeNode[]): Promise<{ port: number; target: FakeNode; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const lb = {
-    port: 0,
-    target: targets[0]!,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  let next = 0;
-  const server = net.createServer((client) => {
-    // Round robin until the test picks a target.
-    const backend = lb.target === targets[0] && next < 2 ? targets[next++ % targets.length]! : lb.target;
-    const upstream = net.connect(backend.port, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  lb.port = (server.address() as net.AddressInfo).port;
-  return lb;
-}
 
 test('a stream whose backend behind one upstream URL stops sending heads is made anew, without a gap', async (t) => {
   const backends = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'balanced', blockTimeMs: 150 })));
   t.after(() => Promise.all(backends.map((node) => node.close())));
-  const lb = await balancer(backends);
+  const lb = await tcpBalancer(backends, 2);
   t.after(() => lb.close());
   const evmux = await startGateway([{ name: 'provider', url: `ws://127.0.0.1:${lb.port}` }], { health: { stallMs: STALL_MS } });
   t.after(() => evmux.close());

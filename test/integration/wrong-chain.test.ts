@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { waitUntil } from '../support/stream-recorder.js';
+import { StreamClient, waitUntil } from '../support/stream-recorder.js';
+import { tcpBalancer } from '../support/tcp-balancer.js';
 
 interface StatusUpstream {
   name: string;
@@ -80,4 +81,53 @@ await test('without chainId the first node to answer sets the chain; a node that
   const [, back] = await statusOf(evmux);
   assert.equal(back!.usable, false);
   assert.equal(back!.wrongChain, 'serves chain 11155111, not chain 31337 (the first node to answer)');
+});
+
+await test('every socket shows its chain: sockets that reconnect alone to another chain behind a balancer stay closed, the node goes on over the one left', async (t) => {
+  const right = await node(t, 31337);
+  const wrong = await node(t, 1337);
+  const lb = await tcpBalancer([right]);
+  t.after(() => lb.close());
+  const evmux = await startGateway([{ name: 'provider', url: `ws://127.0.0.1:${lb.port}`, connections: 2 }]);
+  t.after(() => evmux.close());
+  await waitUntil('usable, over three sockets', async () => (await statusOf(evmux))[0]!.usable && lb.open === 3, 5000);
+  const heads = await StreamClient.open(evmux.wsUrl, 'wallet');
+  t.after(() => heads.close());
+  const id = await heads.subscribe(['newHeads']);
+
+  await waitUntil('the stream on its socket', () => right.stats.liveSubscriptions > 0, 5000);
+  // The balancer now sends new connections to a node of another chain; the stream socket and one
+  // call socket drop and reconnect there.
+  lb.target = wrong;
+  let callSockets = 0;
+  assert.equal(right.dropSockets((socket) => socket.subscriptions > 0 || callSockets++ === 0), 2);
+  await waitUntil('both refused', () => (wrong.stats.requests.get('eth_chainId') ?? 0) >= 2, 10_000);
+  await waitUntil('the refusal in /status', async () => (await statusOf(evmux))[0]!.wrongChain !== null, 5000);
+  await waitUntil('the stream back on a socket of the right chain', () => right.stats.liveSubscriptions > 0, 5000);
+  const [status] = await statusOf(evmux);
+  assert.equal(status!.wrongChain, 'serves chain 1337, not chain 31337 (the first node to answer)');
+  assert.equal(status!.usable, true, 'usable over the call socket that stayed');
+
+  for (let i = 0; i < 20; i++) assert.equal(await call(evmux, 'eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest']), '0x0');
+  right.advance(1);
+  await waitUntil('a head after the cut', () => heads.heads(id).length > 0, 5000);
+  for (const method of ['eth_getBalance', 'eth_blockNumber', 'eth_subscribe']) assert.equal(wrong.stats.requests.get(method), undefined, `no ${method} went to the other chain`);
+  const refusals = evmux.logs.filter((line) => line['msg'] === 'upstream serves another chain: it takes no traffic');
+  assert.equal(refusals.length, 1, 'logged once');
+});
+
+await test('a node of another network with the same chain id (another genesis block) is refused', async (t) => {
+  const first = await FakeNode.start({ seed: 'one network' });
+  const other = await FakeNode.start({ seed: 'another network' });
+  t.after(() => Promise.all([first.close(), other.close()]));
+  // Slow to answer, so the first node's genesis is the pool's.
+  other.latencyMs = 100;
+  const evmux = await startGateway([{ name: 'first', url: first.url }, { name: 'other', url: other.url }]);
+  t.after(() => evmux.close());
+  await waitUntil('the other network refused', async () => (await statusOf(evmux))[1]!.wrongChain !== null, 5000);
+  const [, refused] = await statusOf(evmux);
+  assert.equal(refused!.usable, false);
+  assert.match(refused!.wrongChain!, /^its genesis block is 0x[0-9a-f]{64}, not 0x[0-9a-f]{64} \(the first node to answer\): another network with chain id 31337$/);
+  for (let i = 0; i < 10; i++) await call(evmux, 'eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest']);
+  assert.equal(other.stats.requests.get('eth_getBalance'), undefined);
 });

@@ -37,7 +37,7 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
 }
 
 export async function startGateway(
-  upstreams: Array<string | ({ name: string; url: string } & Partial<Pick<UpstreamConfig, 'weight' | 'maxConcurrency' | 'maxQueue' | 'maxBytesInFlight' | 'role' | 'streamSocket'>>)>,
+  upstreams: Array<string | ({ name: string; url: string } & Partial<Pick<UpstreamConfig, 'weight' | 'maxConcurrency' | 'maxQueue' | 'maxBytesInFlight' | 'role' | 'streamSocket' | 'connections'>>)>,
   overrides: DeepPartial<Omit<Config, 'upstreams'>> = {},
   options: { waitReady?: boolean; logLevel?: string } = {},
 ): Promise<TestGateway> {

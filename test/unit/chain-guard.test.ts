@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChainGuard } from '../../src/upstream/chain-guard.js';
+import { replyFromObject, resultReply, type UpstreamReply } from '../../src/upstream/reply.js';
 
 test('chain guard: a configured chain is the only one accepted', () => {
   const guard = new ChainGuard(1n);
@@ -24,4 +25,35 @@ test('chain guard: an answer that is not a chain id is refused and sets nothing'
   assert.deepEqual(guard.check(null), { ok: false, reason: 'eth_chainId answered null, not a chain id' });
   assert.deepEqual(guard.check('0x'), { ok: false, reason: 'eth_chainId answered "0x", not a chain id' });
   assert.equal(guard.chainIdHex, undefined);
+});
+
+/** A node answering the socket check's two questions. */
+function node(chainId: unknown, genesis: unknown): (method: string) => Promise<UpstreamReply> {
+  return (method) =>
+    Promise.resolve(
+      method === 'eth_chainId'
+        ? chainId instanceof Error
+          ? replyFromObject({ error: { code: -32000, message: chainId.message } })
+          : resultReply(chainId)
+        : genesis instanceof Error
+          ? replyFromObject({ error: { code: -32000, message: genesis.message } })
+          : resultReply(genesis),
+    );
+}
+
+const GENESIS_A = `0x${'aa'.repeat(32)}`;
+const GENESIS_B = `0x${'bb'.repeat(32)}`;
+
+test('chain guard: a socket shows its chain id and genesis block; the first genesis to answer is the pool’s', async () => {
+  const guard = new ChainGuard(undefined);
+  assert.equal(await guard.checkSocket(node('0x7a69', { hash: GENESIS_A.toUpperCase().replace('0X', '0x') })), undefined);
+  assert.equal(await guard.checkSocket(node('0x7a69', { hash: GENESIS_A })), undefined, 'hashes compared in one case');
+  assert.equal(
+    await guard.checkSocket(node('0x7a69', { hash: GENESIS_B })),
+    `its genesis block is ${GENESIS_B}, not ${GENESIS_A} (the first node to answer): another network with chain id 31337`,
+  );
+  assert.equal(await guard.checkSocket(node('0x1', { hash: GENESIS_A })), 'serves chain 1, not chain 31337 (the first node to answer)');
+  assert.equal(await guard.checkSocket(node('0x7a69', null)), undefined, 'a node that does not give block 0 is judged by its chain id');
+  assert.equal(await guard.checkSocket(node('0x7a69', new Error('pruned'))), undefined);
+  await assert.rejects(guard.checkSocket(node(new Error('method not found'), { hash: GENESIS_A })), /eth_chainId failed: method not found/);
 });
