@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
+import { afterReads } from '../runtime/after-reads.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { UpstreamFailure } from './errors.js';
 import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
@@ -52,6 +53,8 @@ export interface ConnectionOptions {
   coalesceWindowMs?: number;
 }
 
+/** The close code of a socket that ended without a close frame (cut, or terminated by evmux). */
+const ABNORMAL_CLOSURE = 1006;
 /** The unsubscribe of a late subscription: its answer is of no interest. */
 const LATE_UNSUBSCRIBE_TIMEOUT_MS = 10_000;
 const IGNORED: ReplySink = { resolve: () => undefined, reject: () => undefined };
@@ -380,9 +383,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
       else if (refused !== undefined) this.#markClosedByRequest(refused);
       else if (identifying) {
-        // Never open to its users: a failed connect attempt, the node's identity its reason.
+        // Never open to its users: a failed connect attempt, for the node's identity, for the node
+        // closing it (an API key over its quota), or for what evmux cut it for (no pong).
         this.#markClosed('socket closed');
-        if (!this.#closed) this.#connectFailed(misidentified ?? terminatedFor ?? `closed before the node showed its identity (${closeCode(code, reason)})`);
+        const closedAtOnce = `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`;
+        if (!this.#closed) this.#connectFailed(misidentified ?? (code === ABNORMAL_CLOSURE ? (terminatedFor ?? closedAtOnce) : closedAtOnce));
       } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
@@ -579,10 +584,21 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.emit('room');
   }
 
+  /**
+   * Expiry is judged after the reads of the loop turn the timer fires in (afterReads): answers that
+   * came while evmux itself was paused are read first, and count.
+   */
   #armDeadline(at: number): void {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineAt = at;
-    this.#deadlineTimer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(at - performance.now())));
+    const timer = setTimeout(
+      () =>
+        afterReads(() => {
+          if (this.#deadlineTimer === timer) this.#expire();
+        }),
+      Math.max(1, Math.ceil(at - performance.now())),
+    );
+    this.#deadlineTimer = timer;
   }
 
   #disarmDeadline(): void {
@@ -628,16 +644,22 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    */
   #awaitPong(timeoutMs: number, mark: ProgressMark): void {
     this.#pongMark = mark;
-    this.#pongTimer = setTimeout(() => {
-      this.#pongTimer = undefined;
-      if (this.busySince(mark)) {
-        // What arrives is looked at afresh each wait; the requests ahead of the ping stay those.
-        this.#awaitPong(timeoutMs, { received: this.#received.mark(), ahead: mark.ahead });
-        return;
-      }
-      this.#endPongWait();
-      this.terminate(`no pong within ${timeoutMs} ms`);
-    }, timeoutMs);
+    // Judged after the turn's reads (afterReads): a pong that came while evmux itself was paused counts.
+    this.#pongTimer = setTimeout(() => afterReads(() => this.#pongOverdue(timeoutMs, mark)), timeoutMs);
+  }
+
+
+  #pongOverdue(timeoutMs: number, mark: ProgressMark): void {
+    // The pong came meanwhile (#endPongWait), or the socket closed (#stopHeartbeat).
+    if (this.#pongMark !== mark) return;
+    this.#pongTimer = undefined;
+    if (this.busySince(mark)) {
+      // What arrives is looked at afresh each wait; the requests ahead of the ping stay those.
+      this.#awaitPong(timeoutMs, { received: this.#received.mark(), ahead: mark.ahead });
+      return;
+    }
+    this.#endPongWait();
+    this.terminate(`no pong within ${timeoutMs} ms`);
   }
 
   #endPongWait(): void {

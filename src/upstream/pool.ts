@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
+import { performance } from 'node:perf_hooks';
+import { afterReads } from '../runtime/after-reads.js';
 import { ChainGuard } from './chain-guard.js';
 import { Upstream, type UpstreamSnapshot } from './upstream.js';
 
@@ -48,6 +50,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #usableSince = new Map<Upstream, number>();
   /** when each node fell behind another healthy node's head (Date.now()); absent while it is not behind */
   readonly #behindSince = new Map<Upstream, number>();
+  /** when each usable node was first seen more than maxLagBlocks behind, and asked its head (performance.now()) */
+  readonly #lagSeen = new Map<Upstream, number>();
   #usable: readonly Upstream[] = [];
   #serving: readonly Upstream[] = [];
   #bestHead = -1n;
@@ -220,6 +224,30 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   /**
+   * More than maxLagBlocks behind the best head, by what the node itself said last. A usable node
+   * is first asked its head (refreshHead): it is judged lagging once an answer learned after that
+   * says so too, or the probe timeout passes without one. A node known by its probes only (no
+   * newHeads stream on it) is a probe interval behind what it has; after evmux itself paused, the
+   * node with a stream read a backlog of heads while the others' heads were seconds old, and every
+   * other node was judged lagging, its clients moved, until its next probe.
+   */
+  #isLagging(upstream: Upstream): boolean {
+    if (this.#lag(upstream) <= BigInt(this.#config.health.maxLagBlocks)) {
+      this.#lagSeen.delete(upstream);
+      return false;
+    }
+    if (!this.#usableSince.has(upstream)) return true;
+    const now = performance.now();
+    const seen = this.#lagSeen.get(upstream);
+    if (seen === undefined) {
+      this.#lagSeen.set(upstream, now);
+      upstream.refreshHead();
+      return false;
+    }
+    return upstream.headLearnedAt > seen || now - seen > this.#config.health.probeTimeoutMs;
+  }
+
+  /**
    * Its head has not moved for stallMs, and for as long another node has been ahead of it. Timed
    * from when it fell behind, not from its own last head: after a quiet spell longer than stallMs
    * (mainnet's missed slots leave 24 s), every node but the first to get the next block was taken
@@ -244,10 +272,15 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     }
   }
 
+  /**
+   * Judged after the turn's reads (afterReads), not in a microtask after the first node's: evmux
+   * back from a pause reads each node's backlog of heads in turn, and lockstep nodes judged between
+   * two backlogs were "lagging" by the first one's.
+   */
   #scheduleEvaluate(): void {
     if (this.#evaluateScheduled) return;
     this.#evaluateScheduled = true;
-    queueMicrotask(() => {
+    afterReads(() => {
       this.#evaluateScheduled = false;
       this.#evaluate();
     });
@@ -266,7 +299,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.#noteBehind(best);
     let changed = false;
     for (const upstream of this.upstreams) {
-      const lagging = this.#lag(upstream) > BigInt(this.#config.health.maxLagBlocks);
+      const lagging = this.#isLagging(upstream);
       const stalled = this.#isStalled(upstream);
       const usable = upstream.healthy && !lagging && !stalled;
       if (usable !== this.#usableSince.has(upstream)) {

@@ -112,6 +112,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #head: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = Date.now();
+  /** when the node last said what its head is (a stream head, a probe's answer), performance.now() */
+  #headLearnedAt = -Infinity;
   #closed = false;
   #neverUp = true;
   /**
@@ -233,6 +235,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** Best known head height (from newHeads or probes); -1 when unknown. */
   get headNumber(): bigint {
     return this.#headNumber;
+  }
+
+  /** When the node last said what its head is (its newHeads stream, a probe's answer), on the performance.now() clock. */
+  get headLearnedAt(): number {
+    return this.#headLearnedAt;
   }
 
   get headChangedAt(): number {
@@ -494,6 +501,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /** A head seen on this node's newHeads stream: the freshest view of its height. */
   noteHead(head: TrackedHead): void {
+    this.#headLearnedAt = performance.now();
     this.#headReported = false;
     this.#noteHeadNumber(head.number);
     this.#head = head;
@@ -563,6 +571,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const head = quantity(replyResult(reply));
       if (head === undefined) throw new Error('eth_blockNumber returned garbage');
       // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
+      this.#headLearnedAt = performance.now();
       this.#noteProbedHead(head);
       this.#probeFailures = 0;
       this.#probeSuccesses++;

@@ -43,10 +43,13 @@ export interface FakeNodeOptions {
 export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
 
 /** One open WebSocket connection as the node sees it. */
+/** What FakeSocketView.calls leaves out: subscribing, and the questions every socket asks when it opens. */
+const NOT_CALLS = /"method"\s*:\s*"(eth_(un)?subscribe|eth_chainId)"|"method"\s*:\s*"eth_getBlockByNumber"\s*,\s*"params"\s*:\s*\["0x0"/;
+
 export interface FakeSocketView {
   /** subscriptions it holds */
   readonly subscriptions: number;
-  /** requests other than eth_subscribe and eth_unsubscribe it has sent */
+  /** requests it has sent other than eth_subscribe, eth_unsubscribe and the identity check every socket makes when it opens (eth_chainId, the genesis block) */
   readonly calls: number;
 }
 
@@ -338,7 +341,7 @@ export class FakeNode {
         return;
       }
       if (this.frames.push(text) > 1000) this.frames.shift();
-      if (!/"method"\s*:\s*"eth_(un)?subscribe"/.test(text)) this.#calls.set(client, (this.#calls.get(client) ?? 0) + 1);
+      if (!NOT_CALLS.test(text)) this.#calls.set(client, (this.#calls.get(client) ?? 0) + 1);
       this.#receive(text, client, (body) => this.#send(client, body));
     });
     ws.on('ping', (data) => {
