@@ -2,6 +2,7 @@
  * evmux assembled: upstream pool, balancer, call router, subscriptions, front end, metrics. Owns
  * every long-lived piece and closes them in order on shutdown.
  */
+import { performance } from 'node:perf_hooks';
 import { createStrategy } from './balancer/strategy.js';
 import type { Config } from './config/schema.js';
 import { ClientRateLimit } from './jsonrpc/client-rate-limit.js';
@@ -282,10 +283,10 @@ export class Gateway {
     this.#acceptGuard?.close();
     this.#frontEnd.stopListening();
     this.#dispatcher.refuseNewCalls();
-    const deadline = Date.now() + this.config.shutdownGraceMs;
+    const deadline = performance.now() + this.config.shutdownGraceMs;
     // A tick first, whatever is in flight: requests already sent are read (and refused), not cut.
     do await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
-    while (!this.#drainStep() && Date.now() < deadline);
+    while (!this.#drainStep() && performance.now() < deadline);
     for (const session of [...this.#sessions.values()]) session.disconnect(1012, 'server shutting down', 'shutdown');
     for (const call of this.#httpCalls.all()) call.cutShort();
     this.subscriptions.close();
@@ -326,8 +327,8 @@ export class Gateway {
     }
     if (this.#maxConnections !== undefined && this.#sessions.size >= this.#maxConnections) {
       this.metrics.clientRejected('connections');
-      if (Date.now() - this.#capLoggedAt >= CAP_LOG_INTERVAL_MS) {
-        this.#capLoggedAt = Date.now();
+      if (performance.now() - this.#capLoggedAt >= CAP_LOG_INTERVAL_MS) {
+        this.#capLoggedAt = performance.now();
         this.#logger.warn({ maxConnections: this.#maxConnections }, 'client connection cap reached: WebSocket upgrades refused with 503');
       }
       return limitRefusal(503, `too many connections: this server holds ${this.#maxConnections} (limits.maxConnections); try again later`);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -186,7 +187,7 @@ export class AnvilProcess {
    * would also answer eth_chainId) and answers with the expected chain id.
    */
   async #waitReady(chainId: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     while (!this.#listening) {
       if (this.#spawnError !== undefined) {
         throw new AnvilStartError(`cannot spawn anvil: ${this.#spawnError.message}`, false);
@@ -196,7 +197,7 @@ export class AnvilProcess {
         const message = this.#output.trim().split('\n').slice(-3).join(' ') || 'anvil exited during startup';
         throw new AnvilStartError(message, /address already in use/i.test(message));
       }
-      if (Date.now() > deadline) throw new AnvilStartError(`anvil not listening after ${timeoutMs} ms`, false);
+      if (performance.now() > deadline) throw new AnvilStartError(`anvil not listening after ${timeoutMs} ms`, false);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const id = await this.rpc.call<string>('eth_chainId');

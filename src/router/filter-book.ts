@@ -16,6 +16,7 @@
  * if the new filter's client id would be one kept already (its filter moved off that node), the
  * new filter gets an alias instead (filter-id.ts). Otherwise one client would get another's filter.
  */
+import { performance } from 'node:perf_hooks';
 import type { Upstream } from '../upstream/upstream.js';
 import type { FilterCursor, FilterKind } from './filter-cursor.js';
 import { aliasFilterId, encodeFilterId } from './filter-id.js';
@@ -64,7 +65,7 @@ export class FilterBook {
   }
 
   /** Filters kept that `clientIp` made, those not polled for IDLE_MS by `now` aside. */
-  countOf(clientIp: string, now = Date.now()): number {
+  countOf(clientIp: string, now = performance.now()): number {
     this.expire(now);
     return this.#perClient.get(clientIp) ?? 0;
   }
@@ -73,14 +74,14 @@ export class FilterBook {
    * The id a new filter of `nodeId` on the upstream at `upstreamIndex` is given: the two encoded,
    * or an alias when a kept filter holds that id already.
    */
-  idFor(upstreamIndex: number, nodeId: string, now = Date.now()): string {
+  idFor(upstreamIndex: number, nodeId: string, now = performance.now()): string {
     this.expire(now);
     let id = encodeFilterId(upstreamIndex, nodeId);
     for (let n = 1; this.#records.has(id.toLowerCase()); n++) id = aliasFilterId(upstreamIndex, nodeId, n);
     return id;
   }
 
-  add(id: string, record: FilterRecord, now = Date.now()): void {
+  add(id: string, record: FilterRecord, now = performance.now()): void {
     this.expire(now);
     this.#forget(id.toLowerCase());
     this.#records.set(id.toLowerCase(), record);
@@ -94,7 +95,7 @@ export class FilterBook {
   }
 
   /** The record of `id`, marked as used now; undefined when evmux did not make it or forgot it. */
-  use(id: string, now = Date.now()): FilterRecord | undefined {
+  use(id: string, now = performance.now()): FilterRecord | undefined {
     this.expire(now);
     const key = id.toLowerCase();
     const record = this.#records.get(key);
@@ -129,7 +130,7 @@ export class FilterBook {
   }
 
   /** Forget the filters not polled for IDLE_MS by `now`. */
-  expire(now = Date.now()): void {
+  expire(now = performance.now()): void {
     for (const [key, record] of this.#records) {
       if (now - record.lastUsed < IDLE_MS) break;
       this.#forget(key);

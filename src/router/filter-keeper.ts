@@ -11,6 +11,7 @@
  * ethers v6 (JsonRpcProvider) watches contract events with a filter and polls its id for as long
  * as it listens, whatever the answer: without this a node that went away silenced it for good.
  */
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { FilterNotFoundError, LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import { blockNumber, blockTag } from '../jsonrpc/block-ref.js';
@@ -143,7 +144,7 @@ export class FilterKeeper {
       nodeId,
       lost: false,
       cursor: filterCursor(kind, head),
-      lastUsed: Date.now(),
+      lastUsed: performance.now(),
       owed: [],
       turn: Promise.resolve(),
     });

@@ -9,6 +9,7 @@
  * Clients are keyed by session key (an IP, or an API key). Only clients that sent something lately
  * are kept, so read-only clients (indexers) are balanced as before.
  */
+import { performance } from 'node:perf_hooks';
 
 /** How long after its last send a client's pool-dependent calls follow that node. */
 export const WRITE_AFFINITY_MS = 30_000;
@@ -51,14 +52,14 @@ export class RecentWriters {
   }
 
   /** `node` took a send of the client's. */
-  note(client: string, node: string, now = Date.now()): void {
+  note(client: string, node: string, now = performance.now()): void {
     this.#byClient.delete(client);
     this.#byClient.set(client, { node, at: now });
     this.#forgetOld(now);
   }
 
   /** The node the client sent through lately, if it did. */
-  nodeOf(client: string, now = Date.now()): string | undefined {
+  nodeOf(client: string, now = performance.now()): string | undefined {
     const entry = this.#byClient.get(client);
     if (entry === undefined) return undefined;
     if (now - entry.at < this.#ttlMs) return entry.node;

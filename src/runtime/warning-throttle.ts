@@ -6,6 +6,7 @@
  * (`suppressed`). Metrics count every occurrence. A logger already bound to one upstream (an
  * upstream socket's) leaves `upstream` out.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 
 export const WARNING_WINDOW_MS = 10_000;
@@ -20,7 +21,7 @@ export class WarningThrottle {
     this.#windowMs = windowMs;
   }
 
-  warn(fields: { upstream?: string } & Record<string, unknown>, message: string, now = Date.now()): void {
+  warn(fields: { upstream?: string } & Record<string, unknown>, message: string, now = performance.now()): void {
     const key = `${fields.upstream ?? ''}\u0000${message}`;
     const last = this.#last.get(key);
     if (last !== undefined && now - last.at < this.#windowMs) {

@@ -11,6 +11,7 @@
  * are per filter, not per kind: a node may refuse one filter (too many addresses, a flag it does not
  * take) and serve the others, and one client's odd filter must not send everyone's elsewhere.
  */
+import { performance } from 'node:perf_hooks';
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { HashRing } from './hash-ring.js';
@@ -34,7 +35,7 @@ export type RefusableSpec = Pick<SubscriptionSpec, 'kind' | 'fingerprint'>;
 
 interface Refusal {
   kind: SubscriptionKind;
-  /** ms epoch */
+  /** performance.now() */
   until: number;
 }
 
@@ -84,7 +85,7 @@ export class SessionAffinity {
   }
 
   /** The node answered eth_subscribe with an error: pass it over for what `scope` covers for REFUSAL_MS. */
-  refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, now = Date.now()): void {
+  refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, now = performance.now()): void {
     let refusals = this.#refusals.get(upstream);
     if (refusals === undefined) this.#refusals.set(upstream, (refusals = new Map()));
     this.#forgetRefusals(upstream, now);
@@ -95,13 +96,13 @@ export class SessionAffinity {
   }
 
   /** The kinds of the subscriptions the node refused less than REFUSAL_MS ago. */
-  refusedKinds(upstream: Upstream, now = Date.now()): SubscriptionKind[] {
+  refusedKinds(upstream: Upstream, now = performance.now()): SubscriptionKind[] {
     this.#forgetRefusals(upstream, now);
     return [...new Set([...(this.#refusals.get(upstream)?.values() ?? [])].map((refusal) => refusal.kind))];
   }
 
   /** Whether the node refused this subscription, or every one of its kind, less than REFUSAL_MS ago. */
-  refuses(upstream: Upstream, spec: RefusableSpec, now = Date.now()): boolean {
+  refuses(upstream: Upstream, spec: RefusableSpec, now = performance.now()): boolean {
     const refusals = this.#refusals.get(upstream);
     if (refusals === undefined || refusals.size === 0) return false;
     this.#forgetRefusals(upstream, now);
@@ -122,7 +123,7 @@ export class SessionAffinity {
    * Everything owner() reads besides the key: for each node, whether each of its lookups would take
    * it, and what it refuses. Every key keeps its owner while this stays the same.
    */
-  state(now = Date.now()): string {
+  state(now = performance.now()): string {
     let state = '';
     for (const upstream of this.#pool.upstreams) {
       const usable = this.#pool.isUsable(upstream);
@@ -138,7 +139,7 @@ export class SessionAffinity {
       this.#faulty.add(upstream);
       this.#clearedAt.delete(upstream);
     } else if (this.#faulty.delete(upstream)) {
-      this.#clearedAt.set(upstream, Date.now());
+      this.#clearedAt.set(upstream, performance.now());
     }
   }
 
@@ -166,7 +167,7 @@ export class SessionAffinity {
     if (upstream === undefined || !this.#pool.isUsable(upstream) || this.#faulty.has(upstream)) return false;
     const clearedAt = this.#clearedAt.get(upstream);
     if (clearedAt !== undefined) {
-      if (Date.now() - clearedAt < this.#holdDownMs) return false;
+      if (performance.now() - clearedAt < this.#holdDownMs) return false;
       this.#clearedAt.delete(upstream);
     }
     return !this.#hadOutage.has(upstream) || this.#pool.usableFor(upstream, this.#holdDownMs);

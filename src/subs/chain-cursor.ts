@@ -11,6 +11,7 @@
  * Pure apart from the injected HeadSource: no timers, no sockets, no logging. The caller logs and
  * counts truncated steps.
  */
+import { performance } from 'node:perf_hooks';
 
 /** Hashes are lower-case 0x hex; the cursor compares them as strings. */
 export interface Head {
@@ -27,7 +28,7 @@ export interface HeadSource<H extends Head> {
 export interface AdvanceBounds {
   /** max blocks fetched/delivered in one step @default 128 */
   maxReplayBlocks?: number;
-  /** give up walking after this deadline (ms since epoch, Date.now() scale) */
+  /** give up walking after this deadline (performance.now()) */
   deadline: number;
 }
 
@@ -215,10 +216,10 @@ export class ChainCursor<H extends Head> {
         return this.#forgotten ? this.#jump(head, child.number) : this.#olderThanStream(path.reverse());
       }
       // Walk too long, or the upstream cannot link: jump.
-      if (path.length >= maxBlocks || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
+      if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, child.number);
       const parent = await source.byHash(child.parentHash);
       if (parent === null) {
-        if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || Date.now() >= bounds.deadline) return this.#jump(head, child.number);
+        if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || performance.now() >= bounds.deadline) return this.#jump(head, child.number);
         throw new UnknownParentError(`the node has no block ${child.parentHash}, parent of head ${head.number} (${head.hash}), yet`);
       }
       assertFetched(parent, child);

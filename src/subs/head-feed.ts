@@ -5,6 +5,7 @@
  * (seen by probes or by other nodes) looks healthy to the pool, so the subscription layer has to
  * notice by itself.
  */
+import { performance } from 'node:perf_hooks';
 import type { WarningThrottle } from '../runtime/warning-throttle.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -25,7 +26,7 @@ export class HeadFeed implements StreamUser {
   #stream: UpstreamStream | undefined;
   #highest = -1n;
   #progressAt = 0;
-  /** when the last new head arrived (ms epoch) */
+  /** when the last new head arrived (performance.now()) */
   #lastHeadAt = 0;
   /** since when the node has been known to be past the stream's last head */
   #behindSince: number | undefined;
@@ -36,7 +37,7 @@ export class HeadFeed implements StreamUser {
     this.#warnings = warnings;
   }
 
-  /** When the stream last brought a head higher than any before (or was (re)made), ms epoch. */
+  /** When the stream last brought a head higher than any before (or was (re)made), performance.now(). */
   get progressAt(): number {
     return Math.max(this.#progressAt, this.#stream?.liveSince ?? 0);
   }
@@ -45,7 +46,7 @@ export class HeadFeed implements StreamUser {
     if (this.#listeners.size === 0) {
       this.#stream = this.#registry.get(this.upstream, 'newHeads', 'newHeads', ['newHeads']);
       this.#stream.addUser(this);
-      this.#progressAt = Date.now();
+      this.#progressAt = performance.now();
       // A new subscription only brings heads after the node's current one: do not count the heads
       // it never could have sent as silence (a quiet chain right after a failover is not a stall).
       if (this.upstream.headNumber > this.#highest) this.#highest = this.upstream.headNumber;
@@ -70,7 +71,7 @@ export class HeadFeed implements StreamUser {
    * probed head, or the best head of the pool) is past the last one it brought; 0 when it is fine.
    * Meant to be sampled periodically: the first sample that sees the node ahead starts the clock.
    */
-  silentFor(reference: bigint, now = Date.now()): number {
+  silentFor(reference: bigint, now = performance.now()): number {
     const stream = this.#stream;
     if (stream === undefined || !stream.live || reference <= this.#highest) {
       this.#behindSince = undefined;
@@ -82,7 +83,7 @@ export class HeadFeed implements StreamUser {
     return Math.max(0, now - Math.max(this.#behindSince, this.progressAt));
   }
 
-  /** When the stream last brought a head higher than any before, ms epoch (0: never). */
+  /** When the stream last brought a head higher than any before, performance.now() (0: never). */
   get lastHeadAt(): number {
     return this.#lastHeadAt;
   }
@@ -106,7 +107,7 @@ export class HeadFeed implements StreamUser {
     }
     if (head.number > this.#highest) {
       this.#highest = head.number;
-      this.#progressAt = this.#lastHeadAt = Date.now();
+      this.#progressAt = this.#lastHeadAt = performance.now();
     }
     // Duplicates and stale heads a node repeats must not pull its tracked height back (lag checks).
     if (head.number >= this.upstream.headNumber) this.upstream.noteHead(head);

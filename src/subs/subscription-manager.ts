@@ -6,6 +6,7 @@
  * upstream and replays before the old one is released. A watchdog fails over the subscriptions of
  * a node whose newHeads stream went silent while its chain moved on, which the pool cannot see.
  */
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { Logger } from '../log.js';
@@ -520,18 +521,18 @@ export class SubscriptionManager {
       const since = this.#silent.get(upstream);
       if (since === undefined) {
         if (silentFor < stallMs) continue;
-        this.#silent.set(upstream, Date.now());
+        this.#silent.set(upstream, performance.now());
         feed.add(WATCHER);
         feed.restart();
         this.#affinity.setFaulty(upstream, true);
         this.#logger.warn({ upstream: upstream.name, silentMs: silentFor, head: reference.toString() }, 'newHeads stream silent while the chain moves: failing its subscriptions over');
         this.#queueRebalance();
-      } else if (silentFor >= stallMs && Date.now() - since >= stallMs) {
+      } else if (silentFor >= stallMs && performance.now() - since >= stallMs) {
         // Still silent a stallMs after its stream was made anew, and its sessions had nowhere to go
         // (one node: a provider's URL, whose load balancer pinned the stream socket to a backend
         // that stopped sending heads while the call socket's went on): a new socket, which may
         // reach another backend. Each stallMs until heads come, so it is never silent for good.
-        this.#silent.set(upstream, Date.now());
+        this.#silent.set(upstream, performance.now());
         this.#logger.warn({ upstream: upstream.name, silentMs: silentFor, head: reference.toString() }, 'newHeads stream still silent while the chain moves: reconnecting its socket');
         upstream.reconnectStreams('newHeads stream silent while the chain moves');
       } else if (feed.lastHeadAt > since && silentFor < stallMs) {

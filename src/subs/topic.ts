@@ -4,6 +4,7 @@
  * failovers), and what each kind of subscription shares. Kinds subclass it: heads, logs, and
  * pass-through streams without history.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { TrackedHead } from '../upstream/head.js';
@@ -223,7 +224,7 @@ export abstract class Topic {
   }
 
   protected bounds(): { maxReplayBlocks: number; deadline: number } {
-    return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: Date.now() + this.deps.replayMaxMs };
+    return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: performance.now() + this.deps.replayMaxMs };
   }
 
   #failed(error: unknown, message: string): void {

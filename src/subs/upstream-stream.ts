@@ -3,6 +3,7 @@
  * serves the newHeads topic and every logs topic of that node). It is re-established after the
  * node's subscription socket drops, and released a grace period after its last user leaves.
  */
+import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
 import { SubscribeRefused, type UpstreamSubscription } from '../upstream/stream-carrier.js';
@@ -66,7 +67,7 @@ export class UpstreamStream {
     return this.#users.size;
   }
 
-  /** When the current upstream subscription was made (ms epoch); 0 when not live. */
+  /** When the current upstream subscription was made (performance.now()); 0 when not live. */
   get liveSince(): number {
     return this.#liveSince;
   }
@@ -199,7 +200,7 @@ export class UpstreamStream {
     if (live === this.#live) return;
     const had = this.#live !== undefined;
     this.#live = live;
-    this.#liveSince = live === undefined ? 0 : Date.now();
+    this.#liveSince = live === undefined ? 0 : performance.now();
     this.#deps.onId(this, live?.id);
     if (had !== (live !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, live === undefined ? -1 : 1);
   }

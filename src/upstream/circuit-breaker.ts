@@ -14,6 +14,7 @@
  * - A trial whose result is never recorded would otherwise leave the breaker half-open with no
  *   slots forever; when all slots have been taken for `openMs`, a new round of trials is allowed.
  */
+import { performance } from 'node:perf_hooks';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -46,7 +47,7 @@ export class CircuitBreaker {
 
   constructor(
     options: Partial<BreakerOptions> = {},
-    now: () => number = Date.now,
+    now: () => number = () => performance.now(),
     onStateChange?: (state: BreakerState) => void,
   ) {
     const resolved = { ...defaultBreakerOptions, ...options };

@@ -23,7 +23,7 @@ export interface PoolSnapshot extends UpstreamSnapshot {
   lag: number | null;
   stalled: boolean;
   usable: boolean;
-  /** healthy continuously since (ms epoch), for ring hold-down */
+  /** usable continuously since (ms since the epoch, by the wall clock now) */
   usableSince: number | null;
 }
 
@@ -48,7 +48,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
   readonly #usableSince = new Map<Upstream, number>();
-  /** when each node fell behind another healthy node's head (Date.now()); absent while it is not behind */
+  /** when each node fell behind another healthy node's head (performance.now()); absent while it is not behind */
   readonly #behindSince = new Map<Upstream, number>();
   /** when each usable node was first seen more than maxLagBlocks behind, and asked its head (performance.now()) */
   readonly #lagSeen = new Map<Upstream, number>();
@@ -78,7 +78,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         this.#scheduleEvaluate();
       });
       upstream.on('height', (number: bigint) => {
-        if (this.#serving.includes(upstream)) this.#servedHeads.set(upstream, { head: number, at: Date.now() });
+        if (this.#serving.includes(upstream)) this.#servedHeads.set(upstream, { head: number, at: performance.now() });
         // A head from a probe or an answer (no newHeads stream on the node): the best head, lags and
         // evmux_upstream_head follow it now, not at the next periodic look (a block behind, and a
         // negative lag in /status, for up to a second).
@@ -102,7 +102,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#usableSince.has(upstream);
   }
 
-  /** Since when (ms epoch) the node has been usable without a break; undefined when it is not usable. */
+  /** Since when (performance.now()) the node has been usable without a break; undefined when it is not usable. */
   usableSince(upstream: Upstream): number | undefined {
     return this.#usableSince.get(upstream);
   }
@@ -110,7 +110,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   /** Usable and continuously so for at least `ms`. */
   usableFor(upstream: Upstream, ms: number): boolean {
     const since = this.#usableSince.get(upstream);
-    return since !== undefined && Date.now() - since >= ms;
+    return since !== undefined && performance.now() - since >= ms;
   }
 
   /** The usable nodes in config order; the same array until the set changes. */
@@ -144,7 +144,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   get highestSeen(): bigint {
     let highest = -1n;
     for (const upstream of this.#serving) if (upstream.headNumber > highest) highest = upstream.headNumber;
-    const now = Date.now();
+    const now = performance.now();
     for (const [upstream, served] of this.#servedHeads) {
       if (served.head > highest && now - served.at <= HIGHEST_SEEN_MS && !this.#serving.includes(upstream)) highest = served.head;
     }
@@ -207,7 +207,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       lag: upstream.headNumber >= 0n && this.#bestHead >= 0n ? Number(this.#bestHead - upstream.headNumber) : null,
       stalled: this.#isStalled(upstream),
       usable: this.#usableSince.has(upstream),
-      usableSince: this.#usableSince.get(upstream) ?? null,
+      usableSince: wallTimeOf(this.#usableSince.get(upstream)),
     }));
   }
 
@@ -257,13 +257,13 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const behindSince = this.#behindSince.get(upstream);
     if (behindSince === undefined) return false;
     const stallMs = this.#config.health.stallMs;
-    const now = Date.now();
+    const now = performance.now();
     return now - upstream.headChangedAt >= stallMs && now - behindSince >= stallMs;
   }
 
   /** Notes which nodes are behind `best`, the highest healthy node's head now, and since when. */
   #noteBehind(best: bigint): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const upstream of this.upstreams) {
       // No head known (down, reconnecting, on another chain): nothing has stopped moving.
       const behind = upstream.headNumber >= 0n && upstream.headNumber < best;
@@ -304,7 +304,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       const usable = upstream.healthy && !lagging && !stalled;
       if (usable !== this.#usableSince.has(upstream)) {
         changed = true;
-        if (usable) this.#usableSince.set(upstream, Date.now());
+        if (usable) this.#usableSince.set(upstream, performance.now());
         else this.#usableSince.delete(upstream);
         this.#telemetry.upstreamState(upstream.name, usable);
         this.#logger[usable ? 'info' : 'warn'](
@@ -320,8 +320,13 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     }
     // A serving node's head as it is now, lowered too (reverted, or back from a restart): what it
     // leaves behind should it go away. A closed socket's -1 is not a head.
-    const now = Date.now();
+    const now = performance.now();
     for (const upstream of this.#serving) if (upstream.headNumber >= 0n) this.#servedHeads.set(upstream, { head: upstream.headNumber, at: now });
     if (changed) this.emit('changed');
   }
+}
+
+/** A performance.now() time as ms since the epoch by the wall clock now (for /status); null for none. */
+function wallTimeOf(at: number | undefined): number | null {
+  return at === undefined ? null : Math.round(Date.now() - (performance.now() - at));
 }

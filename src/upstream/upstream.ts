@@ -111,7 +111,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #probing = false;
   #head: TrackedHead | undefined;
   #headNumber = -1n;
-  #headChangedAt = Date.now();
+  #headChangedAt = performance.now();
   /** when the node last said what its head is (a stream head, a probe's answer), performance.now() */
   #headLearnedAt = -Infinity;
   #closed = false;
@@ -144,7 +144,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#settings = settings;
     this.#logger = logger.child({ upstream: config.name });
     this.#queue = new FairQueue(config.maxQueue);
-    this.#breaker = new CircuitBreaker(settings.breaker, Date.now, (state) => {
+    this.#breaker = new CircuitBreaker(settings.breaker, () => performance.now(), (state) => {
       this.#logger.warn({ breaker: state }, 'circuit breaker state changed');
       this.emit('state');
     });
@@ -539,7 +539,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     if (number !== this.#headNumber) {
       const higher = number > this.#headNumber;
       this.#headNumber = number;
-      this.#headChangedAt = Date.now();
+      this.#headChangedAt = performance.now();
       if (higher) this.emit('height', number);
     }
   }

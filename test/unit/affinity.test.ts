@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
@@ -25,9 +26,9 @@ class StubPool extends EventEmitter {
   }
   usableFor(upstream: Upstream, ms: number): boolean {
     const since = this.since.get(upstream);
-    return since !== undefined && Date.now() - since >= ms;
+    return since !== undefined && performance.now() - since >= ms;
   }
-  set(name: string, usable: boolean, since = Date.now()): void {
+  set(name: string, usable: boolean, since = performance.now()): void {
     const upstream = this.byName(name)!;
     if (usable) this.since.set(upstream, since);
     else this.since.delete(upstream);
@@ -68,7 +69,7 @@ describe('SessionAffinity', () => {
     step();
     assert.deepEqual(new Set(last.values()), new Set(['node1']), 'node1 past its hold-down, node0 not yet');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    pool.set('node2', true, Date.now() - 1000);
+    pool.set('node2', true, performance.now() - 1000);
     step();
     assert.deepEqual(last, before, 'all past their hold-down: every key on its own node');
     assert.ok([...moves.values()].every((count) => count <= 1), 'no key moved more than once after the first node came back');
@@ -182,8 +183,8 @@ describe('SessionAffinity', () => {
       assert.equal(affinity.owner(key)?.name, before.get(key), `${key}: calls stay`);
     }
     assert.deepEqual(affinity.refusedKinds(node1), ['logs']);
-    assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS - 1000), true);
-    assert.equal(affinity.refuses(node1, LOGS_A, Date.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
+    assert.equal(affinity.refuses(node1, LOGS_A, performance.now() + REFUSAL_MS - 1000), true);
+    assert.equal(affinity.refuses(node1, LOGS_A, performance.now() + REFUSAL_MS + 1), false, 'asked again once the refusal is old');
     assert.notEqual(affinity.state(), during, 'and its end changes the state again');
   });
 

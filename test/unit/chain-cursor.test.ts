@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChainCursor, UNLINKED_STEPS_BEFORE_JUMP, UnknownParentError } from '../../src/subs/chain-cursor.js';
@@ -345,7 +346,7 @@ describe('ChainCursor: bounds and truncation', () => {
   it('jumps at the deadline, checked before every fetch', async (t) => {
     const { tree, a } = baseChain();
     let now = 1_000;
-    t.mock.method(Date, 'now', () => now);
+    t.mock.method(performance, 'now', () => now);
     const source = sourceOf(tree, { onFetch: () => { now += 10; } });
 
     const passed = await cursorAt(a.slice(0, 5));
