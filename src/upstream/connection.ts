@@ -24,6 +24,7 @@ import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
+import { Heartbeat } from './heartbeat.js';
 import { CLOSED_AT_ONCE, ReconnectStreak } from './reconnect-streak.js';
 
 export interface ConnectionOptions {
@@ -117,16 +118,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #coalesceWindowMs: number;
   /** when the last request was made (sent or queued), on the performance.now() clock */
   #lastRequestAt = -Infinity;
-  #pingTimer: NodeJS.Timeout | undefined;
-  #pongTimer: NodeJS.Timeout | undefined;
+  /** the open socket's heartbeat */
+  #heartbeat: Heartbeat<ProgressMark> | undefined;
   /** the socket terminate() was called on, until it has closed, and why */
   #terminated: { socket: WebSocket; reason: string } | undefined;
   /** whether the node is in the middle of sending a message: a pong or a probe's answer waits behind it */
   readonly #received = new ReceiveMeter();
   /** whether the node is answering requests sent before a ping or a probe: they wait behind those */
   readonly #ahead = new RequestsAhead();
-  /** where the traffic stood when the ping awaiting its pong went (the requests ahead of it) */
-  #pongMark: ProgressMark | undefined;
   /** the request bytes in flight reached maxBytesInFlight: 'room' is due when they fall back under it */
   #full = false;
   /** a ping is due once the frames waiting for this poll's flush are written (#ping) */
@@ -336,7 +335,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       opened = true;
       clearTimeout(handshakeDeadline);
       // From the start: a node that hangs while it is asked who it is is found out as any other.
-      this.#startHeartbeat(socket);
+      this.#heartbeat = this.#startHeartbeat(socket);
       if (this.#options.identity === undefined) {
         this.#becomeOpen();
         return;
@@ -360,7 +359,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('ping', (data) => this.#received.frame(data.length));
     socket.on('pong', (data) => {
       this.#received.frame(data.length);
-      this.#endPongWait();
+      this.#heartbeat?.pong();
       // A ping carries the last call id written before it, and a pong echoes it: the node has read that far.
       if (data.length > 0 && data.length < 16) this.#delivered(Number(data.toString('latin1')));
     });
@@ -628,50 +627,26 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.emit('failed', reason);
   }
 
-  #startHeartbeat(socket: WebSocket): void {
+  #startHeartbeat(socket: WebSocket): Heartbeat<ProgressMark> {
     const { intervalMs, timeoutMs } = this.#options.heartbeat;
-    this.#pingTimer = setInterval(() => {
-      if (socket.readyState !== WebSocket.OPEN) return;
-      // One outstanding ping at a time, so the deadline is not pushed back by later pings.
-      if (this.#pongTimer === undefined) this.#awaitPong(timeoutMs, this.progressMark());
-      this.#ping(socket);
-    }, intervalMs);
-  }
-
-  /**
-   * The pong is due within `timeoutMs`, or later while what it waits behind is still under way: a
-   * message the node is sending, or requests sent before the ping that the node is answering.
-   */
-  #awaitPong(timeoutMs: number, mark: ProgressMark): void {
-    this.#pongMark = mark;
-    // Judged after the turn's reads (afterReads): a pong that came while evmux itself was paused counts.
-    this.#pongTimer = setTimeout(() => afterReads(() => this.#pongOverdue(timeoutMs, mark)), timeoutMs);
-  }
-
-
-  #pongOverdue(timeoutMs: number, mark: ProgressMark): void {
-    // The pong came meanwhile (#endPongWait), or the socket closed (#stopHeartbeat).
-    if (this.#pongMark !== mark) return;
-    this.#pongTimer = undefined;
-    if (this.busySince(mark)) {
-      // What arrives is looked at afresh each wait; the requests ahead of the ping stay those.
-      this.#awaitPong(timeoutMs, { received: this.#received.mark(), ahead: mark.ahead });
-      return;
-    }
-    this.#endPongWait();
-    this.terminate(`no pong within ${timeoutMs} ms`);
-  }
-
-  #endPongWait(): void {
-    clearTimeout(this.#pongTimer);
-    this.#pongTimer = undefined;
-    if (this.#pongMark !== undefined) this.releaseMark(this.#pongMark);
-    this.#pongMark = undefined;
+    return new Heartbeat<ProgressMark>(
+      {
+        open: () => socket.readyState === WebSocket.OPEN,
+        ping: () => this.#ping(socket),
+        progressMark: () => this.progressMark(),
+        busySince: (mark) => this.busySince(mark),
+        renewed: (mark) => ({ received: this.#received.mark(), ahead: mark.ahead }),
+        releaseMark: (mark) => this.releaseMark(mark),
+        lost: (reason) => this.terminate(reason),
+      },
+      intervalMs,
+      timeoutMs,
+    );
   }
 
   #stopHeartbeat(): void {
-    clearInterval(this.#pingTimer);
-    this.#endPongWait();
+    this.#heartbeat?.stop();
+    this.#heartbeat = undefined;
   }
 
   #failure(code: UpstreamFailure['code'], message: string, blamesNode = true): UpstreamFailure {
