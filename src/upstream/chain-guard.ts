@@ -9,7 +9,9 @@
  *
  * The chain is `chainId` from the config when set. Otherwise it is learned from the first node to
  * answer, and a node that then disagrees is refused with an error naming both ids (set `chainId`
- * to say which is right). The genesis hash is learned from the first socket to answer it.
+ * to say which is right). The genesis hash is learned from the first socket to show one, and held
+ * while a socket that showed it is open: once none is (every node restarted, as an anvil or
+ * hardhat devnet makes a new genesis block at each start), the next socket to show one sets it anew.
  */
 import { isHash, quantity } from '../jsonrpc/hex.js';
 import { replyResult, type UpstreamReply } from './reply.js';
@@ -19,12 +21,20 @@ export type ChainVerdict = { ok: true } | { ok: false; reason: string };
 /** One request on the socket being checked. */
 export type AskSocket = (method: string, params: unknown[]) => Promise<UpstreamReply>;
 
+/** A socket's verdict: refused (why), or passed; `release` once a socket that passed has closed. */
+export interface SocketVerdict {
+  refusal?: string;
+  release?: () => void;
+}
+
 export class ChainGuard {
   /** The chain id as `eth_chainId` writes it, once known. */
   chainIdHex: string | undefined;
   #expected: bigint | undefined;
   readonly #configured: boolean;
   #genesisHash: string | undefined;
+  /** sockets open now that showed #genesisHash */
+  #holders = 0;
 
   constructor(configured: bigint | undefined) {
     this.#configured = configured !== undefined;
@@ -42,20 +52,30 @@ export class ChainGuard {
   }
 
   /**
-   * Whether the node a socket reached serves the pool's chain: undefined when it does, else why
-   * not. Throws when it cannot tell (the node failed to answer). A node that does not give its
-   * genesis block (null, an error) is judged by its chain id alone.
+   * Whether the node a socket reached serves the pool's chain. Throws when it cannot tell (the
+   * node failed to answer). A node that does not give its genesis block (null, an error) is judged
+   * by its chain id alone.
    */
-  async checkSocket(ask: AskSocket): Promise<string | undefined> {
+  async checkSocket(ask: AskSocket): Promise<SocketVerdict> {
     const [chainId, genesis] = await Promise.all([ask('eth_chainId', []), ask('eth_getBlockByNumber', ['0x0', false])]);
     if (chainId.error !== undefined) throw new Error(`eth_chainId failed: ${chainId.error.message}`);
     const verdict = this.check(replyResult(chainId));
-    if (!verdict.ok) return verdict.reason;
+    if (!verdict.ok) return { refusal: verdict.reason };
     const hash = genesis.error === undefined ? hashOf(replyResult(genesis)) : undefined;
-    if (hash === undefined) return undefined;
-    this.#genesisHash ??= hash;
-    if (hash === this.#genesisHash) return undefined;
-    return `its genesis block is ${hash}, not ${this.#genesisHash} (the first node to answer): another network with chain id ${this.#expected}`;
+    if (hash === undefined) return {};
+    if (this.#holders > 0 && hash !== this.#genesisHash) {
+      return { refusal: `its genesis block is ${hash}, not ${this.#genesisHash} (the nodes evmux is connected to): another network with chain id ${this.#expected}` };
+    }
+    this.#genesisHash = hash;
+    this.#holders++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#holders--;
+      },
+    };
   }
 
   #learn(chainId: bigint): void {

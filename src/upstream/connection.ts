@@ -42,10 +42,13 @@ export interface ConnectionOptions {
   frameLimit: FrameLimit;
   /**
    * What the node a socket reached must show before the socket carries traffic: `check` answers
-   * undefined when it passes, else why it is refused, and throws when it cannot tell; each of its
-   * requests times out after `timeoutMs`.
+   * why it is refused, or that it passed (with what to `release` once the socket has closed), and
+   * throws when it cannot tell; each of its requests times out after `timeoutMs`.
    */
-  identity?: { check(ask: (method: string, params: unknown[]) => Promise<UpstreamReply>): Promise<string | undefined>; timeoutMs: number };
+  identity?: {
+    check(ask: (method: string, params: unknown[]) => Promise<UpstreamReply>): Promise<{ refusal?: string; release?: () => void }>;
+    timeoutMs: number;
+  };
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -202,15 +205,15 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * else why it is refused (announced as 'refused'). A node that cannot tell is refused as well,
    * and tried again after the backoff.
    */
-  async #identify(socket: WebSocket, identity: NonNullable<ConnectionOptions['identity']>): Promise<string | undefined> {
+  async #identify(socket: WebSocket, identity: NonNullable<ConnectionOptions['identity']>): Promise<{ refusal?: string; release?: () => void }> {
     const ask = (method: string, params: unknown[]): Promise<UpstreamReply> =>
       new Promise((resolve, reject) => this.#sendOn(socket, method, params, identity.timeoutMs, { resolve, reject }));
     try {
-      const refusal = await identity.check(ask);
-      if (refusal !== undefined && this.#socket === socket) this.emit('refused', refusal);
-      return refusal;
+      const verdict = await identity.check(ask);
+      if (verdict.refusal !== undefined && this.#socket === socket) this.emit('refused', verdict.refusal);
+      return verdict;
     } catch (error) {
-      return `identity check failed: ${(error as Error).message}`;
+      return { refusal: `identity check failed: ${(error as Error).message}` };
     }
   }
 
@@ -331,6 +334,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     });
     /** why the node this socket reached failed its identity check */
     let misidentified: string | undefined;
+    /** what to let go of once this socket, having passed its identity check, closes */
+    let release: (() => void) | undefined;
     socket.on('open', () => {
       opened = true;
       clearTimeout(handshakeDeadline);
@@ -340,13 +345,17 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         this.#becomeOpen();
         return;
       }
-      void this.#identify(socket, this.#options.identity).then((refusal) => {
-        if (this.#socket !== socket) return;
-        if (refusal === undefined) {
+      void this.#identify(socket, this.#options.identity).then((verdict) => {
+        if (this.#socket !== socket) {
+          verdict.release?.();
+          return;
+        }
+        if (verdict.refusal === undefined) {
+          release = verdict.release;
           this.#becomeOpen();
           return;
         }
-        misidentified = refusal;
+        misidentified = verdict.refusal;
         socket.terminate();
       });
     });
@@ -369,6 +378,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', (code, reason) => {
+      release?.();
       const terminatedFor = this.#terminated?.socket === socket ? this.#terminated.reason : undefined;
       if (terminatedFor !== undefined) this.#terminated = undefined;
       if (this.#socket !== socket) return;

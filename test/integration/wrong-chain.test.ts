@@ -127,7 +127,22 @@ await test('a node of another network with the same chain id (another genesis bl
   await waitUntil('the other network refused', async () => (await statusOf(evmux))[1]!.wrongChain !== null, 5000);
   const [, refused] = await statusOf(evmux);
   assert.equal(refused!.usable, false);
-  assert.match(refused!.wrongChain!, /^its genesis block is 0x[0-9a-f]{64}, not 0x[0-9a-f]{64} \(the first node to answer\): another network with chain id 31337$/);
+  assert.match(refused!.wrongChain!, /^its genesis block is 0x[0-9a-f]{64}, not 0x[0-9a-f]{64} \(the nodes evmux is connected to\): another network with chain id 31337$/);
   for (let i = 0; i < 10; i++) await call(evmux, 'eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest']);
   assert.equal(other.stats.requests.get('eth_getBalance'), undefined);
+});
+
+await test('a lone node restarted with a new genesis block (an anvil devnet) is served again: the genesis is held only while a socket that showed it is open', async (t) => {
+  const before = await FakeNode.start({ seed: 'devnet, first start' });
+  const port = before.port;
+  const evmux = await startGateway([before.url]);
+  t.after(() => evmux.close());
+  assert.equal((await call(evmux, 'eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest'])), '0x0');
+  await before.close();
+  await waitUntil('the node down', async () => !(await statusOf(evmux))[0]!.usable, 5000);
+  const after = await FakeNode.start({ seed: 'devnet, second start', port });
+  t.after(() => after.close());
+  await waitUntil('the restarted node usable', async () => (await statusOf(evmux))[0]!.usable, 10_000);
+  assert.equal((await statusOf(evmux))[0]!.wrongChain, null);
+  assert.equal((await call(evmux, 'eth_getBalance', ['0x0000000000000000000000000000000000000001', 'latest'])), '0x0');
 });

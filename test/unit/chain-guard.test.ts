@@ -44,16 +44,27 @@ function node(chainId: unknown, genesis: unknown): (method: string) => Promise<U
 const GENESIS_A = `0x${'aa'.repeat(32)}`;
 const GENESIS_B = `0x${'bb'.repeat(32)}`;
 
-test('chain guard: a socket shows its chain id and genesis block; the first genesis to answer is the pool’s', async () => {
+test('chain guard: a socket shows its chain id and genesis block; the genesis is held while a socket that showed it is open', async () => {
   const guard = new ChainGuard(undefined);
-  assert.equal(await guard.checkSocket(node('0x7a69', { hash: GENESIS_A.toUpperCase().replace('0X', '0x') })), undefined);
-  assert.equal(await guard.checkSocket(node('0x7a69', { hash: GENESIS_A })), undefined, 'hashes compared in one case');
+  const first = await guard.checkSocket(node('0x7a69', { hash: GENESIS_A.toUpperCase().replace('0X', '0x') }));
+  assert.equal(first.refusal, undefined);
+  const second = await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }));
+  assert.equal(second.refusal, undefined, 'hashes compared in one case');
   assert.equal(
-    await guard.checkSocket(node('0x7a69', { hash: GENESIS_B })),
-    `its genesis block is ${GENESIS_B}, not ${GENESIS_A} (the first node to answer): another network with chain id 31337`,
+    (await guard.checkSocket(node('0x7a69', { hash: GENESIS_B }))).refusal,
+    `its genesis block is ${GENESIS_B}, not ${GENESIS_A} (the nodes evmux is connected to): another network with chain id 31337`,
   );
-  assert.equal(await guard.checkSocket(node('0x1', { hash: GENESIS_A })), 'serves chain 1, not chain 31337 (the first node to answer)');
-  assert.equal(await guard.checkSocket(node('0x7a69', null)), undefined, 'a node that does not give block 0 is judged by its chain id');
-  assert.equal(await guard.checkSocket(node('0x7a69', new Error('pruned'))), undefined);
+  assert.equal((await guard.checkSocket(node('0x1', { hash: GENESIS_A }))).refusal, 'serves chain 1, not chain 31337 (the first node to answer)');
+  assert.deepEqual(await guard.checkSocket(node('0x7a69', null)), {}, 'a node that does not give block 0 is judged by its chain id');
+  assert.deepEqual(await guard.checkSocket(node('0x7a69', new Error('pruned'))), {});
   await assert.rejects(guard.checkSocket(node(new Error('method not found'), { hash: GENESIS_A })), /eth_chainId failed: method not found/);
+
+  // Both sockets that showed A close (every node restarted: a devnet's new genesis): B is the chain now.
+  first.release!();
+  first.release!();
+  assert.notEqual((await guard.checkSocket(node('0x7a69', { hash: GENESIS_B }))).refusal, undefined, 'one socket of A still open');
+  second.release!();
+  const restarted = await guard.checkSocket(node('0x7a69', { hash: GENESIS_B }));
+  assert.equal(restarted.refusal, undefined, 'no socket holds A: B is learned anew');
+  assert.notEqual((await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }))).refusal, undefined, 'and A is refused while B is held');
 });
