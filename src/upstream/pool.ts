@@ -79,9 +79,12 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       });
       upstream.on('height', (number: bigint) => {
         if (this.#serving.includes(upstream)) this.#servedHeads.set(upstream, { head: number, at: performance.now() });
-        // A head from a probe or an answer (no newHeads stream on the node): the best head, lags and
-        // evmux_upstream_head follow it now, not at the next periodic look (a block behind, and a
-        // negative lag in /status, for up to a second).
+        // A head from a probe or an answer (no newHeads stream on the node): the best head and
+        // evmux_upstream_head follow it at once (a /status read before the evaluation showed a lag
+        // of -1, and the metric a block behind); what it makes of the other nodes is judged after
+        // the turn's reads, as for stream heads.
+        if (upstream.healthy && number > this.#bestHead) this.#bestHead = number;
+        this.#telemetry.upstreamHead(upstream.name, number);
         this.#scheduleEvaluate();
         this.emit('height');
       });
