@@ -282,6 +282,8 @@ test('closing while a node\'s subscriptions ride on a call socket, their own soc
   const node = await FakeNode.start({ seed: 'shutdown-stand-in' });
   t.after(() => node.close());
   const evmux = await startGateway([node.url], {}, { logLevel: 'info' });
+  // Closed by the test itself below; also on a failed assertion, or the file never ends.
+  t.after(() => evmux.close());
   const client = await Probe.open(evmux.wsUrl, t);
   client.send({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] });
   await client.waitFor((frame) => (frame.json as { id?: unknown }).id === 1, 2000);
