@@ -25,6 +25,7 @@ import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestV
 import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
 import { Heartbeat } from './heartbeat.js';
+import type { AskSocket, SocketVerdict } from './chain-guard.js';
 import { CLOSED_AT_ONCE, ReconnectStreak } from './reconnect-streak.js';
 
 export interface ConnectionOptions {
@@ -45,10 +46,7 @@ export interface ConnectionOptions {
    * why it is refused, or that it passed (with what to `release` once the socket has closed), and
    * throws when it cannot tell; each of its requests times out after `timeoutMs`.
    */
-  identity?: {
-    check(ask: (method: string, params: unknown[]) => Promise<UpstreamReply>): Promise<{ refusal?: string; release?: () => void }>;
-    timeoutMs: number;
-  };
+  identity?: { check(ask: AskSocket): Promise<SocketVerdict>; timeoutMs: number };
   logger: Logger;
   /**
    * Requests made closer together than this (ms) are taken for a burst (see coalesce-window.ts).
@@ -201,12 +199,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * Ask the node `socket` reached who it is (ConnectionOptions.identity): undefined when it passes,
-   * else why it is refused (announced as 'refused'). A node that cannot tell is refused as well,
-   * and tried again after the backoff.
+   * Ask the node `socket` reached who it is (ConnectionOptions.identity): its verdict, a refusal
+   * announced as 'refused'. A node that cannot tell is refused as well, and tried again after the
+   * backoff.
    */
-  async #identify(socket: WebSocket, identity: NonNullable<ConnectionOptions['identity']>): Promise<{ refusal?: string; release?: () => void }> {
-    const ask = (method: string, params: unknown[]): Promise<UpstreamReply> =>
+  async #identify(socket: WebSocket, identity: NonNullable<ConnectionOptions['identity']>): Promise<SocketVerdict> {
+    const ask: AskSocket = (method, params) =>
       new Promise((resolve, reject) => this.#sendOn(socket, method, params, identity.timeoutMs, { resolve, reject }));
     try {
       const verdict = await identity.check(ask);
@@ -386,6 +384,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       const identifying = opened && !this.#open;
       this.#stopHeartbeat();
       const atOnce = this.#streak.closed() && opened;
+      const closedAtOnce = `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`;
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
       // the closing socket had evmux terminate it).
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
@@ -395,9 +394,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         // Never open to its users: a failed connect attempt, for the node's identity, for the node
         // closing it (an API key over its quota), or for what evmux cut it for (no pong).
         this.#markClosed('socket closed');
-        const closedAtOnce = `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`;
         if (!this.#closed) this.#connectFailed(misidentified ?? (code === ABNORMAL_CLOSURE ? (terminatedFor ?? closedAtOnce) : closedAtOnce));
-      } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`);
+      } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, closedAtOnce);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
       if (!this.#closed) this.#streak.schedule(oversized !== undefined || refused !== undefined);

@@ -9,14 +9,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc } from '../support/node-rpc.js';
 import { StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const HOLD_DOWN_MS = 500;
-
-async function rpc(evmux: TestGateway, method: string, params: unknown[] = []): Promise<Record<string, unknown>> {
-  const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  return (await response.json()) as Record<string, unknown>;
-}
 
 async function status(evmux: TestGateway): Promise<{ filters: number; upstreams: Array<{ name: string; usable: boolean; stalled: boolean }> }> {
   return JSON.parse((await evmux.get('/status')).body) as { filters: number; upstreams: Array<{ name: string; usable: boolean; stalled: boolean }> };
@@ -39,12 +35,12 @@ test('wall-clock steps forward and back: filters are kept, no node is judged, a 
   t.after(() => evmux.close());
   await waitUntil('both nodes usable', async () => (await status(evmux)).upstreams.every((u) => u.usable), 5000);
 
-  const filter = String((await rpc(evmux, 'eth_newBlockFilter'))['result']);
+  const filter = await rpc<string>(evmux.httpUrl, 'eth_newBlockFilter', []);
   assert.equal((await status(evmux)).filters, 1);
   const from = evmux.logs.length;
   offset = 10 * 60_000;
   for (let i = 0; i < 5; i++) {
-    assert.ok(Array.isArray((await rpc(evmux, 'eth_getFilterChanges', [filter]))['result']), 'the filter polled after the step');
+    assert.ok(Array.isArray(await rpc<unknown>(evmux.httpUrl, 'eth_getFilterChanges', [filter])), 'the filter polled after the step');
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   const after = await status(evmux);
