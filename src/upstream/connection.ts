@@ -572,9 +572,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#outgoingSocket = undefined;
     const failed = this.#pending.takeAll();
     this.#ahead.clear();
-    this.#noteRoom();
-    for (const pending of failed) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
     this.#lateSubscribes.clear();
+    // The node hears of the close before the calls it failed are settled: their sinks try them
+    // again at once, on another node. Settled first, a blip's retries went to the node closed
+    // beside this one, as it still served, and failed there as not connected.
     if (wasOpen) {
       // Closed by evmux itself (shutting down): nothing to warn of.
       if (failedConnect !== undefined) this.#connectFailed(failedConnect);
@@ -582,6 +583,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (failedConnect === undefined && blamesNode && !this.#closed) this.emit('failed', reason);
       this.emit('close', !blamesNode);
     }
+    this.#noteRoom();
+    for (const pending of failed) this.#settle(pending, this.#failure('EVMUX_SOCKET_CLOSED', reason, blamesNode));
   }
 
   /** Calls left the socket: tell whoever waits for room (Upstream's queue) once there is some again. */

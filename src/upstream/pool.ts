@@ -72,7 +72,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.chain = new ChainGuard(config.chainId === undefined ? undefined : BigInt(config.chainId));
     this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain));
     for (const upstream of this.upstreams) {
-      upstream.on('state', () => this.#scheduleEvaluate());
+      upstream.on('state', () => {
+        if (!upstream.healthy) this.#withdraw(upstream);
+        this.#scheduleEvaluate();
+      });
       upstream.on('head', (head) => {
         if (head.number > this.#bestHead) this.#bestHead = head.number;
         this.#scheduleEvaluate();
@@ -289,6 +292,23 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     });
   }
 
+  /**
+   * A node that went down (its sockets closed, its breaker opened) takes no more calls from now
+   * on, though it is judged (logged, 'changed') after the turn's reads with the rest: the calls
+   * its close failed are retried before that, and with both nodes of a blip still serving, their
+   * retries went to the node closed beside it, failed as not connected, and used up their attempts.
+   */
+  #withdraw(upstream: Upstream): void {
+    if (!this.#usable.includes(upstream)) return;
+    this.#setServing(this.#usable.filter((other) => other !== upstream));
+  }
+
+  #setServing(usable: readonly Upstream[]): void {
+    this.#usable = usable;
+    const primaries = usable.filter((upstream) => upstream.role === 'primary');
+    this.#serving = primaries.length > 0 ? primaries : usable;
+  }
+
   #evaluate(): void {
     // Closing: evmux is leaving its nodes, none of which went down (nothing to judge or log).
     if (this.#closed) return;
@@ -316,11 +336,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         );
       }
     }
-    if (changed) {
-      this.#usable = this.upstreams.filter((upstream) => this.#usableSince.has(upstream));
-      const primaries = this.#usable.filter((upstream) => upstream.role === 'primary');
-      this.#serving = primaries.length > 0 ? primaries : this.#usable;
-    }
+    if (changed) this.#setServing(this.upstreams.filter((upstream) => this.#usableSince.has(upstream)));
     // A serving node's head as it is now, lowered too (reverted, or back from a restart): what it
     // leaves behind should it go away. A closed socket's -1 is not a head.
     const now = performance.now();

@@ -615,6 +615,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 }
 
+/** Failures of a call for its node's sockets: closed under it, or none open when it went. */
+const SOCKET_GONE: ReadonlySet<string> = new Set(['EVMUX_SOCKET_CLOSED', 'EVMUX_NOT_CONNECTED']);
+
 /** One call holding a slot on its node: settles the node's bookkeeping, then passes the outcome on. */
 class SlotHolder implements ReplySink {
   readonly #started = performance.now();
@@ -636,7 +639,9 @@ class SlotHolder implements ReplySink {
     const timedOut = failure?.code === 'EVMUX_TIMEOUT' ? performance.now() - this.#started : 0;
     // A socket that closed under its calls is one failure of the node's, counted once by its close
     // (#onConnectionClose): counted per call, one blip with five calls in flight opened the breaker.
-    this.#settled(failure !== undefined && (!failure.blamesNode || failure.code === 'EVMUX_SOCKET_CLOSED') ? 'blameless' : 'failed', timedOut);
+    // So are the calls that found no socket open after it: retried from the node closed beside it,
+    // or let out of the queue, on both nodes of a blip they opened the breakers.
+    this.#settled(failure !== undefined && (!failure.blamesNode || SOCKET_GONE.has(failure.code)) ? 'blameless' : 'failed', timedOut);
     this.#sink.reject(error);
   }
 }

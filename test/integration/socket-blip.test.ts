@@ -44,25 +44,35 @@ async function twoNodes(t: TestContext): Promise<{ nodes: FakeNode[]; evmux: Tes
 test('sockets closed under 20 calls in flight come back in milliseconds, breakers closed', async (t) => {
   const { nodes, evmux } = await twoNodes(t);
 
-  for (const node of nodes) node.latencyMs = 400;
-  const inFlight = Array.from({ length: 20 }, () => call(evmux, 'eth_blockNumber'));
-  await sleep(100);
-  for (const node of nodes) {
-    node.latencyMs = 0;
-    node.dropConnections();
+  // Three blips: whether both nodes' closes are read in one turn of evmux's loop is up to timing,
+  // and that is when the calls one close failed could be tried again on the node closed beside it.
+  for (let blip = 1; blip <= 3; blip++) {
+    for (const node of nodes) node.latencyMs = 400;
+    const inFlight = Array.from({ length: 20 }, () => call(evmux, 'eth_blockNumber'));
+    await sleep(100);
+    for (const node of nodes) {
+      node.latencyMs = 0;
+      node.dropConnections();
+    }
+    const blipped = await Promise.all(inFlight);
+    // Each was tried again once the sockets were back, not on the node closed beside its own.
+    assert.deepEqual(
+      blipped.filter((reply) => reply['error'] !== undefined),
+      [],
+      `every call in flight in blip ${blip} answered`,
+    );
+    await waitUntil(`both nodes usable again after blip ${blip}`, async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 3_000);
+    const started = Date.now();
+    const after = await Promise.all(Array.from({ length: 10 }, () => call(evmux, 'eth_blockNumber')));
+    assert.deepEqual(
+      after.filter((reply) => reply['error'] !== undefined),
+      [],
+      `every call after blip ${blip} answered`,
+    );
+    assert.ok(Date.now() - started < 1_000, `answered within ${Date.now() - started} ms after blip ${blip}`);
   }
-  await Promise.all(inFlight);
-  await waitUntil('both nodes usable again', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 3_000);
-  const started = Date.now();
-  const after = await Promise.all(Array.from({ length: 10 }, () => call(evmux, 'eth_blockNumber')));
-  assert.deepEqual(
-    after.filter((reply) => reply['error'] !== undefined),
-    [],
-    'every call after the blip answered',
-  );
-  assert.ok(Date.now() - started < 1_000, `answered within ${Date.now() - started} ms`);
   const opened = evmux.logs.filter((line) => line['msg'] === 'circuit breaker state changed' && line['breaker'] === 'open');
-  assert.deepEqual(opened, [], 'no breaker opened for one close');
+  assert.deepEqual(opened, [], 'no breaker opened for a blip');
 });
 
 test('calls sent on a socket while it closes: it is terminated, and that is logged, once', async (t) => {
