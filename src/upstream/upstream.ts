@@ -12,7 +12,7 @@ import { redactUrl } from '../log.js';
 import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
-import { NodeRpcError, UpstreamFailure } from './errors.js';
+import { NodeRpcError, UpstreamFailure, type UpstreamFailureCode } from './errors.js';
 import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
@@ -616,7 +616,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 }
 
 /** Failures of a call for its node's sockets: closed under it, or none open when it went. */
-const SOCKET_GONE: ReadonlySet<string> = new Set(['EVMUX_SOCKET_CLOSED', 'EVMUX_NOT_CONNECTED']);
+const SOCKET_GONE: ReadonlySet<UpstreamFailureCode> = new Set(['EVMUX_SOCKET_CLOSED', 'EVMUX_NOT_CONNECTED']);
 
 /** One call holding a slot on its node: settles the node's bookkeeping, then passes the outcome on. */
 class SlotHolder implements ReplySink {
