@@ -21,7 +21,8 @@
  *   `0X` hex and tags in any case too, as alloy-based nodes take them). A subscription follows the head
  *   from where it starts, so they fetch no past logs; block numbers bound which blocks' logs it
  *   delivers, as geth and anvil bound theirs (`toBlock: "0x2"` on a chain past block 2 delivers
- *   nothing, `fromBlock` ahead of the head waits for that block), and tags bound nothing. Clients
+ *   nothing, `fromBlock` ahead of the head waits for that block), `earliest` is block 0, and the
+ *   other tags bound nothing. Clients
  *   send them: web3.js passes `subscribe('logs', { fromBlock })` on to `eth_subscribe` and fetches
  *   the past logs itself with `eth_getLogs`. The bounds are evmux's to apply: the node is sent the
  *   filter without them (geth refuses some combinations, such as a `toBlock` alone), and a bounded
@@ -144,8 +145,9 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter
       );
     }
   }
-  const from = blockNumber(record['fromBlock']);
-  const to = blockNumber(record['toBlock']);
+  // From block 0 bounds nothing: one topic with the filter that has no fromBlock.
+  const from = boundOf(record['fromBlock']) || undefined;
+  const to = boundOf(record['toBlock']);
   if (from !== undefined && to !== undefined && to < from) {
     throw new InvalidParamsError(`logs filter fromBlock ${from} is after toBlock ${to}`);
   }
@@ -159,6 +161,14 @@ function parseLogFilter(raw: unknown, limits: FilterLimits): { filter: LogFilter
   const topics = parseTopics(record['topics'] ?? null, limits);
   if (topics.length > 0) filter.topics = topics;
   return blocks === undefined ? { filter } : { filter, blocks };
+}
+
+/**
+ * A fromBlock or toBlock as the node bounds a subscription by it: a block number, `earliest` as
+ * block 0 (a `toBlock` of it delivers nothing once block 0 is past); other tags bound nothing.
+ */
+function boundOf(value: unknown): bigint | undefined {
+  return blockNumber(value) ?? (blockTag(value) === 'earliest' ? 0n : undefined);
 }
 
 /** Whether a subscription bounded by `blocks` delivers the logs of block `number`. */

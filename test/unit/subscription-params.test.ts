@@ -145,7 +145,7 @@ describe('parseSubscription: logs', () => {
     rejects(['logs', JSON.parse('{"__proto__": {}}')], /"__proto__"/);
   });
 
-  it('checks fromBlock and toBlock: tags bound nothing; block numbers bound the blocks delivered, a topic of their own, the node sent the filter without them', () => {
+  it('checks fromBlock and toBlock: tags but earliest bound nothing; block numbers bound the blocks delivered, a topic of their own, the node sent the filter without them', () => {
     const plain = parseSubscription(['logs', { address: A1 }]);
     for (const range of [{ fromBlock: 'latest' }, { fromBlock: 'earliest', toBlock: 'latest' }, { toBlock: 'finalized' }, { fromBlock: null }, { fromBlock: 'pending', toBlock: 'safe' }]) {
       const spec = parseSubscription(['logs', { address: A1, ...range }]);
@@ -166,6 +166,13 @@ describe('parseSubscription: logs', () => {
     // As alloy-based nodes (anvil, reth) read them: 0X hex, tags in any case.
     assert.deepEqual(bounded({ fromBlock: '0X1F', toBlock: 'Latest' }).blocks, { from: 31n });
     assert.equal(bounded({ fromBlock: 'EARLIEST', toBlock: 'Finalized' }).fingerprint, plain.fingerprint);
+    // earliest is block 0, as the node reads it: a toBlock of it delivers nothing past block 0,
+    // and is not the unbounded filter's topic; from block 0 bounds nothing.
+    assert.deepEqual(bounded({ toBlock: 'earliest' }).blocks, { to: 0n });
+    assert.equal(bounded({ toBlock: 'Earliest' }).fingerprint, bounded({ toBlock: '0x0' }).fingerprint);
+    assert.notEqual(bounded({ toBlock: 'earliest' }).fingerprint, plain.fingerprint);
+    assert.equal(bounded({ fromBlock: '0x0' }).fingerprint, plain.fingerprint);
+    rejects(['logs', { fromBlock: '0x1', toBlock: 'earliest' }], /logs filter fromBlock 1 is after toBlock 0/);
     rejects(['logs', { fromBlock: 1 }], /logs filter fromBlock must be a 0x-prefixed block number or a block tag, got 1/);
     rejects(['logs', { toBlock: '0x' }], /toBlock .* got "0x"/);
     rejects(['logs', { toBlock: '0x01' }], /toBlock .* got "0x01"/);
