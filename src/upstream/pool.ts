@@ -59,6 +59,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #servedHeads = new Map<Upstream, { head: bigint; at: number }>();
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
+  /** a node left the lists at once (#withdraw): the next evaluation sets them anew */
+  #withdrawn = false;
   /** calls waiting in untilServing, released at close */
   readonly #waiters = new Set<() => void>();
   #closed = false;
@@ -297,10 +299,14 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
    * on, though it is judged (logged, 'changed') after the turn's reads with the rest: the calls
    * its close failed are retried before that, and with both nodes of a blip still serving, their
    * retries went to the node closed beside it, failed as not connected, and used up their attempts.
+   * The evaluation sets the lists anew from its judgment: a node down only for a moment within the
+   * turn (a 'state' seen between its call socket closing for an oversized answer and its reopening
+   * grace) is back in them, where, left out until the next change, it took no call for good.
    */
   #withdraw(upstream: Upstream): void {
     if (!this.#usable.includes(upstream)) return;
     this.#setServing(this.#usable.filter((other) => other !== upstream));
+    this.#withdrawn = true;
   }
 
   #setServing(usable: readonly Upstream[]): void {
@@ -336,7 +342,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         );
       }
     }
-    if (changed) this.#setServing(this.upstreams.filter((upstream) => this.#usableSince.has(upstream)));
+    if (changed || this.#withdrawn) this.#setServing(this.upstreams.filter((upstream) => this.#usableSince.has(upstream)));
+    this.#withdrawn = false;
     // A serving node's head as it is now, lowered too (reverted, or back from a restart): what it
     // leaves behind should it go away. A closed socket's -1 is not a head.
     const now = performance.now();

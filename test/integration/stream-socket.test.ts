@@ -154,3 +154,39 @@ test('streamSocket: shared keeps one socket per node, which carries calls and su
   const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ streamsOnOwnSocket: boolean }> };
   assert.equal(status.upstreams[0]?.streamsOnOwnSocket, false);
 });
+
+test('an answer over the limit on the call socket standing in for the stream socket leaves the node in rotation', async (t) => {
+  // The call socket closed by evmux itself (the answer is the asker's) while it carried the streams:
+  // they went back to their own socket in that turn, and the node, seen for a moment with no call
+  // socket open, was taken out of rotation for good while /status showed it usable.
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'stand-in' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: 100_000 } });
+  t.after(() => evmux.close());
+  const status = async (): Promise<Array<{ usable: boolean; streamsOnOwnSocket: boolean }>> =>
+    (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ usable: boolean; streamsOnOwnSocket: boolean }> }).upstreams;
+  await waitUntil('both nodes usable', async () => (await status()).every((upstream) => upstream.usable), 5000);
+  let id = 1;
+  const call = async (method: string, params: unknown[]): Promise<{ error?: { message: string } }> =>
+    (await (await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: id++, method, params }) })).json()) as { error?: { message: string } };
+  const node0Share = async (): Promise<number> => {
+    const before = nodes[0]!.stats.requests.get('eth_getBalance') ?? 0;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => call('eth_getBalance', [`0x${String(i).padStart(40, '0')}`, 'latest'])));
+    return (nodes[0]!.stats.requests.get('eth_getBalance') ?? 0) - before;
+  };
+  for (const node of nodes) node.handle('eth_call', () => `0x${'ab'.repeat(100_000)}`);
+
+  nodes[0]!.dropSockets((socket) => socket.calls === 0);
+  await waitUntil('node0 streams on the stand-in, their socket back', async () => (await status())[0]!.streamsOnOwnSocket === false && nodes[0]!.stats.connections === 2, 3000, 5);
+  let oversized = false;
+  for (let i = 0; i < 6 && !oversized; i++) {
+    const sent = nodes[0]!.stats.requests.get('eth_call') ?? 0;
+    const reply = await call('eth_call', [{ to: '0x00000000000000000000000000000000000000aa', data: '0x' }, 'latest']);
+    oversized = (nodes[0]!.stats.requests.get('eth_call') ?? 0) > sent && /larger than/.test(reply.error?.message ?? '');
+  }
+  assert.ok(oversized, 'node0 sent an answer over the limit');
+  await waitUntil('the streams back on their own socket', async () => (await status())[0]!.streamsOnOwnSocket, 5000);
+  assert.ok((await status())[0]!.usable, 'node0 usable in /status');
+  const share = await node0Share();
+  assert.ok(share >= 10, `node0 took ${share} of 40 calls`);
+});
