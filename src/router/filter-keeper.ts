@@ -22,7 +22,7 @@ import { WarningThrottle } from '../runtime/warning-throttle.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
 import { UpstreamFailure } from '../upstream/errors.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { CallContext } from './call-router.js';
@@ -101,7 +101,7 @@ export class FilterKeeper {
     }
     this.#making.set(clientIp, making + 1);
     try {
-      return await this.#make(kind, method, params, caller);
+      return await this.#whileNodesComeBack(() => this.#make(kind, method, params, caller));
     } finally {
       const left = (this.#making.get(clientIp) ?? 1) - 1;
       if (left > 0) this.#making.set(clientIp, left);
@@ -111,7 +111,7 @@ export class FilterKeeper {
 
   async #make(kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const owner = this.#affinity.owner(caller.sessionKey);
-    if (owner === undefined) throw new UpstreamUnavailableError('no upstream available for filters');
+    if (owner === undefined) throw new NoNodeNow('no upstream available for filters');
     try {
       return await this.#makeOn(owner, kind, method, params, caller);
     } catch (error) {
@@ -213,7 +213,9 @@ export class FilterKeeper {
         if (!mayHaveReachedNode(error)) throw new UpstreamUnavailableError(`${method}: upstream ${record.upstream.name}, which holds this filter, is busy (${error.message}); try again shortly`);
       }
     }
-    const missed = await this.#move(record, id, reason, caller);
+    // Moved, not polled again where the poll failed: its answer, lost with the socket, may have
+    // taken the changes the move hands over.
+    const missed = await this.#whileNodesComeBack(() => this.#move(record, id, reason, caller));
     if (method === 'eth_getFilterChanges') return resultReply(this.#withOwed(record, missed));
     // Not this call's to hand over: the next poll's.
     if (missed.length > 0) record.owed = record.owed.length === 0 ? missed : [...record.owed, ...missed];
@@ -244,7 +246,7 @@ export class FilterKeeper {
    */
   async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
     const target = this.#target(record, reason);
-    if (target === undefined) throw new UpstreamUnavailableError(`filter ${id}: upstream ${record.upstream.name} holding it is unavailable, and no other upstream is`);
+    if (target === undefined) throw new NoNodeNow(`filter ${id}: upstream ${record.upstream.name} holding it is unavailable, and no other upstream is`);
     // A node behind the block filter's start has nothing new for it yet: the next poll tries again.
     if (record.cursor?.canMoveTo(target.headNumber) === false) return [];
     return this.#movesTo(target).run(() => this.#makeAgain(record, id, reason, target, caller));
@@ -288,11 +290,35 @@ export class FilterKeeper {
     return missed;
   }
 
-  /** Where the filter goes: the session's node, else any serving one; not back to a node down or unfit. */
+  /**
+   * Where the filter goes: the session's node, else any serving one; not back to a node down or
+   * unfit, unless it is the only one serving again (its sockets closed a moment, with every other
+   * node's or with no other node): made again there, and handed over from where the client was.
+   */
   #target(record: FilterRecord, reason: FilterMoveReason): Upstream | undefined {
     const exclude: ReadonlySet<string> = reason === 'filter_lost' ? new Set() : new Set([record.upstream.name]);
     const owner = this.#affinity.owner(record.sessionKey);
-    return owner !== undefined && !exclude.has(owner.name) ? owner : this.#calls.pick(exclude);
+    const target = owner !== undefined && !exclude.has(owner.name) ? owner : this.#calls.pick(exclude);
+    return target ?? (reason === 'node_down' && this.#pool.isUsable(record.upstream) ? record.upstream : undefined);
+  }
+
+  /**
+   * Runs `step`, and again while it fails for want of a node (NoNodeNow) and some node serves again
+   * within NODE_WAIT_MS, as plain calls wait; at most once per node and once more. Every node's
+   * sockets closing at once (a load balancer restarting, a network blip; each node's close read in
+   * a turn of its own) failed the filter calls in flight with -32050 though the nodes were back
+   * within milliseconds; ethers v6 keeps a failed eth_newFilter for good, and its listener heard
+   * nothing more.
+   */
+  async #whileNodesComeBack<T>(step: () => Promise<T>): Promise<T> {
+    const until = performance.now() + NODE_WAIT_MS;
+    for (let tries = this.#pool.upstreams.length; ; tries--) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof NoNodeNow) || tries === 0 || !(await this.#pool.untilServing(until))) throw error;
+      }
+    }
   }
 
   #usableTarget(record: FilterRecord): boolean {
@@ -395,7 +421,8 @@ export class FilterKeeper {
       return await this.#calls.attempt(upstream, method, params, caller);
     } catch (error) {
       if (!(error instanceof UpstreamFailure)) throw error;
-      throw new UpstreamUnavailableError(
+      const Unavailable = error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED' ? NoNodeNow : UpstreamUnavailableError;
+      throw new Unavailable(
         moving
           ? `the filter's node is gone, and ${method} on ${upstream.name} to make it again failed: ${error.code}`
           : `upstream ${upstream.name} holding the filter is unavailable: ${error.code}`,
@@ -403,6 +430,9 @@ export class FilterKeeper {
     }
   }
 }
+
+/** -32050 for want of a node this moment: its sockets closed under the call, or none serves. */
+class NoNodeNow extends UpstreamUnavailableError {}
 
 /** What a node says of a filter it does not have: false to eth_uninstallFilter, else -32000 "filter not found". */
 function filterGone(method: string): UpstreamReply {

@@ -59,8 +59,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #servedHeads = new Map<Upstream, { head: bigint; at: number }>();
   #timer: NodeJS.Timeout | undefined;
   #evaluateScheduled = false;
-  /** a node left the lists at once (#withdraw): the next evaluation sets them anew */
-  #withdrawn = false;
+  /** nodes that went down since the last evaluation, taken out of use at once (#withdraw) */
+  readonly #withdrawn = new Set<Upstream>();
   /** calls waiting in untilServing, released at close */
   readonly #waiters = new Set<() => void>();
   #closed = false;
@@ -105,19 +105,19 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#bestHead;
   }
 
-  /** Fit for traffic: healthy, not lagging, not stalled. */
+  /** Fit for traffic: healthy, not lagging, not stalled (nor withdrawn since the last judgment). */
   isUsable(upstream: Upstream): boolean {
-    return this.#usableSince.has(upstream);
+    return this.#usableSince.has(upstream) && (this.#withdrawn.size === 0 || !this.#withdrawn.has(upstream));
   }
 
   /** Since when (performance.now()) the node has been usable without a break; undefined when it is not usable. */
   usableSince(upstream: Upstream): number | undefined {
-    return this.#usableSince.get(upstream);
+    return this.isUsable(upstream) ? this.#usableSince.get(upstream) : undefined;
   }
 
   /** Usable and continuously so for at least `ms`. */
   usableFor(upstream: Upstream, ms: number): boolean {
-    const since = this.#usableSince.get(upstream);
+    const since = this.usableSince(upstream);
     return since !== undefined && performance.now() - since >= ms;
   }
 
@@ -295,18 +295,18 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * A node that went down (its sockets closed, its breaker opened) takes no more calls from now
-   * on, though it is judged (logged, 'changed') after the turn's reads with the rest: the calls
-   * its close failed are retried before that, and with both nodes of a blip still serving, their
-   * retries went to the node closed beside it, failed as not connected, and used up their attempts.
-   * The evaluation sets the lists anew from its judgment: a node down only for a moment within the
-   * turn (a 'state' seen between its call socket closing for an oversized answer and its reopening
-   * grace) is back in them, where, left out until the next change, it took no call for good.
+   * A node that went down (its sockets closed, its breaker opened) is out of use from now on (the
+   * lists, isUsable), though it is judged (logged, 'changed') after the turn's reads with the rest:
+   * the calls its close failed are retried before that, and with both nodes of a blip still
+   * serving, their retries went to the node closed beside it, failed as not connected, and used up
+   * their attempts; filters went to it too. The evaluation judges it anew: a node down only for a
+   * moment within the turn (a 'state' seen between its call socket closing for an oversized answer
+   * and its reopening grace) is back, where, left out until the next change, it took no call for good.
    */
   #withdraw(upstream: Upstream): void {
     if (!this.#usable.includes(upstream)) return;
+    this.#withdrawn.add(upstream);
     this.#setServing(this.#usable.filter((other) => other !== upstream));
-    this.#withdrawn = true;
   }
 
   #setServing(usable: readonly Upstream[]): void {
@@ -342,8 +342,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         );
       }
     }
-    if (changed || this.#withdrawn) this.#setServing(this.upstreams.filter((upstream) => this.#usableSince.has(upstream)));
-    this.#withdrawn = false;
+    if (changed || this.#withdrawn.size > 0) this.#setServing(this.upstreams.filter((upstream) => this.#usableSince.has(upstream)));
+    this.#withdrawn.clear();
     // A serving node's head as it is now, lowered too (reverted, or back from a restart): what it
     // leaves behind should it go away. A closed socket's -1 is not a head.
     const now = performance.now();
