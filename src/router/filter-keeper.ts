@@ -21,7 +21,7 @@ import { ownWorkSlots, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
-import { UpstreamFailure } from '../upstream/errors.js';
+import { isSocketGone, UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -421,7 +421,7 @@ export class FilterKeeper {
       return await this.#calls.attempt(upstream, method, params, caller);
     } catch (error) {
       if (!(error instanceof UpstreamFailure)) throw error;
-      const Unavailable = error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED' ? NoNodeNow : UpstreamUnavailableError;
+      const Unavailable = isSocketGone(error) ? NoNodeNow : UpstreamUnavailableError;
       throw new Unavailable(
         moving
           ? `the filter's node is gone, and ${method} on ${upstream.name} to make it again failed: ${error.code}`

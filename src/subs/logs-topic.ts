@@ -24,8 +24,10 @@
  * (mergeable); the books keep only the reorg window, so histories that differ merge once the
  * difference has left it.
  */
-import { isAnswerTooLarge, isLogsRangeRefused } from '../upstream/errors.js';
+import { performance } from 'node:perf_hooks';
+import { isAnswerTooLarge, isLogsRangeRefused, isSocketGone } from '../upstream/errors.js';
 import type { TrackedHead } from '../upstream/head.js';
+import { NODE_WAIT_MS } from '../upstream/pool.js';
 import { ChainCursor, type AdvanceResult } from './chain-cursor.js';
 import type { ClientSubscription, Group, Removal } from './group.js';
 import type { HeadFeed, HeadListener } from './head-feed.js';
@@ -100,12 +102,36 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
    * was taken for the start block and its logs withheld as from before the subscription; when the
    * node's logs stream was being made again at that moment (its socket dropped), or the
    * subscription moved to another node before it was anchored, they were never sent. Not asked
-   * when the stream is under way: the subscription joins it at its head. Should the node not
-   * answer, the anchor is asked for after the reply (#anchor).
+   * when the stream is under way: the subscription joins it at its head.
+   *
+   * Its sockets away (closed as it was asked: a blip), the head is waited for (#currentHead); away
+   * longer, the last head it sent is no later than the head at the reply. Knowing none, the
+   * subscribe fails (and is tried again, as a subscribe on a node failing under it is) rather than
+   * start past blocks mined after its reply. A node that answers without a head is asked again
+   * after the reply (#anchor).
    */
   override async startHead(): Promise<TrackedHead | undefined> {
     if (this.mainStarted) return undefined;
-    return (await this.calls.latest().catch(() => null)) ?? undefined;
+    try {
+      return (await this.#currentHead()) ?? undefined;
+    } catch (error) {
+      const last = this.upstream.lastSentHead;
+      if (last !== undefined) return last;
+      if (isSocketGone(error)) throw error;
+      return undefined;
+    }
+  }
+
+  /** The node's current head, waited for up to NODE_WAIT_MS while its sockets are away (closed as it was asked: a blip). */
+  async #currentHead(): Promise<TrackedHead | null> {
+    const until = performance.now() + NODE_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.calls.latest();
+      } catch (error) {
+        if (!isSocketGone(error) || !(await this.upstream.untilConnected(until))) throw error;
+      }
+    }
   }
 
   protected freshState(): GroupState {

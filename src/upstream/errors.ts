@@ -34,6 +34,11 @@ export class UpstreamFailure extends Error {
   }
 }
 
+/** The call failed for its node's sockets: closed under it, or none open when it went (a blip, a node going down). */
+export function isSocketGone(error: unknown): boolean {
+  return error instanceof UpstreamFailure && (error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED');
+}
+
 /** The node's answer was over limits.maxAnswerBytes: every node would send it, and close its socket on it. */
 export function isAnswerTooLarge(error: unknown): boolean {
   return error instanceof UpstreamFailure && error.code === 'EVMUX_ANSWER_TOO_LARGE';

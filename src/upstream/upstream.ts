@@ -12,7 +12,7 @@ import { redactUrl } from '../log.js';
 import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
-import { NodeRpcError, UpstreamFailure, type UpstreamFailureCode } from './errors.js';
+import { isSocketGone, NodeRpcError, UpstreamFailure } from './errors.js';
 import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
@@ -110,6 +110,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #probeTimer: NodeJS.Timeout | undefined;
   #probing = false;
   #head: TrackedHead | undefined;
+  /** the last head its stream brought, kept when its sockets close (which clear #head) */
+  #lastSentHead: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = performance.now();
   /** when the node last said what its head is (a stream head, a probe's answer), performance.now() */
@@ -207,6 +209,23 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     return this.#connections.some((connection) => connection.isOpen);
   }
 
+  /** Resolves true once a call socket is open (at once if one is), false at `until` (performance.now()) or at close. */
+  untilConnected(until: number): Promise<boolean> {
+    if (this.connected || this.#closed || until <= performance.now()) return Promise.resolve(this.connected);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        resolve(this.connected);
+      };
+      const onState = (): void => {
+        if (this.connected || this.#closed) done();
+      };
+      const timer = setTimeout(done, until - performance.now());
+      this.on('state', onState);
+    });
+  }
+
   /**
    * Connected (or reconnecting right after evmux closed a socket for an answer over
    * limits.maxAnswerBytes), passing probes, breaker not open. Lag and stall are judged by the pool.
@@ -230,6 +249,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   get head(): TrackedHead | undefined {
     return this.#head;
+  }
+
+  /**
+   * The last head the node's stream brought, kept when its sockets close (`head` is then cleared:
+   * the node may come back with a shorter chain). What a new logs subscription answered while the
+   * node was away starts at: no later than the head when its client was answered.
+   */
+  get lastSentHead(): TrackedHead | undefined {
+    return this.#lastSentHead;
   }
 
   /** Best known head height (from newHeads or probes); -1 when unknown. */
@@ -504,7 +532,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#headLearnedAt = performance.now();
     this.#headReported = false;
     this.#noteHeadNumber(head.number);
-    this.#head = head;
+    this.#head = this.#lastSentHead = head;
     this.emit('head', head);
   }
 
@@ -615,9 +643,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 }
 
-/** Failures of a call for its node's sockets: closed under it, or none open when it went. */
-const SOCKET_GONE: ReadonlySet<UpstreamFailureCode> = new Set(['EVMUX_SOCKET_CLOSED', 'EVMUX_NOT_CONNECTED']);
-
 /** One call holding a slot on its node: settles the node's bookkeeping, then passes the outcome on. */
 class SlotHolder implements ReplySink {
   readonly #started = performance.now();
@@ -641,7 +666,7 @@ class SlotHolder implements ReplySink {
     // (#onConnectionClose): counted per call, one blip with five calls in flight opened the breaker.
     // So are the calls that found no socket open after it: retried from the node closed beside it,
     // or let out of the queue, on both nodes of a blip they opened the breakers.
-    this.#settled(failure !== undefined && (!failure.blamesNode || SOCKET_GONE.has(failure.code)) ? 'blameless' : 'failed', timedOut);
+    this.#settled(failure !== undefined && (!failure.blamesNode || isSocketGone(failure)) ? 'blameless' : 'failed', timedOut);
     this.#sink.reject(error);
   }
 }

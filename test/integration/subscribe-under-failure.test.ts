@@ -71,3 +71,82 @@ test("the node's subscription socket drops under pending subscribes: they are ma
   node.advance(1);
   for (const { client, id } of results) await waitUntil(`${client.label}'s log`, () => client.logs(id!).length === 1, 5000);
 });
+
+test('every node closes during the head read before a logs subscription is answered: the answer waits for them, and the next block\'s log comes', async (t) => {
+  // The head read anchors the stream at the head the client is answered at. Failed with the
+  // sockets, it was made again after the reply, once the nodes were back: past the block mined
+  // meanwhile, whose log was never sent.
+  const { nodes, evmux } = await setup(t, 2);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const count = (method: string): number => nodes.reduce((sum, node) => sum + (node.stats.requests.get(method) ?? 0), 0);
+  const [subscribesBefore, readsBefore] = [count('eth_subscribe'), count('eth_getBlockByNumber')];
+  for (const node of nodes) node.latencyMs = SLOW_MS;
+  const reply = client.subscribe(['logs', { address: address(0) }]);
+  await waitUntil('the head read after the upstream subscribe', () => count('eth_subscribe') > subscribesBefore && count('eth_getBlockByNumber') > readsBefore, 5000, 2);
+  await sleep(20);
+  for (const node of nodes) {
+    node.latencyMs = 0;
+    node.dropConnections();
+  }
+  const id = await reply;
+  const answeredAt = nodes[0]!.head.number;
+  for (let i = 0; i < 3; i++) {
+    for (const node of nodes) node.addLog({ address: address(0), data: '0x01' });
+    for (const node of nodes) node.advance(1);
+    await sleep(50);
+  }
+  await waitUntil('three logs', () => client.logs(id).length >= 3, 5000);
+  assert.deepEqual(client.logs(id).map((log) => BigInt(log.blockNumber)), [answeredAt + 1n, answeredAt + 2n, answeredAt + 3n], 'each block mined after the answer, once');
+});
+
+test('every node stays away during the head read before a logs subscription is answered: it fails, rather than start past blocks mined after its answer', async (t) => {
+  const { nodes, evmux } = await setup(t, 1);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const node = nodes[0]!;
+  const [subscribesBefore, readsBefore] = [subscribes(node), node.stats.requests.get('eth_getBlockByNumber') ?? 0];
+  node.latencyMs = SLOW_MS;
+  const reply = client.subscribe(['logs', { address: address(0) }]).then(() => 'answered', (error: Error) => error.message);
+  await waitUntil('the head read after the upstream subscribe', () => subscribes(node) > subscribesBefore && (node.stats.requests.get('eth_getBlockByNumber') ?? 0) > readsBefore, 5000, 2);
+  await sleep(20);
+  node.latencyMs = 0;
+  node.acceptConnections = false;
+  node.dropConnections();
+  // No head ever came on its stream (a quiet chain): evmux knows no head to start at.
+  assert.match(await reply, /-32050|no upstream available/);
+});
+
+test('every node stays away during the head read, after a head came on its stream: the subscription starts at that head, and the blocks mined while it was away come once it is back', async (t) => {
+  const { nodes, evmux } = await setup(t, 1);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const node = nodes[0]!;
+  // Another client's newHeads stream brings evmux the node's heads.
+  const watcher = await StreamClient.open(evmux.wsUrl, 'watcher');
+  t.after(() => watcher.close());
+  const heads = await watcher.subscribe(['newHeads']);
+  await watcher.first(heads);
+  node.advance(1);
+  const lastSent = node.head.number;
+  await waitUntil('the head on the stream', () => watcher.tip(heads) === lastSent, 5000);
+  const [subscribesBefore, readsBefore] = [subscribes(node), node.stats.requests.get('eth_getBlockByNumber') ?? 0];
+  node.latencyMs = SLOW_MS;
+  const reply = client.subscribe(['logs', { address: address(0) }]);
+  await waitUntil('the head read after the upstream subscribe', () => subscribes(node) > subscribesBefore && (node.stats.requests.get('eth_getBlockByNumber') ?? 0) > readsBefore, 5000, 2);
+  await sleep(20);
+  node.latencyMs = 0;
+  node.acceptConnections = false;
+  node.dropConnections();
+  const id = await reply;
+  for (let i = 0; i < 2; i++) {
+    node.addLog({ address: address(0), data: '0x01' });
+    node.advance(1);
+  }
+  node.acceptConnections = true;
+  node.addLog({ address: address(0), data: '0x01' });
+  await waitUntil('the node back', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 1, 10_000);
+  node.advance(1);
+  await waitUntil('three logs', () => client.logs(id).length >= 3, 5000);
+  assert.deepEqual(client.logs(id).map((log) => BigInt(log.blockNumber)), [lastSent + 1n, lastSent + 2n, lastSent + 3n], 'each block mined after the answer, once');
+});
