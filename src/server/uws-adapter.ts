@@ -214,6 +214,24 @@ const ALLOWED_METHODS = { allow: 'GET, HEAD, POST, OPTIONS' } as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /**
+ * The headers of `names` a request has, each with every line of it joined as RFC 9110 joins a
+ * field's lines (", "). A proxy that appends its own line (HAProxy's `option forwardfor`) puts it
+ * after one the client may have sent; read with getHeader, which gives the first line only, the
+ * client's own X-Forwarded-For was believed, and it named any address it liked: past every per-IP
+ * limit, or a victim's address used up.
+ */
+function headersNamed(req: uWS.HttpRequest, names: readonly string[]): Record<string, string> {
+  let headers = NO_HEADERS;
+  req.forEach((name, value) => {
+    if (value === '' || !names.includes(name)) return;
+    if (headers === NO_HEADERS) headers = {};
+    const before = headers[name];
+    headers[name] = before === undefined ? value : `${before}, ${value}`;
+  });
+  return headers;
+}
+
+/**
  * One HTTP request as the gateway sees it, and whether its response may still be written (uWS throws
  * on a response that was aborted or already answered). A class rather than closures over locals:
  * what a request allocates outlives it in the young generation far more often when it hangs off
@@ -236,13 +254,7 @@ class HttpExchange implements PostExchange {
     this.#state = state;
     this.path = req.getUrl();
     this.query = req.getQuery() ?? '';
-    this.headers = NO_HEADERS;
-    for (const name of names) {
-      const value = req.getHeader(name);
-      if (value === '') continue;
-      if (this.headers === NO_HEADERS) this.headers = {};
-      this.headers[name] = value;
-    }
+    this.headers = names.length === 0 ? NO_HEADERS : headersNamed(req, names);
   }
 
   get ip(): string {

@@ -131,6 +131,23 @@ await test('proxy-protocol from an untrusted peer: the PROXY header is ignored',
   assert.match(third, /too many connections from 127\.0\.0\.1/);
 });
 
+for (const header of ['x-forwarded-for', 'forwarded']) {
+  await test(`trusted proxy (${header}): a line the proxy appends after the client's own is read, not the client's`, async (t) => {
+    // HAProxy's `option forwardfor` adds a line of its own at the end, after any the client sent.
+    const evmux = await rig(t, ['127.0.0.1'], header);
+    const hop = (address: string): string => (header === 'forwarded' ? `Forwarded: for=${address}` : `X-Forwarded-For: ${address}`);
+    const upgrade = (spoofed: string, client: string): Promise<string> =>
+      rawRequest(t, evmux, Buffer.alloc(0), UPGRADE.replace('\r\n\r\n', `\r\n${hop(spoofed)}\r\n${hop(client)}\r\n\r\n`));
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push(statusOf(await upgrade(`6.6.6.${i}`, '203.0.113.1')));
+    assert.deepEqual(statuses, [101, 101, 429, 429], 'one client, whatever it wrote itself: 2 of 4 within the limit');
+    // Nor can a client use up another's connections by writing that one's address.
+    assert.equal(statusOf(await upgrade('198.51.100.7', '203.0.113.2')), 101);
+    assert.equal(statusOf(await upgrade('198.51.100.7', '203.0.113.2')), 101);
+    assert.equal(statusOf(await upgrade('203.0.113.9', '198.51.100.7')), 101, "the named victim's own first connection");
+  });
+}
+
 test('on a dual-stack listener (host "::") an IPv4 client is named by its IPv4 address, not in IPv4-mapped IPv6 form', async (t) => {
   const node = await FakeNode.start({ seed: 'proxy-client-ip' });
   t.after(() => node.close());
