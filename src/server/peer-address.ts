@@ -1,24 +1,50 @@
 /**
- * A peer address as uWebSockets.js writes it, made the way it is written everywhere else. uWS
- * writes IPv6 addresses in full (`0000:0000:0000:0000:0000:0000:0000:0001`), and on a dual-stack
- * listener (`host: "::"`) an IPv4 client as an IPv4-mapped address in that form
- * (`0000:0000:0000:0000:0000:ffff:7f00:0001`): errors, logs and session keys then named ::1 and
- * 127.0.0.1 that way. An IPv4-mapped address is written as the IPv4 address it is, any other IPv6
- * address in its short form (RFC 5952: no leading zeros, the longest run of zero groups as `::`).
- * A proxy on a dual-stack socket names a client the short mapped way (`::ffff:203.0.113.9`, as
- * Node writes it): that too is the IPv4 address, so one client has one address however it came.
+ * A client address written one way, however it came. uWebSockets.js writes IPv6 addresses in full
+ * (`0000:0000:0000:0000:0000:0000:0000:0001`), and on a dual-stack listener (`host: "::"`) an IPv4
+ * client as an IPv4-mapped address in that form (`0000:0000:0000:0000:0000:ffff:7f00:0001`); a
+ * proxy on a dual-stack socket names a client the short mapped way (`::ffff:203.0.113.9`, as Node
+ * writes it), and proxies in Java write every group (`2001:db8:0:0:0:0:0:5`). Errors, logs,
+ * session keys and per-IP limits named one client several ways, each a client of its own. An
+ * IPv4-mapped address is written as the IPv4 address it is, any other IPv6 address in its short
+ * form (RFC 5952: lower case, no leading zeros, the longest run of zero groups as `::`). Anything
+ * else (IPv4, a zone id, not an address) is left as it is.
  */
-const MAPPED_PREFIX = '0000:0000:0000:0000:0000:ffff:';
-/** eight groups of four hex digits and seven colons */
-const FULL_LENGTH = 39;
 const FULL_IPV6 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/;
-
-const SHORT_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+const GROUP = /^[0-9a-f]{1,4}$/;
+const DOTTED_TAIL = /(?:^|:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export function plainAddress(address: string): string {
-  if (address.length !== FULL_LENGTH || !FULL_IPV6.test(address)) return SHORT_MAPPED.exec(address)?.[1] ?? address;
-  const groups = address.split(':').map((group) => parseInt(group, 16));
-  if (address.startsWith(MAPPED_PREFIX)) {
+  if (!address.includes(':')) return address;
+  // uWS's own form, the common case: no parsing beyond the groups.
+  const groups = FULL_IPV6.test(address) ? address.split(':').map((group) => parseInt(group, 16)) : groupsOf(address.toLowerCase());
+  return groups === undefined ? address : written(groups);
+}
+
+/** The eight groups of an IPv6 address in any of its written forms; undefined when it is not one. */
+function groupsOf(address: string): number[] | undefined {
+  let text = address;
+  const tail: number[] = [];
+  const dotted = DOTTED_TAIL.exec(text);
+  if (dotted !== null) {
+    const bytes = dotted.slice(1).map(Number);
+    if (bytes.some((byte) => byte > 255)) return undefined;
+    tail.push((bytes[0]! << 8) | bytes[1]!, (bytes[2]! << 8) | bytes[3]!);
+    // Keep the colon of a `::` before the IPv4 part; drop a single one.
+    text = text.slice(0, dotted.index + (text.endsWith(`::${dotted[0]!.slice(1)}`) ? 1 : 0));
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const [head, rest] = halves.map((half) => (half === '' ? [] : half.split(':'))) as [string[], string[] | undefined];
+  const written = [...head, ...(rest ?? [])];
+  if (!written.every((group) => GROUP.test(group))) return undefined;
+  const zeros = 8 - written.length - tail.length;
+  if (rest === undefined ? zeros !== 0 : zeros < 1) return undefined;
+  const numbers = (list: string[]): number[] => list.map((group) => parseInt(group, 16));
+  return [...numbers(head), ...new Array<number>(rest === undefined ? 0 : zeros).fill(0), ...numbers(rest ?? []), ...tail];
+}
+
+function written(groups: number[]): string {
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
     const [high, low] = [groups[6]!, groups[7]!];
     return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
   }
