@@ -105,7 +105,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
    * when the stream is under way: the subscription joins it at its head.
    *
    * Its sockets away (closed as it was asked: a blip), the head is waited for (#currentHead); away
-   * longer, the last head it sent is no later than the head at the reply. Knowing none, the
+   * longer, the head its stream had when they closed (Upstream.headAtClose). Knowing none, the
    * subscribe fails (and is tried again, as a subscribe on a node failing under it is) rather than
    * start past blocks mined after its reply. A node that answers without a head is asked again
    * after the reply (#anchor).
@@ -115,10 +115,10 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     try {
       return (await this.#currentHead()) ?? undefined;
     } catch (error) {
-      const last = this.upstream.lastSentHead;
+      if (!isSocketGone(error)) return undefined;
+      const last = this.upstream.headAtClose;
       if (last !== undefined) return last;
-      if (isSocketGone(error)) throw error;
-      return undefined;
+      throw error;
     }
   }
 

@@ -143,6 +143,11 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.#until(() => this.#serving.length > 0, until);
   }
 
+  /** Resolves true once `upstream` is usable (at once if it is), false at `until` or at close. */
+  untilUsable(upstream: Upstream, until: number): Promise<boolean> {
+    return this.#until(() => this.isUsable(upstream), until);
+  }
+
   /**
    * The highest head of the serving nodes and of those that served in the last HIGHEST_SEEN_MS
    * (a node that went away: a block up to its head exists, and a node that lacks it is behind). Not

@@ -110,8 +110,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #probeTimer: NodeJS.Timeout | undefined;
   #probing = false;
   #head: TrackedHead | undefined;
-  /** the last head its stream brought, kept when its sockets close (which clear #head) */
-  #lastSentHead: TrackedHead | undefined;
+  /** the head its stream had brought when all its sockets last closed, if the node had none later; until one opens */
+  #headAtClose: TrackedHead | undefined;
   #headNumber = -1n;
   #headChangedAt = performance.now();
   /** when the node last said what its head is (a stream head, a probe's answer), performance.now() */
@@ -221,7 +221,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       const onState = (): void => {
         if (this.connected || this.#closed) done();
       };
-      const timer = setTimeout(done, until - performance.now());
+      const timer = setTimeout(done, until - performance.now()).unref();
       this.on('state', onState);
     });
   }
@@ -252,12 +252,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   /**
-   * The last head the node's stream brought, kept when its sockets close (`head` is then cleared:
-   * the node may come back with a shorter chain). What a new logs subscription answered while the
-   * node was away starts at: no later than the head when its client was answered.
+   * While every socket of the node is closed: the head its stream had brought when they closed,
+   * if the node was known to have none later (`head` is cleared then: the node may come back with a
+   * shorter chain). What a new logs subscription answered while the node is away starts at. Not a
+   * head from before a quiet spell of its stream (no client followed it, and probes saw the node
+   * move on): a subscription started there was sent the logs of 40 blocks from before it.
    */
-  get lastSentHead(): TrackedHead | undefined {
-    return this.#lastSentHead;
+  get headAtClose(): TrackedHead | undefined {
+    return this.#headAtClose;
   }
 
   /** Best known head height (from newHeads or probes); -1 when unknown. */
@@ -493,6 +495,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   #onConnectionOpen(): void {
+    this.#headAtClose = undefined;
     for (const send of this.#reopenWaiters.splice(0)) send();
     this.#dispatchSoon();
     void this.#probe().catch(() => {});
@@ -512,6 +515,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       this.#downForSockets = true;
       // It may come back with a shorter chain (restarted, resyncing), which probes that only ever
       // raise the head would never notice: learn its head anew.
+      this.#headAtClose = this.#head !== undefined && this.#head.number >= this.#headNumber ? this.#head : undefined;
       this.#head = undefined;
       this.#headNumber = -1n;
     }
@@ -532,7 +536,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#headLearnedAt = performance.now();
     this.#headReported = false;
     this.#noteHeadNumber(head.number);
-    this.#head = this.#lastSentHead = head;
+    this.#head = head;
     this.emit('head', head);
   }
 

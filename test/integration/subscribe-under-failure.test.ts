@@ -150,3 +150,46 @@ test('every node stays away during the head read, after a head came on its strea
   await waitUntil('three logs', () => client.logs(id).length >= 3, 5000);
   assert.deepEqual(client.logs(id).map((log) => BigInt(log.blockNumber)), [lastSent + 1n, lastSent + 2n, lastSent + 3n], 'each block mined after the answer, once');
 });
+
+test("every node stays away during the head read, its heads not followed since blocks were mined: the subscription does not start at the old head", async (t) => {
+  const node = await FakeNode.start({ seed: 'subscribe-failure', startHeight: 100 });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url], { subscriptions: { gracePeriodMs: 100 }, health: { probeIntervalMs: 100 } });
+  t.after(() => evmux.close());
+  await waitUntil('the node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 1, 10_000);
+  // A client follows the node's heads for a while, then leaves: its stream is released.
+  const watcher = await StreamClient.open(evmux.wsUrl, 'watcher');
+  const heads = await watcher.subscribe(['newHeads']);
+  node.advance(1);
+  await waitUntil('the head on the stream', () => watcher.tip(heads) === node.head.number, 5000);
+  watcher.close();
+  await waitUntil('the head stream released', () => Promise.resolve(node.stats.liveSubscriptions === 0), 5000);
+  for (let i = 0; i < 5; i++) {
+    node.addLog({ address: address(0), data: '0x01' });
+    node.advance(1);
+  }
+  await waitUntil('a probe saw the blocks', async () => (JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ head: string }> }).upstreams[0]!.head === String(node.head.number), 5000);
+
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const [subscribesBefore, readsBefore] = [subscribes(node), node.stats.requests.get('eth_getBlockByNumber') ?? 0];
+  node.latencyMs = SLOW_MS;
+  const reply = client.subscribe(['logs', { address: address(0) }]).then((id) => id, (error: Error) => error);
+  await waitUntil('the head read after the upstream subscribe', () => subscribes(node) > subscribesBefore && (node.stats.requests.get('eth_getBlockByNumber') ?? 0) > readsBefore, 5000, 2);
+  await sleep(20);
+  const subscribedAt = node.head.number;
+  node.latencyMs = 0;
+  node.acceptConnections = false;
+  node.dropConnections();
+  const outcome = await reply;
+  node.acceptConnections = true;
+  if (outcome instanceof Error) {
+    assert.match(outcome.message, /-32050/);
+    return;
+  }
+  await waitUntil('the node back', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 1, 10_000);
+  node.addLog({ address: address(0), data: '0x01' });
+  node.advance(1);
+  await waitUntil('a log', () => client.logs(outcome).length > 0, 5000);
+  assert.deepEqual(client.logs(outcome).map((log) => BigInt(log.blockNumber)).filter((number) => number <= subscribedAt), [], 'no log of a block from before the subscribe');
+});
