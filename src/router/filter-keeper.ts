@@ -52,9 +52,6 @@ export interface FilterCalls {
 
 type Settings = Pick<Config, 'subscriptions' | 'limits'>;
 
-/** How long a node filter left behind by a move waits for its node to be back to be uninstalled: geth and anvil forget an unpolled filter after 5 minutes. */
-const LEFT_BEHIND_MS = 5 * 60_000;
-
 /** How often idle filters are looked for (FilterKeeper.#sweep). */
 const SWEEP_MS = 60_000;
 
@@ -285,28 +282,19 @@ export class FilterKeeper {
       void this.#calls.attempt(target, 'eth_uninstallFilter', [nodeId], caller).catch(() => {});
       throw error;
     }
-    // The node filter left behind goes: left, it would keep matching, and the client's id, which
-    // names it, would reach it once evmux forgets the filter. Not when the node lost it (restarted:
-    // a node that counts its ids from 1 again may have given the id to another filter, or the new
-    // one the same id), nor when that node gave its id to another filter (lost): that one is not
-    // the client's to end.
-    if (reason !== 'filter_lost' && !record.lost && !(from === target && nodeId === record.nodeId)) this.#uninstallLeftBehind(from, record.nodeId, caller);
+    // The node filter left behind goes, where the node can still be asked: left, it would keep
+    // matching, and the client's id, which names it, would reach it once evmux forgets the filter.
+    // Not on the same node, nor on one whose sockets closed since (either may have restarted, and
+    // a node that counts its ids from 1 again, as Nethermind does, may have given the id to
+    // another filter: asked once it was back, evmux ended other clients' new filters).
+    // Nor when that node gave its id to another filter (lost): that one is not the client's to end.
+    if (from !== target && from.connected && !record.lost) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
     this.#book.moved(id, record, target, nodeId);
     record.cursor?.replayed(missed, through);
     this.#telemetry.filterMoved(record.kind, reason, missed.length);
     // Per filter at debug: a node that goes away takes every filter it holds, and they move as they are polled.
     this.#logger.debug({ filter: id, kind: record.kind, from: from.name, to: target.name, reason, replayed: missed.length }, 'filter made again on another node');
     return missed;
-  }
-
-  /**
-   * Uninstall a node filter a move left behind on `from`, at once, or once one of its sockets is
-   * open again within LEFT_BEHIND_MS (its sockets closed a moment: a blip) and it can be asked.
-   */
-  #uninstallLeftBehind(from: Upstream, nodeId: string, caller: Caller): void {
-    const uninstall = (): void => void this.#calls.attempt(from, 'eth_uninstallFilter', [nodeId], caller).catch(() => {});
-    if (from.connected) uninstall();
-    else void from.untilConnected(performance.now() + LEFT_BEHIND_MS).then((back) => back && uninstall());
   }
 
   /**

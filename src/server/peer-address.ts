@@ -11,7 +11,9 @@
  */
 const FULL_IPV6 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/;
 const GROUP = /^[0-9a-f]{1,4}$/;
-const DOTTED_TAIL = /(?:^|:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+/** an IPv4 address's octet as written in an IPv6 address's last 32 bits: 0 to 255, no leading zeros */
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const DOTTED_TAIL = new RegExp(`(?:^|:)${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
 export function plainAddress(address: string): string {
   if (!address.includes(':')) return address;
@@ -27,7 +29,6 @@ function groupsOf(address: string): number[] | undefined {
   const dotted = DOTTED_TAIL.exec(text);
   if (dotted !== null) {
     const bytes = dotted.slice(1).map(Number);
-    if (bytes.some((byte) => byte > 255)) return undefined;
     tail.push((bytes[0]! << 8) | bytes[1]!, (bytes[2]! << 8) | bytes[3]!);
     // Keep the colon of a `::` before the IPv4 part; drop a single one.
     text = text.slice(0, dotted.index + (text.endsWith(`::${dotted[0]!.slice(1)}`) ? 1 : 0));

@@ -135,38 +135,6 @@ test('an ethers v6 event listener whose eth_newFilter was in flight at a blip he
   assert.equal(heard, 5);
 });
 
-test("a poll in flight when its node's sockets close moves the filter, and the node filter left behind is uninstalled once that node is back", async (t) => {
-  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'filter-left-behind' })));
-  t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const installed = nodes.map(() => new Set<string>());
-  // What each node holds: made, less uninstalled.
-  for (const [i, node] of nodes.entries()) {
-    let made = 0;
-    node.handle('eth_newBlockFilter', () => {
-      const id = `0x${(++made).toString(16)}`;
-      installed[i]!.add(id);
-      return id;
-    });
-    node.handle('eth_uninstallFilter', (params) => installed[i]!.delete(String(params[0])));
-    node.handle('eth_getFilterChanges', () => []);
-  }
-  const evmux = await startGateway(nodes.map((node) => node.url));
-  t.after(() => evmux.close());
-  await waitUntil('every node usable', () => allUsable(evmux, nodes.length), 5_000);
-  const filter = (await call(evmux, 'eth_newBlockFilter'))['result'] as string;
-  const holder = installed.findIndex((ids) => ids.size === 1);
-  assert.ok(holder >= 0, 'one node holds the filter');
-
-  nodes[holder]!.latencyMs = 400;
-  const poll = call(evmux, 'eth_getFilterChanges', [filter]);
-  await sleep(150);
-  nodes[holder]!.latencyMs = 0;
-  nodes[holder]!.dropConnections();
-  assert.deepEqual((await poll)['result'], [], 'the poll answered from the other node');
-  assert.equal(installed[1 - holder]!.size, 1, 'the filter made again on the other node');
-  await waitUntil('the node filter left behind uninstalled', () => Promise.resolve(installed[holder]!.size === 0), 5_000);
-});
-
 test('a poll made while every node is away waits for its own node, which keeps the filter', async (t) => {
   const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'filter-kept' })));
   t.after(() => Promise.all(nodes.map((node) => node.close())));

@@ -35,7 +35,7 @@ test('one IPv6 address however a proxy wrote it is written one way', () => {
 });
 
 test('other addresses are left as they are', () => {
-  for (const address of ['127.0.0.1', '::1', '2001:db8::5', '', '0000:0000:0000:0000:0000:ffff:zzzz:0001', 'fe80::1%lo', '1::2::3', ':::', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '::ffff:1.2.3.256', '12345::1', 'unknown']) {
+  for (const address of ['127.0.0.1', '::1', '2001:db8::5', '', '0000:0000:0000:0000:0000:ffff:zzzz:0001', 'fe80::1%lo', '1::2::3', ':::', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '::ffff:1.2.3.256', '::ffff:010.0.0.1', '::FFFF:01.02.03.04', '1:2:3:4:5:6:01.2.3.4', '12345::1', 'unknown']) {
     assert.equal(plainAddress(address), address, address);
   }
 });
