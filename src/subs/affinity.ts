@@ -77,8 +77,10 @@ export class SessionAffinity {
       // Everyone usable is still in hold-down (all nodes were down): better a fresh node than none,
       // the one usable longest. Each node back in turn taking its keys at once made sessions move
       // three times instead of once: to it, back to the first node when that one's hold-down ended,
-      // and to it again when its own did.
-      this.#longestUsable((candidate) => serves(candidate) && !this.#faulty.has(this.#pool.byName(candidate)!)) ??
+      // and to it again when its own did. A primary first: a fallback back a few ms sooner kept
+      // every session for the primary's whole hold-down.
+      this.#longestUsable((candidate) => this.#fit(candidate, serves) && this.#pool.byName(candidate)!.role === 'primary') ??
+      this.#longestUsable((candidate) => this.#fit(candidate, serves)) ??
       // and a node with a suspect stream is still better than no node at all.
       this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate));
     return name === undefined ? undefined : this.#pool.byName(name);
@@ -141,6 +143,11 @@ export class SessionAffinity {
     } else if (this.#faulty.delete(upstream)) {
       this.#clearedAt.set(upstream, performance.now());
     }
+  }
+
+  /** Takes what `serves` says it serves, and its streams are not suspect. */
+  #fit(name: string, serves: (name: string) => boolean): boolean {
+    return serves(name) && !this.#faulty.has(this.#pool.byName(name)!);
   }
 
   /** Of the usable nodes `accept` takes, the one usable since the earliest. */

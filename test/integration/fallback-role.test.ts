@@ -6,6 +6,7 @@
  * stream is then checked against the canonical chain.
  */
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
@@ -131,4 +132,32 @@ test('with every node well, a null read of the next block asks no fallback for a
     assert.equal(answer.result, null, JSON.stringify(answer));
   }
   assert.equal((fallback.stats.requests.get('eth_getBlockByNumber') ?? 0) - before, 0, 'the fallback was asked');
+});
+
+test('every node away a moment, the fallback back first: the streams go to the primary once it is back, not after its hold-down', async (t) => {
+  // After every node was down, the first back takes the sessions at once (each taking its own when
+  // its hold-down ended moved them three times); a fallback back a few ms before the primary kept
+  // every stream for the primary's whole hold-down (5 s), with the primary usable.
+  const primary = await FakeNode.start({ seed: 'fallback-first', blockTimeMs: 100 });
+  const fallback = await FakeNode.start({ seed: 'fallback-first', blockTimeMs: 100 });
+  t.after(() => Promise.all([primary.close(), fallback.close()]));
+  const gateway = await startGateway([{ name: 'primary', url: primary.url }, { name: 'fallback', url: fallback.url, role: 'fallback' }], {}, { logLevel: 'warn' });
+  t.after(() => gateway.close());
+  const client = await StreamClient.open(gateway.wsUrl, 'client');
+  t.after(() => client.close());
+  const id = await client.subscribe(['newHeads']);
+  await client.first(id);
+  await waitUntil('the stream on the primary', () => Promise.resolve(primary.stats.liveSubscriptions === 1), 5000);
+
+  primary.acceptConnections = false;
+  primary.dropConnections();
+  fallback.dropConnections();
+  await waitUntil('the stream on the fallback', () => Promise.resolve(fallback.stats.liveSubscriptions === 1), 5000);
+  primary.acceptConnections = true;
+  const back = performance.now();
+  await waitUntil('the stream back on the primary', () => Promise.resolve(primary.stats.liveSubscriptions === 1), 5000);
+  assert.ok(performance.now() - back < 1000, `back on the primary ${Math.round(performance.now() - back)} ms after it took connections again`);
+  const tip = client.tip(id);
+  await waitUntil('heads go on', () => client.tip(id) >= tip + 3n, 5000);
+  assert.deepEqual(client.foreign, [], 'one id throughout');
 });
