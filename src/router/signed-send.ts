@@ -111,23 +111,36 @@ export class SignedSend {
         }
       }
     }
-    if (mayHaveIt && answersHash && !isReply(lastError)) return this.#unanswered(method, raw, lastError as UpstreamFailure, caller);
+    if (mayHaveIt && answersHash && !isReply(lastError)) return this.#unanswered(method, raw, lastError as UpstreamFailure, tried, caller);
     return giveUp(method, lastError);
   }
 
   /**
    * No node answered a signed transaction, but one may have taken it: every node timed out, say,
    * each with it in its pool. "Failed" would be wrong, and a wallet told so asks for a fresh nonce
-   * and pays twice. So a node is asked for it by hash (any serving node: a node passes what it
-   * takes on to its peers): the client gets the hash if one has it, else an error that says the
-   * transaction may have been taken and names its hash.
+   * and pays twice. So the nodes it went to are asked for it by hash, and a serving node (a node
+   * passes what it takes on to its peers), each once it is usable: their sockets may have closed
+   * under the send (a blip), and a node back 50 ms later with it in its pool was never asked. The
+   * client gets the hash if one has it, else an error that says the transaction may have been
+   * taken and names its hash.
    */
-  async #unanswered(method: string, raw: string, failure: UpstreamFailure, caller: CallContext): Promise<UpstreamReply> {
+  async #unanswered(method: string, raw: string, failure: UpstreamFailure, tried: ReadonlySet<string>, caller: CallContext): Promise<UpstreamReply> {
     const hash = keccak256(raw as `0x${string}`);
-    const upstream = this.#picker.pick(new Set());
-    const timeout = Math.min(this.#timeouts.timeoutOf('eth_getTransactionByHash'), UNANSWERED_SEND_CHECK_MS);
-    const found = upstream === undefined ? undefined : await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
-    if (found !== undefined && found.error === undefined && !isNullResult(found)) return resultReply(hash);
+    const until = performance.now() + UNANSWERED_SEND_CHECK_MS;
+    const nodes = new Set<Upstream>();
+    for (const name of tried) {
+      const upstream = this.#pool.byName(name);
+      if (upstream !== undefined) nodes.add(upstream);
+    }
+    const serving = this.#picker.pick(new Set());
+    if (serving !== undefined) nodes.add(serving);
+    const has = async (upstream: Upstream): Promise<boolean> => {
+      if (!(await this.#pool.untilUsable(upstream, until))) return false;
+      const timeout = Math.min(this.#timeouts.timeoutOf('eth_getTransactionByHash'), Math.max(1, until - performance.now()));
+      const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
+      return found !== undefined && found.error === undefined && !isNullResult(found);
+    };
+    if (await anyOf([...nodes].map(has))) return resultReply(hash);
     throw new UpstreamUnavailableError(
       `${method}: no node answered (last error ${failure.code}: ${failure.message}), and a node may have taken it: look for transaction ${hash} (eth_getTransactionByHash) before sending it again`,
     );
@@ -147,4 +160,13 @@ export class SignedSend {
     const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
     return found !== undefined && found.error === undefined && !isNullResult(found) ? hash : undefined;
   }
+}
+
+/** True as soon as one of `checks` is, false once all are false (none rejects). */
+function anyOf(checks: ReadonlyArray<Promise<boolean>>): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = checks.length;
+    if (left === 0) resolve(false);
+    for (const check of checks) void check.then((yes) => (yes ? resolve(true) : --left === 0 && resolve(false)));
+  });
 }

@@ -78,3 +78,29 @@ test('a signed transaction sent while no node is usable for a moment waits for o
   node.acceptConnections = true;
   assert.equal((await answer).result, keccak256(raw));
 });
+
+test("every node's sockets close under a signed transaction one of them took: it is asked once it is back, and the client gets the hash", async (t) => {
+  // Asked at once, no node was usable (each had left the serving list as its sockets closed), and
+  // the client was told, a few ms after the close, that the send failed; the node that had taken
+  // it, back 50 ms later, was never asked. The node that took it here is the last one back.
+  const { nodes, evmux, raw } = await setup(t, 2);
+  const hash = keccak256(raw);
+  let taker: FakeNode | undefined;
+  for (const node of nodes) {
+    node.handle('eth_sendRawTransaction', () => {
+      taker ??= node;
+      return new Promise(() => {});
+    });
+    node.handle('eth_getTransactionByHash', ([asked]) => (node === taker && asked === hash ? { hash, nonce: '0x0', blockNumber: null } : null));
+  }
+  const answer = rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw]);
+  await waitUntil('a node took it', () => Promise.resolve(taker !== undefined), 5000, 2);
+  await sleep(20);
+  for (const node of nodes) node.acceptConnections = node !== taker;
+  for (const node of nodes) node.dropConnections();
+  await sleep(150);
+  taker!.acceptConnections = true;
+  const { result, error } = await answer;
+  assert.deepEqual(error, undefined);
+  assert.equal(result, hash);
+});
