@@ -3,7 +3,7 @@
  * are the node's fault (retry) versus the caller's (return as is).
  */
 import type { JsonRpcErrorObject } from '../jsonrpc/errors.js';
-import { UpstreamFailure, type UpstreamFailureCode } from '../upstream/errors.js';
+import { isSocketGone, UpstreamFailure, type UpstreamFailureCode } from '../upstream/errors.js';
 
 /**
  * Signed transactions: the same bytes sent to another node cannot make a second transaction, so
@@ -84,7 +84,7 @@ export function isRetryableRpcError(error: JsonRpcErrorObject): boolean {
  * attempts of the calls beside it.
  */
 export function isClosedUnderIt(error: unknown): boolean {
-  return error instanceof UpstreamFailure && (error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED') && !error.blamesNode;
+  return isSocketGone(error) && !error.blamesNode;
 }
 
 /** A second node that already has the transaction means the first send worked. */

@@ -136,9 +136,7 @@ export class SignedSend {
     if (serving !== undefined) nodes.add(serving);
     const has = async (upstream: Upstream): Promise<boolean> => {
       if (!(await this.#pool.untilUsable(upstream, until))) return false;
-      const timeout = Math.min(this.#timeouts.timeoutOf('eth_getTransactionByHash'), Math.max(1, until - performance.now()));
-      const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
-      return found !== undefined && found.error === undefined && !isNullResult(found);
+      return this.#holds(upstream, hash, Math.min(this.#timeouts.timeoutOf('eth_getTransactionByHash'), Math.max(1, until - performance.now())), caller);
     };
     if (await anyOf([...nodes].map(has))) return resultReply(hash);
     throw new UpstreamUnavailableError(
@@ -156,9 +154,13 @@ export class SignedSend {
     if (!known && !isNonceTaken(reply.error!)) return undefined;
     const hash = keccak256(raw as `0x${string}`);
     if (known) return hash;
-    const timeout = this.#timeouts.timeLeft('eth_getTransactionByHash', deadline);
-    const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeout, caller).catch(() => undefined);
-    return found !== undefined && found.error === undefined && !isNullResult(found) ? hash : undefined;
+    return (await this.#holds(upstream, hash, this.#timeouts.timeLeft('eth_getTransactionByHash', deadline), caller)) ? hash : undefined;
+  }
+
+  /** Whether `upstream` says it has the transaction `hash`; false when it cannot say. */
+  async #holds(upstream: Upstream, hash: string, timeoutMs: number, caller: CallContext): Promise<boolean> {
+    const found = await this.#attempt(upstream, 'eth_getTransactionByHash', [hash], timeoutMs, caller).catch(() => undefined);
+    return found !== undefined && found.error === undefined && !isNullResult(found);
   }
 }
 

@@ -19,7 +19,7 @@ export function plainAddress(address: string): string {
   if (!address.includes(':')) return address;
   // uWS's own form, the common case: no parsing beyond the groups.
   const groups = FULL_IPV6.test(address) ? address.split(':').map((group) => parseInt(group, 16)) : groupsOf(address.toLowerCase());
-  return groups === undefined ? address : written(groups);
+  return groups === undefined ? address : shortForm(groups);
 }
 
 /** The eight groups of an IPv6 address in any of its written forms; undefined when it is not one. */
@@ -36,15 +36,16 @@ function groupsOf(address: string): number[] | undefined {
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
   const [head, rest] = halves.map((half) => (half === '' ? [] : half.split(':'))) as [string[], string[] | undefined];
-  const written = [...head, ...(rest ?? [])];
-  if (!written.every((group) => GROUP.test(group))) return undefined;
-  const zeros = 8 - written.length - tail.length;
+  const spelled = [...head, ...(rest ?? [])];
+  if (!spelled.every((group) => GROUP.test(group))) return undefined;
+  const zeros = 8 - spelled.length - tail.length;
   if (rest === undefined ? zeros !== 0 : zeros < 1) return undefined;
   const numbers = (list: string[]): number[] => list.map((group) => parseInt(group, 16));
   return [...numbers(head), ...new Array<number>(rest === undefined ? 0 : zeros).fill(0), ...numbers(rest ?? []), ...tail];
 }
 
-function written(groups: number[]): string {
+/** `groups` as the IPv4 address an IPv4-mapped one is, else in RFC 5952 form. */
+function shortForm(groups: number[]): string {
   if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
     const [high, low] = [groups[6]!, groups[7]!];
     return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;

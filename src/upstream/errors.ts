@@ -35,7 +35,7 @@ export class UpstreamFailure extends Error {
 }
 
 /** The call failed for its node's sockets: closed under it, or none open when it went (a blip, a node going down). */
-export function isSocketGone(error: unknown): boolean {
+export function isSocketGone(error: unknown): error is UpstreamFailure {
   return error instanceof UpstreamFailure && (error.code === 'EVMUX_SOCKET_CLOSED' || error.code === 'EVMUX_NOT_CONNECTED');
 }
 
