@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { ethers } from 'ethers';
 import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpcAnswer, type RpcAnswer } from '../support/node-rpc.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 const EMITTER = '0x00000000000000000000000000000000000000aa';
@@ -41,10 +42,8 @@ function keepFilters(node: FakeNode): void {
   });
 }
 
-let nextId = 1;
-async function call(evmux: TestGateway, method: string, params: unknown[] = []): Promise<Record<string, unknown>> {
-  const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }) });
-  return (await response.json()) as Record<string, unknown>;
+function call(evmux: TestGateway, method: string, params: unknown[] = []): Promise<RpcAnswer> {
+  return rpcAnswer(evmux.httpUrl, method, params);
 }
 
 async function allUsable(evmux: TestGateway, count: number): Promise<boolean> {
@@ -71,8 +70,8 @@ test('filter calls in flight when every node closes at once are answered, and th
   const evmux = await startGateway(nodes.map((node) => node.url));
   t.after(() => evmux.close());
   await waitUntil('every node usable', () => allUsable(evmux, nodes.length), 5_000);
-  const logsFilter = (await call(evmux, 'eth_newFilter', [{ address: EMITTER }]))['result'] as string;
-  const blockFilter = (await call(evmux, 'eth_newBlockFilter'))['result'] as string;
+  const logsFilter = (await call(evmux, 'eth_newFilter', [{ address: EMITTER }])).result as string;
+  const blockFilter = (await call(evmux, 'eth_newBlockFilter')).result as string;
   const since = nodes[0]!.head.number;
 
   for (const node of nodes) node.latencyMs = 400;
@@ -85,17 +84,17 @@ test('filter calls in flight when every node closes at once are answered, and th
   await sleep(150);
   blip(nodes);
   const failed: string[] = [];
-  for (const [what, reply] of Object.entries(inFlight)) if ((await reply)['error'] !== undefined) failed.push(`${what}: ${JSON.stringify((await reply)['error'])}`);
+  for (const [what, reply] of Object.entries(inFlight)) if ((await reply).error !== undefined) failed.push(`${what}: ${JSON.stringify((await reply).error)}`);
   assert.deepEqual(failed, [], 'every filter call in flight answered');
 
   // What each filter hands over from now on: every block's log and hash once, across the blip.
-  const madeInFlight = (await inFlight.eth_newFilter)['result'] as string;
+  const madeInFlight = (await inFlight.eth_newFilter).result as string;
   for (let i = 0; i < 3; i++) mineLog(nodes);
   const head = nodes[0]!.head.number;
-  const logsSeen = [...((await inFlight['eth_getFilterChanges of the logs filter'])['result'] as Array<{ blockNumber: string }>)];
-  logsSeen.push(...((await call(evmux, 'eth_getFilterChanges', [logsFilter]))['result'] as Array<{ blockNumber: string }>));
-  const blocksSeen = [...((await inFlight['eth_getFilterChanges of the block filter'])['result'] as string[])];
-  blocksSeen.push(...((await call(evmux, 'eth_getFilterChanges', [blockFilter]))['result'] as string[]));
+  const logsSeen = [...((await inFlight['eth_getFilterChanges of the logs filter']).result as Array<{ blockNumber: string }>)];
+  logsSeen.push(...((await call(evmux, 'eth_getFilterChanges', [logsFilter])).result as Array<{ blockNumber: string }>));
+  const blocksSeen = [...((await inFlight['eth_getFilterChanges of the block filter']).result as string[])];
+  blocksSeen.push(...((await call(evmux, 'eth_getFilterChanges', [blockFilter])).result as string[]));
   const mined = Array.from({ length: Number(head - since) }, (_, i) => since + 1n + BigInt(i));
   assert.deepEqual(
     logsSeen.map((log) => BigInt(log.blockNumber)),
@@ -103,7 +102,7 @@ test('filter calls in flight when every node closes at once are answered, and th
     'the logs filter handed over each block log once',
   );
   assert.deepEqual(blocksSeen, mined.map((number) => nodes[0]!.header(number)!.hash), 'the block filter handed over each block once');
-  const fromInFlight = (await call(evmux, 'eth_getFilterChanges', [madeInFlight]))['result'] as Array<{ blockNumber: string }>;
+  const fromInFlight = (await call(evmux, 'eth_getFilterChanges', [madeInFlight])).result as Array<{ blockNumber: string }>;
   assert.deepEqual(fromInFlight.map((log) => BigInt(log.blockNumber)), mined.slice(-3), 'the filter made during the blip has the logs mined after it');
 });
 
@@ -143,7 +142,7 @@ test('a poll made while every node is away waits for its own node, which keeps t
   const evmux = await startGateway(nodes.map((node) => node.url));
   t.after(() => evmux.close());
   await waitUntil('every node usable', () => allUsable(evmux, nodes.length), 5_000);
-  const filter = (await call(evmux, 'eth_newFilter', [{ address: EMITTER }]))['result'] as string;
+  const filter = (await call(evmux, 'eth_newFilter', [{ address: EMITTER }])).result as string;
   for (const node of nodes) node.acceptConnections = false;
   blip(nodes);
   await waitUntil('no node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 0, 5_000, 5);
@@ -151,9 +150,9 @@ test('a poll made while every node is away waits for its own node, which keeps t
   await sleep(100);
   mineLog(nodes);
   for (const node of nodes) node.acceptConnections = true;
-  const logs = (await poll)['result'] as Array<{ blockNumber: string }>;
+  const logs = (await poll).result as Array<{ blockNumber: string }>;
   assert.ok(Array.isArray(logs), JSON.stringify(logs));
-  const more = (await call(evmux, 'eth_getFilterChanges', [filter]))['result'] as Array<{ blockNumber: string }>;
+  const more = (await call(evmux, 'eth_getFilterChanges', [filter])).result as Array<{ blockNumber: string }>;
   assert.deepEqual([...logs, ...more].map((log) => BigInt(log.blockNumber)), [nodes[0]!.head.number], 'the block mined meanwhile, once');
   assert.equal(made(), 1, 'not made again: its node still had it');
 });
