@@ -18,6 +18,7 @@ import { WarningThrottle } from './runtime/warning-throttle.js';
 import { AcceptGuard } from './server/accept-guard.js';
 import { CORS_HEADERS, type ClientSocket, type FrontEnd, type HttpResponse, type PostExchange, type RequestInfo, type UpgradeDecision } from './server/front-end.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
+import { addressBlock } from './server/address-block.js';
 import { clientIpResolver, PROXY_PROTOCOL, type ClientIpResolver } from './server/client-ip.js';
 import { OpenCalls, type OpenCall } from './server/open-calls.js';
 import { ClientSession, type SessionData } from './server/session.js';
@@ -317,8 +318,14 @@ export class Gateway {
     return this.#clientIp(info.ip, header === PROXY_PROTOCOL ? info.proxiedIp || undefined : info.headers[header]);
   }
 
+  /** What the per-IP limits count `ip` as: an IPv6 address by its prefix (address-block.ts). */
+  #blockOf(ip: string): string {
+    return addressBlock(ip, this.config.limits.ipv6PrefixLength);
+  }
+
+  /** An IP session key is the address block too: one rate limit, queue turn and node for a host's prefix. */
   #sessionKey(info: RequestInfo, ip: string): string {
-    return sessionKeyOf(info, ip, this.config.subscriptions.sessionKey);
+    return sessionKeyOf(info, this.#blockOf(ip), this.config.subscriptions.sessionKey);
   }
 
   #upgrade(info: RequestInfo): UpgradeDecision<SessionData> {
@@ -334,10 +341,11 @@ export class Gateway {
       return limitRefusal(503, `too many connections: this server holds ${this.#maxConnections} (limits.maxConnections); try again later`);
     }
     const ip = this.#clientIpOf(info);
-    const count = this.#connectionsPerIp.get(ip) ?? 0;
+    const block = this.#blockOf(ip);
+    const count = this.#connectionsPerIp.get(block) ?? 0;
     if (count >= this.config.limits.maxConnectionsPerIp) {
       this.metrics.clientRejected('connections_per_ip');
-      return limitRefusal(429, `too many connections from ${ip}: at most ${this.config.limits.maxConnectionsPerIp} (limits.maxConnectionsPerIp)`);
+      return limitRefusal(429, `too many connections from ${block}: at most ${this.config.limits.maxConnectionsPerIp} (limits.maxConnectionsPerIp)`);
     }
     return { accept: true, data: { ip, sessionKey: this.#sessionKey(info, ip) } };
   }
@@ -351,7 +359,8 @@ export class Gateway {
       maxSendBufferBytes: this.config.limits.maxSendBufferBytes,
     });
     this.#sessions.set(socket, session);
-    this.#connectionsPerIp.set(socket.data.ip, (this.#connectionsPerIp.get(socket.data.ip) ?? 0) + 1);
+    const block = this.#blockOf(socket.data.ip);
+    this.#connectionsPerIp.set(block, (this.#connectionsPerIp.get(block) ?? 0) + 1);
     this.metrics.clientConnected();
   }
 
@@ -359,9 +368,10 @@ export class Gateway {
     const session = this.#sessions.get(socket);
     if (session === undefined) return;
     this.#sessions.delete(socket);
-    const count = (this.#connectionsPerIp.get(socket.data.ip) ?? 1) - 1;
-    if (count <= 0) this.#connectionsPerIp.delete(socket.data.ip);
-    else this.#connectionsPerIp.set(socket.data.ip, count);
+    const block = this.#blockOf(socket.data.ip);
+    const count = (this.#connectionsPerIp.get(block) ?? 1) - 1;
+    if (count <= 0) this.#connectionsPerIp.delete(block);
+    else this.#connectionsPerIp.set(block, count);
     const reason = session.onClose();
     // A frame too large for the front end to read at all (over twice limits.maxRequestBytes).
     this.metrics.clientDisconnected(reason === 'client' && code === 1009 ? 'limit' : reason);

@@ -189,6 +189,11 @@ const limitsSchema = z
     /** Open WebSocket connections per client IP. @default 200 */
     maxConnectionsPerIp: positive(200),
     /**
+     * The leading bits of an IPv6 address that name one client for every per-IP limit: a host is
+     * given a whole prefix and may use any address in it. 128 counts each address on its own. @default 64
+     */
+    ipv6PrefixLength: z.number().int().min(1).max(128).default(64),
+    /**
      * Open WebSocket connections in all; unset, the open-files limit less a reserve (a tenth, at
      * least 256) for node sockets, HTTP clients and the admin listener (src/runtime/open-files.ts).
      */

@@ -32,7 +32,7 @@ export interface FilterRecord {
   readonly paramsJson: string;
   /** the session that made it, whose node a new one goes to first */
   readonly sessionKey: string;
-  /** the address it counts against (limits.maxInstalledFiltersPerIp) */
+  /** the address it counts against (limits.maxInstalledFiltersPerIp; an IPv6 one by its prefix, address-block.ts) */
   readonly clientIp: string;
   /** the node holding it now, and the node's own id for it (changed with moved()) */
   upstream: Upstream;

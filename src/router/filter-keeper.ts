@@ -19,6 +19,7 @@ import { quantity } from '../jsonrpc/hex.js';
 import type { Logger } from '../log.js';
 import { ownWorkSlots, Slots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
+import { addressBlock } from '../server/address-block.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
 import { isSocketGone, UpstreamFailure } from '../upstream/errors.js';
@@ -67,6 +68,7 @@ export class FilterKeeper {
   readonly #calls: FilterCalls;
   readonly #replayMaxBlocks: bigint;
   readonly #maxPerClient: number;
+  readonly #ipv6PrefixLength: number;
   /** filters being made, per client address */
   readonly #making = new Map<string, number>();
   /** per node, the moves to it in progress: a node gone with thousands of filters must not overflow the next one's queue */
@@ -81,16 +83,22 @@ export class FilterKeeper {
     this.#calls = calls;
     this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
     this.#maxPerClient = settings.limits.maxInstalledFiltersPerIp;
+    this.#ipv6PrefixLength = settings.limits.ipv6PrefixLength;
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#warnings = new WarningThrottle(logger);
+  }
+
+  /** What limits.maxInstalledFiltersPerIp counts the caller as (address-block.ts). */
+  #clientOf(caller: CallContext): string {
+    return addressBlock(caller.clientIp, this.#ipv6PrefixLength);
   }
 
   /** eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter: on the session's node. */
   async create(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const kind = KINDS.get(method);
     if (kind === undefined) throw new Error(`${method} makes no filter`);
-    const { clientIp } = caller;
+    const clientIp = this.#clientOf(caller);
     // Filters still being made count too: a burst of them would otherwise all pass before any is kept.
     const making = this.#making.get(clientIp) ?? 0;
     if (this.#book.countOf(clientIp) + making >= this.#maxPerClient) {
@@ -139,7 +147,7 @@ export class FilterKeeper {
       method,
       paramsJson: JSON.stringify(Array.isArray(params) ? params : []),
       sessionKey: caller.sessionKey,
-      clientIp: caller.clientIp,
+      clientIp: this.#clientOf(caller),
       upstream,
       nodeId,
       lost: false,

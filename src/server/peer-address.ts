@@ -23,7 +23,7 @@ export function plainAddress(address: string): string {
 }
 
 /** The eight groups of an IPv6 address in any of its written forms; undefined when it is not one. */
-function groupsOf(address: string): number[] | undefined {
+export function groupsOf(address: string): number[] | undefined {
   let text = address;
   const tail: number[] = [];
   const dotted = DOTTED_TAIL.exec(text);
@@ -45,7 +45,7 @@ function groupsOf(address: string): number[] | undefined {
 }
 
 /** `groups` as the IPv4 address an IPv4-mapped one is, else in RFC 5952 form. */
-function shortForm(groups: number[]): string {
+export function shortForm(groups: number[]): string {
   if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
     const [high, low] = [groups[6]!, groups[7]!];
     return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;

@@ -30,6 +30,7 @@ import { parseSubscription, type SubscriptionSpec } from './subscription-params.
 import type { GroupState, Topic, TopicDeps } from './topic.js';
 import { ownWorkSlots } from '../runtime/slots.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
+import { addressBlock } from '../server/address-block.js';
 
 const REBALANCE_INTERVAL_MS = 1000;
 /**
@@ -447,14 +448,21 @@ export class SubscriptionManager {
 
   /** A logs filter counts against its client address's share, held until its subscription goes. */
   #claimShare(subscriber: Subscriber, spec: SubscriptionSpec): void {
-    if (spec.kind !== 'logs' || this.#shares.claim(subscriber.ip, spec.fingerprint)) return;
+    if (spec.kind !== 'logs') return;
+    const block = this.#blockOf(subscriber);
+    if (this.#shares.claim(block, spec.fingerprint)) return;
     this.#telemetry.clientRejected('log_filters_per_ip');
     const max = this.#config.limits.maxLogFiltersPerIp;
-    throw new LimitExceededError(`too many distinct logs filters from ${subscriber.ip}: at most ${max} (limits.maxLogFiltersPerIp); subscribe to one it already holds, or unsubscribe one first`);
+    throw new LimitExceededError(`too many distinct logs filters from ${block}: at most ${max} (limits.maxLogFiltersPerIp); subscribe to one it already holds, or unsubscribe one first`);
   }
 
   #releaseShare(subscriber: Subscriber, spec: SubscriptionSpec): void {
-    if (spec.kind === 'logs') this.#shares.release(subscriber.ip, spec.fingerprint);
+    if (spec.kind === 'logs') this.#shares.release(this.#blockOf(subscriber), spec.fingerprint);
+  }
+
+  /** What limits.maxLogFiltersPerIp counts the subscriber's address as (address-block.ts). */
+  #blockOf(subscriber: Subscriber): string {
+    return addressBlock(subscriber.ip, this.#config.limits.ipv6PrefixLength);
   }
 
   #leaveJoining(topic: Topic): void {

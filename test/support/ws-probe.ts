@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 
 export interface Frame {
   raw: string;
@@ -35,8 +35,8 @@ export class Probe {
     });
   }
 
-  static async open(url: string, t: TestContext): Promise<Probe> {
-    const ws = new WebSocket(url);
+  static async open(url: string, t: TestContext, options?: ClientOptions): Promise<Probe> {
+    const ws = new WebSocket(url, options);
     t.after(() => ws.terminate());
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
