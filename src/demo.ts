@@ -2,6 +2,7 @@
 import type { Config } from './config/schema.js';
 import { LockstepDevnet } from './devnet/lockstep-devnet.js';
 import type { Logger } from './log.js';
+import { listenAddress } from './server/listen-error.js';
 
 export interface Demo {
   devnet: LockstepDevnet;
@@ -14,26 +15,21 @@ export async function startDemoDevnet(logger: Logger): Promise<Demo> {
 }
 
 export function demoBanner(config: Config, port: number, devnet: LockstepDevnet, adminPort?: number): string {
-  const host = bracketed(config.host);
+  const client = listenAddress(config.host, port);
   // With admin.port, /status and /metrics are only on the admin listener.
-  const admin = adminPort === undefined ? `${host}:${port}` : `${bracketed(config.admin.host)}:${adminPort}`;
+  const admin = adminPort === undefined ? client : listenAddress(config.admin.host, adminPort);
   return [
     '',
     'evmux demo: 3 anvil nodes in lockstep, a block every second, evmux in front',
-    `  WebSocket JSON-RPC  ws://${host}:${port}/`,
-    `  HTTP JSON-RPC       http://${host}:${port}/`,
+    `  WebSocket JSON-RPC  ws://${client}/`,
+    `  HTTP JSON-RPC       http://${client}/`,
     `  status              http://${admin}/status`,
     `  metrics             http://${admin}/metrics`,
     `  nodes               ${devnet.nodes.map((node) => node.wsUrl).join('  ')}`,
     `  event emitter       ${devnet.emitterAddress} (topic0 ${devnet.emitterTopic})`,
     '',
-    `try: curl -s -XPOST http://${host}:${port}/ -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'`,
-    `     npx wscat -c ws://${host}:${port}/ then {"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}`,
+    `try: curl -s -XPOST http://${client}/ -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'`,
+    `     npx wscat -c ws://${client}/ then {"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}`,
     '',
   ].join('\n');
-}
-
-/** An IPv6 address as a URL writes it. */
-function bracketed(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

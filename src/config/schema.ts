@@ -4,6 +4,7 @@
  * to a default.
  */
 import { constants } from 'node:buffer';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { strategyKinds } from '../balancer/strategy.js';
 import { trustedEntryProblem } from '../server/client-ip.js';
@@ -17,13 +18,33 @@ const MAX_SETTING = 2 ** 31 - 1;
 const ms = (def: number) => z.number().int().min(0).max(MAX_SETTING).default(def);
 const positive = (def: number) => z.number().int().min(1).max(MAX_SETTING).default(def);
 
-const upstreamUrl = z
-  .string()
-  .refine((value) => /^wss?:\/\/[^\s]+$/i.test(value) && URL.canParse(value), {
-    message: 'must be a ws:// or wss:// URL',
-  })
+const upstreamUrl = z.string().superRefine((value, ctx) => {
+  const problem = upstreamUrlProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
+function upstreamUrlProblem(value: string): string | undefined {
+  // URLs (WHATWG, which Node and ws parse by) have no zone ids: it was refused as no URL at all.
+  if (/^wss?:\/\/(?:[^@/]*@)?\[[^\]]*%/i.test(value)) {
+    return 'has an IPv6 zone id (%…), which a ws:// URL cannot carry: use an address of the node that needs none (global, unique local or loopback)';
+  }
+  if (!/^wss?:\/\/[^\s]+$/i.test(value) || !URL.canParse(value)) return 'must be a ws:// or wss:// URL';
   // ws refuses one at connect time; a fragment is never sent to a server anyway.
-  .refine((value) => !value.includes('#'), { message: 'must not have a #fragment' });
+  if (value.includes('#')) return 'must not have a #fragment';
+  return undefined;
+}
+
+/**
+ * A listen address: an IP address, an IPv6 one with or without the brackets a URL puts around it
+ * (`[::1]` was taken as a name no machine has, and refused as "in use"), or a host name.
+ */
+const listenHost = z
+  .string()
+  .min(1)
+  .transform((value) => (value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value))
+  .refine((value) => isIP(value) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value), {
+    message: 'must be an IP address (0.0.0.0, 127.0.0.1, ::, ::1 or [::1]) or a host name',
+  });
 
 /** An HTTP header name: a token of RFC 9110. */
 const headerName = z.string().regex(HEADER_NAME, 'must be an HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)');
@@ -314,14 +335,14 @@ const adminSchema = z
      */
     port: z.number().int().min(0).max(65_535).optional(),
     /** @default "127.0.0.1" */
-    host: z.string().min(1).default('127.0.0.1'),
+    host: listenHost.default('127.0.0.1'),
   })
   .strict();
 
 export const configSchema = z
   .object({
     /** @default "127.0.0.1" */
-    host: z.string().min(1).default('127.0.0.1'),
+    host: listenHost.default('127.0.0.1'),
     /** @default 8547 */
     port: z.number().int().min(0).max(65_535).default(8547),
     /** @default "info" */

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HttpResponse } from './front-end.js';
-import { ListenError } from './listen-error.js';
+import { ListenError, listenAddress } from './listen-error.js';
 
 export interface AdminServer {
   /** the port it listens on (the one picked when `admin.port` is 0) */
@@ -22,7 +22,7 @@ export type AdminRoutes = (path: string, query: string) => Promise<HttpResponse>
 export async function startAdminServer(host: string, port: number, routes: AdminRoutes, onError: (error: unknown) => void): Promise<AdminServer> {
   const server = createServer((request, response) => void answer(request, response, routes, onError));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new ListenError(`cannot listen on ${host}:${port} (admin.port): ${error.message}`)));
+    server.once('error', (error) => reject(new ListenError(`cannot listen on ${listenAddress(host, port)} (admin.port): ${error.message}`)));
     server.listen(port, host, resolve);
   });
   return {

@@ -2,3 +2,8 @@
 export class ListenError extends Error {
   override readonly name = 'ListenError';
 }
+
+/** `host:port` as a URL writes it: an IPv6 address in brackets (`[::1]:8547`). */
+export function listenAddress(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -7,7 +7,7 @@ import { BodyDeadlines } from './body-deadlines.js';
 import { CORS_HEADERS, type ClientSocket, type FrontEnd, type FrontEndHandlers, type FrontEndOptions, type HttpResponse, type PostExchange } from './front-end.js';
 import { HEADER_NAME_LIST } from './header-name.js';
 import { KeepAlive, type Pingable } from './keepalive.js';
-import { ListenError } from './listen-error.js';
+import { ListenError, listenAddress } from './listen-error.js';
 import { plainAddress } from './peer-address.js';
 
 /**
@@ -560,7 +560,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     new Promise<number>((resolve, reject) => {
       (app.listen as unknown as ListenWithOptions).call(app, host, port, EXCLUSIVE_PORT, (token) => {
         if (token === false) {
-          reject(new ListenError(`cannot listen on ${host}:${port}: in use, or not an address of this machine`));
+          reject(new ListenError(`cannot listen on ${listenAddress(host, port)}: in use, or not an address of this machine`));
           return;
         }
         listenSocket = token;

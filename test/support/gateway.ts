@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { parseConfig, type Config, type UpstreamConfig } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
+import { listenAddress } from '../../src/server/listen-error.js';
 import { matchingSamples } from './prom-text.js';
 
 export interface TestGateway {
@@ -68,7 +69,8 @@ export async function startGateway(
   });
   const gateway = await Gateway.start(config, createLogger(config.logLevel, sink));
   if (options.waitReady !== false) await gateway.waitUntilReady(15_000);
-  const base = `127.0.0.1:${gateway.port}`;
+  // A gateway on the IPv6 loopback alone is reached there; one on any address (0.0.0.0, ::) on 127.0.0.1.
+  const base = listenAddress(config.host === '::1' ? '::1' : '127.0.0.1', gateway.port);
   const get = async (path: string): Promise<{ status: number; body: string }> => {
     const response = await fetch(`http://${base}${path}`);
     return { status: response.status, body: await response.text() };

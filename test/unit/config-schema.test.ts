@@ -43,6 +43,9 @@ test('errors name the key and the problem', () => {
   assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 8 } }).limits.idleTimeoutSeconds, 8);
   assert.equal(parseConfig(ok).limits.maxAnswerBytes, 256 * 1024 * 1024);
   assert.match(message({ ...ok, limits: { maxAnswerBytes: 1024 ** 3 } }), /^limits\.maxAnswerBytes: must be at most 536870888, the longest string Node can make/);
+  // A zone id is no part of a URL Node parses: named as such, not as "not a URL".
+  assert.match(message({ upstreams: [{ url: 'ws://[fe80::1%25eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id \(%…\), which a ws:\/\/ URL cannot carry/);
+  assert.match(message({ upstreams: [{ url: 'ws://user:pw@[fe80::1%eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id/);
   // ws refuses a URL with a fragment when it connects: refused here, before anything starts.
   assert.match(message({ upstreams: [{ url: 'wss://node.example/ws/KEY#section' }] }), /^upstreams\[0\]\.url: must not have a #fragment$/);
   // Node fires a timer of 2^31 ms or more after 1 ms: a huge value meant as "never" would mean "at once".
@@ -120,4 +123,15 @@ test('subscriptions.sessionKey: with source header the name must be a header nam
   assert.match(message({ ...ok, subscriptions: { sessionKey: { source: 'header', name: 'X Session' } } }), /^subscriptions\.sessionKey\.name: with source 'header', name must be an HTTP header name/);
   // A query parameter may be named anything.
   assert.equal(parseConfig({ ...ok, subscriptions: { sessionKey: { source: 'query', name: 'api key' } } }).subscriptions.sessionKey.name, 'api key');
+});
+
+test('a listen address may be an IPv6 one in brackets, as a URL writes it; what is no address or name is refused', () => {
+  assert.equal(parseConfig({ ...ok, host: '[::1]' }).host, '::1');
+  assert.equal(parseConfig({ ...ok, host: '::' }).host, '::');
+  assert.equal(parseConfig({ ...ok, admin: { host: '[::]' } }).admin.host, '::');
+  assert.equal(parseConfig({ ...ok, host: 'localhost' }).host, 'localhost');
+  assert.equal(parseConfig({ ...ok, host: '0.0.0.0' }).host, '0.0.0.0');
+  for (const host of ['[::1', '::zz', 'a b', '[127.0.0.1]x', '-lead']) {
+    assert.match(message({ ...ok, host }), /^host: must be an IP address \(0\.0\.0\.0, 127\.0\.0\.1, ::, ::1 or \[::1\]\) or a host name$/, host);
+  }
 });
