@@ -28,6 +28,7 @@ import { SessionAffinity } from './subs/affinity.js';
 import { SubscriptionManager } from './subs/subscription-manager.js';
 import { STATUS_LIST_LIMIT } from './subs/subscription-status.js';
 import { UpstreamPool } from './upstream/pool.js';
+import type { HeldCalls } from './jsonrpc/held-calls.js';
 
 const JSON_TYPE = 'application/json';
 /**
@@ -55,6 +56,7 @@ interface ClientOf {
 class HttpCallContext implements DispatchContext, OpenCall {
   readonly transport = 'http';
   inFlight = 0;
+  held: HeldCalls | undefined = undefined;
   previousOpen: OpenCall | undefined = undefined;
   nextOpen: OpenCall | undefined = undefined;
   readonly #exchange: PostExchange;
@@ -231,10 +233,6 @@ export class Gateway {
     }
     gateway.#acceptGuard = new AcceptGuard(gateway.#frontEnd, gateway.#openFiles, logger, gateway.metrics);
     logger.info({ host: config.host, port: gateway.#port, upstreams: config.upstreams.length }, 'evmux listening');
-    const { maxBatchSize, maxInFlightPerConnection } = config.limits;
-    if (maxBatchSize > maxInFlightPerConnection) {
-      logger.warn({ maxBatchSize, maxInFlightPerConnection }, 'limits.maxBatchSize is above limits.maxInFlightPerConnection: the calls of a batch past the in-flight limit get -32005');
-    }
     return gateway;
   }
 

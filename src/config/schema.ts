@@ -205,8 +205,11 @@ const limitsSchema = z
     requestsPerSecondPerClient: z.number().min(0).default(0),
     /** Requests a client may send at once before the rate applies; 0 = one second's worth. @default 0 */
     requestBurstPerClient: z.number().int().min(0).max(MAX_SETTING).default(0),
-    /** Largest batch. @default 100 */
-    maxBatchSize: positive(100),
+    /**
+     * Largest batch, as geth's (viem sends every call of a tick as one batch of up to 1,000). Its
+     * calls past maxInFlightPerConnection wait for a slot. @default 1000
+     */
+    maxBatchSize: positive(1000),
     /** Open WebSocket connections per client IP. @default 200 */
     maxConnectionsPerIp: positive(200),
     /**

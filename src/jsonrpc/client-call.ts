@@ -5,6 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Telemetry } from '../telemetry.js';
+import type { HeldCalls } from './held-calls.js';
 import type { ReplySink, UpstreamReply } from '../upstream/reply.js';
 import { LimitExceededError, toErrorObject, type JsonRpcErrorObject } from './errors.js';
 import { digitCount, ID_PREFIX, isDigitsId, putBytes, putDigits } from './json-bytes.js';
@@ -14,6 +15,8 @@ import { idJson, type ReplyId } from './request-id.js';
 export interface FrameAnswerTarget {
   /** calls of this connection currently in flight; the dispatcher maintains it */
   inFlight: number;
+  /** calls of its batches waiting for a slot, made when the first one has to wait */
+  held: HeldCalls | undefined;
   /** the client has left (socket closed, HTTP request aborted): answers to it are dropped */
   readonly closed: boolean;
   /**
@@ -173,6 +176,7 @@ export class ClientCall implements ReplySink {
     if (this.#settled) return false;
     this.#settled = true;
     this.#target.inFlight--;
+    this.#target.held?.release();
     return true;
   }
 

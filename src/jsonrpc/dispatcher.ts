@@ -4,6 +4,7 @@
  * calls. Responses are built by prefixing the node's reply bytes with the caller's id (client-call.ts).
  * The common request layout skips the general parse (common-request.ts).
  */
+import { Buffer } from 'node:buffer';
 import type { MethodVerdict } from '../router/method-policy.js';
 import type { CallContext, CallRouter } from '../router/call-router.js';
 import { isFilterUser } from '../router/retry-policy.js';
@@ -23,6 +24,7 @@ import {
 import type { ClientRateLimit } from './client-rate-limit.js';
 import { commonRequest } from './common-request.js';
 import { unforwardableParams } from './forwardable-params.js';
+import { HeldCalls } from './held-calls.js';
 import { canonicalMethod } from './method-names.js';
 import { batchTexts, paramsText } from './params-text.js';
 import { answerId, type ReplyId } from './request-id.js';
@@ -57,6 +59,22 @@ export interface DispatcherLimits {
  */
 function servedWhileShuttingDown(method: string): boolean {
   return method === 'eth_unsubscribe' || isFilterUser(method);
+}
+
+const SHUTTING_DOWN = (): UpstreamUnavailableError =>
+  new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
+
+const OPEN_BRACKET = Buffer.from('[');
+const CLOSE_BRACKET = Buffer.from(']');
+
+/** The id of a batch's first call (a request object with a string or number id), else null. */
+function firstCallId(batch: unknown[]): ReplyId {
+  for (const item of batch) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
+    const id = (item as Record<string, unknown>)['id'];
+    if (typeof id === 'string' || typeof id === 'number') return answerId(id, undefined);
+  }
+  return null;
 }
 
 export class Dispatcher {
@@ -114,8 +132,10 @@ export class Dispatcher {
       return;
     }
     if (message.length > this.#limits.maxBatchSize) {
+      // A batch is answered with an array, here of one error under its first call's id, as geth
+      // answers: web3.js matches a batch's answer by that id (a lone object it dropped, and timed out).
       const error = new InvalidRequestError(`invalid request: batch of ${message.length} exceeds the limit of ${this.#limits.maxBatchSize} (limits.maxBatchSize)`);
-      context.answer(this.#error(null, error.toObject()), NO_AFTER);
+      context.answer(Buffer.concat([OPEN_BRACKET, this.#error(firstCallId(message), error.toObject()), CLOSE_BRACKET]), NO_AFTER);
       return;
     }
     const batch = new BatchAnswer(context, message.length, this.#limits.maxAnswerBytes);
@@ -176,10 +196,35 @@ export class Dispatcher {
     ascii: boolean,
   ): void {
     const refusal = this.#refusal(method, context);
-    if (refusal !== undefined) {
-      answerRequest(context, batch, index, hasId ? this.#error(replyId, refusal.toObject()) : undefined);
+    if (refusal === undefined && context.inFlight < this.#limits.maxInFlightPerConnection) {
+      this.#start(replyId, hasId, method, params, context, batch, index, paramsJson, ascii);
       return;
     }
+    // A batch's call past the in-flight limit waits for a slot (held-calls.ts).
+    if (refusal === undefined && batch !== undefined) {
+      const held = (context.held ??= new HeldCalls(context, this.#limits.maxInFlightPerConnection, this.#limits.maxBatchSize));
+      const start = (): void => {
+        // Unless evmux began to shut down while it waited.
+        if (this.#refusing && !servedWhileShuttingDown(method)) answerRequest(context, batch, index, hasId ? this.#error(replyId, SHUTTING_DOWN().toObject()) : undefined);
+        else this.#start(replyId, hasId, method, params, context, batch, index, paramsJson, ascii);
+      };
+      if (held.hold(start)) return;
+    }
+    const error = refusal ?? new LimitExceededError(`too many requests in flight on this connection: at most ${this.#limits.maxInFlightPerConnection} (limits.maxInFlightPerConnection)`);
+    answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+  }
+
+  #start(
+    replyId: ReplyId,
+    hasId: boolean,
+    method: string,
+    params: unknown,
+    context: DispatchContext,
+    batch: BatchAnswer | undefined,
+    index: number,
+    paramsJson: string | undefined,
+    ascii: boolean,
+  ): void {
     const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
     try {
       this.#execute(method, params, context, call, paramsJson, ascii);
@@ -188,16 +233,13 @@ export class Dispatcher {
     }
   }
 
-  /** Why one more request from this client or on this connection is refused before it starts, if it is: shutting down, or a limit it would pass. */
+  /** Why one more request from this client is refused as it comes, if it is: shutting down, or over its rate. */
   #refusal(method: string, context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
-    if (this.#refusing && !servedWhileShuttingDown(method)) return new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
+    if (this.#refusing && !servedWhileShuttingDown(method)) return SHUTTING_DOWN();
     if (this.#rateLimit !== undefined && !this.#rateLimit.take(context.sessionKey)) {
       this.#telemetry.clientRejected('rate_limit');
       const { perSecond, burst } = this.#rateLimit;
       return new LimitExceededError(`rate limit: this client may send ${perSecond} requests per second, ${burst} at once (limits.requestsPerSecondPerClient); retry later`);
-    }
-    if (context.inFlight >= this.#limits.maxInFlightPerConnection) {
-      return new LimitExceededError(`too many requests in flight on this connection: at most ${this.#limits.maxInFlightPerConnection} (limits.maxInFlightPerConnection)`);
     }
     return undefined;
   }

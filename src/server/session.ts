@@ -8,6 +8,7 @@ import type { Subscriber } from '../subs/group.js';
 import type { SubscriptionManager } from '../subs/subscription-manager.js';
 import type { DisconnectReason, Telemetry } from '../telemetry.js';
 import type { ClientSocket } from './front-end.js';
+import type { HeldCalls } from '../jsonrpc/held-calls.js';
 
 export interface SessionData {
   ip: string;
@@ -27,6 +28,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   readonly sessionKey: string;
   readonly ip: string;
   inFlight = 0;
+  held: HeldCalls | undefined = undefined;
   readonly #socket: ClientSocket<SessionData>;
   readonly #deps: SessionDeps;
   #logger: Logger | undefined;

@@ -186,6 +186,25 @@ test('viem http transport with batch: true sends one JSON-RPC batch and gets nod
   assert.ok(Array.isArray(bodies[0]) && bodies[0].length === 6, 'carrying a batch of six calls');
 });
 
+test("viem http transport with batch: true and viem's defaults: 300 reads of one tick are one batch, each answered", async () => {
+  const bodies: unknown[] = [];
+  // batch: true is a batch of up to 1,000 calls, all those of one tick; the default
+  // limits.maxInFlightPerConnection is 128, so most of these wait for a slot.
+  const batched = createPublicClient({
+    chain: anvil,
+    cacheTime: 0,
+    transport: http(fx.evmux.httpUrl, { batch: true, onFetchRequest: (_request, init) => void bodies.push(JSON.parse(String(init.body))) }),
+  });
+  const direct = createPublicClient({ chain: anvil, cacheTime: 0, transport: http(fx.direct.httpUrl) });
+  const addresses = Array.from({ length: 300 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}` as const);
+  const account = privateKeyToAccount(fx.devnet.testAccountKey).address;
+  const viaEvmux = await Promise.all([account, ...addresses].map((address) => batched.getBalance({ address })));
+  assert.equal(bodies.length, 1, 'one HTTP request');
+  assert.ok(Array.isArray(bodies[0]) && bodies[0].length === 301, 'carrying a batch of 301 calls');
+  assert.deepEqual(viaEvmux, await Promise.all([account, ...addresses].map((address) => direct.getBalance({ address }))));
+  assert.ok(viaEvmux[0]! > 0n);
+});
+
 test('viem watchBlocks, watchBlockNumber, watchEvent and watchContractEvent over webSocket through evmux', async () => {
   // A short keep-alive puts viem's `net_version` pings (id null) on the socket during the test.
   const client = createPublicClient({ chain: anvil, cacheTime: 0, transport: webSocket(fx.evmux.wsUrl, { keepAlive: { interval: 100 } }) });

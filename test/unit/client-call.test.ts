@@ -8,6 +8,7 @@ import { parseUpstreamFrame, resultReply } from '../../src/upstream/reply.js';
 
 class Target implements FrameAnswerTarget {
   inFlight = 0;
+  held = undefined;
   closed = false;
   readonly answers: Array<{ response: string | undefined; after: number }> = [];
 
@@ -138,7 +139,7 @@ test('a large result is copied whole behind the id', () => {
 
 test("a numeric caller id no longer than the node's is written over the node's id in the received frame", () => {
   const answers: Buffer[] = [];
-  const target: FrameAnswerTarget = { inFlight: 0, closed: false, answer: (response) => void answers.push(response!) };
+  const target: FrameAnswerTarget = { inFlight: 0, held: undefined, closed: false, answer: (response) => void answers.push(response!) };
   const received = (): Buffer => Buffer.from('{"jsonrpc":"2.0","id":12345,"result":{"n":"0x1"}}');
   const answerTo = (id: number | string): { frame: Buffer; response: Buffer } => {
     const frame = received();
