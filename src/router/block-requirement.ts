@@ -68,12 +68,22 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
 }
 
 /**
- * The read names the "pending" block, whose state is the node's transaction pool's: a client's
- * reads of it follow its writer node, as its pending nonce does (CallRouter).
+ * Reads a node runs against its "pending" state when they name no block: geth's and Erigon's
+ * eth_estimateGas and eth_createAccessList, and anvil's. ethers and most dapps name none, so a gas
+ * estimate after the client's own approve was answered "execution reverted" by the nodes without it.
+ */
+const PENDING_WHEN_UNNAMED = new Set(['eth_estimateGas', 'eth_createAccessList']);
+
+/**
+ * The read names the "pending" block, whose state is the node's transaction pool's (or names none,
+ * and its nodes read that as pending): a client's reads of it follow its writer node, as its
+ * pending nonce does (CallRouter).
  */
 export function namesPendingBlock(method: string, params: unknown): boolean {
   const index = BLOCK_PARAM[method];
-  return index !== undefined && Array.isArray(params) && blockTag(params[index]) === 'pending';
+  if (index === undefined || !Array.isArray(params)) return false;
+  const block: unknown = params[index];
+  return block === undefined || block === null ? PENDING_WHEN_UNNAMED.has(method) : blockTag(block) === 'pending';
 }
 
 /** A null answer to this method is worth asking a node further ahead. */

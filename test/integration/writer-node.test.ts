@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { keccak256, parseGwei } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { DEV_PRIVATE_KEYS } from '../../src/devnet/dev-accounts.js';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { stopProcess } from '../support/process-stop.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
@@ -38,6 +39,34 @@ function transfer(devnet: LockstepDevnet, nonce: number): Promise<`0x${string}`>
     to: '0x000000000000000000000000000000000000dEaD',
     value: 1n,
   });
+}
+
+/**
+ * The gate's code: with calldata, store its first word in slot 0; without, revert while slot 0 is
+ * zero. (CALLDATASIZE ISZERO PUSH1 0x0c JUMPI; PUSH1 0 CALLDATALOAD PUSH1 0 SSTORE STOP;
+ * 0x0c: JUMPDEST PUSH1 0 SLOAD PUSH1 0x17 JUMPI PUSH1 0 DUP1 REVERT; 0x17: JUMPDEST STOP)
+ */
+const GATE_RUNTIME = '3615600c576000356000550' + '05b600054601757600080fd5b00';
+
+/** Deploy `runtime` (hex, no 0x) from a dev account of its own, mined on every node. */
+async function deploy(devnet: LockstepDevnet, runtime: string): Promise<`0x${string}`> {
+  const length = (runtime.length / 2).toString(16).padStart(2, '0');
+  // PUSH1 len PUSH1 12 PUSH1 0 CODECOPY PUSH1 len PUSH1 0 RETURN, then the runtime.
+  const init = `0x60${length}600c600039` + `60${length}6000f3${runtime}`;
+  const raw = await privateKeyToAccount(DEV_PRIVATE_KEYS[3]).signTransaction({
+    chainId: devnet.chainId,
+    type: 'eip1559',
+    nonce: 0,
+    gas: 200_000n,
+    maxFeePerGas: parseGwei('20'),
+    maxPriorityFeePerGas: parseGwei('1'),
+    data: init as `0x${string}`,
+  });
+  devnet.queueRawTransaction(raw);
+  await devnet.mine(1);
+  const receipt = await rpc<{ contractAddress: `0x${string}`; status: string }>(devnet.nodes[0]!.httpUrl, 'eth_getTransactionReceipt', [keccak256(raw)]);
+  assert.equal(receipt.status, '0x1', 'the gate is deployed');
+  return receipt.contractAddress;
 }
 
 /** Signed transactions sent through evmux in one HTTP batch; each must be answered with its hash. */
@@ -71,6 +100,29 @@ test("a client's sends made together, before any is answered, go to one node: it
   assert.deepEqual([...held].sort(), [0, 0, 3], `transactions held per node: ${held.join(', ')}`);
   const address = privateKeyToAccount(devnet.testAccountKey).address;
   assert.deepEqual(await tally(evmux, 'eth_getTransactionCount', [address, 'pending'], 6, (result) => String(Number(result))), { 3: 6 });
+});
+
+test('a gas estimate with no block named follows the writer node: nodes estimate against their pending state', async (t) => {
+  const { devnet, evmux } = await setup(t);
+  // A gate: a call with no calldata reverts until a call with calldata has stored a non-zero word.
+  // As an allowance before a swap: the estimate for the second step needs the first, still pending.
+  const gate = await deploy(devnet, GATE_RUNTIME);
+  const open = await privateKeyToAccount(devnet.testAccountKey).signTransaction({
+    chainId: devnet.chainId,
+    type: 'eip1559',
+    nonce: 0,
+    gas: 100_000n,
+    maxFeePerGas: parseGwei('20'),
+    maxPriorityFeePerGas: parseGwei('1'),
+    to: gate,
+    data: `0x${'00'.repeat(31)}01`,
+  });
+  await sendInOneBatch(evmux, [open]);
+  const use = { from: privateKeyToAccount(devnet.testAccountKey).address, to: gate, data: '0x' };
+  const outcome = (result: unknown): string => (typeof result === 'string' ? 'estimated' : String(result));
+  // As ethers and most dapps ask: no block. anvil (as geth and Erigon) estimates against "pending".
+  assert.deepEqual(await tally(evmux, 'eth_estimateGas', [use], 6, outcome), { estimated: 6 });
+  assert.deepEqual(await tally(evmux, 'eth_estimateGas', [use, 'pending'], 3, outcome), { estimated: 3 });
 });
 
 test('the writer node behind the others: reads of what is mined come from a node at the highest head', async (t) => {
