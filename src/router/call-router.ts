@@ -14,7 +14,7 @@ import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
-import { isAnswerTooLarge, UpstreamFailure } from '../upstream/errors.js';
+import { isAnswerTooLarge, isSocketGone, UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
 import { answeredBlockNumber, isNullResult, lastBlockNumber, replyResult, resolveLater, resultReply, settle, type ReplySink, type UpstreamReply } from '../upstream/reply.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -95,10 +95,21 @@ export class CallRouter {
    * calls succeed at once, and the loop's state (an async frame, the set of nodes tried, backoff)
    * and a promise per layer cost allocations on every call otherwise.
    */
-  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean, caller: CallContext): void {
+  #withRetries(method: string, parsedParams: unknown, sink: ReplySink, paramsJson: string | undefined, ascii: boolean, caller: CallContext, waited = false): void {
     // Deadlines on performance.now(): optimized code calls it directly, and Date.now() through V8's runtime.
     const deadlineMs = this.#timeouts.deadlineOf(method);
     const deadline = performance.now() + deadlineMs;
+    const back = waited ? undefined : this.#writers.untilBackFor(method, caller, parsedParams, deadline);
+    if (back !== undefined) {
+      void back.then(() => {
+        try {
+          this.#withRetries(method, parsedParams, sink, paramsJson, ascii, caller, true);
+        } catch (error) {
+          sink.reject(error);
+        }
+      });
+      return;
+    }
     const minHead = requiredBlock(method, parsedParams);
     // From here on the params are only passed on to nodes.
     const params = paramsJson === undefined ? parsedParams : new ParamsJson(paramsJson, ascii);
@@ -157,13 +168,20 @@ export class CallRouter {
     // A write (eth_sendTransaction: tried again only when it never left evmux) follows the
     // client's writer node as signed sends do.
     const send = isWrite(method) && isPoolDependent(method);
-    const pick = (): Upstream | undefined => (send ? this.#writers.sendTarget(caller, tried) : this.#picker.pick(tried, minHead, false, true));
+    // A call that follows the client's writer node goes back to it when its socket closed under the
+    // call (a blip: it is back in milliseconds), not to a node without the client's last transaction.
+    const writer = (): Upstream | undefined => {
+      const node = this.#writers.forCall(method, caller, minHead, params);
+      return node !== undefined && (!tried.has(node.name) || isSocketGone(lastError)) ? node : undefined;
+    };
+    const pick = (): Upstream | undefined => (send ? this.#writers.sendTarget(caller, tried) : (writer() ?? this.#picker.pick(tried, minHead, false, true)));
     for (; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: backoffBaseMs, maxMs: backoffMaxMs });
         if (performance.now() + delay >= deadline) break;
         if (delay > 0) await sleep(delay);
       }
+      await this.#writers.untilBackFor(method, caller, params, deadline);
       let upstream = pick();
       if (upstream === undefined && tried.size > 0) {
         tried.clear();

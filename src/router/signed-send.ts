@@ -73,6 +73,8 @@ export class SignedSend {
     let lastError: unknown;
     let mayHaveIt = false;
     let refused = 0;
+    // The client's node down for a moment: its next nonce is in that node's pool (WriterNodes.untilBack).
+    await this.#writers.untilBack(caller, deadline);
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       let upstream = this.#writers.sendTarget(caller, tried);
       // Every node down for a moment: wait for one, as other calls do, rather than fail the send.

@@ -3,8 +3,10 @@
  * through lately (recent-writers.ts), while that node serves. Its sends follow it there, and so do
  * its reads of the pool and of what it just had mined.
  */
+import { performance } from 'node:perf_hooks';
 import { blockTag } from '../jsonrpc/block-ref.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
+import { ParamsJson } from '../upstream/request-frame.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { namesPendingBlock } from './block-requirement.js';
 import type { CallContext } from './call-router.js';
@@ -34,12 +36,42 @@ export class WriterNodes {
    * receipt, a transaction by hash, a nonce at a block) only while it is at the highest head: a
    * node behind would show a mined transaction as pending.
    */
-  forCall(method: string, caller: CallContext, minHead?: bigint, params?: unknown): Upstream | undefined {
-    if (this.#writers.empty || !(isPoolDependent(method) || namesPendingBlock(method, params))) return undefined;
+  forCall(method: string, caller: CallContext, minHead?: bigint, sentParams?: unknown): Upstream | undefined {
+    if (this.#writers.empty) return undefined;
+    const params = parsedParams(sentParams);
+    if (!(isPoolDependent(method) || namesPendingBlock(method, params))) return undefined;
     const node = this.#serving(caller);
     if (node === undefined) return undefined;
     if (minHead !== undefined && node.headNumber < minHead) return undefined;
     return readsPool(method, params) || node.headNumber >= highestHead(this.#pool.serving()) ? node : undefined;
+  }
+
+  /**
+   * While the client's writer node is down since a moment ago (its sockets closed in a blip, and
+   * come back in milliseconds): a wait until it is usable again, at most NODE_WAIT_MS after it went
+   * down and no later than `until`. Calls that follow the writer node wait for it: sent elsewhere,
+   * a wallet's pending nonce came from a node without its last transaction, and its next send took
+   * the same nonce and moved the writer node there for good. Undefined when there is nothing to
+   * wait for (the node serves, is down longer, or lags).
+   */
+  untilBack(caller: CallContext, until: number): Promise<boolean> | undefined {
+    if (this.#writers.empty) return undefined;
+    return this.#untilBack(caller, until);
+  }
+
+  /** untilBack, for a call that follows the writer node (as forCall's do). */
+  untilBackFor(method: string, caller: CallContext, params: unknown, until: number): Promise<boolean> | undefined {
+    if (this.#writers.empty || !(isPoolDependent(method) || namesPendingBlock(method, parsedParams(params)))) return undefined;
+    return this.#untilBack(caller, until);
+  }
+
+  #untilBack(caller: CallContext, until: number): Promise<boolean> | undefined {
+    const name = this.#writers.nodeOf(caller.sessionKey);
+    const node = name === undefined ? undefined : this.#pool.byName(name);
+    if (node === undefined || node.healthy) return undefined;
+    const away = this.#pool.awayFor(node);
+    if (away === undefined || away >= NODE_WAIT_MS) return undefined;
+    return this.#pool.untilUsable(node, Math.min(until, performance.now() + NODE_WAIT_MS - away));
   }
 
   /** The client's writer node, if it serves and is not `upstream`. */
@@ -76,4 +108,9 @@ export class WriterNodes {
 function readsPool(method: string, params: unknown): boolean {
   if (method === 'eth_getTransactionCount') return Array.isArray(params) && blockTag(params[1]) === 'pending';
   return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
+}
+
+/** Params as parsed, also when they are passed on as the client's text (a retry's). */
+function parsedParams(params: unknown): unknown {
+  return params instanceof ParamsJson ? (JSON.parse(params.text) as unknown) : params;
 }

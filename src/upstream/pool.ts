@@ -48,6 +48,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
   readonly #usableSince = new Map<Upstream, number>();
+  /** when each node that was usable stopped being so (performance.now()); absent while it is usable */
+  readonly #unusableSince = new Map<Upstream, number>();
   /** when each node fell behind another healthy node's head (performance.now()); absent while it is not behind */
   readonly #behindSince = new Map<Upstream, number>();
   /** when each usable node was first seen more than maxLagBlocks behind, and asked its head (performance.now()) */
@@ -113,6 +115,12 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   /** Since when (performance.now()) the node has been usable without a break; undefined when it is not usable. */
   usableSince(upstream: Upstream): number | undefined {
     return this.isUsable(upstream) ? this.#usableSince.get(upstream) : undefined;
+  }
+
+  /** How long ago (ms) a node that was usable stopped being so; undefined while it is usable, or if it never was. */
+  awayFor(upstream: Upstream): number | undefined {
+    const since = this.isUsable(upstream) ? undefined : this.#unusableSince.get(upstream);
+    return since === undefined ? undefined : performance.now() - since;
   }
 
   /** Usable and continuously so for at least `ms`. */
@@ -311,6 +319,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   #withdraw(upstream: Upstream): void {
     if (!this.#usable.includes(upstream)) return;
     this.#withdrawn.add(upstream);
+    if (!this.#unusableSince.has(upstream)) this.#unusableSince.set(upstream, performance.now());
     this.#setServing(this.#usable.filter((other) => other !== upstream));
   }
 
@@ -336,10 +345,14 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       const lagging = this.#isLagging(upstream);
       const stalled = this.#isStalled(upstream);
       const usable = upstream.healthy && !lagging && !stalled;
+      // A node withdrawn but judged usable (down only for a moment within the turn) never left.
+      if (usable) this.#unusableSince.delete(upstream);
       if (usable !== this.#usableSince.has(upstream)) {
         changed = true;
         if (usable) this.#usableSince.set(upstream, performance.now());
         else this.#usableSince.delete(upstream);
+        // Withdrawn in the turn before (#withdraw): it left then.
+        if (!usable && !this.#unusableSince.has(upstream)) this.#unusableSince.set(upstream, performance.now());
         this.#telemetry.upstreamState(upstream.name, usable);
         this.#logger[usable ? 'info' : 'warn'](
           { upstream: upstream.name, healthy: upstream.healthy, lagging, stalled, lag: Number(this.#lag(upstream)) },

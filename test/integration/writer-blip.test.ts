@@ -1,0 +1,57 @@
+/**
+ * The writer node's sockets closing for a moment (a network blip, a load balancer restarting): the
+ * client's next calls that follow its writer node (the pending nonce, its next send) wait for that
+ * node, back in milliseconds, instead of going to a node without its last transaction. Before, a
+ * viem wallet's next send took the nonce of the one before it, and both were "sent": only one can
+ * be mined. Real anvil nodes, which do not pass transactions on, behind relays that cut them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createPublicClient, createWalletClient, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { anvil } from 'viem/chains';
+import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { CutRelay } from '../support/cut-relay.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { rpc } from '../support/node-rpc.js';
+import { waitUntil } from '../support/stream-recorder.js';
+
+let devnet: LockstepDevnet;
+let relays: CutRelay[];
+let evmux: TestGateway;
+
+before(async () => {
+  devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: false });
+  relays = await Promise.all(devnet.nodes.map((node) => CutRelay.start(Number(new URL(node.wsUrl).port))));
+  evmux = await startGateway(relays.map((relay) => `ws://127.0.0.1:${relay.port}`), {}, { logLevel: 'warn' });
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
+});
+
+after(async () => {
+  await evmux?.close();
+  await Promise.all((relays ?? []).map((relay) => relay.close()));
+  await devnet?.close();
+});
+
+/** The nodes whose pool holds the transaction. */
+async function holders(hash: string): Promise<number[]> {
+  const held = await Promise.all(devnet.nodes.map((node) => rpc<unknown>(node.httpUrl, 'eth_getTransactionByHash', [hash])));
+  return held.flatMap((tx, i) => (tx === null ? [] : [i]));
+}
+
+test("the writer node cut for a moment: the wallet's next send takes the next nonce, on the same node", async () => {
+  const account = privateKeyToAccount(devnet.testAccountKey);
+  const wallet = createWalletClient({ account, chain: anvil, transport: http(evmux.httpUrl) });
+  const client = createPublicClient({ chain: anvil, cacheTime: 0, transport: http(evmux.httpUrl) });
+  const first = await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: 1n });
+  const [writer] = await holders(first);
+  assert.notEqual(writer, undefined);
+  for (const [round, refuseMs] of [[1, 0], [2, 150], [3, 400]] as const) {
+    relays[writer!]!.cut(refuseMs);
+    const hash = await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: BigInt(round + 1) });
+    const tx = await client.getTransaction({ hash });
+    assert.equal(tx.nonce, round, `round ${round} (cut, refused ${refuseMs} ms): the send takes the next nonce`);
+    assert.deepEqual(await holders(hash), [writer], `round ${round}: on the writer node, beside the ones before it`);
+    assert.equal(await client.getTransactionCount({ address: account.address, blockTag: 'pending' }), round + 1);
+  }
+});
