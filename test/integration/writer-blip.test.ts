@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createPublicClient, createWalletClient, http } from 'viem';
+import { createPublicClient, createWalletClient, http, keccak256, parseGwei } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { anvil } from 'viem/chains';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CutRelay } from '../support/cut-relay.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { rpc } from '../support/node-rpc.js';
+import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
 let devnet: LockstepDevnet;
@@ -54,4 +54,34 @@ test("the writer node cut for a moment: the wallet's next send takes the next no
     assert.deepEqual(await holders(hash), [writer], `round ${round}: on the writer node, beside the ones before it`);
     assert.equal(await client.getTransactionCount({ address: account.address, blockTag: 'pending' }), round + 1);
   }
+});
+
+test('the writer node cut while a send is on it, unanswered: the send is made again there, not moved', async () => {
+  const account = privateKeyToAccount(devnet.testAccountKey);
+  const wallet = createWalletClient({ account, chain: anvil, transport: http(evmux.httpUrl) });
+  const client = createPublicClient({ chain: anvil, cacheTime: 0, transport: http(evmux.httpUrl) });
+  const nonce = await client.getTransactionCount({ address: account.address, blockTag: 'pending' });
+  const [writer] = await holders(await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: 1n }));
+  // The node takes the next send, and its answer never comes back: the socket is cut under it.
+  const raw = await account.signTransaction({
+    chainId: devnet.chainId,
+    type: 'eip1559',
+    nonce: nonce + 1,
+    gas: 21_000n,
+    maxFeePerGas: parseGwei('20'),
+    maxPriorityFeePerGas: parseGwei('1'),
+    to: '0x000000000000000000000000000000000000dEaD',
+    value: 2n,
+  });
+  relays[writer!]!.mute();
+  const sent = rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw]);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  relays[writer!]!.cut(200);
+  const hash = keccak256(raw);
+  assert.deepEqual(await sent, { result: hash });
+  assert.deepEqual(await holders(hash), [writer], 'made again on the writer node (which had it), and on no other');
+  const next = await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: 3n });
+  const tx = await client.getTransaction({ hash: next });
+  assert.equal(tx.nonce, nonce + 2, 'the next send takes the next nonce');
+  assert.deepEqual(await holders(next), [writer]);
 });

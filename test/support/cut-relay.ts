@@ -10,6 +10,7 @@ export class CutRelay {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #refusingUntil = 0;
+  #muted = false;
 
   private constructor(server: net.Server, port: number) {
     this.#server = server;
@@ -28,7 +29,9 @@ export class CutRelay {
       const target = net.connect(targetPort, '127.0.0.1');
       relay.#sockets.add(client).add(target);
       for (const [from, to] of [[client, target], [target, client]] as const) {
-        from.pipe(to);
+        from.on('data', (chunk: Buffer) => {
+          if (!(from === target && relay.#muted) && !to.destroyed) to.write(chunk);
+        });
         from.on('close', () => {
           relay.#sockets.delete(from);
           to.destroy();
@@ -39,8 +42,14 @@ export class CutRelay {
     return relay;
   }
 
+  /** From now until the next cut, what the node sends is dropped: it takes calls, and answers none. */
+  mute(): void {
+    this.#muted = true;
+  }
+
   /** Reset every connection now, and refuse new ones for `refuseMs`. */
   cut(refuseMs: number): void {
+    this.#muted = false;
     this.#refusingUntil = Date.now() + refuseMs;
     for (const socket of this.#sockets) socket.resetAndDestroy();
   }
