@@ -204,8 +204,10 @@ export class Dispatcher {
     if (refusal === undefined && batch !== undefined) {
       const held = (context.held ??= new HeldCalls(context, this.#limits.maxInFlightPerConnection, this.#limits.maxBatchSize));
       const start = (): void => {
-        // Unless evmux began to shut down while it waited.
-        if (this.#refusing && !servedWhileShuttingDown(method)) answerRequest(context, batch, index, hasId ? this.#error(replyId, SHUTTING_DOWN().toObject()) : undefined);
+        // A client that left is not answered, but its batch is settled (an HTTP request counts as
+        // open until it is, and a shutdown waited for it). Unless evmux began to shut down meanwhile.
+        if (context.closed) answerRequest(context, batch, index, undefined);
+        else if (this.#refusing && !servedWhileShuttingDown(method)) answerRequest(context, batch, index, hasId ? this.#error(replyId, SHUTTING_DOWN().toObject()) : undefined);
         else this.#start(replyId, hasId, method, params, context, batch, index, paramsJson, ascii);
       };
       if (held.hold(start)) return;

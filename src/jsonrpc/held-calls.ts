@@ -8,7 +8,7 @@
 export interface SlotHolder {
   /** calls of the connection in flight */
   readonly inFlight: number;
-  /** the client has left: its held calls are dropped, unstarted */
+  /** the client has left: its held calls are started at once, to be settled without a node */
   readonly closed: boolean;
 }
 
@@ -47,7 +47,7 @@ export class HeldCalls {
       while (this.size > 0 && (this.#holder.closed || this.#holder.inFlight < this.#maxInFlight)) {
         const start = this.#starts[this.#next];
         this.#starts[this.#next++] = undefined;
-        if (!this.#holder.closed) start?.();
+        start?.();
       }
       if (this.size === 0) {
         this.#starts = [];

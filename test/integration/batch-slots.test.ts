@@ -82,7 +82,7 @@ test('at most limits.maxBatchSize calls wait on a connection; the rest are refus
   assert.match(String(await probe.call('eth_blockNumber')), /^0x/);
 });
 
-test('a client that leaves with calls waiting: they are dropped, not sent, and the gateway carries on', async (t: TestContext) => {
+test('a client that leaves with calls waiting: they are settled unsent, and the gateway carries on', async (t: TestContext) => {
   const leaving = await Probe.open(evmux.wsUrl, t);
   leaving.send([1, 2, 3, 4, 5, 6].map(slowCall));
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -92,4 +92,18 @@ test('a client that leaves with calls waiting: they are dropped, not sent, and t
   assert.deepEqual(codes((await probe.waitFor(() => true, 10_000)).json), ['ok', 'ok']);
   const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ inFlight: number }> };
   assert.ok(status.upstreams.every((node) => node.inFlight <= IN_FLIGHT), JSON.stringify(status.upstreams.map((node) => node.inFlight)));
+});
+
+test('an HTTP client that leaves while calls of its batch wait: the request is closed, and a shutdown does not wait for it', async () => {
+  const own = await startGateway([devnet.nodes[0]!.wsUrl], { limits: { maxInFlightPerConnection: IN_FLIGHT, maxBatchSize: BATCH }, shutdownGraceMs: 5_000 }, { logLevel: 'warn' });
+  const aborted = new AbortController();
+  const request = fetch(own.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([1, 2, 3, 4, 5, 6].map(slowCall)), signal: aborted.signal });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  aborted.abort();
+  await assert.rejects(request);
+  // The two calls in flight settle (about 100 ms each); the four waiting ones are then settled unsent.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const started = performance.now();
+  await own.close();
+  assert.ok(performance.now() - started < 2_000, `shut down in ${Math.round(performance.now() - started)} ms, not after the 5 s grace`);
 });
