@@ -59,7 +59,10 @@ test('connections: addresses of one /64 count as one client, another /64 is anot
   assert.match(third, /^429 .*too many connections from 2001:db8:1:2::\/64: at most 2 \(limits\.maxConnectionsPerIp\)/);
   assert.equal(await connect(t, evmux, '2001:db8:1:3::1'), 'open', 'the next /64 is a client of its own');
   assert.equal(await connect(t, evmux, '203.0.113.5'), 'open', 'an IPv4 client counts by its address');
-  assert.equal(await evmux.metric('evmux_client_rejections_total', { reason: 'connections_per_ip' }), 1);
+  // IPv4 clients through NAT64 each count as their IPv4 address, not as one 64:ff9b::/64.
+  for (const client of ['64:ff9b::c000:201', '64:ff9b::c000:201', '64:ff9b::c633:6407', '64:ff9b::cb00:7109']) assert.equal(await connect(t, evmux, client), 'open', client);
+  assert.match(await connect(t, evmux, '64:ff9b::c000:201'), /^429 .*too many connections from 192\.0\.2\.1: at most 2/);
+  assert.equal(await evmux.metric('evmux_client_rejections_total', { reason: 'connections_per_ip' }), 2);
 });
 
 test('connections: a closed connection gives its prefix room again', async (t) => {

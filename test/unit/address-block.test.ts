@@ -23,3 +23,11 @@ test('addresses of one prefix count alike, however the front end wrote them', ()
   const forms = ['2001:db8:0:1::5', '2001:DB8:0:1:0:0:0:9', '2001:0db8:0000:0001:ffff:0:0:1'];
   assert.deepEqual(new Set(forms.map((form) => addressBlock(form, 64))), new Set(['2001:db8:0:1::/64']));
 });
+
+test('an IPv4 client through NAT64 (64:ff9b::/96) or SIIT (::ffff:0:0/96) counts as its IPv4 address', () => {
+  assert.equal(addressBlock('64:ff9b::c000:201', 64), '192.0.2.1');
+  assert.equal(addressBlock('64:ff9b::c633:6407', 64), '198.51.100.7');
+  assert.equal(addressBlock('::ffff:0:cb00:7109', 64), '203.0.113.9');
+  assert.equal(addressBlock('64:ff9b:0:0:1::c000:201', 64), '64:ff9b::/64', 'not the /96: an IPv6 client of that /64');
+  assert.equal(addressBlock('64:ff9b::c000:201', 128), '64:ff9b::c000:201', 'at 128 every address on its own, as written');
+});
