@@ -64,6 +64,9 @@ function servedWhileShuttingDown(method: string): boolean {
 const SHUTTING_DOWN = (): UpstreamUnavailableError =>
   new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
 
+/** A held call's client left (#heldRefusal): settled without an answer. */
+const GONE = new UpstreamUnavailableError('the client left');
+
 const OPEN_BRACKET = Buffer.from('[');
 const CLOSE_BRACKET = Buffer.from(']');
 
@@ -183,6 +186,7 @@ export class Dispatcher {
   /**
    * A valid request: refused over the client's rate or the in-flight limit, else a ClientCall.
    * `paramsJson` is its params' text as the client wrote it, when known (it goes to the node as it is).
+   * `held`: a batch's call that waited for a slot (held-calls.ts), started now.
    */
   #call(
     replyId: ReplyId,
@@ -194,45 +198,33 @@ export class Dispatcher {
     index: number,
     paramsJson: string | undefined,
     ascii: boolean,
+    held = false,
   ): void {
-    const refusal = this.#refusal(method, context);
-    if (refusal === undefined && context.inFlight < this.#limits.maxInFlightPerConnection) {
-      this.#start(replyId, hasId, method, params, context, batch, index, paramsJson, ascii);
+    const refusal = held ? this.#heldRefusal(method, context) : this.#refusal(method, context);
+    if (refusal === undefined && (held || context.inFlight < this.#limits.maxInFlightPerConnection)) {
+      const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
+      try {
+        this.#execute(method, params, context, call, paramsJson, ascii);
+      } catch (error) {
+        call.reject(error);
+      }
       return;
     }
-    // A batch's call past the in-flight limit waits for a slot (held-calls.ts).
+    // A batch's call past the in-flight limit waits for a slot.
     if (refusal === undefined && batch !== undefined) {
-      const held = (context.held ??= new HeldCalls(context, this.#limits.maxInFlightPerConnection, this.#limits.maxBatchSize));
-      const start = (): void => {
-        // A client that left is not answered, but its batch is settled (an HTTP request counts as
-        // open until it is, and a shutdown waited for it). Unless evmux began to shut down meanwhile.
-        if (context.closed) answerRequest(context, batch, index, undefined);
-        else if (this.#refusing && !servedWhileShuttingDown(method)) answerRequest(context, batch, index, hasId ? this.#error(replyId, SHUTTING_DOWN().toObject()) : undefined);
-        else this.#start(replyId, hasId, method, params, context, batch, index, paramsJson, ascii);
-      };
-      if (held.hold(start)) return;
+      context.held ??= new HeldCalls(context, this.#limits.maxInFlightPerConnection, this.#limits.maxBatchSize);
+      if (context.held.hold(() => this.#call(replyId, hasId, method, params, context, batch, index, paramsJson, ascii, true))) return;
     }
     const error = refusal ?? new LimitExceededError(`too many requests in flight on this connection: at most ${this.#limits.maxInFlightPerConnection} (limits.maxInFlightPerConnection)`);
-    answerRequest(context, batch, index, hasId ? this.#error(replyId, error.toObject()) : undefined);
+    // A client that left is not answered, but its batch is settled: an HTTP request counts as open
+    // until it is, and a shutdown waited for it.
+    answerRequest(context, batch, index, hasId && error !== GONE ? this.#error(replyId, error.toObject()) : undefined);
   }
 
-  #start(
-    replyId: ReplyId,
-    hasId: boolean,
-    method: string,
-    params: unknown,
-    context: DispatchContext,
-    batch: BatchAnswer | undefined,
-    index: number,
-    paramsJson: string | undefined,
-    ascii: boolean,
-  ): void {
-    const call = new ClientCall(context, replyId, hasId, batch, index, this.#telemetry);
-    try {
-      this.#execute(method, params, context, call, paramsJson, ascii);
-    } catch (error) {
-      call.reject(error);
-    }
+  /** Why a held call is not started after all: its client left, or evmux began to shut down while it waited. */
+  #heldRefusal(method: string, context: DispatchContext): LimitExceededError | UpstreamUnavailableError | undefined {
+    if (context.closed) return GONE;
+    return this.#refusing && !servedWhileShuttingDown(method) ? SHUTTING_DOWN() : undefined;
   }
 
   /** Why one more request from this client is refused as it comes, if it is: shutting down, or over its rate. */

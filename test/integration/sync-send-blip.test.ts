@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { keccak256, parseGwei } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { keccak256 } from 'viem';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CutRelay } from '../support/cut-relay.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
+import { signedTx } from '../support/signed-tx.js';
 
 let devnet: LockstepDevnet;
 let relay: CutRelay;
@@ -30,16 +30,7 @@ after(async () => {
 });
 
 test('eth_sendRawTransactionSync cut after its transaction was mined: the client gets the receipt, not "nonce too low"', async () => {
-  const raw = await privateKeyToAccount(devnet.testAccountKey).signTransaction({
-    chainId: devnet.chainId,
-    type: 'eip1559',
-    nonce: 0,
-    gas: 21_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    to: '0x000000000000000000000000000000000000dEaD',
-    value: 4n,
-  });
+  const raw = await signedTx(devnet.testAccountKey, { chainId: devnet.chainId, nonce: 0, value: 4n });
   // The node takes it and waits for it to be mined; its answer never comes back.
   relay.mute();
   const sent = rpcAnswer(evmux.httpUrl, 'eth_sendRawTransactionSync', [raw]);

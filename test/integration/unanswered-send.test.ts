@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { keccak256, parseGwei } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { keccak256 } from 'viem';
 import { DEV_PRIVATE_KEYS } from '../../src/devnet/dev-accounts.js';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpcAnswer } from '../support/node-rpc.js';
+import { signedTx } from '../support/signed-tx.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 const TIMEOUT_MS = 300;
@@ -25,16 +25,7 @@ async function setup(t: TestContext, count: number): Promise<{ nodes: FakeNode[]
   );
   t.after(() => evmux.close());
   await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === count, 10_000);
-  const raw = await privateKeyToAccount(DEV_PRIVATE_KEYS[1]!).signTransaction({
-    chainId: 31337,
-    type: 'eip1559',
-    nonce: 0,
-    gas: 21_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    to: '0x000000000000000000000000000000000000dEaD',
-    value: 1n,
-  });
+  const raw = await signedTx(DEV_PRIVATE_KEYS[1]!, { nonce: 0 });
   return { nodes, evmux, raw };
 }
 

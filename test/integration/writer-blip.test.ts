@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createPublicClient, createWalletClient, http, keccak256, parseGwei } from 'viem';
+import { createPublicClient, createWalletClient, http, keccak256 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { anvil } from 'viem/chains';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CutRelay } from '../support/cut-relay.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { signedTx } from '../support/signed-tx.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
 let devnet: LockstepDevnet;
@@ -63,16 +64,7 @@ test('the writer node cut while a send is on it, unanswered: the send is made ag
   const nonce = await client.getTransactionCount({ address: account.address, blockTag: 'pending' });
   const [writer] = await holders(await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: 1n }));
   // The node takes the next send, and its answer never comes back: the socket is cut under it.
-  const raw = await account.signTransaction({
-    chainId: devnet.chainId,
-    type: 'eip1559',
-    nonce: nonce + 1,
-    gas: 21_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    to: '0x000000000000000000000000000000000000dEaD',
-    value: 2n,
-  });
+  const raw = await signedTx(devnet.testAccountKey, { chainId: devnet.chainId, nonce: nonce + 1, value: 2n });
   relays[writer!]!.mute();
   const sent = rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw]);
   await new Promise((resolve) => setTimeout(resolve, 150));

@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { keccak256, parseGwei } from 'viem';
+import { keccak256 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { DEV_PRIVATE_KEYS } from '../../src/devnet/dev-accounts.js';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { stopProcess } from '../support/process-stop.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { signedTx } from '../support/signed-tx.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
 async function setup(t: TestContext, overrides: Record<string, unknown> = {}): Promise<{ devnet: LockstepDevnet; evmux: TestGateway }> {
@@ -29,16 +30,7 @@ async function setup(t: TestContext, overrides: Record<string, unknown> = {}): P
 }
 
 function transfer(devnet: LockstepDevnet, nonce: number): Promise<`0x${string}`> {
-  return privateKeyToAccount(devnet.testAccountKey).signTransaction({
-    chainId: devnet.chainId,
-    type: 'eip1559',
-    nonce,
-    gas: 21_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    to: '0x000000000000000000000000000000000000dEaD',
-    value: 1n,
-  });
+  return signedTx(devnet.testAccountKey, { chainId: devnet.chainId, nonce });
 }
 
 /**
@@ -53,15 +45,7 @@ async function deploy(devnet: LockstepDevnet, runtime: string): Promise<`0x${str
   const length = (runtime.length / 2).toString(16).padStart(2, '0');
   // PUSH1 len PUSH1 12 PUSH1 0 CODECOPY PUSH1 len PUSH1 0 RETURN, then the runtime.
   const init = `0x60${length}600c600039` + `60${length}6000f3${runtime}`;
-  const raw = await privateKeyToAccount(DEV_PRIVATE_KEYS[3]).signTransaction({
-    chainId: devnet.chainId,
-    type: 'eip1559',
-    nonce: 0,
-    gas: 200_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    data: init as `0x${string}`,
-  });
+  const raw = await signedTx(DEV_PRIVATE_KEYS[3], { chainId: devnet.chainId, nonce: 0, gas: 200_000n, to: undefined, value: 0n, data: init as `0x${string}` });
   devnet.queueRawTransaction(raw);
   await devnet.mine(1);
   const receipt = await rpc<{ contractAddress: `0x${string}`; status: string }>(devnet.nodes[0]!.httpUrl, 'eth_getTransactionReceipt', [keccak256(raw)]);
@@ -107,16 +91,7 @@ test('a gas estimate with no block named follows the writer node: nodes estimate
   // A gate: a call with no calldata reverts until a call with calldata has stored a non-zero word.
   // As an allowance before a swap: the estimate for the second step needs the first, still pending.
   const gate = await deploy(devnet, GATE_RUNTIME);
-  const open = await privateKeyToAccount(devnet.testAccountKey).signTransaction({
-    chainId: devnet.chainId,
-    type: 'eip1559',
-    nonce: 0,
-    gas: 100_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    to: gate,
-    data: `0x${'00'.repeat(31)}01`,
-  });
+  const open = await signedTx(devnet.testAccountKey, { chainId: devnet.chainId, nonce: 0, gas: 100_000n, to: gate, value: 0n, data: `0x${'00'.repeat(31)}01` });
   await sendInOneBatch(evmux, [open]);
   const use = { from: privateKeyToAccount(devnet.testAccountKey).address, to: gate, data: '0x' };
   const outcome = (result: unknown): string => (typeof result === 'string' ? 'estimated' : String(result));
