@@ -423,7 +423,9 @@ export class FilterKeeper {
     if (record.lost || !record.upstream.healthy) return resultReply(true);
     try {
       const reply = await this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller);
-      return isFilterGoneReply(reply) ? resultReply(true) : reply;
+      // The node's false (or "not found"): it lost the filter (restarted), which evmux held for the
+      // client until now, as for a node that is down.
+      return isFilterGoneReply(reply) || (reply.error === undefined && replyResult(reply) === false) ? resultReply(true) : reply;
     } catch (error) {
       if (error instanceof UpstreamFailure) return resultReply(true);
       throw error;

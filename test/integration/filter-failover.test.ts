@@ -316,6 +316,16 @@ test('viem watchContractEvent (http, poll): every log once, in order, after the 
   }
 });
 
+test('eth_uninstallFilter of a filter whose node restarted without it answers true, as for a node that is down', async () => {
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  const holder = holderOf(filterId);
+  await fx.devnet.restart(holder);
+  await waitFor(() => usable(`node${holder}`), `evmux using node${holder} again after its restart`, { timeoutMs: DELIVERY_TIMEOUT_MS });
+  // The node answers false for an id it does not have; evmux remembered the filter.
+  assert.deepEqual(await rpcAnswer(fx.evmux.httpUrl, 'eth_uninstallFilter', [filterId]), { result: true });
+  assert.deepEqual(await rpcAnswer(fx.evmux.httpUrl, 'eth_uninstallFilter', [filterId]), { result: false }, 'once more: there is no such filter any more');
+});
+
 test('after a move eth_getFilterLogs answers as before; eth_uninstallFilter of a filter on a killed node answers true', async () => {
   const criteria = { ...emitterFilter(), fromBlock: toQuantity(BigInt(fx.devnet.blockNumber) - 1n) };
   const moved = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newFilter', [criteria]);
