@@ -20,6 +20,7 @@ import type { ClientSubscription, Group, Publish, Subscriber } from './group.js'
 import { HeadFeed, type HeadListener } from './head-feed.js';
 import { HeadTopic } from './head-topic.js';
 import { LogsTopic } from './logs-topic.js';
+import { MoveLog } from './move-log.js';
 import { PassthroughTopic } from './passthrough-topic.js';
 import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
@@ -59,6 +60,7 @@ export class SubscriptionManager {
   readonly #config: Config;
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
+  readonly #moveLog: MoveLog;
   readonly #registry: StreamRegistry;
   readonly #feeds = new Map<Upstream, HeadFeed>();
   readonly #calls = new Map<Upstream, StreamCalls>();
@@ -101,6 +103,7 @@ export class SubscriptionManager {
     this.#config = config;
     this.#telemetry = telemetry;
     this.#logger = logger.child({ component: 'subscriptions' });
+    this.#moveLog = new MoveLog(this.#logger);
     this.#shares = new FilterShares(config.limits.maxLogFiltersPerIp);
     const warnings = new WarningThrottle(this.#logger);
     this.#warnings = warnings;
@@ -324,7 +327,7 @@ export class SubscriptionManager {
   #moved(from: Topic, to: Topic, members: ClientSubscription[], state: GroupState): void {
     to.adopt(members, state);
     this.#telemetry.failover(from.spec.kind);
-    this.#logger.info({ kind: from.spec.kind, from: from.upstream.name, to: to.upstream.name, clients: members.length }, 'subscriptions moved');
+    this.#moveLog.note(from.spec.kind, from.upstream.name, to.upstream.name, members.length);
   }
 
   /**
