@@ -5,7 +5,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { keccak256 } from 'viem';
 import type { Config } from '../config/schema.js';
 import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import { backoffDelay } from '../upstream/backoff.js';
@@ -17,6 +16,7 @@ import { giveUp, isReply } from './call-failures.js';
 import type { CallContext } from './call-router.js';
 import type { MethodTimeouts } from './method-timeouts.js';
 import type { NodePicker } from './node-picker.js';
+import { transactionHash } from './transaction-hash.js';
 import { isAlreadyKnown, isNonceTaken, isRetryableRpcError, mayHaveReachedNode } from './retry-policy.js';
 import type { WriterNodes } from './writer-nodes.js';
 
@@ -151,7 +151,7 @@ export class SignedSend {
     deadline: number,
     caller: CallContext,
   ): Promise<UpstreamReply> {
-    const hash = keccak256(raw as `0x${string}`);
+    const hash = transactionHash(raw as `0x${string}`);
     const until = performance.now() + UNANSWERED_SEND_CHECK_MS;
     const nodes = new Set<Upstream>();
     for (const name of tried) {
@@ -192,7 +192,7 @@ export class SignedSend {
   async #hashIfTaken(upstream: Upstream, reply: UpstreamReply, raw: string, deadline: number, caller: CallContext): Promise<string | undefined> {
     const known = isAlreadyKnown(reply.error!);
     if (!known && !isNonceTaken(reply.error!)) return undefined;
-    const hash = keccak256(raw as `0x${string}`);
+    const hash = transactionHash(raw as `0x${string}`);
     if (known) return hash;
     return (await this.#holds(upstream, hash, this.#timeouts.timeLeft('eth_getTransactionByHash', deadline), caller)) ? hash : undefined;
   }
