@@ -82,8 +82,8 @@ export class WriterNodes {
 
   /**
    * The node a send (signed or not) is tried on: the client's writer node unless the send failed
-   * there already, else the pick of the nodes not tried. With no writer node yet, or the send just
-   * failed on it, that node is the client's from now on, so the other sends of a burst, on their
+   * there already, else the pick of the nodes not tried. With no writer node yet, the writer node
+   * away, or the send just failed on it, that node is the client's from now on, so the other sends of a burst, on their
    * first try or their retry, follow it there.
    */
   sendTarget(caller: CallContext, tried: ReadonlySet<string>): Upstream | undefined {
@@ -91,7 +91,9 @@ export class WriterNodes {
     const upstream = writer !== undefined && !tried.has(writer.name) ? writer : this.#picker.pick(tried);
     if (upstream === undefined) return undefined;
     const recorded = this.#writers.nodeOf(caller.sessionKey);
-    if (recorded === undefined || tried.has(recorded)) this.#writers.note(caller.sessionKey, upstream.name);
+    // Its writer node away (longer than untilBack waits) is as good as failed: picked one by one,
+    // the sends of a burst were spread over the nodes left, each with a nonce gap.
+    if (recorded === undefined || writer === undefined || tried.has(recorded)) this.#writers.note(caller.sessionKey, upstream.name);
     return upstream;
   }
 

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { createPublicClient, createWalletClient, http, keccak256 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { anvil } from 'viem/chains';
+import { DEV_PRIVATE_KEYS } from '../../src/devnet/dev-accounts.js';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { CutRelay } from '../support/cut-relay.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
@@ -48,6 +49,9 @@ test("the writer node cut for a moment: the wallet's next send takes the next no
   const [writer] = await holders(first);
   assert.notEqual(writer, undefined);
   for (const [round, refuseMs] of [[1, 0], [2, 150], [3, 400]] as const) {
+    // A socket that closed within 2 s of opening counts as a failed connect, and the reconnect
+    // backoff grows: cut again sooner, the node would be away longer than the wait, as a flapping node is.
+    if (round > 1) await new Promise((resolve) => setTimeout(resolve, 2_100));
     relays[writer!]!.cut(refuseMs);
     const hash = await wallet.sendTransaction({ to: '0x000000000000000000000000000000000000dEaD', value: BigInt(round + 1) });
     const tx = await client.getTransaction({ hash });
@@ -76,4 +80,18 @@ test('the writer node cut while a send is on it, unanswered: the send is made ag
   const tx = await client.getTransaction({ hash: next });
   assert.equal(tx.nonce, nonce + 2, 'the next send takes the next nonce');
   assert.deepEqual(await holders(next), [writer]);
+});
+
+test('the writer node away longer than the wait: sends made together all go to one other node', async () => {
+  const [writer] = await holders(await rpc<string>(evmux.httpUrl, 'eth_sendRawTransaction', [await signedTx(devnet.testAccountKey, { chainId: devnet.chainId, nonce: Number(await rpc<string>(evmux.httpUrl, 'eth_getTransactionCount', [privateKeyToAccount(devnet.testAccountKey).address, 'pending'])) })]));
+  relays[writer!]!.cut(3_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  // A burst from another account of the same client (one session key): its writer node is the one away.
+  const raws = await Promise.all([0, 1, 2, 3].map((nonce) => signedTx(DEV_PRIVATE_KEYS[1]!, { chainId: devnet.chainId, nonce })));
+  const answers = await Promise.all(raws.map((raw) => rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw])));
+  assert.deepEqual(answers, raws.map((raw) => ({ result: keccak256(raw) })));
+  const held = await Promise.all(raws.map((raw) => holders(keccak256(raw))));
+  assert.equal(new Set(held.map((nodes) => nodes.join())).size, 1, `all four on one node: ${JSON.stringify(held)}`);
+  assert.notDeepEqual(held[0], [writer]);
+  assert.equal(Number(await rpc<string>(evmux.httpUrl, 'eth_getTransactionCount', [privateKeyToAccount(DEV_PRIVATE_KEYS[1]!).address, 'pending'])), 4);
 });
