@@ -1,6 +1,6 @@
 /** `npm start` with no arguments: a 3-node lockstep anvil devnet mining every second, evmux in front. */
 import type { Config } from './config/schema.js';
-import { LockstepDevnet } from './devnet/lockstep-devnet.js';
+import type { LockstepDevnet } from './devnet/lockstep-devnet.js';
 import type { Logger } from './log.js';
 import { listenAddress } from './server/listen-error.js';
 
@@ -9,7 +9,9 @@ export interface Demo {
   upstreams: Array<{ name: string; url: string }>;
 }
 
+/** The devnet (anvil, viem's accounts) is loaded only for the demo, not at every start. */
 export async function startDemoDevnet(logger: Logger): Promise<Demo> {
+  const { LockstepDevnet } = await import('./devnet/lockstep-devnet.js');
   const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 1000, traffic: true, logger });
   return { devnet, upstreams: devnet.nodes.map((node) => ({ name: node.name, url: node.wsUrl })) };
 }

@@ -1,8 +1,17 @@
 /** Reads a YAML or JSON config file and overlays command-line flags before validation. */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { expandEnvRefs } from './env-refs.js';
 import { ConfigError, parseConfig, type Config } from './schema.js';
+
+/**
+ * The YAML parser, loaded when a YAML file is read: its 80 modules are not loaded at each start
+ * (and, loaded with the rest at startup, each takes an open file for a moment).
+ */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+}
 
 export interface FlagSettings {
   host?: string;

@@ -6,7 +6,8 @@
  * lookups by hash found nothing.
  */
 import { Buffer } from 'node:buffer';
-import { keccak256, type Hex } from 'viem';
+import { keccak_256 } from '@noble/hashes/sha3';
+import type { Hex } from 'viem';
 
 const BLOB_TYPE = 0x03;
 
@@ -17,10 +18,14 @@ export function transactionHash(raw: Hex): Hex {
     // The canonical form's first item is the chain id, a string; the network form's, the transaction, a list.
     const tx = wrapper === undefined ? undefined : listAt(bytes, wrapper.payloadStart);
     if (wrapper !== undefined && tx !== undefined && wrapper.end === bytes.length && tx.end <= wrapper.end) {
-      return keccak256(Buffer.concat([bytes.subarray(0, 1), bytes.subarray(wrapper.payloadStart, tx.end)]));
+      return hexOf(keccak_256(Buffer.concat([bytes.subarray(0, 1), bytes.subarray(wrapper.payloadStart, tx.end)])));
     }
   }
-  return keccak256(bytes);
+  return hexOf(keccak_256(bytes));
+}
+
+function hexOf(hash: Uint8Array): Hex {
+  return `0x${Buffer.from(hash).toString('hex')}`;
 }
 
 /** The RLP list whose header is at `at`: where its payload starts and where it ends; undefined when there is none. */

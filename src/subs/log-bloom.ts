@@ -3,7 +3,8 @@
  * without asking the node: a block whose bloom rules the filter out needs no eth_getLogs even when
  * no live log arrived for it. Blooms have false positives, never false negatives.
  */
-import { hexToBytes, keccak256 } from 'viem';
+import { Buffer } from 'node:buffer';
+import { keccak_256 } from '@noble/hashes/sha3';
 import type { LogFilter } from './subscription-params.js';
 
 const BLOOM_BYTES = 256;
@@ -22,7 +23,7 @@ export interface BloomQuery {
 function bitsOf(values: readonly string[]): Uint16Array {
   const bits = new Uint16Array(values.length * 3);
   for (const [index, hex] of values.entries()) {
-    const hash = hexToBytes(keccak256(hex as `0x${string}`));
+    const hash = keccak_256(Buffer.from(hex.slice(2), 'hex'));
     for (let i = 0; i < 3; i++) bits[index * 3 + i] = ((hash[2 * i]! << 8) | hash[2 * i + 1]!) & 2047;
   }
   return bits;
@@ -83,7 +84,7 @@ function parsedBloom(logsBloom: unknown): Uint8Array | undefined {
   if (logsBloom === lastText) return lastBloom;
   let bloom: Uint8Array | undefined;
   if (BLOOM_HEX.test(logsBloom)) {
-    bloom = hexToBytes(logsBloom as `0x${string}`);
+    bloom = Buffer.from(logsBloom.slice(2), 'hex');
     if (bloom.every((byte) => byte === 0)) bloom = EMPTY;
   }
   lastText = logsBloom;
