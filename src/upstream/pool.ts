@@ -54,6 +54,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly #behindSince = new Map<Upstream, number>();
   /** when each usable node was first seen more than maxLagBlocks behind, and asked its head (performance.now()) */
   readonly #lagSeen = new Map<Upstream, number>();
+  /** when each usable node was first seen stalled by what was known of its head, and asked it (performance.now()) */
+  readonly #stallSeen = new Map<Upstream, number>();
+  /** the nodes judged stalled at the last turn */
+  readonly #stalled = new Set<Upstream>();
   #usable: readonly Upstream[] = [];
   #serving: readonly Upstream[] = [];
   #bestHead = -1n;
@@ -226,7 +230,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return this.upstreams.map((upstream) => ({
       ...upstream.snapshot(),
       lag: upstream.headNumber >= 0n && this.#bestHead >= 0n ? Number(this.#bestHead - upstream.headNumber) : null,
-      stalled: this.#isStalled(upstream),
+      stalled: this.#stalled.has(upstream),
       usable: this.#usableSince.has(upstream),
       usableSince: wallTimeOf(this.#usableSince.get(upstream)),
     }));
@@ -273,13 +277,27 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
    * from when it fell behind, not from its own last head: after a quiet spell longer than stallMs
    * (mainnet's missed slots leave 24 s), every node but the first to get the next block was taken
    * for stalled the moment that node got it, and its sessions moved away and back.
+   *
+   * A usable node is first asked its head, as for lag: a node known by its probes only is behind
+   * the node with a stream between probes, and with probes further apart than stallMs the nodes
+   * that went on were judged stalled while a node held back kept its stream.
    */
   #isStalled(upstream: Upstream): boolean {
     const behindSince = this.#behindSince.get(upstream);
-    if (behindSince === undefined) return false;
     const stallMs = this.#config.health.stallMs;
     const now = performance.now();
-    return now - upstream.headChangedAt >= stallMs && now - behindSince >= stallMs;
+    if (behindSince === undefined || now - upstream.headChangedAt < stallMs || now - behindSince < stallMs) {
+      this.#stallSeen.delete(upstream);
+      return false;
+    }
+    if (!this.#usableSince.has(upstream)) return true;
+    const seen = this.#stallSeen.get(upstream);
+    if (seen === undefined) {
+      this.#stallSeen.set(upstream, now);
+      upstream.refreshHead();
+      return false;
+    }
+    return upstream.headLearnedAt > seen || now - seen > this.#config.health.probeTimeoutMs;
   }
 
   /** Notes which nodes are behind `best`, the highest healthy node's head now, and since when. */
@@ -344,6 +362,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     for (const upstream of this.upstreams) {
       const lagging = this.#isLagging(upstream);
       const stalled = this.#isStalled(upstream);
+      if (stalled) this.#stalled.add(upstream);
+      else this.#stalled.delete(upstream);
       const usable = upstream.healthy && !lagging && !stalled;
       // A node withdrawn but judged usable (down only for a moment within the turn) never left.
       if (usable) this.#unusableSince.delete(upstream);
