@@ -14,7 +14,7 @@ import { HEADER_NAME } from '../server/header-name.js';
  * The largest number any count or time may be: Node's timers take at most 2^31 - 1 ms (about 24.8
  * days) and fire after 1 ms for more, so a huge value meant as "never" would mean "at once".
  */
-const MAX_SETTING = 2 ** 31 - 1;
+export const MAX_SETTING = 2 ** 31 - 1;
 const ms = (def: number) => z.number().int().min(0).max(MAX_SETTING).default(def);
 const positive = (def: number) => z.number().int().min(1).max(MAX_SETTING).default(def);
 

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
+import { MAX_SETTING } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { afterReads } from '../runtime/after-reads.js';
@@ -299,7 +300,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   #connect(): void {
     if (this.#closed) return;
-    const handshakeMs = this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs;
+    // Each at most MAX_SETTING, their sum may not be: a timer past it fires at once.
+    const handshakeMs = Math.min(MAX_SETTING, this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs);
     const socket = new WebSocket(this.#options.url, {
       perMessageDeflate: false,
       headers: { ...this.#options.headers },
