@@ -390,7 +390,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
       // the closing socket had evmux terminate it).
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
-      if (oversized !== undefined) this.#markClosedByAnswer(oversized.id);
+      // An answer over the limit to a call pending on the socket: a client's doing, not the node's.
+      let answered = false;
+      if (oversized !== undefined) answered = this.#markClosedByAnswer(oversized.id);
       else if (refused !== undefined) this.#markClosedByRequest(refused);
       else if (identifying) {
         // Never open to its users: a failed connect attempt, for the node's identity, for the node
@@ -400,7 +402,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, closedAtOnce);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
-      if (!this.#closed) this.#streak.schedule(oversized !== undefined || refused !== undefined);
+      if (!this.#closed) this.#streak.schedule(answered ? 'answer' : oversized !== undefined || refused !== undefined ? 'own' : 'node');
     });
   }
 
@@ -534,12 +536,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
    * here fail as on any close, and are.
    */
-  #markClosedByAnswer(id: number | undefined): void {
+  /** Returns whether the answer was to a call pending on the socket (not a message the node sent on its own). */
+  #markClosedByAnswer(id: number | undefined): boolean {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
-    this.#options.logger.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
+    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
+    return culprit !== undefined;
   }
 
   /**

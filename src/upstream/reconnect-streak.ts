@@ -13,6 +13,14 @@ const STABLE_AFTER_MS = 2000;
 const MAX_STREAK_REASONS = 8;
 /** How a socket that closed before STABLE_AFTER_MS is logged, as a failed connect attempt. */
 export const CLOSED_AT_ONCE = 'closed right after opening';
+/** Reconnects after answers over maxAnswerBytes to calls are at least this far apart. */
+const ANSWER_RECONNECT_SPACING_MS = 100;
+
+/**
+ * Why a socket closed: the node's doing (`node`), evmux's for a reason of its own (`own`), or an
+ * answer over maxAnswerBytes to a call, a client's doing (`answer`).
+ */
+export type CloseCause = 'node' | 'own' | 'answer';
 
 export class ReconnectStreak {
   readonly #reconnect: { baseMs: number; maxMs: number };
@@ -33,6 +41,8 @@ export class ReconnectStreak {
   #hurried = false;
   /** when it last reconnected at once after a close of evmux's own (performance.now()) */
   #ownReconnectAt = -Infinity;
+  /** when it last reconnected after an answer over maxAnswerBytes to a call (performance.now()) */
+  #answerReconnectAt = -Infinity;
   #timer: NodeJS.Timeout | undefined;
 
   /** `random` draws the backoff's jitter (backoffDelay). */
@@ -87,17 +97,29 @@ export class ReconnectStreak {
   }
 
   /**
-   * Connect again after the backoff. After a close of evmux's own (`own`: an answer over
-   * maxAnswerBytes, a request the node refused as too large) the node is fine, and until the socket
-   * is back its calls and streams go elsewhere: it reconnects at once, unless it did so in the last
-   * second (a node that sends such a message on every connect gets the usual backoff). A node that
-   * refused the handshake with a Retry-After is not asked again before it.
+   * Connect again after the backoff. After a close of evmux's own (`own`: a request the node
+   * refused as too large, a message over maxAnswerBytes the node sent unasked) the node is fine,
+   * and until the socket is back its calls and streams go elsewhere: it reconnects at once, unless
+   * it did so in the last second (a node that sends such a message on every connect gets the usual
+   * backoff). After an answer over maxAnswerBytes to a call (`answer`: a client asking for too
+   * much, as often as it likes) it reconnects at once, at most every ANSWER_RECONNECT_SPACING_MS,
+   * and the backoff does not grow: a client repeating a too-wide eth_getLogs ten times a second
+   * kept the socket away on a backoff of seconds, and the node out of rotation for everyone. A node
+   * that refused the handshake with a Retry-After is not asked again before it.
    */
-  schedule(own: boolean): void {
+  schedule(why: CloseCause): void {
     const now = performance.now();
-    const atOnce = own && now - this.#ownReconnectAt >= 1000;
-    if (atOnce) this.#ownReconnectAt = now;
-    const delay = atOnce ? 0 : Math.max(backoffDelay(this.#attempt++, this.#reconnect, this.#random), this.#retryAfterMs ?? 0);
+    let delay: number;
+    if (why === 'answer') {
+      delay = Math.max(0, this.#answerReconnectAt + ANSWER_RECONNECT_SPACING_MS - now);
+      this.#answerReconnectAt = now + delay;
+    } else if (why === 'own' && now - this.#ownReconnectAt >= 1000) {
+      this.#ownReconnectAt = now;
+      delay = 0;
+    } else {
+      delay = backoffDelay(this.#attempt++, this.#reconnect, this.#random);
+    }
+    delay = Math.max(delay, this.#retryAfterMs ?? 0);
     this.#retryAfterMs = undefined;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

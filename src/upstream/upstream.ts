@@ -581,6 +581,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#probing = true;
     try {
       const connection = this.#pickConnection();
+      if (connection === undefined && this.#reopening) {
+        this.#logger.debug('probe skipped: the socket evmux closed for an answer over limits.maxAnswerBytes is reconnecting');
+        return;
+      }
       if (connection === undefined) throw new Error('not connected');
       const mark = connection.progressMark();
       const reply = await connection

@@ -1,14 +1,17 @@
 /**
  * Settings at the largest values the schema takes still work as they say: each alone is within
  * Node's timer limit (2^31 - 1 ms), but a deadline made of two of them was not, and a timer past
- * the limit fires after 1 ms. Real anvil nodes, a few milliseconds away behind a relay.
+ * the limit fires after 1 ms. And a client that repeats a call whose answer is over
+ * limits.maxAnswerBytes, at its minimum, as fast as it likes, takes no node out of rotation. Real
+ * anvil nodes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { DelayRelay } from '../support/delay-relay.js';
 import { startGateway } from '../support/gateway.js';
-import { rpc } from '../support/node-rpc.js';
+import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { sleep } from '../support/stream-recorder.js';
 
 const MAX_SETTING = 2 ** 31 - 1;
 
@@ -26,4 +29,42 @@ test('heartbeat.intervalMs at its largest (pings as good as off): evmux connects
   await evmux.gateway.waitUntilReady(5_000);
   assert.equal(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', []), `0x${devnet.blockNumber.toString(16)}`);
   assert.equal(evmux.logs.filter((line) => String(line['reason'] ?? '').includes('handshake not completed')).length, 0, 'no connect attempt given up');
+});
+
+test('limits.maxAnswerBytes at its minimum, a too-wide eth_getLogs repeated ten times a second: no node leaves rotation, other calls are all answered', async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: true });
+  t.after(() => devnet.close());
+  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), { limits: { maxAnswerBytes: 65_536 } });
+  t.after(() => evmux.close());
+  // About 250 bytes of log per block: the logs of 400 blocks are over 64 KiB.
+  await devnet.mine(400);
+  const wide = [{ fromBlock: '0x0', toBlock: 'latest' }];
+  let stop = false;
+  const tooLarge: unknown[] = [];
+  const otherErrors: unknown[] = [];
+  let reads = 0;
+  const heavy = (async () => {
+    while (!stop) {
+      const answer = await rpcAnswer(evmux.httpUrl, 'eth_getLogs', wide);
+      tooLarge.push(answer.error?.code ?? 'answered');
+      await sleep(100);
+    }
+  })();
+  const reader = (async () => {
+    while (!stop) {
+      const answer = await rpcAnswer(evmux.httpUrl, 'eth_blockNumber', []);
+      reads++;
+      if (answer.error !== undefined) otherErrors.push(answer.error);
+      await sleep(50);
+    }
+  })();
+  await sleep(8_000);
+  stop = true;
+  await Promise.all([heavy, reader]);
+  const judged = evmux.logs.filter((line) => line['msg'] === 'upstream down' || line['msg'] === 'upstream not usable');
+  assert.deepEqual(judged, [], 'no node went down or out of rotation');
+  assert.deepEqual(otherErrors, [], 'the reads beside them are all answered');
+  assert.ok(reads >= 100, `the reads beside them are not held up: ${reads} in 8 s`);
+  assert.ok(tooLarge.length >= 40 && tooLarge.every((code) => code === -32005), `the wide reads are refused as too large: ${JSON.stringify(tooLarge.slice(0, 5))}`);
+  assert.equal(JSON.parse((await evmux.get('/readyz')).body).usableUpstreams, 3);
 });

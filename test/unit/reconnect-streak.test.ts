@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
@@ -41,64 +42,82 @@ describe('ReconnectStreak', () => {
   afterEach(() => {
     streak.stop();
     mock.timers.reset();
+    mock.restoreAll();
   });
 
   it('doubles the backoff per attempt up to maxMs, and starts over once a socket stays open 2 s', () => {
     const delays = [];
     for (let i = 0; i < 6; i++) {
-      streak.schedule(false);
+      streak.schedule('node');
       delays.push(nextConnectIn());
     }
     assert.deepEqual(delays, [100, 200, 400, 800, 1000, 1000]);
     streak.opened();
     tick(2000);
     assert.equal(streak.closed(), false, 'open for 2 s: stable');
-    streak.schedule(false);
+    streak.schedule('node');
     assert.equal(nextConnectIn(), 100);
   });
 
   it('a socket closed within 2 s of opening keeps the streak going', () => {
     for (let i = 0; i < 3; i++) {
-      streak.schedule(false);
+      streak.schedule('node');
       nextConnectIn();
     }
     streak.opened();
     tick(1500);
     assert.equal(streak.closed(), true);
     tick(1000);
-    streak.schedule(false);
+    streak.schedule('node');
     assert.equal(nextConnectIn(), 800);
   });
 
   it("waits out a node's Retry-After once, then the backoff again", () => {
     streak.retryAfter(5000);
-    streak.schedule(false);
+    streak.schedule('node');
     assert.equal(nextConnectIn(), 5000);
-    streak.schedule(false);
+    streak.schedule('node');
     assert.equal(nextConnectIn(), 200);
   });
 
   it("after a close of evmux's own it reconnects at once, at most once a second", () => {
-    streak.schedule(true);
+    streak.schedule('own');
     assert.equal(nextConnectIn(), 1, 'setTimeout 0: the next millisecond');
-    streak.schedule(true);
+    streak.schedule('own');
     assert.equal(nextConnectIn(), 100, 'the second own close within a second waits out the backoff');
+  });
+
+  it('after answers over the limit to calls it reconnects at once, at most every 100 ms, and the backoff does not grow', () => {
+    mock.method(performance, 'now', () => clock);
+    streak.schedule('answer');
+    assert.equal(nextConnectIn(), 1);
+    const spaced = [];
+    for (let i = 0; i < 5; i++) {
+      streak.schedule('answer');
+      spaced.push(nextConnectIn());
+    }
+    assert.deepEqual(spaced, [99, 100, 100, 100, 100], '100 ms after the one before (the first came 1 ms after it was due)');
+    tick(500);
+    streak.schedule('answer');
+    assert.equal(nextConnectIn(), 1, 'after a quiet spell: at once again');
+    streak.schedule('node');
+    assert.equal(nextConnectIn(), 100, 'the backoff is at its first step still');
   });
 
   it('hurry connects at once, once per streak, and only while a backoff is being waited out', () => {
     streak.hurry();
     assert.equal(connects.length, 0, 'nothing scheduled: nothing to hurry');
-    streak.schedule(false);
+    streak.schedule('node');
     streak.hurry();
     assert.deepEqual(connects, [0]);
     assert.equal(nextConnectIn(1000), undefined, 'the hurried timer is gone');
-    streak.schedule(false);
+    streak.schedule('node');
     streak.hurry();
     assert.equal(connects.length, 1, 'a second hurry in the same streak waits');
     assert.equal(nextConnectIn(), 200);
     streak.opened();
     tick(2000);
-    streak.schedule(false);
+    streak.schedule('node');
     streak.hurry();
     assert.equal(connects.length, 3, 'a new streak may hurry again');
   });
