@@ -20,7 +20,7 @@ import { answeredBlockNumber, isNullResult, lastBlockNumber, replyResult, resolv
 import type { Upstream } from '../upstream/upstream.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
-import { giveUp, outcomeUnknown } from './call-failures.js';
+import { giveUp, isTimeout, outcomeUnknown } from './call-failures.js';
 import { quantity } from '../jsonrpc/hex.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { MethodTimeouts } from './method-timeouts.js';
@@ -217,7 +217,8 @@ export class CallRouter {
         if (isClosedUnderIt(error) && free-- > 0) attempt--;
       }
     }
-    return giveUp(method, lastError);
+    // Out of time: the error names the settings that bound it.
+    return giveUp(method, lastError, isTimeout(lastError) || performance.now() >= deadline ? this.#timeouts.limitsOf(method) : undefined);
   }
 
   /**

@@ -36,6 +36,15 @@ export class MethodTimeouts {
     return Math.max(1, Math.min(this.timeoutOf(method), deadline - performance.now()));
   }
 
+  /** The settings that bound `method`'s time, with their values: for an error saying it ran out. */
+  limitsOf(method: string): string {
+    const own = this.#ownTimeout(method);
+    if (own === undefined) return `requestTimeoutMs (${this.#requestTimeoutMs} ms) per try, retry.deadlineMs (${this.#deadlineMs} ms) in all`;
+    // The deadline stretched to fit one try: the method's own timeout bounds it all.
+    if (own >= this.#deadlineMs) return `methods.timeoutMs.${method} (${own} ms) per try and in all`;
+    return `methods.timeoutMs.${method} (${own} ms) per try, retry.deadlineMs (${this.#deadlineMs} ms) in all`;
+  }
+
   #ownTimeout(method: string): number | undefined {
     return this.#own.size === 0 ? undefined : this.#own.get(method);
   }

@@ -316,7 +316,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     // a time reset it for good, and the node never came back. This bounds the whole handshake.
     let stuck: string | undefined;
     const handshakeDeadline = setTimeout(() => {
-      stuck = `handshake not completed within ${handshakeMs} ms`;
+      stuck = `handshake not completed within ${handshakeMs} ms (heartbeat.intervalMs + timeoutMs)`;
       socket.terminate();
     }, handshakeMs);
     socket.once('close', () => clearTimeout(handshakeDeadline));

@@ -69,6 +69,6 @@ export class Heartbeat<Mark> {
       return;
     }
     this.pong();
-    this.#socket.lost(`no pong within ${this.#timeoutMs} ms`);
+    this.#socket.lost(`no pong within ${this.#timeoutMs} ms (heartbeat.timeoutMs)`);
   }
 }

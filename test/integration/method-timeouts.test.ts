@@ -33,6 +33,6 @@ test('a method with its own timeout is waited for once; the others time out at r
   const call = await client.request('eth_call', [{ to: '0x00000000000000000000000000000000000000ee' }, 'latest']);
   const error = call['error'] as { code: number; message: string } | undefined;
   assert.equal(error?.code, -32050, JSON.stringify(call));
-  assert.match(error.message, /eth_call timed out after 300 ms/);
+  assert.match(error.message, /eth_call timed out after 300 ms\); time allowed: requestTimeoutMs \(300 ms\) per try, retry\.deadlineMs \(\d+ ms\) in all$/, 'names the settings');
   assert.equal(asked('eth_call'), 2, 'timed out at requestTimeoutMs on each of the two attempts');
 });
