@@ -170,8 +170,12 @@ export class CallRouter {
     const send = isWrite(method) && isPoolDependent(method);
     // A call that follows the client's writer node goes back to it when its socket closed under the
     // call (a blip: it is back in milliseconds), not to a node without the client's last transaction.
+    // The params as parsed, for the writer node's checks (a retry's are the client's text): parsed
+    // once, when some client has a writer node.
+    let parsed = params instanceof ParamsJson ? undefined : { params };
+    const sent = (): unknown => (parsed ??= { params: JSON.parse((params as ParamsJson).text) as unknown }).params;
     const writer = (): Upstream | undefined => {
-      const node = this.#writers.forCall(method, caller, minHead, params);
+      const node = this.#writers.active ? this.#writers.forCall(method, caller, minHead, sent()) : undefined;
       return node !== undefined && (!tried.has(node.name) || isSocketGone(lastError)) ? node : undefined;
     };
     const pick = (): Upstream | undefined => (send ? this.#writers.sendTarget(caller, tried) : (writer() ?? this.#picker.pick(tried, minHead, false, true)));
@@ -181,7 +185,7 @@ export class CallRouter {
         if (performance.now() + delay >= deadline) break;
         if (delay > 0) await sleep(delay);
       }
-      await this.#writers.untilBackFor(method, caller, params, deadline);
+      if (this.#writers.active) await this.#writers.untilBackFor(method, caller, sent(), deadline);
       let upstream = pick();
       if (upstream === undefined && tried.size > 0) {
         tried.clear();

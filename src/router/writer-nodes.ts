@@ -6,7 +6,6 @@
 import { performance } from 'node:perf_hooks';
 import { blockTag } from '../jsonrpc/block-ref.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
-import { ParamsJson } from '../upstream/request-frame.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { namesPendingBlock } from './block-requirement.js';
 import type { CallContext } from './call-router.js';
@@ -34,12 +33,10 @@ export class WriterNodes {
    * eth_fillTransaction, any read of the "pending" block: a balance, an eth_call or a gas estimate
    * after the client's own transaction) follow it wherever it is; reads of what is mined (a
    * receipt, a transaction by hash, a nonce at a block) only while it is at the highest head: a
-   * node behind would show a mined transaction as pending.
+   * node behind would show a mined transaction as pending. `params` as parsed.
    */
-  forCall(method: string, caller: CallContext, minHead?: bigint, sentParams?: unknown): Upstream | undefined {
-    if (this.#writers.empty) return undefined;
-    const params = parsedParams(sentParams);
-    if (!(isPoolDependent(method) || namesPendingBlock(method, params))) return undefined;
+  forCall(method: string, caller: CallContext, minHead?: bigint, params?: unknown): Upstream | undefined {
+    if (this.#writers.empty || !followsWriter(method, params)) return undefined;
     const node = this.#serving(caller);
     if (node === undefined) return undefined;
     if (minHead !== undefined && node.headNumber < minHead) return undefined;
@@ -59,9 +56,14 @@ export class WriterNodes {
     return this.#untilBack(caller, until);
   }
 
+  /** Some client has a writer node: calls may follow one. */
+  get active(): boolean {
+    return !this.#writers.empty;
+  }
+
   /** untilBack, for a call that follows the writer node (as forCall's do). */
   untilBackFor(method: string, caller: CallContext, params: unknown, until: number): Promise<boolean> | undefined {
-    if (this.#writers.empty || !(isPoolDependent(method) || namesPendingBlock(method, parsedParams(params)))) return undefined;
+    if (this.#writers.empty || !followsWriter(method, params)) return undefined;
     return this.#untilBack(caller, until);
   }
 
@@ -112,7 +114,7 @@ function readsPool(method: string, params: unknown): boolean {
   return method !== 'eth_getTransactionByHash' && method !== 'eth_getTransactionReceipt';
 }
 
-/** Params as parsed, also when they are passed on as the client's text (a retry's). */
-function parsedParams(params: unknown): unknown {
-  return params instanceof ParamsJson ? (JSON.parse(params.text) as unknown) : params;
+/** Whether a call (its params as parsed) follows the client's writer node: it depends on a node's pool, or names the pending block. */
+function followsWriter(method: string, params: unknown): boolean {
+  return isPoolDependent(method) || namesPendingBlock(method, params);
 }
