@@ -261,15 +261,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.#lagSeen.delete(upstream);
       return false;
     }
-    if (!this.#usableSince.has(upstream)) return true;
-    const now = performance.now();
-    const seen = this.#lagSeen.get(upstream);
-    if (seen === undefined) {
-      this.#lagSeen.set(upstream, now);
-      upstream.refreshHead();
-      return false;
-    }
-    return upstream.headLearnedAt > seen || now - seen > this.#config.health.probeTimeoutMs;
+    return this.#stillSo(upstream, this.#lagSeen, performance.now());
   }
 
   /**
@@ -290,14 +282,23 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.#stallSeen.delete(upstream);
       return false;
     }
+    return this.#stillSo(upstream, this.#stallSeen, now);
+  }
+
+  /**
+   * What its known head says of a node, judged: at once for a node out of use; for a usable one,
+   * once an answer learned after it was asked its head (refreshHead, at the first sight, noted in
+   * `seen`) says so too, or the probe timeout passes without one.
+   */
+  #stillSo(upstream: Upstream, seen: Map<Upstream, number>, now: number): boolean {
     if (!this.#usableSince.has(upstream)) return true;
-    const seen = this.#stallSeen.get(upstream);
-    if (seen === undefined) {
-      this.#stallSeen.set(upstream, now);
+    const asked = seen.get(upstream);
+    if (asked === undefined) {
+      seen.set(upstream, now);
       upstream.refreshHead();
       return false;
     }
-    return upstream.headLearnedAt > seen || now - seen > this.#config.health.probeTimeoutMs;
+    return upstream.headLearnedAt > asked || now - asked > this.#config.health.probeTimeoutMs;
   }
 
   /** Notes which nodes are behind `best`, the highest healthy node's head now, and since when. */
