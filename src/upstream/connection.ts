@@ -120,6 +120,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   readonly #coalesceWindowMs: number;
   /** when the last request was made (sent or queued), on the performance.now() clock */
   #lastRequestAt = -Infinity;
+  /** the last socket was closed for a reason of evmux's own: its reopening is no news */
+  #quietReopen = false;
   /** the open socket's heartbeat */
   #heartbeat: Heartbeat<ProgressMark> | undefined;
   /** the socket terminate() was called on, until it has closed, and why */
@@ -194,7 +196,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   /** The socket is open to its users: calls, probes and subscriptions. */
   #becomeOpen(): void {
     this.#open = true;
-    const noNews = this.#streak.opened();
+    const noNews = this.#streak.opened() || this.#quietReopen;
+    this.#quietReopen = false;
     this.#options.logger[noNews ? 'debug' : 'info']('upstream socket open');
     this.emit('open');
   }
@@ -390,10 +393,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
       // the closing socket had evmux terminate it).
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
-      // An answer over the limit to a call pending on the socket: a client's doing, not the node's.
+      // An answer over the limit to a client's call: the client's doing, not the node's.
       let answered = false;
-      if (oversized !== undefined) answered = this.#markClosedByAnswer(oversized.id);
-      else if (refused !== undefined) this.#markClosedByRequest(refused);
+      if (oversized !== undefined) {
+        answered = this.#markClosedByAnswer(oversized.id);
+        // Never open to its users: its identity check was answered so (no node does that).
+        if (identifying && !this.#closed) this.#connectFailed(`an answer of more than ${this.#options.maxAnswerBytes} bytes (limits.maxAnswerBytes) to its identity check`);
+      } else if (refused !== undefined) this.#markClosedByRequest(refused);
       else if (identifying) {
         // Never open to its users: a failed connect attempt, for the node's identity, for the node
         // closing it (an API key over its quota), or for what evmux cut it for (no pong).
@@ -536,14 +542,18 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
    * here fail as on any close, and are.
    */
-  /** Returns whether the answer was to a call pending on the socket (not a message the node sent on its own). */
+  /**
+   * Returns whether the answer was to a client's call pending on the socket: not a message the
+   * node sent unasked, nor the answer to evmux's own (a probe, the identity check, a subscribe),
+   * which from a node answering everything over the limit kept it reconnecting ten times a second.
+   */
   #markClosedByAnswer(id: number | undefined): boolean {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
     this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
-    return culprit !== undefined;
+    return culprit?.sink.client !== undefined;
   }
 
   /**
@@ -585,7 +595,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (wasOpen) {
       // Closed by evmux itself (shutting down): nothing to warn of.
       if (failedConnect !== undefined) this.#connectFailed(failedConnect);
-      else this.#options.logger[this.#closed ? 'info' : 'warn']({ reason }, 'upstream socket closed');
+      // Closed for a reason of evmux's own: its own warning (throttled) said why, and a client
+      // repeating a call with an answer over maxAnswerBytes made two lines a time of this and the open.
+      else this.#options.logger[this.#closed ? 'info' : blamesNode ? 'warn' : 'debug']({ reason }, 'upstream socket closed');
+      this.#quietReopen = !blamesNode;
       if (failedConnect === undefined && blamesNode && !this.#closed) this.emit('failed', reason);
       this.emit('close', !blamesNode);
     }

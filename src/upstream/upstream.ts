@@ -594,8 +594,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
           // requests it is still answering (a slow link): the node is busy with this socket, not
           // failing. Its calls meanwhile time out and go elsewhere.
           if (error instanceof UpstreamFailure && error.code === 'EVMUX_TIMEOUT' && connection.busySince(mark)) return undefined;
-          // Its socket closed for another call's answer over limits.maxAnswerBytes: nothing about the node.
-          if (error instanceof UpstreamFailure && !error.blamesNode) return undefined;
+          // Its socket closed for another call's answer over limits.maxAnswerBytes: nothing about
+          // the node. (An eth_blockNumber answer over it is: the node is broken.)
+          if (error instanceof UpstreamFailure && !error.blamesNode && error.code !== 'EVMUX_ANSWER_TOO_LARGE') return undefined;
           throw error;
         })
         .finally(() => connection.releaseMark(mark));

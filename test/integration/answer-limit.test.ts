@@ -141,3 +141,51 @@ test('a subscription in a batch over maxAnswerBytes is answered with its id, nev
   assert.deepEqual(answers.filter((answer) => answer.id !== 1).map((answer) => answer.error?.code ?? 'result'), ['result', 'result'], 'both large answers fit');
   assert.equal(await evmux.metric('evmux_client_subscriptions', { kind: 'logs' }), 1, 'the subscription the client was told of, and no other');
 });
+
+test("a node that answers evmux's own calls over maxAnswerBytes is broken: it is marked down and reconnected to with backoff, its identity check's failure is logged", { timeout: 30_000 }, async (t) => {
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'answer-limit-broken', startHeight: 100 })));
+  t.after(async () => {
+    for (const node of nodes) await node.close();
+  });
+  const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: 65_536 }, reconnect: { baseMs: 500, maxMs: 2000 } });
+  t.after(() => evmux.close());
+  await waitUntil('two usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 2, 10_000);
+  const huge = `0x${'ab'.repeat(65_536)}`;
+
+  // Its probes' answers: the probe fails, the node leaves rotation, and it reconnects with backoff.
+  nodes[1]!.handle('eth_blockNumber', () => huge);
+  await waitUntil('node1 down', () => evmux.logs.some((line) => line['upstream'] === 'node1' && line['msg'] === 'upstream down'), 5_000);
+  const connectsBefore = nodes[1]!.stats.connectionsTotal;
+  await sleep(3_000);
+  const connects = nodes[1]!.stats.connectionsTotal - connectsBefore;
+  assert.ok(connects <= 6, `${connects} connects in 3 s (a reconnect every 100 ms would be 30)`);
+
+  // Its identity check's answers too: each connect attempt fails, saying why.
+  nodes[1]!.handle('eth_chainId', () => huge);
+  await waitUntil('the identity check failure logged', () => evmux.logs.some((line) => line['upstream'] === 'node1' && line['msg'] === 'upstream connect failed' && /identity check/.test(String(line['err']))), 10_000);
+  const quietFrom = evmux.logs.length;
+  const before = nodes[1]!.stats.connectionsTotal;
+  await sleep(3_000);
+  assert.ok(nodes[1]!.stats.connectionsTotal - before <= 4, `${nodes[1]!.stats.connectionsTotal - before} connects in 3 s`);
+  const lines = evmux.logs.slice(quietFrom).filter((line) => line['upstream'] === 'node1' && (line['level'] as number) >= 30);
+  assert.ok(lines.length <= 4, `log lines about node1 in 3 s: ${JSON.stringify(lines.map((line) => line['msg']))}`);
+});
+
+test('a client repeating a call whose answer is over maxAnswerBytes: one warning per 10 s, the closes and reopens at debug', { timeout: 30_000 }, async (t) => {
+  const node = await FakeNode.start({ seed: 'answer-limit-quiet' });
+  t.after(() => node.close());
+  node.handle('eth_getLogs', () => [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(65_536)}` }]);
+  const evmux = await startGateway([node.url], { limits: { maxAnswerBytes: 65_536 } });
+  t.after(() => evmux.close());
+  const from = evmux.logs.length;
+  const client = await StreamClient.open(evmux.wsUrl, 'indexer');
+  t.after(() => client.close());
+  for (let i = 0; i < 20; i++) {
+    const answer = await client.request('eth_getLogs', [{ fromBlock: '0x0' }]);
+    assert.equal((answer['error'] as { code: number } | undefined)?.code, -32005);
+    await sleep(100);
+  }
+  const lines = evmux.logs.slice(from).filter((line) => (line['level'] as number) >= 30 && line['upstream'] === 'node0');
+  assert.deepEqual(lines.map((line) => line['msg']), ['upstream answer over limits.maxAnswerBytes'], 'twenty such answers in 2 s: one line');
+  assert.ok(node.stats.connectionsTotal >= 20, 'and the socket came back after each');
+});
