@@ -303,8 +303,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   #connect(): void {
     if (this.#closed) return;
-    // Each at most MAX_SETTING, their sum may not be: a timer past it fires at once.
-    const handshakeMs = Math.min(MAX_SETTING, this.#options.heartbeat.timeoutMs + this.#options.heartbeat.intervalMs);
+    // A ping interval's worth more than a pong's wait, at most another pong's wait: with pings as
+    // good as off (intervalMs at its largest) a connect into a front that never answered waited
+    // for days. (A timer past MAX_SETTING fires at once.)
+    const { timeoutMs, intervalMs } = this.#options.heartbeat;
+    const handshakeMs = Math.min(MAX_SETTING, timeoutMs + Math.min(intervalMs, timeoutMs));
     const socket = new WebSocket(this.#options.url, {
       perMessageDeflate: false,
       headers: { ...this.#options.headers },
@@ -319,7 +322,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     // a time reset it for good, and the node never came back. This bounds the whole handshake.
     let stuck: string | undefined;
     const handshakeDeadline = setTimeout(() => {
-      stuck = `handshake not completed within ${handshakeMs} ms (heartbeat.intervalMs + timeoutMs)`;
+      stuck = `handshake not completed within ${handshakeMs} ms (heartbeat.timeoutMs + intervalMs, at most 2 × timeoutMs)`;
       socket.terminate();
     }, handshakeMs);
     socket.once('close', () => clearTimeout(handshakeDeadline));

@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { CutRelay } from '../support/cut-relay.js';
 import { DelayRelay } from '../support/delay-relay.js';
 import { startGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
-import { sleep } from '../support/stream-recorder.js';
+import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 const MAX_SETTING = 2 ** 31 - 1;
 
@@ -29,6 +30,26 @@ test('heartbeat.intervalMs at its largest (pings as good as off): evmux connects
   await evmux.gateway.waitUntilReady(5_000);
   assert.equal(await rpc<string>(evmux.httpUrl, 'eth_blockNumber', []), `0x${devnet.blockNumber.toString(16)}`);
   assert.equal(evmux.logs.filter((line) => String(line['reason'] ?? '').includes('handshake not completed')).length, 0, 'no connect attempt given up');
+});
+
+test('heartbeat.intervalMs at its largest: a connect into a front that never answers the handshake is given up after 2 × timeoutMs', async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 1, blockTimeMs: 0 });
+  t.after(() => devnet.close());
+  const relay = await CutRelay.start(devnet.nodes[0]!.port);
+  t.after(() => relay.close());
+  const evmux = await startGateway([`ws://127.0.0.1:${relay.port}/`], { heartbeat: { intervalMs: MAX_SETTING, timeoutMs: 1000 } });
+  t.after(() => evmux.close());
+  const usable = async (): Promise<number> => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams;
+  // The front drops its connections and, for a moment, takes new ones without a word; those stay hung.
+  relay.cut(0);
+  relay.mute();
+  await waitUntil('the node down', async () => (await usable()) === 0, 5_000);
+  await sleep(1_000);
+  relay.unmute();
+  const back = performance.now();
+  await waitUntil('the node back', async () => (await usable()) === 1, 6_000);
+  assert.ok(performance.now() - back < 6_000);
+  assert.ok(evmux.logs.some((line) => /handshake not completed within 2000 ms/.test(String(line['err'] ?? ''))), 'the hung attempt was given up');
 });
 
 test('limits.maxAnswerBytes at its minimum, a too-wide eth_getLogs repeated ten times a second: no node leaves rotation, other calls are all answered', async (t) => {

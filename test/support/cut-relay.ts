@@ -47,6 +47,11 @@ export class CutRelay {
     this.#muted = true;
   }
 
+  /** What the node sends passes again; what was dropped stays lost (a connection in its handshake hangs). */
+  unmute(): void {
+    this.#muted = false;
+  }
+
   /** Reset every connection now, and refuse new ones for `refuseMs`. */
   cut(refuseMs: number): void {
     this.#muted = false;
