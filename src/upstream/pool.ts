@@ -301,6 +301,20 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     return upstream.headLearnedAt > asked || now - asked > this.#config.health.probeTimeoutMs;
   }
 
+  /**
+   * While a serving node's head has not moved for stallMs, the serving nodes whose head was last
+   * heard of stallMs ago or more are asked it. Lag and stall are judged against another node ahead,
+   * and with probes further apart than stallMs none was known ahead after a quiet spell: the node
+   * with the stream was held back, the others went on unseen, and the stream waited a probe
+   * interval. (With probes within stallMs no head is that old, and nothing is asked.)
+   */
+  #askStaleHeads(): void {
+    const stallMs = this.#config.health.stallMs;
+    const now = performance.now();
+    if (!this.#serving.some((upstream) => now - upstream.headChangedAt >= stallMs)) return;
+    for (const upstream of this.#serving) if (now - upstream.headLearnedAt >= stallMs) upstream.refreshHead();
+  }
+
   /** Notes which nodes are behind `best`, the highest healthy node's head now, and since when. */
   #noteBehind(best: bigint): void {
     const now = performance.now();
@@ -359,6 +373,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     }
     if (best >= 0n) this.#bestHead = best;
     this.#noteBehind(best);
+    this.#askStaleHeads();
     let changed = false;
     for (const upstream of this.upstreams) {
       const lagging = this.#isLagging(upstream);

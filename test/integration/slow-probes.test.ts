@@ -49,3 +49,32 @@ test('probes further apart than stallMs: the nodes that go on are not judged sta
   const canonical = await canonicalHashes(devnet.nodes[(held + 1) % 3]!.httpUrl, from, upTo);
   assert.deepEqual(headProblems(client.heads(id), canonical, upTo, 'unchecked'), []);
 });
+
+test('probes further apart than stallMs, after a quiet spell: a stream on a node held back as blocks resume still moves', async (t) => {
+  const { devnet, evmux } = fixture;
+  const client = await StreamClient.open(evmux.wsUrl, 'heads after quiet');
+  t.after(() => client.close());
+  const id = await client.subscribe(['newHeads']);
+  await devnet.mine();
+  const from = BigInt((await client.first(id)).result['number'] as string);
+  // Every node level, and no block for longer than stallMs: no node is known ahead of another.
+  await sleep(STALL_MS * 2);
+  const pinned = pinnedUpstream((await evmux.get('/status')).body);
+  assert.ok(pinned !== undefined);
+  const held = Number(pinned.replace('node', ''));
+  devnet.hold(held);
+  const heldAt = performance.now();
+  const ticker = setInterval(() => void devnet.mine(), BLOCK_MS);
+  t.after(() => clearInterval(ticker));
+  const arrivals: number[] = [];
+  client.ws.on('message', () => arrivals.push(performance.now()));
+  await waitUntil('the stream moved off the held node', async () => pinnedUpstream((await evmux.get('/status')).body) !== pinned, STALL_MS * 4);
+  clearInterval(ticker);
+  await devnet.release(held);
+  const upTo = BigInt(devnet.blockNumber);
+  await waitUntil('the stream reached the head', () => client.tip(id) >= upTo, 5_000);
+  const firstAfter = arrivals.find((at) => at >= heldAt)!;
+  assert.ok(firstAfter - heldAt < 2 * STALL_MS + 1_500, `the first head after the hold came ${Math.round(firstAfter - heldAt)} ms after it`);
+  const canonical = await canonicalHashes(devnet.nodes[(held + 1) % 3]!.httpUrl, from, upTo);
+  assert.deepEqual(headProblems(client.heads(id), canonical, upTo, 'unchecked'), []);
+});
