@@ -169,8 +169,11 @@ export interface EvmuxOptions {
 /** Start evmux on a free port and wait for GET /readyz to answer 200. */
 export async function startEvmux(o: EvmuxOptions): Promise<Server> {
   const port = await freePort();
-  const configDir = o.config !== undefined ? mkdtempSync(join(tmpdir(), 'evmux-bench-config-')) : undefined;
-  if (configDir !== undefined) writeFileSync(join(configDir, 'evmux.json'), JSON.stringify(o.config));
+  // Pinned to a CPU it shares only with processes that wait on I/O (the node, a peer waiting for
+  // its turn), evmux runs its helper threads at idle priority, as the Node floor and pipe do.
+  const config = { helperThreads: 'auto', ...o.config };
+  const configDir = mkdtempSync(join(tmpdir(), 'evmux-bench-config-'));
+  writeFileSync(join(configDir, 'evmux.json'), JSON.stringify(config));
   const args = [
     ...o.cmd.nodeFlags,
     ...(o.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
@@ -180,13 +183,14 @@ export async function startEvmux(o: EvmuxOptions): Promise<Server> {
     '--port',
     String(port),
     ...o.upstreams.flatMap((u) => ['--upstream', `${u.name}=ws://127.0.0.1:${u.port}`]),
-    ...(configDir !== undefined ? ['--config', join(configDir, 'evmux.json')] : []),
+    '--config',
+    join(configDir, 'evmux.json'),
     '--log-level',
     'warn',
   ];
   // evmux does not watch its stdin, so it runs under the reaper in case run-all is killed.
   const child = new Child('evmux', process.execPath, args, { ...(o.cpu !== undefined ? { cpu: o.cpu } : {}), maxSeconds: 1200 });
-  if (configDir !== undefined) void child.exited.then(() => rmSync(configDir, { recursive: true, force: true }));
+  void child.exited.then(() => rmSync(configDir, { recursive: true, force: true }));
   const ready = await waitHttpOk(port, '/readyz', o.readyTimeoutMs ?? 30_000, child);
   if (!ready) {
     const why = child.running ? 'GET /readyz never answered 200' : `exited with ${child.exitCode ?? child.exitSignal}`;

@@ -374,8 +374,9 @@ export const configSchema = z
     /** On SIGTERM, in-flight calls get this long to finish. @default 5000 */
     shutdownGraceMs: ms(5000),
     /** V8's and libuv's helper threads at idle CPU priority (SCHED_IDLE): "auto" when evmux may run
-     * on one CPU only, "idle" always, "normal" never (see src/runtime/helper-threads.ts). @default "auto" */
-    helperThreads: z.enum(['auto', 'idle', 'normal']).default('auto'),
+     * on one CPU only, "idle" always, "normal" never (see src/runtime/helper-threads.ts). Only for a
+     * CPU no busy process shares: the event loop waits on those threads at times. @default "normal" */
+    helperThreads: z.enum(['auto', 'idle', 'normal']).default('normal'),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -12,7 +12,11 @@
  *
  * The price: V8's optimizing compiler runs on the same helpers, so on a CPU that never idles, code
  * that becomes hot runs unoptimized until the CPU has a moment (seconds with three busy processes
- * on one CPU; BENCHMARKS.md, sixteenth session). `helperThreads: normal` avoids that.
+ * on one CPU; BENCHMARKS.md, sixteenth session). And the event loop waits on these threads at
+ * times (a garbage collection waits for every V8 worker to reach a safepoint, a scavenge for the
+ * last sweep): beside a process that never sleeps, an idle-priority worker gets almost no CPU, and
+ * the loop stood still for 0.4–6 s at a time. So it is not the default (`helperThreads: normal`):
+ * it is for a CPU evmux shares with nothing busier than processes waiting on I/O.
  *
  * Threads started later (libuv's pool grows on demand) inherit the event loop's normal priority.
  */

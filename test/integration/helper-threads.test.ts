@@ -24,8 +24,9 @@ async function threadsOfRunning(t: TestContext, args: string[], launcher: readon
 }
 
 describe('helper threads at idle CPU priority', { skip: canRun ? false : 'needs Linux, taskset and chrt' }, () => {
-  test('confined to one CPU, every helper thread runs SCHED_IDLE and the event loop keeps normal priority', async (t) => {
-    const { pid, byThread, stdout } = await threadsOfRunning(t, UPSTREAM, ONE_CPU);
+  test('helperThreads "auto" confined to one CPU: every helper thread runs SCHED_IDLE and the event loop keeps normal priority', async (t) => {
+    const dir = tempFiles(t, { 'c.yaml': 'helperThreads: auto\n' });
+    const { pid, byThread, stdout } = await threadsOfRunning(t, ['--config', join(dir, 'c.yaml'), ...UPSTREAM], ONE_CPU);
     const line = stdout.split('\n').find((text) => text.includes('"msg":"helper threads run at idle CPU priority"'));
     assert.ok(line !== undefined, `no helper-threads line in:\n${stdout}`);
     const logged = JSON.parse(line) as { threads: number; cpus: number };
@@ -36,14 +37,14 @@ describe('helper threads at idle CPU priority', { skip: canRun ? false : 'needs 
     assert.equal(idle.length, logged.threads);
   });
 
-  test('with CPUs to spare nothing changes', { skip: availableParallelism() > 1 ? false : 'this machine has one CPU' }, async (t) => {
-    const { byThread } = await threadsOfRunning(t, UPSTREAM, []);
+  test('helperThreads "auto" with CPUs to spare changes nothing', { skip: availableParallelism() > 1 ? false : 'this machine has one CPU' }, async (t) => {
+    const dir = tempFiles(t, { 'c.yaml': 'helperThreads: auto\n' });
+    const { byThread } = await threadsOfRunning(t, ['--config', join(dir, 'c.yaml'), ...UPSTREAM], []);
     assert.deepEqual(new Set(byThread.values()), new Set([SCHED_OTHER]));
   });
 
-  test('helperThreads "normal" keeps every thread at normal priority on one CPU too', async (t) => {
-    const dir = tempFiles(t, { 'c.yaml': 'helperThreads: normal\n' });
-    const { byThread } = await threadsOfRunning(t, ['--config', join(dir, 'c.yaml'), ...UPSTREAM], ONE_CPU);
+  test('by default every thread keeps normal priority on one CPU too: the event loop waits on its helpers at times', async (t) => {
+    const { byThread } = await threadsOfRunning(t, UPSTREAM, ONE_CPU);
     assert.deepEqual(new Set(byThread.values()), new Set([SCHED_OTHER]));
   });
 });
