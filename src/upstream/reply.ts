@@ -32,7 +32,7 @@ export interface ReplySink {
   resolve(reply: UpstreamReply): void;
   reject(error: unknown): void;
   /** whose call it is (the session key), for a busy node's fair queue; absent for evmux's own */
-  readonly client?: string;
+  readonly client?: string | undefined;
 }
 
 /** Feed a promise's outcome into a sink (the less travelled paths stay promise-based). */

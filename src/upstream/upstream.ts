@@ -663,6 +663,11 @@ class SlotHolder implements ReplySink {
     this.#sink = sink;
   }
 
+  /** Whose call it is: the connection tells a client's call from evmux's own by it. */
+  get client(): string | undefined {
+    return this.#sink.client;
+  }
+
   resolve(reply: UpstreamReply): void {
     this.#settled('answered', performance.now() - this.#started);
     this.#sink.resolve(reply);

@@ -55,7 +55,8 @@ test('heartbeat.intervalMs at its largest: a connect into a front that never ans
 test('limits.maxAnswerBytes at its minimum, a too-wide eth_getLogs repeated ten times a second: no node leaves rotation, other calls are all answered', async (t) => {
   const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0, traffic: true });
   t.after(() => devnet.close());
-  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), { limits: { maxAnswerBytes: 65_536 } });
+  // The default backoff: the tests' short one hid a socket kept away for seconds.
+  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), { limits: { maxAnswerBytes: 65_536 }, reconnect: { baseMs: 100, maxMs: 10_000 } });
   t.after(() => evmux.close());
   // About 250 bytes of log per block: the logs of 400 blocks are over 64 KiB.
   await devnet.mine(400);
