@@ -27,7 +27,7 @@ import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
 import { Heartbeat } from './heartbeat.js';
 import type { AskSocket, SocketVerdict } from './chain-guard.js';
-import { CLOSED_AT_ONCE, ReconnectStreak } from './reconnect-streak.js';
+import { CLOSED_AT_ONCE, ReconnectStreak, type CloseCause } from './reconnect-streak.js';
 
 export interface ConnectionOptions {
   upstream: string;
@@ -396,10 +396,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
       // the closing socket had evmux terminate it).
       const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
-      // An answer over the limit to a client's call: the client's doing, not the node's.
-      let answered = false;
+      let cause: CloseCause = refused !== undefined ? 'own' : 'node';
       if (oversized !== undefined) {
-        answered = this.#markClosedByAnswer(oversized.id);
+        cause = this.#markClosedByAnswer(oversized.id);
         // Never open to its users: its identity check was answered so (no node does that).
         if (identifying && !this.#closed) this.#connectFailed(`an answer of more than ${this.#options.maxAnswerBytes} bytes (limits.maxAnswerBytes) to its identity check`);
       } else if (refused !== undefined) this.#markClosedByRequest(refused);
@@ -411,7 +410,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, closedAtOnce);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
       // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
-      if (!this.#closed) this.#streak.schedule(answered ? 'answer' : oversized !== undefined || refused !== undefined ? 'own' : 'node');
+      if (!this.#closed) this.#streak.schedule(cause);
     });
   }
 
@@ -543,20 +542,19 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   /**
    * The node sent a message over maxAnswerBytes, which closed the socket. The call it answers (when
    * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
-   * here fail as on any close, and are.
+   * here fail as on any close, and are. Returns how the socket comes back: an answer to a client's
+   * call is the client's doing (`answer`, at once); one to evmux's own call (a probe, the identity
+   * check, a subscribe) is the node's, answering a tiny question so (`node`, the backoff: a node
+   * answering everything over the limit was reconnected to ten times a second); a message no call
+   * pending asked for is `own`.
    */
-  /**
-   * Returns whether the answer was to a client's call pending on the socket: not a message the
-   * node sent unasked, nor the answer to evmux's own (a probe, the identity check, a subscribe),
-   * which from a node answering everything over the limit kept it reconnecting ten times a second.
-   */
-  #markClosedByAnswer(id: number | undefined): boolean {
+  #markClosedByAnswer(id: number | undefined): CloseCause {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
     this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
-    return culprit?.sink.client !== undefined;
+    return culprit === undefined ? 'own' : culprit.sink.client !== undefined ? 'answer' : 'node';
   }
 
   /**
