@@ -76,6 +76,11 @@ class HttpCallContext implements DispatchContext, OpenCall {
     return (this.#sessionKey ??= this.#client.keyOf(this.#exchange));
   }
 
+  /** Over HTTP a client is its session key: its calls come on any connection. */
+  get clientId(): string {
+    return this.sessionKey;
+  }
+
   get clientIp(): string {
     return (this.#clientIp ??= this.#client.ipOf(this.#exchange));
   }

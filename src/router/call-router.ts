@@ -35,6 +35,8 @@ export interface CallContext {
   readonly sessionKey: string;
   /** the client's address (behind a trusted proxy, the one it names), for the filters it may install */
   readonly clientIp: string;
+  /** one client: a WebSocket connection, or over HTTP its session key (a node's socket for clients whose answers pass maxAnswerBytes) */
+  readonly clientId: string;
 }
 
 type Settings = Pick<Config, 'retry' | 'requestTimeoutMs' | 'limits' | 'methods' | 'subscriptions' | 'health'>;
@@ -399,6 +401,10 @@ class FirstAttempt implements ReplySink {
   /** Read only when the node is busy: over HTTP the session key may cost a system call. */
   get client(): string {
     return this.caller.sessionKey;
+  }
+
+  get clientId(): string {
+    return this.caller.clientId;
   }
 
   resolve(reply: UpstreamReply): void {

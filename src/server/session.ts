@@ -23,9 +23,14 @@ export interface SessionDeps {
   maxSendBufferBytes: number;
 }
 
+/** Sessions made by this process: each one's clientId. */
+let sessionsMade = 0;
+
 export class ClientSession implements DispatchContext, SubscriptionHost, Subscriber {
   readonly transport = 'ws' as const;
   readonly sessionKey: string;
+  /** this connection: one client, whatever its session key */
+  readonly clientId: string;
   readonly ip: string;
   inFlight = 0;
   held: HeldCalls | undefined = undefined;
@@ -44,6 +49,7 @@ export class ClientSession implements DispatchContext, SubscriptionHost, Subscri
   #framesAsked = -1;
 
   constructor(socket: ClientSocket<SessionData>, deps: SessionDeps) {
+    this.clientId = `ws:${++sessionsMade}`;
     this.#socket = socket;
     this.#deps = deps;
     this.sessionKey = socket.data.sessionKey;

@@ -92,6 +92,8 @@ export interface ConnectionEvents {
   failed: [reason: string];
   /** the node a socket reached failed its identity check (another chain): why; the socket closes */
   refused: [reason: string];
+  /** a client's call was answered over maxAnswerBytes, which closed the socket: whose (CallContext.clientId) */
+  oversized: [client: string];
 }
 
 export class UpstreamConnection extends EventEmitter<ConnectionEvents> implements CallSender {
@@ -291,13 +293,16 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     if (!this.#closed) this.#streak.hurry();
   }
 
-  /** Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. */
-  terminate(reason: string): void {
+  /**
+   * Drop the socket now (heartbeat loss, garbage); it reconnects with backoff. `quiet`: it is
+   * closing already, and its close says why (a debug line, not a warning).
+   */
+  terminate(reason: string, quiet = false): void {
     const socket = this.#socket;
     // Once per socket: every frame sent while it closes asks again (10,000 re-subscriptions, 10,000 warnings).
     if (socket === undefined || this.#terminated?.socket === socket) return;
     this.#terminated = { socket, reason };
-    this.#options.logger.warn({ reason }, 'terminating upstream socket');
+    this.#options.logger[quiet ? 'debug' : 'warn']({ reason }, 'terminating upstream socket');
     socket.terminate();
   }
 
@@ -450,7 +455,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       return;
     }
     process.nextTick(() => {
-      if (this.#socket === socket) this.terminate('send on a closing socket');
+      if (this.#socket === socket) this.terminate('send on a closing socket', true);
     });
   }
 
@@ -554,7 +559,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
-    return culprit === undefined ? 'own' : culprit.sink.client !== undefined ? 'answer' : 'node';
+    const client = culprit?.sink.clientId;
+    if (client !== undefined) this.emit('oversized', client);
+    return culprit === undefined ? 'own' : client !== undefined ? 'answer' : 'node';
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
+import { OversizedClients } from './oversized-clients.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { performance } from 'node:perf_hooks';
@@ -78,7 +79,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.#logger = logger;
     this.#telemetry = telemetry;
     this.chain = new ChainGuard(config.chainId === undefined ? undefined : BigInt(config.chainId));
-    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain));
+    const oversized = new OversizedClients();
+    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain, oversized));
     for (const upstream of this.upstreams) {
       upstream.on('state', () => {
         if (!upstream.healthy) this.#withdraw(upstream);

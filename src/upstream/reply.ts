@@ -33,6 +33,8 @@ export interface ReplySink {
   reject(error: unknown): void;
   /** whose call it is (the session key), for a busy node's fair queue; absent for evmux's own */
   readonly client?: string | undefined;
+  /** which client's call it is (CallContext.clientId); absent for evmux's own */
+  readonly clientId?: string | undefined;
 }
 
 /** Feed a promise's outcome into a sink (the less travelled paths stay promise-based). */
@@ -51,12 +53,13 @@ export interface CallSender {
 /** Whose call it is: a client's session key, read only when a busy node queues the call. */
 export interface Caller {
   readonly sessionKey: string;
+  readonly clientId: string;
 }
 
 /** A call through `sender` as a promise, for the less travelled paths. */
 export function requestVia(sender: CallSender, method: string, params: unknown, timeoutMs: number, caller?: Caller): Promise<UpstreamReply> {
   return new Promise<UpstreamReply>((resolve, reject) =>
-    sender.send(method, params, timeoutMs, caller === undefined ? { resolve, reject } : { resolve, reject, get client() { return caller.sessionKey; } }),
+    sender.send(method, params, timeoutMs, caller === undefined ? { resolve, reject } : { resolve, reject, get client() { return caller.sessionKey; }, get clientId() { return caller.clientId; } }),
   );
 }
 

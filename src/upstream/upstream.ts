@@ -12,6 +12,8 @@ import { redactUrl } from '../log.js';
 import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
+import { IsolatedSocket } from './isolated-socket.js';
+import type { OversizedClients } from './oversized-clients.js';
 import { isSocketGone, NodeRpcError, UpstreamFailure } from './errors.js';
 import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
@@ -125,6 +127,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    */
   #downForSockets = false;
   readonly #chain: ChainGuard;
+  readonly #oversized: OversizedClients;
+  /** the socket for the calls of clients in #oversized */
+  readonly #isolated: IsolatedSocket;
   /** why the node its sockets last reached was refused (another chain), until a socket passes */
   #wrongChain: string | undefined;
   /** when evmux last closed one of its sockets for an answer over limits.maxAnswerBytes (performance.now()) */
@@ -135,9 +140,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** #dispatch is due in a microtask */
   #dispatchQueued = false;
 
-  constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard) {
+  /** `oversized`: the clients whose calls some node answered over maxAnswerBytes lately, shared by the nodes. */
+  constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard, oversized: OversizedClients) {
     super();
     this.#chain = chain;
+    this.#oversized = oversized;
     this.setMaxListeners(0);
     this.name = config.name;
     this.weight = config.weight;
@@ -167,14 +174,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         for (const other of this.#sockets) if (other !== connection) other.reconnectNow();
       });
     }
+    this.#isolated = new IsolatedSocket(() => this.#noteOversized(this.#newConnection('isolated')), this.#logger);
     for (const connection of this.#connections) {
+      this.#noteOversized(connection);
       connection.on('open', () => this.#onConnectionOpen());
       connection.on('close', (own) => this.#onConnectionClose(own));
       connection.on('room', () => this.#dispatchSoon());
     }
   }
 
-  #newConnection(socket: number | 'streams'): UpstreamConnection {
+  /** The clients whose calls `connection` has answered over maxAnswerBytes are noted as such. */
+  #noteOversized(connection: UpstreamConnection): UpstreamConnection {
+    connection.on('oversized', (client) => this.#oversized.note(client));
+    return connection;
+  }
+
+  #newConnection(socket: number | 'streams' | 'isolated'): UpstreamConnection {
     return new UpstreamConnection({
       upstream: this.name,
       url: this.#config.url,
@@ -194,6 +209,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     for (const connection of this.#sockets) connection.start();
     const fade = 0.5 ** (this.#settings.health.probeIntervalMs / LATENCY_HALF_LIFE_MS);
     this.#probeTimer = setInterval(() => {
+      this.#isolated.closeIfIdle();
       this.#fadeLatency(fade);
       void this.#probe().catch(() => {});
     }, this.#settings.health.probeIntervalMs);
@@ -334,6 +350,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const call = new SlotHolder(this.#settled, sink);
+    if (this.#oversized.active() && sink.clientId !== undefined && this.#oversized.has(sink.clientId)) {
+      this.#isolated.send(method, params, timeoutMs, call, () => this.#notConnected(false));
+      return;
+    }
     const connection = this.#pickConnection();
     if (connection !== undefined) connection.send(method, params, timeoutMs, call);
     // No socket open in the moment after evmux closed one for an oversized answer: it reopens at once.
@@ -434,6 +454,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     clearInterval(this.#probeTimer);
     this.#streams.close();
     for (const connection of this.#sockets) connection.close();
+    this.#isolated.close();
     // With every socket closed, each fails as not connected (and clears its timer).
     for (const waiting of this.#queue.drain()) waiting.release();
     for (const send of this.#reopenWaiters.splice(0)) send();
@@ -663,9 +684,13 @@ class SlotHolder implements ReplySink {
     this.#sink = sink;
   }
 
-  /** Whose call it is: the connection tells a client's call from evmux's own by it. */
   get client(): string | undefined {
     return this.#sink.client;
+  }
+
+  /** Which client's call it is: the connection tells a client's call from evmux's own by it. */
+  get clientId(): string | undefined {
+    return this.#sink.clientId;
   }
 
   resolve(reply: UpstreamReply): void {

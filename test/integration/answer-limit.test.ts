@@ -186,6 +186,66 @@ test('a client repeating a call whose answer is over maxAnswerBytes: one warning
     await sleep(100);
   }
   const lines = evmux.logs.slice(from).filter((line) => (line['level'] as number) >= 30 && line['upstream'] === 'node0');
-  assert.deepEqual(lines.map((line) => line['msg']), ['upstream answer over limits.maxAnswerBytes'], 'twenty such answers in 2 s: one line');
+  // The first on the socket it shared; the rest on a socket of its own, made for it.
+  assert.deepEqual(
+    lines.map((line) => `${String(line['socket'])} ${String(line['msg'])}`),
+    [
+      '0 upstream answer over limits.maxAnswerBytes',
+      'undefined socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes',
+      'isolated upstream socket open',
+      'isolated upstream answer over limits.maxAnswerBytes',
+    ],
+    'twenty such answers in 2 s: one warning per socket',
+  );
   assert.ok(node.stats.connectionsTotal >= 20, 'and the socket came back after each');
+});
+
+test("a client whose calls' answers pass maxAnswerBytes gets a socket of its own on each node: the calls of others beside its stream of them are all answered", { timeout: 30_000 }, async (t) => {
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'answer-limit-isolated', startHeight: 100 })));
+  t.after(async () => {
+    for (const node of nodes) await node.close();
+  });
+  for (const node of nodes) {
+    node.handle('eth_getLogs', async () => {
+      await sleep(20);
+      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(65_536)}` }];
+    });
+    node.handle('eth_call', async () => {
+      await sleep(30);
+      return '0x01';
+    });
+  }
+  const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: 65_536 }, reconnect: { baseMs: 100, maxMs: 10_000 } });
+  t.after(() => evmux.close());
+  await waitUntil('two usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 2, 10_000);
+  // Both from 127.0.0.1, one session key: each WebSocket connection is a client of its own.
+  const indexer = await StreamClient.open(evmux.wsUrl, 'indexer');
+  t.after(() => indexer.close());
+  const wallet = await StreamClient.open(evmux.wsUrl, 'wallet');
+  t.after(() => wallet.close());
+
+  let stop = false;
+  const tooLarge: unknown[] = [];
+  const hammer = async (): Promise<void> => {
+    while (!stop) tooLarge.push(((await indexer.request('eth_getLogs', [{ fromBlock: '0x0' }])) as { error?: { code: number } }).error?.code);
+  };
+  const failures: unknown[] = [];
+  let answered = 0;
+  const reader = async (): Promise<void> => {
+    while (!stop) {
+      const answer = await wallet.request('eth_call', [{ to: '0x00000000000000000000000000000000000000ee' }, 'latest']);
+      if (answer['result'] === '0x01') answered++;
+      else failures.push(answer['error']);
+    }
+  };
+  const loops = [...Array.from({ length: 4 }, hammer), ...Array.from({ length: 8 }, reader)];
+  await sleep(3_000);
+  stop = true;
+  await Promise.all(loops);
+  assert.ok(tooLarge.length >= 20, `the indexer's wide reads: ${tooLarge.length}`);
+  assert.ok(tooLarge.every((code) => code === -32005 || code === -32050), JSON.stringify(tooLarge.slice(0, 5)));
+  assert.ok(answered >= 200, `the wallet's calls answered: ${answered}`);
+  // Its first wide reads came before it was known: on the sockets it shared, and the others' calls there were tried again.
+  assert.deepEqual(failures, [], "none of the wallet's calls failed");
+  assert.ok(evmux.logs.some((line) => line['msg'] === 'socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes'));
 });

@@ -1,0 +1,37 @@
+/**
+ * The clients (by session key) whose calls a node answered over limits.maxAnswerBytes lately. A
+ * WebSocket message cannot be skipped unread, so such an answer closes the socket it comes on, and
+ * fails every call pending there with it: four clients keeping too-wide calls in flight made 6–28 %
+ * of other clients' calls fail. Their calls go to a socket of their own on each node
+ * (isolated-socket.ts), where they close only that one, until ISOLATION_MS after the last.
+ */
+import { performance } from 'node:perf_hooks';
+
+export const ISOLATION_MS = 60_000;
+/** Clients remembered at most: the keys come from clients. */
+const MAX_CLIENTS = 10_000;
+
+export class OversizedClients {
+  /** when each client's last such answer came (performance.now()), oldest first */
+  readonly #lastAt = new Map<string, number>();
+
+  note(client: string, now = performance.now()): void {
+    this.#lastAt.delete(client);
+    this.#lastAt.set(client, now);
+    if (this.#lastAt.size > MAX_CLIENTS) this.#lastAt.delete(this.#lastAt.keys().next().value!);
+  }
+
+  /** Some client is isolated now (those whose time ran out are forgotten first). */
+  active(now = performance.now()): boolean {
+    for (const [client, at] of this.#lastAt) {
+      if (now - at <= ISOLATION_MS) return true;
+      this.#lastAt.delete(client);
+    }
+    return false;
+  }
+
+  has(client: string, now = performance.now()): boolean {
+    const at = this.#lastAt.get(client);
+    return at !== undefined && now - at <= ISOLATION_MS;
+  }
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { UpstreamConnection } from '../../src/upstream/connection.js';
+import { UpstreamFailure } from '../../src/upstream/errors.js';
+import { IsolatedSocket } from '../../src/upstream/isolated-socket.js';
+import { ISOLATION_MS } from '../../src/upstream/oversized-clients.js';
+import type { ReplySink, UpstreamReply } from '../../src/upstream/reply.js';
+
+/** The little of a connection the isolated socket uses. */
+class StubConnection extends EventEmitter {
+  isOpen = false;
+  inFlight = 0;
+  started = 0;
+  closed = 0;
+  readonly sent: string[] = [];
+  start(): void {
+    this.started++;
+  }
+  close(): void {
+    this.closed++;
+    this.isOpen = false;
+  }
+  send(method: string): void {
+    this.sent.push(method);
+  }
+}
+
+const sink = (outcomes: string[]): ReplySink => ({
+  resolve: (reply: UpstreamReply) => outcomes.push(`answer ${String(reply)}`),
+  reject: (error: unknown) => outcomes.push(`failed ${(error as Error).message}`),
+});
+const notConnected = (): UpstreamFailure => new UpstreamFailure('EVMUX_NOT_CONNECTED', 'node0: not connected', 'node0', false);
+
+describe('IsolatedSocket', () => {
+  it('is made at the first call, which waits for it to open; closed once unused for ISOLATION_MS', async () => {
+    const made: StubConnection[] = [];
+    const socket = new IsolatedSocket(() => {
+      const connection = new StubConnection();
+      made.push(connection);
+      return connection as unknown as UpstreamConnection;
+    }, pino({ level: 'silent' }));
+    const outcomes: string[] = [];
+    socket.send('eth_getLogs', [], 5000, sink(outcomes), notConnected);
+    assert.equal(made.length, 1);
+    assert.equal(made[0]!.started, 1);
+    assert.deepEqual(made[0]!.sent, [], 'not open yet: the call waits');
+    made[0]!.isOpen = true;
+    made[0]!.emit('open');
+    assert.deepEqual(made[0]!.sent, ['eth_getLogs']);
+    socket.send('eth_call', [], 5000, sink(outcomes), notConnected);
+    assert.deepEqual(made[0]!.sent, ['eth_getLogs', 'eth_call'], 'open: at once');
+
+    const usedAt = performance.now();
+    socket.closeIfIdle(usedAt + ISOLATION_MS / 2);
+    assert.equal(made[0]!.closed, 0, 'used lately');
+    made[0]!.inFlight = 1;
+    socket.closeIfIdle(usedAt + ISOLATION_MS + 1000);
+    assert.equal(made[0]!.closed, 0, 'a call in flight');
+    made[0]!.inFlight = 0;
+    socket.closeIfIdle(usedAt + ISOLATION_MS + 1000);
+    assert.equal(made[0]!.closed, 1);
+    socket.send('eth_call', [], 5000, sink(outcomes), notConnected);
+    assert.equal(made.length, 2, 'made anew when needed again');
+    socket.close();
+    assert.deepEqual(outcomes, ['failed node0: not connected'], 'the call waiting for it fails when it is closed');
+  });
+
+  it('a call fails as not connected when the socket does not open within its wait', async () => {
+    const socket = new IsolatedSocket(() => new StubConnection() as unknown as UpstreamConnection, pino({ level: 'silent' }));
+    const outcomes: string[] = [];
+    socket.send('eth_call', [], 30, sink(outcomes), notConnected);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(outcomes, ['failed node0: not connected']);
+    socket.close();
+  });
+});
