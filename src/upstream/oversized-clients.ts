@@ -22,7 +22,10 @@ export class OversizedClients {
   }
 
   /** Some client is isolated now (those whose time ran out are forgotten first). */
-  active(now = performance.now()): boolean {
+  active(now?: number): boolean {
+    // On every call: with none, no iterator and no clock read.
+    if (this.#lastAt.size === 0) return false;
+    now ??= performance.now();
     for (const [client, at] of this.#lastAt) {
       if (now - at <= ISOLATION_MS) return true;
       this.#lastAt.delete(client);
