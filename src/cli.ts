@@ -170,6 +170,11 @@ main().catch((error: unknown) => {
     process.stderr.write(`evmux: ${error.message}\n`);
     process.exit(1);
   }
+  // Out of open files while starting (the demo's devnet loads a few hundred modules and starts anvil).
+  if ((error as NodeJS.ErrnoException).code === 'EMFILE') {
+    process.stderr.write(`evmux: out of open files while starting (${(error as Error).message}): raise the open-files limit (ulimit -n; evmux needs about 100, the demo about 250, and one more per client connection)\n`);
+    process.exit(1);
+  }
   process.stderr.write(`evmux: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });
