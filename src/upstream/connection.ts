@@ -27,6 +27,7 @@ import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
 import { Heartbeat } from './heartbeat.js';
 import type { AskSocket, SocketVerdict } from './chain-guard.js';
+import { OWN_CALLS } from './oversized-clients.js';
 import { CLOSED_AT_ONCE, ReconnectStreak, type CloseCause } from './reconnect-streak.js';
 
 export interface ConnectionOptions {
@@ -80,6 +81,12 @@ export interface ProgressMark {
   readonly ahead: AheadMark | undefined;
 }
 
+/**
+ * Methods whose answer is a few bytes: one over maxAnswerBytes (at least 64 KiB) is a broken node,
+ * not a call that asked for much.
+ */
+const SMALL_ANSWERS: ReadonlySet<string> = new Set(['eth_blockNumber', 'eth_chainId', 'net_version', 'eth_subscribe', 'eth_unsubscribe']);
+
 export interface ConnectionEvents {
   open: [];
   /** `own`: evmux closed it for an answer over its own limit; the node is not at fault */
@@ -92,7 +99,7 @@ export interface ConnectionEvents {
   failed: [reason: string];
   /** the node a socket reached failed its identity check (another chain): why; the socket closes */
   refused: [reason: string];
-  /** a client's call was answered over maxAnswerBytes, which closed the socket: whose (CallContext.clientId) */
+  /** a call was answered over maxAnswerBytes, which closed the socket: whose (CallContext.clientId, or OWN_CALLS) */
   oversized: [client: string];
 }
 
@@ -405,6 +412,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       if (oversized !== undefined) {
         cause = this.#markClosedByAnswer(oversized.id);
         // Never open to its users: its identity check was answered so (no node does that).
+        if (identifying) cause = 'node';
         if (identifying && !this.#closed) this.#connectFailed(`an answer of more than ${this.#options.maxAnswerBytes} bytes (limits.maxAnswerBytes) to its identity check`);
       } else if (refused !== undefined) this.#markClosedByRequest(refused);
       else if (identifying) {
@@ -547,9 +555,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   /**
    * The node sent a message over maxAnswerBytes, which closed the socket. The call it answers (when
    * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
-   * here fail as on any close, and are. Returns how the socket comes back: an answer to a client's
-   * call is the client's doing (`answer`, at once); one to evmux's own call (a probe, the identity
-   * check, a subscribe) is the node's, answering a tiny question so (`node`, the backoff: a node
+   * here fail as on any close, and are. Its asker is noted first ('oversized': a client, or evmux
+   * itself for its own calls, such as the fetch of a block's logs), so that its other calls failed
+   * here go to a socket of their own. Returns how the socket comes back: an answer to a call that
+   * may ask for much is the asker's doing (`answer`, at once); one to a question with a few bytes
+   * for answer (SMALL_ANSWERS: a probe, a subscribe) is the node's (`node`, the backoff: a node
    * answering everything over the limit was reconnected to ten times a second); a message no call
    * pending asked for is `own`.
    */
@@ -557,11 +567,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
     this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
+    const small = culprit !== undefined && SMALL_ANSWERS.has(culprit.method);
+    if (culprit !== undefined && !small) this.emit('oversized', culprit.sink.clientId ?? OWN_CALLS);
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
     this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
-    const client = culprit?.sink.clientId;
-    if (client !== undefined) this.emit('oversized', client);
-    return culprit === undefined ? 'own' : client !== undefined ? 'answer' : 'node';
+    return culprit === undefined ? 'own' : small ? 'node' : 'answer';
   }
 
   /**

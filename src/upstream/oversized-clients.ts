@@ -8,6 +8,8 @@
 import { performance } from 'node:perf_hooks';
 
 export const ISOLATION_MS = 60_000;
+/** evmux's own calls (a stream's catch-up, the fetch of a block's logs), held as one client. */
+export const OWN_CALLS = 'evmux';
 /** Clients remembered at most: the keys come from clients. */
 const MAX_CLIENTS = 10_000;
 

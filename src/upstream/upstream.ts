@@ -13,7 +13,7 @@ import type { ChainGuard } from './chain-guard.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
 import { UpstreamConnection } from './connection.js';
 import { IsolatedSocket } from './isolated-socket.js';
-import type { OversizedClients } from './oversized-clients.js';
+import { OWN_CALLS, type OversizedClients } from './oversized-clients.js';
 import { isSocketGone, NodeRpcError, UpstreamFailure } from './errors.js';
 import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
@@ -350,7 +350,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** With a slot held: one call on the least busy socket; the slot is released when it settles. */
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const call = new SlotHolder(this.#settled, sink);
-    if (this.#oversized.active() && sink.clientId !== undefined && this.#oversized.has(sink.clientId)) {
+    if (this.#oversized.active() && this.#oversized.has(sink.clientId ?? OWN_CALLS)) {
       this.#isolated.send(method, params, timeoutMs, call, () => this.#notConnected(false));
       return;
     }

@@ -61,9 +61,11 @@ test('an answer over maxAnswerBytes is refused to its caller after one node, the
   const answers = await Promise.all(calls);
   assert.deepEqual(answers.map((answer) => answer['result']), answers.map(() => '0x01'), 'the calls beside it are all answered');
   assert.ok(total(nodes, 'eth_call') > 12, 'some of them were pending on the closed socket and were answered by another node');
-  // Each node has a call socket and one for subscriptions.
-  await waitUntil('the closed socket reconnected', () => nodes.reduce((sum, node) => sum + node.stats.connections, 0) === 6, 5000);
-  assert.equal(nodes.reduce((sum, node) => sum + node.stats.connectionsTotal, 0), 7, 'one socket closed, and only one');
+  // Each node has a call socket and one for subscriptions; the caller's calls beside it went on
+  // sockets of their own (made for a client whose answer passed the limit).
+  const sockets = (key: 'connections' | 'connectionsTotal'): number => nodes.reduce((sum, node) => sum + node.stats[key], 0);
+  await waitUntil('the closed socket reconnected', () => sockets('connections') >= 6 && sockets('connectionsTotal') - sockets('connections') === 1, 5000);
+  assert.ok(sockets('connections') <= 9, `at most one socket of its own per node: ${sockets('connections')} open`);
   assert.ok(evmux.logs.some((line) => line['msg'] === 'upstream answer over limits.maxAnswerBytes' && line['method'] === 'eth_getLogs'), 'logged with the method');
 
   // The listener's stream, whichever node it was on, went on without a gap or a repeat.

@@ -12,7 +12,7 @@ import { CutRelay } from '../support/cut-relay.js';
 import { DelayRelay } from '../support/delay-relay.js';
 import { startGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
-import { sleep, waitUntil } from '../support/stream-recorder.js';
+import { sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
 
 const MAX_SETTING = 2 ** 31 - 1;
 
@@ -89,4 +89,46 @@ test('limits.maxAnswerBytes at its minimum, a too-wide eth_getLogs repeated ten 
   assert.ok(reads >= 100, `the reads beside them are not held up: ${reads} in 8 s`);
   assert.ok(tooLarge.length >= 40 && tooLarge.every((code) => code === -32005), `the wide reads are refused as too large: ${JSON.stringify(tooLarge.slice(0, 5))}`);
   assert.equal(JSON.parse((await evmux.get('/readyz')).body).usableUpstreams, 3);
+});
+
+test("limits.maxAnswerBytes at its minimum and blocks whose logs pass it: evmux's own fetches of them take no node out of rotation, other calls are all answered", async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 1, blockTimeMs: 0, traffic: false });
+  t.after(() => devnet.close());
+  const node = devnet.nodes[0]!;
+  // PUSH3 40000, PUSH1 0, LOG0, STOP: one log of 40,000 bytes (80 KB of hex) per call.
+  const emitter = '0x0000000000000000000000000000000000000e11';
+  await rpc(node.httpUrl, 'anvil_setCode', [emitter, `0x62${(40_000).toString(16).padStart(6, '0')}6000a000`]);
+  const [from] = await rpc<string[]>(node.httpUrl, 'eth_accounts', []);
+  const evmux = await startGateway([node.wsUrl], { limits: { maxAnswerBytes: 65_536 }, reconnect: { baseMs: 100, maxMs: 10_000 } });
+  t.after(() => evmux.close());
+  const subscriber = await StreamClient.open(evmux.wsUrl, 'logs');
+  t.after(() => subscriber.close());
+  await subscriber.subscribe(['logs', { address: emitter }]);
+  const reader = await StreamClient.open(evmux.wsUrl, 'reader');
+  t.after(() => reader.close());
+
+  let stop = false;
+  const miner = (async () => {
+    while (!stop) {
+      await rpc(node.httpUrl, 'eth_sendTransaction', [{ from, to: emitter, gas: '0x1000000' }]);
+      await devnet.mine();
+      await sleep(500);
+    }
+  })();
+  const failures: unknown[] = [];
+  let answered = 0;
+  const reads = Array.from({ length: 4 }, async () => {
+    while (!stop) {
+      const answer = await reader.request('eth_getBalance', [from, 'latest']);
+      if (answer['result'] !== undefined) answered++;
+      else failures.push(answer['error']);
+      await sleep(50);
+    }
+  });
+  await sleep(8_000);
+  stop = true;
+  await Promise.all([miner, ...reads]);
+  assert.deepEqual(failures, [], 'the reader beside the logs stream');
+  assert.ok(answered >= 200, `answered ${answered}`);
+  assert.deepEqual(evmux.logs.filter((line) => line['msg'] === 'upstream down' || line['msg'] === 'upstream not usable'), []);
 });
