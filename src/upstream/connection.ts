@@ -25,6 +25,7 @@ import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
 import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
+import { writeFrame } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
 import type { AskSocket, SocketVerdict } from './chain-guard.js';
 import { OWN_CALLS } from './oversized-clients.js';
@@ -459,7 +460,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    */
   #sendNow(socket: WebSocket, frame: Buffer): void {
     if (socket.readyState === WebSocket.OPEN) {
-      socket.send(frame);
+      writeFrame(socket, frame);
       return;
     }
     process.nextTick(() => {

@@ -32,10 +32,10 @@ async function call(evmux: TestGateway, method: string): Promise<Record<string, 
 }
 
 /** Two fake nodes of one chain and evmux in front of them, both usable. */
-async function twoNodes(t: TestContext): Promise<{ nodes: FakeNode[]; evmux: TestGateway }> {
+async function twoNodes(t: TestContext, logLevel?: string): Promise<{ nodes: FakeNode[]; evmux: TestGateway }> {
   const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'blip' })));
   t.after(() => Promise.all(nodes.map((node) => node.close())));
-  const evmux = await startGateway(nodes.map((node) => node.url));
+  const evmux = await startGateway(nodes.map((node) => node.url), {}, logLevel === undefined ? {} : { logLevel });
   t.after(() => evmux.close());
   await waitUntil('both nodes usable', async () => (await statusOf(evmux)).every((upstream) => upstream.usable), 5_000);
   return { nodes, evmux };
@@ -75,8 +75,8 @@ test('sockets closed under 20 calls in flight come back in milliseconds, breaker
   assert.deepEqual(opened, [], 'no breaker opened for a blip');
 });
 
-test('calls sent on a socket while it closes: it is terminated, and that is logged, once', async (t) => {
-  const { nodes, evmux } = await twoNodes(t);
+test('calls sent on a socket while it closes: it is terminated, once, at debug (its close is the warning)', async (t) => {
+  const { nodes, evmux } = await twoNodes(t, 'debug');
   nodes[0]!.closeFramesOnly();
   await sleep(50);
   // One batch: its calls go out in one tick, each finding the socket closing.
@@ -94,6 +94,10 @@ test('calls sent on a socket while it closes: it is terminated, and that is logg
   );
   const terminations = evmux.logs.filter((line) => line['upstream'] === 'node0' && line['msg'] === 'terminating upstream socket');
   assert.ok(terminations.length >= 1, 'the closing socket was terminated');
+  assert.ok(terminations.every((line) => line['level'] === 20), 'at debug');
+  // The close itself is the warning (here a socket closed within 2 s of opening: a failed connect).
+  const closes = evmux.logs.filter((line) => line['upstream'] === 'node0' && (line['msg'] === 'upstream socket closed' || line['msg'] === 'upstream connect failed'));
+  assert.ok(closes.length >= 1 && closes.every((line) => line['level'] === 40), JSON.stringify(closes));
   // One per socket of node0's: its call socket and its stream socket.
   assert.ok(terminations.length <= 2, `${terminations.length} lines: ${JSON.stringify(terminations.map((line) => line['reason']))}`);
 });
