@@ -412,9 +412,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       let cause: CloseCause = refused !== undefined ? 'own' : 'node';
       if (oversized !== undefined) {
         cause = this.#markClosedByAnswer(oversized.id);
-        // Never open to its users: its identity check was answered so (no node does that).
-        if (identifying) cause = 'node';
-        if (identifying && !this.#closed) this.#connectFailed(`an answer of more than ${this.#options.maxAnswerBytes} bytes (limits.maxAnswerBytes) to its identity check`);
+        if (identifying) {
+          // Never open to its users: its identity check was answered so (no node does that).
+          cause = 'node';
+          if (!this.#closed) this.#connectFailed(`an answer of more than ${this.#options.maxAnswerBytes} bytes (limits.maxAnswerBytes) to its identity check`);
+        }
       } else if (refused !== undefined) this.#markClosedByRequest(refused);
       else if (identifying) {
         // Never open to its users: a failed connect attempt, for the node's identity, for the node

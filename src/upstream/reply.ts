@@ -32,7 +32,7 @@ export interface ReplySink {
   resolve(reply: UpstreamReply): void;
   reject(error: unknown): void;
   /** whose call it is (the session key), for a busy node's fair queue; absent for evmux's own */
-  readonly client?: string | undefined;
+  readonly client?: string;
   /** which client's call it is (CallContext.clientId); absent for evmux's own */
   readonly clientId?: string | undefined;
 }

@@ -684,10 +684,6 @@ class SlotHolder implements ReplySink {
     this.#sink = sink;
   }
 
-  get client(): string | undefined {
-    return this.#sink.client;
-  }
-
   /** Which client's call it is: the connection tells a client's call from evmux's own by it. */
   get clientId(): string | undefined {
     return this.#sink.clientId;
