@@ -327,6 +327,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       maxPayload: this.#options.maxAnswerBytes,
       // Nodes are trusted peers; validating every byte of every block in JS costs more than the proxying.
       skipUTF8Validation: true,
+      // maxPayload bounds a message. ws's own caps on its pieces (16,384 fragments, 262,144 chunks
+      // read) do not fit a node's writes: geth writes in 1 KB frames, so any answer over 16 MB
+      // closed the socket, on every node it was tried on.
+      maxFragments: 0,
+      maxBufferedChunks: 0,
       handshakeTimeout: handshakeMs,
     });
     this.#socket = socket;
