@@ -18,7 +18,8 @@ import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { UpstreamFailure } from './errors.js';
 import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
 import { LateSubscribes } from './late-subscribes.js';
-import { oversizedMessageId } from './oversized-message.js';
+import { skipOversized, type OversizedSkipper } from './oversized-skipper.js';
+import { oversizedAnswerId } from './oversized-answer-id.js';
 import { PendingCalls } from './pending-calls.js';
 import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
 import { RequestsAhead, type AheadMark } from './requests-ahead.js';
@@ -344,8 +345,10 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       socket.terminate();
     }, handshakeMs);
     socket.once('close', () => clearTimeout(handshakeDeadline));
-    /** set when the socket dies of a message over maxAnswerBytes: the id it began with, if known */
+    /** set when the socket is closed for a message over maxAnswerBytes: the id it carried, if known */
     let oversized: { id: number | undefined } | undefined;
+    /** drops the messages over maxAnswerBytes, from the socket's opening on */
+    let skipper: OversizedSkipper | undefined;
     /** what the node answered the handshake with, when it was not 101 */
     let refusal: HandshakeRefusal | undefined;
     socket.on('unexpected-response', (_request, response) => {
@@ -363,6 +366,14 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('open', () => {
       opened = true;
       clearTimeout(handshakeDeadline);
+      skipper = skipOversized(socket, this.#options.maxAnswerBytes, (message) => {
+        this.#received.frame(message.bytes);
+        const id = oversizedAnswerId(message.head, message.tail);
+        // Skipped, the socket open: an answer to a call that may ask for much. Anything else closes it.
+        if (this.#socket !== socket || (this.#open && this.#skippedAnswer(id))) return;
+        oversized = { id };
+        socket.terminate();
+      });
       // From the start: a node that hangs while it is asked who it is is found out as any other.
       this.#heartbeat = this.#startHeartbeat(socket);
       if (this.#options.identity === undefined) {
@@ -385,6 +396,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     });
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
     socket.on('message', (data, isBinary) => {
+      if (skipper!.truncated()) return;
       const frame = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       this.#received.frame(frame.length);
       if (!isBinary) this.#onFrame(frame);
@@ -398,7 +410,6 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     });
     socket.on('error', (error: Error & { code?: string }) => {
       if (!opened && !this.#closed) this.#connectFailed(refusal?.reason ?? stuck ?? error.message, refusal?.retryAfterMs);
-      else if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized = { id: oversizedMessageId(socket) };
       else this.#options.logger.debug({ err: error.message }, 'upstream socket error');
     });
     socket.on('close', (code, reason) => {
@@ -430,7 +441,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
         if (!this.#closed) this.#connectFailed(misidentified ?? (code === ABNORMAL_CLOSURE ? (terminatedFor ?? closedAtOnce) : closedAtOnce));
       } else if (atOnce && !this.#closed) this.#markClosed('socket closed', true, closedAtOnce);
       else this.#markClosed(terminatedFor !== undefined ? `terminated: ${terminatedFor}` : `socket closed (${closeCode(code, reason)})`);
-      // Closed for evmux's own reasons (an answer over maxAnswerBytes, a request too large): back at once.
+      // Closed for evmux's own reasons (a message over maxAnswerBytes no call asked for, a request too large): back at once.
       if (!this.#closed) this.#streak.schedule(cause);
     });
   }
@@ -561,25 +572,49 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * The node sent a message over maxAnswerBytes, which closed the socket. The call it answers (when
-   * its id could be read) fails as asking too much, and is not tried elsewhere; the others pending
-   * here fail as on any close, and are. Its asker is noted first ('oversized': a client, or evmux
-   * itself for its own calls, such as the fetch of a block's logs), so that its other calls failed
-   * here go to a socket of their own. Returns how the socket comes back: an answer to a call that
-   * may ask for much is the asker's doing (`answer`, at once); one to a question with a few bytes
-   * for answer (SMALL_ANSWERS: a probe, a subscribe) is the node's (`node`, the backoff: a node
-   * answering everything over the limit was reconnected to ten times a second); a message no call
-   * pending asked for is `own`.
+   * A message over maxAnswerBytes was skipped unread (oversized-skipper.ts) on the open socket: it
+   * answers call `id`, one that may ask for much. That call fails as asking too much, and is not
+   * tried elsewhere (each node would send as much); the socket and the calls beside it go on. Its
+   * asker is noted ('oversized': a client, or evmux itself for its own calls, such as the fetch of
+   * a block's logs), so that its calls go to a socket of their own, where its next such answer
+   * holds up no one else's. An answer to a call that has timed out is skipped as well. Returns
+   * false, for the socket to be closed, when the message is no answer to a call made on it (a
+   * notification over the limit, lost unless the socket is made again and its streams replayed),
+   * or answers a question with a few bytes for answer (SMALL_ANSWERS: a probe, a subscribe), which
+   * only a broken node does.
+   */
+  #skippedAnswer(id: number | undefined): boolean {
+    if (id === undefined || !Number.isSafeInteger(id) || id >= this.#nextId) return false;
+    const culprit = this.#pending.get(id);
+    if (culprit !== undefined && SMALL_ANSWERS.has(culprit.method)) return false;
+    const limit = this.#options.maxAnswerBytes;
+    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes skipped');
+    // An answer all the same: the node is working through what was sent before it, and has read it all.
+    this.#ahead.answered(id);
+    this.#delivered(id);
+    if (culprit === undefined) return true;
+    this.#pending.take(id);
+    this.#answered++;
+    this.#noteRoom();
+    this.emit('oversized', culprit.sink.clientId ?? OWN_CALLS);
+    this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
+    return true;
+  }
+
+  /**
+   * A message over maxAnswerBytes that closed the socket (#skippedAnswer). The call it answers (when
+   * its id could be read: a probe, a subscribe, the identity check) fails as asking too much, and
+   * the socket comes back with the backoff (`node`: a node answering everything over the limit was
+   * reconnected to ten times a second); the others pending here fail as on any close. A message no
+   * call pending asked for is `own`: the socket comes back at once.
    */
   #markClosedByAnswer(id: number | undefined): CloseCause {
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
-    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes');
-    const small = culprit !== undefined && SMALL_ANSWERS.has(culprit.method);
-    if (culprit !== undefined && !small) this.emit('oversized', culprit.sink.clientId ?? OWN_CALLS);
+    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream message over limits.maxAnswerBytes: socket closed');
     if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
-    this.#markClosed(`an answer of more than ${limit} bytes closed the socket`, false);
-    return culprit === undefined ? 'own' : small ? 'node' : 'answer';
+    this.#markClosed(`a message of more than ${limit} bytes closed the socket`, false);
+    return culprit === undefined ? 'own' : 'node';
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * A node's socket for the calls of clients whose calls it answered over limits.maxAnswerBytes
- * lately (oversized-clients.ts): such answers close the socket they come on, and here they close
- * only the calls of those clients. Made when first needed, and closed once no call has used it for
+ * lately (oversized-clients.ts): such answers hold up the answers behind them on the socket they
+ * come on, and here only those of the same clients. Made when first needed, and closed once no call has used it for
  * ISOLATION_MS. Its closes and failed connects say nothing of the node, which its other sockets
  * judge.
  */
@@ -12,7 +12,7 @@ import type { UpstreamFailure } from './errors.js';
 import { ISOLATION_MS } from './oversized-clients.js';
 import type { ReplySink } from './reply.js';
 
-/** How long a call waits for the socket to open (made just now, or reconnecting after such an answer). */
+/** How long a call waits for the socket to open (made just now, or reconnecting). */
 const OPEN_WAIT_MS = 1_000;
 
 export class IsolatedSocket {

@@ -1,9 +1,9 @@
 /**
- * The clients (by session key) whose calls a node answered over limits.maxAnswerBytes lately. A
- * WebSocket message cannot be skipped unread, so such an answer closes the socket it comes on, and
- * fails every call pending there with it: four clients keeping too-wide calls in flight made 6–28 %
- * of other clients' calls fail. Their calls go to a socket of their own on each node
- * (isolated-socket.ts), where they close only that one, until ISOLATION_MS after the last.
+ * The clients (by session key) whose calls a node answered over limits.maxAnswerBytes lately. Such
+ * an answer is skipped unread (oversized-skipper.ts), but it still has to cross the link first, and
+ * the answers to every other call on its socket wait behind it (256 MiB: seconds on a real network).
+ * Their calls go to a socket of their own on each node (isolated-socket.ts), where they hold up
+ * only each other, until ISOLATION_MS after the last.
  */
 import { performance } from 'node:perf_hooks';
 

@@ -61,6 +61,12 @@ export class PendingCalls<T extends PendingCall> {
     if (call.id > this.#deliveredThrough) this.#bytes += call.bytes ?? 0;
   }
 
+  /** The call with this id, if it is still pending. */
+  get(id: number): T | undefined {
+    const call = this.#slots[id & this.#mask];
+    return call !== undefined && call.id === id ? call : undefined;
+  }
+
   /** Removes and returns the call with this id, if it is still pending. */
   take(id: number): T | undefined {
     const slot = id & this.#mask;

@@ -13,14 +13,8 @@ const STABLE_AFTER_MS = 2000;
 const MAX_STREAK_REASONS = 8;
 /** How a socket that closed before STABLE_AFTER_MS is logged, as a failed connect attempt. */
 export const CLOSED_AT_ONCE = 'closed right after opening';
-/** Reconnects after answers over maxAnswerBytes to calls are at least this far apart. */
-const ANSWER_RECONNECT_SPACING_MS = 100;
-
-/**
- * Why a socket closed: the node's doing (`node`), evmux's for a reason of its own (`own`), or an
- * answer over maxAnswerBytes to a call, a client's doing (`answer`).
- */
-export type CloseCause = 'node' | 'own' | 'answer';
+/** Why a socket closed: the node's doing (`node`), or evmux's for a reason of its own (`own`). */
+export type CloseCause = 'node' | 'own';
 
 export class ReconnectStreak {
   readonly #reconnect: { baseMs: number; maxMs: number };
@@ -41,8 +35,6 @@ export class ReconnectStreak {
   #hurried = false;
   /** when it last reconnected at once after a close of evmux's own (performance.now()) */
   #ownReconnectAt = -Infinity;
-  /** when it last reconnected after an answer over maxAnswerBytes to a call (performance.now()) */
-  #answerReconnectAt = -Infinity;
   #timer: NodeJS.Timeout | undefined;
 
   /** `random` draws the backoff's jitter (backoffDelay). */
@@ -101,19 +93,12 @@ export class ReconnectStreak {
    * refused as too large, a message over maxAnswerBytes the node sent unasked) the node is fine,
    * and until the socket is back its calls and streams go elsewhere: it reconnects at once, unless
    * it did so in the last second (a node that sends such a message on every connect gets the usual
-   * backoff). After an answer over maxAnswerBytes to a call (`answer`: a client asking for too
-   * much, as often as it likes) it reconnects at once, at most every ANSWER_RECONNECT_SPACING_MS,
-   * and the backoff does not grow: a client repeating a too-wide eth_getLogs ten times a second
-   * kept the socket away on a backoff of seconds, and the node out of rotation for everyone. A node
-   * that refused the handshake with a Retry-After is not asked again before it.
+   * backoff). A node that refused the handshake with a Retry-After is not asked again before it.
    */
   schedule(why: CloseCause): void {
     const now = performance.now();
     let delay: number;
-    if (why === 'answer') {
-      delay = Math.max(0, this.#answerReconnectAt + ANSWER_RECONNECT_SPACING_MS - now);
-      this.#answerReconnectAt = now + delay;
-    } else if (why === 'own' && now - this.#ownReconnectAt >= 1000) {
+    if (why === 'own' && now - this.#ownReconnectAt >= 1000) {
       this.#ownReconnectAt = now;
       delay = 0;
     } else {

@@ -132,7 +132,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   readonly #isolated: IsolatedSocket;
   /** why the node its sockets last reached was refused (another chain), until a socket passes */
   #wrongChain: string | undefined;
-  /** when evmux last closed one of its sockets for an answer over limits.maxAnswerBytes (performance.now()) */
+  /** when evmux last closed one of its sockets for a reason of its own (performance.now(); Connection 'close') */
   #ownCloseAt = -Infinity;
   /** calls made while the only call sockets reopen after such a close: sent once one is open */
   readonly #reopenWaiters: Array<() => void> = [];
@@ -243,8 +243,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   /**
-   * Connected (or reconnecting right after evmux closed a socket for an answer over
-   * limits.maxAnswerBytes), passing probes, breaker not open. Lag and stall are judged by the pool.
+   * Connected (or reconnecting right after evmux closed a socket for a reason of its own: a message
+   * over limits.maxAnswerBytes no call asked for, a request the node refused), passing probes, breaker not open. Lag and stall are judged by the pool.
    */
   get healthy(): boolean {
     return this.#healthy && (this.connected || this.#reopening) && this.#breaker.state !== 'open';
@@ -523,7 +523,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.emit('state');
   }
 
-  /** `own`: evmux closed the socket itself (an answer over its limit); the node stays healthy, and the socket comes back at once. */
+  /** `own`: evmux closed the socket itself (a message over its limit no call asked for); the node stays healthy, and the socket comes back at once. */
   #onConnectionClose(own: boolean): void {
     // Shutting down: the node is not down, evmux is leaving it.
     if (this.#closed) return;

@@ -1,10 +1,10 @@
 /**
  * A logs stream whose block's logs are over limits.maxAnswerBytes (lowered, as the README suggests
  * where memory is short, or a wide filter on a busy chain): no node can send them by eth_getLogs,
- * since the answer closes the socket it comes on. The stream must not ask again and again (it
- * did, once a second, for good), and the node must stay in rotation meanwhile (its only call
- * socket closed and reopening, it was taken for down: every session on it moved away and back, and
- * plain calls failed while both nodes were out). The live logs still reach the subscriber; what
+ * since the answer is skipped for its size. The stream must not ask again and again (it did, once
+ * a second, for good), and the node must stay in rotation meanwhile (when such an answer closed its
+ * only call socket, it was taken for down: every session on it moved away and back, and plain
+ * calls failed while both nodes were out). The live logs still reach the subscriber; what
  * cannot be fetched is counted as a replay bound. Real anvil nodes in lockstep.
  */
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ test("a block's logs over maxAnswerBytes: no loop, no node out of rotation, live
     assert.equal(expected.length, BLOCKS * LOGS_PER_BLOCK);
     await waitUntil('every live log delivered', () => indexer.notifications(logs).length >= expected.length, 15_000);
     await sleep(3_000);
-    const oversized = evmux.logs.filter((line) => line['msg'] === 'upstream answer over limits.maxAnswerBytes').length;
+    const oversized = evmux.logs.filter((line) => String(line['msg']).includes('over limits.maxAnswerBytes')).length;
     assert.ok(oversized <= BLOCKS * 2, `${oversized} oversized answers: asked again and again`);
     const outOfRotation = evmux.logs.filter((line) => line['msg'] === 'upstream not usable' || line['msg'] === 'upstream down');
     assert.deepEqual(outOfRotation.map((line) => `${String(line['upstream'])}: ${String(line['msg'])}`), [], 'no node left rotation');

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
@@ -85,23 +84,6 @@ describe('ReconnectStreak', () => {
     assert.equal(nextConnectIn(), 1, 'setTimeout 0: the next millisecond');
     streak.schedule('own');
     assert.equal(nextConnectIn(), 100, 'the second own close within a second waits out the backoff');
-  });
-
-  it('after answers over the limit to calls it reconnects at once, at most every 100 ms, and the backoff does not grow', () => {
-    mock.method(performance, 'now', () => clock);
-    streak.schedule('answer');
-    assert.equal(nextConnectIn(), 1);
-    const spaced = [];
-    for (let i = 0; i < 5; i++) {
-      streak.schedule('answer');
-      spaced.push(nextConnectIn());
-    }
-    assert.deepEqual(spaced, [99, 100, 100, 100, 100], '100 ms after the one before (the first came 1 ms after it was due)');
-    tick(500);
-    streak.schedule('answer');
-    assert.equal(nextConnectIn(), 1, 'after a quiet spell: at once again');
-    streak.schedule('node');
-    assert.equal(nextConnectIn(), 100, 'the backoff is at its first step still');
   });
 
   it('hurry connects at once, once per streak, and only while a backoff is being waited out', () => {

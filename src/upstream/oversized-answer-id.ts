@@ -1,0 +1,18 @@
+/**
+ * Which call a message skipped for its size answers (oversized-skipper.ts keeps its first and last
+ * bytes). Nodes put the id first (geth, anvil, Erigon, reth: `{"jsonrpc":"2.0","id":7,"result":…`)
+ * or last (Nethermind: `…,"result":…,"id":7}`); either way it is the top-level object's, never one
+ * inside the result: before the first nested object or array, or after the last one closes.
+ */
+import type { Buffer } from 'node:buffer';
+
+/** The id leads the message, before any nested object or array (which a result or error opens). */
+const LEADING_ID = /^\s*\{[^{[]*?"id"\s*:\s*(\d{1,15})\s*[,}]/;
+/** The id ends the message: the top-level object closes right after it. */
+const TRAILING_ID = /[,{]\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/;
+
+/** The numeric id of a skipped message, from its first bytes or its last; undefined when neither shows one. */
+export function oversizedAnswerId(head: Buffer, tail: Buffer): number | undefined {
+  const match = LEADING_ID.exec(head.toString('latin1')) ?? TRAILING_ID.exec(tail.toString('latin1'));
+  return match === null ? undefined : Number(match[1]);
+}

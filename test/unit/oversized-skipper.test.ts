@@ -1,0 +1,149 @@
+/**
+ * The skipper between a node's socket and ws's reader: random messages around the limit, in one
+ * frame or in fragments with pings between them, cut into random chunks (headers split included),
+ * go through it into a real ws Receiver. Every message under the limit must come out whole and in
+ * order, every ping too, and every message over it be reported once with its size and its ends.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EventEmitter } from 'node:events';
+import * as ws from 'ws';
+import { EDGE_BYTES, OversizedSkipper, type SkippedMessage } from '../../src/upstream/oversized-skipper.js';
+
+const LIMIT = 4096;
+
+/** ws's frame reader, which ws exports but its types do not declare. */
+const { Receiver } = ws as unknown as {
+  Receiver: new (options: { isServer: boolean; maxPayload: number; skipUTF8Validation: boolean }) => EventEmitter & { write(chunk: Buffer): boolean };
+};
+
+/** A deterministic generator (xorshift32), so a failing seed can be run again. */
+function random(seed: number): (below: number) => number {
+  let state = seed || 1;
+  return (below) => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) % below;
+  };
+}
+
+/** A server's frame (unmasked): `opcode` 0 continues a message. */
+function frame(opcode: number, fin: boolean, payload: Buffer): Buffer {
+  const first = (fin ? 0x80 : 0) | opcode;
+  if (payload.length < 126) return Buffer.concat([Buffer.from([first, payload.length]), payload]);
+  if (payload.length < 65_536) {
+    const header = Buffer.from([first, 126, 0, 0]);
+    header.writeUInt16BE(payload.length, 2);
+    return Buffer.concat([header, payload]);
+  }
+  const header = Buffer.alloc(10);
+  header[0] = first;
+  header[1] = 127;
+  header.writeUInt32BE(payload.length, 6);
+  return Buffer.concat([header, payload]);
+}
+
+interface Sent {
+  kind: 'message' | 'ping';
+  bytes: Buffer;
+}
+
+function scenario(seed: number): { wire: Buffer; sent: Sent[]; chunks: (wire: Buffer) => Buffer[] } {
+  const draw = random(seed);
+  const sent: Sent[] = [];
+  const frames: Buffer[] = [];
+  for (let m = 0; m < 40; m++) {
+    if (draw(5) === 0) {
+      const bytes = Buffer.from(`ping ${m}`);
+      sent.push({ kind: 'ping', bytes });
+      frames.push(frame(9, true, bytes));
+      continue;
+    }
+    const size = [draw(200), LIMIT - 2 + draw(5), LIMIT + draw(3 * LIMIT), draw(70_000)][draw(4)]!;
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) bytes[i] = 32 + ((i * 7 + m) % 90);
+    sent.push({ kind: 'message', bytes });
+    const pieces = draw(3) === 0 ? 1 : 1 + draw(8);
+    let offset = 0;
+    for (let p = 0; p < pieces; p++) {
+      const end = p === pieces - 1 ? size : Math.min(size, offset + draw(size + 1));
+      frames.push(frame(p === 0 ? 1 : 0, p === pieces - 1, bytes.subarray(offset, end)));
+      offset = end;
+      if (p < pieces - 1 && draw(3) === 0) {
+        const ping = Buffer.from(`between ${m}.${p}`);
+        sent.push({ kind: 'ping', bytes: ping });
+        frames.push(frame(9, true, ping));
+      }
+    }
+  }
+  const chunks = (wire: Buffer): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < wire.length; ) {
+      const length = 1 + [draw(3), draw(20), draw(3000), draw(100_000)][draw(4)]!;
+      out.push(wire.subarray(at, at + length));
+      at += length;
+    }
+    return out;
+  };
+  return { wire: Buffer.concat(frames), sent, chunks };
+}
+
+test('messages under the limit come out whole and in order, those over it are reported with their size and ends', () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const { wire, sent, chunks } = scenario(seed);
+    const receiver = new Receiver({ isServer: false, maxPayload: LIMIT, skipUTF8Validation: true });
+    const out: Array<Sent | { kind: 'skipped'; skipped: SkippedMessage }> = [];
+    let error: Error | undefined;
+    const skipper = new OversizedSkipper(
+      LIMIT,
+      (bytes) => receiver.write(bytes),
+      (skipped) => out.push({ kind: 'skipped', skipped }),
+    );
+    receiver.on('message', (data: Buffer) => {
+      if (!skipper.truncated()) out.push({ kind: 'message', bytes: Buffer.from(data) });
+    });
+    receiver.on('ping', (data: Buffer) => out.push({ kind: 'ping', bytes: Buffer.from(data) }));
+    receiver.on('error', (e: Error) => (error = e));
+    for (const chunk of chunks(wire)) skipper.write(chunk);
+    assert.equal(error, undefined, `seed ${seed}: ws read everything it was given`);
+    // Pings between the fragments of a message come before it, as ws emits them.
+    const expected = [...sent].sort((a, b) => order(sent, a) - order(sent, b));
+    assert.equal(out.length, expected.length, `seed ${seed}: one event per message and ping`);
+    out.forEach((got, i) => {
+      const want = expected[i]!;
+      if (got.kind === 'skipped') {
+        assert.equal(want.kind, 'message', `seed ${seed} #${i}`);
+        assert.ok(want.bytes.length > LIMIT, `seed ${seed} #${i}: only a message over the limit is skipped`);
+        assert.equal(got.skipped.bytes, want.bytes.length, `seed ${seed} #${i}: its size`);
+        assert.deepEqual(got.skipped.head, want.bytes.subarray(0, EDGE_BYTES), `seed ${seed} #${i}: its head`);
+        assert.ok(got.skipped.tail.length > 0 && want.bytes.subarray(want.bytes.length - got.skipped.tail.length).equals(got.skipped.tail), `seed ${seed} #${i}: its tail`);
+        return;
+      }
+      assert.equal(got.kind, want.kind, `seed ${seed} #${i}`);
+      assert.ok(got.bytes.equals(want.bytes), `seed ${seed} #${i}: ${got.kind} of ${got.bytes.length} bytes, sent ${want.bytes.length}`);
+    });
+  }
+});
+
+/** Where an event lands: a message at its last fragment, so pings sent between its fragments come first. */
+function order(sent: Sent[], item: Sent): number {
+  const index = sent.indexOf(item);
+  if (item.kind === 'ping') return index;
+  // A message's pings between fragments follow it in `sent`: it lands after the last of them.
+  let last = index;
+  while (sent[last + 1]?.kind === 'ping' && sent[last + 1]!.bytes.toString().startsWith('between')) last++;
+  return last + 0.5;
+}
+
+test('a skipped message whole in one frame keeps its last EDGE_BYTES as its tail', () => {
+  const skipped: SkippedMessage[] = [];
+  const skipper = new OversizedSkipper(10, () => true, (message) => skipped.push(message));
+  const payload = Buffer.from(`{"jsonrpc":"2.0","id":7,"result":"${'x'.repeat(300)}"}`);
+  const wire = frame(1, true, payload);
+  for (let at = 0; at < wire.length; at += 7) skipper.write(wire.subarray(at, at + 7));
+  assert.equal(skipped.length, 1);
+  assert.deepEqual(skipped[0]!.head, payload.subarray(0, EDGE_BYTES));
+  assert.deepEqual(skipped[0]!.tail, payload.subarray(payload.length - EDGE_BYTES));
+  assert.equal(skipped[0]!.bytes, payload.length);
+});
