@@ -178,9 +178,16 @@ const limitsSchema = z
   .object({
     /**
      * Largest WebSocket frame or HTTP body accepted from a client. 5 MiB, geth's HTTP limit: a
-     * signed transaction with six blobs is about 1.6 MB of hex. @default 5242880
+     * signed transaction with six blobs is about 1.6 MB of hex. At most Node's longest string
+     * (512 MiB): each request is read as one, and past it one request threw out of a uWS handler and
+     * took the process down. @default 5242880
      */
-    maxRequestBytes: z.number().int().min(1024).max(MAX_SETTING).default(5 * 1024 * 1024),
+    maxRequestBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(constants.MAX_STRING_LENGTH, { message: `must be at most ${constants.MAX_STRING_LENGTH}, the longest string Node can make (each request is read as one)` })
+      .default(5 * 1024 * 1024),
     /**
      * Time an HTTP request body may take to arrive in full, from its first bytes (geth's
      * `--http.readtimeout` is 30 s too). uWebSockets.js closes only a connection sending under 16 KB

@@ -387,6 +387,16 @@ type ListenWithOptions = (host: string, port: number, options: number, cb: (toke
 const EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
 
 export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: FrontEndOptions): FrontEnd {
+  // The package's native builds are for Node 16, 18 and 20 (module ABIs 93, 108, 115). On another
+  // Node it loads a JS stand-in, which has none of uWS's own constants and listens otherwise:
+  // evmux died at start with "callback is not a function".
+  if (typeof EXCLUSIVE_PORT !== 'number') {
+    throw new ListenError(
+      process.env['UWS_USE_FALLBACK'] !== undefined
+        ? 'UWS_USE_FALLBACK is set: the JS stand-in for uWebSockets.js lacks what evmux needs; unset it'
+        : `uWebSockets.js (@trufflesuite/uws-js-unofficial) has no native build for Node.js ${process.version} (module ABI ${process.versions.modules}), only for Node.js 16, 18 and 20: run evmux on Node.js 20`,
+    );
+  }
   const app = uWS.App();
   const frontEndState: FrontEndState = { bodies: 0, answers: 0, stopped: false, closing: false };
   let listenSocket: uWS.us_listen_socket | undefined;

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 
 import { SEMI_SPACE_MB } from '../../src/runtime/young-generation.js';
@@ -44,5 +47,20 @@ describe('the evmux command and its port', () => {
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     first.child.kill('SIGTERM');
     assert.equal((await first.exit(5_000)).code, 0);
+  });
+});
+
+describe('the evmux command on a Node.js its uWebSockets.js build has no binary for', () => {
+  test('it exits 1 saying which Node it needs, instead of dying in the JS stand-in uWS loads', async (t) => {
+    // Node 22's module ABI, as uWS's loader reads it to pick its binary (only it reads this value).
+    const dir = mkdtempSync(join(tmpdir(), 'evmux-abi-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const preload = join(dir, 'abi-127.mjs');
+    writeFileSync(preload, "Object.defineProperty(process.versions, 'modules', { value: '127' });\n");
+    const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'], { nodeFlags: ['--import', preload] });
+    const { code, stderr } = await cli.exit(10_000);
+    assert.equal(code, 1);
+    // uWS's loader says what it could not load first; evmux's line ends it.
+    assert.match(stderr, /\nevmux: uWebSockets\.js \(@trufflesuite\/uws-js-unofficial\) has no native build for Node\.js v[\d.]+ \(module ABI 127\), only for Node\.js 16, 18 and 20: run evmux on Node\.js 20\n$/);
   });
 });

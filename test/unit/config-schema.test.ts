@@ -43,15 +43,18 @@ test('errors name the key and the problem', () => {
   assert.equal(parseConfig({ ...ok, limits: { idleTimeoutSeconds: 8 } }).limits.idleTimeoutSeconds, 8);
   assert.equal(parseConfig(ok).limits.maxAnswerBytes, 256 * 1024 * 1024);
   assert.match(message({ ...ok, limits: { maxAnswerBytes: 1024 ** 3 } }), /^limits\.maxAnswerBytes: must be at most 536870888, the longest string Node can make/);
+  // Each request is read as one string: a larger one threw out of a uWS handler and ended the process.
+  assert.match(message({ ...ok, limits: { maxRequestBytes: 1024 ** 3 } }), /^limits\.maxRequestBytes: must be at most 536870888, the longest string Node can make \(each request is read as one\)$/);
+  assert.equal(parseConfig({ ...ok, limits: { maxRequestBytes: 536_870_888 } }).limits.maxRequestBytes, 536_870_888);
   // A zone id is no part of a URL Node parses: named as such, not as "not a URL".
   assert.match(message({ upstreams: [{ url: 'ws://[fe80::1%25eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id \(%…\), which a ws:\/\/ URL cannot carry/);
   assert.match(message({ upstreams: [{ url: 'ws://user:pw@[fe80::1%eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id/);
   // ws refuses a URL with a fragment when it connects: refused here, before anything starts.
   assert.match(message({ upstreams: [{ url: 'wss://node.example/ws/KEY#section' }] }), /^upstreams\[0\]\.url: must not have a #fragment$/);
   // Node fires a timer of 2^31 ms or more after 1 ms: a huge value meant as "never" would mean "at once".
-  // Every count and time, as the README says (these eight took 3,000,000,000 before).
+  // Every count and time, as the README says (these took 3,000,000,000 before).
   const counts = [
-    ['limits', 'requestBodyTimeoutMs'], ['limits', 'maxRequestBytes'], ['limits', 'maxSendBufferBytes'], ['limits', 'maxConnections'],
+    ['limits', 'requestBodyTimeoutMs'], ['limits', 'maxSendBufferBytes'], ['limits', 'maxConnections'],
     ['limits', 'requestBurstPerClient'], ['health', 'maxLagBlocks'], ['subscriptions', 'historyBlocks'],
   ] as const;
   for (const [section, key] of [['health', 'probeIntervalMs'], ['heartbeat', 'timeoutMs'], ['subscriptions', 'gracePeriodMs'], ...counts] as const) {
