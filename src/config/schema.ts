@@ -209,7 +209,7 @@ const limitsSchema = z
      * Requests per second one client may send (each batch element counts), 0 = no limit. A client
      * is what subscriptions.sessionKey names: its IP, or an API key. @default 0
      */
-    requestsPerSecondPerClient: z.number().min(0).default(0),
+    requestsPerSecondPerClient: z.number().min(0).max(MAX_SETTING).default(0),
     /** Requests a client may send at once before the rate applies; 0 = one second's worth. @default 0 */
     requestBurstPerClient: z.number().int().min(0).max(MAX_SETTING).default(0),
     /**

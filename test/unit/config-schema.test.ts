@@ -46,6 +46,9 @@ test('errors name the key and the problem', () => {
   // Each request is read as one string: a larger one threw out of a uWS handler and ended the process.
   assert.match(message({ ...ok, limits: { maxRequestBytes: 1024 ** 3 } }), /^limits\.maxRequestBytes: must be at most 536870888, the longest string Node can make \(each request is read as one\)$/);
   assert.equal(parseConfig({ ...ok, limits: { maxRequestBytes: 536_870_888 } }).limits.maxRequestBytes, 536_870_888);
+  // YAML's .inf made every client's bucket NaN: never refilled, never swept.
+  assert.match(message({ ...ok, limits: { requestsPerSecondPerClient: Infinity } }), /^limits\.requestsPerSecondPerClient: Number must be less than or equal to 2147483647$/);
+  assert.equal(parseConfig({ ...ok, limits: { requestsPerSecondPerClient: 0.5 } }).limits.requestsPerSecondPerClient, 0.5);
   // A zone id is no part of a URL Node parses: named as such, not as "not a URL".
   assert.match(message({ upstreams: [{ url: 'ws://[fe80::1%25eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id \(%…\), which a ws:\/\/ URL cannot carry/);
   assert.match(message({ upstreams: [{ url: 'ws://user:pw@[fe80::1%eth0]:8545' }] }), /^upstreams\[0\]\.url: has an IPv6 zone id/);
