@@ -68,10 +68,12 @@ export class OversizedSkipper {
 
   /** Bytes from the socket; returns what ws's reader returned for the last of them it was given. */
   write(chunk: Buffer): boolean {
+    // Most chunks are whole small messages (answers, notifications): nothing to follow in them.
+    let at = this.#payloadLeft === 0 && this.#headerHeld === 0 && !this.#skipping && this.#head === undefined ? this.#wholeMessages(chunk) : 0;
+    if (at === chunk.length) return this.#pass(chunk);
     let result = true;
     /** where the bytes not yet handed to ws start */
     let from = 0;
-    let at = 0;
     while (at < chunk.length) {
       if (this.#payloadLeft > 0) {
         const take = Math.min(this.#payloadLeft, chunk.length - at);
@@ -108,6 +110,34 @@ export class OversizedSkipper {
     }
     if (chunk.length > from) result = this.#pass(from === 0 ? chunk : chunk.subarray(from));
     return result;
+  }
+
+  /**
+   * From the chunk's start, with no message under way, the end of the frames that are each a whole
+   * message, or a ping or pong, within the limit and a 16-bit length: they go to ws as they are. The
+   * first other frame (a fragment, a long one, one cut by the chunk's end) is left to the state
+   * machine.
+   */
+  #wholeMessages(chunk: Buffer): number {
+    const length = chunk.length;
+    let at = 0;
+    while (length - at >= 2) {
+      const first = chunk[at]!;
+      const second = chunk[at + 1]!;
+      // A fragment (FIN clear), or masked (a node must not): followed by the state machine.
+      if ((first & 0x80) === 0 || second > 126) break;
+      let payload = second;
+      let header = 2;
+      if (second === 126) {
+        if (length - at < 4) break;
+        payload = (chunk[at + 2]! << 8) | chunk[at + 3]!;
+        header = 4;
+      }
+      if (payload > this.#limit || at + header + payload > length) break;
+      if ((first & 0x0f) < 8) this.#passed++;
+      at += header + payload;
+    }
+    return at;
   }
 
   /** One of ws's messages: whether it is the front of a skipped message (to be dropped). */
