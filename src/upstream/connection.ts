@@ -367,13 +367,13 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       opened = true;
       clearTimeout(handshakeDeadline);
       skipper = skipOversized(socket, this.#options.maxAnswerBytes, (message) => {
-        this.#received.frame(message.bytes);
         const id = oversizedAnswerId(message.head, message.tail);
         // Skipped, the socket open: an answer to a call that may ask for much. Anything else closes it.
-        if (this.#socket !== socket || (this.#open && this.#skippedAnswer(id))) return;
+        if (this.#socket !== socket || (this.#open && this.#skippedAnswer(id, message.bytes))) return;
         oversized = { id };
         socket.terminate();
       });
+      this.#received.follow(() => skipper!.midMessage);
       // From the start: a node that hangs while it is asked who it is is found out as any other.
       this.#heartbeat = this.#startHeartbeat(socket);
       if (this.#options.identity === undefined) {
@@ -397,13 +397,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
     socket.on('message', (data, isBinary) => {
       if (skipper!.truncated()) return;
-      const frame = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
-      this.#received.frame(frame.length);
-      if (!isBinary) this.#onFrame(frame);
+      if (!isBinary) this.#onFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
     });
-    socket.on('ping', (data) => this.#received.frame(data.length));
     socket.on('pong', (data) => {
-      this.#received.frame(data.length);
       this.#heartbeat?.pong();
       // A ping carries the last call id written before it, and a pong echoes it: the node has read that far.
       if (data.length > 0 && data.length < 16) this.#delivered(Number(data.toString('latin1')));
@@ -583,12 +579,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * or answers a question with a few bytes for answer (SMALL_ANSWERS: a probe, a subscribe), which
    * only a broken node does.
    */
-  #skippedAnswer(id: number | undefined): boolean {
+  #skippedAnswer(id: number | undefined, bytes: number): boolean {
     if (id === undefined || !Number.isSafeInteger(id) || id >= this.#nextId) return false;
     const culprit = this.#pending.get(id);
     if (culprit !== undefined && SMALL_ANSWERS.has(culprit.method)) return false;
     const limit = this.#options.maxAnswerBytes;
-    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes skipped');
+    this.#warnings.warn({ method: culprit?.method, bytes, limit }, 'upstream answer over limits.maxAnswerBytes skipped');
     // An answer all the same: the node is working through what was sent before it, and has read it all.
     this.#ahead.answered(id);
     this.#delivered(id);

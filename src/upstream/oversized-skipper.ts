@@ -140,6 +140,11 @@ export class OversizedSkipper {
     return at;
   }
 
+  /** A message, or a ping or pong, is partly read: past its first byte, short of its last. */
+  get midMessage(): boolean {
+    return this.#payloadLeft > 0 || this.#headerHeld > 0 || this.#skipping || this.#head !== undefined;
+  }
+
   /** One of ws's messages: whether it is the front of a skipped message (to be dropped). */
   truncated(): boolean {
     this.#emitted++;

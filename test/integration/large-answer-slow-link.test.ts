@@ -57,3 +57,32 @@ test('a large answer on a narrow link is not taken for a dead node: heartbeat an
     await link.close();
   }
 });
+
+test('answers queued one behind another on a narrow link: the node is not taken for dead between them', async () => {
+  const link = await SlowLink.start(devnet.nodes[0]!.port, { down: LINK_BYTES_PER_SECOND });
+  const evmux = await startGateway([{ name: 'node0', url: `ws://127.0.0.1:${link.port}` }], {
+    requestTimeoutMs: 15_000,
+    heartbeat: { intervalMs: 200, timeoutMs: 300 },
+    health: { probeIntervalMs: 250, probeTimeoutMs: 200, failureThreshold: 2 },
+  });
+  const client = await StreamClient.open(evmux.wsUrl, 'puller');
+  try {
+    const started = Date.now();
+    // Three at once: the node sends them one after another, ~2 s each, the pongs behind them.
+    const replies = await Promise.all([0, 1, 2].map(() => client.request('eth_call', BIG_CALL, 20_000)));
+    const tookMs = Date.now() - started;
+    assert.deepEqual(replies.map((reply) => (typeof reply.result === 'string' ? reply.result.length : JSON.stringify(reply).slice(0, 200))), replies.map(() => 2 + 2 * ANSWER_BYTES));
+    const node0 = evmux.logs.filter((line) => line['upstream'] === 'node0');
+    assert.deepEqual(
+      node0.filter((line) => line['msg'] === 'terminating upstream socket' || line['msg'] === 'upstream down').map((line) => `${String(line['msg'])}: ${String(line['reason'])}`),
+      [],
+      'neither cut nor marked down between the answers',
+    );
+    // Each answer crossed the link once: a cut would send the rest again from the start.
+    assert.ok(tookMs < 4 * (2 * ANSWER_BYTES * 1000) / LINK_BYTES_PER_SECOND, `the three answers took ${tookMs} ms`);
+  } finally {
+    client.close();
+    await evmux.close();
+    await link.close();
+  }
+});
