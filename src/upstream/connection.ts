@@ -25,7 +25,7 @@ import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
 import { RequestsAhead, type AheadMark } from './requests-ahead.js';
 import { parseUpstreamFrame, rejectLater, replyFromObject, replyResult, requestVia, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 import { requestFrame } from './request-frame.js';
-import { MESSAGE_TOO_BIG, type FrameLimit } from './frame-limit.js';
+import { MESSAGE_TOO_BIG, SMALLEST_REFUSABLE_BYTES, type FrameLimit } from './frame-limit.js';
 import { writeFrame } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
 import type { AskSocket, SocketVerdict } from './chain-guard.js';
@@ -419,8 +419,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       const atOnce = this.#streak.closed() && opened;
       const closedAtOnce = `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`;
       // A 1009 from the node refuses the largest request pending (read even when a call sent into
-      // the closing socket had evmux terminate it).
-      const refused = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
+      // the closing socket had evmux terminate it), if it is one a node may refuse.
+      const largest = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
+      const refused = largest !== undefined && largest.bytes >= SMALLEST_REFUSABLE_BYTES ? largest : undefined;
       let cause: CloseCause = refused !== undefined ? 'own' : 'node';
       if (oversized !== undefined) {
         cause = this.#markClosedByAnswer(oversized.id);

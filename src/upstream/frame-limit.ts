@@ -10,6 +10,13 @@
 
 /** The WebSocket close code of a receiver refusing a message as too large (RFC 6455). */
 export const MESSAGE_TOO_BIG = 1009;
+/**
+ * The smallest request a 1009 is blamed on. No node takes less than this (Besu's default is 1 MiB,
+ * geth's 32 MiB); a 1009 with only smaller requests pending is the node's doing (a proxy limiting
+ * the messages it passes back, a request that timed out before the close): blamed on a 64-byte
+ * call, it kept every request, probes and identity checks included, from the node for 10 minutes.
+ */
+export const SMALLEST_REFUSABLE_BYTES = 64 * 1024;
 /** How long a refused frame size is remembered. */
 const REMEMBER_MS = 10 * 60_000;
 /**

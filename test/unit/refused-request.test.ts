@@ -31,7 +31,9 @@ async function node(t: TestContext): Promise<{ port: number; connections: number
     ws.on('message', (data) => {
       seen.frames++;
       const { id, method } = JSON.parse(String(data)) as { id: number; method: string };
-      if (method !== 'eth_hold') ws.send(JSON.stringify({ jsonrpc: '2.0', id, result: '0x1' }));
+      // A proxy in front of the node limiting what it passes back closes so too.
+      if (method === 'eth_proxyTooBig') ws.close(1009);
+      else if (method !== 'eth_hold') ws.send(JSON.stringify({ jsonrpc: '2.0', id, result: '0x1' }));
     });
   });
   return seen;
@@ -71,4 +73,19 @@ test("a request the node closes its socket on (1009) fails as too large, blames 
   assert.equal(await failure(connection.request('eth_call', ['0x' + 'ab'.repeat(1000)], 5000)), 'answered', 'a smaller request goes');
   assert.equal(seen.frames, frames + 1, 'only the smaller request reached the node');
   assert.equal(seen.connections, 2, 'the socket was closed once');
+});
+
+test('a 1009 with only small requests pending is the node\'s close: no small request is blamed or refused after it', async (t) => {
+  const seen = await node(t);
+  const connection = testConnection(t, seen.port, { reconnect: { baseMs: 10, maxMs: 10 } });
+  let opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  connection.start();
+  await opened;
+  opened = new Promise<void>((resolve) => connection.once('open', resolve));
+  const held = failure(connection.request('eth_hold', [], 5000));
+  const closer = failure(connection.request('eth_proxyTooBig', [], 5000));
+  assert.deepEqual(await closer, { code: 'EVMUX_SOCKET_CLOSED', blamesNode: true });
+  assert.deepEqual(await held, { code: 'EVMUX_SOCKET_CLOSED', blamesNode: true });
+  await opened;
+  assert.equal(await failure(connection.request('eth_chainId', [], 5000)), 'answered', 'small requests still go to the node');
 });
