@@ -250,7 +250,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
 
   /** send() on `socket`, open to its users or still showing its identity. */
   #sendOn(socket: WebSocket, method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
-    const id = this.#nextId++;
+    const id = this.#nextId;
     const now = performance.now();
     const deadline = now + timeoutMs;
     const frame = requestFrame(id, method, params ?? []);
@@ -260,6 +260,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       rejectLater(sink, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
       return;
     }
+    // Taken only by a request written: a ping carries the last id written, for #delivered.
+    this.#nextId = id + 1;
     this.#pending.add({ id, deadline, answeredBefore: this.#answered, method, timeoutMs, sink, bytes: frame.length });
     if (deadline < this.#deadlineAt) this.#armDeadline(deadline);
     this.#queue(socket, frame, now);
