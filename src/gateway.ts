@@ -76,9 +76,12 @@ class HttpCallContext implements DispatchContext, OpenCall {
     return (this.#sessionKey ??= this.#client.keyOf(this.#exchange));
   }
 
-  /** Over HTTP a client is its session key: its calls come on any connection. */
+  /**
+   * Over HTTP a client is its session key: its calls come on any connection. Marked as one, so that
+   * a key a client chooses (a header, a path) is never a WebSocket connection's id or evmux's own.
+   */
   get clientId(): string {
-    return this.sessionKey;
+    return `http:${this.sessionKey}`;
   }
 
   get clientIp(): string {

@@ -19,7 +19,7 @@ import { UpstreamFailure } from './errors.js';
 import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
 import { LateSubscribes } from './late-subscribes.js';
 import { skipOversized, type OversizedSkipper } from './oversized-skipper.js';
-import { oversizedAnswerId } from './oversized-answer-id.js';
+import { leadingId, trailingId } from './oversized-answer-id.js';
 import { PendingCalls } from './pending-calls.js';
 import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
 import { RequestsAhead, type AheadMark } from './requests-ahead.js';
@@ -368,12 +368,24 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.on('open', () => {
       opened = true;
       clearTimeout(handshakeDeadline);
-      skipper = skipOversized(socket, this.#options.maxAnswerBytes, (message) => {
-        const id = oversizedAnswerId(message.head, message.tail);
-        // Skipped, the socket open: an answer to a call that may ask for much. Anything else closes it.
-        if (this.#socket !== socket || (this.#open && this.#skippedAnswer(id, message.bytes))) return;
+      // Skipped, the socket open: an answer to a call that may ask for much. Anything else closes it.
+      const judge = (id: number | undefined): void => {
+        if (this.#socket !== socket || (this.#open && this.#skippedAnswer(id))) return;
         oversized = { id };
         socket.terminate();
+      };
+      /** the message being skipped showed its id first, and was judged by it */
+      let judged = false;
+      skipper = skipOversized(socket, this.#options.maxAnswerBytes, {
+        started: (head) => {
+          const id = leadingId(head);
+          judged = id !== undefined;
+          if (judged) judge(id);
+        },
+        skipped: (tail) => {
+          if (!judged) judge(trailingId(tail));
+          judged = false;
+        },
       });
       this.#received.follow(() => skipper!.midMessage);
       // From the start: a node that hangs while it is asked who it is is found out as any other.
@@ -571,8 +583,9 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * A message over maxAnswerBytes was skipped unread (oversized-skipper.ts) on the open socket: it
-   * answers call `id`, one that may ask for much. That call fails as asking too much, and is not
+   * A message over maxAnswerBytes is being skipped unread (oversized-skipper.ts) on the open socket:
+   * it answers call `id` (read from its first bytes as they come in, or else from its last), one
+   * that may ask for much. That call fails as asking too much, and is not
    * tried elsewhere (each node would send as much); the socket and the calls beside it go on. Its
    * asker is noted ('oversized': a client, or evmux itself for its own calls, such as the fetch of
    * a block's logs), so that its calls go to a socket of their own, where its next such answer
@@ -582,12 +595,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * or answers a question with a few bytes for answer (SMALL_ANSWERS: a probe, a subscribe), which
    * only a broken node does.
    */
-  #skippedAnswer(id: number | undefined, bytes: number): boolean {
+  #skippedAnswer(id: number | undefined): boolean {
     if (id === undefined || !Number.isSafeInteger(id) || id >= this.#nextId) return false;
     const culprit = this.#pending.get(id);
     if (culprit !== undefined && SMALL_ANSWERS.has(culprit.method)) return false;
     const limit = this.#options.maxAnswerBytes;
-    this.#warnings.warn({ method: culprit?.method, bytes, limit }, 'upstream answer over limits.maxAnswerBytes skipped');
+    this.#warnings.warn({ method: culprit?.method, limit }, 'upstream answer over limits.maxAnswerBytes skipped');
     // An answer all the same: the node is working through what was sent before it, and has read it all.
     this.#ahead.answered(id);
     this.#delivered(id);

@@ -8,7 +8,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { UpstreamConnection } from './connection.js';
-import type { UpstreamFailure } from './errors.js';
 import { ISOLATION_MS } from './oversized-clients.js';
 import type { ReplySink } from './reply.js';
 
@@ -20,8 +19,10 @@ export class IsolatedSocket {
   readonly #logger: Logger;
   #connection: UpstreamConnection | undefined;
   #usedAt = -Infinity;
-  /** calls waiting for the socket to open: each sends, or fails once it is closed for good */
+  /** calls waiting for the socket to open: each sends, or goes elsewhere once it is closed */
   readonly #waiting = new Set<() => void>();
+  /** the node refused the socket (a failed connect, or it closed): calls go elsewhere until then */
+  #refusedUntil = -Infinity;
 
   /** `make`: a new socket to the node, not started. */
   constructor(make: () => UpstreamConnection, logger: Logger) {
@@ -29,10 +30,17 @@ export class IsolatedSocket {
     this.#logger = logger;
   }
 
-  /** Sends the call on this socket, waiting up to OPEN_WAIT_MS for it to open; `notConnected` fails it after. */
-  send(method: string, params: unknown, timeoutMs: number, sink: ReplySink, notConnected: () => UpstreamFailure): void {
+  /**
+   * Sends the call on this socket, waiting up to OPEN_WAIT_MS for it to open; after that, or while
+   * the node will not have it (#refusedUntil), `elsewhere` sends it on with the time it has left.
+   */
+  send(method: string, params: unknown, timeoutMs: number, sink: ReplySink, elsewhere: (leftMs: number) => void): void {
     const now = performance.now();
     this.#usedAt = now;
+    if (now < this.#refusedUntil) {
+      elsewhere(timeoutMs);
+      return;
+    }
     const connection = this.#connection ?? this.#start();
     if (connection.isOpen) {
       connection.send(method, params, timeoutMs, sink);
@@ -41,9 +49,9 @@ export class IsolatedSocket {
     const go = (): void => {
       clearTimeout(timer);
       this.#waiting.delete(go);
-      const left = timeoutMs - (performance.now() - now);
-      if (left < 1 || !connection.isOpen) sink.reject(notConnected());
-      else connection.send(method, params, left, sink);
+      const left = Math.max(1, timeoutMs - (performance.now() - now));
+      if (connection.isOpen) connection.send(method, params, left, sink);
+      else elsewhere(left);
     };
     const timer = setTimeout(go, Math.max(1, Math.min(timeoutMs, OPEN_WAIT_MS)));
     this.#waiting.add(go);
@@ -71,6 +79,14 @@ export class IsolatedSocket {
     const connection = this.#make();
     this.#connection = connection;
     connection.on('open', () => this.#flush());
+    // A node that takes only so many connections (a provider's cap per key) refuses it: its calls
+    // went nowhere for a minute, and it was asked again five times a second.
+    connection.on('failed', (reason) => {
+      if (this.#connection !== connection || connection.isOpen) return;
+      this.#logger.warn({ reason }, 'no socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes: they go on the shared sockets for a minute');
+      this.#refusedUntil = performance.now() + ISOLATION_MS;
+      this.close();
+    });
     this.#logger.info('socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes');
     connection.start();
     return connection;

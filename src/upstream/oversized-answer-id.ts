@@ -1,6 +1,6 @@
 /**
- * Which call a message skipped for its size answers (oversized-skipper.ts keeps its first and last
- * bytes). Nodes put the id first (geth, anvil, Erigon, reth: `{"jsonrpc":"2.0","id":7,"result":…`)
+ * Which call a message skipped for its size answers (oversized-skipper.ts hands over its first
+ * bytes, then its last). Nodes put the id first (geth, anvil, Erigon, reth: `{"jsonrpc":"2.0","id":7,"result":…`)
  * or last (Nethermind: `…,"result":…,"id":7}`); either way it is the top-level object's, never one
  * inside the result: before the first nested object or array, or after the last one closes.
  */
@@ -11,8 +11,14 @@ const LEADING_ID = /^\s*\{[^{[]*?"id"\s*:\s*(\d{1,15})\s*[,}]/;
 /** The id ends the message: the top-level object closes right after it. */
 const TRAILING_ID = /[,{]\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/;
 
-/** The numeric id of a skipped message, from its first bytes or its last; undefined when neither shows one. */
-export function oversizedAnswerId(head: Buffer, tail: Buffer): number | undefined {
-  const match = LEADING_ID.exec(head.toString('latin1')) ?? TRAILING_ID.exec(tail.toString('latin1'));
+/** The numeric id leading a skipped message, from its first bytes; undefined when they show none. */
+export function leadingId(head: Buffer): number | undefined {
+  const match = LEADING_ID.exec(head.toString('latin1'));
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** The numeric id ending a skipped message, from its last bytes; undefined when they show none. */
+export function trailingId(tail: Buffer): number | undefined {
+  const match = TRAILING_ID.exec(tail.toString('latin1'));
   return match === null ? undefined : Number(match[1]);
 }

@@ -2,10 +2,12 @@
  * Messages from a node over `limits.maxAnswerBytes`, skipped unread. ws refuses such a message by
  * closing its socket, and every other call on that socket failed with it. This stands between the
  * socket and ws's reader: it follows the frames' headers, hands ws every byte of the messages under
- * the limit untouched, and drops the rest of a message once it passes the limit, keeping its first
- * and last bytes (where its id is) and its size for `skipped`. A message that passed the limit
- * after some of its fragments had gone to ws is ended there with an empty final fragment: ws then
- * emits those fragments as a message, which `truncated` tells its reader to drop.
+ * the limit untouched, and drops the rest of a message once it passes the limit. Its first bytes
+ * go to `started` as soon as they are in (a node that puts the id first has it there, and the call
+ * can fail before the rest has crossed a slow link), its last ones to `skipped` at its end (for a
+ * node that puts the id last). A message that passed the limit after some of its fragments had gone
+ * to ws is ended there with an empty final fragment: ws then emits those fragments as a message,
+ * which `truncated` tells its reader to drop.
  */
 import { Buffer } from 'node:buffer';
 import type WebSocket from 'ws';
@@ -16,19 +18,19 @@ export const EDGE_BYTES = 96;
 /** An empty final continuation frame: ends the message whose fragments ws holds. */
 const END_OF_MESSAGE = Buffer.from([0x80, 0x00]);
 
-export interface SkippedMessage {
-  /** its first bytes (up to EDGE_BYTES) */
-  readonly head: Buffer;
-  /** its last bytes (up to EDGE_BYTES; fewer when less than that was skipped) */
-  readonly tail: Buffer;
-  /** its payload's length */
-  readonly bytes: number;
+export interface SkipEvents {
+  /** a message over the limit is being dropped: its first bytes (EDGE_BYTES, or all of it if shorter) */
+  started(head: Buffer): void;
+  /** that message has ended: its last bytes (EDGE_BYTES, or all of it if shorter) */
+  skipped(tail: Buffer): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class OversizedSkipper {
   readonly #limit: number;
   readonly #pass: (bytes: Buffer) => boolean;
-  readonly #skipped: (message: SkippedMessage) => void;
+  readonly #events: SkipEvents;
   /** the start of a frame's header that ended a chunk, waiting for the rest */
   readonly #header = Buffer.alloc(14);
   #headerHeld = 0;
@@ -47,7 +49,12 @@ export class OversizedSkipper {
   /** the current message's first bytes: kept while it may pass the limit (fragmented, or passed it at once) */
   #head: Buffer | undefined;
   #headLength = 0;
-  #tail = Buffer.alloc(0);
+  /** `started` has been told of the current message */
+  #headTold = false;
+  /** the current message's last bytes: of the frames dropped, and of those passed near the limit */
+  #tail = EMPTY;
+  /** the current frame is passed, and ends within EDGE_BYTES of the limit: its bytes may be the tail */
+  #tailFrame = false;
   /** messages whose last frame went to ws, and those of them that are a skipped message's front */
   #passed = 0;
   readonly #truncated: number[] = [];
@@ -60,10 +67,10 @@ export class OversizedSkipper {
   #payload = 0;
   #headerEnd = 0;
 
-  constructor(limit: number, pass: (bytes: Buffer) => boolean, skipped: (message: SkippedMessage) => void) {
+  constructor(limit: number, pass: (bytes: Buffer) => boolean, events: SkipEvents) {
     this.#limit = limit;
     this.#pass = pass;
-    this.#skipped = skipped;
+    this.#events = events;
   }
 
   /** Bytes from the socket; returns what ws's reader returned for the last of them it was given. */
@@ -77,8 +84,11 @@ export class OversizedSkipper {
     while (at < chunk.length) {
       if (this.#payloadLeft > 0) {
         const take = Math.min(this.#payloadLeft, chunk.length - at);
-        if (this.#data && this.#head !== undefined && this.#headLength < EDGE_BYTES) this.#keepHead(chunk, at, take);
-        if (this.#skipFrame) this.#keepTail(chunk, at, take);
+        if (this.#data && this.#head !== undefined && this.#headLength < EDGE_BYTES) {
+          this.#keepHead(chunk, at, take);
+          if (this.#skipping && this.#headLength === EDGE_BYTES) this.#tellHead();
+        }
+        if (this.#skipFrame || this.#tailFrame) this.#keepTail(chunk, at, take);
         at += take;
         this.#payloadLeft -= take;
         if (this.#skipFrame) from = at;
@@ -99,6 +109,8 @@ export class OversizedSkipper {
         if (this.#endsHeldMessage) {
           this.#endsHeldMessage = false;
           result = this.#pass(END_OF_MESSAGE);
+          // Its first bytes went to ws in its first fragments, and were kept: the call can fail now.
+          if (this.#headLength === EDGE_BYTES) this.#tellHead();
         }
         from = at;
       } else if (held) {
@@ -161,6 +173,7 @@ export class OversizedSkipper {
     this.#fin = (first & 0x80) !== 0;
     this.#payloadLeft = payload;
     this.#data = opcode < 8;
+    this.#tailFrame = false;
     // Pings, pongs and closes go to ws, also between the fragments of a message being dropped.
     if (!this.#data) {
       this.#skipFrame = false;
@@ -177,17 +190,19 @@ export class OversizedSkipper {
       this.#messageBytes = 0;
       this.#head = undefined;
       this.#headLength = 0;
+      this.#tail = EMPTY;
     }
     this.#messageBytes += payload;
     if (this.#messageBytes <= this.#limit) {
       // The first of several fragments: its front is kept, in case the message passes the limit.
       if (opcode !== 0 && !this.#fin) this.#startHead();
+      // Its end is near the limit: a fragment that passes it may be too short to hold the tail.
+      this.#tailFrame = this.#head !== undefined && this.#messageBytes > this.#limit - EDGE_BYTES;
       this.#skipFrame = false;
       return false;
     }
     this.#skipping = true;
     this.#skipFrame = true;
-    this.#tail = Buffer.alloc(0);
     if (opcode !== 0) this.#startHead();
     else {
       // Its earlier fragments went to ws: it emits them as a message, which its reader drops.
@@ -208,18 +223,26 @@ export class OversizedSkipper {
   }
 
   #endSkip(): void {
+    // Shorter than EDGE_BYTES: its head is all of it.
+    this.#tellHead();
     this.#skipping = false;
-    const head = this.#head === undefined ? Buffer.alloc(0) : this.#head.subarray(0, this.#headLength);
-    const message: SkippedMessage = { head, tail: this.#tail, bytes: this.#messageBytes };
+    const tail = this.#tail;
     this.#head = undefined;
-    this.#tail = Buffer.alloc(0);
+    this.#tail = EMPTY;
     this.#messageBytes = 0;
-    this.#skipped(message);
+    this.#events.skipped(tail);
   }
 
   #startHead(): void {
     this.#head = Buffer.alloc(EDGE_BYTES);
     this.#headLength = 0;
+    this.#headTold = false;
+  }
+
+  #tellHead(): void {
+    if (this.#headTold) return;
+    this.#headTold = true;
+    this.#events.started(this.#head === undefined ? EMPTY : this.#head.subarray(0, this.#headLength));
   }
 
   #keepHead(chunk: Buffer, at: number, length: number): void {
@@ -281,10 +304,10 @@ export class OversizedSkipper {
  * `_receiver.write`; test/unit/oversized-answer.test.ts holds it to that). Call it on 'open',
  * before the socket has read a byte past the handshake.
  */
-export function skipOversized(socket: WebSocket, limit: number, skipped: (message: SkippedMessage) => void): OversizedSkipper {
+export function skipOversized(socket: WebSocket, limit: number, events: SkipEvents): OversizedSkipper {
   const receiver = (socket as unknown as { _receiver: { write(chunk: Buffer): boolean } })._receiver;
   const write = receiver.write.bind(receiver);
-  const skipper = new OversizedSkipper(limit, write, skipped);
+  const skipper = new OversizedSkipper(limit, write, events);
   receiver.write = (chunk) => skipper.write(chunk);
   return skipper;
 }

@@ -351,9 +351,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #sendHoldingSlot(method: string, params: unknown, timeoutMs: number, sink: ReplySink): void {
     const call = new SlotHolder(this.#settled, sink);
     if (this.#oversized.active() && this.#oversized.has(sink.clientId ?? OWN_CALLS)) {
-      this.#isolated.send(method, params, timeoutMs, call, () => this.#notConnected(false));
+      this.#isolated.send(method, params, timeoutMs, call, (leftMs) => this.#sendShared(method, params, leftMs, call));
       return;
     }
+    this.#sendShared(method, params, timeoutMs, call);
+  }
+
+  /** #sendHoldingSlot on the sockets every client shares. */
+  #sendShared(method: string, params: unknown, timeoutMs: number, call: SlotHolder): void {
     const connection = this.#pickConnection();
     if (connection !== undefined) connection.send(method, params, timeoutMs, call);
     // No socket open in the moment after evmux closed one for an oversized answer: it reopens at once.

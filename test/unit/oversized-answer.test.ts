@@ -13,6 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { UpstreamConnection } from '../../src/upstream/connection.js';
 import { testConnection } from '../support/test-connection.js';
 import { UpstreamFailure } from '../../src/upstream/errors.js';
+import { SlowLink } from '../support/slow-link.js';
 
 const LIMIT = 256 * 1024;
 
@@ -91,4 +92,19 @@ test('the id is read whatever the key order, first or last (Nethermind); a messa
   assert.deepEqual(await outcomes(t, last), SKIPPED);
   const anonymous = await outcomes(t, (ws) => ws.send(answerText(0, `"jsonrpc":"2.0","method":"eth_subscription","params":{"result":[1]}`)));
   assert.deepEqual(anonymous, CLOSED);
+});
+
+test('behind a slow link, an answer whose id comes first fails its call as soon as its first bytes are in, not after the rest', async (t) => {
+  const upstream = await node(t, (ws, id) => ws.send(answerText(id).repeat(4)));
+  // ~1 MB at 100 KB/s: ten seconds to cross, against a call that may take two.
+  const link = await SlowLink.start(upstream.port, { down: 100_000 });
+  t.after(() => link.close());
+  const connection = await connect(t, link.port);
+  const started = Date.now();
+  const outcome = await connection.request('eth_getLogs', [{}], 2000).then(
+    () => 'answered',
+    (error: unknown) => (error instanceof UpstreamFailure ? error.code : String(error)),
+  );
+  assert.equal(outcome, 'EVMUX_ANSWER_TOO_LARGE');
+  assert.ok(Date.now() - started < 1000, `failed after ${Date.now() - started} ms`);
 });

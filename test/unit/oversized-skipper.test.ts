@@ -2,13 +2,14 @@
  * The skipper between a node's socket and ws's reader: random messages around the limit, in one
  * frame or in fragments with pings between them, cut into random chunks (headers split included),
  * go through it into a real ws Receiver. Every message under the limit must come out whole and in
- * order, every ping too, and every message over it be reported once with its size and its ends.
+ * order, every ping too, and every message over it be reported once with its first bytes, then
+ * once with its last.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventEmitter } from 'node:events';
 import * as ws from 'ws';
-import { EDGE_BYTES, OversizedSkipper, type SkippedMessage } from '../../src/upstream/oversized-skipper.js';
+import { EDGE_BYTES, OversizedSkipper } from '../../src/upstream/oversized-skipper.js';
 
 const LIMIT = 4096;
 
@@ -89,17 +90,24 @@ function scenario(seed: number): { wire: Buffer; sent: Sent[]; chunks: (wire: Bu
   return { wire: Buffer.concat(frames), sent, chunks };
 }
 
-test('messages under the limit come out whole and in order, those over it are reported with their size and ends', () => {
+test('messages under the limit come out whole and in order, those over it are reported with their first and last bytes', () => {
   for (let seed = 1; seed <= 200; seed++) {
     const { wire, sent, chunks } = scenario(seed);
     const receiver = new Receiver({ isServer: false, maxPayload: LIMIT, skipUTF8Validation: true });
-    const out: Array<Sent | { kind: 'skipped'; skipped: SkippedMessage }> = [];
+    const out: Array<Sent | { kind: 'skipped'; head: Buffer; tail: Buffer }> = [];
     let error: Error | undefined;
-    const skipper = new OversizedSkipper(
-      LIMIT,
-      (bytes) => receiver.write(bytes),
-      (skipped) => out.push({ kind: 'skipped', skipped }),
-    );
+    let head: Buffer | undefined;
+    const skipper = new OversizedSkipper(LIMIT, (bytes) => receiver.write(bytes), {
+      started: (bytes) => {
+        assert.equal(head, undefined, `seed ${seed}: started once per message`);
+        head = Buffer.from(bytes);
+      },
+      skipped: (tail) => {
+        assert.ok(head !== undefined, `seed ${seed}: started before skipped`);
+        out.push({ kind: 'skipped', head, tail: Buffer.from(tail) });
+        head = undefined;
+      },
+    });
     receiver.on('message', (data: Buffer) => {
       if (!skipper.truncated()) out.push({ kind: 'message', bytes: Buffer.from(data) });
     });
@@ -115,9 +123,8 @@ test('messages under the limit come out whole and in order, those over it are re
       if (got.kind === 'skipped') {
         assert.equal(want.kind, 'message', `seed ${seed} #${i}`);
         assert.ok(want.bytes.length > LIMIT, `seed ${seed} #${i}: only a message over the limit is skipped`);
-        assert.equal(got.skipped.bytes, want.bytes.length, `seed ${seed} #${i}: its size`);
-        assert.deepEqual(got.skipped.head, want.bytes.subarray(0, EDGE_BYTES), `seed ${seed} #${i}: its head`);
-        assert.ok(got.skipped.tail.length > 0 && want.bytes.subarray(want.bytes.length - got.skipped.tail.length).equals(got.skipped.tail), `seed ${seed} #${i}: its tail`);
+        assert.deepEqual(got.head, want.bytes.subarray(0, EDGE_BYTES), `seed ${seed} #${i}: its head`);
+        assert.deepEqual(got.tail, want.bytes.subarray(want.bytes.length - EDGE_BYTES), `seed ${seed} #${i}: its tail`);
         return;
       }
       assert.equal(got.kind, want.kind, `seed ${seed} #${i}`);
@@ -136,14 +143,33 @@ function order(sent: Sent[], item: Sent): number {
   return last + 0.5;
 }
 
-test('a skipped message whole in one frame keeps its last EDGE_BYTES as its tail', () => {
-  const skipped: SkippedMessage[] = [];
-  const skipper = new OversizedSkipper(10, () => true, (message) => skipped.push(message));
+test('a skipped message tells its head as soon as it is in, before the rest arrives, and its tail at its end', () => {
+  const events: string[] = [];
+  const skipper = new OversizedSkipper(10, () => true, {
+    started: (head) => events.push(`started ${head.toString()}`),
+    skipped: (tail) => events.push(`skipped ${tail.toString()}`),
+  });
   const payload = Buffer.from(`{"jsonrpc":"2.0","id":7,"result":"${'x'.repeat(300)}"}`);
   const wire = frame(1, true, payload);
-  for (let at = 0; at < wire.length; at += 7) skipper.write(wire.subarray(at, at + 7));
-  assert.equal(skipped.length, 1);
-  assert.deepEqual(skipped[0]!.head, payload.subarray(0, EDGE_BYTES));
-  assert.deepEqual(skipped[0]!.tail, payload.subarray(payload.length - EDGE_BYTES));
-  assert.equal(skipped[0]!.bytes, payload.length);
+  skipper.write(wire.subarray(0, 4 + EDGE_BYTES));
+  assert.deepEqual(events, [`started ${payload.subarray(0, EDGE_BYTES).toString()}`], 'its first EDGE_BYTES in: started');
+  for (let at = 4 + EDGE_BYTES; at < wire.length; at += 7) skipper.write(wire.subarray(at, at + 7));
+  assert.deepEqual(events.slice(1), [`skipped ${payload.subarray(payload.length - EDGE_BYTES).toString()}`]);
+});
+
+test('a message that passes the limit in a later fragment tells its head when that fragment starts', () => {
+  const events: string[] = [];
+  const passed: Buffer[] = [];
+  const skipper = new OversizedSkipper(300, (bytes) => passed.push(Buffer.from(bytes)) > 0, {
+    started: (head) => events.push(`started ${head.length}`),
+    skipped: (tail) => events.push(`skipped ${tail.length}`),
+  });
+  const payload = Buffer.from(`{"jsonrpc":"2.0","id":7,"result":"${'x'.repeat(500)}"}`);
+  const first = frame(1, false, payload.subarray(0, 200));
+  const second = frame(0, true, payload.subarray(200));
+  skipper.write(Buffer.concat([first, second.subarray(0, 10)]));
+  assert.deepEqual(events, [`started ${EDGE_BYTES}`], 'the call can fail before the rest arrives');
+  assert.deepEqual(Buffer.concat(passed), Buffer.concat([first, Buffer.from([0x80, 0])]), 'the first fragment, then an empty final one');
+  skipper.write(second.subarray(10));
+  assert.deepEqual(events, [`started ${EDGE_BYTES}`, `skipped ${EDGE_BYTES}`]);
 });
