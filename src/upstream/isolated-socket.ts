@@ -57,6 +57,20 @@ export class IsolatedSocket {
     this.#waiting.add(go);
   }
 
+  /**
+   * For /status: `open`, `opening` (made, not open yet), `refused` (the node would not have it: calls
+   * go on the shared sockets until a minute has passed), or null when none is made.
+   */
+  get state(): 'open' | 'opening' | 'refused' | null {
+    if (this.#connection !== undefined) return this.#connection.isOpen ? 'open' : 'opening';
+    return performance.now() < this.#refusedUntil ? 'refused' : null;
+  }
+
+  /** Request bytes sent on it that the node may not have read yet. */
+  get bytesInFlight(): number {
+    return this.#connection?.bytesInFlight ?? 0;
+  }
+
   /** Closes the socket when no call has used it for ISOLATION_MS and none is in flight. */
   closeIfIdle(now = performance.now()): void {
     if (this.#connection === undefined || now - this.#usedAt <= ISOLATION_MS || this.#connection.inFlight > 0) return;

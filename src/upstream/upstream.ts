@@ -58,6 +58,8 @@ export interface UpstreamSnapshot {
   inFlight: number;
   /** request bytes sent on its sockets that it may not have read yet (upstreams[].maxBytesInFlight is per socket) */
   bytesInFlight: number;
+  /** the socket for the calls of clients whose answers passed limits.maxAnswerBytes (IsolatedSocket.state) */
+  isolatedSocket: IsolatedSocket['state'];
   queued: number;
   latencyMs: number;
   /** why the node is kept out for serving another chain; null when its chain is right or unknown yet */
@@ -437,7 +439,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
       headHash: this.#head?.hash ?? null,
       inFlight: this.#active,
-      bytesInFlight: this.#sockets.reduce((sum, connection) => sum + connection.bytesInFlight, 0),
+      bytesInFlight: this.#sockets.reduce((sum, connection) => sum + connection.bytesInFlight, this.#isolated.bytesInFlight),
+      isolatedSocket: this.#isolated.state,
       queued: this.#queue.size,
       latencyMs: Math.round(this.#latencyMs * 100) / 100,
       wrongChain: this.#wrongChain ?? null,

@@ -199,6 +199,8 @@ test('a client repeating a call whose answer is over maxAnswerBytes: one warning
     'twenty such answers in 2 s: one warning per socket',
   );
   assert.equal(node.stats.connectionsTotal, 3, 'its call socket, its stream socket and the one made for the client: none closed');
+  const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ isolatedSocket: unknown }> };
+  assert.equal(status.upstreams[0]!.isolatedSocket, 'open', '/status shows the socket made for the client');
 });
 
 test("a client whose calls' answers pass maxAnswerBytes gets a socket of its own on each node: the calls of others beside its stream of them are all answered", { timeout: 30_000 }, async (t) => {

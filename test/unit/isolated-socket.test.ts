@@ -51,6 +51,7 @@ describe('IsolatedSocket', () => {
     assert.deepEqual(made[0]!.sent, ['eth_getLogs']);
     socket.send('eth_call', [], 5000, sink(outcomes), shared(outcomes));
     assert.deepEqual(made[0]!.sent, ['eth_getLogs', 'eth_call'], 'open: at once');
+    assert.equal(socket.state, 'open');
 
     const usedAt = performance.now();
     socket.closeIfIdle(usedAt + ISOLATION_MS / 2);
@@ -61,6 +62,7 @@ describe('IsolatedSocket', () => {
     made[0]!.inFlight = 0;
     socket.closeIfIdle(usedAt + ISOLATION_MS + 1000);
     assert.equal(made[0]!.closed, 1);
+    assert.equal(socket.state, null);
     socket.send('eth_call', [], 5000, sink(outcomes), shared(outcomes));
     assert.equal(made.length, 2, 'made anew when needed again');
     socket.close();
@@ -85,7 +87,9 @@ describe('IsolatedSocket', () => {
     }, pino({ level: 'silent' }));
     const outcomes: string[] = [];
     socket.send('eth_getLogs', [], 5000, sink(outcomes), shared(outcomes));
+    assert.equal(socket.state, 'opening');
     made[0]!.emit('failed', 'Unexpected server response: 429');
+    assert.equal(socket.state, 'refused');
     assert.deepEqual(outcomes, ['shared in time'], 'the waiting call goes on at once');
     assert.equal(made[0]!.closed, 1, 'not connected to again and again');
     socket.send('eth_call', [], 5000, sink(outcomes), shared(outcomes));
