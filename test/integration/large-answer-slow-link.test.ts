@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { startGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
 import { SlowLink } from '../support/slow-link.js';
 import { StreamClient } from '../support/stream-recorder.js';
 
@@ -28,7 +28,11 @@ after(async () => {
   await devnet?.close();
 });
 
-test('a large answer on a narrow link is not taken for a dead node: heartbeat and probes wait behind it', async () => {
+/**
+ * evmux in front of the devnet's node behind the narrow link, with heartbeat and probe deadlines far
+ * shorter than an answer's transfer, and a client of it.
+ */
+async function behindNarrowLink(): Promise<{ evmux: TestGateway; client: StreamClient; close(): Promise<void> }> {
   const link = await SlowLink.start(devnet.nodes[0]!.port, { down: LINK_BYTES_PER_SECOND });
   const evmux = await startGateway([{ name: 'node0', url: `ws://127.0.0.1:${link.port}` }], {
     requestTimeoutMs: 15_000,
@@ -36,6 +40,25 @@ test('a large answer on a narrow link is not taken for a dead node: heartbeat an
     health: { probeIntervalMs: 250, probeTimeoutMs: 200, failureThreshold: 2 },
   });
   const client = await StreamClient.open(evmux.wsUrl, 'puller');
+  return {
+    evmux,
+    client,
+    close: async () => {
+      client.close();
+      await evmux.close();
+      await link.close();
+    },
+  };
+}
+
+/** node0's socket cut, or the node marked down, as logged. */
+const cutsAndDowns = (evmux: TestGateway): string[] =>
+  evmux.logs
+    .filter((line) => line['upstream'] === 'node0' && (line['msg'] === 'terminating upstream socket' || line['msg'] === 'upstream down'))
+    .map((line) => `${String(line['msg'])}: ${String(line['reason'])}`);
+
+test('a large answer on a narrow link is not taken for a dead node: heartbeat and probes wait behind it', async () => {
+  const { evmux, client, close } = await behindNarrowLink();
   try {
     const started = Date.now();
     const reply = await client.request('eth_call', BIG_CALL, 20_000);
@@ -44,45 +67,33 @@ test('a large answer on a narrow link is not taken for a dead node: heartbeat an
     assert.equal((reply.result as string).length, 2 + 2 * ANSWER_BYTES);
     // Far longer than a pong or a probe may take, so the deadlines did come due during the transfer.
     assert.ok(tookMs > 1_000, `the answer took ${tookMs} ms`);
-    const node0 = evmux.logs.filter((line) => line['upstream'] === 'node0');
     assert.deepEqual(
-      node0.filter((line) => line['msg'] === 'terminating upstream socket' || line['msg'] === 'upstream down').map((line) => `${String(line['msg'])}: ${String(line['reason'])}`),
+      cutsAndDowns(evmux),
       [],
       'neither cut nor marked down while the answer arrived',
     );
     assert.equal(await evmux.metric('evmux_upstream_up', { upstream: 'node0' }), 1);
   } finally {
-    client.close();
-    await evmux.close();
-    await link.close();
+    await close();
   }
 });
 
 test('answers queued one behind another on a narrow link: the node is not taken for dead between them', async () => {
-  const link = await SlowLink.start(devnet.nodes[0]!.port, { down: LINK_BYTES_PER_SECOND });
-  const evmux = await startGateway([{ name: 'node0', url: `ws://127.0.0.1:${link.port}` }], {
-    requestTimeoutMs: 15_000,
-    heartbeat: { intervalMs: 200, timeoutMs: 300 },
-    health: { probeIntervalMs: 250, probeTimeoutMs: 200, failureThreshold: 2 },
-  });
-  const client = await StreamClient.open(evmux.wsUrl, 'puller');
+  const { evmux, client, close } = await behindNarrowLink();
   try {
     const started = Date.now();
     // Three at once: the node sends them one after another, ~2 s each, the pongs behind them.
     const replies = await Promise.all([0, 1, 2].map(() => client.request('eth_call', BIG_CALL, 20_000)));
     const tookMs = Date.now() - started;
     assert.deepEqual(replies.map((reply) => (typeof reply.result === 'string' ? reply.result.length : JSON.stringify(reply).slice(0, 200))), replies.map(() => 2 + 2 * ANSWER_BYTES));
-    const node0 = evmux.logs.filter((line) => line['upstream'] === 'node0');
     assert.deepEqual(
-      node0.filter((line) => line['msg'] === 'terminating upstream socket' || line['msg'] === 'upstream down').map((line) => `${String(line['msg'])}: ${String(line['reason'])}`),
+      cutsAndDowns(evmux),
       [],
       'neither cut nor marked down between the answers',
     );
     // Each answer crossed the link once: a cut would send the rest again from the start.
     assert.ok(tookMs < 4 * (2 * ANSWER_BYTES * 1000) / LINK_BYTES_PER_SECOND, `the three answers took ${tookMs} ms`);
   } finally {
-    client.close();
-    await evmux.close();
-    await link.close();
+    await close();
   }
 });

@@ -33,14 +33,20 @@ const sink = (outcomes: string[]): ReplySink => ({
 /** Where a call goes when the socket of its own cannot take it: the shared sockets. */
 const shared = (outcomes: string[]) => (leftMs: number): void => void outcomes.push(`shared ${leftMs > 0 ? 'in time' : 'late'}`);
 
+/** An isolated socket over stub connections, and the connections it made. */
+function isolatedSocket(): { socket: IsolatedSocket; made: StubConnection[] } {
+  const made: StubConnection[] = [];
+  const socket = new IsolatedSocket(() => {
+    const connection = new StubConnection();
+    made.push(connection);
+    return connection as unknown as UpstreamConnection;
+  }, pino({ level: 'silent' }));
+  return { socket, made };
+}
+
 describe('IsolatedSocket', () => {
   it('is made at the first call, which waits for it to open; closed once unused for ISOLATION_MS', async () => {
-    const made: StubConnection[] = [];
-    const socket = new IsolatedSocket(() => {
-      const connection = new StubConnection();
-      made.push(connection);
-      return connection as unknown as UpstreamConnection;
-    }, pino({ level: 'silent' }));
+    const { socket, made } = isolatedSocket();
     const outcomes: string[] = [];
     socket.send('eth_getLogs', [], 5000, sink(outcomes), shared(outcomes));
     assert.equal(made.length, 1);
@@ -70,7 +76,7 @@ describe('IsolatedSocket', () => {
   });
 
   it('a call goes on the shared sockets when the socket does not open within its wait', async () => {
-    const socket = new IsolatedSocket(() => new StubConnection() as unknown as UpstreamConnection, pino({ level: 'silent' }));
+    const { socket } = isolatedSocket();
     const outcomes: string[] = [];
     socket.send('eth_call', [], 30, sink(outcomes), shared(outcomes));
     await new Promise((resolve) => setTimeout(resolve, 60));
@@ -79,12 +85,7 @@ describe('IsolatedSocket', () => {
   });
 
   it('a node that refuses the socket (a cap on connections) has the calls go on the shared sockets for ISOLATION_MS, not asked again meanwhile', () => {
-    const made: StubConnection[] = [];
-    const socket = new IsolatedSocket(() => {
-      const connection = new StubConnection();
-      made.push(connection);
-      return connection as unknown as UpstreamConnection;
-    }, pino({ level: 'silent' }));
+    const { socket, made } = isolatedSocket();
     const outcomes: string[] = [];
     socket.send('eth_getLogs', [], 5000, sink(outcomes), shared(outcomes));
     assert.equal(socket.state, 'opening');
