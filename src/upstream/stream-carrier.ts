@@ -6,6 +6,7 @@
  * `shared`, the first call socket to open carries them until it closes.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { UpstreamConnection } from './connection.js';
 import { UpstreamFailure } from './errors.js';
 import { replyResult } from './reply.js';
@@ -84,20 +85,24 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
     // The node is back and its subscriptions' own socket awaited: wait for it (or the stand-in),
     // not fail a client's subscribe on a node that shows as usable.
     if (!this.ready && this.#graceTimer !== undefined) await this.#untilCarried(Math.min(timeoutMs, OWN_SOCKET_GRACE_MS + 100));
-    const socket = this.#current;
-    if (socket === undefined || !socket.isOpen) {
-      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: no subscription socket`, this.#upstream);
-    }
-    const reply = await socket.request('eth_subscribe', params, timeoutMs);
-    if (reply.error) throw new SubscribeRefused(`${this.#upstream} refused eth_subscribe: ${reply.error.message}`);
-    const id = replyResult(reply);
-    if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
-    if (socket !== this.#current) {
-      // The subscriptions moved while this one was being made: its notifications would be dropped.
+    const deadline = performance.now() + timeoutMs;
+    for (let moves = 0; ; moves++) {
+      const socket = this.#current;
+      if (socket === undefined || !socket.isOpen) {
+        throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: no subscription socket`, this.#upstream);
+      }
+      const reply = await socket.request('eth_subscribe', params, Math.max(1, deadline - performance.now()));
+      if (reply.error) throw new SubscribeRefused(`${this.#upstream} refused eth_subscribe: ${reply.error.message}`);
+      const id = replyResult(reply);
+      if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
+      if (socket === this.#current) return { id, socket };
+      // The subscriptions moved while this one was being made (their own socket opened a moment
+      // after a call socket at start): its notifications would be dropped. Made again where they are.
       void this.unsubscribe({ id, socket }, timeoutMs);
-      throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: subscriptions moved to another socket meanwhile`, this.#upstream);
+      if (moves === 1 || performance.now() >= deadline) {
+        throw new UpstreamFailure('EVMUX_NOT_CONNECTED', `${this.#upstream}: subscriptions moved to another socket meanwhile`, this.#upstream);
+      }
     }
-    return { id, socket };
   }
 
   /** On the socket the subscription lives on; nothing to do once that socket has closed. */

@@ -17,7 +17,7 @@ import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { canonicalHashes, rpcAnswer } from '../support/node-rpc.js';
 import { seededRandom } from '../support/seeded-random.js';
-import { sleep } from '../support/stream-recorder.js';
+import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 const SEED = 7;
 const CHAOS_MS = 15_000;
@@ -29,6 +29,8 @@ let evmux: TestGateway;
 before(async () => {
   devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0 });
   evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), { subscriptions: { sessionKey: { source: 'query' } } }, { logLevel: 'warn' });
+  // Ready means one node usable: the sessions' filters would all go to it.
+  await waitUntil('every node usable', async () => (JSON.parse((await evmux.get('/readyz')).body) as { usableUpstreams: number }).usableUpstreams === 3, 10_000);
 });
 
 after(async () => {

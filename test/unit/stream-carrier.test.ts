@@ -57,3 +57,29 @@ describe('StreamCarrier, a node coming back with a call socket first', () => {
     carrier.close();
   });
 });
+
+describe('StreamCarrier, subscriptions moving while one is made', () => {
+  it('a subscribe answered on the socket they left is made again where they went, not failed', async () => {
+    const own = new Socket('a0');
+    const call = new Socket('c0');
+    const carrier = new StreamCarrier('node', own as unknown as UpstreamConnection, [call as unknown as UpstreamConnection]);
+    // At start a call socket opens first and carries; their own opens a moment later.
+    call.open();
+    let answer: (() => void) | undefined;
+    const unsubscribed: string[] = [];
+    call.request = (method?: string, params?: unknown) => {
+      if (method === 'eth_unsubscribe') {
+        unsubscribed.push(String((params as string[])[0]));
+        return Promise.resolve(replyFromObject({ jsonrpc: '2.0', id: 1, result: true }));
+      }
+      return new Promise((resolve) => (answer = () => resolve(replyFromObject({ jsonrpc: '2.0', id: 1, result: '0xc0' }))));
+    };
+    const subscribed = carrier.subscribe(['newHeads'], 5_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    own.open();
+    answer!();
+    assert.equal((await subscribed).id, '0xa0', 'made on their own socket');
+    assert.deepEqual(unsubscribed, ['0xc0'], 'the one made on the call socket is undone');
+    carrier.close();
+  });
+});
