@@ -18,7 +18,7 @@ import { WarningThrottle } from '../runtime/warning-throttle.js';
 import { UpstreamFailure } from './errors.js';
 import { readRefusal, type HandshakeRefusal } from './handshake-refusal.js';
 import { LateSubscribes } from './late-subscribes.js';
-import { skipOversized, type OversizedSkipper } from './oversized-skipper.js';
+import { readFrames, type FrameReader } from './frame-reader.js';
 import { leadingId, trailingId } from './oversized-answer-id.js';
 import { PendingCalls } from './pending-calls.js';
 import { ReceiveMeter, type ReceiveMark } from './receive-meter.js';
@@ -349,8 +349,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     socket.once('close', () => clearTimeout(handshakeDeadline));
     /** set when the socket is closed for a message over maxAnswerBytes: the id it carried, if known */
     let oversized: { id: number | undefined } | undefined;
-    /** drops the messages over maxAnswerBytes, from the socket's opening on */
-    let skipper: OversizedSkipper | undefined;
+    /** reads the node's frames before ws does (frame-reader.ts), from the socket's opening on */
+    let frames: FrameReader | undefined;
     /** what the node answered the handshake with, when it was not 101 */
     let refusal: HandshakeRefusal | undefined;
     socket.on('unexpected-response', (_request, response) => {
@@ -376,7 +376,8 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       };
       /** the message being skipped showed its id first, and was judged by it */
       let judged = false;
-      skipper = skipOversized(socket, this.#options.maxAnswerBytes, {
+      frames = readFrames(socket, this.#options.maxAnswerBytes, {
+        message: (text) => this.#onFrame(text),
         started: (head) => {
           const id = leadingId(head);
           judged = id !== undefined;
@@ -387,7 +388,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
           judged = false;
         },
       });
-      this.#received.follow(() => skipper!.midMessage);
+      this.#received.follow(() => frames!.midMessage);
       // From the start: a node that hangs while it is asked who it is is found out as any other.
       this.#heartbeat = this.#startHeartbeat(socket);
       if (this.#options.identity === undefined) {
@@ -410,7 +411,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     });
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
     socket.on('message', (data, isBinary) => {
-      if (skipper!.truncated()) return;
+      if (frames!.truncated()) return;
       if (!isBinary) this.#onFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
     });
     socket.on('pong', (data) => {
@@ -583,7 +584,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * A message over maxAnswerBytes is being skipped unread (oversized-skipper.ts) on the open socket:
+   * A message over maxAnswerBytes is being skipped unread (frame-reader.ts) on the open socket:
    * it answers call `id` (read from its first bytes as they come in, or else from its last), one
    * that may ask for much. That call fails as asking too much, and is not
    * tried elsewhere (each node would send as much); the socket and the calls beside it go on. Its

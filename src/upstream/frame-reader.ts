@@ -23,7 +23,7 @@ const TEXT = 1;
 const END_OF_MESSAGE = Buffer.from([0x80, 0x00]);
 
 export interface FrameEvents {
-  /** a whole text message, read here (the others come from ws); the bytes are the socket's, valid until it reads again */
+  /** a whole text message, read here (the others come from ws): a view into the chunk the socket read */
   message(text: Buffer): void;
   /** a message over the limit is being dropped: its first bytes (EDGE_BYTES, or all of it if shorter) */
   started(head: Buffer): void;

@@ -1,5 +1,5 @@
 /**
- * Which call a message skipped for its size answers (oversized-skipper.ts hands over its first
+ * Which call a message skipped for its size answers (frame-reader.ts hands over its first
  * bytes, then its last). Nodes put the id first (geth, anvil, Erigon, reth: `{"jsonrpc":"2.0","id":7,"result":…`)
  * or last (Nethermind: `…,"result":…,"id":7}`); either way it is the top-level object's, never one
  * inside the result: before the first nested object or array, or after the last one closes.

@@ -1,6 +1,6 @@
 /**
  * Whether a node is still sending a message: bytes kept arriving since a mark, and a message was
- * partly read at the mark or is now (the frames are followed by oversized-skipper.ts). A node
+ * partly read at the mark or is now (the frames are followed by frame-reader.ts). A node
  * answers a ping (or a probe) after what it is already sending, so behind a slow link a large
  * answer (a wide eth_getLogs, 100 MB at 1 MB/s) holds the pong and the probe's answer up for as
  * long as it takes to arrive. Counted as silence, it cut the socket under the answer every time,
@@ -28,7 +28,7 @@ export class ReceiveMeter {
     this.#midMessage = NEVER;
   }
 
-  /** What tells whether a message is partly read, once the socket is open (OversizedSkipper.midMessage). */
+  /** What tells whether a message is partly read, once the socket is open (FrameReader.midMessage). */
   follow(midMessage: () => boolean): void {
     this.#midMessage = midMessage;
   }

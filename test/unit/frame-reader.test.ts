@@ -1,5 +1,5 @@
 /**
- * The skipper between a node's socket and ws's reader: random messages around the limit, in one
+ * The frame reader between a node's socket and ws's reader: random messages around the limit, in one
  * frame or in fragments with pings between them, cut into random chunks (headers split included),
  * go through it into a real ws Receiver. Every message under the limit must come out whole and in
  * order, every ping too, and every message over it be reported once with its first bytes, then
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventEmitter } from 'node:events';
 import * as ws from 'ws';
-import { EDGE_BYTES, OversizedSkipper } from '../../src/upstream/oversized-skipper.js';
+import { EDGE_BYTES, FrameReader } from '../../src/upstream/frame-reader.js';
 
 const LIMIT = 4096;
 
@@ -66,10 +66,12 @@ function scenario(seed: number): { wire: Buffer; sent: Sent[]; chunks: (wire: Bu
     for (let i = 0; i < size; i++) bytes[i] = 32 + ((i * 7 + m) % 90);
     sent.push({ kind: 'message', bytes });
     const pieces = draw(3) === 0 ? 1 : 1 + draw(8);
+    // Text, which the reader hands over itself when it is whole; binary, which ws reads.
+    const opcode = draw(5) === 0 ? 2 : 1;
     let offset = 0;
     for (let p = 0; p < pieces; p++) {
       const end = p === pieces - 1 ? size : Math.min(size, offset + draw(size + 1));
-      frames.push(frame(p === 0 ? 1 : 0, p === pieces - 1, bytes.subarray(offset, end)));
+      frames.push(frame(p === 0 ? opcode : 0, p === pieces - 1, bytes.subarray(offset, end)));
       offset = end;
       if (p < pieces - 1 && draw(3) === 0) {
         const ping = Buffer.from(`between ${m}.${p}`);
@@ -80,6 +82,15 @@ function scenario(seed: number): { wire: Buffer; sent: Sent[]; chunks: (wire: Bu
   }
   const chunks = (wire: Buffer): Buffer[] => {
     const out: Buffer[] = [];
+    // Half the time whole frames, a few to a chunk, as a socket reads small answers.
+    if (seed % 2 === 0) {
+      for (let at = 0; at < frames.length; ) {
+        const count = 1 + draw(4);
+        out.push(Buffer.concat(frames.slice(at, at + count)));
+        at += count;
+      }
+      return out;
+    }
     for (let at = 0; at < wire.length; ) {
       const length = 1 + [draw(3), draw(20), draw(3000), draw(100_000)][draw(4)]!;
       out.push(wire.subarray(at, at + length));
@@ -97,7 +108,8 @@ test('messages under the limit come out whole and in order, those over it are re
     const out: Array<Sent | { kind: 'skipped'; head: Buffer; tail: Buffer }> = [];
     let error: Error | undefined;
     let head: Buffer | undefined;
-    const skipper = new OversizedSkipper(LIMIT, (bytes) => receiver.write(bytes), {
+    const reader = new FrameReader(LIMIT, (bytes) => receiver.write(bytes), {
+      message: (text) => out.push({ kind: 'message', bytes: Buffer.from(text) }),
       started: (bytes) => {
         assert.equal(head, undefined, `seed ${seed}: started once per message`);
         head = Buffer.from(bytes);
@@ -109,11 +121,11 @@ test('messages under the limit come out whole and in order, those over it are re
       },
     });
     receiver.on('message', (data: Buffer) => {
-      if (!skipper.truncated()) out.push({ kind: 'message', bytes: Buffer.from(data) });
+      if (!reader.truncated()) out.push({ kind: 'message', bytes: Buffer.from(data) });
     });
     receiver.on('ping', (data: Buffer) => out.push({ kind: 'ping', bytes: Buffer.from(data) }));
     receiver.on('error', (e: Error) => (error = e));
-    for (const chunk of chunks(wire)) skipper.write(chunk);
+    for (const chunk of chunks(wire)) reader.write(chunk);
     assert.equal(error, undefined, `seed ${seed}: ws read everything it was given`);
     // Pings between the fragments of a message come before it, as ws emits them.
     const expected = [...sent].sort((a, b) => order(sent, a) - order(sent, b));
@@ -145,31 +157,33 @@ function order(sent: Sent[], item: Sent): number {
 
 test('a skipped message tells its head as soon as it is in, before the rest arrives, and its tail at its end', () => {
   const events: string[] = [];
-  const skipper = new OversizedSkipper(10, () => true, {
+  const reader = new FrameReader(10, () => true, {
+    message: () => events.push('message'),
     started: (head) => events.push(`started ${head.toString()}`),
     skipped: (tail) => events.push(`skipped ${tail.toString()}`),
   });
   const payload = Buffer.from(`{"jsonrpc":"2.0","id":7,"result":"${'x'.repeat(300)}"}`);
   const wire = frame(1, true, payload);
-  skipper.write(wire.subarray(0, 4 + EDGE_BYTES));
+  reader.write(wire.subarray(0, 4 + EDGE_BYTES));
   assert.deepEqual(events, [`started ${payload.subarray(0, EDGE_BYTES).toString()}`], 'its first EDGE_BYTES in: started');
-  for (let at = 4 + EDGE_BYTES; at < wire.length; at += 7) skipper.write(wire.subarray(at, at + 7));
+  for (let at = 4 + EDGE_BYTES; at < wire.length; at += 7) reader.write(wire.subarray(at, at + 7));
   assert.deepEqual(events.slice(1), [`skipped ${payload.subarray(payload.length - EDGE_BYTES).toString()}`]);
 });
 
 test('a message that passes the limit in a later fragment tells its head when that fragment starts', () => {
   const events: string[] = [];
   const passed: Buffer[] = [];
-  const skipper = new OversizedSkipper(300, (bytes) => passed.push(Buffer.from(bytes)) > 0, {
+  const reader = new FrameReader(300, (bytes) => passed.push(Buffer.from(bytes)) > 0, {
+    message: () => events.push('message'),
     started: (head) => events.push(`started ${head.length}`),
     skipped: (tail) => events.push(`skipped ${tail.length}`),
   });
   const payload = Buffer.from(`{"jsonrpc":"2.0","id":7,"result":"${'x'.repeat(500)}"}`);
   const first = frame(1, false, payload.subarray(0, 200));
   const second = frame(0, true, payload.subarray(200));
-  skipper.write(Buffer.concat([first, second.subarray(0, 10)]));
+  reader.write(Buffer.concat([first, second.subarray(0, 10)]));
   assert.deepEqual(events, [`started ${EDGE_BYTES}`], 'the call can fail before the rest arrives');
   assert.deepEqual(Buffer.concat(passed), Buffer.concat([first, Buffer.from([0x80, 0])]), 'the first fragment, then an empty final one');
-  skipper.write(second.subarray(10));
+  reader.write(second.subarray(10));
   assert.deepEqual(events, [`started ${EDGE_BYTES}`, `skipped ${EDGE_BYTES}`]);
 });

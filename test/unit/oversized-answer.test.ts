@@ -1,10 +1,10 @@
 /**
- * A node's answer over `maxAnswerBytes` is skipped unread (oversized-skipper.ts). The call it
+ * A node's answer over `maxAnswerBytes` is skipped unread (frame-reader.ts). The call it
  * answers fails as EVMUX_ANSWER_TOO_LARGE, so the router refuses it instead of sending it to the
  * next node; the socket stays open and the call beside it is answered. A message over the limit
  * that answers no call (a notification) closes the socket, failing the calls on it as on any close.
  * Against a real ws server on 127.0.0.1, which sends the answer in one frame (anvil) or in
- * fragments (geth): this is also what holds evmux to the ws internals skipOversized hooks into.
+ * fragments (geth): this is also what holds evmux to the ws internals readFrames hooks into.
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
