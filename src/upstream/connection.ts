@@ -433,10 +433,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       this.#stopHeartbeat();
       const atOnce = this.#streak.closed() && opened;
       const closedAtOnce = `${CLOSED_AT_ONCE} (${closeCode(code, reason)})`;
-      // A 1009 from the node refuses the largest request pending (read even when a call sent into
-      // the closing socket had evmux terminate it), if it is one a node may refuse.
-      const largest = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largest() : undefined;
-      const refused = largest !== undefined && largest.bytes >= SMALLEST_REFUSABLE_BYTES ? largest : undefined;
+      // A 1009 from the node refuses the largest request it had yet to read, pending or timed out
+      // (read even when a call sent into the closing socket had evmux terminate it), if it is one
+      // a node may refuse.
+      const unread = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largestUnread() : undefined;
+      const refused = unread !== undefined && unread.call.bytes >= SMALLEST_REFUSABLE_BYTES ? unread : undefined;
       let cause: CloseCause = refused !== undefined ? 'own' : 'node';
       if (oversized !== undefined) {
         cause = this.#markClosedByAnswer(oversized.id);
@@ -631,22 +632,24 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
   }
 
   /**
-   * The node closed the socket with 1009 (message too big): `culprit`, the largest request pending,
-   * was more than it takes (one it had taken, as large or larger, would say its limit is higher).
-   * That call fails as too large (another node may take it), frames as large are kept from the
-   * node's sockets for a while (FrameLimit), and the calls beside it fail as closed under them, the
-   * node not blamed: a client's request does not make the node unhealthy. (With no request pending
-   * to blame, the close is the node's.)
+   * The node closed the socket with 1009 (message too big): `culprit`, the largest request it had
+   * yet to read, was more than it takes (one it had read, as large or larger, would say its limit is
+   * higher). Still pending, that call fails as too large (another node may take it); one that timed
+   * out first (a slow link: the node's close waits behind what it is sending) is blamed all the same,
+   * not the largest call still pending. Frames as large are kept from the node's sockets for a while
+   * (FrameLimit), and the calls beside it fail as closed under them, the node not blamed: a client's
+   * request does not make the node unhealthy. (With no request of SMALLEST_REFUSABLE_BYTES unread,
+   * the close is the node's.)
    */
-  #markClosedByRequest(culprit: Pending): void {
-    this.#pending.take(culprit.id);
+  #markClosedByRequest({ call: culprit, pending }: { call: Pending; pending: boolean }): void {
     this.#options.frameLimit.refused(culprit.bytes, performance.now());
     this.#options.logger.warn(
       { method: culprit.method, bytes: culprit.bytes },
       'upstream closed its socket on a request too large for it (1009 message too big): requests as large are not sent to it for 10 minutes',
     );
     const why = `the node closed its socket on the ${culprit.method} request of ${culprit.bytes} bytes (1009 message too big): it takes smaller requests`;
-    this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
+    // One that timed out first has had its answer.
+    if (pending && this.#pending.take(culprit.id) !== undefined) this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
     this.#markClosed(`the node refused a request of ${culprit.bytes} bytes (1009 message too big)`, false);
   }
 

@@ -20,6 +20,8 @@ export class PendingCalls<T extends PendingCall> {
   #bytes = 0;
   /** the node has read every request up to this id (delivered) */
   #deliveredThrough = 0;
+  /** the largest request of the calls takeExpired took that the node may not have read yet */
+  #expiredUnread: T | undefined;
 
   /** @param capacity initial slots, a power of two; @default 256 */
   constructor(capacity = 256) {
@@ -52,6 +54,7 @@ export class PendingCalls<T extends PendingCall> {
       if (call !== undefined && call.id === next) this.#bytes -= call.bytes ?? 0;
     }
     if (id > this.#deliveredThrough) this.#deliveredThrough = id;
+    if (this.#expiredUnread !== undefined && this.#expiredUnread.id <= id) this.#expiredUnread = undefined;
   }
 
   add(call: T): void {
@@ -82,7 +85,10 @@ export class PendingCalls<T extends PendingCall> {
   takeExpired(now: number): T[] {
     const expired: T[] = [];
     for (const call of this.#slots) if (call !== undefined && call.deadline <= now) expired.push(call);
-    for (const call of expired) this.take(call.id);
+    for (const call of expired) {
+      this.take(call.id);
+      if (call.id > this.#deliveredThrough && (call.bytes ?? 0) > (this.#expiredUnread?.bytes ?? 0)) this.#expiredUnread = call;
+    }
     return expired.sort((a, b) => a.id - b.id);
   }
 
@@ -93,11 +99,18 @@ export class PendingCalls<T extends PendingCall> {
     return earliest;
   }
 
-  /** The pending call with the largest request, if any. */
-  largest(): T | undefined {
+  /**
+   * The largest request the node may not have read yet (not known delivered): a pending call's,
+   * or one that timed out while the node had yet to read it (`pending` false), if any.
+   */
+  largestUnread(): { call: T; pending: boolean } | undefined {
     let largest: T | undefined;
-    for (const call of this.#slots) if (call !== undefined && (call.bytes ?? 0) > (largest?.bytes ?? 0)) largest = call;
-    return largest;
+    for (const call of this.#slots) {
+      if (call !== undefined && call.id > this.#deliveredThrough && (call.bytes ?? 0) > (largest?.bytes ?? 0)) largest = call;
+    }
+    const expired = this.#expiredUnread;
+    if (expired !== undefined && (expired.bytes ?? 0) > (largest?.bytes ?? 0)) return { call: expired, pending: false };
+    return largest === undefined ? undefined : { call: largest, pending: true };
   }
 
   /** Removes and returns every pending call, oldest first. */
@@ -106,6 +119,7 @@ export class PendingCalls<T extends PendingCall> {
     this.#slots.fill(undefined);
     this.#size = 0;
     this.#bytes = 0;
+    this.#expiredUnread = undefined;
     return calls;
   }
 

@@ -10,6 +10,13 @@
  */
 import type { Socket } from 'node:net';
 
+/**
+ * Bytes that must arrive in a window (a pong's or a probe's wait) for a message under way to count
+ * as the node's progress. A node stuck in an endless message, a byte a second, was never cut: its
+ * pong and its answers waited behind it for good, and every call to it failed.
+ */
+export const MIN_PROGRESS_BYTES = 1024;
+
 export interface ReceiveMark {
   readonly read: number;
   /** a message was partly read at the mark */
@@ -38,11 +45,12 @@ export class ReceiveMeter {
   }
 
   /**
-   * Since `mark`: bytes kept arriving, and a message was partly read then or is now: the node is in
-   * the middle of sending something. (Whole messages alone, with no pong among them, are not.)
+   * Since `mark`: at least MIN_PROGRESS_BYTES arrived, and a message was partly read then or is
+   * now: the node is in the middle of sending something. (Whole messages alone, with no pong among
+   * them, are not.)
    */
   arrivingSince(mark: ReceiveMark): boolean {
     const read = (this.#socket?.bytesRead ?? 0) - mark.read;
-    return read > 0 && (mark.midMessage || this.#midMessage());
+    return read >= MIN_PROGRESS_BYTES && (mark.midMessage || this.#midMessage());
   }
 }

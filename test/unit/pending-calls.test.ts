@@ -98,6 +98,25 @@ describe('PendingCalls', () => {
     assert.equal(pending.bytes, 0);
   });
 
+  it('names the largest request the node may not have read yet, a call that timed out included, for a 1009', () => {
+    type Sized = Call & { bytes: number };
+    const sized = (id: number, bytes: number, deadline = 1000): Sized => ({ ...call(id, deadline), bytes });
+    const pending = new PendingCalls<Sized>(8);
+    pending.add(sized(1, 500_000));
+    pending.add(sized(2, 1_500_000, 10));
+    pending.add(sized(3, 100_000));
+    pending.delivered(1);
+    assert.deepEqual(pending.largestUnread(), { call: sized(2, 1_500_000, 10), pending: true }, 'call 1, read, cannot be the one refused');
+    pending.takeExpired(20);
+    assert.deepEqual(pending.largestUnread(), { call: sized(2, 1_500_000, 10), pending: false }, 'timed out before the node read it: still the culprit, not call 3');
+    pending.delivered(2);
+    assert.deepEqual(pending.largestUnread(), { call: sized(3, 100_000), pending: true }, 'once the node has read past it, it is not');
+    pending.add(sized(4, 900_000, 30));
+    pending.takeExpired(40);
+    pending.takeAll();
+    assert.equal(pending.largestUnread(), undefined, 'a new socket starts with nothing unread');
+  });
+
   it('refuses a capacity that is not a power of two', () => {
     assert.throws(() => new PendingCalls(100), /power of two, got 100/);
   });
