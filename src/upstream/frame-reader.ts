@@ -85,37 +85,39 @@ export class FrameReader {
     /** where the bytes not yet handed to ws start */
     let from = 0;
     let at = 0;
-    // Most chunks are whole small messages (answers, notifications): nothing to follow in them.
-    if (this.#payloadLeft === 0 && this.#headerHeld === 0 && !this.#skipping && this.#head === undefined) {
-      const length = chunk.length;
-      while (length - at >= 2) {
-        const first = chunk[at]!;
-        const second = chunk[at + 1]!;
-        // Final and no extension bits (others: a fragment, or for ws to refuse), not masked (a node
-        // must not), a 7- or 16-bit length: else the state machine follows it.
-        if ((first & 0xf0) !== 0x80 || second > 126) break;
-        let payload = second;
-        let header = 2;
-        if (second === 126) {
-          if (length - at < 4) break;
-          payload = (chunk[at + 2]! << 8) | chunk[at + 3]!;
-          header = 4;
+    const length = chunk.length;
+    while (at < length) {
+      // At a frame's start with no message under way (most of the time: answers, notifications),
+      // whole messages are read here, and whatever else is whole goes to ws as it is.
+      if (this.#payloadLeft === 0 && this.#headerHeld === 0 && !this.#skipping && this.#head === undefined) {
+        while (length - at >= 2) {
+          const first = chunk[at]!;
+          const second = chunk[at + 1]!;
+          // Final and no extension bits (others: a fragment, or for ws to refuse), not masked (a
+          // node must not), a 7- or 16-bit length: else the state machine follows it.
+          if ((first & 0xf0) !== 0x80 || second > 126) break;
+          let payload = second;
+          let header = 2;
+          if (second === 126) {
+            if (length - at < 4) break;
+            payload = (chunk[at + 2]! << 8) | chunk[at + 3]!;
+            header = 4;
+          }
+          const end = at + header + payload;
+          if (payload > this.#limit || end > length) break;
+          const opcode = first & 0x0f;
+          if (opcode === TEXT) {
+            // What went before it (the end of a frame ws holds the start of, pings) goes first.
+            if (at > from) result = this.#pass(chunk.subarray(from, at));
+            from = end;
+            this.#events.message(chunk.subarray(at + header, end));
+          } else if (opcode < 8) this.#passed++;
+          at = end;
         }
-        const end = at + header + payload;
-        if (payload > this.#limit || end > length) break;
-        const opcode = first & 0x0f;
-        if (opcode === TEXT) {
-          if (at > from) result = this.#pass(chunk.subarray(from, at));
-          from = end;
-          this.#events.message(chunk.subarray(at + header, end));
-        } else if (opcode < 8) this.#passed++;
-        at = end;
+        if (at === length) break;
       }
-      if (at === length) return from === length ? result : this.#pass(from === 0 ? chunk : chunk.subarray(from));
-    }
-    while (at < chunk.length) {
       if (this.#payloadLeft > 0) {
-        const take = Math.min(this.#payloadLeft, chunk.length - at);
+        const take = Math.min(this.#payloadLeft, length - at);
         if (this.#data && this.#head !== undefined && this.#headLength < EDGE_BYTES) {
           this.#keepHead(chunk, at, take);
           if (this.#skipping && this.#headLength === EDGE_BYTES) this.#tellHead();
