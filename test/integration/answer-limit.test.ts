@@ -6,7 +6,7 @@
  * test's time.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway } from '../support/gateway.js';
 import { headProblems, sleep, StreamClient, waitUntil } from '../support/stream-recorder.js';
@@ -17,22 +17,31 @@ const BLOCK_MS = 100;
 
 const total = (nodes: FakeNode[], method: string): number => nodes.reduce((sum, node) => sum + (node.stats.requests.get(method) ?? 0), 0);
 
-test('an answer over maxAnswerBytes is refused to its caller after one node and skipped: the socket stays open, the calls beside it are answered there, and streams go on without a gap', { timeout: 30_000 }, async (t) => {
-  const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'answer-limit', startHeight: 100 })));
+/**
+ * `count` fake nodes of one chain answering eth_getLogs with a log of `logBytes` bytes of data after
+ * `logsMs`, and eth_call with 0x01 after `callMs`; closed when the test ends.
+ */
+async function wideLogNodes(t: TestContext, count: number, seed: string, logBytes: number, logsMs: number, callMs: number): Promise<FakeNode[]> {
+  const nodes = await Promise.all(Array.from({ length: count }, () => FakeNode.start({ seed, startHeight: 100 })));
   t.after(async () => {
     for (const node of nodes) await node.close();
   });
   for (const node of nodes) {
     node.handle('eth_getLogs', async () => {
-      await sleep(100);
-      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(LIMIT)}` }];
+      await sleep(logsMs);
+      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(logBytes)}` }];
     });
-    // Slower than the large answer, so that some are pending on the socket it closes.
     node.handle('eth_call', async () => {
-      await sleep(300);
+      await sleep(callMs);
       return '0x01';
     });
   }
+  return nodes;
+}
+
+test('an answer over maxAnswerBytes is refused to its caller after one node and skipped: the socket stays open, the calls beside it are answered there, and streams go on without a gap', { timeout: 30_000 }, async (t) => {
+  // eth_call slower than the large answer, so that some are pending on its socket as it comes.
+  const nodes = await wideLogNodes(t, 3, 'answer-limit', LIMIT, 100, 300);
   const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: LIMIT } });
   t.after(() => evmux.close());
   await waitUntil('three usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 3, 10_000);
@@ -204,20 +213,7 @@ test('a client repeating a call whose answer is over maxAnswerBytes: one warning
 });
 
 test("a client whose calls' answers pass maxAnswerBytes gets a socket of its own on each node: the calls of others beside its stream of them are all answered", { timeout: 30_000 }, async (t) => {
-  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'answer-limit-isolated', startHeight: 100 })));
-  t.after(async () => {
-    for (const node of nodes) await node.close();
-  });
-  for (const node of nodes) {
-    node.handle('eth_getLogs', async () => {
-      await sleep(20);
-      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(65_536)}` }];
-    });
-    node.handle('eth_call', async () => {
-      await sleep(30);
-      return '0x01';
-    });
-  }
+  const nodes = await wideLogNodes(t, 2, 'answer-limit-isolated', 65_536, 20, 30);
   const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: 65_536 }, reconnect: { baseMs: 100, maxMs: 10_000 } });
   t.after(() => evmux.close());
   await waitUntil('two usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 2, 10_000);
@@ -253,20 +249,7 @@ test("a client whose calls' answers pass maxAnswerBytes gets a socket of its own
 });
 
 test('many clients asking too much at once, each for the first time: each is told so, and no other call fails', { timeout: 30_000 }, async (t) => {
-  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'answer-limit-burst', startHeight: 100 })));
-  t.after(async () => {
-    for (const node of nodes) await node.close();
-  });
-  for (const node of nodes) {
-    node.handle('eth_getLogs', async () => {
-      await sleep(5);
-      return [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(65_536)}` }];
-    });
-    node.handle('eth_call', async () => {
-      await sleep(10);
-      return '0x01';
-    });
-  }
+  const nodes = await wideLogNodes(t, 2, 'answer-limit-burst', 65_536, 5, 10);
   const evmux = await startGateway(nodes.map((node) => node.url), { limits: { maxAnswerBytes: 65_536 } });
   t.after(() => evmux.close());
   await waitUntil('two usable upstreams', async () => JSON.parse((await evmux.get('/readyz')).body).usableUpstreams === 2, 10_000);
