@@ -35,7 +35,7 @@ export interface CallContext {
   readonly sessionKey: string;
   /** the client's address (behind a trusted proxy, the one it names), for the filters it may install */
   readonly clientIp: string;
-  /** one client: a WebSocket connection, or over HTTP its session key (a node's socket for clients whose answers pass maxAnswerBytes) */
+  /** one client: a WebSocket connection (`ws:N`), or over HTTP its session key (`http:KEY`) (a node's socket for clients whose answers pass maxAnswerBytes) */
   readonly clientId: string;
 }
 

@@ -91,7 +91,7 @@ const SMALL_ANSWERS: ReadonlySet<string> = new Set(['eth_blockNumber', 'eth_chai
 
 export interface ConnectionEvents {
   open: [];
-  /** `own`: evmux closed it for an answer over its own limit; the node is not at fault */
+  /** `own`: evmux closed it for a reason of its own (a message over maxAnswerBytes no call asked for, a request the node refused with 1009); the node is not at fault */
   close: [own: boolean];
   /** a parsed frame that is not a response: subscription notifications */
   notification: [message: Record<string, unknown>];
@@ -101,7 +101,7 @@ export interface ConnectionEvents {
   failed: [reason: string];
   /** the node a socket reached failed its identity check (another chain): why; the socket closes */
   refused: [reason: string];
-  /** a call was answered over maxAnswerBytes, which closed the socket: whose (CallContext.clientId, or OWN_CALLS) */
+  /** a call was answered over maxAnswerBytes (the answer skipped): whose (CallContext.clientId, or OWN_CALLS) */
   oversized: [client: string];
 }
 
@@ -437,7 +437,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       // (read even when a call sent into the closing socket had evmux terminate it), if it is one
       // a node may refuse.
       const unread = oversized === undefined && code === MESSAGE_TOO_BIG ? this.#pending.largestUnread() : undefined;
-      const refused = unread !== undefined && unread.call.bytes >= SMALLEST_REFUSABLE_BYTES ? unread : undefined;
+      const refused = unread !== undefined && unread.bytes >= SMALLEST_REFUSABLE_BYTES ? unread : undefined;
       let cause: CloseCause = refused !== undefined ? 'own' : 'node';
       if (oversized !== undefined) {
         cause = this.#markClosedByAnswer(oversized.id);
@@ -611,8 +611,12 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#answered++;
     this.#noteRoom();
     this.emit('oversized', culprit.sink.clientId ?? OWN_CALLS);
-    this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
+    this.#settle(culprit, this.#answerTooLarge(culprit.method));
     return true;
+  }
+
+  #answerTooLarge(method: string): UpstreamFailure {
+    return this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${method} is larger than ${this.#options.maxAnswerBytes} bytes`, false);
   }
 
   /**
@@ -626,7 +630,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     const limit = this.#options.maxAnswerBytes;
     const culprit = id === undefined ? undefined : this.#pending.take(id);
     this.#warnings.warn({ method: culprit?.method, limit }, 'upstream message over limits.maxAnswerBytes: socket closed');
-    if (culprit !== undefined) this.#settle(culprit, this.#failure('EVMUX_ANSWER_TOO_LARGE', `the answer to ${culprit.method} is larger than ${limit} bytes`, false));
+    if (culprit !== undefined) this.#settle(culprit, this.#answerTooLarge(culprit.method));
     this.#markClosed(`a message of more than ${limit} bytes closed the socket`, false);
     return culprit === undefined ? 'own' : 'node';
   }
@@ -641,7 +645,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
    * request does not make the node unhealthy. (With no request of SMALLEST_REFUSABLE_BYTES unread,
    * the close is the node's.)
    */
-  #markClosedByRequest({ call: culprit, pending }: { call: Pending; pending: boolean }): void {
+  #markClosedByRequest(culprit: Pending): void {
     this.#options.frameLimit.refused(culprit.bytes, performance.now());
     this.#options.logger.warn(
       { method: culprit.method, bytes: culprit.bytes },
@@ -649,7 +653,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     );
     const why = `the node closed its socket on the ${culprit.method} request of ${culprit.bytes} bytes (1009 message too big): it takes smaller requests`;
     // One that timed out first has had its answer.
-    if (pending && this.#pending.take(culprit.id) !== undefined) this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
+    if (this.#pending.take(culprit.id) !== undefined) this.#settle(culprit, this.#failure('EVMUX_REQUEST_TOO_LARGE', why, false));
     this.#markClosed(`the node refused a request of ${culprit.bytes} bytes (1009 message too big)`, false);
   }
 

@@ -1,9 +1,9 @@
 /**
  * A node's socket for the calls of clients whose calls it answered over limits.maxAnswerBytes
  * lately (oversized-clients.ts): such answers hold up the answers behind them on the socket they
- * come on, and here only those of the same clients. Made when first needed, and closed once no call has used it for
- * ISOLATION_MS. Its closes and failed connects say nothing of the node, which its other sockets
- * judge.
+ * come on, and here only those of the same clients. Made when first needed, and closed once no call
+ * has used it for ISOLATION_MS. Its closes and failed connects say nothing of the node, which its
+ * other sockets judge.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';

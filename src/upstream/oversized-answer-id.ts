@@ -13,12 +13,15 @@ const TRAILING_ID = /[,{]\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/;
 
 /** The numeric id leading a skipped message, from its first bytes; undefined when they show none. */
 export function leadingId(head: Buffer): number | undefined {
-  const match = LEADING_ID.exec(head.toString('latin1'));
-  return match === null ? undefined : Number(match[1]);
+  return matchedId(LEADING_ID, head);
 }
 
 /** The numeric id ending a skipped message, from its last bytes; undefined when they show none. */
 export function trailingId(tail: Buffer): number | undefined {
-  const match = TRAILING_ID.exec(tail.toString('latin1'));
+  return matchedId(TRAILING_ID, tail);
+}
+
+function matchedId(pattern: RegExp, bytes: Buffer): number | undefined {
+  const match = pattern.exec(bytes.toString('latin1'));
   return match === null ? undefined : Number(match[1]);
 }

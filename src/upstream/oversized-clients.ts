@@ -1,5 +1,5 @@
 /**
- * The clients (by session key) whose calls a node answered over limits.maxAnswerBytes lately. Such
+ * The clients (CallContext.clientId) whose calls a node answered over limits.maxAnswerBytes lately. Such
  * an answer is skipped unread (frame-reader.ts), but it still has to cross the link first, and
  * the answers to every other call on its socket wait behind it (256 MiB: seconds on a real network).
  * Their calls go to a socket of their own on each node (isolated-socket.ts), where they hold up

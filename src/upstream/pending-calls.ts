@@ -100,17 +100,16 @@ export class PendingCalls<T extends PendingCall> {
   }
 
   /**
-   * The largest request the node may not have read yet (not known delivered): a pending call's,
-   * or one that timed out while the node had yet to read it (`pending` false), if any.
+   * The call with the largest request the node may not have read yet (not known delivered): one
+   * pending, or one that timed out while the node had yet to read it (no longer take-able), if any.
    */
-  largestUnread(): { call: T; pending: boolean } | undefined {
+  largestUnread(): T | undefined {
     let largest: T | undefined;
     for (const call of this.#slots) {
       if (call !== undefined && call.id > this.#deliveredThrough && (call.bytes ?? 0) > (largest?.bytes ?? 0)) largest = call;
     }
     const expired = this.#expiredUnread;
-    if (expired !== undefined && (expired.bytes ?? 0) > (largest?.bytes ?? 0)) return { call: expired, pending: false };
-    return largest === undefined ? undefined : { call: largest, pending: true };
+    return expired !== undefined && (expired.bytes ?? 0) > (largest?.bytes ?? 0) ? expired : largest;
   }
 
   /** Removes and returns every pending call, oldest first. */

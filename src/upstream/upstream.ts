@@ -246,7 +246,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   /**
    * Connected (or reconnecting right after evmux closed a socket for a reason of its own: a message
-   * over limits.maxAnswerBytes no call asked for, a request the node refused), passing probes, breaker not open. Lag and stall are judged by the pool.
+   * over limits.maxAnswerBytes no call asked for, a request the node refused), passing probes,
+   * breaker not open. Lag and stall are judged by the pool.
    */
   get healthy(): boolean {
     return this.#healthy && (this.connected || this.#reopening) && this.#breaker.state !== 'open';
@@ -363,13 +364,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #sendShared(method: string, params: unknown, timeoutMs: number, call: SlotHolder): void {
     const connection = this.#pickConnection();
     if (connection !== undefined) connection.send(method, params, timeoutMs, call);
-    // No socket open in the moment after evmux closed one for an oversized answer: it reopens at once.
+    // No socket open in the moment after evmux closed one for a reason of its own: it reopens at once.
     else if (this.#reopening) this.#sendOnReopen(method, params, timeoutMs, call);
     // Still healthy with no socket open: the moment after evmux closed one itself, not the node's doing.
     else rejectLater(call, this.#notConnected(!this.#healthy));
   }
 
-  /** Within OWN_CLOSE_GRACE_MS of evmux closing a call socket for an answer over limits.maxAnswerBytes. */
+  /** Within OWN_CLOSE_GRACE_MS of evmux closing a call socket for a reason of its own (#onConnectionClose). */
   get #reopening(): boolean {
     return performance.now() - this.#ownCloseAt < OWN_CLOSE_GRACE_MS;
   }
@@ -611,7 +612,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     try {
       const connection = this.#pickConnection();
       if (connection === undefined && this.#reopening) {
-        this.#logger.debug('probe skipped: the socket evmux closed for an answer over limits.maxAnswerBytes is reconnecting');
+        this.#logger.debug('probe skipped: the socket evmux closed for a reason of its own is reconnecting');
         return;
       }
       if (connection === undefined) throw new Error('not connected');

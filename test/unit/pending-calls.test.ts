@@ -106,11 +106,14 @@ describe('PendingCalls', () => {
     pending.add(sized(2, 1_500_000, 10));
     pending.add(sized(3, 100_000));
     pending.delivered(1);
-    assert.deepEqual(pending.largestUnread(), { call: sized(2, 1_500_000, 10), pending: true }, 'call 1, read, cannot be the one refused');
+    assert.deepEqual(pending.largestUnread(), sized(2, 1_500_000, 10), 'call 1, read, cannot be the one refused');
+    assert.ok(pending.get(2) !== undefined, 'still pending');
     pending.takeExpired(20);
-    assert.deepEqual(pending.largestUnread(), { call: sized(2, 1_500_000, 10), pending: false }, 'timed out before the node read it: still the culprit, not call 3');
+    assert.deepEqual(pending.largestUnread(), sized(2, 1_500_000, 10), 'timed out before the node read it: still the culprit, not call 3');
+    assert.equal(pending.get(2), undefined, 'no longer pending');
     pending.delivered(2);
-    assert.deepEqual(pending.largestUnread(), { call: sized(3, 100_000), pending: true }, 'once the node has read past it, it is not');
+    assert.deepEqual(pending.largestUnread(), sized(3, 100_000), 'once the node has read past it, it is not');
+    assert.ok(pending.get(3) !== undefined, 'still pending');
     pending.add(sized(4, 900_000, 30));
     pending.takeExpired(40);
     pending.takeAll();
