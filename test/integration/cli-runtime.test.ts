@@ -64,3 +64,13 @@ describe('the evmux command on a Node.js its uWebSockets.js build has no binary 
     assert.match(stderr, /\nevmux: uWebSockets\.js \(@trufflesuite\/uws-js-unofficial\) has no native build for Node\.js v[\d.]+ \(module ABI 127\), only for Node\.js 16, 18 and 20: run evmux on Node\.js 20\n$/);
   });
 });
+
+describe('the evmux command under a low open-files limit', () => {
+  test('it exits 1 naming the limit and what it needs, instead of a stack from Node\'s module loader', async (t) => {
+    const cli = CliProcess.start(t, ['--upstream', 'nowhere=ws://127.0.0.1:1', '--port', '0'], { launcher: ['prlimit', '--nofile=64'] });
+    const { code, stderr, stdout } = await cli.exit(20_000);
+    assert.equal(code, 1, `exit code; stdout: ${stdout}`);
+    assert.match(stderr, /^evmux: the open-files limit is 64 with \d+ open already, and starting needs 96 free: raise the open-files limit \(ulimit -n; .*\)\n$/);
+  });
+
+});
