@@ -241,9 +241,11 @@ export class Dispatcher {
   /** Errors thrown here reach #call, which answers with them. */
   #execute(method: string, params: unknown, context: DispatchContext, call: ClientCall, paramsJson: string | undefined, ascii: boolean): void {
     // methods.allow and methods.deny hold for subscriptions too: an operator may run calls only.
+    // In geth's words: ethers v6 falls back from filters to polling eth_getLogs only on a -32601
+    // whose message matches /the method .* does not exist/.
     const verdict = this.#policy(method);
-    if (verdict === 'denied') throw new MethodNotFoundError(`method ${method} is not allowed on this gateway`);
-    if (verdict === 'unknown') throw new MethodNotFoundError(`method ${method} does not exist or is not available`);
+    if (verdict === 'denied') throw new MethodNotFoundError(`the method ${method} does not exist/is not available: not allowed on this gateway`);
+    if (verdict === 'unknown') throw new MethodNotFoundError(`the method ${method} does not exist/is not available`);
     if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
       const host = context.subscriptions;
       if (host === undefined) throw new MethodNotFoundError(`${method} is only available over WebSocket`);

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { LimitExceededError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
@@ -349,12 +349,13 @@ export class CallRouter {
 
   /**
    * An answer over the limit is the caller's to hear about, not a node's failure to try elsewhere:
-   * every node would send it, and close its socket on it.
+   * every node would send it. Invalid params (-32602, as Alchemy answers a too wide eth_getLogs), not
+   * -32005: viem retries a -32005 three times as a rate limit, and each time a node would send it all.
    */
   #callerError(method: string, error: unknown): unknown {
     if (!isAnswerTooLarge(error)) return error;
     const limit = this.#settings.limits.maxAnswerBytes;
-    return new LimitExceededError(`${method}: the node's answer is larger than this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask for less, e.g. a narrower block range`);
+    return new InvalidParamsError(`${method}: the node's answer is larger than this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask for less, e.g. a narrower block range`);
   }
 
   /**

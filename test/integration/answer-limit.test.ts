@@ -1,6 +1,6 @@
 /**
  * A node's answer over `limits.maxAnswerBytes` (a wide eth_getLogs on a busy chain can be hundreds of
- * MB) is skipped unread: the caller gets -32005 naming the limit, the call is not retried on every
+ * MB) is skipped unread: the caller gets -32602 naming the limit, the call is not retried on every
  * node, the socket stays open and the calls that shared it are answered, and the streams go on
  * without a gap. Three fake nodes of one chain: anvil cannot be made to produce such an answer in a
  * test's time.
@@ -62,7 +62,7 @@ test('an answer over maxAnswerBytes is refused to its caller after one node and 
   const calls = Array.from({ length: 12 }, () => caller.request('eth_call', [{ to: '0x00000000000000000000000000000000000000ee' }, 'latest']));
   const wide = await caller.request('eth_getLogs', [{ fromBlock: '0x0', toBlock: 'latest' }]);
   const error = wide['error'] as { code: number; message: string } | undefined;
-  assert.equal(error?.code, -32005, `the caller is told it asked for too much: ${JSON.stringify(wide).slice(0, 300)}`);
+  assert.equal(error?.code, -32602, `the caller is told it asked for too much: ${JSON.stringify(wide).slice(0, 300)}`);
   assert.match(error.message, /eth_getLogs: the node's answer is larger than this gateway's limit of 524288 bytes \(limits\.maxAnswerBytes\)/);
   assert.equal(total(nodes, 'eth_getLogs'), 1, 'asked of one node only: each node asked would close its socket on the answer');
 
@@ -192,7 +192,7 @@ test('a client repeating a call whose answer is over maxAnswerBytes: one warning
   t.after(() => client.close());
   for (let i = 0; i < 20; i++) {
     const answer = await client.request('eth_getLogs', [{ fromBlock: '0x0' }]);
-    assert.equal((answer['error'] as { code: number } | undefined)?.code, -32005);
+    assert.equal((answer['error'] as { code: number } | undefined)?.code, -32602);
     await sleep(100);
   }
   const lines = evmux.logs.slice(from).filter((line) => (line['level'] as number) >= 30 && line['upstream'] === 'node0');
@@ -242,7 +242,7 @@ test("a client whose calls' answers pass maxAnswerBytes gets a socket of its own
   stop = true;
   await Promise.all(loops);
   assert.ok(tooLarge.length >= 20, `the indexer's wide reads: ${tooLarge.length}`);
-  assert.ok(tooLarge.every((code) => code === -32005), JSON.stringify(tooLarge.slice(0, 5)));
+  assert.ok(tooLarge.every((code) => code === -32602), JSON.stringify(tooLarge.slice(0, 5)));
   assert.ok(answered >= 200, `the wallet's calls answered: ${answered}`);
   assert.deepEqual(failures, [], "none of the wallet's calls failed");
   assert.ok(evmux.logs.some((line) => line['msg'] === 'socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes'));
@@ -262,7 +262,7 @@ test('many clients asking too much at once, each for the first time: each is tol
   const calls = Array.from({ length: 120 }, () => wallet.request('eth_call', [{ to: '0x00000000000000000000000000000000000000ee' }, 'latest']));
   const wide = await Promise.all(offenders.map((client) => client.request('eth_getLogs', [{ fromBlock: '0x0' }])));
   const codes = wide.map((answer) => (answer['error'] as { code: number } | undefined)?.code);
-  assert.deepEqual(new Set(codes), new Set([-32005]), 'every offender is told it asked for too much');
+  assert.deepEqual(new Set(codes), new Set([-32602]), 'every offender is told it asked for too much');
   const answers = await Promise.all(calls);
   assert.deepEqual(answers.filter((answer) => answer['result'] !== '0x01').map((answer) => answer['error']).slice(0, 3), [], "none of the wallet's calls failed");
   assert.equal(total(nodes, 'eth_getLogs'), 60, 'each wide read asked of one node only');

@@ -101,11 +101,11 @@ const rows: Row[] = [
   },
   // -32601
   { name: 'unknown method', frame: request(10, 'foo_bar'), ...both(error(10, -32601, /method foo_bar does not exist/)) },
-  { name: 'a method name that is no identifier', frame: '{"jsonrpc":"2.0","id":24,"method":"eth_\\ud800","params":[]}', ...both(error(24, -32601, /^method eth_\ud800 does not exist or is not available$/)) },
+  { name: 'a method name that is no identifier', frame: '{"jsonrpc":"2.0","id":24,"method":"eth_\\ud800","params":[]}', ...both(error(24, -32601, /^the method eth_\ud800 does not exist\/is not available$/)) },
   ...refused.map((method, i): Row => ({
     name: `refused namespace ${method.split('_')[0]}_`,
     frame: request(`r${i}`, method, []),
-    ...both(error(`r${i}`, -32601, new RegExp(`method ${method} is not allowed`))),
+    ...both(error(`r${i}`, -32601, new RegExp(`^the method ${method} does not exist/is not available: not allowed on this gateway$`))),
   })),
   { name: 'eth_subscribe over HTTP', frame: request(11, 'eth_subscribe', ['newHeads']), http: error(11, -32601, overHttp) },
   // -32602
@@ -206,7 +206,7 @@ const rows: Row[] = [
     ...both({
       batch: [
         { id: 1, result: true },
-        { id: 2, code: -32601, message: /method debug_traceCall is not allowed/ },
+        { id: 2, code: -32601, message: /^the method debug_traceCall does not exist\/is not available: not allowed on this gateway$/ },
         { id: null, code: -32600, message: /expected a JSON-RPC 2.0 request object/ },
         { id: 3, code: -32602, message: /params must be an array/ },
         { id: 'last', result: true },

@@ -59,7 +59,7 @@ test("a client's eth_getLogs over maxAnswerBytes is the client's error: its node
     const failoversBefore = (await evmux.metric('evmux_failovers_total', { kind: 'newHeads' })) ?? 0;
     const linesBefore = evmux.logs.length;
     const reply = await reader.request('eth_getLogs', [{ fromBlock: '0x0', toBlock: 'latest' }]);
-    assert.equal((reply.error as { code?: number } | undefined)?.code, -32005, JSON.stringify(reply).slice(0, 300));
+    assert.equal((reply.error as { code?: number } | undefined)?.code, -32602, JSON.stringify(reply).slice(0, 300));
     await sleep(1_500);
     const outOfRotation = evmux.logs.slice(linesBefore).filter((line) => line['msg'] === 'upstream not usable' || line['msg'] === 'upstream down');
     assert.deepEqual(outOfRotation.map((line) => `${String(line['upstream'])}: ${String(line['msg'])}`), [], 'no node left rotation');

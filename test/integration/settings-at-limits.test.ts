@@ -87,7 +87,7 @@ test('limits.maxAnswerBytes at its minimum, a too-wide eth_getLogs repeated ten 
   assert.deepEqual(judged, [], 'no node went down or out of rotation');
   assert.deepEqual(otherErrors, [], 'the reads beside them are all answered');
   assert.ok(reads >= 100, `the reads beside them are not held up: ${reads} in 8 s`);
-  assert.ok(tooLarge.length >= 40 && tooLarge.every((code) => code === -32005), `the wide reads are refused as too large: ${JSON.stringify(tooLarge.slice(0, 5))}`);
+  assert.ok(tooLarge.length >= 40 && tooLarge.every((code) => code === -32602), `the wide reads are refused as too large: ${JSON.stringify(tooLarge.slice(0, 5))}`);
   assert.equal(JSON.parse((await evmux.get('/readyz')).body).usableUpstreams, 3);
 });
 

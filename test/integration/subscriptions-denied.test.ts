@@ -17,9 +17,9 @@ test('eth_subscribe and eth_unsubscribe in methods.deny are refused, and no subs
   t.after(() => client.close());
 
   const subscribe = await client.request('eth_subscribe', ['newHeads']);
-  assert.deepEqual(subscribe['error'], { code: -32601, message: 'method eth_subscribe is not allowed on this gateway' });
+  assert.deepEqual(subscribe['error'], { code: -32601, message: 'the method eth_subscribe does not exist/is not available: not allowed on this gateway' });
   const unsubscribe = await client.request('eth_unsubscribe', ['0x01']);
-  assert.deepEqual(unsubscribe['error'], { code: -32601, message: 'method eth_unsubscribe is not allowed on this gateway' });
+  assert.deepEqual(unsubscribe['error'], { code: -32601, message: 'the method eth_unsubscribe does not exist/is not available: not allowed on this gateway' });
   assert.equal(await evmux.metric('evmux_client_subscriptions', { kind: 'newHeads' }), 0);
   assert.equal(node.stats.liveSubscriptions, 0);
   // Plain calls go on as before on the same connection.
