@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { ListenError } from './server/listen-error.js';
 import { applyHelperThreadPriority } from './runtime/helper-threads.js';
 import { reportOutOfFilesAtStart } from './runtime/out-of-files-at-start.js';
+import { stdout } from './stdout-writer.js';
 import { SEMI_SPACE_MB, YOUNG_GENERATION_FLAGS, semiSpaceMb } from './runtime/young-generation.js';
 
 const USAGE = `usage: evmux [options]
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   }
   await prioritizeEventLoop(config, logger);
   const gateway = await Gateway.start(config, logger);
-  if (demoNet !== undefined) process.stdout.write(demoBanner(config, gateway.port, demoNet.devnet, gateway.adminPort));
+  if (demoNet !== undefined) stdout().write(demoBanner(config, gateway.port, demoNet.devnet, gateway.adminPort));
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -1,6 +1,7 @@
-/** The pino root logger: JSON lines on stdout, credentials in upstream URLs redacted. */
+/** The pino root logger: JSON lines on stdout (stdout-writer.ts), credentials in upstream URLs redacted. */
 import { createHash } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { stdout } from './stdout-writer.js';
 
 export type { Logger };
 
@@ -52,7 +53,7 @@ export function sessionLabel(key: string): string {
   return `${key.slice(0, colon + 1)}sha256:${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
 }
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
@@ -60,6 +61,6 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
     },
-    destination ?? pino.destination({ sync: false }),
+    destination ?? stdout(),
   );
 }

@@ -28,6 +28,8 @@ export interface CliOptions {
   launcher?: readonly string[];
   /** variables added to this process's environment */
   env?: Record<string, string>;
+  /** a file descriptor for its stdout instead of a pipe read here (port() then cannot read the port) */
+  stdout?: number;
 }
 
 export class CliProcess {
@@ -37,9 +39,9 @@ export class CliProcess {
   readonly exited: Promise<Exit>;
 
   constructor(args: string[], options: CliOptions = {}) {
-    const { nodeFlags = YOUNG_GENERATION_FLAGS, launcher = [], env = {} } = options;
+    const { nodeFlags = YOUNG_GENERATION_FLAGS, launcher = [], env = {}, stdout = 'pipe' } = options;
     const argv = [...launcher, process.execPath, ...nodeFlags, '--import', 'tsx', 'src/cli.ts', ...args];
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, ...env } });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => {

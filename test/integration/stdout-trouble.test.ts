@@ -1,0 +1,82 @@
+/**
+ * Trouble on evmux's stdout costs log lines, never the gateway: a reader that stopped reading, a full
+ * disk, a reader that went away after the first line (`evmux --demo | head -1`). Each time evmux
+ * serves, and a SIGTERM ends it with exit code 0.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { freePort } from '../../src/devnet/free-port.js';
+import { CliProcess } from '../support/cli-process.js';
+import { sleep, waitUntil } from '../support/stream-recorder.js';
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) })).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+const NOWHERE = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--log-level', 'debug'];
+
+test('behind a reader that stopped reading (its pipe full), evmux serves, and a SIGTERM ends it at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evmux-fifo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  t.after(() => closeSync(reader));
+  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const filler = Buffer.alloc(4096, 0x2e);
+  for (let full = false; !full; ) {
+    try {
+      writeSync(writer, filler);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      full = true;
+    }
+  }
+  const port = await freePort();
+  const cli = CliProcess.start(t, [...NOWHERE, '--port', String(port)], { stdout: writer });
+  closeSync(writer);
+  await waitUntil('evmux serving', () => healthy(port), 20_000);
+  cli.child.kill('SIGTERM');
+  const { code, stderr } = await cli.exit(5_000);
+  assert.equal(code, 0, stderr);
+});
+
+test('with stdout on a full disk, evmux serves, says so once on stderr, and a SIGTERM ends it', async (t) => {
+  const full = openSync('/dev/full', 'w');
+  const port = await freePort();
+  const cli = CliProcess.start(t, [...NOWHERE, '--port', String(port)], { stdout: full });
+  closeSync(full);
+  await waitUntil('evmux serving', () => healthy(port), 20_000);
+  await sleep(1_500); // lines logged and tried again meanwhile
+  assert.equal(await healthy(port), true);
+  cli.child.kill('SIGTERM');
+  const { code, stderr } = await cli.exit(5_000);
+  assert.equal(code, 0, stderr);
+  assert.equal(
+    stderr,
+    'evmux: cannot write to stdout (ENOSPC: no space left on device, write): log lines wait, up to 16777216 characters, and are written once it takes them again\n',
+  );
+});
+
+test('the demo behind a reader that leaves after the first line (`| head -1`) goes on serving, and a SIGTERM ends it', async (t) => {
+  const port = await freePort();
+  const cli = CliProcess.start(t, ['--demo', '--port', String(port)]);
+  await new Promise((resolve) => cli.child.stdout?.once('data', resolve));
+  cli.child.stdout?.destroy();
+  await waitUntil('evmux serving', () => healthy(port), 60_000);
+  await sleep(500); // the banner is written once evmux listens
+  assert.equal(cli.child.exitCode, null, `evmux ended: ${cli.stderr}`);
+  assert.equal(await healthy(port), true);
+  cli.child.kill('SIGTERM');
+  const { code, stderr } = await cli.exit(10_000);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^evmux: cannot write to stdout \(EPIPE: broken pipe, write\): no one reads them any more: log lines are dropped from now on\n$/);
+});
