@@ -40,3 +40,24 @@ test('a client that left: its held calls are started at once, whatever the slots
   assert.deepEqual(started, [1, 2]);
   assert.equal(held.size, 0);
 });
+
+test('a connection that always has calls waiting keeps a bounded list: spent slots are let go', () => {
+  const maxHeld = 300;
+  const holder = { inFlight: 128, closed: false };
+  const held = new HeldCalls(holder, 128, maxHeld);
+  let started = 0;
+  const start = (): void => {
+    started++;
+    holder.inFlight++;
+  };
+  for (let i = 0; i < 200; i++) held.hold(start);
+  // A million calls: each settling call frees a slot that the oldest waiting one takes, and a new one waits.
+  for (let i = 0; i < 1_000_000; i++) {
+    holder.inFlight--;
+    held.release();
+    assert.ok(held.hold(start));
+  }
+  assert.equal(started, 1_000_000, 'every freed slot taken, in turn');
+  assert.equal(held.size, 200, 'as many waiting as ever');
+  assert.ok(held.slots <= 2 * maxHeld, `slots kept: ${held.slots}`);
+});
