@@ -302,6 +302,7 @@ export class Gateway {
     this.#rateLimit?.close();
     await this.#admin?.close();
     this.#frontEnd.close();
+    this.metrics.close();
     this.#logger.info('shut down');
   }
 

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CallStats } from './call-stats.js';
+import { SAMPLE_MS, sampleLoopDelay } from './loop-delay-metric.js';
 import { canonicalMethod } from './jsonrpc/method-names.js';
 import type { FilterKind } from './router/filter-cursor.js';
 import type { FilterMoveReason } from './router/filter-keeper.js';
@@ -33,14 +34,8 @@ export function methodLabel(method: string): string {
 const REORGS_REMEMBERED = 256;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/**
- * How often the event-loop delay metrics (`evmux_process_nodejs_eventloop_lag_*`) sample the loop. At
- * prom-client's default, 10 ms, the sampling timer slowed the calls around each of its wakes: at 5k
- * calls/s one call in eight took 55-90 µs instead of ~35, and the open-loop p90 rose from ~50 to ~70
- * µs (BENCHMARKS.md, "The VM's idle wakes"). At 100 ms the lag percentiles still see any stall long
- * enough to matter to a client.
- */
-const EVENT_LOOP_SAMPLE_MS = 100;
+/** prom-client's event-loop gauges, reset by every scrape, whoever made it: loop-delay-metric.ts stands in. */
+const RESET_BY_SCRAPES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((stat) => `evmux_process_nodejs_eventloop_lag_${stat}_seconds`);
 
 export class Metrics implements Telemetry {
   readonly registry = new Registry();
@@ -64,10 +59,13 @@ export class Metrics implements Telemetry {
   readonly #streamStepFailures: Counter;
   readonly #accepting: Gauge;
   readonly #acceptPauses: Counter;
+  readonly #stopLoopDelay: () => void;
 
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: SAMPLE_MS });
+    for (const name of RESET_BY_SCRAPES) this.registry.removeSingleMetric(name);
+    this.#stopLoopDelay = sampleLoopDelay(this.registry);
     // prom-client's own lists the descriptors on the event loop; this one counts them off it (open-fds.ts).
     this.registry.removeSingleMetric('evmux_process_process_open_fds');
     new Gauge({
@@ -250,5 +248,10 @@ export class Metrics implements Telemetry {
   accepting(on: boolean): void {
     this.#accepting.set(on ? 1 : 0);
     if (!on) this.#acceptPauses.inc();
+  }
+
+  /** Stop the event-loop delay sampler (the gateway is closing). */
+  close(): void {
+    this.#stopLoopDelay();
   }
 }
