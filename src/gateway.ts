@@ -230,7 +230,7 @@ export class Gateway {
     gateway.subscriptions.start();
     try {
       if (config.admin.port !== undefined) {
-        const onError = (error: unknown): void => logger.error({ err: error }, 'admin request failed');
+        const onError = (error: unknown): void => logger.error({ err: error }, 'admin request or listener failed');
         gateway.#admin = await startAdminServer(config.admin.host, config.admin.port, (path, query) => gateway.#route(path, query, 'admin'), onError);
         logger.info({ host: config.admin.host, port: gateway.#admin.port }, 'admin listening: /metrics /status /healthz /readyz');
       }

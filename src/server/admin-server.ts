@@ -19,11 +19,21 @@ export interface AdminServer {
 /** Answers a GET for a path, given apart from its query (without the '?'). */
 export type AdminRoutes = (path: string, query: string) => Promise<HttpResponse>;
 
+/**
+ * Listen; `onError` hears of requests that failed, and of errors of the listener itself once it
+ * listens (an accept() that fails for want of descriptors), which it survives.
+ */
 export async function startAdminServer(host: string, port: number, routes: AdminRoutes, onError: (error: unknown) => void): Promise<AdminServer> {
   const server = createServer((request, response) => void answer(request, response, routes, onError));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new ListenError(`cannot listen on ${listenAddress(host, port)} (admin.port): ${error.message}`)));
-    server.listen(port, host, resolve);
+    const refused = (error: Error): void => reject(new ListenError(`cannot listen on ${listenAddress(host, port)} (admin.port): ${error.message}`));
+    server.once('error', refused);
+    server.listen(port, host, () => {
+      // Left in place, the listen-time listener would swallow the first such error, and the next would end the process.
+      server.off('error', refused);
+      server.on('error', onError);
+      resolve();
+    });
   });
   return {
     port: (server.address() as AddressInfo).port,
