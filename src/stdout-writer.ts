@@ -17,10 +17,10 @@
  */
 import { writeSync } from 'node:fs';
 
-export const MAX_WAITING_CHARS = 16 * 1024 * 1024;
+const MAX_WAITING_CHARS = 16 * 1024 * 1024;
 const RETRY_FULL_MS = 100;
 const RETRY_ERROR_MS = 1000;
-export const EXIT_FLUSH_MS = 1000;
+const EXIT_FLUSH_MS = 1000;
 const EXIT_WAIT_MS = 10;
 
 type Outcome = 'done' | 'full' | 'failed' | 'gone';
@@ -30,6 +30,7 @@ export class StdoutWriter {
   /** bytes of the oldest write that the fd took only part of */
   #head: Buffer | undefined;
   #lines: string[] = [];
+  /** characters of #lines and bytes of #head */
   #waitingChars = 0;
   #dropped = 0;
   #gone = false;
@@ -42,7 +43,7 @@ export class StdoutWriter {
   constructor(fd: number, maxWaitingChars = MAX_WAITING_CHARS) {
     this.#fd = fd;
     this.#maxWaitingChars = maxWaitingChars;
-    // Before pino's hooks and anyone else's: whatever else runs at exit, this one is bounded.
+    // First of the exit listeners: whatever else runs at exit, the lines go out before it.
     process.prependListener('exit', () => this.#flushAtExit());
   }
 
@@ -94,7 +95,7 @@ export class StdoutWriter {
         this.#dropped = 0;
         this.#head = Buffer.from(this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join(''));
         this.#lines = [];
-        this.#waitingChars = 0;
+        this.#waitingChars = this.#head.length;
       }
       let written: number;
       try {
@@ -102,6 +103,7 @@ export class StdoutWriter {
       } catch (error) {
         return this.#refused(error as NodeJS.ErrnoException);
       }
+      this.#waitingChars -= written;
       this.#head = written >= this.#head.length ? undefined : this.#head.subarray(written);
     }
   }
