@@ -13,7 +13,7 @@ import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './log.js';
 import { ListenError } from './server/listen-error.js';
 import { applyHelperThreadPriority } from './runtime/helper-threads.js';
-import { reportOutOfFilesAtStart } from './runtime/out-of-files-at-start.js';
+import { DEMO_FREE_FILES, enoughFilesToStart, reportOutOfFilesAtStart } from './runtime/out-of-files-at-start.js';
 import { stdout } from './stdout-writer.js';
 import { SEMI_SPACE_MB, YOUNG_GENERATION_FLAGS, semiSpaceMb } from './runtime/young-generation.js';
 
@@ -118,6 +118,7 @@ async function main(): Promise<void> {
   let logger: Logger;
   let config: Config;
   if (demo) {
+    if (!enoughFilesToStart(DEMO_FREE_FILES, 'the demo')) process.exit(1);
     // Validate everything but the upstream list before spending time on the devnet.
     const placeholder = buildConfig(file, { ...flags, upstreams: ['ws://127.0.0.1:1'] });
     logger = createLogger(placeholder.logLevel);

@@ -7,21 +7,22 @@
  * the banner, written through process.stdout, ended the demo with an EPIPE stack under `| head -1`.
  *
  * - Lines are written in order, all those of a loop turn in one write, on the event loop's thread:
- *   stdout is a file (writes do not block for long) or a pipe or terminal, which Node makes
- *   non-blocking, so a full pipe is EAGAIN at once, never a wait.
+ *   stdout is a file (writes do not block for long) or a pipe or terminal, made non-blocking (by
+ *   Node, and by stdout() for a terminal), so a full one is EAGAIN at once, never a wait.
  * - A full pipe is tried again every RETRY_FULL_MS. Lines wait, up to MAX_WAITING_CHARS; past that
  *   new ones are dropped, and a line saying how many goes out once stdout takes lines again.
  * - Any other error (a full disk, EIO) is told once on stderr and tried again every RETRY_ERROR_MS,
- *   lines waiting as above. EPIPE (the reader is gone for good) ends writing: lines are dropped.
+ *   lines waiting as above. EPIPE or EIO (the reader or the terminal is gone for good) ends writing:
+ *   lines are dropped.
  * - At exit, what waits is written for EXIT_FLUSH_MS at most, then left.
  */
 import { writeSync } from 'node:fs';
 
 const MAX_WAITING_CHARS = 16 * 1024 * 1024;
-const RETRY_FULL_MS = 100;
+const RETRY_FULL_MS = 20;
 const RETRY_ERROR_MS = 1000;
 const EXIT_FLUSH_MS = 1000;
-const EXIT_WAIT_MS = 10;
+const EXIT_WAIT_MS = 1;
 
 type Outcome = 'done' | 'full' | 'failed' | 'gone';
 
@@ -110,7 +111,8 @@ export class StdoutWriter {
 
   #refused(error: NodeJS.ErrnoException): Outcome {
     if (error.code === 'EAGAIN' || error.code === 'EWOULDBLOCK') return 'full';
-    if (error.code === 'EPIPE') {
+    // No reader any more (EPIPE), or a terminal that hung up (EIO): it does not come back.
+    if (error.code === 'EPIPE' || error.code === 'EIO') {
       this.#gone = true;
       this.#head = undefined;
       this.#lines = [];
@@ -151,7 +153,13 @@ let stdoutWriter: StdoutWriter | undefined;
 
 /** The one writer of fd 1. */
 export function stdout(): StdoutWriter {
-  // Reading process.stdout has Node make a pipe or terminal on fd 1 non-blocking.
-  stdoutWriter ??= new StdoutWriter(process.stdout.fd);
+  if (stdoutWriter === undefined) {
+    // Reading process.stdout has Node make a pipe on fd 1 non-blocking, but a terminal blocking: a
+    // terminal that stopped taking output (Ctrl-S, an ssh client asleep) then held the event loop
+    // in a write. Node sets its flags back at exit.
+    const handle = (process.stdout as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle;
+    if (process.stdout.isTTY) handle?.setBlocking?.(false);
+    stdoutWriter = new StdoutWriter(process.stdout.fd);
+  }
   return stdoutWriter;
 }

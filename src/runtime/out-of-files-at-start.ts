@@ -11,6 +11,13 @@ import { openFilesLimit } from './open-files.js';
 /** Free descriptors evmux needs to load and start: it loads with ~70 free, and its sockets need some. */
 export const MIN_FREE_FILES_TO_START = 96;
 
+/**
+ * Free descriptors the demo needs on top: it loads viem and the devnet's modules and starts three
+ * anvil nodes. Below this its loads failed now and then with a false "Cannot find package" (Node's
+ * resolver takes an EMFILE in a package lookup for a missing package), a stack, not this message.
+ */
+export const DEMO_FREE_FILES = 200;
+
 const ADVICE = 'raise the open-files limit (ulimit -n; evmux needs about 128, the demo about 256, and one more per client connection)';
 
 /** If `error` is a lack of descriptors, say so on stderr with what to do, and return true. */
@@ -22,10 +29,10 @@ export function reportOutOfFilesAtStart(error: unknown): boolean {
 }
 
 /**
- * Whether enough descriptors are free to start; if not, say so on stderr. Where /proc cannot tell
+ * Whether `needed` descriptors are free for `what`; if not, say so on stderr. Where /proc cannot tell
  * (not Linux), true.
  */
-export function enoughFilesToStart(): boolean {
+export function enoughFilesToStart(needed = MIN_FREE_FILES_TO_START, what = 'starting'): boolean {
   const limit = openFilesLimit();
   if (limit === undefined) return true;
   let open: number;
@@ -34,7 +41,7 @@ export function enoughFilesToStart(): boolean {
   } catch {
     return true;
   }
-  if (limit - open >= MIN_FREE_FILES_TO_START) return true;
-  process.stderr.write(`evmux: the open-files limit is ${limit} with ${open} open already, and starting needs ${MIN_FREE_FILES_TO_START} free: ${ADVICE}\n`);
+  if (limit - open >= needed) return true;
+  process.stderr.write(`evmux: the open-files limit is ${limit} with ${open} open already, and ${what} needs ${needed} free: ${ADVICE}\n`);
   return false;
 }

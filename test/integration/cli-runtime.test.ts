@@ -73,4 +73,10 @@ describe('the evmux command under a low open-files limit', () => {
     assert.match(stderr, /^evmux: the open-files limit is 64 with \d+ open already, and starting needs 96 free: raise the open-files limit \(ulimit -n; .*\)\n$/);
   });
 
+  test('the demo, which needs more, exits 1 the same way before it loads its devnet, where Node\'s loader failed now and then with a false "Cannot find package"', async (t) => {
+    const cli = CliProcess.start(t, ['--demo', '--port', '0'], { launcher: ['prlimit', '--nofile=160'] });
+    const { code, stderr, stdout } = await cli.exit(20_000);
+    assert.equal(code, 1, `exit code; stdout: ${stdout}`);
+    assert.match(stderr, /^evmux: the open-files limit is 160 with \d+ open already, and the demo needs 200 free: raise the open-files limit \(ulimit -n; .*\)\n$/);
+  });
 });

@@ -1,7 +1,7 @@
 /**
- * Trouble on evmux's stdout costs log lines, never the gateway: a reader that stopped reading, a full
- * disk, a reader that went away after the first line (`evmux --demo | head -1`). Each time evmux
- * serves, and a SIGTERM ends it with exit code 0.
+ * Trouble on evmux's stdout costs log lines, never the gateway: a reader that stopped reading, a
+ * terminal that takes no more output, a full disk, a reader that went away after the first line
+ * (`evmux --demo | head -1`). Each time evmux serves, and a SIGTERM ends it with exit code 0.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -43,6 +43,36 @@ test('behind a reader that stopped reading (its pipe full), evmux serves, and a 
   const port = await freePort();
   const cli = CliProcess.start(t, [...NOWHERE, '--port', String(port)], { stdout: writer });
   closeSync(writer);
+  await waitUntil('evmux serving', () => healthy(port), 20_000);
+  cli.child.kill('SIGTERM');
+  const { code, stderr } = await cli.exit(5_000);
+  assert.equal(code, 0, stderr);
+});
+
+/**
+ * Runs the rest of its arguments with stdout on a terminal whose buffer is full: nobody reads it (a
+ * Ctrl-S, an ssh client asleep). Node has no pseudo-terminals; python's pty module does. exec keeps the pid.
+ */
+const FULL_TERMINAL = `
+import fcntl, os, pty, sys, tty
+master, slave = pty.openpty()
+tty.setraw(slave)
+os.set_inheritable(master, True)
+flags = fcntl.fcntl(slave, fcntl.F_GETFL)
+fcntl.fcntl(slave, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(slave, b'.' * 256)
+except BlockingIOError:
+    pass
+fcntl.fcntl(slave, fcntl.F_SETFL, flags)
+os.dup2(slave, 1)
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+
+test('on a terminal that takes no more output, evmux serves, and a SIGTERM ends it at once', async (t) => {
+  const port = await freePort();
+  const cli = CliProcess.start(t, [...NOWHERE, '--port', String(port)], { launcher: ['python3', '-c', FULL_TERMINAL] });
   await waitUntil('evmux serving', () => healthy(port), 20_000);
   cli.child.kill('SIGTERM');
   const { code, stderr } = await cli.exit(5_000);
