@@ -725,9 +725,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     this.#noteRoom();
     for (const call of expired) {
       if (call.method === 'eth_subscribe') this.#lateSubscribes.timedOut(call.id, now);
-      // Slow, not failing: the node answered others meanwhile, or is sending a message now (an answer
-      // crossing a narrow link, this call's own or one ahead of it; one stuck there is the heartbeat's).
-      const slow = this.#answered > call.answeredBefore || this.#received.midMessage;
+      const slow = this.#answered > call.answeredBefore;
       this.#settle(call, this.#failure('EVMUX_TIMEOUT', `${call.method} timed out after ${Math.round(call.timeoutMs)} ms`, !slow));
     }
     const next = this.#pending.earliestDeadline();

@@ -40,11 +40,6 @@ export class ReceiveMeter {
     this.#midMessage = midMessage;
   }
 
-  /** A message is partly read now: the node is sending it. */
-  get midMessage(): boolean {
-    return this.#midMessage();
-  }
-
   mark(): ReceiveMark {
     return { read: this.#socket?.bytesRead ?? 0, midMessage: this.#midMessage() };
   }
