@@ -2,11 +2,13 @@
  * What one client's calls cost a node does not take that node out of rotation for everyone. A call
  * that times out while its node goes on answering other calls is slow, not a sign of a failing
  * node; an answer over limits.maxAnswerBytes is the asker's. Neither counts against the node's
- * circuit breaker. A node that answers nothing at all still does (fake-node-faults.test.ts).
+ * circuit breaker. A node that answers nothing at all still does (fake-node-faults.test.ts), even
+ * while it trickles an endless message that the heartbeat and the probes take for a node busy sending.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { Probe } from '../support/ws-probe.js';
@@ -112,4 +114,21 @@ test('a client with more slow calls than a node has room for does not hold the o
   const took = performance.now() - started;
   assert.equal(typeof answer['result'], 'string', JSON.stringify(answer));
   assert.ok(took < slowMs * 1.8, `answered in ${Math.round(took)} ms: the next free slot, not the heavy client's turn after its ${20 - 2} others`);
+});
+
+test('a node that answers no call while it trickles an endless message still has its breaker opened: a message under way is not an answer', async (t) => {
+  const { nodes, evmux } = await setup(t);
+  const bad = nodes[1]!;
+  await sleep(600); // probes have made calls on each node's call socket
+  bad.mode = 'hang';
+  // 4 KiB/s: enough for the heartbeat and the probes to take the node for busy sending, so only its calls' timeouts tell.
+  bad.trickleEndlessMessage(4096);
+  const deadline = performance.now() + 10_000;
+  let id = 0;
+  const opened = (): boolean => breakerChanges(evmux).some((change) => JSON.stringify(change) === '["node1","open"]');
+  const worker = async (): Promise<void> => {
+    while (!opened() && performance.now() < deadline) await post(evmux, 'eth_getBalance', [`0x${'11'.repeat(20)}`, 'latest'], id++);
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  assert.ok(opened(), `node1's breaker opened: ${JSON.stringify(breakerChanges(evmux))}`);
 });

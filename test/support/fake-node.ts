@@ -257,6 +257,25 @@ export class FakeNode {
     for (const client of this.#clients) this.#send(client, frame);
   }
 
+  /**
+   * On each call socket (one that has made calls and holds no subscription), start a text frame
+   * that never ends: a header for 100 MB, then `bytesPerSecond` of it a second. What the node sends
+   * on that socket afterwards (pongs, answers) goes inside it, as payload. Stopped by close().
+   */
+  trickleEndlessMessage(bytesPerSecond: number): void {
+    for (const client of this.#clients) {
+      if (client.subs.size > 0 || (this.#calls.get(client) ?? 0) === 0) continue;
+      const socket = (client.ws as unknown as { _socket: Socket })._socket;
+      const header = Buffer.from([0x81, 127, 0, 0, 0, 0, 0, 0, 0, 0]);
+      header.writeUInt32BE(100_000_000, 6);
+      socket.write(header);
+      const timer = setInterval(() => {
+        if (!socket.destroyed) socket.write(Buffer.alloc(Math.ceil(bytesPerSecond / 10), 0x61));
+      }, 100);
+      this.#timers.add(timer);
+    }
+  }
+
   /** canonical header at height */
   header(number: bigint): FakeHeader | undefined {
     return this.#chain.header(number);
