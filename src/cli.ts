@@ -7,7 +7,7 @@
  */
 import { enoughFilesToStart, reportOutOfFilesAtStart } from './runtime/out-of-files-at-start.js';
 
-if (!enoughFilesToStart()) process.exit(1);
+if (!(await enoughFilesToStart())) process.exit(1);
 let command: typeof import('./command.js');
 try {
   command = await import('./command.js');

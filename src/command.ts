@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   let logger: Logger;
   let config: Config;
   if (demo) {
-    if (!enoughFilesToStart(DEMO_FREE_FILES, 'the demo')) process.exit(1);
+    if (!(await enoughFilesToStart(DEMO_FREE_FILES, 'the demo'))) process.exit(1);
     // Validate everything but the upstream list before spending time on the devnet.
     const placeholder = buildConfig(file, { ...flags, upstreams: ['ws://127.0.0.1:1'] });
     logger = createLogger(placeholder.logLevel);

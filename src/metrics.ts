@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CallStats } from './call-stats.js';
-import { SAMPLE_MS, sampleLoopDelay } from './loop-delay-metric.js';
+import { sampleLoopDelay } from './loop-delay-metric.js';
 import { canonicalMethod } from './jsonrpc/method-names.js';
 import type { FilterKind } from './router/filter-cursor.js';
 import type { FilterMoveReason } from './router/filter-keeper.js';
@@ -35,6 +35,7 @@ const REORGS_REMEMBERED = 256;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** prom-client's event-loop gauges, reset by every scrape, whoever made it: loop-delay-metric.ts stands in. */
+const UNUSED_MONITOR_MS = 60_000;
 const RESET_BY_SCRAPES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((stat) => `evmux_process_nodejs_eventloop_lag_${stat}_seconds`);
 
 export class Metrics implements Telemetry {
@@ -63,7 +64,8 @@ export class Metrics implements Telemetry {
 
   constructor(upstreams: readonly string[]) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: SAMPLE_MS });
+    // prom-client's delay monitor cannot be left out; it feeds only the gauges removed below, so it samples once a minute.
+    collectDefaultMetrics({ register: this.registry, prefix: 'evmux_process_', eventLoopMonitoringPrecision: UNUSED_MONITOR_MS });
     for (const name of RESET_BY_SCRAPES) this.registry.removeSingleMetric(name);
     this.#stopLoopDelay = sampleLoopDelay(this.registry);
     // prom-client's own lists the descriptors on the event loop; this one counts them off it (open-fds.ts).

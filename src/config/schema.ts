@@ -196,7 +196,7 @@ const limitsSchema = z
     requestBodyTimeoutMs: z.number().int().min(100).max(MAX_SETTING).default(30_000),
     /**
      * Largest answer taken from a node. A bigger one is skipped unread (frame-reader.ts) and the
-     * call is refused with -32005 rather than sent to every node.
+     * call is refused with -32602 rather than sent to every node.
      * At most Node's longest string (512 MiB): the answers evmux parses become one. @default 268435456
      */
     maxAnswerBytes: z

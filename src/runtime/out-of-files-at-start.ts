@@ -5,14 +5,14 @@
  * limit before it loads the command, and loads it by a dynamic import to catch the rest; the command
  * reports the same for what it opens later (the demo's modules, anvil, its sockets).
  */
-import { readdirSync } from 'node:fs';
+import { openFds } from './open-fds.js';
 import { openFilesLimit } from './open-files.js';
 
 /** Free descriptors evmux needs to load and start: it loads with ~70 free, and its sockets need some. */
 export const MIN_FREE_FILES_TO_START = 96;
 
 /**
- * Free descriptors the demo needs on top: it loads viem and the devnet's modules and starts three
+ * Free descriptors the demo needs, checked instead of MIN_FREE_FILES_TO_START: it loads viem and the devnet's modules and starts three
  * anvil nodes. Below this its loads failed now and then with a false "Cannot find package" (Node's
  * resolver takes an EMFILE in a package lookup for a missing package), a stack, not this message.
  */
@@ -32,16 +32,10 @@ export function reportOutOfFilesAtStart(error: unknown): boolean {
  * Whether `needed` descriptors are free for `what`; if not, say so on stderr. Where /proc cannot tell
  * (not Linux), true.
  */
-export function enoughFilesToStart(needed = MIN_FREE_FILES_TO_START, what = 'starting'): boolean {
+export async function enoughFilesToStart(needed = MIN_FREE_FILES_TO_START, what = 'starting'): Promise<boolean> {
   const limit = openFilesLimit();
-  if (limit === undefined) return true;
-  let open: number;
-  try {
-    open = readdirSync('/proc/self/fd').length - 1; // less the directory read's own descriptor
-  } catch {
-    return true;
-  }
-  if (limit - open >= needed) return true;
+  const open = limit === undefined ? undefined : await openFds();
+  if (limit === undefined || open === undefined || limit - open >= needed) return true;
   process.stderr.write(`evmux: the open-files limit is ${limit} with ${open} open already, and ${what} needs ${needed} free: ${ADVICE}\n`);
   return false;
 }
