@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { JsonRpcProvider } from 'ethers';
 import { createPublicClient, http, webSocket } from 'viem';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { logKey, waitFor, type LogKey } from '../support/client-fixture.js';
+import { logKey, mineWithEmits, waitFor, type LogKey } from '../support/client-fixture.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { scrapeSum } from '../support/prom-text.js';
 
@@ -36,15 +36,8 @@ async function getLogsSent(evmux: TestGateway): Promise<number> {
   return scrapeSum(evmux.httpUrl, 'evmux_requests_total', { method: 'eth_getLogs' });
 }
 
-async function mineEmits(blocks: number, perBlock: number): Promise<void> {
-  for (let block = 0; block < blocks; block++) {
-    for (let emit = 0; emit < perBlock; emit++) devnet.queueEmit();
-    await devnet.mine(1);
-  }
-}
-
 test('viem, with its default retries, asks for an answer over limits.maxAnswerBytes once: it is -32602, which viem does not retry', async (t) => {
-  await mineEmits(8, 30); // ~240 logs, well over 64 KiB of answer
+  await mineWithEmits(devnet, 8, 30); // ~240 logs, well over 64 KiB of answer
   const evmux = await gateway({ limits: { maxAnswerBytes: 65_536 } });
   t.after(() => evmux.close());
   const overWebSocket = createPublicClient({ transport: webSocket(evmux.wsUrl) });
@@ -76,7 +69,7 @@ test('ethers v6 event listeners on a gateway that allows no filters, or denies t
     await provider.on({ address: devnet.emitterAddress }, (log: Parameters<typeof logKey>[0]) => heard.push(logKey(log)));
     await sleep(1_000); // ethers tries eth_newFilter, falls back, and its poller takes the head as its start
     for (let block = 0; block < 4; block++) {
-      await mineEmits(1, 2);
+      await mineWithEmits(devnet, 1, 2);
       await sleep(300); // a block per poll: ethers' poller reads the logs of the blocks it has seen
     }
     const to = BigInt(devnet.blockNumber);

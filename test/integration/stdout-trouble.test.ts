@@ -4,13 +4,11 @@
  * (`evmux --demo | head -1`). Each time evmux serves, and a SIGTERM ends it with exit code 0.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 import { test } from 'node:test';
 import { freePort } from '../../src/devnet/free-port.js';
 import { CliProcess } from '../support/cli-process.js';
+import { fullFifo } from '../support/full-fifo.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
 
 async function healthy(port: number): Promise<boolean> {
@@ -24,22 +22,7 @@ async function healthy(port: number): Promise<boolean> {
 const NOWHERE = ['--upstream', 'nowhere=ws://127.0.0.1:1', '--log-level', 'debug'];
 
 test('behind a reader that stopped reading (its pipe full), evmux serves, and a SIGTERM ends it at once', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'evmux-fifo-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const fifo = join(dir, 'stdout');
-  execFileSync('mkfifo', [fifo]);
-  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-  t.after(() => closeSync(reader));
-  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-  const filler = Buffer.alloc(4096, 0x2e);
-  for (let full = false; !full; ) {
-    try {
-      writeSync(writer, filler);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      full = true;
-    }
-  }
+  const { writer } = fullFifo(t);
   const port = await freePort();
   const cli = CliProcess.start(t, [...NOWHERE, '--port', String(port)], { stdout: writer });
   closeSync(writer);

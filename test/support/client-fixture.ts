@@ -64,6 +64,14 @@ export interface ClientFixture {
   close(): Promise<void>;
 }
 
+/** Mine `blocks` blocks on `devnet`, each with `emitsPerBlock` extra Ping events besides its own traffic. */
+export async function mineWithEmits(devnet: LockstepDevnet, blocks: number, emitsPerBlock = 1): Promise<void> {
+  for (let k = 0; k < blocks; k++) {
+    for (let e = 0; e < emitsPerBlock; e++) devnet.queueEmit();
+    await devnet.mine(1);
+  }
+}
+
 /** Devnet with 3 nodes mining only on `mine()`, evmux in front, both ready. */
 export async function startClientFixture(): Promise<ClientFixture> {
   const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0 });
@@ -96,12 +104,7 @@ export async function startClientFixture(): Promise<ClientFixture> {
     devnet,
     evmux,
     direct,
-    async mineWithEmits(blocks, emitsPerBlock = 1) {
-      for (let k = 0; k < blocks; k++) {
-        for (let e = 0; e < emitsPerBlock; e++) devnet.queueEmit();
-        await devnet.mine(1);
-      }
-    },
+    mineWithEmits: (blocks, emitsPerBlock) => mineWithEmits(devnet, blocks, emitsPerBlock),
     queueClientTransaction(raw) {
       devnet.queueRawTransaction(raw);
       return keccak256(raw);

@@ -1,34 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, readSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StdoutWriter } from '../../src/stdout-writer.js';
+import { fullFifo } from '../support/full-fifo.js';
 
-/** A FIFO whose write end is full: its reader has read nothing. */
+/** A full FIFO whose writer closes when the test ends. */
 function fullPipe(t: TestContext): { reader: number; writer: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'evmux-pipe-'));
-  const path = join(dir, 'pipe');
-  execFileSync('mkfifo', [path]);
-  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const writer = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-  t.after(() => {
-    closeSync(reader);
-    closeSync(writer);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const filler = Buffer.alloc(4096, 0x2e);
-  for (;;) {
-    try {
-      writeSync(writer, filler);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
-      throw error;
-    }
-  }
-  return { reader, writer };
+  const pipe = fullFifo(t);
+  t.after(() => closeSync(pipe.writer));
+  return pipe;
 }
 
 /** Everything the pipe holds now. */
