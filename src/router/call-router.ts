@@ -89,6 +89,8 @@ export class CallRouter {
     // Every node was checked to serve this chain before it took traffic, so its id is evmux's to give:
     // wallets ask for it before most of what they do, and the answer costs no round trip.
     else if (method === 'eth_chainId' && this.#pool.chain.chainIdHex !== undefined) resolveLater(sink, resultReply(this.#pool.chain.chainIdHex));
+    // So is the network id, once a node gave it: viem's WebSocket keep-alive asks for it every 30 s.
+    else if (method === 'net_version' && this.#pool.chain.netVersion !== undefined) resolveLater(sink, resultReply(this.#pool.chain.netVersion));
     else this.#withRetries(method, params, sink, paramsJson, ascii, context);
   }
 

@@ -12,6 +12,11 @@
  * to say which is right). The genesis hash is learned from the first socket to show one, and held
  * while a socket that showed it is open: once none is (every node restarted, as an anvil or
  * hardhat devnet makes a new genesis block at each start), the next socket to show one sets it anew.
+ *
+ * The network id (`net_version`) is learned beside the check, from the first socket that passed it
+ * to answer one: viem's WebSocket clients send `net_version` every 30 s to keep their sockets open,
+ * and with it known they cost no node a call. It is not part of the verdict: a node that does not
+ * serve `net_version` (or is slow to) is judged as before.
  */
 import { isHash, quantity } from '../jsonrpc/hex.js';
 import { replyResult, type UpstreamReply } from './reply.js';
@@ -30,6 +35,8 @@ export interface SocketVerdict {
 export class ChainGuard {
   /** The chain id as `eth_chainId` writes it, once known. */
   chainIdHex: string | undefined;
+  /** The network id as a node of the chain answered `net_version`, once one did. */
+  netVersion: string | undefined;
   #expected: bigint | undefined;
   readonly #configured: boolean;
   #genesisHash: string | undefined;
@@ -61,6 +68,7 @@ export class ChainGuard {
     if (chainId.error !== undefined) throw new Error(`eth_chainId failed: ${chainId.error.message}`);
     const verdict = this.check(replyResult(chainId));
     if (!verdict.ok) return { refusal: verdict.reason };
+    if (this.netVersion === undefined) this.#learnNetVersion(ask);
     const hash = genesis.error === undefined ? hashOf(replyResult(genesis)) : undefined;
     if (hash === undefined) return {};
     if (this.#holders > 0 && hash !== this.#genesisHash) {
@@ -78,12 +86,25 @@ export class ChainGuard {
     };
   }
 
+  #learnNetVersion(ask: AskSocket): void {
+    ask('net_version', []).then(
+      (reply) => {
+        const version = reply.error === undefined ? replyResult(reply) : undefined;
+        if (this.netVersion === undefined && typeof version === 'string' && NETWORK_ID.test(version)) this.netVersion = version;
+      },
+      () => {},
+    );
+  }
+
   #learn(chainId: bigint): void {
     this.#expected = chainId;
     // Written once here: eth_chainId calls read it on every call.
     this.chainIdHex = `0x${chainId.toString(16)}`;
   }
 }
+
+/** A network id as nodes write it: a decimal number (geth: "1"; a few write hex). */
+const NETWORK_ID = /^(?:[0-9]{1,30}|0x[0-9a-fA-F]{1,30})$/;
 
 function hashOf(block: unknown): string | undefined {
   if (typeof block !== 'object' || block === null) return undefined;

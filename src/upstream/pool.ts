@@ -43,7 +43,7 @@ const ASK_AGAIN_MS = 200;
 
 export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
-  /** the chain the nodes must serve; its id answers eth_chainId once known */
+  /** the chain the nodes must serve; its id answers eth_chainId, and its network id net_version, once known */
   readonly chain: ChainGuard;
   readonly #config: Config;
   readonly #logger: Logger;

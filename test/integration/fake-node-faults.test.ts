@@ -80,7 +80,7 @@ async function call(evmux: TestGateway, method: string, params: unknown[] = []):
 }
 
 /** Calls that must all succeed; returns each one's duration in ms. */
-async function callsSucceed(evmux: TestGateway, count: number, concurrency: number, method = 'net_version', params: unknown[] = []): Promise<number[]> {
+async function callsSucceed(evmux: TestGateway, count: number, concurrency: number, method = 'web3_clientVersion', params: unknown[] = []): Promise<number[]> {
   const durations: number[] = [];
   let issued = 0;
   const worker = async (): Promise<void> => {
@@ -110,8 +110,8 @@ test('a node that accepts calls and never answers: calls time out on it and succ
   // One call at a time: with calls in flight least connections would already steer around it. A
   // timeout counts as the node's latency, so it is tried again only once that has faded (slow-node-balancing.test.ts).
   const durations = await callsSucceed(evmux, 12, 1);
-  assert.ok(requests(hung, 'net_version') >= 1, `the hung node got ${requests(hung, 'net_version')} calls`);
-  assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'net_version'), 'every call sent to it timed out');
+  assert.ok(requests(hung, 'web3_clientVersion') >= 1, `the hung node got ${requests(hung, 'web3_clientVersion')} calls`);
+  assert.equal(await upstreamCalls(evmux, 'node1', 'timeout'), requests(hung, 'web3_clientVersion'), 'every call sent to it timed out');
   assert.equal(await upstreamCalls(evmux, 'node1', 'ok'), 0);
   // A call that met the hung node paid one timeout, not more: the retry went to a live node.
   const slowest = Math.max(...durations);
@@ -131,7 +131,7 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   await waitFor('node usable', async () => (await upstreamOf(evmux, 'node0')).usable, 5_000);
   node.mode = 'hang';
   const started = performance.now();
-  const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'net_version')));
+  const replies = await Promise.all(Array.from({ length: 4 }, () => call(evmux, 'web3_clientVersion')));
   const elapsed = performance.now() - started;
   const messages = replies.map((reply) => String((reply['error'] as { message?: unknown } | undefined)?.message)).sort();
   // One call holds the slot and times out on the node; one waits for it and times out, in the queue
@@ -144,11 +144,11 @@ test('a node at its concurrency cap: calls wait in its queue, those beyond it ar
   assert.ok(elapsed < 300 + 500, `the calls took ${Math.round(elapsed)} ms`);
   // Only calls that reached the node count as its timeouts, and in the latency histogram; those
   // refused before they left evmux are `rejected`, not transport errors of a node that is only busy.
-  const sent = requests(node, 'net_version');
+  const sent = requests(node, 'web3_clientVersion');
   assert.equal(await upstreamCalls(evmux, 'node0', 'timeout'), sent);
   assert.equal(await upstreamCalls(evmux, 'node0', 'rejected'), 4 - sent);
   assert.equal(await upstreamCalls(evmux, 'node0', 'transport_error'), 0);
-  assert.equal(await scrapeSum(evmux.httpUrl, 'evmux_request_duration_seconds_count', { method: 'net_version' }), sent);
+  assert.equal(await scrapeSum(evmux.httpUrl, 'evmux_request_duration_seconds_count', { method: 'web3_clientVersion' }), sent);
   node.mode = 'normal';
   const status = (await statusOf(evmux)).find((upstream) => upstream.name === 'node0') as UpstreamStatus & { inFlight: number; queued: number };
   assert.deepEqual([status.inFlight, status.queued], [0, 0], 'no slot or queue entry is left behind');
@@ -312,7 +312,7 @@ test('a node that sends garbage frames: its socket is dropped and the calls succ
   const connectionsBefore = bad.stats.connectionsTotal;
   bad.mode = 'garbage';
   await callsSucceed(evmux, 30, 3);
-  assert.ok(requests(bad, 'net_version') >= 1, 'calls were sent to the garbage node');
+  assert.ok(requests(bad, 'web3_clientVersion') >= 1, 'calls were sent to the garbage node');
   assert.ok((await upstreamCalls(evmux, 'node0', 'transport_error')) >= 1, 'counted as transport errors');
   const dropped = evmux.logs.filter((line) => line['upstream'] === 'node0' && line['msg'] === 'terminating upstream socket');
   assert.ok(dropped.length >= 1);
@@ -340,19 +340,19 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   // meets the hung node once (one at a time, its timeouts would make it the slow node, left alone).
   for (let i = 0; i < 6 && breakerLog().length === 0; i++) await callsSucceed(evmux, 2, 2);
   assert.deepEqual(breakerLog(), ['open']);
-  assert.equal(requests(flaky, 'net_version'), 3, 'opened after exactly failureThreshold timeouts');
+  assert.equal(requests(flaky, 'web3_clientVersion'), 3, 'opened after exactly failureThreshold timeouts');
   const status = await upstreamOf(evmux, 'node1');
   assert.equal(status.breaker, 'open');
   assert.equal(status.usable, false);
   const openedAt = Date.now();
   await callsSucceed(evmux, 10, 2);
-  assert.equal(requests(flaky, 'net_version'), 3, 'no call reaches it while open');
+  assert.equal(requests(flaky, 'web3_clientVersion'), 3, 'no call reaches it while open');
 
   // After openMs one trial goes through; it times out and the breaker opens again.
   await waitFor('half-open', async () => (await upstreamOf(evmux, 'node1')).breaker === 'half-open', openMs + 1_500);
   assert.ok(Date.now() - openedAt >= openMs - 50, 'not before openMs');
   await callsSucceed(evmux, 6, 2);
-  assert.equal(requests(flaky, 'net_version'), 4, 'exactly one trial call in half-open');
+  assert.equal(requests(flaky, 'web3_clientVersion'), 4, 'exactly one trial call in half-open');
   assert.deepEqual(breakerLog(), ['open', 'half-open', 'open']);
 
   // The node recovers: the next trial succeeds and the breaker closes.
@@ -361,9 +361,9 @@ test('circuit breaker: opens after consecutive timeouts, a failed half-open tria
   await callsSucceed(evmux, 4, 2);
   assert.deepEqual(breakerLog(), ['open', 'half-open', 'open', 'half-open', 'closed']);
   assert.equal((await upstreamOf(evmux, 'node1')).usable, true);
-  const trialsDone = requests(flaky, 'net_version');
+  const trialsDone = requests(flaky, 'web3_clientVersion');
   await callsSucceed(evmux, 40, 4);
-  assert.ok(requests(flaky, 'net_version') >= trialsDone + 5, 'it takes calls again');
+  assert.ok(requests(flaky, 'web3_clientVersion') >= trialsDone + 5, 'it takes calls again');
 });
 
 const RAW_TX: `0x${string}` = `0x02${'ab'.repeat(60)}`;

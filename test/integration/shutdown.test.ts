@@ -51,13 +51,13 @@ test('SIGTERM: in-flight calls complete, clients are closed with 1012, exit 0', 
   const busyClosed = closeOf(busy.ws);
 
   node.latencyMs = 1_200;
-  const wsCall = busy.request('net_version', [], 5_000).then((reply) => ({ reply, at: Date.now() }));
+  const wsCall = busy.request('web3_clientVersion', [], 5_000).then((reply) => ({ reply, at: Date.now() }));
   const httpCall = fetch(`http://127.0.0.1:${port}/`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'net_version' }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'web3_clientVersion' }),
   }).then(async (response) => ({ status: response.status, body: (await response.json()) as unknown }));
-  await waitForRequests(node, 'net_version', 2);
+  await waitForRequests(node, 'web3_clientVersion', 2);
 
   const signalled = Date.now();
   cli.child.kill('SIGTERM');
@@ -68,8 +68,8 @@ test('SIGTERM: in-flight calls complete, clients are closed with 1012, exit 0', 
   assert.ok(!isOpen(late), 'a new connection after SIGTERM is not accepted');
 
   const { reply, at: answeredAt } = await wsCall;
-  assert.deepEqual(reply, { jsonrpc: '2.0', id: 1, result: '31337' });
-  assert.deepEqual(await httpCall, { status: 200, body: { jsonrpc: '2.0', id: 'h', result: '31337' } });
+  assert.deepEqual(reply, { jsonrpc: '2.0', id: 1, result: 'FakeNode/v0.1.0/evmux-test' });
+  assert.deepEqual(await httpCall, { status: 200, body: { jsonrpc: '2.0', id: 'h', result: 'FakeNode/v0.1.0/evmux-test' } });
   const busyClose = await busyClosed;
   const idleClose = await idleClosed;
   for (const close of [busyClose, idleClose]) {
@@ -94,13 +94,13 @@ test('SIGTERM: a call slower than shutdownGraceMs does not hold up the exit; ove
   const busy = await Probe.open(`ws://127.0.0.1:${port}/`, t);
   const busyClosed = closeOf(busy.ws);
   node.latencyMs = 10_000;
-  busy.send({ jsonrpc: '2.0', id: 1, method: 'net_version' });
+  busy.send({ jsonrpc: '2.0', id: 1, method: 'web3_clientVersion' });
   const httpCall = fetch(`http://127.0.0.1:${port}/`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'net_version' }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'h', method: 'web3_clientVersion' }),
   }).then(async (response) => ({ status: response.status, body: (await response.json()) as { error?: { code: number; message: string } } }));
-  await waitForRequests(node, 'net_version', 2);
+  await waitForRequests(node, 'web3_clientVersion', 2);
 
   const signalled = Date.now();
   cli.child.kill('SIGTERM');
@@ -233,8 +233,8 @@ test('SIGTERM: eth_unsubscribe is still served during the drain (the subscriptio
   await client.notification(id); // the current head, sent on subscribing
   // A slow call keeps the client from being closed at once.
   node.latencyMs = 1_000;
-  client.send({ jsonrpc: '2.0', id: 'slow', method: 'net_version' });
-  await waitForRequests(node, 'net_version', 1);
+  client.send({ jsonrpc: '2.0', id: 'slow', method: 'web3_clientVersion' });
+  await waitForRequests(node, 'web3_clientVersion', 1);
   cli.child.kill('SIGTERM');
   await new Promise((resolve) => setTimeout(resolve, 100));
   const unsubscribed = await client.request('eth_unsubscribe', [id]);

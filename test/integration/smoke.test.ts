@@ -109,8 +109,8 @@ test('numeric ids past 2^53 come back digit for digit, over HTTP and WebSocket, 
 
 test('HTTP pipelining is refused by closing the connection, never by mixing up answers; keep-alive works', async () => {
   const request = (id: number): string => {
-    // A method a node answers: eth_chainId is answered by evmux at once, before uWS reads the next request.
-    const body = `{"jsonrpc":"2.0","id":${id},"method":"net_version"}`;
+    // A method a node answers: eth_chainId and net_version are answered by evmux at once, before uWS reads the next request.
+    const body = `{"jsonrpc":"2.0","id":${id},"method":"web3_clientVersion"}`;
     return `POST / HTTP/1.1\r\nHost: evmux\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
   };
   const { port } = new URL(files.evmux.httpUrl);

@@ -44,7 +44,7 @@ export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
 
 /** One open WebSocket connection as the node sees it. */
 /** What FakeSocketView.calls leaves out: subscribing, and the questions every socket asks when it opens. */
-const NOT_CALLS = /"method"\s*:\s*"(eth_(un)?subscribe|eth_chainId)"|"method"\s*:\s*"eth_getBlockByNumber"\s*,\s*"params"\s*:\s*\["0x0"/;
+const NOT_CALLS = /"method"\s*:\s*"(eth_(un)?subscribe|eth_chainId|net_version)"|"method"\s*:\s*"eth_getBlockByNumber"\s*,\s*"params"\s*:\s*\["0x0"/;
 
 export interface FakeSocketView {
   /** subscriptions it holds */
