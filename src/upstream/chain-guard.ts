@@ -68,12 +68,12 @@ export class ChainGuard {
     if (chainId.error !== undefined) throw new Error(`eth_chainId failed: ${chainId.error.message}`);
     const verdict = this.check(replyResult(chainId));
     if (!verdict.ok) return { refusal: verdict.reason };
-    if (this.netVersion === undefined) this.#learnNetVersion(ask);
     const hash = genesis.error === undefined ? hashOf(replyResult(genesis)) : undefined;
-    if (hash === undefined) return {};
-    if (this.#holders > 0 && hash !== this.#genesisHash) {
+    if (hash !== undefined && this.#holders > 0 && hash !== this.#genesisHash) {
       return { refusal: `its genesis block is ${hash}, not ${this.#genesisHash} (the nodes evmux is connected to): another network with chain id ${this.#expected}` };
     }
+    if (this.netVersion === undefined) this.#learnNetVersion(ask);
+    if (hash === undefined) return {};
     this.#genesisHash = hash;
     this.#holders++;
     let released = false;

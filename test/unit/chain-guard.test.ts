@@ -27,11 +27,15 @@ test('chain guard: an answer that is not a chain id is refused and sets nothing'
   assert.equal(guard.chainIdHex, undefined);
 });
 
-/** A node answering the socket check's two questions. */
-function node(chainId: unknown, genesis: unknown): (method: string) => Promise<UpstreamReply> {
+/** A node answering the socket check's two questions, and net_version. */
+function node(chainId: unknown, genesis: unknown, netVersion: unknown = '31337'): (method: string) => Promise<UpstreamReply> {
   return (method) =>
     Promise.resolve(
-      method === 'eth_chainId'
+      method === 'net_version'
+        ? netVersion instanceof Error
+          ? replyFromObject({ error: { code: -32601, message: netVersion.message } })
+          : resultReply(netVersion)
+        : method === 'eth_chainId'
         ? chainId instanceof Error
           ? replyFromObject({ error: { code: -32000, message: chainId.message } })
           : resultReply(chainId)
@@ -67,4 +71,24 @@ test('chain guard: a socket shows its chain id and genesis block; the genesis is
   const restarted = await guard.checkSocket(node('0x7a69', { hash: GENESIS_B }));
   assert.equal(restarted.refusal, undefined, 'no socket holds A: B is learned anew');
   assert.notEqual((await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }))).refusal, undefined, 'and A is refused while B is held');
+});
+
+test('chain guard: the network id is learned from the first socket that passed the check, never from a refused one', async () => {
+  const guard = new ChainGuard(undefined);
+  const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }, new Error('the method net_version does not exist/is not available')));
+  await settled();
+  assert.equal(guard.netVersion, undefined, 'a node without net_version gives none');
+  await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }, 31337));
+  await settled();
+  assert.equal(guard.netVersion, undefined, 'nor one answering something that is not a network id');
+  assert.notEqual((await guard.checkSocket(node('0x7a69', { hash: GENESIS_B }, '5'))).refusal, undefined);
+  await settled();
+  assert.equal(guard.netVersion, undefined, 'nor a node of another network');
+  await guard.checkSocket(node('0x7a69', null, '31337'));
+  await settled();
+  assert.equal(guard.netVersion, '31337', 'a node judged by its chain id alone passed');
+  await guard.checkSocket(node('0x7a69', { hash: GENESIS_A }, '1'));
+  await settled();
+  assert.equal(guard.netVersion, '31337', 'the first stays');
 });
