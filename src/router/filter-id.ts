@@ -1,7 +1,13 @@
 /**
  * Filter ids carry the upstream that holds the filter, so eth_getFilterChanges from any session
  * (or any evmux replica with the same upstream list) reaches the node that knows the filter.
- * Format: 0x + two hex digits of upstream index + the node's own id without its 0x.
+ * Format: 0x1 + two hex digits of upstream index + the node's own id without its 0x.
+ *
+ * The leading 1 makes every id a quantity, with no leading zero, as geth writes its ids: web3.js
+ * (and web3j) read a filter id as a number and send it back without leading zeros, so an id that
+ * began 0x0… reached evmux without its upstream's first digit. Ids of evmux versions before it
+ * (0x + two hex digits of index + the node's id, the index below 16 then written 0x0…) are still
+ * read, except those naming upstreams 16–31, which begin with a 1 too.
  *
  * An id whose first byte has its high bit set (aliasFilterId) names no node: evmux gives one in
  * place of an id a filter it remembers holds already (a node that counts its ids from 1 again after
@@ -13,9 +19,12 @@ import { InvalidParamsError } from '../jsonrpc/errors.js';
 /** Upstreams a filter id can name: the index byte's high bit marks an alias. */
 export const MAX_FILTER_UPSTREAMS = 0x80;
 
+/** The first hex digit of an id that names its node's filter. */
+const NODE_FILTER_MARK = '1';
+
 export function encodeFilterId(upstreamIndex: number, nodeId: string): string {
   checkNodeFilterId(nodeId);
-  return `0x${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
+  return `0x${NODE_FILTER_MARK}${upstreamIndex.toString(16).padStart(2, '0')}${nodeId.slice(2)}`;
 }
 
 /** The `n`th id evmux may give a filter of `nodeId` on upstream `upstreamIndex` whose own id is taken. */
@@ -29,10 +38,12 @@ export function aliasFilterId(upstreamIndex: number, nodeId: string, n: number):
  * not know.
  */
 export function decodeFilterId(id: unknown): { upstreamIndex: number; nodeId: string } {
-  if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{3,}$/.test(id)) {
+  if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{3,}$/.test(id) || (id[2] === NODE_FILTER_MARK && id.length < 6)) {
     throw new InvalidParamsError('invalid filter id: expected the hex id returned by eth_new*Filter');
   }
-  return { upstreamIndex: Number.parseInt(id.slice(2, 4), 16), nodeId: `0x${id.slice(4)}` };
+  // An alias, or an id of an evmux before the mark: the index in the first byte.
+  const at = id[2] === NODE_FILTER_MARK ? 3 : 2;
+  return { upstreamIndex: Number.parseInt(id.slice(at, at + 2), 16), nodeId: `0x${id.slice(at + 2)}` };
 }
 
 /** Throws unless `nodeId` is a filter id evmux can carry in its own: hex. */

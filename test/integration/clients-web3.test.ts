@@ -193,6 +193,31 @@ for (const kind of ['HTTP', 'WebSocket'] as const) {
       assert.equal(viaEvmux[1], head);
       if (evmux.tap !== undefined) assert.equal(evmux.tap.batchesSent, sentBefore + 1, 'one batch frame on the socket');
     });
+
+    // web3.js reads a filter id as a number and writes it back without leading zeros.
+    test('createNewFilter and createNewBlockFilter, polled with getFilterChanges and getFilterLogs, then uninstalled', async () => {
+      const criteria = { address: fx.devnet.emitterAddress, topics: [fx.devnet.emitterTopic] };
+      const make = async (w: Web3): Promise<[bigint, bigint]> => [BigInt(await w.eth.createNewFilter(criteria)), BigInt(await w.eth.createNewBlockFilter())];
+      const [[logsId, blocksId], [directLogsId, directBlocksId]] = await Promise.all([make(evmux.web3), make(direct.web3)]);
+      const from = BigInt(fx.devnet.blockNumber) + 1n;
+      await fx.mineWithEmits(2, 2);
+      const logs = await evmux.web3.eth.getFilterChanges(logsId);
+      const directLogs = await direct.web3.eth.getFilterChanges(directLogsId);
+      assert.deepEqual(logs, directLogs);
+      assert.deepEqual(
+        logs.map((log) => (typeof log === 'string' ? log : logKey(log))),
+        await fx.emitterLogs(from, BigInt(fx.devnet.blockNumber)),
+      );
+      const blocks = await evmux.web3.eth.getFilterChanges(blocksId);
+      assert.equal(blocks.length, 2);
+      assert.deepEqual(blocks, await direct.web3.eth.getFilterChanges(directBlocksId));
+      // No fromBlock: the filter's logs are those of the latest block (anvil).
+      assert.deepEqual(await evmux.web3.eth.getFilterLogs(logsId), await direct.web3.eth.getFilterLogs(directLogsId));
+      assert.equal(await evmux.web3.eth.uninstallFilter(logsId), true);
+      assert.equal(await evmux.web3.eth.uninstallFilter(logsId), false);
+      assert.equal(await evmux.web3.eth.uninstallFilter(blocksId), true);
+      await Promise.all([direct.web3.eth.uninstallFilter(directLogsId), direct.web3.eth.uninstallFilter(directBlocksId)]);
+    });
   });
 }
 

@@ -94,14 +94,14 @@ test('a node that gives a kept filter\'s id to a new filter (it counts from 1 ag
   const book = new FilterBook();
   const first = record(0, '10.0.0.1', '[]', node0, '0x3');
   const firstId = book.idFor(0, '0x3', 0);
-  assert.equal(firstId, '0x003');
+  assert.equal(firstId, '0x1003');
   book.add(firstId, first, 0);
 
   // It moved to node1; node0, restarted, calls a new filter 0x3.
   book.moved(firstId, first, node1, '0xa');
   const second = record(1, '10.0.0.2', '[]', node0, '0x3');
   const secondId = book.idFor(0, '0x3', 1);
-  assert.equal(secondId, aliasFilterId(0, '0x3', 1), 'the moved filter keeps 0x003');
+  assert.equal(secondId, aliasFilterId(0, '0x3', 1), 'the moved filter keeps 0x1003');
   book.add(secondId, second, 1);
   assert.equal(book.use(firstId, 2), first);
   assert.equal(book.use(secondId, 2), second);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMethodPolicy } from '../../src/router/method-policy.js';
-import { decodeFilterId, encodeFilterId } from '../../src/router/filter-id.js';
-import { InvalidParamsError } from '../../src/jsonrpc/errors.js';
 import { redactUrl, sessionLabel } from '../../src/log.js';
 
 test('default namespaces: eth/net/web3 allowed, admin-like refused, others unknown', () => {
@@ -32,14 +30,6 @@ test('names that are not letters, digits and underscores are unknown, even under
   for (const method of ['eth_\ud800', 'eth_foo bar', 'eth_\u0000', 'eth_blockNumber\n', 'eth_ü', 'eth-call']) {
     assert.equal(policy(method), 'unknown', JSON.stringify(method));
   }
-});
-
-test('filter ids carry the upstream index and round-trip', () => {
-  const id = encodeFilterId(2, '0x1f');
-  assert.equal(id, '0x021f');
-  assert.deepEqual(decodeFilterId(id), { upstreamIndex: 2, nodeId: '0x1f' });
-  assert.throws(() => decodeFilterId(42), InvalidParamsError);
-  assert.throws(() => decodeFilterId('0x1'), InvalidParamsError);
 });
 
 test('secrets in upstream URLs are redacted', () => {
