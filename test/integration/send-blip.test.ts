@@ -20,8 +20,32 @@ let devnet: LockstepDevnet;
 let relay: CutRelay;
 let evmux: TestGateway;
 
+const INFINITY: Hex = `0xc0${'00'.repeat(47)}`;
+
+/** A blob transaction of `key`'s account at `nonce`, signed with its blob (what is sent) and without (its hash). */
+async function blobTransaction(key: Hex, nonce: number): Promise<{ raw: Hex; canonical: Hex }> {
+  const tx = {
+    type: 'eip4844' as const,
+    chainId: devnet.chainId,
+    nonce,
+    gas: 21_000n,
+    maxFeePerGas: parseGwei('20'),
+    maxPriorityFeePerGas: parseGwei('1'),
+    maxFeePerBlobGas: parseGwei('3'),
+    to: '0x000000000000000000000000000000000000dEaD' as const,
+    blobVersionedHashes: [commitmentToVersionedHash({ commitment: INFINITY })],
+  };
+  const account = privateKeyToAccount(key);
+  const raw = await account.signTransaction({ ...tx, sidecars: [{ blob: `0x${'00'.repeat(131_072)}` as Hex, commitment: INFINITY, proof: INFINITY }] });
+  return { raw, canonical: await account.signTransaction(tx) };
+}
+
 before(async () => {
   devnet = await LockstepDevnet.start({ nodes: 1, blockTimeMs: 0, traffic: false });
+  // anvil loads its KZG setup at its first blob transaction, and answers nothing for ~3 s meanwhile
+  // (more on a busy machine): taken here, not under the test's cut.
+  const warm = await blobTransaction(DEV_PRIVATE_KEYS[1], 0);
+  assert.deepEqual(await rpcAnswer(devnet.nodes[0]!.httpUrl, 'eth_sendRawTransaction', [warm.raw]), { result: keccak256(warm.canonical) });
   relay = await CutRelay.start(Number(new URL(devnet.nodes[0]!.wsUrl).port));
   evmux = await startGateway([`ws://127.0.0.1:${relay.port}`], {}, { logLevel: 'warn' });
 });
@@ -48,21 +72,7 @@ test('eth_sendRawTransactionSync cut after its transaction was mined: the client
 });
 
 test('a blob transaction cut under its send: the client gets its hash, not that of the blobs sent with it', async () => {
-  const infinity: Hex = `0xc0${'00'.repeat(47)}`;
-  const tx = {
-    type: 'eip4844' as const,
-    chainId: devnet.chainId,
-    nonce: 0,
-    gas: 21_000n,
-    maxFeePerGas: parseGwei('20'),
-    maxPriorityFeePerGas: parseGwei('1'),
-    maxFeePerBlobGas: parseGwei('3'),
-    to: '0x000000000000000000000000000000000000dEaD' as const,
-    blobVersionedHashes: [commitmentToVersionedHash({ commitment: infinity })],
-  };
-  const account = privateKeyToAccount(DEV_PRIVATE_KEYS[3]);
-  const raw = await account.signTransaction({ ...tx, sidecars: [{ blob: `0x${'00'.repeat(131_072)}` as Hex, commitment: infinity, proof: infinity }] });
-  const canonical = await account.signTransaction(tx);
+  const { raw, canonical } = await blobTransaction(DEV_PRIVATE_KEYS[3], 0);
   relay.mute();
   const sent = rpcAnswer(evmux.httpUrl, 'eth_sendRawTransaction', [raw]);
   await new Promise((resolve) => setTimeout(resolve, 150));
