@@ -16,7 +16,9 @@
  * covered, and the new blocks' logs are news to the client. The new filter may report some of the
  * same blocks again (it was made before that head was read; anvil's first answer repeats a past
  * `fromBlock`; the new node may be behind the old one): its answers drop those until one of them
- * covers the replayed head.
+ * covers the replayed head, by block hash where the blocks handed over are remembered, and by
+ * number below that. A new node behind the old one may yet take another branch than the blocks
+ * the old one handed over, and those of the new branch come.
  */
 import { quantity } from '../jsonrpc/hex.js';
 
@@ -116,7 +118,10 @@ class LogsCursor implements FilterCursor {
       }
       const number = quantity(log.blockNumber);
       if (block !== undefined && this.#handed.has(block)) continue;
-      if (number !== undefined && this.#replayedThrough !== undefined && number <= this.#replayedThrough) continue;
+      // Replayed, or handed over before the move, in a block too old to be remembered by hash. From
+      // replayFrom on, every block handed over is remembered: a block there not known by hash is
+      // a new branch's (a reorg while the filter's node was away, or since), news to the client.
+      if (number !== undefined && this.#replayedThrough !== undefined && number <= this.#replayedThrough && number < this.replayFrom) continue;
       if (block !== undefined && number !== undefined) blocks.set(block, number);
       kept.push(item);
     }

@@ -12,6 +12,7 @@ import { FakeNode, FakeRpcError } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { scrapeSum } from '../support/prom-text.js';
 import { Probe } from '../support/ws-probe.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 
 type Overrides = Parameters<typeof startGateway>[1];
 
@@ -570,7 +571,7 @@ test("a filter whose session's node fails under its eth_newBlockFilter is made o
   const { nodes, evmux } = await setup(t, 2, { ...NO_PROBES, requestTimeoutMs: 300, breaker: { failureThreshold: 1000 } });
   let made = 0;
   for (const node of nodes) node.handle('eth_newBlockFilter', () => `0x${(++made).toString(16)}`);
-  const holderOf = (id: unknown): number => Number.parseInt(String(id).slice(2, 4), 16);
+  const holderOf = (id: unknown): number => decodeFilterId(id).upstreamIndex;
   const first = await call(evmux, 'eth_newBlockFilter');
   const owner = holderOf(first['result']);
   nodes[owner]!.mode = 'hang';

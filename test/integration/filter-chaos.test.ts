@@ -18,6 +18,7 @@ import { startGateway, type TestGateway } from '../support/gateway.js';
 import { canonicalHashes, rpcAnswer } from '../support/node-rpc.js';
 import { seededRandom } from '../support/seeded-random.js';
 import { sleep, waitUntil } from '../support/stream-recorder.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 
 const SEED = 7;
 const CHAOS_MS = 15_000;
@@ -96,7 +97,7 @@ test(`filters polled through random kills, restarts and holds hand over everythi
       filters.push(new PolledFilter(`session ${session} ${kind}`, url, made.result as string));
     }
   }
-  assert.ok(new Set(filters.map((filter) => filter.id.slice(2, 4))).size > 1, 'the filters are on more than one node');
+  assert.ok(new Set(filters.map((filter) => decodeFilterId(filter.id).upstreamIndex)).size > 1, 'the filters are on more than one node');
 
   let polling = true;
   // The pollers draw from a generator of their own, so that the seed alone sets the chaos.

@@ -17,6 +17,7 @@ import type { DevnetNode } from '../../src/devnet/lockstep-devnet.js';
 import { assertLogSequence, logKey, startClientFixture, waitFor, type ClientFixture, type LogKey } from '../support/client-fixture.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { canonicalHashes, rpcAnswer } from '../support/node-rpc.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 
 /** How long a client may take to catch up after its filter's node went away. */
 const DELIVERY_TIMEOUT_MS = 8000;
@@ -57,9 +58,9 @@ async function untilUnusable(gateway: TestGateway, index: number, why: string): 
   }, `node${index} ${why}`);
 }
 
-/** Which upstream evmux put a filter on: the two hex digits after `0x` of the id it returned. */
+/** Which upstream evmux put a filter on, as the id it returned names it. */
 function holderOf(filterId: string): number {
-  return Number.parseInt(filterId.slice(2, 4), 16);
+  return decodeFilterId(filterId).upstreamIndex;
 }
 
 /** A node other than `index`, to ask for what the chain holds while `index` is down. */

@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { attemptUpgrade, isOpen } from '../support/ws-upgrade.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 
 async function rig(t: TestContext, trusted: string[], header?: string): Promise<TestGateway> {
   const nodes = await Promise.all([0, 1, 2].map(() => FakeNode.start({ seed: 'proxy-client-ip' })));
@@ -42,7 +43,7 @@ async function filterNode(evmux: TestGateway, client: string): Promise<number> {
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_newBlockFilter', params: [] }),
   });
   const { result } = (await response.json()) as { result: string };
-  return Number.parseInt(result.slice(2, 4), 16);
+  return decodeFilterId(result).upstreamIndex;
 }
 
 await test('trusted proxy: the connection limit counts each forwarded client on its own', async (t) => {
@@ -114,7 +115,7 @@ await test('proxy-protocol from a trusted peer: the client its PROXY header name
     const answer = await rawRequest(t, evmux, proxyV2(client), post);
     const result = /"result":"(0x[0-9a-f]+)"/.exec(answer)?.[1];
     assert.ok(result, answer);
-    return Number.parseInt(result.slice(2, 4), 16);
+    return decodeFilterId(result).upstreamIndex;
   };
   const clients = Array.from({ length: 24 }, (_, i) => `198.51.100.${i + 1}`);
   const first = await Promise.all(clients.map(filterNodeOf));

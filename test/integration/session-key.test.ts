@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 
 const HEADER = 'X-Evmux-Session';
 const nodes: FakeNode[] = [];
@@ -29,10 +30,10 @@ after(async () => {
   await Promise.all(nodes.map((node) => node.close()));
 });
 
-/** Index of the node holding a filter made through evmux: the first byte of evmux's filter id. */
+/** Index of the node holding a filter made through evmux, as its id names it. */
 function filterNode(id: unknown): number {
   assert.equal(typeof id, 'string', `a filter id, got ${JSON.stringify(id)}`);
-  return Number.parseInt((id as string).slice(2, 4), 16);
+  return decodeFilterId(id).upstreamIndex;
 }
 
 async function httpFilterNode(key: string | undefined): Promise<number> {

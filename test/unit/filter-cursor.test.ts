@@ -53,6 +53,20 @@ test('logs: a new node behind the old one reports nothing twice', () => {
   assert.deepEqual(cursor.answered([log(12, 0), log(13, 0), log(14, 0)], 12n), [log(14, 0)]);
 });
 
+test('logs: a new node behind the old one that then takes another branch hands over that branch\'s logs', () => {
+  const cursor = filterCursor('logs', 10n)!;
+  cursor.answered([log(11, 0)], 11n);
+  // The old node handed over block 12 and died; the chain replaced 12; the new node is at 11.
+  cursor.answered([log(12, 0)], 12n);
+  cursor.replayed([], 11n);
+  // Its filter's first answer: anvil's repeat of a block from before the filter (dropped by number),
+  // block 12 of the old branch (handed over), and the new branch's 12' and 13' (news).
+  assert.deepEqual(
+    cursor.answered([log(9, 0, false, 'c'), log(12, 0), log(12, 0, false, 'c'), log(13, 0, false, 'c')], 11n),
+    [log(12, 0, false, 'c'), log(13, 0, false, 'c')],
+  );
+});
+
 test('logs: removed logs always pass, and a log removed and then back in the same block is sent again', () => {
   const cursor = filterCursor('logs', 10n)!;
   cursor.answered([log(11, 0)], 10n);
