@@ -27,8 +27,9 @@ export class NodePicker {
    * behind serve, and one a block or two behind answered state from before a transaction its
    * client had just seen mined; web3.js, filling in a logs subscription's past with eth_getLogs up
    * to "latest", lost the logs of the blocks it lacked; and one still on a branch a reorg replaced
-   * answered reads of those heights with the orphaned blocks. Older blocks are the same on every
-   * node that has them.
+   * answered reads of those heights with the orphaned blocks; so did one at the same height, on
+   * a block another node's stream replaced (chain-tip.ts). Older blocks are the same on every node
+   * that has them.
    *
    * `orFallback`: for a plain call's retry, which goes to a usable fallback once every serving
    * primary has been tried (a primary that answers its probes but lets some method hang or fail
@@ -62,6 +63,13 @@ export class NodePicker {
       // error, or logs without that block's.
       if (ahead.length > 0 || strict) candidates = ahead;
       else if (block !== undefined) candidates = candidates.filter((upstream) => upstream.headNumber >= block);
+    }
+    // A node replaced the block at the highest head (chain-tip.ts): nodes at that height may still
+    // hold the replaced one.
+    const replacement = needed === highest ? this.#pool.tip.replacementAt(highest) : undefined;
+    if (replacement !== undefined) {
+      const onTip = candidates.filter((upstream) => upstream.headHash === replacement && !exclude.has(upstream.name));
+      if (onTip.length > 0) candidates = onTip;
     }
     return this.#strategy.pick(candidates, exclude);
   }

@@ -11,6 +11,7 @@ import type { Telemetry } from '../telemetry.js';
 import { performance } from 'node:perf_hooks';
 import { afterReads } from '../runtime/after-reads.js';
 import { ChainGuard } from './chain-guard.js';
+import { ChainTip } from './chain-tip.js';
 import { Upstream, type UpstreamSnapshot } from './upstream.js';
 
 export interface PoolEvents {
@@ -45,6 +46,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   readonly upstreams: readonly Upstream[];
   /** the chain the nodes must serve; its id answers eth_chainId, and its network id net_version, once known */
   readonly chain: ChainGuard;
+  /** the tip the nodes' streams announce, and whether a node replaced it at its height */
+  readonly tip = new ChainTip();
   readonly #config: Config;
   readonly #logger: Logger;
   readonly #telemetry: Telemetry;
@@ -86,7 +89,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         if (!upstream.healthy) this.#withdraw(upstream);
         this.#scheduleEvaluate();
       });
-      upstream.on('head', (head) => {
+      upstream.on('head', (head, previous) => {
+        this.tip.note(head, previous);
         if (head.number > this.#bestHead) this.#bestHead = head.number;
         this.#scheduleEvaluate();
       });

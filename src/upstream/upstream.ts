@@ -33,8 +33,8 @@ const LATENCY_HALF_LIFE_MS = 2000;
 export interface UpstreamEvents {
   /** usable-for-traffic may have changed (health, breaker, connection) */
   state: [];
-  /** a new head seen on this node (from a newHeads subscription), for lag tracking */
-  head: [head: TrackedHead];
+  /** a new head seen on this node (from a newHeads subscription), for lag tracking; `previous`, the one it announced before */
+  head: [head: TrackedHead, previous: TrackedHead | undefined];
   /** its head number rose (a stream's head, a probe's answer, or an answer to a client) */
   height: [number: bigint];
   /** a notification for one of this node's subscriptions */
@@ -268,6 +268,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
 
   get head(): TrackedHead | undefined {
     return this.#head;
+  }
+
+  /** The hash of the node's head when its stream announced the height it is known at; else undefined. */
+  get headHash(): string | undefined {
+    return this.#head !== undefined && this.#head.number === this.#headNumber ? this.#head.hash : undefined;
   }
 
   /**
@@ -566,8 +571,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     this.#headLearnedAt = performance.now();
     this.#headReported = false;
     this.#noteHeadNumber(head.number);
+    const previous = this.#head;
     this.#head = head;
-    this.emit('head', head);
+    this.emit('head', head, previous);
   }
 
   /**

@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { JsonRpcProvider } from 'ethers';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { FakeNode } from '../support/fake-node.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc as nodeRpc } from '../support/node-rpc.js';
+import { Probe } from '../support/ws-probe.js';
 
 test('eth_getBlockByNumber(head) is never null for a head evmux reported', async () => {
   const devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
@@ -167,4 +169,37 @@ test('a read of a recent block while a node is still on the branch a reorg repla
   const hashes: string[] = [];
   for (let k = 0; k < 15; k++) hashes.push(((await batch(evmux, [['eth_getBlockByNumber', [height, false]]]))[0]!.result as { hash: string }).hash);
   assert.deepEqual(hashes.filter((hash) => hash !== canonical), [], `block ${stale} is ${canonical} on the chain the nodes ahead hold`);
+});
+
+test('after a node replaced the head block at its height, reads of it go to that node, not to one still holding the replaced block', async (t) => {
+  // The most common reorg: one block replaced at the same height. The other node keeps the old one.
+  const nodes = await Promise.all([0, 1].map(() => FakeNode.start({ seed: 'same-height-reorg' })));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  const evmux = await startGateway(nodes.map((node) => node.url));
+  t.after(() => evmux.close());
+  const client = await Probe.open(evmux.wsUrl, t);
+  const subscription = await client.call('eth_subscribe', ['newHeads']);
+  assert.equal((await client.notification(subscription))['number'], '0x64');
+  for (const node of nodes) node.advance(1);
+  assert.equal((await client.notification(subscription))['number'], '0x65');
+  await until(async () => (await upstreams(evmux)).every((upstream) => upstream.head === '101'), 'both nodes at 101');
+  const streamed = nodes.find((node) => node.sockets().some((socket) => socket.subscriptions > 0));
+  assert.ok(streamed !== undefined, 'a node carries the stream');
+  const orphaned = streamed.head.hash;
+  streamed.reorg(1, 0);
+  const replacement = await client.notification(subscription);
+  assert.deepEqual([replacement['number'], replacement['hash']], ['0x65', streamed.head.hash]);
+  assert.notEqual(streamed.head.hash, orphaned);
+  const answers: string[] = [];
+  for (let k = 0; k < 16; k++) {
+    answers.push(((await client.call('eth_getBlockByNumber', ['0x65', false])) as { hash: string }).hash);
+    answers.push(((await client.call('eth_getBlockByNumber', ['latest', false])) as { hash: string }).hash);
+  }
+  assert.deepEqual(answers.filter((hash) => hash !== streamed.head.hash), [], 'every read of the head answered with the block the client was sent');
+  // Once a higher block is known, heights decide again: the other node, at it, serves too.
+  for (const node of nodes) node.advance(1);
+  await until(async () => (await upstreams(evmux)).every((upstream) => upstream.head === '102'), 'both nodes at 102');
+  const before = nodes.map((node) => node.stats.requests.get('eth_getBlockByNumber') ?? 0);
+  for (let k = 0; k < 16; k++) await client.call('eth_getBlockByNumber', ['0x66', false]);
+  assert.ok(nodes.every((node, i) => (node.stats.requests.get('eth_getBlockByNumber') ?? 0) > before[i]!), 'both nodes read');
 });

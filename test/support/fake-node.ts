@@ -49,7 +49,7 @@ const NOT_CALLS = /"method"\s*:\s*"(eth_(un)?subscribe|eth_chainId|net_version)"
 export interface FakeSocketView {
   /** subscriptions it holds */
   readonly subscriptions: number;
-  /** requests it has sent other than eth_subscribe, eth_unsubscribe and the identity check every socket makes when it opens (eth_chainId, the genesis block) */
+  /** requests it has sent other than eth_subscribe, eth_unsubscribe and the identity check every socket makes when it opens (eth_chainId, the genesis block, net_version) */
   readonly calls: number;
 }
 
@@ -218,10 +218,10 @@ export class FakeNode {
     for (const header of this.#chain.advance(n)) this.#announce(header);
   }
 
-  /** replace the last `depth` blocks with a new branch of depth+1 blocks (different hashes) and
+  /** replace the last `depth` blocks with a new branch of depth + `grow` blocks (different hashes) and
    * notify: removed logs (removed: true) of the old blocks first, then each new head with its logs */
-  reorg(depth: number): void {
-    const { removed, added } = this.#chain.reorg(depth);
+  reorg(depth: number, grow = 1): void {
+    const { removed, added } = this.#chain.reorg(depth, grow);
     if (this.emitHeads) for (const header of removed) this.#publishLogs(this.#chain.logsOf(header, true));
     for (const header of added) this.#announce(header);
   }
