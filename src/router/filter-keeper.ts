@@ -30,6 +30,7 @@ import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
+import { replayLogs } from './filter-replay-logs.js';
 import { isFilterGone, mayHaveReachedNode } from './retry-policy.js';
 
 /** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
@@ -364,9 +365,21 @@ export class FilterKeeper {
       from = to - this.#replayMaxBlocks + 1n;
     }
     if (record.kind === 'logs') {
-      const reply = await this.#attemptOrThrow(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(from), toBlock: hex(to) }], caller, true);
-      const logs = reply.error === undefined ? replyResult(reply) : undefined;
-      if (!Array.isArray(logs)) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give the logs the filter missed: ${reply.error?.message ?? 'no list'}`);
+      const logs = await replayLogs(
+        {
+          read: (first, last) => this.#attemptOrThrow(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(first), toBlock: hex(last) }], caller, true),
+          skipped: (block, refusal) => {
+            this.#telemetry.replayTruncated('logs');
+            this.#warnings.warn(
+              { upstream: target.name, filter: id, block: Number(block), error: refusal },
+              "a block's logs are more than the node serves in one answer: the filter's replay skips them",
+            );
+          },
+          failed: (reason) => new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give the logs the filter missed: ${reason}`),
+        },
+        from,
+        to,
+      );
       return cursor.unsent(logs);
     }
     const hashes: unknown[] = [];

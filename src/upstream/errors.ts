@@ -60,11 +60,19 @@ export class NodeRpcError extends Error {
  * A node refusing an eth_getLogs range as more than it serves at once, in its own words: reth's
  * "query exceeds max results 20000, retry with the range A-B", geth's and providers' "query
  * returned more than 10000 results", Besu's "Requested range exceeds maximum range limit",
- * Nethermind's "Too many logs requested", Erigon's "block range too large". Asked for fewer
+ * Nethermind's "Too many logs requested", Erigon's "block range too large", QuickNode's
+ * "eth_getLogs and eth_newFilter are limited to a 10,000 blocks range" (5 on its free plans),
+ * Alchemy's "You can make eth_getLogs requests with up to a 500 block range". Asked for fewer
  * blocks at a time, it answers.
  */
-const LOGS_RANGE_REFUSED = /exceed|more than \d+ (results|logs|blocks)|too many (logs|results|blocks)|range (is )?too (large|big|wide)|max(imum)? (results|block range|range|logs)/i;
+const LOGS_RANGE_REFUSED =
+  /exceed|more than \d+ (results|logs|blocks)|too many (logs|results|blocks)|range (is )?too (large|big|wide)|max(imum)? (results|block range|range|logs)|(limited to|up to) an? [\d,]+ (blocks? )?range/i;
 
 export function isLogsRangeRefused(error: unknown): boolean {
-  return error instanceof NodeRpcError && LOGS_RANGE_REFUSED.test(error.nodeMessage);
+  return error instanceof NodeRpcError && isLogsRangeRefusal(error.nodeMessage);
+}
+
+/** Whether a node's error message to eth_getLogs refuses the range as more than it serves at once. */
+export function isLogsRangeRefusal(nodeMessage: string): boolean {
+  return LOGS_RANGE_REFUSED.test(nodeMessage);
 }

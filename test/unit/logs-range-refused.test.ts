@@ -11,6 +11,9 @@ test("a node refusing an eth_getLogs range as too much at once is told by its wo
     'Too many logs requested. Max logs per response is 10000.',
     'block range too large',
     'exceed maximum block range: 5000',
+    'eth_getLogs and eth_newFilter are limited to a 10,000 blocks range',
+    'eth_getLogs is limited to a 5 block range',
+    'You can make eth_getLogs requests with up to a 500 block range. Based on your parameters, this block range should work: [0x1be4213, 0x1be4406]',
   ]) {
     assert.equal(isLogsRangeRefused(refusal(message)), true, message);
   }
