@@ -109,8 +109,10 @@ export class HeadFeed implements StreamUser {
       this.#highest = head.number;
       this.#progressAt = this.#lastHeadAt = performance.now();
     }
-    // Duplicates and stale heads a node repeats must not pull its tracked height back (lag checks).
+    // Duplicates and stale heads a node repeats must not pull its tracked height back (lag checks);
+    // a rewind does, once a probe agrees.
     if (head.number >= this.upstream.headNumber) this.upstream.noteHead(head);
+    else this.upstream.noteStreamWentBack();
     for (const listener of this.#listeners) listener.onHead(head);
   }
 

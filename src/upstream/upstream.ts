@@ -106,6 +106,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #latencyMs = 0;
   /** the head number was last raised by an eth_blockNumber answer, not by the newHeads stream */
   #headReported = false;
+  /** since the head number last changed, the node's stream announced a head below it (noteStreamWentBack) */
+  #streamWentBack = false;
   /** calls measured since the last probe tick (#fadeLatency) */
   #latencySamples = 0;
   #healthy = false;
@@ -577,6 +579,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   /**
+   * The node's stream announced a head below its known height: a rewind (evm_revert, a reorg to a
+   * shorter branch), or an older head repeated (a provider's stream fed by backends a block apart).
+   * Not believed alone; the next probe that answers below the known height is (#noteProbedHead).
+   * Without it, a node whose stream set its head kept that height after a rewind until the chain
+   * grew past it again: eth_blockNumber answered a block no node had.
+   */
+  noteStreamWentBack(): void {
+    this.#streamWentBack = true;
+  }
+
+  /**
    * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's) or
    * in a block it answered with (eth_getBlockByNumber, eth_getLogs, a receipt): a client that
    * learns of block N from one node and asks for it next is then sent to a node known to have it,
@@ -593,18 +606,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /**
    * A probe's answer: the node's own head now. It raises the head, and it also lowers one that a
    * report (a client's answer, an earlier probe) raised more than health.maxLagBlocks above it: an
-   * answer that was wrong lasts one probe interval, not until the node's socket closes. Not by
-   * less: a node whose sockets reach backends a block apart (a provider behind a load balancer)
+   * answer that was wrong lasts one probe interval, not until the node's socket closes; and any
+   * head once the node's stream went below it too (noteStreamWentBack). Not by less otherwise: a node whose sockets reach backends a block apart (a provider behind a load balancer)
    * would move its head back and forth, and eth_blockNumber, held to the highest head, with it.
    */
   #noteProbedHead(number: bigint): void {
-    if (number < this.#headNumber && !(this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks))) return;
+    const rewound = this.#streamWentBack || (this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks));
+    if (number < this.#headNumber && !rewound) return;
     if (number !== this.#headNumber) this.#headReported = true;
     this.#noteHeadNumber(number);
   }
 
   #noteHeadNumber(number: bigint): void {
     if (number !== this.#headNumber) {
+      this.#streamWentBack = false;
       const higher = number > this.#headNumber;
       this.#headNumber = number;
       this.#headChangedAt = performance.now();

@@ -203,3 +203,25 @@ test('after a node replaced the head block at its height, reads of it go to that
   for (let k = 0; k < 16; k++) await client.call('eth_getBlockByNumber', ['0x66', false]);
   assert.ok(nodes.every((node, i) => (node.stats.requests.get('eth_getBlockByNumber') ?? 0) > before[i]!), 'both nodes read');
 });
+
+test('a node that rewinds (evm_revert, a reorg to a shorter branch) while its newHeads stream is open: eth_blockNumber and /status follow it down', async (t) => {
+  const node = await FakeNode.start({ seed: 'rewind' });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url]);
+  t.after(() => evmux.close());
+  const client = await Probe.open(evmux.wsUrl, t);
+  const subscription = await client.call('eth_subscribe', ['newHeads']);
+  await client.notification(subscription);
+  node.advance(8);
+  await until(async () => (await upstreams(evmux)).every((upstream) => upstream.head === '108'), 'the stream brought 108');
+  node.reorg(8, -7); // back to 101, on a new block
+  await until(async () => (await client.call('eth_blockNumber')) === '0x65', 'eth_blockNumber at the node\'s head, 101');
+  assert.deepEqual((await upstreams(evmux)).map((upstream) => [upstream.head, upstream.usable]), [['101', true]]);
+  assert.equal(((await client.call('eth_getBlockByNumber', ['latest', false])) as { number: string }).number, '0x65');
+  // A stale head repeated on the stream alone does not pull the height back.
+  node.advance(1);
+  await until(async () => (await client.call('eth_blockNumber')) === '0x66', 'the chain grows again');
+  node.notifyHead(node.header(101n)!);
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.equal(await client.call('eth_blockNumber'), '0x66');
+});

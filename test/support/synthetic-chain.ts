@@ -101,13 +101,13 @@ export class SyntheticChain {
     return added;
   }
 
-  /** Replaces the last `depth` blocks with a new branch of depth + `grow` blocks (0: as high as the old one). */
+  /** Replaces the last `depth` blocks with a new branch of depth + `grow` blocks (0: as high as the old one; below 0: a rewind). */
   reorg(depth: number, grow = 1): { removed: FakeHeader[]; added: FakeHeader[] } {
     const height = this.height;
     if (!Number.isSafeInteger(depth) || depth < 0 || BigInt(depth) > height) {
       throw new RangeError(`reorg depth must be between 0 and ${height}`);
     }
-    if (!Number.isSafeInteger(grow) || grow < 0 || depth + grow === 0) throw new RangeError('a reorg makes at least one block');
+    if (!Number.isSafeInteger(grow) || depth + grow < 1) throw new RangeError('a reorg makes at least one block');
     const fork = height - BigInt(depth);
     const removed: FakeHeader[] = [];
     for (let n = fork + 1n; n <= height; n++) removed.push(this.#make(n, this.#branchAt(n, this.#tip)));
