@@ -27,11 +27,14 @@ export const REFUSAL_MS = 60_000;
  */
 export const MAX_REFUSED_FILTERS = 256;
 
-/** What a refusal covers: one filter (its fingerprint), or every filter of a kind. */
-export type RefusalScope = { fingerprint: string } | { kind: SubscriptionKind };
+/**
+ * What a refusal covers: one filter (the node's subscription, its streamKey: every block range of
+ * that filter rides on it), or every filter of a kind.
+ */
+export type RefusalScope = { streamKey: string } | { kind: SubscriptionKind };
 
 /** The part of a subscription's spec refusals are checked against. */
-export type RefusableSpec = Pick<SubscriptionSpec, 'kind' | 'fingerprint'>;
+export type RefusableSpec = Pick<SubscriptionSpec, 'kind' | 'streamKey'>;
 
 interface Refusal {
   kind: SubscriptionKind;
@@ -39,7 +42,7 @@ interface Refusal {
   until: number;
 }
 
-const scopeKey = (scope: RefusalScope): string => ('fingerprint' in scope ? scope.fingerprint : `*${scope.kind}`);
+const scopeKey = (scope: RefusalScope): string => ('streamKey' in scope ? scope.streamKey : `*${scope.kind}`);
 
 export class SessionAffinity {
   readonly #pool: UpstreamPool;
@@ -50,9 +53,9 @@ export class SessionAffinity {
   readonly #faulty = new Set<Upstream>();
   /** when a fault mark was cleared, for hold-down */
   readonly #clearedAt = new Map<Upstream, number>();
-  /** per node, the filters (by fingerprint) and whole kinds (`*kind`) it refused, and until when */
+  /** per node, the filters (by streamKey) and whole kinds (`*kind`) it refused, and until when */
   readonly #refusals = new Map<Upstream, Map<string, Refusal>>();
-  /** counts every refusal made or expired: what state() says of them (not the fingerprints, which may be 45 KB each) */
+  /** counts every refusal made or expired: what state() says of them (not the filters, which may be 45 KB each) */
   #refusalVersion = 0;
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
@@ -91,7 +94,7 @@ export class SessionAffinity {
     let refusals = this.#refusals.get(upstream);
     if (refusals === undefined) this.#refusals.set(upstream, (refusals = new Map()));
     this.#forgetRefusals(upstream, now);
-    const whole = refusals.size >= MAX_REFUSED_FILTERS && 'fingerprint' in scope;
+    const whole = refusals.size >= MAX_REFUSED_FILTERS && 'streamKey' in scope;
     if (whole) for (const [key, refusal] of refusals) if (refusal.kind === kind) refusals.delete(key);
     refusals.set(whole ? scopeKey({ kind }) : scopeKey(scope), { kind, until: now + REFUSAL_MS });
     this.#refusalVersion++;
@@ -108,7 +111,7 @@ export class SessionAffinity {
     const refusals = this.#refusals.get(upstream);
     if (refusals === undefined || refusals.size === 0) return false;
     this.#forgetRefusals(upstream, now);
-    return refusals.has(spec.fingerprint) || refusals.has(`*${spec.kind}`);
+    return refusals.has(spec.streamKey) || refusals.has(`*${spec.kind}`);
   }
 
   #forgetRefusals(upstream: Upstream, now: number): void {

@@ -2,7 +2,8 @@
  * The distinct logs filters each client address holds, over all its connections, against
  * limits.maxLogFiltersPerIp. Without it one address (200 connections of 100 subscriptions each)
  * could take every filter a node allows (subscriptions.maxLogFiltersPerUpstream), and nobody else
- * could subscribe to a filter of their own.
+ * could subscribe to a filter of their own. Filters are counted by fingerprint: one with other block
+ * numbers shares its node's subscription, but evmux keeps its chain and logs apart (a topic).
  */
 export class FilterShares {
   /** per address: filter fingerprint → its subscriptions holding it */

@@ -1,10 +1,12 @@
 /**
- * logs for one upstream and one filter. Live logs come from the node's logs subscription and are
- * held until their block is on the group's delivered chain (the node's newHeads stream drives the
- * cursor), so delivery follows block order. A block whose live logs did not come (a gap, a reorg,
- * a failover, a node that sends logs after the head, a logs stream that was being re-made) gets
- * them from eth_getLogs, unless its logs bloom rules the filter out. Logs of orphaned blocks go out
- * again with removed: true before the new branch's logs. The log book makes every log go out once.
+ * logs for one upstream and one filter. Live logs come from the node's logs subscription (to the
+ * filter without block numbers: topics that differ only in them share it, each keeping the logs of
+ * its own blocks) and are held until their block is on the group's delivered chain (the node's
+ * newHeads stream drives the cursor), so delivery follows block order. A block whose live logs did
+ * not come (a gap, a reorg, a failover, a node that sends logs after the head, a logs stream that
+ * was being re-made) gets them from eth_getLogs, unless its logs bloom rules the filter out. Logs of
+ * orphaned blocks go out again with removed: true before the new branch's logs. The log book makes
+ * every log go out once.
  *
  * Removals come from the heads alone: a log goes out with removed: true when the node's newHeads
  * take its block off the delivered chain. The node's own removed: true logs are not forwarded. In a
@@ -80,7 +82,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   attach(): void {
     this.#feed = this.deps.headFeed(this.upstream);
     this.#feed.add(this);
-    this.#stream = this.deps.registry.get(this.upstream, this.spec.fingerprint, 'logs', this.spec.upstreamParams);
+    this.#stream = this.deps.registry.get(this.upstream, this.spec.streamKey, 'logs', this.spec.upstreamParams);
     this.#stream.addUser(this);
   }
 

@@ -22,7 +22,7 @@ export class PassthroughTopic extends Topic implements StreamUser {
   readonly #overlaps = new Map<UpstreamStream, NodeJS.Timeout>();
 
   attach(): void {
-    this.#stream = this.deps.registry.get(this.upstream, this.spec.fingerprint, this.spec.kind, this.spec.upstreamParams);
+    this.#stream = this.deps.registry.get(this.upstream, this.spec.streamKey, this.spec.kind, this.spec.upstreamParams);
     this.#stream.addUser(this);
   }
 

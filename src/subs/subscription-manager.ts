@@ -438,9 +438,12 @@ export class SubscriptionManager {
     return topic;
   }
 
-  /** A new distinct logs filter needs room on the node; one it already has (or lingers) does not. */
+  /**
+   * A new distinct logs filter needs room on the node; one it already has (or lingers) does not,
+   * whatever block numbers bound it (they are evmux's to apply: one eth_subscribe carries them all).
+   */
   #checkFilterRoom(upstream: Upstream, spec: SubscriptionSpec): void {
-    if (spec.kind !== 'logs' || this.#registry.has(upstream, spec.fingerprint)) return;
+    if (spec.kind !== 'logs' || this.#registry.has(upstream, spec.streamKey)) return;
     const max = this.#config.subscriptions.maxLogFiltersPerUpstream;
     if (this.#registry.logsStreams(upstream) < max) return;
     this.#telemetry.clientRejected('log_filters');
@@ -499,7 +502,7 @@ export class SubscriptionManager {
    */
   #refused(stream: UpstreamStream, error: Error): void {
     const { upstream, kind } = stream;
-    this.#affinity.refused(upstream, { fingerprint: stream.key }, kind);
+    this.#affinity.refused(upstream, { streamKey: stream.key }, kind);
     if (kind === 'newHeads') this.#affinity.refused(upstream, { kind: 'logs' }, 'logs');
     this.#warnings.warn(
       { upstream: upstream.name, kind, filter: stream.key.length > 200 ? `${stream.key.slice(0, 200)}…` : stream.key, err: error.message, forMs: REFUSAL_MS },

@@ -26,7 +26,8 @@
  *   send them: web3.js passes `subscribe('logs', { fromBlock })` on to `eth_subscribe` and fetches
  *   the past logs itself with `eth_getLogs`. The bounds are evmux's to apply: the node is sent the
  *   filter without them (geth refuses some combinations, such as a `toBlock` alone), and a bounded
- *   filter is a topic of its own, since its clients are sent other notifications.
+ *   filter is a topic of its own, since its clients are sent other notifications. It shares the
+ *   node's subscription to its filter (streamKey): one eth_subscribe however many bounds ride on it.
  *
  * Everything else is refused with InvalidParamsError naming the offending part: `blockHash` (a
  * subscription follows the head), unknown keys, malformed hex, too many addresses, topic positions
@@ -60,6 +61,11 @@ export interface SubscriptionSpec {
   fullTransactions?: boolean;
   /** canonical string: identical for equivalent requests */
   fingerprint: string;
+  /**
+   * the node's subscription that carries it: the fingerprint without the block numbers, which evmux
+   * applies itself, so logs subscriptions that differ only in them share one eth_subscribe on a node
+   */
+  streamKey: string;
   /** params to send upstream for eth_subscribe, canonical */
   upstreamParams: unknown[];
 }
@@ -97,7 +103,7 @@ export function parseSubscription(params: unknown, limits: FilterLimits = defaul
     case 'newHeads':
     case 'syncing':
       if (rest.length > 0) throw new InvalidParamsError(`${kind} subscriptions take no further params`);
-      return { kind, fingerprint: kind, upstreamParams: [kind] };
+      return { kind, fingerprint: kind, streamKey: kind, upstreamParams: [kind] };
 
     case 'newPendingTransactions': {
       if (rest.length > 1) throw new InvalidParamsError('newPendingTransactions takes at most one more param (a boolean)');
@@ -107,17 +113,19 @@ export function parseSubscription(params: unknown, limits: FilterLimits = defaul
       }
       // Sent only when true: nodes without full-transaction support still accept the plain form.
       return full === true
-        ? { kind, fullTransactions: true, fingerprint: `${kind}:true`, upstreamParams: [kind, true] }
-        : { kind, fullTransactions: false, fingerprint: kind, upstreamParams: [kind] };
+        ? { kind, fullTransactions: true, fingerprint: `${kind}:true`, streamKey: `${kind}:true`, upstreamParams: [kind, true] }
+        : { kind, fullTransactions: false, fingerprint: kind, streamKey: kind, upstreamParams: [kind] };
     }
 
     case 'logs': {
       if (rest.length > 1) throw new InvalidParamsError('logs takes at most one more param (the filter object)');
       const { filter, blocks } = parseLogFilter(rest[0] ?? null, limits);
+      const streamKey = `logs:${JSON.stringify(filter)}`;
       const spec: SubscriptionSpec = {
         kind,
         filter,
-        fingerprint: `logs:${JSON.stringify(filter)}${blocks === undefined ? '' : `:blocks:${blocks.from ?? ''}-${blocks.to ?? ''}`}`,
+        fingerprint: blocks === undefined ? streamKey : `${streamKey}:blocks:${blocks.from ?? ''}-${blocks.to ?? ''}`,
+        streamKey,
         // geth requires the filter argument, so an empty object is sent rather than nothing.
         upstreamParams: ['logs', compactFilter(filter)],
       };

@@ -118,3 +118,17 @@ test("one client's filter that every node refuses: that client is told why, ever
   const status = JSON.parse((await evmux.get('/status')).body) as { upstreams: Array<{ subscriptions: { streams: Array<{ key: string }> } }> };
   for (const upstream of status.upstreams) assert.ok(!upstream.subscriptions.streams.some((stream) => stream.key.includes(odd.slice(2))), JSON.stringify(upstream.subscriptions.streams));
 });
+
+test('a node that refuses a filter is passed over for it whatever block numbers bound it: they ride on the eth_subscribe it refused', async (t) => {
+  const { a, evmux } = await twoNodes(t);
+  const odd = '0x00000000000000000000000000000000000000dd';
+  a.refuse = (subscription) => (JSON.stringify(subscription.criteria).includes(odd) ? 'filter not supported' : undefined);
+  const all = await clients(t, evmux);
+  for (const [i, client] of all.entries()) {
+    const reply = await client.request('eth_subscribe', ['logs', { address: odd, fromBlock: `0x${(i + 1).toString(16)}` }]);
+    assert.equal(typeof reply['result'], 'string', `${client.label}: ${JSON.stringify(reply)}`);
+  }
+  assert.ok((a.stats.requests.get('eth_subscribe') ?? 0) >= 1, 'some session mapped to the refusing node and was asked there first');
+  assert.equal((await upstreamSubscriptions(evmux, 'a', 'logs')) ?? 0, 0);
+  assert.equal(await upstreamSubscriptions(evmux, 'b', 'logs'), 1, 'one eth_subscribe for every block range');
+});

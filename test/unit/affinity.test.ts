@@ -37,9 +37,9 @@ class StubPool extends EventEmitter {
 }
 
 const KEYS = Array.from({ length: 300 }, (_, i) => `key-${i}`);
-const HEADS = { kind: 'newHeads', fingerprint: 'newHeads' } as const;
-const LOGS_A = { kind: 'logs', fingerprint: 'logs:{"address":["0x00000000000000000000000000000000000000aa"]}' } as const;
-const LOGS_B = { kind: 'logs', fingerprint: 'logs:{"address":["0x00000000000000000000000000000000000000bb"]}' } as const;
+const HEADS = { kind: 'newHeads', streamKey: 'newHeads' } as const;
+const LOGS_A = { kind: 'logs', streamKey: 'logs:{"address":["0x00000000000000000000000000000000000000aa"]}' } as const;
+const LOGS_B = { kind: 'logs', streamKey: 'logs:{"address":["0x00000000000000000000000000000000000000bb"]}' } as const;
 
 function owners(affinity: SessionAffinity): Map<string, string | undefined> {
   return new Map(KEYS.map((key) => [key, affinity.owner(key)?.name]));
@@ -171,7 +171,7 @@ describe('SessionAffinity', () => {
     const node1 = pool.byName('node1')!;
     const before = owners(affinity);
     const stateBefore = affinity.state();
-    affinity.refused(node1, { fingerprint: LOGS_A.fingerprint }, 'logs');
+    affinity.refused(node1, { streamKey: LOGS_A.streamKey }, 'logs');
     const during = affinity.state();
     assert.notEqual(during, stateBefore, 'a refusal changes the state the rebalance watches');
     for (const key of KEYS) {
@@ -202,11 +202,11 @@ describe('SessionAffinity', () => {
     const pool = new StubPool(['node0', 'node1']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
     const node0 = pool.byName('node0')!;
-    const big = (i: number): { kind: 'logs'; fingerprint: string } => ({ kind: 'logs', fingerprint: `logs:{"address":["${i}${'0'.repeat(40_000)}"]}` });
-    for (let i = 0; i < MAX_REFUSED_FILTERS; i++) affinity.refused(node0, { fingerprint: big(i).fingerprint }, 'logs');
+    const big = (i: number): { kind: 'logs'; streamKey: string } => ({ kind: 'logs', streamKey: `logs:{"address":["${i}${'0'.repeat(40_000)}"]}` });
+    for (let i = 0; i < MAX_REFUSED_FILTERS; i++) affinity.refused(node0, { streamKey: big(i).streamKey }, 'logs');
     assert.equal(affinity.refuses(node0, LOGS_A), false, 'each filter on its own so far');
-    assert.ok(affinity.state().length < 100, 'the state names no fingerprint');
-    affinity.refused(node0, { fingerprint: big(MAX_REFUSED_FILTERS).fingerprint }, 'logs');
+    assert.ok(affinity.state().length < 100, 'the state names no filter');
+    affinity.refused(node0, { streamKey: big(MAX_REFUSED_FILTERS).streamKey }, 'logs');
     assert.equal(affinity.refuses(node0, LOGS_A), true, 'past the cap: every logs filter');
     assert.equal(affinity.refuses(node0, HEADS), false);
   });
@@ -214,10 +214,10 @@ describe('SessionAffinity', () => {
   it('with every node refusing a filter, no node owns it', () => {
     const pool = new StubPool(['node0', 'node1']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
-    const pending = { kind: 'newPendingTransactions', fingerprint: 'newPendingTransactions:true' } as const;
-    for (const upstream of pool.upstreams) affinity.refused(upstream, { fingerprint: pending.fingerprint }, pending.kind);
+    const pending = { kind: 'newPendingTransactions', streamKey: 'newPendingTransactions:true' } as const;
+    for (const upstream of pool.upstreams) affinity.refused(upstream, { streamKey: pending.streamKey }, pending.kind);
     assert.equal(affinity.owner('key-1', pending), undefined);
-    assert.notEqual(affinity.owner('key-1', { kind: 'newPendingTransactions', fingerprint: 'newPendingTransactions' }), undefined, 'the plain form is still served');
+    assert.notEqual(affinity.owner('key-1', { kind: 'newPendingTransactions', streamKey: 'newPendingTransactions' }), undefined, 'the plain form is still served');
     assert.notEqual(affinity.owner('key-1', HEADS), undefined);
   });
 });

@@ -33,9 +33,10 @@ describe('parseSubscription: kinds', () => {
     assert.deepEqual(parseSubscription(['newHeads'], defaultFilterLimits), {
       kind: 'newHeads',
       fingerprint: 'newHeads',
+      streamKey: 'newHeads',
       upstreamParams: ['newHeads'],
     });
-    assert.deepEqual(parseSubscription(['syncing']), { kind: 'syncing', fingerprint: 'syncing', upstreamParams: ['syncing'] });
+    assert.deepEqual(parseSubscription(['syncing']), { kind: 'syncing', fingerprint: 'syncing', streamKey: 'syncing', upstreamParams: ['syncing'] });
   });
 
   it('refuses extra params for newHeads and syncing', () => {
@@ -44,7 +45,7 @@ describe('parseSubscription: kinds', () => {
   });
 
   it('takes an optional full-transactions boolean for newPendingTransactions', () => {
-    const plain = { kind: 'newPendingTransactions', fullTransactions: false, fingerprint: 'newPendingTransactions', upstreamParams: ['newPendingTransactions'] };
+    const plain = { kind: 'newPendingTransactions', fullTransactions: false, fingerprint: 'newPendingTransactions', streamKey: 'newPendingTransactions', upstreamParams: ['newPendingTransactions'] };
     assert.deepEqual(parseSubscription(['newPendingTransactions']), plain);
     assert.deepEqual(parseSubscription(['newPendingTransactions', false]), plain);
     assert.deepEqual(parseSubscription(['newPendingTransactions', null]), plain);
@@ -52,6 +53,7 @@ describe('parseSubscription: kinds', () => {
       kind: 'newPendingTransactions',
       fullTransactions: true,
       fingerprint: 'newPendingTransactions:true',
+      streamKey: 'newPendingTransactions:true',
       upstreamParams: ['newPendingTransactions', true],
     });
     rejects(['newPendingTransactions', 'yes'], /must be a boolean.*"yes"/);
@@ -72,7 +74,7 @@ describe('parseSubscription: kinds', () => {
 describe('parseSubscription: logs', () => {
   it('treats a missing, null or empty filter as all logs', () => {
     for (const params of [['logs'], ['logs', null], ['logs', {}], ['logs', { address: [], topics: [] }], ['logs', { address: null, topics: null }]]) {
-      assert.deepEqual(parseSubscription(params), { kind: 'logs', filter: {}, fingerprint: 'logs:{}', upstreamParams: ['logs', {}] });
+      assert.deepEqual(parseSubscription(params), { kind: 'logs', filter: {}, fingerprint: 'logs:{}', streamKey: 'logs:{}', upstreamParams: ['logs', {}] });
     }
   });
 
@@ -145,7 +147,7 @@ describe('parseSubscription: logs', () => {
     rejects(['logs', JSON.parse('{"__proto__": {}}')], /"__proto__"/);
   });
 
-  it('checks fromBlock and toBlock: tags but earliest bound nothing; block numbers bound the blocks delivered, a topic of their own, the node sent the filter without them', () => {
+  it('checks fromBlock and toBlock: tags but earliest bound nothing; block numbers bound the blocks delivered, a topic of their own on the node subscription of the filter without them', () => {
     const plain = parseSubscription(['logs', { address: A1 }]);
     for (const range of [{ fromBlock: 'latest' }, { fromBlock: 'earliest', toBlock: 'latest' }, { toBlock: 'finalized' }, { fromBlock: null }, { fromBlock: 'pending', toBlock: 'safe' }]) {
       const spec = parseSubscription(['logs', { address: A1, ...range }]);
@@ -160,6 +162,7 @@ describe('parseSubscription: logs', () => {
       const spec = bounded(range);
       assert.notEqual(spec.fingerprint, plain.fingerprint, JSON.stringify(range));
       assert.deepEqual(spec.upstreamParams, plain.upstreamParams, JSON.stringify(range));
+      assert.equal(spec.streamKey, plain.fingerprint, `${JSON.stringify(range)}: one eth_subscribe with the unbounded filter`);
     }
     assert.equal(bounded({ toBlock: '0xFF' }).fingerprint, bounded({ toBlock: '0xff', fromBlock: 'latest' }).fingerprint, 'one topic for one range, however written');
     assert.notEqual(bounded({ toBlock: '0x1' }).fingerprint, bounded({ fromBlock: '0x1' }).fingerprint);
