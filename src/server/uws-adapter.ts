@@ -208,9 +208,9 @@ function text(buffer: ArrayBuffer): string {
   return UTF8.decode(buffer);
 }
 
-const POST_FAILED: HttpResponse = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}' };
+const POST_FAILED: HttpResponse = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}', headers: CORS_HEADERS };
 const GET_FAILED: HttpResponse = { status: 500, contentType: 'text/plain', body: 'internal error\n' };
-const ALLOWED_METHODS = { allow: 'GET, HEAD, POST, OPTIONS' } as const;
+const ALLOWED_METHODS = { ...CORS_HEADERS, allow: 'GET, HEAD, POST, OPTIONS' } as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /**

@@ -45,6 +45,12 @@ test('HTTP responses carry their own status line and headers, in any order of ki
     assert.equal(missing.headers.get('access-control-allow-methods'), null);
     await missing.arrayBuffer();
 
+    const refused = await fetch(files.evmux.httpUrl, { method: 'PUT', body: call });
+    assert.equal(refused.status, 405);
+    assert.equal(refused.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
+    assert.equal(refused.headers.get('access-control-allow-origin'), '*', 'a method refused too');
+    await refused.arrayBuffer();
+
     // A dapp checks whether evmux is ready before it picks it: the browser lets it read the answer.
     const ready = await fetch(new URL('/readyz', files.evmux.httpUrl), { headers: { origin: 'http://dapp.example' } });
     assert.equal(ready.status, 200);
