@@ -129,7 +129,7 @@ export class Metrics implements Telemetry {
     this.#reorgs = new Counter({ name: 'evmux_reorgs_total', help: 'Reorgs seen on delivered streams', registers });
     this.#filterMoves = new Counter({
       name: 'evmux_filter_moves_total',
-      help: 'Filters made again under the same id because their node went down (node_down), lags, stalled or serves another chain (node_unusable), or came back without them (filter_lost)',
+      help: 'Filters made again under the same id because their node went down (node_down), lags, stalled or serves another chain (node_unusable), came back without them (filter_lost), or is a fallback and a primary has been usable again for subscriptions.holdDownMs (primary_back)',
       labelNames: ['kind', 'reason'],
       registers,
     });

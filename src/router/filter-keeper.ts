@@ -2,11 +2,12 @@
  * Filter methods. A filter lives on one node, and its id says which (filter-id.ts), so any session,
  * or any evmux replica with the same upstream list, reaches it. A filter this evmux made is also
  * kept in its book (filter-book.ts): when its node goes down, falls behind (or is otherwise unfit
- * for traffic) while another node is not, or comes back without it ("filter not found"), the
- * filter is made again on another node under the id its client holds, and the next
- * eth_getFilterChanges hands over what the client missed meanwhile (filter-cursor.ts): the logs of
- * the blocks in between, read with eth_getLogs, or their hashes. A pending-transaction filter is
- * made again without that; pending transactions are not replayed anywhere.
+ * for traffic) while another node is not, comes back without it ("filter not found"), or is a
+ * fallback while a primary is back (as streams move back), the filter is made again on another
+ * node under the id its client holds, and the next eth_getFilterChanges hands over what the client
+ * missed meanwhile (filter-cursor.ts): the logs of the blocks in between, read with eth_getLogs, or
+ * their hashes. A pending-transaction filter is made again without that; pending transactions are
+ * not replayed anywhere.
  *
  * ethers v6 (JsonRpcProvider) watches contract events with a filter and polls its id for as long
  * as it listens, whatever the answer: without this a node that went away silenced it for good.
@@ -33,8 +34,11 @@ import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
 import { replayLogs } from './filter-replay-logs.js';
 import { isFilterGone, mayHaveReachedNode } from './retry-policy.js';
 
-/** node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another chain; filter_lost: back without it */
-export type FilterMoveReason = 'node_down' | 'node_unusable' | 'filter_lost';
+/**
+ * node_down: unhealthy or failing calls; node_unusable: answering but lagging, stalled or on another
+ * chain; filter_lost: back without it; primary_back: on a fallback, a primary back past hold-down
+ */
+export type FilterMoveReason = 'node_down' | 'node_unusable' | 'filter_lost' | 'primary_back';
 
 const KINDS: ReadonlyMap<string, FilterKind> = new Map([
   ['eth_newFilter', 'logs'],
@@ -210,6 +214,9 @@ export class FilterKeeper {
     if (record.lost) reason = 'filter_lost';
     // A node that answers but is not fit for traffic keeps the filter only while no other node is.
     else if (record.upstream.healthy && !this.#pool.isUsable(record.upstream) && this.#usableTarget(record)) reason = 'node_unusable';
+    // A fallback keeps it only while no primary is fit to: left there, a paid fallback served a
+    // primary's traffic for as long as the client polled.
+    else if (record.upstream.healthy && this.#primaryBack(record)) reason = 'primary_back';
     else if (record.upstream.healthy) {
       const headAtSend = record.upstream.headNumber;
       try {
@@ -335,6 +342,15 @@ export class FilterKeeper {
         if (!(error instanceof NoNodeNow) || tries === 0 || !(await this.#pool.untilServing(until))) throw error;
       }
     }
+  }
+
+  /**
+   * The filter is on a fallback and its session's node is a primary again: one usable for
+   * subscriptions.holdDownMs (affinity.ts), as when streams move back, so a flapping primary does
+   * not drag filters back and forth.
+   */
+  #primaryBack(record: FilterRecord): boolean {
+    return record.upstream.role === 'fallback' && this.#affinity.owner(record.sessionKey)?.role === 'primary';
   }
 
   #usableTarget(record: FilterRecord): boolean {
