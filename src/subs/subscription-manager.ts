@@ -325,7 +325,8 @@ export class SubscriptionManager {
   }
 
   #moved(from: Topic, to: Topic, members: ClientSubscription[], state: GroupState): void {
-    to.adopt(members, state);
+    if (from instanceof PassthroughTopic && to instanceof PassthroughTopic) to.adoptFrom(from, members);
+    else to.adopt(members, state);
     this.#telemetry.failover(from.spec.kind);
     this.#moveLog.note(from.spec.kind, from.upstream.name, to.upstream.name, members.length);
   }
