@@ -67,13 +67,16 @@ export class HeadFeed implements StreamUser {
   }
 
   /**
-   * How long the stream has been live without a new head although `reference` (the node's own
-   * probed head, or the best head of the pool) is past the last one it brought; 0 when it is fine.
+   * How long the stream has brought no new head although `reference` (the node's own probed head,
+   * or the best head of the pool) is past the last one it brought; 0 when it is fine. A stream that
+   * cannot be made counts too while the node has a socket for it: a node that answers calls but
+   * holds or fails every eth_subscribe (a provider's load balancer put the socket on such a backend)
+   * is as silent as one whose subscription stopped. With no socket, the pool judges the node.
    * Meant to be sampled periodically: the first sample that sees the node ahead starts the clock.
    */
   silentFor(reference: bigint, now = performance.now()): number {
     const stream = this.#stream;
-    if (stream === undefined || !stream.live || reference <= this.#highest) {
+    if (stream === undefined || (!stream.live && !this.upstream.subscriptionsReady) || reference <= this.#highest) {
       this.#behindSince = undefined;
       return 0;
     }

@@ -524,9 +524,10 @@ export class SubscriptionManager {
 
   /**
    * A node's newHeads stream that brought nothing for stallMs while the node itself (probes) or
-   * the pool is past its last head: the subscription is dead although the socket is not. Its
-   * clients fail over, the stream is made afresh, and the node gets keys again once heads flow
-   * (after hold-down, like any returning node).
+   * the pool is past its last head: the subscription is dead although the socket is not, or the
+   * node does not make it (holds or fails eth_subscribe while it answers calls). Its clients fail
+   * over, the stream is made afresh, and the node gets keys again once heads flow (after
+   * hold-down, like any returning node).
    */
   #checkFeeds(): void {
     const { stallMs } = this.#config.health;
