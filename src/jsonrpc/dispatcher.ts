@@ -70,14 +70,23 @@ const GONE = new UpstreamUnavailableError('the client left');
 const OPEN_BRACKET = Buffer.from('[');
 const CLOSE_BRACKET = Buffer.from(']');
 
-/** The id of a batch's first call (a request object with a string or number id), else null. */
-function firstCallId(batch: unknown[]): ReplyId {
-  for (const item of batch) {
+/**
+ * The id of a batch's first call (a request object with a string or number id), else null; `text`
+ * is the batch's JSON, for an id past 2^53 (request-id.ts).
+ */
+function firstCallId(batch: unknown[], text: string): ReplyId {
+  for (const [index, item] of batch.entries()) {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
     const id = (item as Record<string, unknown>)['id'];
-    if (typeof id === 'string' || typeof id === 'number') return answerId(id, undefined);
+    if (typeof id === 'string' || typeof id === 'number') return answerId(id, requestTexts(text, batch.length)?.[index]);
   }
   return null;
+}
+
+/** The JSON of each request of a batch that parsed to `count` of them, when the scan finds them all (params-text.ts). */
+function requestTexts(text: string, count: number): string[] | undefined {
+  const texts = batchTexts(text);
+  return texts?.length === count ? texts : undefined;
 }
 
 export class Dispatcher {
@@ -138,13 +147,12 @@ export class Dispatcher {
       // A batch is answered with an array, here of one error under its first call's id, as geth
       // answers: web3.js matches a batch's answer by that id (a lone object it dropped, and timed out).
       const error = new InvalidRequestError(`invalid request: batch of ${message.length} exceeds the limit of ${this.#limits.maxBatchSize} (limits.maxBatchSize)`);
-      context.answer(Buffer.concat([OPEN_BRACKET, this.#error(firstCallId(message), error.toObject()), CLOSE_BRACKET]), NO_AFTER);
+      context.answer(Buffer.concat([OPEN_BRACKET, this.#error(firstCallId(message, text), error.toObject()), CLOSE_BRACKET]), NO_AFTER);
       return;
     }
     const batch = new BatchAnswer(context, message.length, this.#limits.maxAnswerBytes);
-    const texts = batchTexts(text);
-    const own = texts?.length === message.length ? texts : undefined;
-    message.forEach((item, index) => this.#one(item, context, batch, index, own?.[index], ascii));
+    const texts = requestTexts(text, message.length);
+    message.forEach((item, index) => this.#one(item, context, batch, index, texts?.[index], ascii));
   }
 
   /**

@@ -19,6 +19,7 @@ const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const SPACE = 0x20;
+const BACKSLASH = 0x5c;
 
 /** `"params"`'s value in a request object's text; the last one when the key repeats, as `JSON.parse` takes it. */
 export function paramsText(text: string): string | undefined {
@@ -90,17 +91,18 @@ function scanMembers(text: string, key: string): string | undefined {
 }
 
 /**
- * The text of each request in a batch's text, in order, for paramsText; undefined where the scan
- * gives up (escapes). The text must already have parsed as a JSON array.
+ * The text of each request in a batch's text, in order, for paramsText and answerId; undefined where
+ * the scan gives up. The text must already have parsed as a JSON array. Escapes in one request leave
+ * the others' texts whole: paramsText and memberText refuse only the texts that hold them.
  */
 export function batchTexts(text: string): string[] | undefined {
-  if (text.indexOf('\\') !== -1) return undefined;
+  const escapes = text.indexOf('\\') !== -1;
   let at = skipSpace(text, 0);
   if (text.charCodeAt(at) !== OPEN_BRACKET) return undefined;
   at = skipSpace(text, at + 1);
   const items: string[] = [];
   while (at < text.length && text.charCodeAt(at) !== CLOSE_BRACKET) {
-    const end = valueEndAt(text, at);
+    const end = escapes ? escapedValueEndAt(text, at) : valueEndAt(text, at);
     if (end < 0) return undefined;
     items.push(text.slice(at, end));
     at = skipSpace(text, end);
@@ -143,6 +145,29 @@ function valueEndAt(text: string, at: number): number {
     if (c === OPEN_BRACKET || c === OPEN_BRACE) depth++;
     else if ((c === CLOSE_BRACKET || c === CLOSE_BRACE) && --depth === 0) return at + 1;
     at++;
+  }
+  return -1;
+}
+
+/**
+ * valueEndAt for text with escapes, where a quote may be part of a string: each character is looked
+ * at, and the one after a backslash skipped. Apart from valueEndAt so that text without escapes, the
+ * common case, is scanned as fast as ever.
+ */
+function escapedValueEndAt(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  if (first !== QUOTE && first !== OPEN_BRACKET && first !== OPEN_BRACE) return valueEndAt(text, at); // no string in it
+  let depth = 0;
+  let inString = false;
+  for (; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (inString) {
+      if (c === BACKSLASH) at++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACKET || c === OPEN_BRACE) depth++;
+    else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) depth--;
+    if (depth === 0 && !inString) return at + 1;
   }
   return -1;
 }

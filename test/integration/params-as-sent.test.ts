@@ -2,7 +2,8 @@
  * A plain call's params reach the node as the client wrote them (common-request.ts, params-text.ts):
  * digits past 2^53 survive, whatever the key order or spacing, alone, in a batch, over WebSocket and
  * HTTP. Requests the scan leaves alone (escapes outside the common layout) reach it as their parse,
- * serialized.
+ * serialized; in a batch each request is read on its own, so one's escapes leave the others' params
+ * and ids past 2^53 as written.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,10 +14,10 @@ import { Probe } from '../support/ws-probe.js';
 
 const ADDRESS = '0x00000000000000000000000000000000000000aa';
 
-async function setup(t: TestContext): Promise<{ node: FakeNode; evmux: TestGateway }> {
+async function setup(t: TestContext, limits: { maxBatchSize?: number } = {}): Promise<{ node: FakeNode; evmux: TestGateway }> {
   const node = await FakeNode.start({ seed: 'params' });
   t.after(() => node.close());
-  const evmux = await startGateway([node.url]);
+  const evmux = await startGateway([node.url], { limits });
   t.after(() => evmux.close());
   return { node, evmux };
 }
@@ -30,10 +31,25 @@ function paramsSentWith(node: FakeNode, marker: string): string {
 }
 
 async function post(evmux: TestGateway, body: string): Promise<unknown> {
+  return JSON.parse(await postText(evmux, body));
+}
+
+/** The answer's text, where ids past 2^53 are read digit for digit. */
+async function postText(evmux: TestGateway, body: string): Promise<string> {
   const response = await fetch(evmux.httpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   assert.equal(response.status, 200);
-  return response.json();
+  return response.text();
 }
+
+/** Ids past 2^53, which JSON.parse would round. */
+const BIG_ID = '12345678901234567891';
+const MAX_U64_ID = '18446744073709551615';
+/**
+ * A request whose id is written with escapes that a scan not stepping over them would misread: an
+ * escaped quote before brackets, braces and a comma, an escaped backslash before the closing quote,
+ * and a unicode escape. Its params are written with a unicode escape too.
+ */
+const ESCAPED = `{"method":"eth_getBalance","params":["0x00000000000000000000000000000000000000bb","lat\\u0065st"],"id":"x\\"],[{\\u0062,\\\\","jsonrpc":"2.0"}`;
 
 test('over WebSocket: the params text as sent, big integers and spacing included, in every key order', async (t) => {
   const { node, evmux } = await setup(t);
@@ -87,4 +103,24 @@ test('characters outside ASCII in the params reach the node as sent, over both t
     await send(params);
     assert.equal(paramsSentWith(node, marker), params, marker);
   }
+});
+
+test("in a batch, one request's escapes leave the others' params and big ids as written", async (t) => {
+  const { node, evmux } = await setup(t);
+  const first = `{"jsonrpc":"2.0","id":${BIG_ID},"method":"eth_getBalance","params":["${ADDRESS}", 22222222222222222222222]}`;
+  const last = `{"params":["${ADDRESS}", 33333333333333333333333],"id":${MAX_U64_ID},"jsonrpc":"2.0","method":"eth_getBalance"}`;
+  const answer = await postText(evmux, `[${first}, ${ESCAPED} ,${last}]`);
+  assert.match(answer, new RegExp(`^\\[\\{"jsonrpc":"2\\.0","id":${BIG_ID},"result":"0x0"\\},.*\\{"jsonrpc":"2\\.0","id":${MAX_U64_ID},"result":"0x0"\\}\\]$`));
+  assert.equal((JSON.parse(answer) as Array<{ id: unknown }>)[1]?.id, 'x"],[{b,\\');
+  assert.equal(paramsSentWith(node, '22222222222222222222222'), `["${ADDRESS}", 22222222222222222222222]`);
+  assert.equal(paramsSentWith(node, '33333333333333333333333'), `["${ADDRESS}", 33333333333333333333333]`);
+  // The request with escapes, outside the common layout: its parse, serialized.
+  assert.equal(paramsSentWith(node, '00bb"'), '["0x00000000000000000000000000000000000000bb","latest"]');
+});
+
+test('a batch over limits.maxBatchSize is refused under its first id as written', async (t) => {
+  const { evmux } = await setup(t, { maxBatchSize: 2 });
+  const call = (id: string): string => `{"jsonrpc":"2.0","id":${id},"method":"eth_blockNumber","params":[]}`;
+  const answer = await postText(evmux, `[${call(BIG_ID)},${ESCAPED},${call('3')}]`);
+  assert.match(answer, new RegExp(`^\\[\\{"jsonrpc":"2\\.0","id":${BIG_ID},"error":\\{"code":-32600,"message":"invalid request: batch of 3 exceeds the limit of 2`));
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchTexts, paramsText } from '../../src/jsonrpc/params-text.js';
+import { batchTexts, memberText, paramsText } from '../../src/jsonrpc/params-text.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 test("each client library's layout: the params' own text", () => {
@@ -99,13 +99,43 @@ test('a batch: the text of each request in it, in order', () => {
   assert.deepEqual(batchTexts(`[${items.join(',')}]`), items);
   assert.deepEqual(batchTexts(`[ \n${items.join(' ,\n ')} \n]`), items);
   assert.deepEqual(batchTexts('[]'), []);
-  assert.equal(batchTexts('[{"id":"\\u0041"}]'), undefined);
 });
+
+test("a batch with escapes: each request's own text, strings ending at their unescaped quote", () => {
+  const items = [
+    '{"id":12345678901234567891,"method":"a","params":[123456789012345678901234567890]}',
+    '{"id":"\\u0041","method":"\\"],{\\"x\\":[1,"}',
+    '{"id":"a\\\\","params":["\\\\\\"]}{,","\\\\"]}',
+    '"\\\\\\\\"',
+    '-1.5e+300',
+    'null',
+    '{"params":{"\\u0070arams":"\\/\\b\\f\\n\\r\\t ] }"}}',
+    '{"id":2,"params":[]}',
+  ];
+  for (const text of [`[${items.join(',')}]`, `[ \n${items.join(' ,\n ')} \n]`]) {
+    assert.deepEqual(batchTexts(text), items, text);
+    assert.deepEqual(items.map((item) => JSON.parse(item) as unknown), JSON.parse(text));
+  }
+  // Requests without escapes are read in full; those with them are left to their parse.
+  const texts = batchTexts(`[${items.join(',')}]`)!;
+  assert.equal(paramsText(texts[0]!), '[123456789012345678901234567890]');
+  assert.equal(memberText(texts[0]!, 'id'), '12345678901234567891');
+  assert.equal(paramsText(texts[2]!), undefined);
+  assert.equal(paramsText(texts[7]!), '[]');
+});
+
+/** A string that JSON.stringify writes with escapes: quotes, backslashes (one or a pair) and control characters beside brackets, braces and commas. */
+function pickEscaped(random: () => number): string {
+  const strings = ['"', '\\', '\\\\', '\\"', 'a"]},', '}\\', '\n{[', '\u0001,"x":'];
+  return strings[Math.floor(random() * strings.length)]!;
+}
 
 test('random batches: as many texts as JSON.parse finds requests, each parsing to its request', () => {
   for (let seed = 1; seed <= 1000; seed++) {
     const random = seededRandom(seed);
     const batch = Array.from({ length: Math.floor(random() * 5) }, () => (random() < 0.8 ? randomObject(random, 0) : randomValue(random, 0)));
+    // Now and then a request with strings JSON.stringify writes with escapes, anywhere in the batch.
+    if (random() < 0.5) batch.splice(Math.floor(random() * (batch.length + 1)), 0, { id: pickEscaped(random), params: [pickEscaped(random), { [pickEscaped(random)]: 1 }] });
     for (const text of [JSON.stringify(batch), JSON.stringify(batch, null, 1)]) {
       const texts = batchTexts(text);
       assert.ok(texts, `seed ${seed}: ${text}`);
