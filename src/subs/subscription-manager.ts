@@ -54,6 +54,9 @@ const MOVE_RETRY_MS = 250;
 /** Keeps a silent node's newHeads stream subscribed so its recovery is seen. */
 const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
 
+/** How many of its unsubscribed ids a connection is not given again (SubscriptionManager#retire). */
+const RETIRED_IDS = 16;
+
 export class SubscriptionManager {
   readonly #pool: UpstreamPool;
   readonly #affinity: SessionAffinity;
@@ -71,6 +74,8 @@ export class SubscriptionManager {
    * a grown array for each of 10,000 connections.
    */
   readonly #bySubscriber = new WeakMap<Subscriber, readonly ClientSubscription[]>();
+  /** ids each connection unsubscribed lately (at most RETIRED_IDS): not given to it again */
+  readonly #retired = new WeakMap<Subscriber, string[]>();
   readonly #topicDeps: TopicDeps;
   /** subscribe calls per connection that passed the limit check and are not recorded yet */
   readonly #reserved = new WeakMap<Subscriber, number>();
@@ -220,9 +225,10 @@ export class SubscriptionManager {
       throw new UpstreamUnavailableError('connection closed');
     }
     const held = this.#bySubscriber.get(subscriber) ?? [];
+    const retired = this.#retired.get(subscriber);
     let variant = 0;
     let id = subscriptionId(spec.fingerprint, variant);
-    while (held.some((other) => other.id === id)) id = subscriptionId(spec.fingerprint, ++variant);
+    while (held.some((other) => other.id === id) || retired?.includes(id) === true) id = subscriptionId(spec.fingerprint, ++variant);
     // The topic's spec, not this request's parse of it: equal by fingerprint, and one copy for all
     // its clients instead of a filter object, arrays and strings per client.
     const subscription: ClientSubscription = { id, variant, spec: topic.spec, subscriber, group: undefined, started: false };
@@ -241,7 +247,20 @@ export class SubscriptionManager {
     if (held.length === 1) this.#bySubscriber.delete(subscriber);
     else this.#bySubscriber.set(subscriber, held.filter((candidate) => candidate !== subscription));
     this.#remove(subscription);
+    this.#retire(subscriber, id);
     return true;
+  }
+
+  /**
+   * An id a connection unsubscribed is not its id again for a while: a subscription to the same
+   * filter made next on that connection gets another variant. Otherwise it got the same id, and an
+   * unsubscribe of the old one sent again (a client library's cleanup repeated) ended the new one.
+   */
+  #retire(subscriber: Subscriber, id: string): void {
+    const retired = this.#retired.get(subscriber) ?? [];
+    if (retired.length === 0) this.#retired.set(subscriber, retired);
+    retired.push(id);
+    if (retired.length > RETIRED_IDS) retired.shift();
   }
 
   releaseSession(subscriber: Subscriber): void {

@@ -204,6 +204,13 @@ test('the same filter twice on one connection: a variant id, every head on both,
     await sleep(100);
     assert.equal(a!.notifications(idsA[1]!).length, 2, 'nothing after unsubscribe');
     assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_upstream_subscriptions', { kind: 'newHeads' }), 1, 'four client subscriptions, one upstream');
+
+    // The same filter again on that connection: an id of its own, so the old one stays unsubscribed.
+    const again = await a!.subscribe(['newHeads']);
+    assert.ok(!idsA.includes(again), 'not an id this connection unsubscribed');
+    assert.deepEqual((await a!.request('eth_unsubscribe', [idsA[1]])).result, false, 'the old id, unsubscribed again');
+    mineWithLog(chain);
+    await waitUntil('the new subscription gets the next head', () => a!.heads(again).length === 2, 5000);
   } finally {
     a!.close();
     b!.close();
