@@ -6,7 +6,7 @@
  * moment after such a move the old node's stream feeds the new topic too (overlapWith): one the old
  * node had sent just before the new node's subscription began was otherwise lost whenever the new
  * node's answer was read first. Clients moved in (that way or by a failover) are not sent again for
- * a while what they were sent on the old node lately (adoptFrom): nodes hear of a transaction at
+ * a while what they were sent on the old node lately (adopt): nodes hear of a transaction at
  * different moments, and the new node may announce one the old one already had.
  */
 import { performance } from 'node:perf_hooks';
@@ -47,10 +47,10 @@ export class PassthroughTopic extends Topic implements StreamUser {
    * Clients moved here from `from` (a failover, or a move back): what that topic passed on in the
    * last RECENT_RESULTS_MS is not sent to them again for RECENT_RESULTS_MS.
    */
-  adoptFrom(from: PassthroughTopic, members: ClientSubscription[]): void {
-    this.adopt(members, {});
-    const group = members[0]?.group;
-    if (group !== undefined) this.#dedupe(group, from.#recent.since(performance.now()));
+  override adopt(members: ClientSubscription[], state: GroupState, from?: Topic): Group {
+    const group = super.adopt(members, state);
+    if (from instanceof PassthroughTopic) this.#dedupe(group, from.#recent.since(performance.now()));
+    return group;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The last results a pass-through topic passed on, so clients that move to another node are not
- * sent again what they were just sent (PassthroughTopic.adoptFrom): pending transactions reach
+ * sent again what they were just sent (PassthroughTopic.adopt): pending transactions reach
  * nodes at different moments, and the node they move to may announce one the old node already had.
  * A ring of at most RECENT_RESULTS_MAX, so a busy stream (hundreds a second) costs one array write
  * per result and bounded memory.

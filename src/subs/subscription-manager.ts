@@ -344,8 +344,7 @@ export class SubscriptionManager {
   }
 
   #moved(from: Topic, to: Topic, members: ClientSubscription[], state: GroupState): void {
-    if (from instanceof PassthroughTopic && to instanceof PassthroughTopic) to.adoptFrom(from, members);
-    else to.adopt(members, state);
+    to.adopt(members, state, from);
     this.#telemetry.failover(from.spec.kind);
     this.#moveLog.note(from.spec.kind, from.upstream.name, to.upstream.name, members.length);
   }

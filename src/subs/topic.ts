@@ -131,13 +131,17 @@ export abstract class Topic {
     for (const group of [...this.groups]) if (group.size === 0) this.#dropGroup(group);
   }
 
-  /** Clients moved in from another upstream: a group of their own with their history, then replay. */
-  adopt(members: ClientSubscription[], state: GroupState): void {
+  /**
+   * Clients moved in from another upstream (`from`, the topic they left): a group of their own with
+   * their history, then replay.
+   */
+  adopt(members: ClientSubscription[], state: GroupState, _from?: Topic): Group {
     const group = this.#newGroup(state);
     // With no main group here yet, this one is it: later subscribers share its publishes.
     if (this.#main === undefined || !this.groups.has(this.#main)) this.#main = group;
     for (const member of members) moveMember(member, group);
     this.scheduleCatchUp(group);
+    return group;
   }
 
   /** Resolves once every task queued so far has run. */

@@ -607,12 +607,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    * A probe's answer: the node's own head now. It raises the head, and it also lowers one that a
    * report (a client's answer, an earlier probe) raised more than health.maxLagBlocks above it: an
    * answer that was wrong lasts one probe interval, not until the node's socket closes; and any
-   * head once the node's stream went below it too (noteStreamWentBack). Not by less otherwise: a node whose sockets reach backends a block apart (a provider behind a load balancer)
-   * would move its head back and forth, and eth_blockNumber, held to the highest head, with it.
+   * head once the node's stream went below it too (noteStreamWentBack). Not by less otherwise: a
+   * node whose sockets reach backends a block apart (a provider behind a load balancer) would move
+   * its head back and forth, and eth_blockNumber, held to the highest head, with it.
    */
   #noteProbedHead(number: bigint): void {
-    const rewound = this.#streamWentBack || (this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks));
-    if (number < this.#headNumber && !rewound) return;
+    const lowers = this.#streamWentBack || (this.#headReported && this.#headNumber - number > BigInt(this.#settings.health.maxLagBlocks));
+    if (number < this.#headNumber && !lowers) return;
     if (number !== this.#headNumber) this.#headReported = true;
     this.#noteHeadNumber(number);
   }

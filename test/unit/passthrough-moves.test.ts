@@ -141,7 +141,7 @@ describe('PassthroughTopic moves', () => {
     subscribe(back, stayer);
     oldStream.deliver('0x01');
     backStream.deliver('0x02');
-    back.adoptFrom(old, [moving]);
+    back.adopt([moving], {}, old);
     back.overlapWith(old);
     oldStream.deliver('0x02'); // new to the mover; the stayer had it from its own node
     backStream.deliver('0x01'); // the other way round
@@ -161,7 +161,7 @@ describe('PassthroughTopic moves', () => {
       const client = new FakeClient(hub, 'client');
       const moving = subscribe(dead, client);
       streams[0]!.deliver('0x01');
-      next.adoptFrom(dead, [moving]);
+      next.adopt([moving], {}, dead);
       dead.close();
       streams[1]!.deliver('0x01');
       streams[1]!.deliver('0x02');
