@@ -12,9 +12,10 @@ import { openFilesLimit } from './open-files.js';
 export const MIN_FREE_FILES_TO_START = 96;
 
 /**
- * Free descriptors the demo needs, checked instead of MIN_FREE_FILES_TO_START: it loads viem and the devnet's modules and starts three
- * anvil nodes. Below this its loads failed now and then with a false "Cannot find package" (Node's
- * resolver takes an EMFILE in a package lookup for a missing package), a stack, not this message.
+ * Free descriptors the demo needs, checked instead of MIN_FREE_FILES_TO_START: it loads viem and
+ * the devnet's modules and starts three anvil nodes. Below this its loads failed now and then with
+ * a false "Cannot find package" (Node's resolver takes an EMFILE in a package lookup for a missing
+ * package), a stack, not this message.
  */
 export const DEMO_FREE_FILES = 200;
 
