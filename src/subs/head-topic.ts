@@ -24,6 +24,10 @@ export function serializeHead(head: TrackedHead): string {
 
 export class HeadTopic extends Topic implements HeadListener {
   #feed: HeadFeed | undefined;
+  /** the node's head as last seen in this topic's queue: its stream's last head, or its answer to a read of latest */
+  #nodeHead: TrackedHead | undefined;
+  /** the highest head the node was seen at here */
+  #nodeHighest = -1n;
 
   attach(): void {
     this.#feed = this.deps.headFeed(this.upstream);
@@ -45,6 +49,7 @@ export class HeadTopic extends Topic implements HeadListener {
 
   onHead(head: TrackedHead): void {
     this.enqueue(async () => {
+      this.#noteNodeHead(head);
       await this.eachGroup((group) => this.#advance(group, head, false));
       this.mergeGroups();
     });
@@ -57,15 +62,18 @@ export class HeadTopic extends Topic implements HeadListener {
    */
   override start(subscription: ClientSubscription): void {
     this.enqueue(async () => {
-      const group = subscription.group;
+      let group = subscription.group;
       if (subscription.started || group === undefined || subscription.subscriber.closed) return;
       // Moved by a failover before it started: greeted in the queue of the topic that holds it now.
       if (!this.groups.has(group)) return this.deps.start(subscription);
       try {
         if (group.cursor!.last === undefined) {
           const latest = await this.calls.latest();
-          if (latest !== null) await this.#advance(group, latest, false);
-        }
+          if (latest !== null) {
+            this.#noteNodeHead(latest);
+            await this.#advance(group, latest, false);
+          }
+        } else group = await this.#toNodeBranch(subscription, group);
       } catch (error) {
         this.deps.warnings.warn({ upstream: this.upstream.name, err: (error as Error).message }, 'could not read the current head for a new subscription');
       }
@@ -84,8 +92,34 @@ export class HeadTopic extends Topic implements HeadListener {
   protected async catchUp(group: Group): Promise<void> {
     const latest = await this.calls.latest();
     if (latest === null) throw new Error('node returned no latest block');
+    this.#noteNodeHead(latest);
     await this.#advance(group, latest, true);
     this.mergeGroups();
+  }
+
+  #noteNodeHead(head: TrackedHead): void {
+    this.#nodeHead = head;
+    if (head.number > this.#nodeHighest) this.#nodeHighest = head.number;
+  }
+
+  /**
+   * A node that went back below the stream's tip onto another branch rewound (evm_revert, a reorg to
+   * a shorter branch): the stream waits until the new branch is as high, and would greet a new
+   * subscription with a block the node no longer has. The subscription starts at the node's head
+   * instead, in a group of its own (or of one that already did), merged back once the two streams
+   * deliver the same head. A node that never was that high (behind, moved to on failover, even on a
+   * branch the stream left) is waited for as before, and so is one repeating an older head of the
+   * stream's chain.
+   */
+  async #toNodeBranch(subscription: ClientSubscription, group: Group): Promise<Group> {
+    const head = this.#nodeHead;
+    const cursor = group.cursor!;
+    const wentBack = head !== undefined && head.number < this.#nodeHighest;
+    if (!wentBack || head.number >= cursor.last!.number || cursor.has(head.hash)) return group;
+    const started = [...this.groups].find((other) => other.cursor?.last?.hash === head.hash);
+    const own = this.regroup(subscription, started, this.freshState());
+    if (started === undefined) await this.#advance(own, head, false);
+    return own;
   }
 
   async #advance(group: Group, head: TrackedHead, replay: boolean): Promise<void> {

@@ -144,6 +144,18 @@ export abstract class Topic {
     return group;
   }
 
+  /**
+   * Move a subscription that has not started to `group`, or to a new group of its own with `state`:
+   * a history apart from its group's, merged back by mergeGroups once the two match.
+   */
+  protected regroup(subscription: ClientSubscription, group: Group | undefined, state: GroupState): Group {
+    const from = subscription.group;
+    const target = group ?? this.#newGroup(state);
+    moveMember(subscription, target);
+    if (from !== undefined && from.size === 0) this.#dropGroup(from);
+    return target;
+  }
+
   /** Resolves once every task queued so far has run. */
   settled(): Promise<void> {
     return this.#queue;
