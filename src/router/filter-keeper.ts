@@ -449,7 +449,13 @@ export class FilterKeeper {
   async #uninstall(record: FilterRecord, id: string, caller: Caller): Promise<UpstreamReply> {
     this.#book.delete(id);
     // A lost filter's node id is another filter's now.
-    if (record.lost || !record.upstream.healthy) return resultReply(true);
+    if (record.lost) return resultReply(true);
+    if (!record.upstream.healthy) {
+      // Not waited for (a node that fails its probes may not answer), but asked: left installed, the
+      // filter held the node's memory until its own timeout (5 minutes on geth).
+      if (record.upstream.connected) void this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
+      return resultReply(true);
+    }
     try {
       const reply = await this.#calls.attempt(record.upstream, 'eth_uninstallFilter', [record.nodeId], caller);
       // The node's false (or "not found"): it lost the filter (restarted), which evmux held for the
