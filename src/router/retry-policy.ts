@@ -87,6 +87,16 @@ export function isClosedUnderIt(error: unknown): boolean {
   return isSocketGone(error) && !error.blamesNode;
 }
 
+/**
+ * eth_sendRawTransactionSync's answer when the node took the transaction but saw it mined in no
+ * receipt within its own wait: EIP-7966's code 4 (timeout) and 5 (taken, not ready to run), and
+ * anvil's -32603 "Transaction confirmation timeout". The node has it: sent on to another node, the
+ * client was told "already imported" for its own transaction.
+ */
+export function isSyncWaitOver(error: JsonRpcErrorObject): boolean {
+  return error.code === 4 || error.code === 5 || /confirmation timeout|added to the (mempool|transaction pool)/i.test(error.message);
+}
+
 /** A second node that already has the transaction means the first send worked. */
 export function isAlreadyKnown(error: JsonRpcErrorObject): boolean {
   return /already known|known transaction|already imported|transaction already exists|alreadyknown/i.test(error.message);

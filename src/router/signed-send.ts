@@ -17,7 +17,7 @@ import type { CallContext } from './call-router.js';
 import type { MethodTimeouts } from './method-timeouts.js';
 import type { NodePicker } from './node-picker.js';
 import { transactionHash } from './transaction-hash.js';
-import { isAlreadyKnown, isNonceTaken, isRetryableRpcError, mayHaveReachedNode } from './retry-policy.js';
+import { isAlreadyKnown, isNonceTaken, isRetryableRpcError, isSyncWaitOver, mayHaveReachedNode } from './retry-policy.js';
 import type { WriterNodes } from './writer-nodes.js';
 
 /** The most a signed transaction no node answered waits for a node to say whether it has it. */
@@ -101,6 +101,11 @@ export class SignedSend {
         if (taken !== undefined) {
           this.#writers.note(caller, upstream.name);
           return taken;
+        }
+        if (!answersHash && isSyncWaitOver(reply.error)) {
+          // Taken, not yet mined: the client's next transactions belong in this node's pool.
+          this.#writers.note(caller, upstream.name);
+          return reply;
         }
         if (!isRetryableRpcError(reply.error)) return reply;
         lastError = reply;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isAlreadyKnown, isFilterGone, isNonceTaken, isRetryableRpcError, isSignedSend, isWrite, mayHaveReachedNode } from '../../src/router/retry-policy.js';
+import { isAlreadyKnown, isFilterGone, isNonceTaken, isRetryableRpcError, isSignedSend, isSyncWaitOver, isWrite, mayHaveReachedNode } from '../../src/router/retry-policy.js';
 import { UpstreamFailure, type UpstreamFailureCode } from '../../src/upstream/errors.js';
 
 test('node-side failures are retried on another node', () => {
@@ -93,4 +93,13 @@ test('"no such filter" from different nodes is recognised, and nothing else is',
   for (const message of ['header not found', 'execution reverted', 'block 0x5 does not exist']) {
     assert.equal(isFilterGone({ code: -32000, message }), false, message);
   }
+});
+
+test("eth_sendRawTransactionSync's wait ran out: the node took the transaction (EIP-7966 codes 4 and 5, anvil's wording)", () => {
+  assert.equal(isSyncWaitOver({ code: 4, message: 'The transaction was added to the mempool but wasn\'t processed in 2s.' }), true);
+  assert.equal(isSyncWaitOver({ code: 5, message: 'The transaction was added to the mempool but wasn\'t processed due to a missing nonce or insufficient funds.' }), true);
+  assert.equal(isSyncWaitOver({ code: -32603, message: 'Transaction confirmation timeout' }), true);
+  assert.equal(isSyncWaitOver({ code: -32000, message: 'transaction was added to the transaction pool but wasn\'t processed in 2s' }), true);
+  assert.equal(isSyncWaitOver({ code: -32603, message: 'internal error' }), false);
+  assert.equal(isSyncWaitOver({ code: -32000, message: 'request timeout' }), false);
 });
