@@ -43,6 +43,45 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** The shortest hidden part of a node's URL or headers looked for in text it sent back (hideParts). */
+const HIDDEN_PART_MIN = 4;
+
+/**
+ * What logs never show of a node: what redactUrl hides of its URL (user, password, query values,
+ * path segments that are not known words), each as written and percent-decoded, and its handshake
+ * headers' values and their words (`Bearer <token>`). A refusal page that echoes the request
+ * (Express's "Cannot GET /ws/<key>") carries them.
+ */
+export function hiddenPartsOf(url: string, headers: Readonly<Record<string, string>> = {}): string[] {
+  const raw = Object.values(headers).flatMap((value) => [value, ...value.split(/\s+/)]);
+  try {
+    const parsed = new URL(url);
+    raw.push(parsed.username, parsed.password, ...parsed.search.slice(1).split('&').map((pair) => pair.slice(pair.indexOf('=') + 1)));
+    raw.push(...parsed.pathname.split('/').filter((segment) => segment !== '' && !shownInLogs(segment)));
+  } catch {
+    // not a URL: nothing of it is shown either
+  }
+  const parts = new Set<string>();
+  for (const part of raw) {
+    parts.add(part);
+    try {
+      parts.add(decodeURIComponent(part.replaceAll('+', ' ')));
+    } catch {
+      // not valid percent-encoding: as written only
+    }
+  }
+  return [...parts].filter((part) => part.length >= HIDDEN_PART_MIN);
+}
+
+/** `text` with each of `parts` (hiddenPartsOf, header values) shown as `***`, longest first. */
+export function hideParts(text: string, parts: readonly string[]): string {
+  let shown = text;
+  for (const part of [...parts].sort((a, b) => b.length - a.length)) {
+    if (part.length >= HIDDEN_PART_MIN) shown = shown.replaceAll(part, '***');
+  }
+  return shown;
+}
+
 /**
  * A session key as logs show it: an IP as it is; an API key (query, header or path) by its kind and
  * a short digest, enough to tell sessions apart and find one's lines, never the key itself.

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { MAX_SETTING } from '../config/schema.js';
-import type { Logger } from '../log.js';
+import { hiddenPartsOf, type Logger } from '../log.js';
 import { COALESCE_WINDOW_MS } from '../runtime/coalesce-window.js';
 import { afterReads } from '../runtime/after-reads.js';
 import { WarningThrottle } from '../runtime/warning-throttle.js';
@@ -354,7 +354,7 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
     /** what the node answered the handshake with, when it was not 101 */
     let refusal: HandshakeRefusal | undefined;
     socket.on('unexpected-response', (_request, response) => {
-      void readRefusal(response).then((read) => {
+      void readRefusal(response, hiddenPartsOf(this.#options.url, this.#options.headers)).then((read) => {
         refusal = read;
         this.#streak.retryAfter(read.retryAfterMs);
         // Still connecting: ws then fails the attempt with 'error' (logged with the refusal) and 'close'.

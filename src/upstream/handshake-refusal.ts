@@ -6,7 +6,7 @@
  * back on its own backoff and was refused again.
  */
 import type { IncomingMessage } from 'node:http';
-import { redactUrl } from '../log.js';
+import { hideParts, redactUrl } from '../log.js';
 
 /** The start of the body kept for the log: enough for a provider's JSON-RPC error or a proxy's one-line page. */
 const BODY_CHARS = 200;
@@ -22,9 +22,13 @@ export interface HandshakeRefusal {
   retryAfterMs: number | undefined;
 }
 
-/** Read what the refusal says: its status, where a redirect points, and the start of its body. */
-export async function readRefusal(response: IncomingMessage): Promise<HandshakeRefusal> {
-  const body = await bodyStart(response);
+/**
+ * Read what the refusal says: its status, where a redirect points, and the start of its body, with
+ * `hidden` (the parts of the node's URL and headers logs never show) shown as `***`: a refusal page
+ * may echo the request (Express's 404 "Cannot GET /ws/<key>", Spring's error JSON with its path).
+ */
+export async function readRefusal(response: IncomingMessage, hidden: readonly string[]): Promise<HandshakeRefusal> {
+  const body = hideParts(await bodyStart(response), hidden);
   const status = `${response.statusCode ?? '?'}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
   const location = response.headers.location;
   const reason = `handshake answered ${status}${location !== undefined ? ` (Location: ${shownLocation(location)})` : ''}${body !== '' ? `: ${body}` : ''}`;

@@ -116,3 +116,19 @@ await test("a provider's refusal says why in the log and /status, and its Retry-
   await until('connected', async () => JSON.parse((await evmux.get('/status')).body).upstreams[0].connected === true, 5_000);
   assert.match((await lastError())?.reason ?? '', /^handshake answered 301/, 'the last error stays after the node recovers');
 });
+
+await test('a refusal that echoes the request shows the keys of the node URL and headers as ***', async (t) => {
+  const node = await FakeNode.start();
+  t.after(() => node.close());
+  const key = 'k3yS3cr3tABCDEF0123456789';
+  node.handshakeAnswer = { status: '404 Not Found', body: `<pre>Cannot GET /ws/v3/${key}?apikey=q%2Bkey9 (as p@ss-w0rd, ${TOKEN})</pre>` };
+  const url = `${node.url.replace('ws://', 'ws://user:p%40ss-w0rd@')}/ws/v3/${key}?apikey=q%2Bkey9`;
+  const evmux = await startGateway([{ name: 'echoing', url, headers: { authorization: `Bearer ${TOKEN}` }, streamSocket: 'shared' }], {}, { waitReady: false });
+  t.after(() => evmux.close());
+  const shown = 'handshake answered 404 Not Found: <pre>Cannot GET /ws/v3/***?apikey=*** (as ***, ***)</pre>';
+  await until('the refusal seen', async () => JSON.parse((await evmux.get('/status')).body).upstreams[0].lastError?.reason === shown, 5_000);
+  assert.equal(evmux.logs.find((line) => line['msg'] === 'upstream connect failed')?.['err'], shown);
+  for (const secret of [key, 'q+key9', 'q%2Bkey9', 'p@ss-w0rd', TOKEN]) {
+    assert.ok(!JSON.stringify(evmux.logs).includes(secret) && !(await evmux.get('/status')).body.includes(secret), `${secret} shown`);
+  }
+});

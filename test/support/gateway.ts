@@ -38,7 +38,7 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
 }
 
 export async function startGateway(
-  upstreams: Array<string | ({ name: string; url: string } & Partial<Pick<UpstreamConfig, 'weight' | 'maxConcurrency' | 'maxQueue' | 'maxBytesInFlight' | 'role' | 'streamSocket' | 'connections'>>)>,
+  upstreams: Array<string | ({ name: string; url: string } & Partial<Pick<UpstreamConfig, 'weight' | 'maxConcurrency' | 'maxQueue' | 'maxBytesInFlight' | 'role' | 'streamSocket' | 'connections' | 'headers'>>)>,
   overrides: DeepPartial<Omit<Config, 'upstreams'>> = {},
   options: { waitReady?: boolean; logLevel?: string } = {},
 ): Promise<TestGateway> {
