@@ -277,7 +277,7 @@ class HttpExchange implements PostExchange {
     writeResponse(this.#res, response, close, headOnly, this);
   }
 
-  /** A large answer is being written as the client takes it (aborted meanwhile: the client was cut). */
+  /** A large answer is being written as the client takes it: until it is out, or the client is gone (abort). */
   get streaming(): boolean {
     return this.#streaming;
   }
@@ -289,6 +289,15 @@ class HttpExchange implements PostExchange {
   }
 
   #streaming = false;
+
+  /** The client went away, or uWS cut its connection. True when that cut short an answer being written (not the shutdown's close). */
+  abort(): boolean {
+    this.aborted = true;
+    this.bodyIn();
+    const cut = this.#streaming && !this.#state.closing;
+    this.streaming = false;
+    return cut;
+  }
 
   /** A POST's body is arriving: counted for a shutdown to wait for, until it is in or the request is answered or aborted. */
   awaitBody(): void {
@@ -482,11 +491,8 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     const exchange = new HttpExchange(res, req, options.headers, frontEndState);
     exchange.awaitBody();
     res.onAborted(() => {
-      exchange.aborted = true;
-      exchange.bodyIn();
       bodies.done(exchange);
-      if (exchange.streaming && !frontEndState.closing) handlers.answerCut();
-      exchange.streaming = false;
+      if (exchange.abort()) handlers.answerCut();
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
@@ -545,8 +551,9 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
   app.any('/*', (res, req) => {
     const exchange = new HttpExchange(res, req, options.headers, frontEndState);
     const method = req.getMethod();
+    // An answer cut short is no longer one a shutdown waits for.
     res.onAborted(() => {
-      exchange.aborted = true;
+      exchange.abort();
     });
     // HEAD as GET without the body: load balancers health-check with either.
     const headOnly = method === 'head';
