@@ -290,13 +290,25 @@ class HttpExchange implements PostExchange {
 
   #streaming = false;
 
-  /** The client went away, or uWS cut its connection. True when that cut short an answer being written (not the shutdown's close). */
+  /** Part of a streamed answer was handed to uWS: it starts its idle timer again then. */
+  wrote(): void {
+    this.#wroteAt = performance.now();
+  }
+
+  /** when part of the streamed answer was last handed to uWS, on the performance.now() clock */
+  #wroteAt = 0;
+
+  /**
+   * The client went away, or uWS cut its connection. True when that cut short an answer the client
+   * had read nothing of for as long as uWS waits: a client that hangs up on its own mid-answer (its
+   * own timeout, a cancelled page), and the shutdown's close, are not that.
+   */
   abort(): boolean {
     this.aborted = true;
     this.bodyIn();
-    const cut = this.#streaming && !this.#state.closing;
+    const unread = this.#streaming && !this.#state.closing && performance.now() - this.#wroteAt >= UNREAD_CUT_MS;
     this.streaming = false;
-    return cut;
+    return unread;
   }
 
   /** A POST's body is arriving: counted for a shutdown to wait for, until it is in or the request is answered or aborted. */
@@ -366,6 +378,11 @@ function endHead(res: uWS.HttpResponse, length: number, closeConnection: boolean
  * such a cut is seen, counted and logged.
  */
 const STREAMED_BODY_BYTES = 64 * 1024;
+/**
+ * uWS's idle timeout of 10 s runs in ticks of 4 s: it cuts a connection 8 to 12 s after the last
+ * part of an answer went out. A connection lost sooner after one was closed by the client.
+ */
+const UNREAD_CUT_MS = 7_500;
 
 function writeHead(res: uWS.HttpResponse, response: HttpResponse): void {
   // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
@@ -382,7 +399,9 @@ function streamBody(res: uWS.HttpResponse, text: string | Buffer, exchange: Http
   const body = typeof text === 'string' ? Buffer.from(text) : text;
   const start = res.getWriteOffset();
   if (res.tryEnd(body, body.length)[1]) return false;
+  exchange.wrote();
   res.onWritable((offset) => {
+    exchange.wrote();
     const [ok, finished] = res.tryEnd(body.subarray(offset - start), body.length);
     if (finished) exchange.streaming = false;
     return ok;

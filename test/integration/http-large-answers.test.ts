@@ -2,8 +2,9 @@
  * Large answers over HTTP. One a client reads comes whole. One a client does not read on is cut by
  * uWebSockets.js after 10 s, as before, but no longer in silence: evmux hands large answers to uWS
  * as the client takes them, so the cut is seen, counted
- * (`evmux_client_rejections_total{reason="answer_unread"}`) and logged. The fake node serves the
- * answer: anvil cannot be made to produce tens of MB of logs in a test's time.
+ * (`evmux_client_rejections_total{reason="answer_unread"}`) and logged; a client that reads part of
+ * one and hangs up is not that. The fake node serves the answer: anvil cannot be made to produce
+ * tens of MB of logs in a test's time.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -37,4 +38,30 @@ test('a large HTTP answer comes whole to a client that reads it, and its cut is 
   stalled.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${REQUEST.length}\r\n\r\n${REQUEST}`);
   await waitUntil('the unread answer cut and counted', async () => (await evmux.metric('evmux_client_rejections_total', { reason: 'answer_unread' })) === 1, 20_000, 200);
   assert.ok(evmux.logs.some((line) => String(line['msg']).startsWith('HTTP client read no part of its answer for 10 s')));
+});
+
+test('a client that reads part of a large HTTP answer and hangs up is not counted or logged as one that read none of it', { timeout: 30_000 }, async (t) => {
+  const node = await FakeNode.start();
+  t.after(() => node.close());
+  node.handle('eth_getLogs', () => [{ address: '0x00000000000000000000000000000000000000ee', data: `0x${'ab'.repeat(ANSWER_MB * 512 * 1024)}` }]);
+  const evmux = await startGateway([node.url]);
+  t.after(() => evmux.close());
+
+  const port = new URL(evmux.httpUrl).port;
+  const client = net.connect(Number(port), '127.0.0.1');
+  t.after(() => client.destroy());
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  let received = 0;
+  client.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > 1_000_000) client.destroy();
+  });
+  client.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${REQUEST.length}\r\n\r\n${REQUEST}`);
+  await closed;
+  assert.ok(received < ANSWER_MB * 1024 * 1024, `hung up mid-answer (${received} bytes read)`);
+  // A moment for evmux to take in the hang-up (the metrics' own request comes after it anyway).
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await evmux.metric('evmux_client_rejections_total', { reason: 'answer_unread' })) ?? 0, 0);
+  assert.ok(!evmux.logs.some((line) => String(line['msg']).startsWith('HTTP client read no part')), 'no warning');
 });
