@@ -209,7 +209,7 @@ function text(buffer: ArrayBuffer): string {
 }
 
 const POST_FAILED: HttpResponse = { status: 500, contentType: 'application/json', body: '{"error":"internal error"}', headers: CORS_HEADERS };
-const GET_FAILED: HttpResponse = { status: 500, contentType: 'text/plain', body: 'internal error\n' };
+const GET_FAILED: HttpResponse = { status: 500, contentType: 'text/plain', body: 'internal error\n', headers: CORS_HEADERS };
 const ALLOWED_METHODS = { ...CORS_HEADERS, allow: 'GET, HEAD, POST, OPTIONS' } as const;
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
