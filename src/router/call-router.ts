@@ -22,6 +22,7 @@ import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { giveUp, isTimeout, outcomeUnknown } from './call-failures.js';
 import { quantity } from '../jsonrpc/hex.js';
+import { noteAnsweredHead } from './answered-head.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { MethodTimeouts } from './method-timeouts.js';
 import { highestHead, NodePicker } from './node-picker.js';
@@ -417,29 +418,4 @@ class FirstAttempt implements ReplySink {
   reject(error: unknown): void {
     this.onOutcome(this, undefined, error);
   }
-}
-
-/**
- * A node that answered with block N has N: noted as its head, as an answer to eth_blockNumber is
- * (Upstream.noteReportedHead). N is the block of an eth_getBlockByNumber answer (a client handed N
- * as "latest" that reads block N next is sent to a node that has it), or the last block of an
- * eth_getLogs answer or a receipt (an indexer that reads a log's block and receipt by hash next is
- * sent to a node known to have them, or gets a second opinion from one when a node a block behind
- * answers null). Not of a read of "pending": that block is not on the chain yet.
- */
-function noteAnsweredHead(upstream: Upstream, params: unknown, number: number | undefined): void {
-  // The usual answer is the head already known: no bigint made for it, nor the params looked at.
-  if (number === undefined || number <= Number(upstream.headNumber) || PENDING.test(paramsText(params))) return;
-  upstream.noteReportedHead(BigInt(number));
-}
-
-/** The pending tag in any case, as alloy-based nodes read it ("Pending" is the pending block on anvil). */
-const PENDING = /pending/i;
-
-/** The params as the client wrote them, or (parsed) their first string, or JSON of their first object: enough to look for a "pending" tag. */
-function paramsText(params: unknown): string {
-  if (params instanceof ParamsJson) return params.text;
-  const first: unknown = Array.isArray(params) ? params[0] : undefined;
-  if (typeof first === 'string') return first;
-  return first !== null && typeof first === 'object' ? JSON.stringify(first) : '';
 }

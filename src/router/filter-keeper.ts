@@ -25,8 +25,10 @@ import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
 import { isSocketGone, UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
-import { replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
+import { lastBlockNumber, replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
+import { ParamsJson } from '../upstream/request-frame.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { highestLogBlock, noteAnsweredHead } from './answered-head.js';
 import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
@@ -224,7 +226,10 @@ export class FilterKeeper {
         // Nodes answer eth_getFilterLogs on a block or pending filter with "filter not found" (it is
         // for logs filters only): the node's answer, not a sign that it lost the filter.
         if (!isFilterGoneReply(reply) || (method === 'eth_getFilterLogs' && record.kind !== 'logs')) {
-          return method === 'eth_getFilterChanges' ? this.#handOver(record, reply, headAtSend) : reply;
+          if (method === 'eth_getFilterChanges') return this.#handOver(record, reply, headAtSend);
+          // Logs in block order, none removed (as eth_getLogs answers): the last is the highest.
+          if (record.kind === 'logs') noteLogsHead(record, lastBlockNumber(reply));
+          return reply;
         }
         reason = 'filter_lost';
       } catch (error) {
@@ -249,6 +254,7 @@ export class FilterKeeper {
     if (reply.error !== undefined || record.cursor === undefined) return reply;
     const items = replyResult(reply);
     if (!Array.isArray(items)) return reply;
+    if (record.kind === 'logs') noteLogsHead(record, highestLogBlock(items));
     const kept = record.cursor.answered(items, headAtSend);
     if (record.owed.length > 0) return resultReply(this.#withOwed(record, kept));
     return kept.length === items.length ? reply : resultReply(kept);
@@ -495,6 +501,18 @@ function filterGone(method: string): UpstreamReply {
 function unreachableUninstall(error: unknown): UpstreamReply {
   if (error instanceof UpstreamUnavailableError) return resultReply(false);
   throw error;
+}
+
+/**
+ * The node holding a logs filter has the blocks of the logs it handed over: the highest is noted as
+ * its head (answered-head.ts), as an eth_getLogs answer's is. Known only by its probes, the node
+ * ahead was not asked when one a block behind answered null to a read of such a log's block or
+ * receipt by hash, and viem's and ethers' HTTP event watchers got "not found" for them. (A block
+ * filter's answers are hashes only, and how many there are does not tell the head: a reorg's
+ * blocks replace others at the same heights.)
+ */
+function noteLogsHead(record: FilterRecord, number: number | undefined): void {
+  noteAnsweredHead(record.upstream, new ParamsJson(record.paramsJson, false), number);
 }
 
 function isFilterGoneReply(reply: UpstreamReply): boolean {

@@ -2,13 +2,15 @@
  * An HTTP indexer's reads of a block it was just handed: it polls eth_getBlockByNumber('latest')
  * (viem's watchBlocks does) and then reads that block by number, or it reads a block and a
  * transaction by the hashes in a log it was handed (ethers' log.getBlock() and
- * getTransactionReceipt()). Real anvil nodes of one chain, one held a block behind (usable: within
+ * getTransactionReceipt()), or by those of a log a logs filter handed it (viem's and ethers' HTTP
+ * event watchers). Real anvil nodes of one chain, one held a block behind (usable: within
  * health.maxLagBlocks). block-after-head.test.ts has the client that learns the head from a
  * subscription or eth_blockNumber.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { decodeFilterId } from '../../src/router/filter-id.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { waitUntil } from '../support/stream-recorder.js';
@@ -137,3 +139,24 @@ test('an indexer reading the block and receipt of a log the node ahead handed it
   for (let round = 0; round < 3; round++) seen.push(...(await readsByHash(evmux, { block: log.blockHash, tx: log.transactionHash })));
   assert.deepEqual(seen, []);
 });
+
+for (const method of ['eth_getFilterChanges', 'eth_getFilterLogs']) {
+  test(`an event watcher reading the block and receipt of a log its filter's node (ahead) handed it by ${method} is sent to a node that has them`, async (t) => {
+    // No probe between the block and the reads: what evmux knows of the filter's node's new head,
+    // it learns from the filter's answer.
+    const { devnet, evmux } = await setup(t, 60_000);
+    const id = await rpc<string>(evmux.httpUrl, 'eth_newFilter', [{ address: devnet.emitterAddress, fromBlock: hex(devnet.blockNumber) }]);
+    await rpc(evmux.httpUrl, 'eth_getFilterChanges', [id]);
+    // The filter's node gets the block; the other is held a block behind (still usable).
+    devnet.hold(1 - decodeFilterId(id).upstreamIndex);
+    devnet.queueEmit();
+    await devnet.mine(1);
+    const n = devnet.blockNumber;
+    const logs = await rpc<Array<{ blockNumber: string; blockHash: string; transactionHash: string }>>(evmux.httpUrl, method, [id]);
+    const log = logs.find((entry) => entry.blockNumber === hex(n));
+    assert.ok(log, `${method} handed over no log of block ${n}`);
+    const seen: string[] = [];
+    for (let round = 0; round < 3; round++) seen.push(...(await readsByHash(evmux, { block: log.blockHash, tx: log.transactionHash })));
+    assert.deepEqual(seen, []);
+  });
+}
