@@ -6,15 +6,19 @@
  */
 import { ConfigError, keyPath } from './schema.js';
 
-const REFERENCE = /\$(\$?)\{([^}]*)\}/g;
+/** A reference, closed or not: one without its `}` is an error, not text sent on to the node. */
+const REFERENCE = /\$(\$?)\{([^}]*)(\}?)/g;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const where = (path: ReadonlyArray<string | number>): string => keyPath(path) || '(root)';
 
 function expandString(text: string, env: NodeJS.ProcessEnv, path: ReadonlyArray<string | number>): string {
   if (!text.includes('${')) return text;
-  return text.replace(REFERENCE, (whole, escaped: string, name: string) => {
+  return text.replace(REFERENCE, (whole, escaped: string, name: string, closed: string) => {
     if (escaped !== '') return whole.slice(1);
+    if (closed === '') {
+      throw new ConfigError(`${where(path)}: \${${name} has no closing } (use \${NAME}, or $\${ for a literal \${)`);
+    }
     if (!NAME.test(name)) {
       throw new ConfigError(`${where(path)}: \${${name}} is not an environment variable reference (use \${NAME} with letters, digits and _, or $\${ for a literal \${)`);
     }

@@ -35,6 +35,7 @@ test('env refs: ${NAME} in strings, nested in objects and arrays, is replaced fr
   assert.equal(expandEnvRefs('x${EMPTY}y', env), 'xy', 'a variable set to "" is used as set');
   assert.equal(expandEnvRefs('cost: $5 and $TOKEN and {TOKEN}', env), 'cost: $5 and $TOKEN and {TOKEN}', 'only ${...} is a reference');
   assert.equal(expandEnvRefs('literal $${TOKEN}', env), 'literal ${TOKEN}', '$${ escapes');
+  assert.equal(expandEnvRefs('open $${TOKEN', env), 'open ${TOKEN', '$${ escapes without its }');
 });
 
 test('env refs: an unset variable or a malformed reference is an error naming the key', () => {
@@ -45,6 +46,9 @@ test('env refs: an unset variable or a malformed reference is an error naming th
   assert.match(message({ host: '${1HOST}' }), /^host: \$\{1HOST\} is not an environment variable reference/);
   assert.match(message({ host: '${}' }), /^host: \$\{\} is not an environment variable reference/);
   assert.match(message('${MISSING}'), /^\(root\): environment variable MISSING is not set/);
+  // Sent on as written, it reached the node as text: a 401 with nothing in the log to say why.
+  assert.equal(message({ upstreams: [{ url: 'wss://node.example/ws/${NODE_KEY' }] }), 'upstreams[0].url: ${NODE_KEY has no closing } (use ${NAME}, or $${ for a literal ${)');
+  assert.match(message({ host: 'a${' }), /^host: \$\{ has no closing \}/);
   // A name every object answers to is not a variable that is set.
   for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
     assert.match(message(`Bearer \${${name}}`), new RegExp(`environment variable ${name} is not set`));
