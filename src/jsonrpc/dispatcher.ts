@@ -20,13 +20,14 @@ import {
   ParseError,
   UpstreamUnavailableError,
   type JsonRpcErrorObject,
+  type RpcError,
 } from './errors.js';
 import type { ClientRateLimit } from './client-rate-limit.js';
 import { commonRequest } from './common-request.js';
 import { MAX_PARAMS_DEPTH, unforwardableParams } from './forwardable-params.js';
 import { HeldCalls } from './held-calls.js';
 import { canonicalMethod } from './method-names.js';
-import { DEPTH_SCAN_FROM, MAX_BODY_DEPTH, nestsDeeperThan } from './nesting-depth.js';
+import { BODY_LIMITS, SHAPE_SCAN_FROM, shapeExcess, type ShapeLimits } from './body-shape.js';
 import { batchTexts, paramsText } from './params-text.js';
 import { answerId, type ReplyId } from './request-id.js';
 import { MAX_METHOD_LENGTH, type JsonRpcId } from './types.js';
@@ -65,9 +66,12 @@ function servedWhileShuttingDown(method: string): boolean {
 const SHUTTING_DOWN = (): UpstreamUnavailableError =>
   new UpstreamUnavailableError('evmux is shutting down: this call was not sent to any node; send it again (to another evmux)');
 
-/** A body refused unread (nesting-depth.ts): it has no id to answer under. */
-const TOO_DEEP = (): InvalidParamsError =>
-  new InvalidParamsError(`the request nests deeper than ${MAX_BODY_DEPTH} levels (a batch, a request object, params ${MAX_PARAMS_DEPTH} deep: the most evmux forwards); it was not read`);
+/** A body refused unread (body-shape.ts), for the limit it passed: it has no id to answer under. */
+const TOO_COSTLY: Record<keyof ShapeLimits, () => RpcError> = {
+  depth: () => new InvalidParamsError(`the request nests deeper than ${BODY_LIMITS.depth} levels (a batch, a request object, params ${MAX_PARAMS_DEPTH} deep: the most evmux forwards); it was not read`),
+  containers: () => new InvalidRequestError(`the request holds more than ${BODY_LIMITS.containers} arrays and objects, more than any request evmux forwards; it was not read`),
+  separators: () => new InvalidRequestError(`the request holds more than ${BODY_LIMITS.separators} values, more than any request evmux forwards; it was not read`),
+};
 
 /** A held call's client left (#heldRefusal): settled without an answer. */
 const GONE = new UpstreamUnavailableError('the client left');
@@ -128,9 +132,11 @@ export class Dispatcher {
    * settle. `ascii`: every character of `text` is ASCII (FrontEndHandlers.message).
    */
   dispatch(text: string, context: DispatchContext, ascii = false): void {
-    // Before any parse: deep nesting makes JSON.parse slow enough to hold up every client.
-    if (text.length >= DEPTH_SCAN_FROM && nestsDeeperThan(text, MAX_BODY_DEPTH)) {
-      context.answer(this.#error(null, TOO_DEEP().toObject()), NO_AFTER);
+    // Before any parse: deep nesting, or a mass of small values, makes JSON.parse slow enough to
+    // hold up every client.
+    const excess = text.length >= SHAPE_SCAN_FROM ? shapeExcess(text, BODY_LIMITS) : undefined;
+    if (excess !== undefined) {
+      context.answer(this.#error(null, TOO_COSTLY[excess]().toObject()), NO_AFTER);
       return;
     }
     const common = commonRequest(text);

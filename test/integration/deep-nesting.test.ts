@@ -2,7 +2,7 @@
  * A body nested deeply, 5 MiB of `[` (under limits.maxRequestBytes), held evmux's event loop in
  * `JSON.parse` (-32700 after), and every other client's calls waited: 1.6 to 2 s on an idle 2-core
  * machine, 3 to 5 s with other tests running beside. Such a body is now refused unread
- * (src/jsonrpc/nesting-depth.ts) and other clients are answered as usual meanwhile. The bound is a
+ * (src/jsonrpc/body-shape.ts) and other clients are answered as usual meanwhile. The bound is a
  * quarter of what `JSON.parse` of that body takes in this process just before (so it scales with the
  * machine and its load, as the stall did); evmux runs in a process of its own, so that the clients'
  * clock runs on while its event loop is held.
@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
-import { DEPTH_SCAN_FROM } from '../../src/jsonrpc/nesting-depth.js';
+import { SHAPE_SCAN_FROM } from '../../src/jsonrpc/body-shape.js';
 import { CliProcess } from '../support/cli-process.js';
 import { waitUntil } from '../support/stream-recorder.js';
 import { Probe } from '../support/ws-probe.js';
@@ -107,21 +107,32 @@ test('a 5 MiB frame of [ over WebSocket is refused unread, the connection stays 
   assert.equal(await probe.call('eth_chainId'), '0x7a69');
 });
 
-test('bodies nested as deep but shorter than DEPTH_SCAN_FROM are read, and refused under their id as before', async () => {
+test('bodies nested as deep but shorter than SHAPE_SCAN_FROM are read, and refused under their id as before', async () => {
   const nested = `${'['.repeat(39)}${']'.repeat(39)}`;
   const body = (length: number): string => {
     const head = `{"jsonrpc":"2.0","id":7,"method":"eth_call","params":[${nested},"`;
     const tail = '"]}';
     return head + '0'.repeat(length - head.length - tail.length) + tail;
   };
-  const short = await post(body(DEPTH_SCAN_FROM - 1));
+  const short = await post(body(SHAPE_SCAN_FROM - 1));
   assert.equal(short['id'], 7, JSON.stringify(short));
   assert.match(String((short['error'] as { message?: unknown } | undefined)?.message), /^eth_call: params nest deeper than 32 levels/);
-  assertRefusedUnread(await post(body(DEPTH_SCAN_FROM)), 'at DEPTH_SCAN_FROM');
+  assertRefusedUnread(await post(body(SHAPE_SCAN_FROM)), 'at SHAPE_SCAN_FROM');
   // Objects nest as arrays do; a batch of calls at the most evmux forwards is read.
-  assertRefusedUnread(await post(`{"a":`.repeat(DEPTH_SCAN_FROM)), 'nested objects');
+  assertRefusedUnread(await post(`{"a":`.repeat(SHAPE_SCAN_FROM)), 'nested objects');
   const call = `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[${'['.repeat(31)}${']'.repeat(31)}]}`;
-  const batch = (await post(`[${Array.from({ length: Math.ceil(DEPTH_SCAN_FROM / call.length) }, () => call).join(',')}]`)) as unknown;
+  const batch = (await post(`[${Array.from({ length: Math.ceil(SHAPE_SCAN_FROM / call.length) }, () => call).join(',')}]`)) as unknown;
   assert.ok(Array.isArray(batch), JSON.stringify(batch));
   assert.doesNotMatch(JSON.stringify(batch), /nests deeper/);
+});
+
+test('a 5 MiB body of small values over HTTP ([[],[],…]) is refused unread, and another client is answered meanwhile', async () => {
+  const mass = `[${'[],'.repeat((5 * 1024 * 1024 - 100) / 3)}[]]`;
+  const started = performance.now();
+  JSON.parse(mass);
+  const boundMs = (performance.now() - started) / 4;
+  const { worstMs, answer, answerMs } = await worstCallDuring(() => post(mass));
+  assert.ok(worstMs < boundMs, `another client's call waited ${worstMs} ms, over ${Math.round(boundMs)} ms (the body was answered after ${answerMs} ms)`);
+  const { id, error } = answer as { id?: unknown; error?: { code?: unknown; message?: unknown } };
+  assert.deepEqual([id, error?.code, error?.message], [null, -32600, 'the request holds more than 50000 arrays and objects, more than any request evmux forwards; it was not read']);
 });

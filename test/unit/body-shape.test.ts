@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_BODY_DEPTH, nestsDeeperThan } from '../../src/jsonrpc/nesting-depth.js';
+import { BODY_LIMITS, shapeExcess } from '../../src/jsonrpc/body-shape.js';
 import { seededRandom } from '../support/seeded-random.js';
 
+const MAX_BODY_DEPTH = BODY_LIMITS.depth;
+const nestsDeeperThan = (text: string, depth: number): boolean => shapeExcess(text, { depth, containers: Infinity, separators: Infinity }) === 'depth';
 const arrays = (depth: number, inner = ''): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
 const objects = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
@@ -73,4 +75,21 @@ test('on valid JSON the scan agrees with the depth of the parsed value (randomiz
     assert.equal(nestsDeeperThan(text, depth), false, `seed ${seed}: ${text}`);
     if (depth > 0) assert.equal(nestsDeeperThan(text, depth - 1), true, `seed ${seed}: ${text}`);
   }
+});
+
+test('a mass of small values or containers passes its limit; strings hold none; a large batch of calls does not', () => {
+  const limits = { depth: 34, containers: 10, separators: 20 };
+  assert.equal(shapeExcess(`[${'0,'.repeat(21)}0]`, limits), 'separators');
+  assert.equal(shapeExcess(`[${'0,'.repeat(20)}0]`, limits), undefined, 'exactly at the limit');
+  assert.equal(shapeExcess(`[${'[],'.repeat(10)}[]]`, limits), 'containers');
+  assert.equal(shapeExcess(`[${'[],'.repeat(8)}[]]`, limits), undefined, 'exactly at the limit');
+  assert.equal(shapeExcess(`["${',[{'.repeat(1000)}"]`, limits), undefined, 'inside a string');
+  const call = '{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"address":["0x0000000000000000000000000000000000000001"],"topics":[["0xaa","0xbb"],null]}]}';
+  const batch = `[${Array(1000).fill(call).join(',')}]`;
+  assert.equal(shapeExcess(batch, BODY_LIMITS), undefined, 'limits.maxBatchSize calls with a filter each');
+  const addresses = `[{"address":[${Array(110_000).fill('"0x0000000000000000000000000000000000000001"').join(',')}]}]`;
+  assert.ok(addresses.length <= 5 * 1024 * 1024);
+  assert.equal(shapeExcess(addresses, BODY_LIMITS), undefined, '5 MiB of addresses');
+  assert.equal(shapeExcess(`[${'0,'.repeat(2_000_000)}0]`, BODY_LIMITS), 'separators');
+  assert.equal(shapeExcess(`[${'[],'.repeat(1_000_000)}[]]`, BODY_LIMITS), 'containers');
 });
