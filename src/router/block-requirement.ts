@@ -4,6 +4,7 @@
  * answer null: nodes within the lag limit are usable, but not all of them have every block yet.
  */
 import { blockNumber, blockTag } from '../jsonrpc/block-ref.js';
+import { isHash } from '../jsonrpc/hex.js';
 
 /** Position of the block parameter for methods that take one. */
 const BLOCK_PARAM: Readonly<Record<string, number>> = {
@@ -65,6 +66,36 @@ export function requiredBlock(method: string, params: unknown): bigint | undefin
   }
   const index = BLOCK_PARAM[method];
   return index === undefined ? undefined : blockNumberOf(params[index]);
+}
+
+/**
+ * Position of the block hash for methods that name a block by hash only, or (eth_getLogs) in an
+ * object that may; those that take any block (BLOCK_PARAM) may name one by hash too (EIP-1898).
+ */
+const BLOCK_HASH_PARAM: Readonly<Record<string, number>> = {
+  eth_getBlockByHash: 0,
+  eth_getBlockTransactionCountByHash: 0,
+  eth_getTransactionByBlockHashAndIndex: 0,
+  eth_getUncleByBlockHashAndIndex: 0,
+  eth_getUncleCountByBlockHash: 0,
+  eth_getLogs: 0,
+};
+
+/** Whether a read of this method may name a block by its hash: only then are its params looked at (namedBlockHash). */
+export function mayNameBlockHash(method: string): boolean {
+  return BLOCK_HASH_PARAM[method] !== undefined || BLOCK_PARAM[method] !== undefined;
+}
+
+/**
+ * The hash of the block a read names by hash (a hash, or an EIP-1898 or eth_getLogs `{ blockHash }`),
+ * in lower case; undefined for a read that names a block by number or tag, or none.
+ */
+export function namedBlockHash(method: string, params: unknown): string | undefined {
+  const index = BLOCK_HASH_PARAM[method] ?? BLOCK_PARAM[method];
+  if (index === undefined || !Array.isArray(params)) return undefined;
+  const block: unknown = params[index];
+  const hash: unknown = block !== null && typeof block === 'object' ? (block as { blockHash?: unknown }).blockHash : block;
+  return isHash(hash) ? hash.toLowerCase() : undefined;
 }
 
 /**

@@ -24,6 +24,7 @@ import { giveUp, isTimeout, outcomeUnknown } from './call-failures.js';
 import { quantity } from '../jsonrpc/hex.js';
 import { noteAnsweredHead } from './answered-head.js';
 import { FilterKeeper } from './filter-keeper.js';
+import { HandedBlockHashes } from './handed-block-hashes.js';
 import { MethodTimeouts } from './method-timeouts.js';
 import { highestHead, NodePicker } from './node-picker.js';
 import { isPoolDependent } from './recent-writers.js';
@@ -61,6 +62,8 @@ export class CallRouter {
   /** the node each client sent a transaction through lately, for its next pool-dependent calls */
   readonly #writers: WriterNodes;
   readonly #signed: SignedSend;
+  /** blocks block filters handed over lately, by hash: the node that handed one over has it */
+  readonly #handed = new HandedBlockHashes();
 
   constructor(pool: UpstreamPool, strategy: BalancerStrategy, affinity: SessionAffinity, settings: Settings, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
@@ -75,7 +78,7 @@ export class CallRouter {
       attempt: (upstream: Upstream, method: string, params: unknown, caller: CallContext) => attempt(upstream, method, params, this.#timeouts.timeoutOf(method), caller),
       pick: (exclude: ReadonlySet<string>) => this.#picker.pick(exclude),
     };
-    this.filters = new FilterKeeper(pool, affinity, calls, settings, telemetry, logger);
+    this.filters = new FilterKeeper(pool, affinity, calls, this.#handed, settings, telemetry, logger);
   }
 
   /**
@@ -248,7 +251,7 @@ export class CallRouter {
     if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteAnsweredHead(upstream, params, answeredBlockNumber(reply));
     else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteAnsweredHead(upstream, params, lastBlockNumber(reply));
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
-    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#nodeAhead(upstream, tried, minHead) !== undefined) {
+    if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#otherNode(method, params, upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     }
     if (reply.error === undefined && isPoolDependent(method) && isWrite(method)) this.#writers.note(caller, upstream.name);
@@ -282,10 +285,10 @@ export class CallRouter {
   /**
    * A null (or "block missing") that may only mean this node has not got the data (yet, or any
    * more: mid-reorg its head can be behind the one it last reported): ask, once, another node at
-   * the block the read names, or else a node further ahead than this one. For a transaction by
-   * hash, the client's writer node first: a transaction it sent that is still pending may be in
-   * that node's pool only. A null for a block at a height some node has reported stands only after
-   * #askAgainShortly: that block exists, or will again within moments.
+   * the block the read names, or else a node further ahead than this one (#otherNode). For a
+   * transaction by hash, the client's writer node first: a transaction it sent that is still
+   * pending may be in that node's pool only. A null for a block at a height some node has
+   * reported stands only after #askAgainShortly: that block exists, or will again within moments.
    */
   async #secondOpinion(
     method: string,
@@ -298,10 +301,21 @@ export class CallRouter {
     caller: CallContext,
   ): Promise<UpstreamReply> {
     let other = method === 'eth_getTransactionByHash' ? this.#writers.besides(upstream, caller) : undefined;
-    other ??= this.#nodeAhead(upstream, tried, minHead);
+    other ??= this.#otherNode(method, params, upstream, tried, minHead);
     const answer = other === undefined ? reply : await this.#attempt(other, method, params, this.#timeouts.timeLeft(method, deadline), caller).catch(() => reply);
     if (!isNullResult(answer) || minHead === undefined || minHead > this.#pool.bestHead || !nullMeansBlockMissing(method)) return answer;
     return this.#askAgainShortly(method, params, minHead, deadline, answer, caller);
+  }
+
+  /**
+   * For a read of a block by a hash a block filter handed over lately, the node that handed it over
+   * (healthy, not asked yet): it has that block, though evmux may not know its head yet (a block
+   * filter's answer does not tell it). Else #nodeAhead.
+   */
+  #otherNode(method: string, params: unknown, upstream: Upstream, tried: ReadonlySet<string>, minHead: bigint | undefined): Upstream | undefined {
+    const handedBy = this.#handed.nodeFor(method, params);
+    if (handedBy !== undefined && handedBy !== upstream && handedBy.healthy && !tried.has(handedBy.name)) return handedBy;
+    return this.#nodeAhead(upstream, tried, minHead);
   }
 
   /**

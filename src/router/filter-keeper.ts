@@ -34,6 +34,7 @@ import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
 import { replayLogs } from './filter-replay-logs.js';
+import type { HandedBlockHashes } from './handed-block-hashes.js';
 import { isFilterGone, mayHaveReachedNode } from './retry-policy.js';
 
 /**
@@ -73,6 +74,8 @@ export class FilterKeeper {
   readonly #pool: UpstreamPool;
   readonly #affinity: SessionAffinity;
   readonly #calls: FilterCalls;
+  /** the hashes block filters handed over, for reads of those blocks (handed-block-hashes.ts) */
+  readonly #handed: HandedBlockHashes;
   readonly #replayMaxBlocks: bigint;
   readonly #maxPerClient: number;
   readonly #ipv6PrefixLength: number;
@@ -84,10 +87,11 @@ export class FilterKeeper {
   readonly #logger: Logger;
   readonly #warnings: WarningThrottle;
 
-  constructor(pool: UpstreamPool, affinity: SessionAffinity, calls: FilterCalls, settings: Settings, telemetry: Telemetry, logger: Logger) {
+  constructor(pool: UpstreamPool, affinity: SessionAffinity, calls: FilterCalls, handed: HandedBlockHashes, settings: Settings, telemetry: Telemetry, logger: Logger) {
     this.#pool = pool;
     this.#affinity = affinity;
     this.#calls = calls;
+    this.#handed = handed;
     this.#replayMaxBlocks = BigInt(settings.subscriptions.replayMaxBlocks);
     this.#maxPerClient = settings.limits.maxInstalledFiltersPerIp;
     this.#ipv6PrefixLength = settings.limits.ipv6PrefixLength;
@@ -255,6 +259,7 @@ export class FilterKeeper {
     const items = replyResult(reply);
     if (!Array.isArray(items)) return reply;
     if (record.kind === 'logs') noteLogsHead(record, highestLogBlock(items));
+    else if (record.kind === 'blocks') this.#handed.note(record.upstream, items);
     const kept = record.cursor.answered(items, headAtSend);
     if (record.owed.length > 0) return resultReply(this.#withOwed(record, kept));
     return kept.length === items.length ? reply : resultReply(kept);
@@ -313,6 +318,8 @@ export class FilterKeeper {
     if (from !== target && from.connected && !record.lost) void this.#calls.attempt(from, 'eth_uninstallFilter', [record.nodeId], caller).catch(() => {});
     this.#book.moved(id, record, target, nodeId);
     record.cursor?.replayed(missed, through);
+    // The hashes of the blocks it missed, read from `target`, which hands them over.
+    if (record.kind === 'blocks') this.#handed.note(target, missed);
     this.#telemetry.filterMoved(record.kind, reason, missed.length);
     // Per filter at debug: a node that goes away takes every filter it holds, and they move as they are polled.
     this.#logger.debug({ filter: id, kind: record.kind, from: from.name, to: target.name, reason, replayed: missed.length }, 'filter made again on another node');
@@ -509,7 +516,8 @@ function unreachableUninstall(error: unknown): UpstreamReply {
  * ahead was not asked when one a block behind answered null to a read of such a log's block or
  * receipt by hash, and viem's and ethers' HTTP event watchers got "not found" for them. (A block
  * filter's answers are hashes only, and how many there are does not tell the head: a reorg's
- * blocks replace others at the same heights.)
+ * blocks replace others at the same heights. The node that handed each over is kept instead:
+ * handed-block-hashes.ts.)
  */
 function noteLogsHead(record: FilterRecord, number: number | undefined): void {
   noteAnsweredHead(record.upstream, new ParamsJson(record.paramsJson, false), number);

@@ -3,9 +3,10 @@
  * (viem's watchBlocks does) and then reads that block by number, or it reads a block and a
  * transaction by the hashes in a log it was handed (ethers' log.getBlock() and
  * getTransactionReceipt()), or by those of a log a logs filter handed it (viem's and ethers' HTTP
- * event watchers). Real anvil nodes of one chain, one held a block behind (usable: within
- * health.maxLagBlocks). block-after-head.test.ts has the client that learns the head from a
- * subscription or eth_blockNumber.
+ * event watchers), or by the hash a block filter handed it (an HTTP block watcher). Real anvil
+ * nodes of one chain, one held a block behind (usable: within health.maxLagBlocks).
+ * block-after-head.test.ts has the client that learns the head from a subscription or
+ * eth_blockNumber.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -13,6 +14,7 @@ import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { decodeFilterId } from '../../src/router/filter-id.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
+import { scrapeSum } from '../support/prom-text.js';
 import { waitUntil } from '../support/stream-recorder.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -160,3 +162,39 @@ for (const method of ['eth_getFilterChanges', 'eth_getFilterLogs']) {
     assert.deepEqual(seen, []);
   });
 }
+
+test("a block watcher reading a block by the hash its block filter's node (ahead) handed it is answered by a node that has it", async (t) => {
+  // No probe between the block and the reads: evmux does not know the filter's node's new head,
+  // and a block filter's answer (hashes only) does not tell it.
+  const { devnet, evmux } = await setup(t, 60_000);
+  const id = await rpc<string>(evmux.httpUrl, 'eth_newBlockFilter', []);
+  await rpc(evmux.httpUrl, 'eth_getFilterChanges', [id]);
+  // The filter's node gets the block; the other is held a block behind (still usable).
+  devnet.hold(1 - decodeFilterId(id).upstreamIndex);
+  devnet.queueEmit();
+  await devnet.mine(1);
+  const hashes = await rpc<string[]>(evmux.httpUrl, 'eth_getFilterChanges', [id]);
+  const hash = hashes.at(-1);
+  assert.ok(hash !== undefined, 'the block filter handed over no hash');
+  const reads: Array<[string, unknown[]]> = [
+    ['eth_getBlockByHash', [hash, false]],
+    ['eth_getBlockTransactionCountByHash', [hash]],
+    ['eth_getTransactionByBlockHashAndIndex', [hash, '0x0']],
+    ['eth_getBlockReceipts', [hash]],
+    ['eth_getBalance', ['0x000000000000000000000000000000000000dEaD', { blockHash: hash }]],
+    ['eth_getTransactionCount', ['0x000000000000000000000000000000000000dEaD', { blockHash: hash }]],
+  ];
+  const seen: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    // Each sent twice at once, so both nodes get one.
+    const answers = await Promise.all(reads.flatMap(([method, params]) => [0, 1].map(async () => [method, await rpcAnswer(evmux.httpUrl, method, params)] as const)));
+    seen.push(...answers.filter(([, answer]) => answer.error !== undefined || answer.result === null).map(([method, answer]) => `${method}: ${JSON.stringify(answer)}`));
+  }
+  assert.deepEqual(seen, []);
+
+  // A hash no block filter handed over, answered null: one call, no second opinion.
+  const asked = async (): Promise<number> => scrapeSum(evmux.httpUrl, 'evmux_requests_total', { method: 'eth_getBlockByHash' });
+  const before = await asked();
+  assert.equal(await rpc(evmux.httpUrl, 'eth_getBlockByHash', [`0x${'ab'.repeat(32)}`, false]), null);
+  assert.equal((await asked()) - before, 1);
+});
