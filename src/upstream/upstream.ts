@@ -178,7 +178,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         for (const other of this.#sockets) if (other !== connection) other.reconnectNow();
       });
     }
-    this.#isolated = new IsolatedSocket(() => this.#noteOversized(this.#newConnection('isolated')), this.#logger);
+    this.#isolated = new IsolatedSocket(() => this.#noteOversized(this.#newConnection('isolated')), this.#logger.child({ socket: 'isolated' }));
     for (const connection of this.#connections) {
       this.#noteOversized(connection);
       connection.on('open', () => this.#onConnectionOpen());

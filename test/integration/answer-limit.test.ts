@@ -201,7 +201,7 @@ test('a client repeating a call whose answer is over maxAnswerBytes: one warning
     lines.map((line) => `${String(line['socket'])} ${String(line['msg'])}`),
     [
       '0 upstream answer over limits.maxAnswerBytes skipped',
-      'undefined socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes',
+      'isolated socket of its own for the calls of clients whose answers passed limits.maxAnswerBytes',
       'isolated upstream socket open',
       'isolated upstream answer over limits.maxAnswerBytes skipped',
     ],
