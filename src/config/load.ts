@@ -21,8 +21,8 @@ export interface FlagSettings {
   upstreams?: string[];
 }
 
-/** The settings of a YAML or JSON file, with `${NAME}` references in its strings taken from `env`. */
-export function readConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+/** The settings of a YAML or JSON file as written: its `${NAME}` references are taken from the environment by buildConfig. */
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -38,7 +38,7 @@ export function readConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`config file ${path} must contain an object of settings`);
   }
-  return expandEnvRefs(value, env) as Record<string, unknown>;
+  return value as Record<string, unknown>;
 }
 
 /** `name=ws://host` or `ws://host` → config entry. */
@@ -51,13 +51,20 @@ export function parseUpstreamFlag(flag: string): { name?: string; url: string } 
   return { url: flag };
 }
 
-export function buildConfig(file: Record<string, unknown> | undefined, flags: FlagSettings): Config {
-  const raw: Record<string, unknown> = { ...file };
-  if (flags.host !== undefined) raw.host = flags.host;
-  if (flags.port !== undefined) raw.port = flags.port;
-  if (flags.logLevel !== undefined) raw.logLevel = flags.logLevel;
+/**
+ * The file's settings with the flags laid over them, its `${NAME}` references taken from `env`, but
+ * not in what a flag replaces (`upstreams` under `--upstream`, `port` under `--port`): taken there
+ * too, a variable nobody needed stopped evmux when unset. Flags are taken as they are (the shell
+ * expands them).
+ */
+export function buildConfig(file: Record<string, unknown> | undefined, flags: FlagSettings, env: NodeJS.ProcessEnv = process.env): Config {
+  const overrides: Record<string, unknown> = {};
+  if (flags.host !== undefined) overrides.host = flags.host;
+  if (flags.port !== undefined) overrides.port = flags.port;
+  if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
   if (flags.upstreams !== undefined && flags.upstreams.length > 0) {
-    raw.upstreams = flags.upstreams.map(parseUpstreamFlag);
+    overrides.upstreams = flags.upstreams.map(parseUpstreamFlag);
   }
-  return parseConfig(raw);
+  const kept = Object.fromEntries(Object.entries(file ?? {}).filter(([key]) => !Object.hasOwn(overrides, key)));
+  return parseConfig({ ...(expandEnvRefs(kept, env) as Record<string, unknown>), ...overrides });
 }

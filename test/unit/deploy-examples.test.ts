@@ -22,7 +22,7 @@ interface Probe {
 const deploy = (path: string): string => new URL(`../../deploy/${path}`, import.meta.url).pathname;
 
 test('deploy/evmux.example.yaml is a valid config', () => {
-  const config = buildConfig(readConfigFile(deploy('evmux.example.yaml'), { NODE_A_API_KEY: 'key-a', PROVIDER_KEY: 'key-p' }), {});
+  const config = buildConfig(readConfigFile(deploy('evmux.example.yaml')), {}, { NODE_A_API_KEY: 'key-a', PROVIDER_KEY: 'key-p' });
   assert.deepEqual(config.upstreams.map((upstream) => [upstream.name, upstream.role]), [['node-a', 'primary'], ['node-b', 'primary'], ['provider', 'fallback']]);
   assert.deepEqual(config.upstreams[0]!.headers, { 'X-Api-Key': 'key-a' });
   assert.deepEqual(config.proxy.trusted, ['10.0.0.0/8']);

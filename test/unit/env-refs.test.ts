@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { expandEnvRefs } from '../../src/config/env-refs.js';
-import { readConfigFile } from '../../src/config/load.js';
-import { ConfigError, parseConfig } from '../../src/config/schema.js';
+import { buildConfig, readConfigFile } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/schema.js';
 
 const env = { TOKEN: 's3cr3t', HOST: 'node-a.internal', EMPTY: '' };
 
@@ -55,16 +55,20 @@ test('env refs: an unset variable or a malformed reference is an error naming th
   }
 });
 
-test('env refs: readConfigFile expands YAML and JSON files', (t) => {
+test('env refs: a YAML or JSON file\'s references are taken by buildConfig, but not where a flag replaces them', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evmux-env-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'c.yaml'), 'upstreams:\n  - url: ws://${HOST}:8546\n    headers:\n      Authorization: Bearer ${TOKEN}\n');
   writeFileSync(join(dir, 'c.json'), JSON.stringify({ upstreams: [{ url: 'ws://${HOST}:8546' }] }));
-  assert.deepEqual(readConfigFile(join(dir, 'c.yaml'), env), {
-    upstreams: [{ url: 'ws://node-a.internal:8546', headers: { Authorization: 'Bearer s3cr3t' } }],
-  });
-  assert.deepEqual(readConfigFile(join(dir, 'c.json'), env), { upstreams: [{ url: 'ws://node-a.internal:8546' }] });
-  assert.throws(() => readConfigFile(join(dir, 'c.yaml'), {}), /upstreams\[0\]\.url: environment variable HOST is not set/);
+  const yaml = buildConfig(readConfigFile(join(dir, 'c.yaml')), {}, env).upstreams[0]!;
+  assert.deepEqual([yaml.url, yaml.headers], ['ws://node-a.internal:8546', { Authorization: 'Bearer s3cr3t' }]);
+  assert.equal(buildConfig(readConfigFile(join(dir, 'c.json')), {}, env).upstreams[0]!.url, 'ws://node-a.internal:8546');
+  assert.throws(() => buildConfig(readConfigFile(join(dir, 'c.yaml')), {}, {}), /upstreams\[0\]\.url: environment variable HOST is not set/);
+  // --upstream replaces the file's list: its references are not needed (they stopped evmux when unset).
+  assert.equal(buildConfig(readConfigFile(join(dir, 'c.yaml')), { upstreams: ['ws://127.0.0.1:8545'] }, {}).upstreams[0]!.url, 'ws://127.0.0.1:8545');
+  writeFileSync(join(dir, 'p.yaml'), 'port: ${UNSET_PORT}\nupstreams:\n  - url: ws://127.0.0.1:8545\n');
+  assert.equal(buildConfig(readConfigFile(join(dir, 'p.yaml')), { port: 0 }, {}).port, 0);
+  assert.equal(buildConfig(readConfigFile(join(dir, 'c.yaml')), { upstreams: ['ws://h/$${X}'] }, env).upstreams[0]!.url, 'ws://h/$${X}', 'flags are taken as they are');
 });
 
 test('env refs: a number setting takes a reference (variables are text), and a string setting keeps its digits', (t) => {
@@ -72,17 +76,17 @@ test('env refs: a number setting takes a reference (variables are text), and a s
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'evmux.yaml');
   writeFileSync(path, 'port: ${PORT}\nlimits:\n  maxBatchSize: "${BATCH}"\nupstreams:\n  - name: ${NAME}\n    url: ws://127.0.0.1:8545\n');
-  const config = parseConfig(readConfigFile(path, { PORT: '9000', BATCH: '7', NAME: '42' }));
+  const config = buildConfig(readConfigFile(path), {}, { PORT: '9000', BATCH: '7', NAME: '42' });
   assert.equal(config.port, 9000);
   assert.equal(config.limits.maxBatchSize, 7);
   assert.equal(config.upstreams[0]!.name, '42');
   // Text that is not a whole number is still refused, naming the key; the rest is read.
   assert.throws(
-    () => parseConfig(readConfigFile(path, { PORT: '90x', BATCH: '7', NAME: 'a' })),
+    () => buildConfig(readConfigFile(path), {}, { PORT: '90x', BATCH: '7', NAME: 'a' }),
     (error: unknown) => error instanceof ConfigError && /^port: Expected number, received string$/.test(error.message),
   );
   assert.throws(
-    () => parseConfig(readConfigFile(path, { PORT: '9000', BATCH: '7.5', NAME: 'a' })),
+    () => buildConfig(readConfigFile(path), {}, { PORT: '9000', BATCH: '7.5', NAME: 'a' }),
     (error: unknown) => error instanceof ConfigError && /^limits\.maxBatchSize: Expected integer, received float$/.test(error.message),
   );
 });
