@@ -12,7 +12,8 @@ export interface Demo {
 /** The devnet (anvil, viem's accounts) is loaded only for the demo, not at every start. */
 export async function startDemoDevnet(logger: Logger): Promise<Demo> {
   const { LockstepDevnet } = await import('./devnet/lockstep-devnet.js');
-  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 1000, traffic: true, logger });
+  // Gossip: what a user sends through evmux lands on one node; every node must mine it.
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 1000, traffic: true, gossip: true, logger });
   return { devnet, upstreams: devnet.nodes.map((node) => ({ name: node.name, url: node.wsUrl })) };
 }
 

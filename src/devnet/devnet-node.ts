@@ -3,8 +3,10 @@ import type { Hex } from 'viem';
 import { AnvilProcess, AnvilStartError, type AnvilGenesis } from './anvil-process.js';
 import type { AnvilRpc } from './anvil-rpc.js';
 import type { BlockRecord } from './chain-history.js';
+import { transactionHash } from '../router/transaction-hash.js';
 import { freePort } from './free-port.js';
 import type { DevnetNode } from './lockstep-devnet.js';
+import { minedAsRecorded, readTransactions, takeReadyTransactions, type GossipedTransaction } from './pool-gossip.js';
 
 const HOST = '127.0.0.1';
 const PORT_ATTEMPTS = 5;
@@ -16,6 +18,11 @@ const PORT_ATTEMPTS = 5;
  * stay put, but web3.js then offers no EIP-1559 fees.)
  */
 const BASE_FEE = '0x3b9aca00';
+/**
+ * With gossip, how many times in a row one block is mined again because a client's send landed in
+ * the node's pool just before evm_mine; past it the sync fails and the next one starts over.
+ */
+const MAX_REMINES = 5;
 
 /** A node produced a different block hash than the devnet recorded for that height. */
 export class LockstepDivergenceError extends Error {
@@ -25,7 +32,11 @@ export class LockstepDivergenceError extends Error {
 interface RpcBlock {
   number: Hex;
   hash: Hex;
+  transactions: Hex[];
 }
+
+/** Where a node with gossip sends clients' transactions it finds: the devnet's next block. */
+export type PassOn = (txs: readonly GossipedTransaction[]) => void;
 
 /**
  * One anvil node of the lockstep devnet and its position relative to the devnet's history.
@@ -39,6 +50,7 @@ export class LockstepNode implements DevnetNode {
   readonly index: number;
   readonly name: string;
   readonly #log: Logger;
+  readonly #passOn: PassOn | undefined;
   #port = 0;
   #process: AnvilProcess | undefined;
   #held = false;
@@ -49,10 +61,12 @@ export class LockstepNode implements DevnetNode {
   #dirty = false;
   #lock: Promise<void> = Promise.resolve();
 
-  constructor(index: number, logger: Logger) {
+  /** `passOn`: gossip on; clients' transactions in the node's pool or blocks go there, never dropped. */
+  constructor(index: number, logger: Logger, passOn?: PassOn) {
     this.index = index;
     this.name = `node${index}`;
     this.#log = logger.child({ node: this.name });
+    this.#passOn = passOn;
   }
 
   get port(): number {
@@ -135,6 +149,41 @@ export class LockstepNode implements DevnetNode {
     return this.#locked(() => this.#syncNow(history, live));
   }
 
+  /**
+   * With gossip: mine the block after `history` first, from `draft` and whatever clients sent this
+   * node, and say what it holds, which becomes the devnet's record. The node's pool is thus never
+   * emptied by hand: dropping a transaction there drops the client's next ones, sent meanwhile, too.
+   */
+  lead(history: readonly BlockRecord[], draft: Pick<BlockRecord, 'number' | 'timestamp' | 'txs'>): Promise<{ txs: Hex[]; hash: Hex }> {
+    return this.#locked(async () => {
+      await this.#syncNow(history, true);
+      const rpc = this.#rpc();
+      await this.#mine(rpc, draft);
+      // Until the block is read back: if that fails, the devnet goes on with the draft, which this
+      // block need not be, and the next sync probes the node.
+      this.#dirty = true;
+      const mined = await this.#block(rpc, draft.number);
+      const drafted = new Map(draft.txs.map((raw) => [transactionHash(raw), raw]));
+      const txs = await Promise.all(mined.transactions.map(async (hash) => drafted.get(hash) ?? rpc.call<Hex>('eth_getRawTransactionByHash', [hash])));
+      // The block is valid: the devnet puts it in its history as soon as this returns.
+      this.#validPrefix = draft.number;
+      this.#dirty = false;
+      return { txs, hash: mined.hash };
+    });
+  }
+
+  /** With gossip: how many transactions are ready to be mined in the node's pool. */
+  async readyCount(): Promise<number> {
+    return Number((await this.#rpc().call<{ pending: Hex }>('txpool_status')).pending);
+  }
+
+  /** With gossip: pass on the transactions ready in the node's pool, taking them out of it. */
+  passOnPool(): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#passOn !== undefined) this.#passOn(await takeReadyTransactions(this.#rpc()));
+    });
+  }
+
   async head(): Promise<{ number: bigint; hash: Hex }> {
     const block = await this.#rpc().call<RpcBlock>('eth_getBlockByNumber', ['latest', false]);
     return { number: BigInt(block.number), hash: block.hash };
@@ -154,38 +203,37 @@ export class LockstepNode implements DevnetNode {
     return this.#process.rpc;
   }
 
-  #locked(fn: () => Promise<void>): Promise<void> {
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(fn);
-    this.#lock = run.catch(() => undefined);
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
   async #syncNow(history: readonly BlockRecord[], live: boolean): Promise<void> {
     const rpc = this.#rpc();
     if (this.#dirty) await this.#probe(rpc, history);
+    let remines = 0;
     for (;;) {
       if (this.#applied > this.#validPrefix) {
         const depth = this.#applied - this.#validPrefix;
         await rpc.call('anvil_rollback', [depth]);
-        await rpc.call('anvil_dropAllTransactions');
+        await this.#clearPool(rpc);
         this.#log.debug({ depth, to: this.#validPrefix }, 'rolled back');
         this.#applied = this.#validPrefix;
       }
       const block = history[this.#applied];
       if (block === undefined) return;
-      this.#dirty = true;
-      for (const raw of block.txs) {
-        try {
-          await rpc.call('eth_sendRawTransaction', [raw]);
-        } catch (error) {
-          // Nodes in the same state reject the same transactions, so this stays lockstep.
-          this.#log.warn({ block: block.number, err: error }, 'transaction rejected');
-        }
+      await this.#mine(rpc, block);
+      if (!(await this.#keptToRecord(rpc, block))) {
+        remines += 1;
+        if (remines > MAX_REMINES) throw new Error(`${this.name} kept mining clients' new sends into block ${block.number}`);
+        // #validPrefix stays below the block: the loop rolls it back and mines it again.
+        continue;
       }
-      await rpc.call('anvil_setNextBlockBaseFeePerGas', [BASE_FEE]);
-      await rpc.call('evm_mine', [block.timestamp]);
-      this.#dirty = false;
-      this.#applied = block.number;
+      remines = 0;
       if (history[block.number - 1] === block && this.#validPrefix === block.number - 1) {
         this.#validPrefix = block.number;
       }
@@ -193,6 +241,45 @@ export class LockstepNode implements DevnetNode {
         await this.#checkHash(rpc, block);
       }
     }
+  }
+
+  /** Send a block's transactions and mine it; the node's state is unknown (#dirty) until it is mined. */
+  async #mine(rpc: AnvilRpc, block: Pick<BlockRecord, 'number' | 'timestamp' | 'txs'>): Promise<void> {
+    this.#dirty = true;
+    for (const raw of block.txs) {
+      try {
+        await rpc.call('eth_sendRawTransaction', [raw]);
+      } catch (error) {
+        // Nodes in the same state reject the same transactions, so this stays lockstep.
+        this.#log.warn({ block: block.number, err: error }, 'transaction rejected');
+      }
+    }
+    await rpc.call('anvil_setNextBlockBaseFeePerGas', [BASE_FEE]);
+    await rpc.call('evm_mine', [block.timestamp]);
+    this.#dirty = false;
+    this.#applied = block.number;
+  }
+
+  /**
+   * With gossip, a client's send can land in this node's pool while a block the leading node mined
+   * is fed to it: its block then has the send and the record does not. Such a block is not the
+   * record's (its hash must not become the record's hash); its strangers go on to the next block.
+   */
+  async #keptToRecord(rpc: AnvilRpc, block: BlockRecord): Promise<boolean> {
+    if (this.#passOn === undefined) return true;
+    const mined = (await this.#block(rpc, block.number)).transactions;
+    const recorded = block.txs.map(transactionHash);
+    if (minedAsRecorded(mined, recorded)) return true;
+    const strangers = mined.filter((hash) => !recorded.includes(hash));
+    this.#passOn(await readTransactions(rpc, strangers));
+    this.#log.info({ block: block.number, strangers }, 'mined sends the record does not have; mining the block again');
+    return false;
+  }
+
+  /** Before mining recorded blocks again; with gossip, clients' transactions in the pool go on, not away. */
+  async #clearPool(rpc: AnvilRpc): Promise<void> {
+    if (this.#passOn === undefined) await rpc.call('anvil_dropAllTransactions');
+    else this.#passOn(await takeReadyTransactions(rpc));
   }
 
   async #checkHash(rpc: AnvilRpc, block: BlockRecord): Promise<void> {
@@ -209,7 +296,7 @@ export class LockstepNode implements DevnetNode {
 
   /** Find how much of the node's chain matches the history, after a sync failed midway. */
   async #probe(rpc: AnvilRpc, history: readonly BlockRecord[]): Promise<void> {
-    await rpc.call('anvil_dropAllTransactions');
+    await this.#clearPool(rpc);
     const height = Number(await rpc.call<Hex>('eth_blockNumber'));
     let match = Math.min(height, history.length);
     while (match > 0) {
@@ -224,8 +311,12 @@ export class LockstepNode implements DevnetNode {
   }
 
   async #blockHash(rpc: AnvilRpc, number: number): Promise<Hex> {
+    return (await this.#block(rpc, number)).hash;
+  }
+
+  async #block(rpc: AnvilRpc, number: number): Promise<RpcBlock> {
     const block = await rpc.call<RpcBlock | null>('eth_getBlockByNumber', [`0x${number.toString(16)}`, false]);
     if (block === null) throw new Error(`${this.name} has no block ${number}`);
-    return block.hash;
+    return block;
   }
 }

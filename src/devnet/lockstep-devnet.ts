@@ -1,10 +1,12 @@
 import { pino, type Logger } from 'pino';
 import type { Hex } from 'viem';
+import { transactionHash } from '../router/transaction-hash.js';
 import type { AnvilGenesis } from './anvil-process.js';
 import { assertReorgDepth, nextTimestamp, type BlockRecord } from './chain-history.js';
 import { TEST_ACCOUNT_KEY } from './dev-accounts.js';
 import { LockstepNode } from './devnet-node.js';
 import { PING_TOPIC } from './emitter-contract.js';
+import { gossipOrder, type GossipedTransaction } from './pool-gossip.js';
 import { TrafficSigner } from './traffic.js';
 
 export interface DevnetOptions {
@@ -16,6 +18,15 @@ export interface DevnetOptions {
   traffic?: boolean;
   /** @default 31337 */
   chainId?: number;
+  /**
+   * Pass on what clients send to one node (through evmux or straight to it) to every node, as a
+   * network's gossip would: the node with the most transactions waiting in its pool mines each
+   * block first, with them, and the others mine what it mined; what waits in the others' pools is
+   * taken out and put in the block (by sender, then nonce). Off, a node mines only what the devnet
+   * queued and a send to one node breaks the lockstep (tests that check which node took a send
+   * rely on that). @default false
+   */
+  gossip?: boolean;
   /** pino logger (optional); the devnet logs through child loggers. */
   logger?: Logger;
 }
@@ -50,27 +61,34 @@ export class LockstepDevnet {
   readonly #signer: TrafficSigner;
   readonly #emitter: `0x${string}`;
   readonly #traffic: boolean;
+  readonly #gossip: boolean;
   readonly #blockTimeMs: number;
   readonly #log: Logger;
   readonly #history: BlockRecord[] = [];
   #pending: Pending[] = [];
+  /** Clients' transactions the nodes passed on (gossip), for the next block. */
+  #gossiped: GossipedTransaction[] = [];
+  /** The last node that led a block with clients' transactions in its pool (gossip). */
+  #lastLeader: LockstepNode | undefined;
   #queue: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #nextTickAt = 0;
   #closed = false;
 
-  private constructor(genesis: AnvilGenesis, nodes: number, blockTimeMs: number, traffic: boolean, log: Logger) {
+  private constructor(genesis: AnvilGenesis, nodes: number, blockTimeMs: number, traffic: boolean, gossip: boolean, log: Logger) {
     this.#genesis = genesis;
     this.#log = log;
-    this.#nodes = Array.from({ length: nodes }, (_, i) => new LockstepNode(i, log));
+    const passOn = gossip ? (txs: readonly GossipedTransaction[]) => this.#gossiped.push(...txs) : undefined;
+    this.#nodes = Array.from({ length: nodes }, (_, i) => new LockstepNode(i, log, passOn));
     this.#signer = new TrafficSigner(genesis.chainId);
     this.#emitter = this.#signer.emitterAddress();
     this.#traffic = traffic;
+    this.#gossip = gossip;
     this.#blockTimeMs = blockTimeMs;
   }
 
   static async start(options: DevnetOptions = {}): Promise<LockstepDevnet> {
-    const { nodes = 3, blockTimeMs = 1000, traffic = true, chainId = 31337, logger } = options;
+    const { nodes = 3, blockTimeMs = 1000, traffic = true, chainId = 31337, gossip = false, logger } = options;
     if (!Number.isInteger(nodes) || nodes < 1) {
       throw new RangeError(`nodes must be a positive integer, got ${nodes}`);
     }
@@ -79,7 +97,7 @@ export class LockstepDevnet {
     }
     const log = (logger ?? pino({ enabled: false })).child({ component: 'devnet' });
     const genesis = { chainId, timestamp: Math.floor(Date.now() / 1000) };
-    const devnet = new LockstepDevnet(genesis, nodes, blockTimeMs, traffic, log);
+    const devnet = new LockstepDevnet(genesis, nodes, blockTimeMs, traffic, gossip, log);
     try {
       const started = await Promise.allSettled(devnet.#nodes.map((node) => node.start(genesis)));
       const failed = started.find((result) => result.status === 'rejected');
@@ -265,14 +283,66 @@ export class LockstepDevnet {
         txs.push(await this.#signer.emit(this.#emitter, item.value));
       }
     }
+    const leader = this.#gossip ? await this.#gatherPools() : undefined;
+    // Caller transactions, like any in the record, are re-included if a reorg orphans the block.
+    const passed = this.#takeGossiped(callerTxs);
+    txs.push(...passed);
+    callerTxs.push(...passed);
     if (this.#traffic) txs.push(await this.#signer.transfer(), await this.#signer.emit(this.#emitter));
-    return {
+    const draft: BlockRecord = {
       number: this.#history.length + 1,
       timestamp: nextTimestamp(parent, Date.now() / 1000, minTimestamp),
       txs,
       callerTxs,
       trafficNonceAfter: this.#signer.nonce,
     };
+    return leader === undefined ? draft : this.#leadBlock(leader, draft);
+  }
+
+  /**
+   * Gossip: the active node with the most transactions ready in its pool mines the block first,
+   * with them, and the others then mine what it did. The other nodes' ready transactions are taken
+   * out of their pools for the draft (usually there are none: evmux sends a client's transactions
+   * to one node for a while). With none anywhere, the last node that had some leads, as a client's
+   * next send is likely to land there. Returns the leader, or none when no node answers.
+   */
+  async #gatherPools(): Promise<LockstepNode | undefined> {
+    const active = this.#nodes.filter((node) => node.active);
+    const counts = await Promise.all(active.map((node) => node.readyCount().catch(() => -1)));
+    const answered = active.filter((_, k) => (counts[k] ?? -1) >= 0);
+    const most = Math.max(...counts);
+    if (most > 0) this.#lastLeader = active[counts.indexOf(most)];
+    const leader = this.#lastLeader !== undefined && answered.includes(this.#lastLeader) ? this.#lastLeader : answered[0];
+    const others = active.filter((node, k) => node !== leader && (counts[k] ?? 0) > 0);
+    const results = await Promise.allSettled(others.map((node) => node.passOnPool()));
+    results.forEach((result, k) => {
+      if (result.status === 'rejected') this.#log.warn({ node: others[k]?.name, err: result.reason }, 'could not take the pool');
+    });
+    return leader;
+  }
+
+  /** The block as the leading node mined it; as drafted if that node failed (it is probed and caught up then). */
+  async #leadBlock(leader: LockstepNode, draft: BlockRecord): Promise<BlockRecord> {
+    try {
+      const mined = await leader.lead(this.#history, draft);
+      const callerTxs = new Set(draft.callerTxs);
+      const own = new Set(draft.txs.filter((raw) => !callerTxs.has(raw)));
+      return { ...draft, txs: mined.txs, callerTxs: mined.txs.filter((raw) => !own.has(raw)), hash: mined.hash };
+    } catch (error) {
+      this.#log.warn({ node: leader.name, err: error }, 'leading node failed to mine; the block is mined as drafted');
+      return draft;
+    }
+  }
+
+  /**
+   * Clients' transactions the nodes passed on (gossip), once each, but not the ones `queued`
+   * already holds (a test queues what it sends, as without gossip).
+   */
+  #takeGossiped(queued: readonly Hex[]): Hex[] {
+    const skip = new Set(queued.map(transactionHash));
+    return gossipOrder(this.#gossiped.splice(0))
+      .filter((tx) => !skip.has(tx.hash))
+      .map((tx) => tx.raw);
   }
 
   /** Feed the history to every active node; a node that died meanwhile is only logged. */
