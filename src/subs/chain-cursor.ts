@@ -6,7 +6,8 @@
  * from the fork point. A head below the delivered tip never takes the stream back down: it is the
  * node in use being behind, waited for until its head reaches the tip's height; so is a head at the
  * tip's height on a branch the stream already left (it descends from a block a delivered reorg
- * orphaned). Past the replay bounds the cursor jumps to the head instead of stalling.
+ * orphaned). Past the replay bounds the cursor jumps to the head instead of stalling; the delivered
+ * heads the node no longer has are listed as orphaned all the same, so their logs can be undone.
  *
  * Pure apart from the injected HeadSource: no timers, no sockets, no logging. The caller logs and
  * counts truncated steps.
@@ -23,6 +24,8 @@ export interface Head {
 export interface HeadSource<H extends Head> {
   /** fetch a header by hash from the upstream in use; null if unknown */
   byHash(hash: string): Promise<H | null>;
+  /** fetch the header at this height on the upstream's canonical chain; null if it has none */
+  byNumber(number: bigint): Promise<H | null>;
 }
 
 export interface AdvanceBounds {
@@ -37,7 +40,7 @@ export interface AdvanceResult<H> {
   deliver: H[];
   /**
    * delivered heads that left the canonical chain, descending by number (newest first). On a
-   * truncated step only the heads proven off the new chain are listed (often none).
+   * truncated step, those proven off the node's chain (see #jump).
    */
   orphaned: H[];
   /** true when bounds were hit: the cursor jumped to the new head (deliver = [head]) */
@@ -192,7 +195,7 @@ export class ChainCursor<H extends Head> {
   async #planWalk(head: H, tip: H, oldest: H, source: HeadSource<H>, bounds: AdvanceBounds,
     maxBlocks: number): Promise<Plan<H>> {
     // The path has at least head - tip blocks; no point fetching if that is already too many.
-    if (head.number - tip.number > BigInt(maxBlocks)) return this.#jump(head, undefined);
+    if (head.number - tip.number > BigInt(maxBlocks)) return this.#jump(head, source);
     const path: H[] = [head];
     let child = head;
     for (;;) {
@@ -213,13 +216,13 @@ export class ChainCursor<H extends Head> {
         // than the stream itself: the walked branch goes out from the stream's first height (the
         // parent of its first block the stream never had), every delivered head orphaned.
         // Otherwise the fork point is older than the buffer: jump.
-        return this.#forgotten ? this.#jump(head, child.number) : this.#olderThanStream(path.reverse());
+        return this.#forgotten ? this.#jump(head, source, child.number) : this.#olderThanStream(path.reverse());
       }
       // Walk too long, or the upstream cannot link: jump.
-      if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, child.number);
+      if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
       const parent = await source.byHash(child.parentHash);
       if (parent === null) {
-        if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || performance.now() >= bounds.deadline) return this.#jump(head, child.number);
+        if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
         throw new UnknownParentError(`the node has no block ${child.parentHash}, parent of head ${head.number} (${head.hash}), yet`);
       }
       assertFetched(parent, child);
@@ -237,11 +240,17 @@ export class ChainCursor<H extends Head> {
     return { result: { deliver: [], orphaned: [], truncated: false }, keep: this.#chain.length };
   }
 
-  /** Reset to just `head`; delivered heads at or above `orphanFrom` are proven orphaned. */
-  #jump(head: H, orphanFrom: bigint | undefined): Plan<H> {
-    const orphaned = orphanFrom === undefined
-      ? []
-      : this.#chain.filter((h) => h.number >= orphanFrom).reverse();
+  /**
+   * Reset to just `head`. Delivered heads at or above `orphanFrom` are proven orphaned (the walk
+   * passed their heights on the new chain); those below it the walk did not reach, and the node is
+   * asked which of them it still has: a reorg during a gap too long to walk (every node away for
+   * longer than the replay bounds) took blocks whose logs the clients hold, and their removals are
+   * due. That costs one call without a reorg, and is made also past the deadline (the heads
+   * orphaned cannot be known later: the cursor forgets them here).
+   */
+  async #jump(head: H, source: HeadSource<H>, orphanFrom = head.number + 1n): Promise<Plan<H>> {
+    const unproven = this.#chain.filter((h) => h.number < orphanFrom);
+    const orphaned = this.#chain.slice(await stillCanonical(unproven, source)).reverse();
     return { result: { deliver: [head], orphaned, truncated: true }, keep: 0 };
   }
 
@@ -275,6 +284,28 @@ export class ChainCursor<H extends Head> {
       this.#forgotten = true;
     }
   }
+}
+
+/**
+ * How many of `heads` (delivered, ascending and parent-linked) are still on the node's chain: a
+ * prefix, since each links to the one before. One call when the newest is (no reorg), else a
+ * binary search: at most 1 + log2(heads) calls, 9 for the default historyBlocks. A height the node
+ * answers null for (a backend behind) proves nothing: the heads not proven gone count as still
+ * there, as they did before the check.
+ */
+async function stillCanonical<H extends Head>(heads: H[], source: HeadSource<H>): Promise<number> {
+  // heads[0, low) are on the node's chain, heads[high, length) are not.
+  let low = 0;
+  let high = heads.length;
+  for (let first = true; low < high; first = false) {
+    const probe = first ? high - 1 : Math.floor((low + high) / 2);
+    const head = heads[probe]!;
+    const onNode = await source.byNumber(head.number);
+    if (onNode === null) break;
+    if (onNode.hash === head.hash) low = probe + 1;
+    else high = probe;
+  }
+  return high;
 }
 
 function replayLimit(bounds: AdvanceBounds): number {

@@ -60,6 +60,19 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     });
   }
 
+  /**
+   * The header at this height on the node's chain now (a jump asks which delivered heads it still
+   * has). Not kept by height, which a reorg changes; topics jumping together share the call.
+   */
+  byNumber(number: bigint): Promise<TrackedHead | null> {
+    const ref = `0x${number.toString(16)}`;
+    return this.#shared(ref, async () => {
+      const head = await this.#header('eth_getBlockByNumber', ref);
+      if (head !== null) this.#remember(head);
+      return head;
+    });
+  }
+
   /** eth_getLogs with `query`, the node's answer as sent. */
   logs(query: Record<string, unknown>): Promise<Array<Record<string, unknown>>> {
     return this.#slots.run(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));

@@ -12,6 +12,7 @@ export interface TestHead extends Head {
 export class HeadTree {
   readonly #byHash = new Map<string, TestHead>();
   #counter = 0;
+  #newest: TestHead | undefined;
 
   /** A root block (no known parent) at the given height. */
   root(number = 0n, label = `r${number}`): TestHead {
@@ -38,6 +39,11 @@ export class HeadTree {
     return this.#byHash.get(hash);
   }
 
+  /** The block made last: by default the tip of the chain a source calls canonical. */
+  get newest(): TestHead | undefined {
+    return this.#newest;
+  }
+
   /** The chain from `tip` down to (and including) height `from`, ascending. */
   ancestry(tip: TestHead, from: bigint): TestHead[] {
     const out: TestHead[] = [];
@@ -52,6 +58,7 @@ export class HeadTree {
   #add(fields: Omit<TestHead, 'hash'>): TestHead {
     const head = { ...fields, hash: hashOf(++this.#counter) };
     this.#byHash.set(head.hash, head);
+    this.#newest = head;
     return head;
   }
 }
@@ -63,22 +70,36 @@ export function hashOf(n: number): string {
 export interface ScriptedSource extends HeadSource<TestHead> {
   /** hashes asked for, in order */
   readonly calls: string[];
+  /** heights asked for (byNumber), in order */
+  readonly numbers: bigint[];
 }
 
 /**
  * A HeadSource over the tree. `unknown` hashes answer null, `failing` ones throw, `onFetch` runs
- * before each answer (a test advances a fake clock there).
+ * before each answer by hash (a test advances a fake clock there). By number it answers from the
+ * chain ending in `canonical` (default: the tree's newest block); heights in `unknownNumbers` answer null.
  */
 export function sourceOf(tree: HeadTree, script: {
   unknown?: Iterable<string>;
   failing?: Iterable<string>;
   onFetch?: (hash: string) => void;
+  canonical?: TestHead;
+  unknownNumbers?: Iterable<bigint>;
 } = {}): ScriptedSource {
   const unknown = new Set(script.unknown ?? []);
   const failing = new Set(script.failing ?? []);
+  const unknownNumbers = new Set(script.unknownNumbers ?? []);
   const calls: string[] = [];
+  const numbers: bigint[] = [];
   return {
     calls,
+    numbers,
+    byNumber(number: bigint): Promise<TestHead | null> {
+      numbers.push(number);
+      const tip = script.canonical ?? tree.newest;
+      if (tip === undefined || unknownNumbers.has(number)) return Promise.resolve(null);
+      return Promise.resolve(tree.ancestry(tip, number)[0] ?? null);
+    },
     byHash(hash: string): Promise<TestHead | null> {
       calls.push(hash);
       script.onFetch?.(hash);

@@ -72,7 +72,7 @@ describe('ChainCursor: plan and commit (a step counts only once its logs are in 
     const a = [root, ...tree.extend(root, 2, 'a')];
     const cursor = await cursorOver(a);
     const ahead = tree.extend(a.at(-1)!, 3, 'a');
-    const slow = { byHash: (hash: string) => new Promise<TestHead | null>((resolve) => setTimeout(() => resolve(tree.get(hash) ?? null), 10)) };
+    const slow = { ...sourceOf(tree), byHash: (hash: string) => new Promise<TestHead | null>((resolve) => setTimeout(() => resolve(tree.get(hash) ?? null), 10)) };
     const first = cursor.plan(ahead.at(-1)!, slow, FAR);
     await assert.rejects(cursor.plan(ahead.at(-1)!, slow, FAR), /another advance is pending/);
     await first;

@@ -12,7 +12,7 @@ const FAR = { deadline: Number.MAX_SAFE_INTEGER } satisfies AdvanceBounds;
 /** A cursor that has delivered `chain` one head at a time (plain extensions). */
 async function cursorAt(chain: TestHead[], capacity?: number): Promise<ChainCursor<TestHead>> {
   const cursor = new ChainCursor<TestHead>(capacity === undefined ? {} : { capacity });
-  const noFetch = { byHash: () => Promise.reject(new Error('extension must not fetch')) };
+  const noFetch = { byHash: () => Promise.reject(new Error('extension must not fetch')), byNumber: () => Promise.reject(new Error('extension must not fetch')) };
   for (const head of chain) await cursor.advance(head, noFetch, FAR);
   return cursor;
 }
@@ -229,7 +229,7 @@ describe('ChainCursor: heads below the tip (the node in use is behind)', () => {
 
     const far = await cursorAt(a);
     assert.deepEqual(view(await far.advance(at(b, 5), sourceOf(tree), { ...FAR, maxReplayBlocks: 3 })),
-      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10'], truncated: true });
+      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8', 'a7'], truncated: true });
   });
 });
 
@@ -261,14 +261,14 @@ describe('ChainCursor: bounds and truncation', () => {
     assert.deepEqual(view(await cursor.advance(a13, source, FAR)), { deliver: ['a13'], orphaned: [], truncated: false });
   });
 
-  it('lists the delivered heads a failed reorg walk proved orphaned', async () => {
+  it('lists the delivered heads a failed reorg walk proved orphaned, and those below it the node no longer has', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a);
     const b = tree.extend(at(a, 7), 6, 'b'); // b8..b13
     const source = sourceOf(tree, { unknown: [at(b, 2).hash] }); // walk reaches b11, cannot fetch b10
     for (let step = 1; step < UNLINKED_STEPS_BEFORE_JUMP; step++) await assert.rejects(cursor.advance(at(b, 5), source, FAR), UnknownParentError);
     assert.deepEqual(view(await cursor.advance(at(b, 5), source, FAR)),
-      { deliver: ['b13'], orphaned: ['a12', 'a11'], truncated: true });
+      { deliver: ['b13'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8'], truncated: true });
   });
 
   it('delivers exactly maxReplayBlocks and jumps beyond', async () => {
@@ -281,7 +281,8 @@ describe('ChainCursor: bounds and truncation', () => {
     const source = sourceOf(tree);
     assert.deepEqual(view(await over.advance(at(a, 12), source, { ...FAR, maxReplayBlocks: 3 })),
       { deliver: ['a12'], orphaned: [], truncated: true });
-    assert.deepEqual(source.calls, [], 'a gap longer than the bound is known without fetching');
+    assert.deepEqual(source.calls, [], 'a gap longer than the bound is known without walking it');
+    assert.deepEqual(source.numbers, [8n], 'one call asks whether the node still has the tip');
   });
 
   it('replays at most 128 blocks by default', async () => {
@@ -300,8 +301,52 @@ describe('ChainCursor: bounds and truncation', () => {
     const b = tree.extend(at(a, 4), 8, 'b'); // b5..b12, fork at a4
     const source = sourceOf(tree);
     assert.deepEqual(view(await cursor.advance(at(b, 7), source, { ...FAR, maxReplayBlocks: 5 })),
-      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8'], truncated: true });
+      { deliver: ['b12'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8', 'a7', 'a6', 'a5'], truncated: true });
     assert.equal(source.calls.length, 4);
+  });
+
+  it('a jump over a gap lists the delivered heads a reorg in the gap took, found in a few calls', async () => {
+    const tree = new HeadTree();
+    const root = tree.root(0n, 'a0');
+    const a = [root, ...tree.extend(root, 255, 'a')]; // a0..a255, as many as the cursor keeps
+    const b = tree.extend(at(a, 249), 40, 'b'); // b250..b289: a250..a255 reorged away, then the gap
+    const cursor = await cursorAt(a);
+    const source = sourceOf(tree);
+    assert.deepEqual(view(await cursor.advance(at(b, 39), source, { ...FAR, maxReplayBlocks: 16 })),
+      { deliver: ['b289'], orphaned: ['a255', 'a254', 'a253', 'a252', 'a251', 'a250'], truncated: true });
+    assert.deepEqual(source.calls, []);
+    assert.ok(source.numbers.length <= 9, `a binary search: ${source.numbers.length} calls`);
+
+    // Without a reorg: one call, nothing orphaned.
+    const more = tree.extend(at(a, 255), 40, 'a'); // a256..a295
+    const plain = await cursorAt(a);
+    const growing = sourceOf(tree, { canonical: at(more, 39) });
+    assert.deepEqual(view(await plain.advance(at(more, 39), growing, { ...FAR, maxReplayBlocks: 16 })),
+      { deliver: ['a295'], orphaned: [], truncated: true });
+    assert.deepEqual(growing.numbers, [255n]);
+  });
+
+  it('a jump at the deadline lists the delivered heads the node no longer has below where the walk stopped', async (t) => {
+    const { tree, a } = baseChain();
+    let now = 1_000;
+    t.mock.method(performance, 'now', () => now);
+    const b = tree.extend(at(a, 6), 8, 'b'); // b7..b14, fork at a6
+    const cursor = await cursorAt(a);
+    const source = sourceOf(tree, { onFetch: () => { now += 10; } });
+    assert.deepEqual(view(await cursor.advance(at(b, 7), source, { deadline: now + 15 })),
+      { deliver: ['b14'], orphaned: ['a12', 'a11', 'a10', 'a9', 'a8', 'a7'], truncated: true });
+    assert.equal(source.calls.length, 2, 'the walk stopped at b12');
+  });
+
+  it('a height the node does not answer proves nothing: only heads proven gone are listed', async () => {
+    const { tree, a } = baseChain();
+    const b = tree.extend(at(a, 8), 10, 'b'); // b9..b18, fork at a8
+    const cursor = await cursorAt(a);
+    const source = sourceOf(tree, { unknownNumbers: [9n] });
+    // a12 is gone, a6 is there, height 9 is not answered: a9..a11 are not proven gone.
+    assert.deepEqual(view(await cursor.advance(at(b, 9), source, { ...FAR, maxReplayBlocks: 4 })),
+      { deliver: ['b18'], orphaned: ['a12'], truncated: true });
+    assert.deepEqual(source.numbers, [12n, 6n, 9n]);
   });
 
   it('jumps when the fork point is older than the buffer', async () => {
@@ -384,7 +429,7 @@ describe('ChainCursor: failure safety and housekeeping', () => {
     const cursor = await cursorAt(a.slice(0, 9));
     const liar: TestHead = { number: 15n, hash: '0x' + 'ee'.repeat(32), parentHash: at(a, 8).hash, label: 'liar' };
     await assert.rejects(cursor.advance(liar, sourceOf(tree), FAR), /inconsistent headers/);
-    const wrongAnswer = { byHash: () => Promise.resolve(at(a, 3)) };
+    const wrongAnswer = { ...sourceOf(tree), byHash: () => Promise.resolve(at(a, 3)) };
     await assert.rejects(cursor.advance(at(a, 12), wrongAnswer, FAR), /returned .* when asked for/);
     assert.equal(cursor.last, at(a, 8));
     assert.equal(cursor.size, 9);
@@ -395,7 +440,7 @@ describe('ChainCursor: failure safety and housekeeping', () => {
     const cursor = await cursorAt(a.slice(0, 5));
     let release = (): void => {};
     const gate = new Promise<void>((resolve) => { release = resolve; });
-    const slow = { byHash: async (hash: string) => { await gate; return tree.get(hash) ?? null; } };
+    const slow = { ...sourceOf(tree), byHash: async (hash: string) => { await gate; return tree.get(hash) ?? null; } };
     const first = cursor.advance(at(a, 8), slow, FAR);
     await assert.rejects(cursor.advance(at(a, 9), sourceOf(tree), FAR), /another advance is pending/);
     release();

@@ -74,6 +74,24 @@ describe('StreamCalls', () => {
     assert.equal((await later)?.number, 8n);
   });
 
+  it('asks for a height as the node has it now: one call for callers together, asked again later (a reorg changes it)', async () => {
+    const { upstream, sent } = heldUpstream();
+    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
+    const together = [calls.byNumber(12n), calls.byNumber(12n)];
+    await turn();
+    assert.equal(sent.length, 1);
+    assert.deepEqual([sent[0]!.method, sent[0]!.params], ['eth_getBlockByNumber', ['0xc', false]]);
+    sent[0]!.answer(block(12));
+    assert.deepEqual((await Promise.all(together)).map((head) => head?.hash), [hash(12), hash(12)]);
+    const later = calls.byNumber(12n);
+    await turn();
+    assert.equal(sent.length, 2);
+    sent[1]!.answer(null);
+    assert.equal(await later, null);
+    assert.equal((await calls.byHash(hash(12)))?.number, 12n, 'the header found is kept by hash');
+    assert.equal(sent.length, 2);
+  });
+
   it('remembers headers by hash, but not a miss or a failure', async () => {
     const { upstream, sent } = heldUpstream();
     const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
