@@ -33,6 +33,11 @@ export interface AdvanceBounds {
   maxReplayBlocks?: number;
   /** give up walking after this deadline (performance.now()) */
   deadline: number;
+  /**
+   * true once nobody waits for the step (its clients moved to another node): the walk stops and
+   * the step delivers nothing, rather than walk on to the deadline and jump for no one
+   */
+  abandoned?: () => boolean;
 }
 
 export interface AdvanceResult<H> {
@@ -218,6 +223,7 @@ export class ChainCursor<H extends Head> {
         // Otherwise the fork point is older than the buffer: jump.
         return this.#forgotten ? this.#jump(head, source, child.number) : this.#olderThanStream(path.reverse());
       }
+      if (bounds.abandoned?.() === true) return this.#nothing();
       // Walk too long, or the upstream cannot link: jump.
       if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
       const parent = await source.byHash(child.parentHash);

@@ -124,14 +124,15 @@ export class HeadTopic extends Topic implements HeadListener {
 
   async #advance(group: Group, head: TrackedHead, replay: boolean): Promise<void> {
     const cursor = group.cursor!;
-    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.calls, this.bounds());
-    this.#account(result, replay);
+    const result: AdvanceResult<TrackedHead> = await cursor.advance(head, this.calls, this.bounds(group));
+    this.#account(group, result, replay);
     for (const delivered of result.deliver) group.publish(serializeHead(delivered));
   }
 
-  #account(result: AdvanceResult<TrackedHead>, replay: boolean): void {
+  #account(group: Group, result: AdvanceResult<TrackedHead>, replay: boolean): void {
     const { telemetry, warnings } = this.deps;
-    if (result.truncated) {
+    // A jump of a group whose clients all left as it was made is no client's.
+    if (result.truncated && group.size > 0) {
       telemetry.replayTruncated('newHeads');
       warnings.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
     }

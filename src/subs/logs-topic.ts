@@ -208,7 +208,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
         try {
           const latest = subscription.startHead ?? (await this.#anchor(subscription, group));
           if (latest !== null && group.cursor!.last === undefined) {
-            group.cursor!.commit(await group.cursor!.plan(latest, this.calls, this.bounds()));
+            group.cursor!.commit(await group.cursor!.plan(latest, this.calls, this.bounds(group)));
             group.logBook!.startAt(latest.hash, latest.number);
           }
         } catch (error) {
@@ -331,7 +331,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
   async #advance(group: Group, head: TrackedHead, replay: boolean, recheck: TrackedHead[] = []): Promise<void> {
     const cursor = group.cursor!;
     const book = group.logBook!;
-    const step = await cursor.plan(head, this.calls, this.bounds());
+    const step = await cursor.plan(head, this.calls, this.bounds(group));
     const { result } = step;
     const orphaned = new Set(result.orphaned.map((orphan) => orphan.hash));
     // The start block is not looked at again: whatever of its logs did not come live came before the client.
@@ -349,7 +349,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     if (blocks.length === 0) return;
     cursor.commit(step);
     if (result.deliver.length > 0) book.sealStart();
-    this.#account(result);
+    this.#account(group, result);
     const delivered = this.#deliver(group, entries);
     // Below the cursor's window no removal can be due: the book forgets it too.
     book.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
@@ -449,8 +449,9 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     return count;
   }
 
-  #account(result: AdvanceResult<TrackedHead>): void {
-    if (result.truncated) {
+  #account(group: Group, result: AdvanceResult<TrackedHead>): void {
+    // A jump of a group whose clients all left as it was made is no client's.
+    if (result.truncated && group.size > 0) {
       this.deps.telemetry.replayTruncated('logs');
       this.deps.warnings.warn({ upstream: this.upstream.name, filter: this.spec.fingerprint }, 'replay bound hit: logs stream jumped to the head');
     }

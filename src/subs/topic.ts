@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import type { TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { ChainCursor } from './chain-cursor.js';
+import type { AdvanceBounds, ChainCursor } from './chain-cursor.js';
 import { Group, type ClientSubscription, type Publish } from './group.js';
 import type { HeadFeed } from './head-feed.js';
 import type { LogBook } from './log-book.js';
@@ -239,8 +239,16 @@ export abstract class Topic {
     this.detach();
   }
 
-  protected bounds(): { maxReplayBlocks: number; deadline: number } {
-    return { maxReplayBlocks: this.deps.replayMaxBlocks, deadline: performance.now() + this.deps.replayMaxMs };
+  /**
+   * The replay bounds of a step of `group`. Its clients moved to another node (or left) meanwhile,
+   * the step is abandoned: walked on to the deadline, it jumped, warned and counted for no one.
+   */
+  protected bounds(group: Group): AdvanceBounds {
+    return {
+      maxReplayBlocks: this.deps.replayMaxBlocks,
+      deadline: performance.now() + this.deps.replayMaxMs,
+      abandoned: () => this.#closed || !this.groups.has(group),
+    };
   }
 
   #failed(error: unknown, message: string): void {

@@ -349,6 +349,16 @@ describe('ChainCursor: bounds and truncation', () => {
     assert.deepEqual(source.numbers, [12n, 6n, 9n]);
   });
 
+  it('stops a walk nobody waits for any more, delivering nothing', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 5)); // tip a4
+    let moved = false;
+    const source = sourceOf(tree, { onFetch: (hash) => { if (hash === at(a, 10).hash) moved = true; } });
+    assert.deepEqual(view(await cursor.advance(at(a, 12), source, { ...FAR, abandoned: () => moved })), NOTHING);
+    assert.equal(source.calls.length, 2, 'no fetch after the clients left');
+    assert.equal(cursor.last, at(a, 4));
+  });
+
   it('jumps when the fork point is older than the buffer', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a, 3); // a10..a12
