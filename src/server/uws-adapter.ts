@@ -384,6 +384,20 @@ const STREAMED_BODY_BYTES = 64 * 1024;
  */
 const UNREAD_CUT_MS = 7_500;
 
+/** The most uWS takes for idleTimeout. */
+const UWS_MAX_IDLE_S = 960;
+
+/**
+ * uWS sweeps its idle timers every 4 s and closes a socket at the sweep that finds its time up, so
+ * a socket is closed 4 s before its idleTimeout at worst: given the setting itself, a client was cut
+ * after 4.1 s of silence at 8, and one answering every ping (sent every T/2 = 4 s) was cut whenever
+ * a pong came a moment late, in groups. Given 4 s more, a silent client is closed between the
+ * setting and 4 s after it (at 957 to 960, at most 960).
+ */
+function uwsIdleTimeout(seconds: number): number {
+  return seconds === 0 ? 0 : Math.min(seconds + 4, UWS_MAX_IDLE_S);
+}
+
 function writeHead(res: uWS.HttpResponse, response: HttpResponse): void {
   // uWS writes "200 OK" itself with the first header: one call into the addon fewer per answer.
   if (response.status !== 200) res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
@@ -436,7 +450,7 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     // uWS cuts a frame over its limit without a close frame (the client sees 1006). Frames up to
     // twice the limit reach the handler below instead, which closes with 1009 and a reason.
     maxPayloadLength: Math.min(options.maxPayloadBytes * 2, 2 ** 31 - 1),
-    idleTimeout: options.idleTimeoutSeconds,
+    idleTimeout: uwsIdleTimeout(options.idleTimeoutSeconds),
     // No limit in uWS: over its limit it drops frames to the socket without a word, a gap in the
     // client's stream. evmux's own cap (session.ts) disconnects a slow client instead, and lets one
     // answer larger than the cap through whole.

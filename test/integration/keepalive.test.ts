@@ -1,8 +1,8 @@
 /**
  * Client keep-alive: evmux pings every WebSocket client twice per idle timeout (keepalive.ts), a
  * client that answers stays connected however long it says nothing itself, and a client that
- * never answers is closed once the idle timeout passes. uWS takes no timeout under 8 s and counts
- * in 4 s steps, so the test uses 8 s.
+ * never answers is closed once the idle timeout passes, within 4 s after it. uWS takes no timeout
+ * under 8 s and counts in 4 s steps, so the test uses 8 s.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -54,8 +54,9 @@ test('a client that answers pings stays; one that does not is closed after the i
   ]);
   assert.ok(outcome !== undefined, `the client that never answers was still open after ${watchMs} ms`);
   const closedAfter = outcome.at - opened;
-  // Closed no sooner than the timeout, and within uWS's 4 s granularity after it.
-  assert.ok(closedAfter >= IDLE_TIMEOUT_S * 1000 - 500 && closedAfter <= IDLE_TIMEOUT_S * 1000 + 5000, `closed after ${closedAfter} ms`);
+  // Closed no sooner than the timeout, and within uWS's 4 s granularity after it (given the
+  // setting itself, uWS closed it 4 to 8 s after, and cut clients that answered a ping late).
+  assert.ok(closedAfter >= IDLE_TIMEOUT_S * 1000 && closedAfter <= IDLE_TIMEOUT_S * 1000 + 4500, `closed after ${closedAfter} ms`);
   assert.ok(silent.pings.length >= 1, 'the silent client was never pinged');
 
   // The answering client, silent itself all along, outlives several idle timeouts.
