@@ -144,6 +144,10 @@ export class AnvilProcess {
     const [command, ...args] = [...diesWithParent(), anvilBinaryPath(), ...anvilArgs(genesis, host, port)];
     const child = spawn(command!, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own: a terminal's Ctrl-C (SIGINT to its foreground group) is for
+      // evmux alone, whose drain still needs the nodes; they went down with it, mid-drain, with a
+      // warning per socket. They still die with evmux: the exit hook, and --pdeathsig on Linux.
+      detached: true,
     });
     track(child);
     const proc = new AnvilProcess(child, new AnvilRpc(host, port));

@@ -1,6 +1,7 @@
 /**
  * The demo's anvil nodes live and die with evmux: a stop signal at any moment of its start ends
- * it, and a kill -9 (or an OOM kill), which runs no exit hook, leaves no anvil behind.
+ * it, and a kill -9 (or an OOM kill), which runs no exit hook, leaves no anvil behind. They are in
+ * a process group of their own, so a terminal's Ctrl-C reaches evmux alone.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -52,4 +53,23 @@ test('kill -9 of the demo leaves no anvil node running', async (t) => {
   const left = pids.filter(running);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   assert.deepEqual(left, [], 'anvil nodes left running after kill -9 of evmux');
+});
+
+/** The process group of process `pid` (field 5 of /proc/<pid>/stat). */
+function processGroup(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+}
+
+test("the demo's anvil nodes are not in evmux's process group: a terminal's Ctrl-C (SIGINT to that group) is for evmux, whose drain still needs them", async (t) => {
+  const cli = CliProcess.start(t, ['--port', '0']);
+  await cli.port(30_000);
+  const pids = anvilPids(cli.stdout);
+  assert.equal(pids.length, 3, cli.stdout);
+  const group = processGroup(cli.child.pid!);
+  assert.deepEqual(pids.filter((pid) => processGroup(pid) === group), [], 'anvil nodes in evmux\'s process group');
+  cli.child.kill('SIGINT');
+  const { code } = await cli.exit(10_000);
+  assert.ok(code === 0 || code === 130, `exit code ${code}`);
+  await waitUntil('every anvil node gone', () => pids.every((pid) => !running(pid)), 5000).catch(() => undefined);
+  assert.deepEqual(pids.filter(running), [], 'anvil nodes left running');
 });
