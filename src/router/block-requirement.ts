@@ -135,8 +135,10 @@ export function nullMeansBlockMissing(method: string): boolean {
 
 /**
  * A node's error to a read of one block that may only mean the node has not got that block yet (it
- * lags, by a block or a few): worth asking a node known to be further ahead.
+ * lags, by a block or a few): worth asking a node known to be further ahead. So is its refusal of
+ * a logs filter from a block past its head (anvil's; geth takes it): the head a client was just
+ * told of ("watch from now").
  */
 export function blockMissingMayBeLag(method: string, error: { message: string }): boolean {
-  return (BLOCK_PARAM[method] !== undefined || NULL_MAY_BE_LAG.has(method) || method === 'eth_getLogs') && BLOCK_MISSING.test(error.message);
+  return (BLOCK_PARAM[method] !== undefined || NULL_MAY_BE_LAG.has(method) || method === 'eth_getLogs' || method === 'eth_newFilter') && BLOCK_MISSING.test(error.message);
 }

@@ -76,7 +76,9 @@ export class CallRouter {
     this.#signed = new SignedSend(pool, settings.retry, this.#timeouts, this.#writers, this.#picker, attempt);
     const calls = {
       attempt: (upstream: Upstream, method: string, params: unknown, caller: CallContext) => attempt(upstream, method, params, this.#timeouts.timeoutOf(method), caller),
-      pick: (exclude: ReadonlySet<string>) => this.#picker.pick(exclude),
+      pick: (exclude: ReadonlySet<string>, minHead?: bigint) => this.#picker.pick(exclude, minHead, minHead !== undefined),
+      read: (method: string, params: unknown, caller: CallContext) =>
+        new Promise<UpstreamReply>((resolve, reject) => this.#withRetries(method, params, { resolve, reject }, undefined, false, caller)),
     };
     this.filters = new FilterKeeper(pool, affinity, calls, this.#handed, settings, telemetry, logger);
   }

@@ -29,12 +29,14 @@ import { lastBlockNumber, replyResult, resultReply, type Caller, type UpstreamRe
 import { ParamsJson } from '../upstream/request-frame.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { highestLogBlock, noteAnsweredHead } from './answered-head.js';
+import { blockMissingMayBeLag } from './block-requirement.js';
 import type { CallContext } from './call-router.js';
 import { FilterBook, type FilterRecord } from './filter-book.js';
 import { filterCursor, type FilterKind } from './filter-cursor.js';
 import { checkNodeFilterId, decodeFilterId } from './filter-id.js';
 import { replayLogs } from './filter-replay-logs.js';
 import type { HandedBlockHashes } from './handed-block-hashes.js';
+import { highestHead } from './node-picker.js';
 import { isFilterGone, mayHaveReachedNode } from './retry-policy.js';
 
 /**
@@ -55,8 +57,10 @@ const BLOCK_LOOKUPS_AT_ONCE = 16;
 export interface FilterCalls {
   /** One try on one node; UpstreamFailure when the node could not answer. */
   attempt(upstream: Upstream, method: string, params: unknown, caller: Caller): Promise<UpstreamReply>;
-  /** A serving node not in `exclude`, by the balancer. */
-  pick(exclude: ReadonlySet<string>): Upstream | undefined;
+  /** A serving node not in `exclude`, by the balancer; with `minHead`, only one known to have that block. */
+  pick(exclude: ReadonlySet<string>, minHead?: bigint): Upstream | undefined;
+  /** A plain call, routed as the router routes it: to a node that has the blocks it names, retried elsewhere. */
+  read(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply>;
 }
 
 type Settings = Pick<Config, 'subscriptions' | 'limits'>;
@@ -131,8 +135,9 @@ export class FilterKeeper {
   async #make(kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const owner = this.#affinity.owner(caller.sessionKey);
     if (owner === undefined) throw new NoNodeNow('no upstream available for filters');
+    let reply: UpstreamReply;
     try {
-      return await this.#makeOn(owner, kind, method, params, caller);
+      reply = await this.#makeOn(owner, kind, method, params, caller);
     } catch (error) {
       // The session's node failed under the call (its socket closed a moment ago, it hangs): a
       // filter is made on another node as well. One it made meanwhile expires there unpolled.
@@ -140,6 +145,12 @@ export class FilterKeeper {
       if (other === undefined) throw error;
       return this.#makeOn(other, kind, method, params, caller);
     }
+    // The session's node, a block behind (usable), refused a logs filter from the head the client
+    // was just told of (anvil does; geth takes it): viem's createEventFilter({ fromBlock: head })
+    // got -32602. It is made once on a node known to have that block, which holds it from then on.
+    if (reply.error === undefined || !blockMissingMayBeLag(method, reply.error)) return reply;
+    const ahead = this.#calls.pick(new Set([owner.name]), blockNumber(criteriaOf(params)['fromBlock']) ?? owner.headNumber + 1n);
+    return ahead === undefined ? reply : this.#makeOn(ahead, kind, method, params, caller);
   }
 
   async #makeOn(upstream: Upstream, kind: FilterKind, method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
@@ -171,7 +182,7 @@ export class FilterKeeper {
   }
 
   /** eth_getFilterChanges, eth_getFilterLogs, eth_uninstallFilter: on the node holding the filter. */
-  use(method: string, params: unknown, caller: Caller): Promise<UpstreamReply> {
+  use(method: string, params: unknown, caller: CallContext): Promise<UpstreamReply> {
     const list = Array.isArray(params) ? params : [];
     const id = list[0];
     const { upstreamIndex, nodeId } = decodeFilterId(id);
@@ -202,7 +213,7 @@ export class FilterKeeper {
     clearInterval(this.#sweep);
   }
 
-  async #useRecorded(record: FilterRecord, id: string, method: string, rest: unknown[], caller: Caller): Promise<UpstreamReply> {
+  async #useRecorded(record: FilterRecord, id: string, method: string, rest: unknown[], caller: CallContext): Promise<UpstreamReply> {
     if (!this.#book.holds(id, record)) {
       // Uninstalled meanwhile: its node filter went with it, or is another kept filter's now.
       if (record.lost || this.#book.holdsNodeFilter(record.upstream, record.nodeId)) return filterGone(method);
@@ -223,6 +234,7 @@ export class FilterKeeper {
     // A fallback keeps it only while no primary is fit to: left there, a paid fallback served a
     // primary's traffic for as long as the client polled.
     else if (record.upstream.healthy && this.#primaryBack(record)) reason = 'primary_back';
+    else if (method === 'eth_getFilterLogs' && this.#lacksFilterBlocks(record)) return this.#filterLogsElsewhere(record, caller);
     else if (record.upstream.healthy) {
       const headAtSend = record.upstream.headNumber;
       try {
@@ -250,7 +262,31 @@ export class FilterKeeper {
     if (method === 'eth_getFilterChanges') return resultReply(this.#withOwed(record, missed));
     // Not this call's to hand over: the next poll's.
     if (missed.length > 0) record.owed = record.owed.length === 0 ? missed : [...record.owed, ...missed];
+    if (method === 'eth_getFilterLogs' && this.#lacksFilterBlocks(record)) return this.#filterLogsElsewhere(record, caller);
     return this.#attemptOrThrow(record.upstream, method, [record.nodeId, ...rest], caller);
+  }
+
+  /**
+   * A logs filter's node is behind another serving node (usable: within health.maxLagBlocks), and
+   * the filter reaches past its head (up to `latest`, or a toBlock above it). Asked, the node answers
+   * eth_getFilterLogs up to its own head (anvil does), without the logs of the blocks it lacks,
+   * where eth_getLogs of the same filter through evmux has them.
+   */
+  #lacksFilterBlocks(record: FilterRecord): boolean {
+    if (record.kind !== 'logs' || !record.upstream.healthy) return false;
+    const head = record.upstream.headNumber;
+    if (head >= highestHead(this.#pool.serving())) return false;
+    const toBlock = blockNumber(criteriaOf(JSON.parse(record.paramsJson))['toBlock']);
+    return toBlock === undefined || toBlock > head;
+  }
+
+  /**
+   * eth_getFilterLogs answered as a node answers it, the logs of the filter's range, by eth_getLogs
+   * of its criteria, sent to a node that has the blocks (and a second node on "unknown block"). The
+   * node filter stays where it is, and its changes are handed over by its own node as ever.
+   */
+  #filterLogsElsewhere(record: FilterRecord, caller: CallContext): Promise<UpstreamReply> {
+    return this.#calls.read('eth_getLogs', JSON.parse(record.paramsJson), caller);
   }
 
   /** A poll's answer, without what the client was handed already; recorded as handed over. */
@@ -374,7 +410,7 @@ export class FilterKeeper {
   /** What the filter would have reported between what it handed over and `through`, on `target`. */
   async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: Caller): Promise<unknown[]> {
     const cursor = record.cursor!;
-    const criteria = ((JSON.parse(record.paramsJson) as unknown[])[0] ?? {}) as Record<string, unknown>;
+    const criteria = criteriaOf(JSON.parse(record.paramsJson));
     let from = cursor.replayFrom;
     let to = through;
     if (record.kind === 'logs') {
@@ -521,6 +557,12 @@ function unreachableUninstall(error: unknown): UpstreamReply {
  */
 function noteLogsHead(record: FilterRecord, number: number | undefined): void {
   noteAnsweredHead(record.upstream, new ParamsJson(record.paramsJson, false), number);
+}
+
+/** A logs filter's criteria, the first of the params it was made with; none for another filter. */
+function criteriaOf(params: unknown): Record<string, unknown> {
+  const criteria: unknown = Array.isArray(params) ? params[0] : undefined;
+  return criteria !== null && typeof criteria === 'object' ? (criteria as Record<string, unknown>) : {};
 }
 
 function isFilterGoneReply(reply: UpstreamReply): boolean {

@@ -68,6 +68,8 @@ test("a node's word that it lacks the block a read names is told apart from the 
     assert.equal(blockMissingMayBeLag('eth_getBalance', { message }), true, message);
     assert.equal(blockMissingMayBeLag('eth_getBlockTransactionCountByHash', { message }), true, message);
   }
+  // anvil's refusal of a logs filter from a block past its head.
+  assert.equal(blockMissingMayBeLag('eth_newFilter', { message: 'BlockOutOfRangeError: block height is 4 but requested was 5' }), true);
   // Not a read of one block, or not about the block.
   assert.equal(blockMissingMayBeLag('eth_sendRawTransaction', { message: 'header not found' }), false);
   assert.equal(blockMissingMayBeLag('web3_clientVersion', { message: 'Resource not found' }), false);
