@@ -176,7 +176,9 @@ test("a node that answers evmux's own calls over maxAnswerBytes is broken: it is
   const quietFrom = evmux.logs.length;
   const before = nodes[1]!.stats.connectionsTotal;
   await sleep(3_000);
-  assert.ok(nodes[1]!.stats.connectionsTotal - before <= 4, `${nodes[1]!.stats.connectionsTotal - before} connects in 3 s`);
+  // Two sockets (the calls', the streams' own), each on its backoff (up to 2 s): a loaded
+  // machine saw 5; a reconnect every 100 ms would be 30.
+  assert.ok(nodes[1]!.stats.connectionsTotal - before <= 6, `${nodes[1]!.stats.connectionsTotal - before} connects in 3 s`);
   const lines = evmux.logs.slice(quietFrom).filter((line) => line['upstream'] === 'node1' && (line['level'] as number) >= 30);
   assert.ok(lines.length <= 4, `log lines about node1 in 3 s: ${JSON.stringify(lines.map((line) => line['msg']))}`);
 });
