@@ -3,7 +3,8 @@
  * and let go (a node slow to answer a stream's walk back over a reorg), and whose connections can
  * be cut and refused until let in again (the node away for as long as a test needs).
  */
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { pipeToNode } from './relay-pipe.js';
 
 export class HeaderHoldRelay {
   readonly url: string;
@@ -54,21 +55,9 @@ export class HeaderHoldRelay {
   }
 
   #relay(client: WebSocket, targetUrl: string): void {
-    const node = new WebSocket(targetUrl);
+    const { toNode } = pipeToNode(client, targetUrl);
     this.#clients.add(client);
-    const early: string[] = [];
-    const toNode = (text: string): void => {
-      if (node.readyState === WebSocket.OPEN) node.send(text);
-      else if (node.readyState === WebSocket.CONNECTING) early.push(text);
-    };
-    node.on('open', () => early.splice(0).forEach((text) => node.send(text)));
-    node.on('message', (data) => client.readyState === WebSocket.OPEN && client.send(String(data)));
-    node.on('close', () => client.terminate());
-    node.on('error', () => client.terminate());
-    client.on('close', () => {
-      this.#clients.delete(client);
-      node.terminate();
-    });
+    client.on('close', () => this.#clients.delete(client));
     client.on('message', (data) => {
       const text = String(data);
       if (this.holding && text.includes('"eth_getBlockByHash"')) {

@@ -3,7 +3,8 @@
  * as a provider capping their ranges does (QuickNode's free plans: 5 blocks), and passes every
  * other frame through untouched. A connection whose node goes away is closed.
  */
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
+import { pipeToNode } from './relay-pipe.js';
 
 /** An eth_getLogs filter with numeric bounds: the blocks it spans. */
 export interface LogsRange {
@@ -30,19 +31,12 @@ export class LogsRangeRelay {
     await new Promise<void>((resolve) => server.once('listening', resolve));
     const relay = new LogsRangeRelay(server, (server.address() as { port: number }).port);
     server.on('connection', (client) => {
-      const node = new WebSocket(targetUrl);
-      const waiting: string[] = [];
-      node.on('open', () => waiting.splice(0).forEach((text) => node.send(text)));
-      node.on('message', (data) => client.readyState === WebSocket.OPEN && client.send(String(data)));
-      node.on('close', () => client.terminate());
-      node.on('error', () => client.terminate());
-      client.on('close', () => node.terminate());
+      const { toNode } = pipeToNode(client, targetUrl);
       client.on('message', (data) => {
         const text = String(data);
         const answer = relay.#refusal(text, refusal);
         if (answer !== undefined) client.send(answer);
-        else if (node.readyState === WebSocket.OPEN) node.send(text);
-        else waiting.push(text);
+        else toNode(text);
       });
     });
     return relay;

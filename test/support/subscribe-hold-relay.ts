@@ -4,7 +4,8 @@
  * and never answers eth_subscribe; connections made before or after pass every frame. Connections
  * can be cut, all of them or those that carried an eth_subscribe (the node's stream socket).
  */
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { pipeToNode } from './relay-pipe.js';
 
 interface Relayed {
   client: WebSocket;
@@ -52,18 +53,10 @@ export class SubscribeHoldRelay {
 
   #relay(client: WebSocket, targetUrl: string): void {
     const holds = this.holding;
-    const node = new WebSocket(targetUrl);
+    const { node, toNode } = pipeToNode(client, targetUrl);
     const relayed: Relayed = { client, node, carriedSubscribe: false };
     this.#relayed.add(relayed);
-    const waiting: string[] = [];
-    node.on('open', () => waiting.splice(0).forEach((text) => node.send(text)));
-    node.on('message', (data) => client.readyState === WebSocket.OPEN && client.send(String(data)));
-    node.on('close', () => client.terminate());
-    node.on('error', () => client.terminate());
-    client.on('close', () => {
-      this.#relayed.delete(relayed);
-      node.terminate();
-    });
+    client.on('close', () => this.#relayed.delete(relayed));
     client.on('message', (data) => {
       const text = String(data);
       if ((JSON.parse(text) as { method?: unknown }).method === 'eth_subscribe') {
@@ -73,8 +66,7 @@ export class SubscribeHoldRelay {
           return;
         }
       }
-      if (node.readyState === WebSocket.OPEN) node.send(text);
-      else waiting.push(text);
+      toNode(text);
     });
   }
 }
