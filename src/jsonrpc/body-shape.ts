@@ -11,6 +11,7 @@
  * on a large batch, next to nothing on a blob transaction's hex.
  */
 import { MAX_PARAMS_DEPTH } from './forwardable-params.js';
+import { stringEndAt } from './json-string-end.js';
 
 /**
  * Shorter bodies are parsed without the scan, which small calls, the hot path, would pay for
@@ -37,7 +38,6 @@ export const BODY_LIMITS: ShapeLimits = {
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
-const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
@@ -67,22 +67,4 @@ export function shapeExcess(text: string, limits: ShapeLimits): keyof ShapeLimit
     }
   }
   return undefined;
-}
-
-/**
- * Index of the quote that closes the string opened at `open`, or -1 if the text ends first. Its
- * content is passed over by indexOf (a builtin's fast search: a blob transaction's hex is most of a
- * large body); a quote after an odd run of backslashes is escaped and the search goes on.
- */
-function stringEndAt(text: string, open: number): number {
-  let close = text.indexOf('"', open + 1);
-  while (close > 0 && escapedAt(text, close)) close = text.indexOf('"', close + 1);
-  return close;
-}
-
-/** Whether the character at `at` follows an odd number of backslashes. */
-function escapedAt(text: string, at: number): boolean {
-  let backslashes = 0;
-  while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
-  return backslashes % 2 === 1;
 }

@@ -11,6 +11,8 @@
  * memberText finds any other member the same way (request-id.ts reads ids with it).
  */
 
+import { stringEndAt } from './json-string-end.js';
+
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const COLON = 0x3a;
@@ -19,7 +21,6 @@ const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const SPACE = 0x20;
-const BACKSLASH = 0x5c;
 
 /** `"params"`'s value in a request object's text; the last one when the key repeats, as `JSON.parse` takes it. */
 export function paramsText(text: string): string | undefined {
@@ -102,7 +103,7 @@ export function batchTexts(text: string): string[] | undefined {
   at = skipSpace(text, at + 1);
   const items: string[] = [];
   while (at < text.length && text.charCodeAt(at) !== CLOSE_BRACKET) {
-    const end = escapes ? escapedValueEndAt(text, at) : valueEndAt(text, at);
+    const end = valueEndAt(text, at, escapes);
     if (end < 0) return undefined;
     items.push(text.slice(at, end));
     at = skipSpace(text, end);
@@ -117,11 +118,15 @@ function skipSpace(text: string, at: number): number {
   return at;
 }
 
-/** Index just past the value starting at `at` (in text without escapes), or -1 if the text ends first. */
-function valueEndAt(text: string, at: number): number {
+/**
+ * Index just past the value starting at `at`, or -1 if the text ends first. `escapes`: the text may
+ * hold escapes, so a quote may be part of a string; without them (the common case) every string ends
+ * at the next quote.
+ */
+function valueEndAt(text: string, at: number, escapes = false): number {
   const first = text.charCodeAt(at);
   if (first === QUOTE) {
-    const close = text.indexOf('"', at + 1);
+    const close = stringEnd(text, at, escapes);
     return close < 0 ? -1 : close + 1;
   }
   if (first !== OPEN_BRACKET && first !== OPEN_BRACE) {
@@ -137,7 +142,7 @@ function valueEndAt(text: string, at: number): number {
   while (at < text.length) {
     const c = text.charCodeAt(at);
     if (c === QUOTE) {
-      const close = text.indexOf('"', at + 1);
+      const close = stringEnd(text, at, escapes);
       if (close < 0) return -1;
       at = close + 1;
       continue;
@@ -149,25 +154,7 @@ function valueEndAt(text: string, at: number): number {
   return -1;
 }
 
-/**
- * valueEndAt for text with escapes, where a quote may be part of a string: each character is looked
- * at, and the one after a backslash skipped. Apart from valueEndAt so that text without escapes, the
- * common case, is scanned as fast as ever.
- */
-function escapedValueEndAt(text: string, at: number): number {
-  const first = text.charCodeAt(at);
-  if (first !== QUOTE && first !== OPEN_BRACKET && first !== OPEN_BRACE) return valueEndAt(text, at); // no string in it
-  let depth = 0;
-  let inString = false;
-  for (; at < text.length; at++) {
-    const c = text.charCodeAt(at);
-    if (inString) {
-      if (c === BACKSLASH) at++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACKET || c === OPEN_BRACE) depth++;
-    else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) depth--;
-    if (depth === 0 && !inString) return at + 1;
-  }
-  return -1;
+/** The quote closing the string opened at `open`; -1 if the text ends first. */
+function stringEnd(text: string, open: number, escapes: boolean): number {
+  return escapes ? stringEndAt(text, open) : text.indexOf('"', open + 1);
 }
