@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
 import { decodeFilterId } from '../../src/router/filter-id.js';
+import { mineWithEmits } from '../support/client-fixture.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { rpc, rpcAnswer } from '../support/node-rpc.js';
 import { scrapeSum } from '../support/prom-text.js';
@@ -38,10 +39,7 @@ async function heads(evmux: TestGateway): Promise<string[]> {
 async function sessionNodeBehind(t: TestContext): Promise<Setup> {
   const devnet = await LockstepDevnet.start({ nodes: 2, blockTimeMs: 0 });
   t.after(() => devnet.close());
-  for (let block = 0; block < 3; block++) {
-    devnet.queueEmit();
-    await devnet.mine(1);
-  }
+  await mineWithEmits(devnet, 3);
   const evmux = await startGateway(
     devnet.nodes.map((node) => node.wsUrl),
     { health: { probeIntervalMs: 200 } },
@@ -53,9 +51,7 @@ async function sessionNodeBehind(t: TestContext): Promise<Setup> {
   const held = decodeFilterId(probe).upstreamIndex;
   await rpc(evmux.httpUrl, 'eth_uninstallFilter', [probe]);
   devnet.hold(held);
-  devnet.queueEmit();
-  devnet.queueEmit();
-  await devnet.mine(1);
+  await mineWithEmits(devnet, 1, 2);
   const n = devnet.blockNumber;
   const expected = held === 0 ? [String(n - 1), String(n)] : [String(n), String(n - 1)];
   await waitUntil('the session node seen a block behind, still usable', async () => (await heads(evmux)).join() === expected.join(), 10_000);
@@ -107,8 +103,7 @@ test('a logs filter from the head evmux reported is made though the session node
   assert.equal(decodeFilterId(byHash).upstreamIndex, held);
   assert.deepEqual(keys(await rpc<Log[]>(evmux.httpUrl, 'eth_getFilterLogs', [byHash])), ofN);
 
-  devnet.queueEmit();
-  await devnet.mine(1);
+  await mineWithEmits(devnet, 1);
   const changes = keys(await rpc<Log[]>(evmux.httpUrl, 'eth_getFilterChanges', [id]));
   assert.ok(changes.some((key) => key.startsWith(`${n + 1}:`)), `the next block's log handed over: ${changes.join()}`);
 });

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { mineWithEmits } from '../support/client-fixture.js';
 import { CutRelay } from '../support/cut-relay.js';
 import { startGateway } from '../support/gateway.js';
 import { canonicalHashes } from '../support/node-rpc.js';
@@ -30,12 +31,7 @@ test('a jump past replayMaxBlocks over a reorg of delivered blocks sends their l
     { subscriptions: { replayMaxBlocks: REPLAY_MAX_BLOCKS } },
   );
   t.after(() => evmux.close());
-  const mine = async (count: number): Promise<void> => {
-    for (let i = 0; i < count; i++) {
-      devnet.queueEmit();
-      await devnet.mine(1);
-    }
-  };
+  const mine = (blocks: number): Promise<void> => mineWithEmits(devnet, blocks);
   await mine(3);
 
   const client = await StreamClient.open(evmux.wsUrl, 'indexer');
