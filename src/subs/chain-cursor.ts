@@ -22,6 +22,8 @@ export interface Head {
 }
 
 export interface HeadSource<H extends Head> {
+  /** a header the source already holds, without a call; undefined if it would have to ask */
+  known(hash: string): H | undefined;
   /** fetch a header by hash from the upstream in use; null if unknown */
   byHash(hash: string): Promise<H | null>;
   /** fetch the header at this height on the upstream's canonical chain; null if it has none */
@@ -201,6 +203,7 @@ export class ChainCursor<H extends Head> {
     maxBlocks: number): Promise<Plan<H>> {
     // The path has at least head - tip blocks; no point fetching if that is already too many.
     if (head.number - tip.number > BigInt(maxBlocks)) return this.#jump(head, source);
+    let gap: Map<string, H> | undefined;
     const path: H[] = [head];
     let child = head;
     for (;;) {
@@ -226,7 +229,11 @@ export class ChainCursor<H extends Head> {
       if (bounds.abandoned?.() === true) return this.#nothing();
       // Walk too long, or the upstream cannot link: jump.
       if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
-      const parent = await source.byHash(child.parentHash);
+      let parent = source.known(child.parentHash) ?? null;
+      if (parent === null) {
+        gap ??= await gapHeaders(tip, child, source);
+        parent = gap.get(child.parentHash) ?? await source.byHash(child.parentHash);
+      }
       if (parent === null) {
         if (++this.#unlinkedSteps >= UNLINKED_STEPS_BEFORE_JUMP || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
         throw new UnknownParentError(`the node has no block ${child.parentHash}, parent of head ${head.number} (${head.hash}), yet`);
@@ -290,6 +297,22 @@ export class ChainCursor<H extends Head> {
       this.#forgotten = true;
     }
   }
+}
+
+/**
+ * The node's headers at the heights between the tip and `child`, fetched at once (as the source's
+ * concurrency allows) and keyed by hash, when the walk first needs a parent the source does not
+ * hold (another stream's walk fetched those it holds). The walk takes its parents from them and
+ * asks by hash only for those it does not find: below the tip (a reorg), a height the node
+ * answered null for, or a block the node reorged away since it sent the head. Fetched one by one,
+ * a replay over a link with an 80 ms round trip reached replayMaxMs (10 s) before replayMaxBlocks
+ * (128).
+ */
+async function gapHeaders<H extends Head>(tip: H, child: H, source: HeadSource<H>): Promise<Map<string, H>> {
+  const heights: bigint[] = [];
+  for (let number = tip.number + 1n; number < child.number; number++) heights.push(number);
+  const headers = await Promise.all(heights.map((number) => source.byNumber(number)));
+  return new Map(headers.filter((header) => header !== null).map((header) => [header.hash, header]));
 }
 
 /**

@@ -48,10 +48,14 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     return this.#shared('latest', () => this.#header('eth_getBlockByNumber', 'latest'));
   }
 
+  known(hash: string): TrackedHead | undefined {
+    return this.#byHash.get(hash.toLowerCase());
+  }
+
   /** The header with this hash, shaped like a newHeads notification; null if the node lacks it. */
   byHash(hash: string): Promise<TrackedHead | null> {
     const key = hash.toLowerCase();
-    const cached = this.#byHash.get(key);
+    const cached = this.known(key);
     if (cached !== undefined) return Promise.resolve(cached);
     return this.#shared(key, async () => {
       const head = await this.#header('eth_getBlockByHash', hash);

@@ -94,6 +94,8 @@ export function sourceOf(tree: HeadTree, script: {
   return {
     calls,
     numbers,
+    /** a source over the tree holds nothing: every parent is asked for */
+    known: () => undefined,
     byNumber(number: bigint): Promise<TestHead | null> {
       numbers.push(number);
       const tip = script.canonical ?? tree.newest;

@@ -12,7 +12,7 @@ const FAR = { deadline: Number.MAX_SAFE_INTEGER } satisfies AdvanceBounds;
 /** A cursor that has delivered `chain` one head at a time (plain extensions). */
 async function cursorAt(chain: TestHead[], capacity?: number): Promise<ChainCursor<TestHead>> {
   const cursor = new ChainCursor<TestHead>(capacity === undefined ? {} : { capacity });
-  const noFetch = { byHash: () => Promise.reject(new Error('extension must not fetch')), byNumber: () => Promise.reject(new Error('extension must not fetch')) };
+  const noFetch = { known: () => undefined, byHash: () => Promise.reject(new Error('extension must not fetch')), byNumber: () => Promise.reject(new Error('extension must not fetch')) };
   for (const head of chain) await cursor.advance(head, noFetch, FAR);
   return cursor;
 }
@@ -67,13 +67,14 @@ describe('ChainCursor: linking', () => {
     assert.equal(cursor.last, at(a, 12));
   });
 
-  it('fills a gap by walking parent hashes back to the last delivered head', async () => {
+  it('fills a gap with the heights between, fetched at once, linked by parent hash to the last delivered head', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 9));
     const source = sourceOf(tree);
     assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
       { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
-    assert.equal(source.calls.length, 3);
+    assert.deepEqual(source.numbers, [9n, 10n, 11n]);
+    assert.deepEqual(source.calls, []);
     assert.deepEqual(labels(cursor.snapshot(7n)), ['a8', 'a9', 'a10', 'a11', 'a12']);
   });
 
@@ -125,7 +126,10 @@ describe('ChainCursor: reorgs', () => {
           truncated: false,
         });
         assert.equal(at(result.deliver, 0).parentHash, fork.hash);
-        assert.equal(source.calls.length, branch.length - 1);
+        // The heights above the old tip are fetched at once, the rest of the walk by hash.
+        const aboveTip = Math.max(0, Number(head.number - at(a, 12).number) - 1);
+        assert.equal(source.numbers.length, aboveTip);
+        assert.equal(source.calls.length, branch.length - 1 - aboveTip);
         assert.deepEqual(cursor.snapshot(fork.number - 1n), [fork, ...branch]);
         for (const orphan of result.orphaned) assert.ok(!cursor.has(orphan.hash));
       });
@@ -238,7 +242,7 @@ describe('ChainCursor: bounds and truncation', () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 9)); // tip a8
     // A backend behind a load balancer a moment behind: null once.
-    await assert.rejects(cursor.advance(at(a, 12), sourceOf(tree, { unknown: [at(a, 10).hash] }), FAR), UnknownParentError);
+    await assert.rejects(cursor.advance(at(a, 12), sourceOf(tree, { unknown: [at(a, 10).hash], unknownNumbers: [10n] }), FAR), UnknownParentError);
     assert.equal(cursor.last, at(a, 8));
     assert.deepEqual(view(await cursor.advance(at(a, 12), sourceOf(tree), FAR)),
       { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
@@ -251,7 +255,7 @@ describe('ChainCursor: bounds and truncation', () => {
   it('jumps when the source cannot link a gap in UNLINKED_STEPS_BEFORE_JUMP steps in a row, then links from the new head', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 9)); // tip a8
-    const source = sourceOf(tree, { unknown: [at(a, 10).hash] });
+    const source = sourceOf(tree, { unknown: [at(a, 10).hash], unknownNumbers: [10n] });
     for (let step = 1; step < UNLINKED_STEPS_BEFORE_JUMP; step++) await assert.rejects(cursor.advance(at(a, 12), source, FAR), UnknownParentError);
     assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
       { deliver: ['a12'], orphaned: [], truncated: true });
@@ -353,7 +357,8 @@ describe('ChainCursor: bounds and truncation', () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 5)); // tip a4
     let moved = false;
-    const source = sourceOf(tree, { onFetch: (hash) => { if (hash === at(a, 10).hash) moved = true; } });
+    // The node answers none of the gap's heights by number: the walk asks by hash, one at a time.
+    const source = sourceOf(tree, { onFetch: (hash) => { if (hash === at(a, 10).hash) moved = true; }, unknownNumbers: [5n, 6n, 7n, 8n, 9n, 10n, 11n] });
     assert.deepEqual(view(await cursor.advance(at(a, 12), source, { ...FAR, abandoned: () => moved })), NOTHING);
     assert.equal(source.calls.length, 2, 'no fetch after the clients left');
     assert.equal(cursor.last, at(a, 4));
@@ -402,12 +407,14 @@ describe('ChainCursor: bounds and truncation', () => {
     const { tree, a } = baseChain();
     let now = 1_000;
     t.mock.method(performance, 'now', () => now);
-    const source = sourceOf(tree, { onFetch: () => { now += 10; } });
+    // The node answers none of the gap's heights by number: the walk asks by hash, one at a time.
+    const source = sourceOf(tree, { onFetch: () => { now += 10; }, unknownNumbers: [5n, 6n, 7n, 8n, 9n, 10n, 11n] });
 
     const passed = await cursorAt(a.slice(0, 5));
     assert.deepEqual(view(await passed.advance(at(a, 12), source, { deadline: 1_000 })),
       { deliver: ['a12'], orphaned: [], truncated: true });
     assert.deepEqual(source.calls, []);
+    assert.deepEqual(source.numbers, [4n], 'the jump asks for its tip, nothing for the gap');
 
     const slow = await cursorAt(a.slice(0, 5)); // tip a4; a12 needs 7 fetches, 10 ms each
     assert.deepEqual(view(await slow.advance(at(a, 12), source, { deadline: now + 25 })),
@@ -416,6 +423,39 @@ describe('ChainCursor: bounds and truncation', () => {
 
     const inTime = await cursorAt(a.slice(0, 5));
     assert.equal((await inTime.advance(at(a, 12), source, { deadline: now + 71 })).deliver.length, 8);
+  });
+  it('fetches the heights of a gap at once: a replay one round trip per block would cut short at the deadline is delivered', async (t) => {
+    const { tree, a } = baseChain();
+    let now = 1_000;
+    t.mock.method(performance, 'now', () => now);
+    // Each answer arrives one 10 ms round trip after its request went out.
+    const node = sourceOf(tree);
+    const roundTrip = async <T>(answer: () => Promise<T>): Promise<T> => {
+      const sentAt = now;
+      await new Promise((resolve) => setImmediate(resolve));
+      now = Math.max(now, sentAt + 10);
+      return answer();
+    };
+    const source = {
+      ...node,
+      byNumber: (number: bigint) => roundTrip(() => node.byNumber(number)),
+      byHash: (hash: string) => roundTrip(() => node.byHash(hash)),
+    };
+    const cursor = await cursorAt(a.slice(0, 5)); // tip a4: a5..a11 lie between it and a12
+    assert.deepEqual(view(await cursor.advance(at(a, 12), source, { deadline: now + 25 })),
+      { deliver: ['a5', 'a6', 'a7', 'a8', 'a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
+    assert.equal(now, 1_010, 'one round trip for the seven heights');
+  });
+
+  it('takes the parents the source already holds without a call, fetching only the heights below them', async () => {
+    const { tree, a } = baseChain();
+    const cursor = await cursorAt(a.slice(0, 5)); // tip a4
+    // Another stream's walk fetched a9..a11.
+    const held = new Set([9, 10, 11].map((n) => at(a, n).hash));
+    const source = { ...sourceOf(tree), known: (hash: string) => (held.has(hash) ? tree.get(hash) : undefined) };
+    assert.deepEqual(labels((await cursor.advance(at(a, 12), source, FAR)).deliver), labels(a.slice(5, 13)));
+    assert.deepEqual(source.numbers, [5n, 6n, 7n, 8n]);
+    assert.deepEqual(source.calls, []);
   });
 });
 
@@ -439,7 +479,7 @@ describe('ChainCursor: failure safety and housekeeping', () => {
     const cursor = await cursorAt(a.slice(0, 9));
     const liar: TestHead = { number: 15n, hash: '0x' + 'ee'.repeat(32), parentHash: at(a, 8).hash, label: 'liar' };
     await assert.rejects(cursor.advance(liar, sourceOf(tree), FAR), /inconsistent headers/);
-    const wrongAnswer = { ...sourceOf(tree), byHash: () => Promise.resolve(at(a, 3)) };
+    const wrongAnswer = { ...sourceOf(tree), byNumber: () => Promise.resolve(at(a, 3)), byHash: () => Promise.resolve(at(a, 3)) };
     await assert.rejects(cursor.advance(at(a, 12), wrongAnswer, FAR), /returned .* when asked for/);
     assert.equal(cursor.last, at(a, 8));
     assert.equal(cursor.size, 9);
