@@ -445,7 +445,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
       healthy: this.healthy,
       breaker: this.#breaker.state,
       head: this.#headNumber >= 0n ? this.#headNumber.toString() : null,
-      headHash: this.#head?.hash ?? null,
+      headHash: this.headHash ?? null,
       inFlight: this.#active,
       bytesInFlight: this.#sockets.reduce((sum, connection) => sum + connection.bytesInFlight, this.#isolated.bytesInFlight),
       isolatedSocket: this.#isolated.state,
