@@ -8,7 +8,7 @@ import type { Config } from './config/schema.js';
 import { ClientRateLimit } from './jsonrpc/client-rate-limit.js';
 import { Dispatcher, type DispatchContext } from './jsonrpc/dispatcher.js';
 import { LimitExceededError, UpstreamUnavailableError } from './jsonrpc/errors.js';
-import type { Logger } from './log.js';
+import { sessionLabel, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { CallRouter } from './router/call-router.js';
 import type { FilterKeeper } from './router/filter-keeper.js';
@@ -196,17 +196,17 @@ export class Gateway {
         refuse: (socket, code, reason) => this.#sessions.get(socket)?.disconnect(code, reason, code === 1009 ? 'limit' : 'protocol'),
         drain: () => {},
         pinged: (socket) => this.#sessions.get(socket)?.checkBackpressure(),
-        close: (socket, code) => this.#close(socket, code),
+        close: (socket, _code, _reason, tooLarge) => this.#close(socket, tooLarge),
         post: (info, body, ascii) => this.#post(info, body, ascii),
-        bodyRefused: (reason) => {
+        bodyRefused: (reason, request) => {
           this.metrics.clientRejected(reason);
           if (reason === 'body_timeout') {
-            this.#warnings.warn({ timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
+            this.#warnings.warn({ ...this.#httpClient(request), timeoutMs: config.limits.requestBodyTimeoutMs }, 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
           }
         },
-        answerCut: () => {
+        answerCut: (request) => {
           this.metrics.clientRejected('answer_unread');
-          this.#warnings.warn({}, 'HTTP client read no part of its answer for 10 s: its connection was closed with the rest unsent');
+          this.#warnings.warn(this.#httpClient(request), 'HTTP client read no part of its answer for 10 s: its connection was closed with the rest unsent');
         },
         // Open to pages of any origin, as the calls are: a dapp may check /readyz before it picks an endpoint.
         get: async (info) => ({ ...(await this.#route(info.path, info.query, 'clients')), headers: CORS_HEADERS }),
@@ -325,6 +325,12 @@ export class Gateway {
     return this.#clientIp(info.ip, header === PROXY_PROTOCOL ? info.proxiedIp || undefined : info.headers[header]);
   }
 
+  /** An HTTP client's log fields, as a WebSocket session's logger has them. */
+  #httpClient(request: RequestInfo): { client: string; session: string } {
+    const ip = this.#clientIpOf(request);
+    return { client: ip, session: sessionLabel(this.#sessionKey(request, ip)) };
+  }
+
   /** What the per-IP limits count `ip` as: an IPv6 address by its prefix (address-block.ts). */
   #blockOf(ip: string): string {
     return addressBlock(ip, this.config.limits.ipv6PrefixLength);
@@ -371,7 +377,7 @@ export class Gateway {
     this.metrics.clientConnected();
   }
 
-  #close(socket: ClientSocket<SessionData>, code: number): void {
+  #close(socket: ClientSocket<SessionData>, tooLarge: boolean): void {
     const session = this.#sessions.get(socket);
     if (session === undefined) return;
     this.#sessions.delete(socket);
@@ -381,7 +387,7 @@ export class Gateway {
     else this.#connectionsPerIp.set(block, count);
     const reason = session.onClose();
     // A frame too large for the front end to read at all (over twice limits.maxRequestBytes).
-    this.metrics.clientDisconnected(reason === 'client' && code === 1009 ? 'limit' : reason);
+    this.metrics.clientDisconnected(tooLarge ? 'limit' : reason);
   }
 
   /** Its context a class instance: see HttpCallContext. */

@@ -66,7 +66,11 @@ export interface FrontEndHandlers<T> {
    * send buffer with no frame of evmux's, so the send buffer cap is checked here too.
    */
   pinged(socket: ClientSocket<T>): void;
-  close(socket: ClientSocket<T>, code: number, reason: string): void;
+  /**
+   * The socket closed, by either side. `tooLarge`: uWS cut it for a frame too large to read at all
+   * (over twice FrontEndOptions.maxPayloadBytes); a 1009 the client sends is its own limit, not this.
+   */
+  close(socket: ClientSocket<T>, code: number, reason: string, tooLarge: boolean): void;
   /** POST with its body, answered through `exchange.respond`; a body over the size limit never reaches here (413). */
   post(exchange: PostExchange, body: string, ascii: boolean): void;
   /**
@@ -74,9 +78,9 @@ export interface FrontEndHandlers<T> {
    * 413), or not received in full within FrontEndOptions.bodyTimeoutMs (answered 408, its
    * connection closed).
    */
-  bodyRefused(reason: 'body_size' | 'body_timeout'): void;
+  bodyRefused(reason: 'body_size' | 'body_timeout', request: RequestInfo): void;
   /** A large HTTP answer the client had not read within uWS's 10 s: its connection was closed with part of it unsent. */
-  answerCut(): void;
+  answerCut(request: RequestInfo): void;
   /** GET routes; undefined = 404 */
   get(info: RequestInfo): Promise<HttpResponse> | HttpResponse | undefined;
 }

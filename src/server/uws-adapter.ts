@@ -263,12 +263,16 @@ class HttpExchange implements PostExchange {
 
   /** uWS reads a PROXY protocol v2 header itself when a connection starts with one. */
   get proxiedIp(): string {
-    return this.aborted || this.answered ? '' : plainAddress(text(this.#res.getProxiedRemoteAddressAsText()));
+    return (this.#proxiedIp ??= this.aborted || this.answered ? '' : plainAddress(text(this.#res.getProxiedRemoteAddressAsText())));
   }
+
+  #proxiedIp: string | undefined;
 
   /** Write the response unless the client went away; at most once. `closeConnection`: when the rest of the request will not be read. */
   respond(response: HttpResponse, closeConnection = false, headOnly = false): void {
     if (this.aborted || this.answered) return;
+    // Read while they can be: should uWS cut a large answer, its client is named (answerCut).
+    if (response.body.length > STREAMED_BODY_BYTES) this.#keepAddresses();
     this.answered = true;
     this.bodyIn();
     // Once the front end stopped listening an answer closes its connection, unless it is large and
@@ -289,6 +293,11 @@ class HttpExchange implements PostExchange {
   }
 
   #streaming = false;
+
+  #keepAddresses(): void {
+    void this.ip;
+    void this.proxiedIp;
+  }
 
   /** Part of a streamed answer was handed to uWS: it starts its idle timer again then. */
   wrote(): void {
@@ -508,16 +517,17 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       if (wrapper === undefined) return;
       keepAlive?.remove(wrapper);
       wrapper.detach();
-      // A frame past maxPayloadLength is cut by uWS itself (1006): told as the 1009 evmux closes
-      // smaller oversized frames with, so it is counted alike.
+      // A frame past maxPayloadLength is cut by uWS itself (1006), where evmux closes smaller
+      // oversized frames with 1009: told apart from a client's own 1009 (an answer over its limit).
       const reason = text(message);
-      handlers.close(wrapper, code === 1006 && reason === UWS_TOO_BIG ? 1009 : code, reason);
+      handlers.close(wrapper, code, reason, code === 1006 && reason === UWS_TOO_BIG);
     },
   });
 
+  // The handlers are told before the answer: the client's address cannot be read after it.
   const bodies = new BodyDeadlines<HttpExchange>(options.bodyTimeoutMs, (exchange) => {
+    handlers.bodyRefused('body_timeout', exchange);
     exchange.respond(bodyTimeout(options.bodyTimeoutMs), true);
-    handlers.bodyRefused('body_timeout');
   });
 
   app.post('/*', (res, req) => {
@@ -525,12 +535,12 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
     exchange.awaitBody();
     res.onAborted(() => {
       bodies.done(exchange);
-      if (exchange.abort()) handlers.answerCut();
+      if (exchange.abort()) handlers.answerCut(exchange);
     });
     const declared = Number(req.getHeader(CONTENT_LENGTH) || '0');
     if (declared > options.maxPayloadBytes) {
+      handlers.bodyRefused('body_size', exchange);
       exchange.respond(tooLarge(options.maxPayloadBytes));
-      handlers.bodyRefused('body_size');
       return;
     }
     let chunks: Buffer[] | undefined;
@@ -540,8 +550,8 @@ export function createUwsFrontEnd<T>(handlers: FrontEndHandlers<T>, options: Fro
       size += chunk.byteLength;
       if (size > options.maxPayloadBytes) {
         bodies.done(exchange);
+        handlers.bodyRefused('body_size', exchange);
         exchange.respond(tooLarge(options.maxPayloadBytes));
-        handlers.bodyRefused('body_size');
         return;
       }
       if (!isLast) {

@@ -37,7 +37,9 @@ test('a large HTTP answer comes whole to a client that reads it, and its cut is 
   stalled.pause();
   stalled.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${REQUEST.length}\r\n\r\n${REQUEST}`);
   await waitUntil('the unread answer cut and counted', async () => (await evmux.metric('evmux_client_rejections_total', { reason: 'answer_unread' })) === 1, 20_000, 200);
-  assert.ok(evmux.logs.some((line) => String(line['msg']).startsWith('HTTP client read no part of its answer for 10 s')));
+  const warning = evmux.logs.find((line) => String(line['msg']).startsWith('HTTP client read no part of its answer for 10 s'));
+  assert.ok(warning !== undefined, 'logged');
+  assert.deepEqual([warning['client'], warning['session']], ['127.0.0.1', 'ip:127.0.0.1'], 'the client named');
 });
 
 test('a client that reads part of a large HTTP answer and hangs up is not counted or logged as one that read none of it', { timeout: 30_000 }, async (t) => {

@@ -87,3 +87,19 @@ await test('a client that does not read is cut off with 1013 once more than the 
   assert.equal(line?.['cap'], CAP);
   assert.ok(Number(line?.['largestFrame']) > ANSWER_MB * 1024 * 1024, 'the log names the large frame it allowed');
 });
+
+test('a client that closes with 1009 for an answer over its own limit is counted as a client disconnect, not a limit of evmux\'s', async (t) => {
+  const { evmux } = await setup(t);
+  // ws closes with 1009 itself when a message passes its maxPayload, as ethers and viem on ws do.
+  const small = new WebSocket(evmux.wsUrl, { maxPayload: CAP });
+  t.after(() => small.terminate());
+  small.on('error', () => {});
+  await new Promise((resolve, reject) => small.once('open', resolve).once('error', reject));
+  const closed = new Promise<void>((resolve) => small.once('close', () => resolve()));
+  const disconnects = async (reason: string): Promise<number> => sumSamples((await evmux.get('/metrics')).body, 'evmux_client_disconnects_total', { reason });
+  small.send(getLogs(2));
+  // The client's own close event says 1006; evmux got its 1009.
+  await closed;
+  await waitUntil('the close counted', async () => (await disconnects('client')) === 1, 5000);
+  assert.equal(await disconnects('limit'), 0);
+});

@@ -71,7 +71,9 @@ test('a body that trickles in past limits.requestBodyTimeoutMs gets 408 with a J
     error: { code: -32600, message: `request body not received in full within ${DEADLINE_MS} ms (limits.requestBodyTimeoutMs)` },
   });
   assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_client_rejections_total', { reason: 'body_timeout' }), 1);
-  assert.ok(evmux.logs.some((line) => line['msg'] === 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)'));
+  const warning = evmux.logs.find((line) => line['msg'] === 'HTTP request body too slow: answered 408 and closed (limits.requestBodyTimeoutMs)');
+  assert.ok(warning !== undefined, 'logged');
+  assert.deepEqual([warning['client'], warning['session']], ['127.0.0.1', 'ip:127.0.0.1'], 'the client named');
 });
 
 test('a body sent in pieces within the deadline is answered, and its keep-alive connection outlives the deadline', async (t) => {
