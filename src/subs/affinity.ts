@@ -38,6 +38,8 @@ export type RefusableSpec = Pick<SubscriptionSpec, 'kind' | 'streamKey'>;
 
 interface Refusal {
   kind: SubscriptionKind;
+  /** why the node would not make it: what a client refused by every node is told */
+  reason: Error;
   /** performance.now() */
   until: number;
 }
@@ -53,7 +55,7 @@ export class SessionAffinity {
   readonly #faulty = new Set<Upstream>();
   /** when a fault mark was cleared, for hold-down */
   readonly #clearedAt = new Map<Upstream, number>();
-  /** per node, the filters (by streamKey) and whole kinds (`*kind`) it refused, and until when */
+  /** per node, the filters (by streamKey) and whole kinds (`*kind`) it refused, why, and until when */
   readonly #refusals = new Map<Upstream, Map<string, Refusal>>();
   /** counts every refusal made or expired: what state() says of them (not the filters, which may be 45 KB each) */
   #refusalVersion = 0;
@@ -90,13 +92,13 @@ export class SessionAffinity {
   }
 
   /** The node answered eth_subscribe with an error: pass it over for what `scope` covers for REFUSAL_MS. */
-  refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, now = performance.now()): void {
+  refused(upstream: Upstream, scope: RefusalScope, kind: SubscriptionKind, reason: Error, now = performance.now()): void {
     let refusals = this.#refusals.get(upstream);
     if (refusals === undefined) this.#refusals.set(upstream, (refusals = new Map()));
     this.#forgetRefusals(upstream, now);
     const whole = refusals.size >= MAX_REFUSED_FILTERS && 'streamKey' in scope;
     if (whole) for (const [key, refusal] of refusals) if (refusal.kind === kind) refusals.delete(key);
-    refusals.set(whole ? scopeKey({ kind }) : scopeKey(scope), { kind, until: now + REFUSAL_MS });
+    refusals.set(whole ? scopeKey({ kind }) : scopeKey(scope), { kind, reason, until: now + REFUSAL_MS });
     this.#refusalVersion++;
   }
 
@@ -112,6 +114,23 @@ export class SessionAffinity {
     if (refusals === undefined || refusals.size === 0) return false;
     this.#forgetRefusals(upstream, now);
     return refusals.has(spec.streamKey) || refusals.has(`*${spec.kind}`);
+  }
+
+  /**
+   * The latest refusal of this subscription by a usable node, while one lasts. When owner() finds
+   * no node for it although some are usable, every one of them refused it: a client asking then is
+   * told why, as the client whose subscribe they refused was, rather than that no node is there.
+   */
+  refusal(spec: RefusableSpec, now = performance.now()): { upstream: Upstream; reason: Error } | undefined {
+    let latest: (Refusal & { upstream: Upstream }) | undefined;
+    for (const upstream of this.#pool.upstreams) {
+      if (!this.#pool.isUsable(upstream)) continue;
+      this.#forgetRefusals(upstream, now);
+      const refusals = this.#refusals.get(upstream);
+      const refusal = refusals?.get(spec.streamKey) ?? refusals?.get(scopeKey({ kind: spec.kind }));
+      if (refusal !== undefined && (latest === undefined || refusal.until > latest.until)) latest = { ...refusal, upstream };
+    }
+    return latest;
   }
 
   #forgetRefusals(upstream: Upstream, now: number): void {

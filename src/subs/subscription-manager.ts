@@ -57,6 +57,10 @@ const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
 /** How many of its unsubscribed ids a connection is not given again (SubscriptionManager#retire). */
 const RETIRED_IDS = 16;
 
+/** What a client is told when a node could not make its subscription: `reason` is the node's stream's. */
+const cannotSubscribe = (spec: SubscriptionSpec, upstream: Upstream, reason: Error): UpstreamUnavailableError =>
+  new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${reason.message}`);
+
 export class SubscriptionManager {
   readonly #pool: UpstreamPool;
   readonly #affinity: SessionAffinity;
@@ -173,6 +177,8 @@ export class SubscriptionManager {
     let waited = false;
     for (let asked = 0; asked < this.#pool.upstreams.length; ) {
       let upstream = this.#affinity.owner(subscriber.sessionKey, spec);
+      // Every usable node refused it lately (none is asked again for REFUSAL_MS): the node's reason.
+      if (upstream === undefined) refusal ??= this.#refusal(spec);
       // No node usable: wait for one, once, as plain calls do (sockets closed together come back).
       if (upstream === undefined && !waited && refusal === undefined) {
         waited = true;
@@ -201,6 +207,12 @@ export class SubscriptionManager {
     throw refusal ?? new UpstreamUnavailableError('no upstream available for subscriptions');
   }
 
+  /** When every usable node refused this subscription lately: what the client they refused was told; else undefined. */
+  #refusal(spec: SubscriptionSpec): Error | undefined {
+    const refusal = this.#affinity.refusal(spec);
+    return refusal && cannotSubscribe(spec, refusal.upstream, refusal.reason);
+  }
+
   async #subscribeOn(upstream: Upstream, subscriber: Subscriber, spec: SubscriptionSpec): Promise<{ id: string; start: () => void }> {
     this.#checkFilterRoom(upstream, spec);
     this.#claimShare(subscriber, spec);
@@ -216,7 +228,7 @@ export class SubscriptionManager {
       this.#leaveJoining(topic);
       this.#releaseIfIdle(topic);
       this.#releaseShare(subscriber, spec);
-      throw new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${(error as Error).message}`);
+      throw cannotSubscribe(spec, upstream, error as Error);
     }
     this.#leaveJoining(topic);
     if (subscriber.closed) {
@@ -521,8 +533,9 @@ export class SubscriptionManager {
    */
   #refused(stream: UpstreamStream, error: Error): void {
     const { upstream, kind } = stream;
-    this.#affinity.refused(upstream, { streamKey: stream.key }, kind);
-    if (kind === 'newHeads') this.#affinity.refused(upstream, { kind: 'logs' }, 'logs');
+    const reason = stream.notLive();
+    this.#affinity.refused(upstream, { streamKey: stream.key }, kind, reason);
+    if (kind === 'newHeads') this.#affinity.refused(upstream, { kind: 'logs' }, 'logs', reason);
     this.#warnings.warn(
       { upstream: upstream.name, kind, filter: stream.key.length > 200 ? `${stream.key.slice(0, 200)}…` : stream.key, err: error.message, forMs: REFUSAL_MS },
       'upstream refused a subscription: its clients go to other nodes for a while',

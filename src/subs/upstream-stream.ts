@@ -105,7 +105,12 @@ export class UpstreamStream {
     if (this.#live !== undefined) return;
     this.#ensure();
     await this.#subscribing;
-    if (this.#live === undefined) throw new Error(`${this.upstream.name}: ${this.kind} subscription not live${this.#lastFailure === undefined ? '' : ` (${this.#lastFailure})`}`);
+    if (this.#live === undefined) throw this.notLive();
+  }
+
+  /** What ready() rejects with: the subscription is not live, and why the last subscribe failed. */
+  notLive(): Error {
+    return new Error(`${this.upstream.name}: ${this.kind} subscription not live${this.#lastFailure === undefined ? '' : ` (${this.#lastFailure})`}`);
   }
 
   deliver(result: unknown): void {

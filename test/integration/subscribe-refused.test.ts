@@ -87,11 +87,14 @@ test('a node that refuses one kind keeps the sessions it owns for the others', a
 test('when every node refuses, the client is told why', async (t) => {
   // The fake node serves no syncing subscriptions.
   const { a, b, evmux } = await twoNodes(t);
-  const [client] = await clients(t, evmux);
+  const [client, next] = await clients(t, evmux);
   const reply = await client!.request('eth_subscribe', ['syncing']);
   const error = reply['error'] as { code: number; message: string } | undefined;
   assert.equal(error?.code, -32050);
   assert.match(error.message, /^cannot subscribe to syncing on upstream [ab]: [ab]: syncing subscription not live \([ab] refused eth_subscribe: unsupported subscription type syncing\)$/);
+  // Before: a client asking while the refusals last (a minute) was told only "no upstream available for subscriptions".
+  const nextReply = await next!.request('eth_subscribe', ['syncing']);
+  assert.deepEqual(nextReply['error'], reply['error'], 'a client asking after it is told the same');
   assert.equal((a.stats.requests.get('eth_subscribe') ?? 0) + (b.stats.requests.get('eth_subscribe') ?? 0), 2, 'each node asked once');
   const again = await client!.request('eth_subscribe', ['newHeads']);
   assert.equal(typeof again['result'], 'string', 'other kinds are still served');
@@ -106,6 +109,7 @@ test("one client's filter that every node refuses: that client is told why, ever
   const all = await clients(t, evmux);
   const refused = await all[0]!.request('eth_subscribe', ['logs', { address: odd }]);
   assert.match((refused['error'] as { message: string } | undefined)?.message ?? JSON.stringify(refused), /filter not supported/);
+  assert.deepEqual((await all[1]!.request('eth_subscribe', ['logs', { address: odd }]))['error'], refused['error'], 'the next client asking for it is told the same');
   // Before: the refusal covered every logs filter on every node for a minute.
   for (const client of all) {
     const reply = await client.request('eth_subscribe', ['logs', { address: '0x00000000000000000000000000000000000000ee' }]);

@@ -171,7 +171,7 @@ describe('SessionAffinity', () => {
     const node1 = pool.byName('node1')!;
     const before = owners(affinity);
     const stateBefore = affinity.state();
-    affinity.refused(node1, { streamKey: LOGS_A.streamKey }, 'logs');
+    affinity.refused(node1, { streamKey: LOGS_A.streamKey }, 'logs', new Error('refused'));
     const during = affinity.state();
     assert.notEqual(during, stateBefore, 'a refusal changes the state the rebalance watches');
     for (const key of KEYS) {
@@ -192,7 +192,7 @@ describe('SessionAffinity', () => {
     const pool = new StubPool(['node0', 'node1']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
     const node0 = pool.byName('node0')!;
-    affinity.refused(node0, { kind: 'logs' }, 'logs');
+    affinity.refused(node0, { kind: 'logs' }, 'logs', new Error('refused'));
     assert.equal(affinity.refuses(node0, LOGS_A), true);
     assert.equal(affinity.refuses(node0, LOGS_B), true);
     assert.equal(affinity.refuses(node0, HEADS), false);
@@ -203,10 +203,10 @@ describe('SessionAffinity', () => {
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
     const node0 = pool.byName('node0')!;
     const big = (i: number): { kind: 'logs'; streamKey: string } => ({ kind: 'logs', streamKey: `logs:{"address":["${i}${'0'.repeat(40_000)}"]}` });
-    for (let i = 0; i < MAX_REFUSED_FILTERS; i++) affinity.refused(node0, { streamKey: big(i).streamKey }, 'logs');
+    for (let i = 0; i < MAX_REFUSED_FILTERS; i++) affinity.refused(node0, { streamKey: big(i).streamKey }, 'logs', new Error('refused'));
     assert.equal(affinity.refuses(node0, LOGS_A), false, 'each filter on its own so far');
     assert.ok(affinity.state().length < 100, 'the state names no filter');
-    affinity.refused(node0, { streamKey: big(MAX_REFUSED_FILTERS).streamKey }, 'logs');
+    affinity.refused(node0, { streamKey: big(MAX_REFUSED_FILTERS).streamKey }, 'logs', new Error('refused'));
     assert.equal(affinity.refuses(node0, LOGS_A), true, 'past the cap: every logs filter');
     assert.equal(affinity.refuses(node0, HEADS), false);
   });
@@ -215,9 +215,28 @@ describe('SessionAffinity', () => {
     const pool = new StubPool(['node0', 'node1']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
     const pending = { kind: 'newPendingTransactions', streamKey: 'newPendingTransactions:true' } as const;
-    for (const upstream of pool.upstreams) affinity.refused(upstream, { streamKey: pending.streamKey }, pending.kind);
+    for (const upstream of pool.upstreams) affinity.refused(upstream, { streamKey: pending.streamKey }, pending.kind, new Error('refused'));
     assert.equal(affinity.owner('key-1', pending), undefined);
     assert.notEqual(affinity.owner('key-1', { kind: 'newPendingTransactions', streamKey: 'newPendingTransactions' }), undefined, 'the plain form is still served');
     assert.notEqual(affinity.owner('key-1', HEADS), undefined);
+  });
+
+  it("a subscription every usable node refuses has the latest refusal's node and reason, to tell the client", () => {
+    const pool = new StubPool(['node0', 'node1', 'node2']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const [node0, node1] = [pool.byName('node0')!, pool.byName('node1')!];
+    const now = performance.now();
+    affinity.refused(node1, { streamKey: LOGS_A.streamKey }, 'logs', new Error('node1 refused'), now);
+    affinity.refused(node0, { kind: 'logs' }, 'logs', new Error('node0 refused every logs filter'), now + 10);
+    pool.set('node2', false);
+    assert.equal(affinity.owner('key-1', LOGS_A), undefined, 'no usable node left for it');
+    const refusal = affinity.refusal(LOGS_A, now + 20);
+    assert.equal(refusal?.upstream, node0, 'the latest, whether of the filter or of its kind');
+    assert.equal(refusal.reason.message, 'node0 refused every logs filter');
+    assert.equal(affinity.refusal(LOGS_B, now + 20)?.upstream, node0, 'a refusal of the kind covers every filter');
+    assert.equal(affinity.refusal(HEADS, now + 20), undefined, 'nothing refused it');
+    pool.set('node0', false);
+    assert.equal(affinity.refusal(LOGS_A, now + 20)?.reason.message, 'node1 refused', 'a node not usable is not asked, whatever it refused');
+    assert.equal(affinity.refusal(LOGS_A, now + REFUSAL_MS + 1), undefined, 'none once the refusals are old');
   });
 });
