@@ -155,7 +155,9 @@ export function parseUpstreamFrame(frame: Buffer): ParsedFrame {
     if (offset > idStart && frame[offset] === COMMA) {
       if (resultKeyAt(frame, offset + 1) && endsAsObject(frame)) return { id, reply: new NodeReply(frame, offset + 1, undefined) };
       if (startsWithAt(frame, offset + 1, ERROR_BYTES)) {
-        const parsed = JSON.parse(frame.toString('utf8')) as { error: unknown };
+        const parsed = JSON.parse(frame.toString('utf8')) as Record<string, unknown>;
+        // `"error":null` ahead of the result (a Go struct without omitempty writes both): no error.
+        if (parsed.error === null) return { id, reply: replyFromObject(parsed) };
         return { id, reply: new NodeReply(frame, offset + 1, normalizeError(parsed.error)) };
       }
     }

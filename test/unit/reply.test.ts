@@ -19,6 +19,13 @@ test('an error response carries the parsed error', () => {
   assert.equal(parsed.reply?.tail.toString(), '"error":{"code":3,"message":"execution reverted","data":"0x"}}');
 });
 
+test('"error":null ahead of the result is a result, as a Go struct without omitempty writes it', () => {
+  const parsed = parseUpstreamFrame('{"jsonrpc":"2.0","id":9,"error":null,"result":"0x7a69"}');
+  assert.equal(parsed.id, 9);
+  assert.equal(parsed.reply?.error, undefined);
+  assert.equal(replyResult(parsed.reply!), '0x7a69');
+});
+
 test('responses with another field order still work (slow path)', () => {
   const parsed = parseUpstreamFrame('{"id":5,"result":"0x1","jsonrpc":"2.0"}');
   assert.equal(parsed.id, 5);
