@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { HashRing, hash32 } from '../../src/subs/hash-ring.js';
+import { HashRing, hash32, weightUnit } from '../../src/subs/hash-ring.js';
 import type { RingNode } from '../../src/subs/hash-ring.js';
 
 const keys = Array.from({ length: 10_000 }, (_, i) => `session-${i}`);
@@ -179,6 +179,25 @@ describe('HashRing', () => {
       }
     }
     assert.ok(gained > 1000);
+  });
+
+  it('takes weights by their ratios: 1000, 1000, 1000 is the ring of 1, 1, 1, and 700, 200, 100 that of 7, 2, 1', () => {
+    assert.deepEqual(mapping(ringOf([{ name: 'a', weight: 1000 }, { name: 'b', weight: 1000 }, { name: 'c', weight: 1000 }])), mapping(ringOf(equal('a', 'b', 'c'))));
+    const ratios = [{ name: 'a', weight: 7 }, { name: 'b', weight: 2 }, { name: 'c', weight: 1 }];
+    assert.deepEqual(mapping(ringOf([{ name: 'a', weight: 700 }, { name: 'b', weight: 200 }, { name: 'c', weight: 100 }])), mapping(ringOf(ratios)));
+  });
+
+  it('gives no node more than ten times virtualNodes points, whatever the weights, keeping their shares', () => {
+    assert.equal(weightUnit([1, 1, 1]), 1);
+    assert.equal(weightUnit([2, 1, 1]), 1);
+    assert.equal(weightUnit([1000, 1000]), 1000);
+    assert.equal(weightUnit([1000, 1]), 100);
+    assert.equal(weightUnit([334, 333, 333]), 33.4);
+    const ring = ringOf([{ name: 'a', weight: 1000 }, { name: 'b', weight: 999 }, { name: 'c', weight: 1 }]);
+    const shares = new Map<string, number>();
+    for (const key of keys) shares.set(ring.lookup(key)!, (shares.get(ring.lookup(key)!) ?? 0) + 1);
+    assert.ok(Math.abs(shares.get('a')! - shares.get('b')!) < 600, `a ${shares.get('a')}, b ${shares.get('b')}`);
+    assert.ok((shares.get('c') ?? 0) < 60, `c ${shares.get('c')}`);
   });
 
   it('uses weight-0 nodes only after every weighted node, in name order', () => {
