@@ -410,9 +410,11 @@ export class UpstreamConnection extends EventEmitter<ConnectionEvents> implement
       });
     });
     socket.on('upgrade', (response) => this.#received.attach(response.socket));
-    socket.on('message', (data, isBinary) => {
+    // A binary answer is read as the text it carries: a node may answer in the opcode it was asked
+    // in, or in binary always.
+    socket.on('message', (data) => {
       if (frames!.truncated()) return;
-      if (!isBinary) this.#onFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
+      this.#onFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
     });
     socket.on('pong', (data) => {
       this.#heartbeat?.pong();

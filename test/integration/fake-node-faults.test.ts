@@ -685,3 +685,17 @@ test('pending transactions: a move back to a node that returned waits for its st
   // For a moment both nodes' streams feed the clients: each transaction still comes once.
   assert.deepEqual(got.filter((hash, index) => got.indexOf(hash) !== index), [], 'none twice');
 });
+
+test('a node that answers in binary frames (Ganache 7) is used, and evmux writes its requests as text frames', async (t) => {
+  const node = await FakeNode.start({ seed: 'faults', binaryFrames: true });
+  t.after(() => node.close());
+  const evmux = await startGateway([node.url]);
+  t.after(() => evmux.close());
+  await waitFor('the node usable', async () => (await upstreamOf(evmux, 'node0')).usable, 5_000);
+  const probe = await Probe.open(evmux.wsUrl, t);
+  probe.send({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] });
+  const answer = await probe.waitFor((frame) => (frame.json as { id?: unknown }).id === 1, 2_000);
+  assert.deepEqual(answer.json, { jsonrpc: '2.0', id: 1, result: '0x7a69' });
+  assert.ok(requests(node, 'eth_chainId') >= 1);
+  assert.equal(node.stats.binaryMessages, 0, 'no request in a binary frame');
+});

@@ -38,6 +38,8 @@ export interface FakeNodeOptions {
   requireHeaders?: Record<string, string>;
   /** a message over this is read, then refused by closing the socket with 1009 (message too big), as Besu does over 1 MiB @default Infinity */
   maxFrameBytes?: number;
+  /** answers and notifications in binary frames, as Ganache 7 sends them to a client that writes binary (its wsBinary "auto") @default false */
+  binaryFrames?: boolean;
 }
 
 export type FakeNodeMode = 'normal' | 'hang' | 'garbage' | 'error';
@@ -65,6 +67,8 @@ export interface FakeNodeStats {
   readonly pingsReceived: number;
   /** sockets closed for a frame over maxFrameBytes (1009) */
   readonly closedForFrameSize: number;
+  /** messages received in binary frames rather than text */
+  readonly binaryMessages: number;
 }
 
 const MAX_HTTP_BODY = 5 * 1024 * 1024;
@@ -126,14 +130,16 @@ export class FakeNode {
   /** per connection: requests other than eth_subscribe / eth_unsubscribe */
   readonly #calls = new Map<FakeClient, number>();
   #ticker: NodeJS.Timeout | undefined;
-  readonly #counters = { pings: 0, total: 0, tooBig: 0 };
+  readonly #counters = { pings: 0, total: 0, tooBig: 0, binary: 0 };
   readonly #maxFrameBytes: number;
+  readonly #binaryFrames: boolean;
   #nextSubscription = 1;
   #closed = false;
 
   private constructor(server: Server, port: number, options: FakeNodeOptions) {
-    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake', requireHeaders = {}, maxFrameBytes = Number.POSITIVE_INFINITY } = options;
+    const { chainId = 31337, blockTimeMs = 0, startHeight = 100, seed = 'fake', requireHeaders = {}, maxFrameBytes = Number.POSITIVE_INFINITY, binaryFrames = false } = options;
     this.#maxFrameBytes = maxFrameBytes;
+    this.#binaryFrames = binaryFrames;
     this.#server = server;
     this.port = port;
     this.url = `ws://127.0.0.1:${port}`;
@@ -155,6 +161,7 @@ export class FakeNode {
       get connectionsTotal() { return counters.total; },
       get pingsReceived() { return counters.pings; },
       get closedForFrameSize() { return counters.tooBig; },
+      get binaryMessages() { return counters.binary; },
       get liveSubscriptions() { return [...clients].reduce((n, c) => n + c.subs.size, 0); },
     };
 
@@ -345,7 +352,8 @@ export class FakeNode {
     const client: FakeClient = { ws, subs: new Map() };
     this.#clients.add(client);
     this.#counters.total += 1;
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) this.#counters.binary += 1;
       const text = rawText(data);
       if (text !== undefined && text.length > this.#maxFrameBytes) {
         // Read whole, then refused: the 1009 arrives before the TCP connection closes. (A node
@@ -479,7 +487,7 @@ export class FakeNode {
   }
 
   #send(client: FakeClient, body: string | undefined): void {
-    if (body !== undefined && client.ws.readyState === WebSocket.OPEN) client.ws.send(body);
+    if (body !== undefined && client.ws.readyState === WebSocket.OPEN) client.ws.send(body, { binary: this.#binaryFrames });
   }
 }
 
