@@ -7,7 +7,7 @@
 import type { RequestOutcome } from './telemetry.js';
 
 /** Every outcome, in the order of a method's per-upstream count slots. */
-const OUTCOMES: readonly RequestOutcome[] = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected'];
+const OUTCOMES: readonly RequestOutcome[] = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected', 'too_large'];
 
 function outcomeSlot(outcome: RequestOutcome): number {
   switch (outcome) {
@@ -21,6 +21,8 @@ function outcomeSlot(outcome: RequestOutcome): number {
       return 3;
     case 'rejected':
       return 4;
+    case 'too_large':
+      return 5;
   }
 }
 
@@ -52,8 +54,9 @@ export class CallStats {
     if (counts === undefined) stats.byUpstream.set(upstream, (counts = new Float64Array(OUTCOMES.length)));
     counts[outcomeSlot(outcome)]!++;
     // Not sent to the node: no latency of the node's to count, and a burst of refusals would pull
-    // the percentiles down just as the node is overloaded.
-    if (outcome === 'rejected') return;
+    // the percentiles down just as the node is overloaded. An answer over limits.maxAnswerBytes
+    // is skipped unread: its time tells how much was asked for, not how fast the node is.
+    if (outcome === 'rejected' || outcome === 'too_large') return;
 
     let slot = 0;
     while (slot < this.#bounds.length && seconds > this.#bounds[slot]!) slot++;

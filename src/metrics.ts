@@ -20,7 +20,9 @@ const KNOWN_METHODS = new Set(
   eth_getTransactionByBlockNumberAndIndex eth_getTransactionByHash eth_getTransactionCount eth_getTransactionReceipt
   eth_getUncleByBlockHashAndIndex eth_getUncleCountByBlockHash eth_maxPriorityFeePerGas eth_newBlockFilter eth_newFilter
   eth_newPendingTransactionFilter eth_sendRawTransaction eth_subscribe eth_syncing eth_uninstallFilter eth_unsubscribe
-  eth_accounts eth_blobBaseFee eth_createAccessList eth_simulateV1 net_version net_listening net_peerCount web3_clientVersion web3_sha3`
+  eth_accounts eth_blobBaseFee eth_createAccessList eth_simulateV1 net_version net_listening net_peerCount web3_clientVersion web3_sha3
+  eth_sendTransaction eth_sendRawTransactionSync eth_sendRawTransactionConditional eth_fillTransaction eth_getTransactionBySenderAndNonce
+  eth_getUncleByBlockNumberAndIndex eth_getUncleCountByBlockNumber`
     .split(/\s+/)
     .map(canonicalMethod),
 );
@@ -104,7 +106,7 @@ export class Metrics implements Telemetry {
     const calls = this.#calls;
     new Counter({
       name: 'evmux_requests_total',
-      help: 'Calls sent to upstreams by method, upstream and outcome (ok, rpc_error, timeout, transport_error)',
+      help: 'Calls sent to upstreams for clients and for subscription streams (replays, reorgs), by method, upstream and outcome (ok, rpc_error, timeout, transport_error, rejected: never sent, too_large: an answer over limits.maxAnswerBytes)',
       labelNames: ['method', 'upstream', 'outcome'],
       registers,
       collect() {

@@ -7,7 +7,8 @@ import type { FilterKind } from './router/filter-cursor.js';
 import type { FilterMoveReason } from './router/filter-keeper.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 
-export type RequestOutcome = 'ok' | 'rpc_error' | 'timeout' | 'transport_error' | 'rejected';
+/** too_large = an answer over limits.maxAnswerBytes; rejected = never sent (request-outcome.ts) */
+export type RequestOutcome = 'ok' | 'rpc_error' | 'timeout' | 'transport_error' | 'rejected' | 'too_large';
 /** limit = a frame over the size limit (1009); protocol = a binary frame (1003) */
 export type DisconnectReason = 'client' | 'slow_consumer' | 'shutdown' | 'limit' | 'protocol';
 

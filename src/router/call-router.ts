@@ -11,6 +11,7 @@ import type { BalancerStrategy } from '../balancer/strategy.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { InvalidParamsError, UpstreamUnavailableError } from '../jsonrpc/errors.js';
+import { failedOutcome } from '../request-outcome.js';
 import type { SessionAffinity } from '../subs/affinity.js';
 import type { RequestOutcome, Telemetry } from '../telemetry.js';
 import { backoffDelay } from '../upstream/backoff.js';
@@ -377,24 +378,9 @@ export class CallRouter {
     return new InvalidParamsError(`${method}: the node's answer is larger than this gateway's limit of ${limit} bytes (limits.maxAnswerBytes); ask for less, e.g. a narrower block range`);
   }
 
-  /**
-   * One attempt's outcome in the per-call metrics: its reply, or else its error. A call refused before
-   * it left evmux (no socket, breaker open, the node's queue full, or timed out in it) is `rejected`:
-   * counted as a transport error, a node that is only busy looked like a broken network.
-   */
+  /** One attempt's outcome in the per-call metrics: its reply, or else its error (request-outcome.ts). */
   #record(method: string, upstream: Upstream, started: number, reply: UpstreamReply | undefined, error: unknown): void {
-    const outcome: RequestOutcome =
-      reply !== undefined
-        ? reply.error !== undefined
-          ? 'rpc_error'
-          : 'ok'
-        : !(error instanceof UpstreamFailure)
-          ? 'transport_error'
-          : !mayHaveReachedNode(error)
-            ? 'rejected'
-            : error.code === 'EVMUX_TIMEOUT'
-              ? 'timeout'
-              : 'transport_error';
+    const outcome: RequestOutcome = reply === undefined ? failedOutcome(error) : reply.error !== undefined ? 'rpc_error' : 'ok';
     this.#telemetry.requestFinished(method, upstream.name, outcome, (performance.now() - started) / 1000);
   }
 }

@@ -11,8 +11,15 @@
  * and health probes. Header calls go before the logs calls waiting: every stream's next step waits
  * on them (a moved newHeads group's catch-up, a walk back to a fork), and behind 2,800 logs
  * topics' replays a newHeads client saw no head for 12 s.
+ *
+ * Each call is counted in the per-call metrics as a client's is (evmux_requests_total): the node
+ * serves it, and a provider bills it, all the same.
  */
+import { performance } from 'node:perf_hooks';
+import { failedOutcome } from '../request-outcome.js';
 import { Slots } from '../runtime/slots.js';
+import type { RequestOutcome, Telemetry } from '../telemetry.js';
+import { NodeRpcError } from '../upstream/errors.js';
 import { toTrackedHead, type TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { HeadSource } from './chain-cursor.js';
@@ -24,6 +31,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
   readonly #upstream: Upstream;
   readonly #slots: Slots;
   readonly #timeoutMs: number;
+  readonly #telemetry: Telemetry;
   readonly #byHash = new Map<string, TrackedHead>();
   readonly #fetching = new Map<string, Promise<TrackedHead | null>>();
 
@@ -32,10 +40,13 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     concurrency: number;
     /** per call, counted from when it is sent */
     timeoutMs: number;
+    /** where each call's outcome and latency go */
+    telemetry: Telemetry;
   }) {
     this.#upstream = upstream;
     this.#slots = new Slots(options.concurrency, 'StreamCalls concurrency');
     this.#timeoutMs = options.timeoutMs;
+    this.#telemetry = options.telemetry;
   }
 
   /** Calls waiting for their turn. */
@@ -79,7 +90,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
 
   /** eth_getLogs with `query`, the node's answer as sent. */
   logs(query: Record<string, unknown>): Promise<Array<Record<string, unknown>>> {
-    return this.#slots.run(() => this.#upstream.call<Array<Record<string, unknown>>>('eth_getLogs', [query], this.#timeoutMs));
+    return this.#slots.run(() => this.#call<Array<Record<string, unknown>>>('eth_getLogs', [query]));
   }
 
   /** Requests made together get one call; a failed one is not kept, so a retry asks again. */
@@ -93,11 +104,28 @@ export class StreamCalls implements HeadSource<TrackedHead> {
   }
 
   async #header(method: 'eth_getBlockByHash' | 'eth_getBlockByNumber', ref: string): Promise<TrackedHead | null> {
-    const block = await this.#slots.run(() => this.#upstream.call<Record<string, unknown> | null>(method, [ref, false], this.#timeoutMs), true);
+    const block = await this.#slots.run(() => this.#call<Record<string, unknown> | null>(method, [ref, false]), true);
     if (block === null) return null;
     // Block bodies are not part of a newHeads notification.
     const { transactions: _transactions, uncles: _uncles, withdrawals: _withdrawals, size: _size, totalDifficulty: _td, ...header } = block;
     return toTrackedHead(header);
+  }
+
+  /** One call on the node, its slot held; its result, or the node's error as a NodeRpcError. */
+  async #call<T>(method: string, params: unknown[]): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await this.#upstream.call<T>(method, params, this.#timeoutMs);
+      this.#finished(method, started, 'ok');
+      return result;
+    } catch (error) {
+      this.#finished(method, started, error instanceof NodeRpcError ? 'rpc_error' : failedOutcome(error));
+      throw error;
+    }
+  }
+
+  #finished(method: string, started: number, outcome: RequestOutcome): void {
+    this.#telemetry.requestFinished(method, this.#upstream.name, outcome, (performance.now() - started) / 1000);
   }
 
   #remember(head: TrackedHead): void {

@@ -547,7 +547,7 @@ export class SubscriptionManager {
   #callsOf(upstream: Upstream): StreamCalls {
     let calls = this.#calls.get(upstream);
     if (calls === undefined) {
-      calls = new StreamCalls(upstream, { concurrency: ownWorkSlots(upstream.maxConcurrency), timeoutMs: this.#config.requestTimeoutMs });
+      calls = new StreamCalls(upstream, { concurrency: ownWorkSlots(upstream.maxConcurrency), timeoutMs: this.#config.requestTimeoutMs, telemetry: this.#telemetry });
       this.#calls.set(upstream, calls);
     }
     return calls;

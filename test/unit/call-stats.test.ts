@@ -17,13 +17,13 @@ test('CallStats counts calls per method, upstream and outcome', () => {
 
 test('CallStats keeps every outcome apart', () => {
   const stats = new CallStats([1]);
-  const outcomes = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected'] as const;
+  const outcomes = ['ok', 'rpc_error', 'timeout', 'transport_error', 'rejected', 'too_large'] as const;
   outcomes.forEach((outcome, k) => {
     for (let n = 0; n <= k; n++) stats.record('m', 'u', outcome, 0.1);
   });
   const seen = new Map<string, number>();
   stats.forEachCount(({ outcome }, count) => seen.set(outcome, count));
-  assert.deepEqual(Object.fromEntries(seen), { ok: 1, rpc_error: 2, timeout: 3, transport_error: 4, rejected: 5 });
+  assert.deepEqual(Object.fromEntries(seen), { ok: 1, rpc_error: 2, timeout: 3, transport_error: 4, rejected: 5, too_large: 6 });
 });
 
 test('CallStats writes a cumulative histogram per method; a value on a bound falls into that bucket', () => {
@@ -37,13 +37,14 @@ test('CallStats writes a cumulative histogram per method; a value on a bound fal
   assert.match(text, /x_seconds_bucket\{method="eth_call",le="\+Inf"\} 4\n/);
 });
 
-test('CallStats counts a rejected call (never sent) but leaves it out of the latency histogram', () => {
+test('CallStats counts a rejected call (never sent) and an answer over the limit, but leaves them out of the latency histogram', () => {
   const stats = new CallStats([1]);
   stats.record('m', 'u', 'ok', 0.5);
   stats.record('m', 'u', 'rejected', 0);
+  stats.record('m', 'u', 'too_large', 0.7);
   const seen: string[] = [];
   stats.forEachCount(({ outcome }, count) => seen.push(`${outcome} ${count}`));
-  assert.deepEqual(seen.sort(), ['ok 1', 'rejected 1']);
+  assert.deepEqual(seen.sort(), ['ok 1', 'rejected 1', 'too_large 1']);
   assert.equal(sumSamples(stats.histogramText('h', 'h'), 'h_count', { method: 'm' }), 1);
 });
 

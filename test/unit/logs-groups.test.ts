@@ -162,7 +162,7 @@ function logsTopic(hub: Hub, chain: SyntheticChain, name: string, topics: Topic[
     telemetry: noTelemetry,
     logger: pino({ enabled: false }),
     warnings: new WarningThrottle(pino({ enabled: false })),
-    calls: (upstream) => new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 }),
+    calls: (upstream) => new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000, telemetry: noTelemetry }),
     replayMaxBlocks: 128,
     replayMaxMs: 10_000,
     historyBlocks,

@@ -106,7 +106,7 @@ function twoNodes(): { hub: Hub; topics: PassthroughTopic[]; streams: FakeStream
     const deps = {
       registry: { get: () => stream } as unknown as StreamRegistry,
       headFeed: () => ({}) as HeadFeed,
-      calls: (upstream: Upstream) => new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000 }),
+      calls: (upstream: Upstream) => new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000, telemetry: noTelemetry }),
       start: () => {},
       publish: hub.publish,
       telemetry: noTelemetry,

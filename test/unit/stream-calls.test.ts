@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HEADER_CACHE_SIZE, StreamCalls } from '../../src/subs/stream-calls.js';
+import { noTelemetry, type RequestOutcome } from '../../src/telemetry.js';
+import { NodeRpcError, UpstreamFailure } from '../../src/upstream/errors.js';
 import type { Upstream } from '../../src/upstream/upstream.js';
 
 const hash = (n: number): string => `0x${n.toString(16).padStart(64, '0')}`;
@@ -21,7 +23,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 describe('StreamCalls', () => {
   it('keeps at most `concurrency` calls in flight; the rest wait their turn, in order, and none fails for waiting', async () => {
     const { upstream, sent } = heldUpstream();
-    const calls = new StreamCalls(upstream, { concurrency: 2, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 2, timeoutMs: 1000, telemetry: noTelemetry });
     const outcomes = Promise.allSettled([1, 2, 3, 4, 5].map((n) => calls.logs({ blockHash: hash(n) })));
     await turn();
     assert.equal(sent.length, 2);
@@ -41,7 +43,7 @@ describe('StreamCalls', () => {
 
   it('sends a header call before the logs calls waiting: streams wait on headers, not on replays', async () => {
     const { upstream, sent } = heldUpstream();
-    const calls = new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000, telemetry: noTelemetry });
     const replays = [1, 2, 3].map((n) => calls.logs({ blockHash: hash(n) }));
     const head = calls.latest();
     const parent = calls.byHash(hash(9));
@@ -58,7 +60,7 @@ describe('StreamCalls', () => {
 
   it('gives every caller asking for the latest block while one call is out that call, and asks again after it', async () => {
     const { upstream, sent } = heldUpstream();
-    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000, telemetry: noTelemetry });
     const together = [calls.latest(), calls.latest(), calls.latest()];
     await turn();
     assert.equal(sent.length, 1);
@@ -76,7 +78,7 @@ describe('StreamCalls', () => {
 
   it('asks for a height as the node has it now: one call for callers together, asked again later (a reorg changes it)', async () => {
     const { upstream, sent } = heldUpstream();
-    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000, telemetry: noTelemetry });
     const together = [calls.byNumber(12n), calls.byNumber(12n)];
     await turn();
     assert.equal(sent.length, 1);
@@ -94,7 +96,7 @@ describe('StreamCalls', () => {
 
   it('remembers headers by hash, but not a miss or a failure', async () => {
     const { upstream, sent } = heldUpstream();
-    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000, telemetry: noTelemetry });
     const first = [calls.byHash(hash(5)), calls.byHash(hash(5).toUpperCase().replace('0X', '0x'))];
     await turn();
     assert.equal(sent.length, 1, 'one call for requests made together');
@@ -127,7 +129,7 @@ describe('StreamCalls', () => {
         return Promise.resolve(block(Number(BigInt(params[0] as string))));
       },
     } as unknown as Upstream;
-    const calls = new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000 });
+    const calls = new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000, telemetry: noTelemetry });
     for (let n = 1; n <= HEADER_CACHE_SIZE + 1; n++) await calls.byHash(hash(n));
     await calls.byHash(hash(2));
     await calls.byHash(hash(1));
@@ -135,8 +137,23 @@ describe('StreamCalls', () => {
     assert.equal(answered.at(-1), hash(1));
   });
 
+  it("reports each call's outcome as a client's call is: the node's answer, its error, a timeout, an answer over the limit", async () => {
+    const { upstream, sent } = heldUpstream();
+    const finished: string[] = [];
+    const telemetry = { ...noTelemetry, requestFinished: (method: string, node: string, outcome: RequestOutcome) => finished.push(`${method} ${node} ${outcome}`) };
+    const calls = new StreamCalls(upstream, { concurrency: 4, timeoutMs: 1000, telemetry });
+    const outcomes = Promise.allSettled([calls.logs({ blockHash: hash(1) }), calls.logs({ blockHash: hash(2) }), calls.byHash(hash(3)), calls.logs({ blockHash: hash(4) })]);
+    await turn();
+    sent[0]!.answer([]);
+    sent[1]!.fail(new NodeRpcError('held: eth_getLogs failed: limit exceeded', -32005, 'limit exceeded'));
+    sent[2]!.fail(new UpstreamFailure('EVMUX_TIMEOUT', 'held: timed out', 'held'));
+    sent[3]!.fail(new UpstreamFailure('EVMUX_ANSWER_TOO_LARGE', 'held: too large', 'held', false));
+    await outcomes;
+    assert.deepEqual(finished, ['eth_getLogs held ok', 'eth_getLogs held rpc_error', 'eth_getBlockByHash held timeout', 'eth_getLogs held too_large']);
+  });
+
   it('refuses a concurrency that is not a positive integer', () => {
     const { upstream } = heldUpstream();
-    assert.throws(() => new StreamCalls(upstream, { concurrency: 0, timeoutMs: 1000 }), /concurrency must be a positive integer, got 0/);
+    assert.throws(() => new StreamCalls(upstream, { concurrency: 0, timeoutMs: 1000, telemetry: noTelemetry }), /concurrency must be a positive integer, got 0/);
   });
 });
