@@ -1,13 +1,14 @@
 /**
- * newPendingTransactions and syncing: no chain history to keep, so notifications are forwarded as
- * they come and a failover simply resubscribes elsewhere under the same client ids. With nothing
- * to replay, a move off a node whose stream still runs waits until the new node's stream is live
- * (SubscriptionManager.rebalance): moved at once, the clients missed what came in between. For a
- * moment after such a move the old node's stream feeds the new topic too (overlapWith): one the old
- * node had sent just before the new node's subscription began was otherwise lost whenever the new
- * node's answer was read first. Clients moved in (that way or by a failover) are not sent again for
- * a while what they were sent on the old node lately (adopt): nodes hear of a transaction at
- * different moments, and the new node may announce one the old one already had.
+ * newPendingTransactions: no chain history to keep, so notifications are forwarded as they come
+ * and a failover simply resubscribes elsewhere under the same client ids (syncing, a stream of
+ * states, has its own topic: syncing-topic.ts). With nothing to replay, a move off a node whose
+ * stream still runs waits until the new node's stream is live (SubscriptionManager.rebalance):
+ * moved at once, the clients missed what came in between. For a moment after such a move the old
+ * node's stream feeds the new topic too (overlapWith): one the old node had sent just before the
+ * new node's subscription began was otherwise lost whenever the new node's answer was read first.
+ * Clients moved in (that way or by a failover) are not sent again for a while what they were sent
+ * on the old node lately (adopt): nodes hear of a transaction at different moments, and the new
+ * node may announce one the old one already had.
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientSubscription, Group } from './group.js';
@@ -111,6 +112,6 @@ export class PassthroughTopic extends Topic implements StreamUser {
   onResumed(): void {}
 
   protected async catchUp(_group: Group): Promise<void> {
-    // Nothing to replay: pending transactions and sync status have no history.
+    // Nothing to replay: pending transactions have no history.
   }
 }

@@ -93,6 +93,11 @@ export class StreamCalls implements HeadSource<TrackedHead> {
     return this.#slots.run(() => this.#call<Array<Record<string, unknown>>>('eth_getLogs', [query]));
   }
 
+  /** eth_syncing, the node's answer as sent: `false` when it is synced. */
+  syncing(): Promise<unknown> {
+    return this.#slots.run(() => this.#upstream.call<unknown>('eth_syncing', [], this.#timeoutMs));
+  }
+
   /** Requests made together get one call; a failed one is not kept, so a retry asks again. */
   #shared(key: string, fetch: () => Promise<TrackedHead | null>): Promise<TrackedHead | null> {
     let pending = this.#fetching.get(key);

@@ -24,6 +24,7 @@ import { MoveLog } from './move-log.js';
 import { PassthroughTopic } from './passthrough-topic.js';
 import { StreamCalls } from './stream-calls.js';
 import { StreamRegistry } from './stream-registry.js';
+import { SyncingTopic } from './syncing-topic.js';
 import type { UpstreamStream } from './upstream-stream.js';
 import { subscriptionId } from './subscription-id.js';
 import { STATUS_LIST_LIMIT, subscriptionStatus, type SubscriptionStatus } from './subscription-status.js';
@@ -462,7 +463,9 @@ export class SubscriptionManager {
           ? new HeadTopic(upstream, spec, this.#topicDeps)
           : spec.kind === 'logs'
             ? new LogsTopic(upstream, spec, this.#topicDeps)
-            : new PassthroughTopic(upstream, spec, this.#topicDeps);
+            : spec.kind === 'syncing'
+              ? new SyncingTopic(upstream, spec, this.#topicDeps)
+              : new PassthroughTopic(upstream, spec, this.#topicDeps);
       topic.attach();
       topics.set(spec.fingerprint, topic);
     }

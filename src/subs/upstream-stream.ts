@@ -11,6 +11,9 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { SubscriptionKind } from './subscription-params.js';
 import type { WarningThrottle } from '../runtime/warning-throttle.js';
 
+/** Kinds whose results are states, not events: the last one is the node's current state (UpstreamStream.state). */
+const STATE_KINDS: ReadonlySet<SubscriptionKind> = new Set(['syncing']);
+
 export interface StreamUser {
   onResult(result: unknown): void;
   /** the stream was lost and is live again: anything in between may be missing */
@@ -50,6 +53,8 @@ export class UpstreamStream {
   #lastFailure: string | undefined;
   /** the node answered the last subscribe with an error */
   #refused = false;
+  /** a stream of states: the last result of the node's current subscription */
+  #state: unknown;
 
   constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
     this.upstream = upstream;
@@ -70,6 +75,14 @@ export class UpstreamStream {
   /** When the current upstream subscription was made (performance.now()); 0 when not live. */
   get liveSince(): number {
     return this.#liveSince;
+  }
+
+  /**
+   * A stream of states (syncing): the last result the node's current subscription sent, its state
+   * now; undefined before the first, and once the subscription is gone.
+   */
+  get state(): unknown {
+    return this.#state;
   }
 
   /** Released after its grace period (or shut down): a new user needs a new stream from the registry. */
@@ -114,6 +127,7 @@ export class UpstreamStream {
   }
 
   deliver(result: unknown): void {
+    if (STATE_KINDS.has(this.kind)) this.#state = result;
     for (const user of this.#users) user.onResult(result);
   }
 
@@ -205,6 +219,8 @@ export class UpstreamStream {
     if (live === this.#live) return;
     const had = this.#live !== undefined;
     this.#live = live;
+    // What a subscription that is gone said is no state of the node's now.
+    this.#state = undefined;
     this.#liveSince = live === undefined ? 0 : performance.now();
     this.#deps.onId(this, live?.id);
     if (had !== (live !== undefined)) this.#deps.telemetry.upstreamSubscriptionsChanged(this.upstream.name, this.kind, live === undefined ? -1 : 1);

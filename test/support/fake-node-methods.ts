@@ -21,7 +21,7 @@ export class FakeRpcError extends Error {
   }
 }
 
-export type SubscriptionKind = 'newHeads' | 'logs' | 'newPendingTransactions';
+export type SubscriptionKind = 'newHeads' | 'logs' | 'newPendingTransactions' | 'syncing';
 
 export interface FakeSubscription {
   readonly kind: SubscriptionKind;
@@ -60,7 +60,7 @@ function requireSocket(client: FakeClient | undefined): FakeClient {
   return client;
 }
 
-const SUBSCRIPTION_KINDS: readonly string[] = ['newHeads', 'logs', 'newPendingTransactions'];
+const SUBSCRIPTION_KINDS: readonly string[] = ['newHeads', 'logs', 'newPendingTransactions', 'syncing'];
 
 export function defaultMethods(host: MethodHost): Map<string, FakeMethod> {
   const { chain } = host;

@@ -111,6 +111,12 @@ export class FakeNode {
   handshakeAnswer: { status: string; headers?: Record<string, string>; body?: string } | undefined;
   /** kinds of subscription eth_subscribe answers with an error, and its message (a provider's cap) */
   readonly refusedKinds = new Map<SubscriptionKind, string>();
+  /**
+   * syncing subscriptions: undefined, refused as anvil refuses them; else served, and each new one
+   * is sent `greeting` right after its reply when that is set, as reth does (geth: `false`, once
+   * synced). eth_syncing answers false whatever it says (handle() changes that).
+   */
+  syncing: { greeting?: unknown } | undefined;
   /** a refusal of one subscription's own (a filter the node does not take): its message, or undefined to serve it */
   refuse: ((subscription: FakeSubscription) => string | undefined) | undefined;
   /** the text of the last 1000 WebSocket frames received, oldest first */
@@ -456,12 +462,21 @@ export class FakeNode {
   }
 
   #subscribe(client: FakeClient, subscription: FakeSubscription): string {
+    if (subscription.kind === 'syncing' && this.syncing === undefined) throw new FakeRpcError(-32602, 'unsupported subscription type syncing');
     const refusal = this.refusedKinds.get(subscription.kind) ?? this.refuse?.(subscription);
     if (refusal !== undefined) throw new FakeRpcError(-32000, refusal);
     // port and counter: ids differ between fake nodes, so a leaked upstream id is noticed
     const id = `0x${this.port.toString(16).padStart(4, '0')}${(this.#nextSubscription++).toString(16).padStart(28, '0')}`;
     client.subs.set(id, subscription);
+    if (subscription.kind === 'syncing' && this.syncing !== undefined && 'greeting' in this.syncing) this.#greet(client, id, this.syncing.greeting);
     return id;
+  }
+
+  /** Right after the reply (sent once the method returns), as reth writes it. */
+  #greet(client: FakeClient, id: string, status: unknown): void {
+    setImmediate(() => {
+      if (client.subs.has(id)) this.#send(client, notification(id, status));
+    });
   }
 
   #announce(header: FakeHeader): void {
