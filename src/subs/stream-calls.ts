@@ -95,7 +95,7 @@ export class StreamCalls implements HeadSource<TrackedHead> {
 
   /** eth_syncing, the node's answer as sent: `false` when it is synced. */
   syncing(): Promise<unknown> {
-    return this.#slots.run(() => this.#upstream.call<unknown>('eth_syncing', [], this.#timeoutMs));
+    return this.#slots.run(() => this.#call<unknown>('eth_syncing', []));
   }
 
   /** Requests made together get one call; a failed one is not kept, so a retry asks again. */
