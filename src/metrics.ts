@@ -9,6 +9,7 @@ import { sampleLoopDelay } from './loop-delay-metric.js';
 import { canonicalMethod } from './jsonrpc/method-names.js';
 import type { FilterKind } from './router/filter-cursor.js';
 import type { FilterMoveReason } from './router/filter-keeper.js';
+import { ReorgTally, type ChainLink } from './reorg-tally.js';
 import { openFds } from './runtime/open-fds.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 import type { DisconnectReason, RequestOutcome, Telemetry } from './telemetry.js';
@@ -32,8 +33,6 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }
 
-/** Orphaned tips remembered so that the streams going over one reorg count it once. */
-const REORGS_REMEMBERED = 256;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** prom-client's event-loop gauges, reset by every scrape, whoever made it: loop-delay-metric.ts stands in. */
@@ -55,8 +54,7 @@ export class Metrics implements Telemetry {
   readonly #replayed: Counter;
   readonly #replayTruncations: Counter;
   readonly #reorgs: Counter;
-  /** orphaned tips already counted, oldest first */
-  readonly #reorgsSeen = new Set<string>();
+  readonly #reorgsSeen = new ReorgTally();
   readonly #filterMoves: Counter;
   readonly #filterReplayed: Counter;
   readonly #streamStepFailures: Counter;
@@ -235,12 +233,9 @@ export class Metrics implements Telemetry {
   replayTruncated(kind: SubscriptionKind): void {
     this.#replayTruncations.inc({ kind });
   }
-  reorg(orphanedTip: string): void {
-    // Every topic and group on the reorged chain reports it: one count per orphaned tip.
-    if (this.#reorgsSeen.has(orphanedTip)) return;
-    this.#reorgsSeen.add(orphanedTip);
-    if (this.#reorgsSeen.size > REORGS_REMEMBERED) this.#reorgsSeen.delete(this.#reorgsSeen.values().next().value!);
-    this.#reorgs.inc();
+  reorg(orphaned: readonly ChainLink[], delivered: readonly ChainLink[]): void {
+    // Every topic and group that went over the reorg reports it, each with its own part of it.
+    if (this.#reorgsSeen.note(orphaned, delivered)) this.#reorgs.inc();
   }
   filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void {
     this.#filterMoves.inc({ kind, reason });

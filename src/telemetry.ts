@@ -5,6 +5,7 @@
  */
 import type { FilterKind } from './router/filter-cursor.js';
 import type { FilterMoveReason } from './router/filter-keeper.js';
+import type { ChainLink } from './reorg-tally.js';
 import type { SubscriptionKind } from './subs/subscription-params.js';
 
 /** too_large = an answer over limits.maxAnswerBytes; rejected = never sent (request-outcome.ts) */
@@ -28,10 +29,11 @@ export interface Telemetry {
   /** a stream step (advance, catch-up, queued task) on this upstream failed; it is retried */
   streamStepFailed(upstream: string, kind: SubscriptionKind): void;
   /**
-   * a delivered stream (newHeads or logs) went over a reorg; `orphanedTip` is the newest head it
-   * orphaned, the same for every stream that goes over that reorg, so it is counted once
+   * a delivered stream (newHeads or logs) went over a reorg: `orphaned` the delivered heads it took
+   * off (newest first), `delivered` the branch it took instead; counted once however many streams
+   * go over it (reorg-tally.ts)
    */
-  reorg(orphanedTip: string): void;
+  reorg(orphaned: readonly ChainLink[], delivered: readonly ChainLink[]): void;
   /** a filter was made again on another node (its own, back without it: filter_lost); `replayed` items handed over from the gap */
   filterMoved(kind: FilterKind, reason: FilterMoveReason, replayed: number): void;
 }

@@ -136,7 +136,7 @@ export class HeadTopic extends Topic implements HeadListener {
       telemetry.replayTruncated('newHeads');
       warnings.warn({ upstream: this.upstream.name, head: result.deliver.at(-1)?.number.toString() }, 'replay bound hit: newHeads stream jumped to the head');
     }
-    if (result.orphaned.length > 0) telemetry.reorg(result.orphaned[0]!.hash);
+    if (result.orphaned.length > 0) telemetry.reorg(result.orphaned, result.deliver);
     const replayed = replay ? result.deliver.length : Math.max(0, result.deliver.length - 1);
     if (replayed > 0) telemetry.replayed('newHeads', replayed);
   }

@@ -344,7 +344,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     // logs, canonical again, would never be sent again.
     if (result.orphaned.length > 0) {
       group.publishRemovals(book.orphan([...orphaned]).map((removed) => removal(book, removed)));
-      this.deps.telemetry.reorg(result.orphaned[0]!.hash);
+      this.deps.telemetry.reorg(result.orphaned, result.deliver);
     }
     if (blocks.length === 0) return;
     cursor.commit(step);

@@ -74,8 +74,10 @@ test('/metrics text has evmux_requests_total and evmux_request_duration_seconds 
 
 test('evmux_reorgs_total counts a reorg once, however many streams go over it', async () => {
   const metrics = new Metrics(['node1']);
-  metrics.reorg('0xaa'); // the newHeads stream
-  metrics.reorg('0xaa'); // a logs stream on the same chain
-  metrics.reorg('0xbb'); // the next reorg
+  const head = (hash: string, parentHash: string) => ({ hash, parentHash });
+  const [a4, a5, b4, b5, b6] = [head('0xa4', '0xc3'), head('0xa5', '0xa4'), head('0xb4', '0xc3'), head('0xb5', '0xb4'), head('0xb6', '0xb5')];
+  metrics.reorg([a5, a4], [b4, b5, b6]); // a newHeads stream
+  metrics.reorg([a4], [b4, b5]); // another, on a node a block behind
+  metrics.reorg([b6], [head('0xd6', '0xb5')]); // the next reorg
   assert.equal(sumSamples(await metrics.exposition(), 'evmux_reorgs_total'), 2);
 });
