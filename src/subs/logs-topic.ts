@@ -353,8 +353,11 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     const delivered = this.#deliver(group, entries);
     // Below the cursor's window no removal can be due: the book forgets it too.
     book.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
-    const replayed = replay || result.orphaned.length > 0 || result.deliver.length > 1;
-    if (replayed && delivered > 0) this.deps.telemetry.replayed('logs', delivered);
+    // Counted as newHeads counts its heads: the head the node just sent is live, in a reorg too;
+    // the blocks before it (a gap, a new branch below it) and all of a catch-up are replayed.
+    const live = replay ? undefined : result.deliver.at(-1)?.hash;
+    const replayed = delivered.filter((entry) => entry.blockHash !== live).length;
+    if (replayed > 0) this.deps.telemetry.replayed('logs', replayed);
   }
 
   /**
@@ -438,15 +441,16 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     return [];
   }
 
-  #deliver(group: Group, entries: LogEntry[]): number {
-    let count = 0;
+  /** Publishes the entries not sent before; returns those. */
+  #deliver(group: Group, entries: LogEntry[]): LogEntry[] {
     const book = group.logBook!;
+    const sent: LogEntry[] = [];
     for (const entry of entries) {
       if (book.accept(entry) === null) continue;
       group.publish(serializeLog(entry));
-      count++;
+      sent.push(entry);
     }
-    return count;
+    return sent;
   }
 
   #account(group: Group, result: AdvanceResult<TrackedHead>): void {

@@ -1,11 +1,13 @@
 /**
  * What the stream counters say about a reorg (anvil devnet, mined on demand):
  * evmux_reorgs_total counts one reorg once, however many streams went over it and however much of
- * it each had delivered.
+ * it each had delivered; evmux_replayed_notifications_total counts a reorg that comes live on the
+ * node the same for logs as for newHeads: the head the node sends, and its logs, are live.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LockstepDevnet } from '../../src/devnet/lockstep-devnet.js';
+import { mineWithEmits } from '../support/client-fixture.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { sumSamples } from '../support/prom-text.js';
 import { sleep, StreamClient, subscriptionsByUpstream, waitUntil } from '../support/stream-recorder.js';
@@ -60,4 +62,37 @@ test('one reorg, gone over by streams on two nodes a block apart and by a logs s
   assert.ok(wentBack(ahead.client.heads(ahead.heads)) && wentBack(behind.client.heads(behind.heads)), 'both newHeads streams delivered the new branch from the fork point');
 
   assert.equal(sumSamples((await evmux.get('/metrics')).body, 'evmux_reorgs_total'), 1);
+});
+
+test('a reorg that comes live on one node: its logs are not counted as replayed, as its heads are not', { timeout: 30_000 }, async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 1, blockTimeMs: 0, traffic: false });
+  t.after(() => devnet.close());
+  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), {}, { logLevel: 'warn' });
+  t.after(() => evmux.close());
+  await mineWithEmits(devnet, 2);
+  const client = await StreamClient.open(evmux.wsUrl, 'client');
+  t.after(() => client.close());
+  const heads = await client.subscribe(['newHeads']);
+  const logs = await client.subscribe(['logs', { address: devnet.emitterAddress }]);
+  await client.first(heads);
+  await sleep(START_SETTLE_MS);
+  await mineWithEmits(devnet, 2, 2);
+  const tip = await devnet.head(0);
+  await waitUntil('the logs of the tip', () => client.logs(logs).filter((log) => log.blockHash === tip.hash).length === 2, 5000);
+  const replayed = async (kind: string): Promise<number> => sumSamples((await evmux.get('/metrics')).body, 'evmux_replayed_notifications_total', { kind });
+  assert.deepEqual([await replayed('newHeads'), await replayed('logs')], [0, 0], 'nothing replayed yet');
+
+  // The tip replaced by a block with two logs (the emits queued), then one more block: each comes as the node's head.
+  devnet.queueEmit();
+  devnet.queueEmit();
+  await devnet.reorg(1);
+  const end = await devnet.head(0);
+  await waitUntil('the new branch and its logs', () => {
+    const got = client.logs(logs);
+    const replacing = got.filter((log) => log.blockNumber === tip.number && log.blockHash !== tip.hash);
+    return got.filter((log) => log.removed).length === 2 && replacing.length === 2 && client.heads(heads).at(-1)?.hash === end.hash;
+  }, 5000);
+  await sleep(300);
+  assert.equal(await replayed('newHeads'), 0, 'the new branch came head by head, live');
+  assert.equal(await replayed('logs'), 0, 'and so did its logs');
 });
