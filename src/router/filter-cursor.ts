@@ -56,9 +56,11 @@ export interface FilterCursor {
   replayed(items: readonly unknown[], through: bigint): void;
   /**
    * Whether the filter may be made again on a node whose head is `head`: a block filter not on a
-   * node behind the block it was first made at. That node's new filter would report the blocks in
-   * between as it catches up, and a block filter's answers are bare hashes, with no number to tell
-   * them from the blocks after it. (A logs filter's answers carry their block numbers.)
+   * node behind where its replay starts (the block it was first made at, or REORG_DEPTH blocks
+   * below what it covered). That node's new filter would report the blocks in between as it
+   * catches up, and a block filter's answers are bare hashes, with no number to tell them from the
+   * blocks after it: only the last REMEMBERED_HASHES hashes handed over are left out, and each
+   * repeat let through pushes out a newer one. (A logs filter's answers carry their block numbers.)
    */
   canMoveTo(head: bigint): boolean;
 }
@@ -209,7 +211,7 @@ class BlocksCursor implements FilterCursor {
   }
 
   canMoveTo(head: bigint): boolean {
-    return head >= this.#madeAfter - 1n;
+    return head >= this.replayFrom - 1n;
   }
 
   #remember(items: readonly unknown[]): void {

@@ -316,7 +316,7 @@ export class FilterKeeper {
   async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
     const target = this.#target(record, reason);
     if (target === undefined) throw new NoNodeNow(`filter ${id}: upstream ${record.upstream.name} holding it is unavailable, and no other upstream is`);
-    // A node behind the block filter's start has nothing new for it yet: the next poll tries again.
+    // A node behind where a block filter's replay starts has nothing new for it yet: the next poll tries again.
     if (record.cursor?.canMoveTo(target.headNumber) === false) return [];
     return this.#movesTo(target).run(() => this.#makeAgain(record, id, reason, target, caller));
   }

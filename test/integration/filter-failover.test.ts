@@ -560,3 +560,43 @@ test('a block filter whose node dies while the only node left is behind the bloc
   await poll();
   assert.deepEqual(hashes, expected, 'every block hash after the filter was made, once, and none from before');
 });
+
+test('a block filter whose node dies while the only node left is further behind than the 256 hashes it remembers: nothing twice as that node catches up', async () => {
+  const holder = holderOf(await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []));
+  const [behind, third] = [0, 1, 2].filter((index) => index !== holder) as [number, number];
+  const startHead = BigInt(fx.devnet.blockNumber);
+  const filterId = await rpcResult<string>(fx.evmux.httpUrl, 'eth_newBlockFilter', []);
+  assert.equal(holderOf(filterId), holder, 'made on the session\'s node');
+  const hashes: Hex[] = [];
+  const poll = async (): Promise<void> => {
+    hashes.push(...(await rpcResult<Hex[]>(fx.evmux.httpUrl, 'eth_getFilterChanges', [filterId])));
+  };
+  // Held at the block the filter was made at (a node resyncing, say), while the filter hands over
+  // 300 blocks: more than the last 256 hashes a block filter's cursor remembers.
+  fx.devnet.hold(behind);
+  await fx.devnet.kill(third);
+  for (let mined = 0; mined < 300; mined += 50) {
+    await fx.devnet.mine(50);
+    await poll();
+  }
+
+  await fx.devnet.kill(holder);
+  await waitFor(async () => (await usable(`node${behind}`)) && !(await usable(`node${holder}`)), `node${behind} the only usable node`);
+  await poll();
+  await fx.devnet.release(behind);
+  await fx.devnet.mine(2);
+  const endHead = BigInt(fx.devnet.blockNumber);
+  const expected = [...(await canonicalHashes(fx.devnet.nodes[behind]!.httpUrl, startHead + 1n, endHead)).values()];
+  await waitFor(
+    async () => {
+      await poll();
+      return hashes.length >= expected.length;
+    },
+    `the block hashes after filter ${filterId} was made, through node${behind}`,
+    { timeoutMs: DELIVERY_TIMEOUT_MS, state: async () => ({ startHead, endHead, received: hashes.length, expected: expected.length }) },
+  );
+  await sleep(100);
+  await poll();
+  assert.equal(new Set(hashes).size, hashes.length, 'no block hash twice');
+  assert.deepEqual(hashes, expected, 'every block hash after the filter was made, once, in order');
+});

@@ -134,3 +134,15 @@ test('a block filter is made again only on a node at or past the block it was fi
   const logs = filterCursor('logs', 20n)!;
   assert.equal(logs.canMoveTo(3n), true, 'a log carries its block number: those before the filter are told apart');
 });
+
+test('a block filter is made again only on a node at or past where its replay starts: a node further behind would report hashes it no longer remembers', () => {
+  const blocks = filterCursor('blocks', 2n)!;
+  blocks.answered(Array.from({ length: 300 }, (_, n) => blockHash(n + 3)), 302n);
+  const lowest = 302n - REORG_DEPTH;
+  assert.deepEqual([3n, 45n, lowest - 1n, lowest, 302n].map((head) => blocks.canMoveTo(head)), [false, false, false, true, true]);
+  // Made again at `lowest`, the node's filter reports the blocks after it: all handed over, all remembered.
+  const reported = Array.from({ length: Number(REORG_DEPTH) }, (_, n) => blockHash(Number(lowest) + 1 + n));
+  assert.deepEqual(blocks.unsent(reported), []);
+  // Made again further back, it would report blocks whose hashes were forgotten: handed over twice.
+  assert.deepEqual(blocks.unsent([blockHash(4)]), [blockHash(4)]);
+});
