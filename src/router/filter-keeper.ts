@@ -25,7 +25,7 @@ import type { SessionAffinity } from '../subs/affinity.js';
 import type { Telemetry } from '../telemetry.js';
 import { isSocketGone, UpstreamFailure } from '../upstream/errors.js';
 import { NODE_WAIT_MS, type UpstreamPool } from '../upstream/pool.js';
-import { lastBlockNumber, replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
+import { isNullResult, lastBlockNumber, replyResult, resultReply, type Caller, type UpstreamReply } from '../upstream/reply.js';
 import { ParamsJson } from '../upstream/request-frame.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { highestLogBlock, noteAnsweredHead } from './answered-head.js';
@@ -313,7 +313,7 @@ export class FilterKeeper {
    * Make the filter again on another node (or on its own, back without it) and return what its
    * client missed. Nothing changes unless every step works: the next poll tries again.
    */
-  async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: Caller): Promise<unknown[]> {
+  async #move(record: FilterRecord, id: string, reason: FilterMoveReason, caller: CallContext): Promise<unknown[]> {
     const target = this.#target(record, reason);
     if (target === undefined) throw new NoNodeNow(`filter ${id}: upstream ${record.upstream.name} holding it is unavailable, and no other upstream is`);
     // A node behind where a block filter's replay starts has nothing new for it yet: the next poll tries again.
@@ -328,7 +328,7 @@ export class FilterKeeper {
     return slots;
   }
 
-  async #makeAgain(record: FilterRecord, id: string, reason: FilterMoveReason, target: Upstream, caller: Caller): Promise<unknown[]> {
+  async #makeAgain(record: FilterRecord, id: string, reason: FilterMoveReason, target: Upstream, caller: CallContext): Promise<unknown[]> {
     const from = record.upstream;
     const made = await this.#attemptOrThrow(target, record.method, JSON.parse(record.paramsJson), caller, true);
     if (made.error !== undefined) throw new UpstreamUnavailableError(`filter ${id}: ${target.name} refused to make it again: ${made.error.message}`);
@@ -408,7 +408,7 @@ export class FilterKeeper {
   }
 
   /** What the filter would have reported between what it handed over and `through`, on `target`. */
-  async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: Caller): Promise<unknown[]> {
+  async #missed(record: FilterRecord, id: string, target: Upstream, through: bigint, caller: CallContext): Promise<unknown[]> {
     const cursor = record.cursor!;
     const criteria = criteriaOf(JSON.parse(record.paramsJson));
     let from = cursor.replayFrom;
@@ -432,7 +432,7 @@ export class FilterKeeper {
     if (record.kind === 'logs') {
       const logs = await replayLogs(
         {
-          read: (first, last) => this.#attemptOrThrow(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(first), toBlock: hex(last) }], caller, true),
+          read: (first, last) => this.#replayRead(target, 'eth_getLogs', [{ ...criteria, fromBlock: hex(first), toBlock: hex(last) }], caller),
           skipped: (block, refusal) => {
             this.#telemetry.replayTruncated('logs');
             this.#warnings.warn(
@@ -474,11 +474,25 @@ export class FilterKeeper {
     return height;
   }
 
-  async #hashOf(target: Upstream, number: bigint, id: string, caller: Caller): Promise<string> {
-    const reply = await this.#attemptOrThrow(target, 'eth_getBlockByNumber', [hex(number), false], caller, true);
+  async #hashOf(target: Upstream, number: bigint, id: string, caller: CallContext): Promise<string> {
+    const reply = await this.#replayRead(target, 'eth_getBlockByNumber', [hex(number), false], caller);
     const block = reply.error === undefined ? (replyResult(reply) as { hash?: unknown } | null) : null;
     if (typeof block?.hash !== 'string') throw new UpstreamUnavailableError(`filter ${id}: ${target.name} did not give block ${number}, which the filter missed`);
     return block.hash;
+  }
+
+  /**
+   * One read of a move's replay, of `target`. An answer that it lacks the block the read names (a
+   * refusal blockMissingMayBeLag recognises, or a null block) may only mean it has not got that
+   * block yet, though it gave it as its head a moment before (a provider's backend behind the one
+   * that answered, a node mid-reorg): the read is then routed as a client's own read of those blocks
+   * is, to a node known to have them (a null block asked again shortly). Taken as it was, it failed
+   * the client's poll with -32050 and viem's watchers called onError; the next poll had it all.
+   */
+  async #replayRead(target: Upstream, method: string, params: unknown[], caller: CallContext): Promise<UpstreamReply> {
+    const reply = await this.#attemptOrThrow(target, method, params, caller, true);
+    const lacksBlock = reply.error === undefined ? isNullResult(reply) : blockMissingMayBeLag(method, reply.error);
+    return lacksBlock ? this.#calls.read(method, params, caller) : reply;
   }
 
   /**
