@@ -43,9 +43,10 @@ export interface ClientSubscription {
    */
   since?: number;
   /**
-   * logs: the node's head, asked for right before the reply when the subscription's stream had not
-   * started: the stream is anchored there in its topic's queue after the reply (LogsTopic.start),
-   * also on the node it moved to meanwhile.
+   * The node's head, asked for right before the reply when the subscription's stream had not
+   * started (logs: the stream is anchored there in its topic's queue after the reply,
+   * LogsTopic.start, also on the node it moved to meanwhile), or was behind the node (a replay:
+   * a group below that head does not take the subscription, Topic.admits).
    */
   startHead?: TrackedHead;
 }

@@ -43,6 +43,22 @@ export class HeadTopic extends Topic implements HeadListener {
     return this.#feed?.ready() ?? Promise.reject(new Error('topic detached'));
   }
 
+  /**
+   * The node's head, read before the reply when the stream new subscriptions join is behind it
+   * (mainBehind: a replay after a move or a resumed stream). Answered above the stream's tip, the
+   * subscription is greeted at the node's head in a group of its own (admits), not with the tip the
+   * replay starts from, and joins the stream once both delivered the same head. A read that fails
+   * leaves it to join the stream, as before.
+   */
+  override async startHead(): Promise<TrackedHead | undefined> {
+    if (!this.mainBehind) return undefined;
+    try {
+      return (await this.calls.latest()) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   protected freshState(): GroupState {
     return { cursor: new ChainCursor<TrackedHead>({ capacity: this.deps.historyBlocks }) };
   }

@@ -20,7 +20,9 @@
  *
  * A client that subscribes after the group delivered logs joins the group anyway: it remembers the
  * log book's sequence number at its start, and removals of logs sent before that skip it (see
- * Group.publishRemovals), so no extra group and no extra publish is needed for it. A group moved in
+ * Group.publishRemovals), so no extra group and no extra publish is needed for it. Not while the
+ * group replays blocks below the node's head (moved in, or its stream resumed): those were mined
+ * before the client subscribed, and it starts at that head in a group of its own. A group moved in
  * by failover merges back into the main group (or the main group into it) as soon as both are at
  * the same head and what each member was sent, still live, is a tail of the other group's live logs
  * (mergeable); the books keep only the reorg window, so histories that differ merge once the
@@ -104,7 +106,10 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
    * was taken for the start block and its logs withheld as from before the subscription; when the
    * node's logs stream was being made again at that moment (its socket dropped), or the
    * subscription moved to another node before it was anchored, they were never sent. Not asked
-   * when the stream is under way: the subscription joins it at its head.
+   * when the stream is under way at the node's head: the subscription joins it there. Asked when
+   * it is behind (mainBehind: a replay after a move or a resumed stream), whose blocks up to the
+   * node's head were mined before the subscription: answered above the stream's tip, it starts at
+   * the node's head in a group of its own (admits).
    *
    * Its sockets away (closed as it was asked: a blip), the head is waited for (#currentHead); away
    * longer, the head its stream had when they closed (Upstream.headAtClose). Knowing none, the
@@ -113,7 +118,7 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
    * after the reply (#anchor).
    */
   override async startHead(): Promise<TrackedHead | undefined> {
-    if (this.mainStarted) return undefined;
+    if (this.mainStarted && !this.mainBehind) return undefined;
     try {
       return (await this.#currentHead()) ?? undefined;
     } catch (error) {
@@ -182,10 +187,11 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
    * it takes only subscriptions answered at that same head. One answered at another head gets a
    * group of its own, anchored at its own head, and joins the other once both delivered the same
    * head: in one group, the later one lost the logs of the blocks in between, or the earlier one
-   * was sent logs of blocks from before it subscribed.
+   * was sent logs of blocks from before it subscribed. An anchored group takes those answered at
+   * or below its tip (Topic.admits).
    */
   protected override admits(group: Group, subscription: ClientSubscription): boolean {
-    if (group.cursor!.last !== undefined) return true;
+    if (group.cursor!.last !== undefined) return super.admits(group, subscription);
     // Its members share one head: the first one's tells.
     for (const member of group.members) return member.startHead?.hash === subscription.startHead?.hash;
     return true;

@@ -107,9 +107,28 @@ export abstract class Topic {
     (this.admits(this.#main, subscription) ? this.#main : this.#newGroup(this.freshState())).add(subscription);
   }
 
-  /** Whether `group` can take a new subscription; else it gets a group of its own, merged in later (mergeGroups). */
-  protected admits(_group: Group, _subscription: ClientSubscription): boolean {
-    return true;
+  /**
+   * The group new subscriptions join is below the node's head, or about to be found so (a catch-up
+   * of it queued: moved here, or its stream resumed): it is replaying blocks mined before a
+   * subscription made now. Such a subscription is asked the node's head (startHead) and, answered
+   * above the group's tip, gets a group of its own (admits).
+   */
+  protected get mainBehind(): boolean {
+    const main = this.#main;
+    const tip = main?.cursor?.last;
+    if (main === undefined || tip === undefined || !this.groups.has(main)) return false;
+    return this.#catchUpQueued.has(main) || this.upstream.headNumber > tip.number;
+  }
+
+  /**
+   * Whether `group` can take a new subscription; else it gets a group of its own, merged in later
+   * (mergeGroups). Not one whose stream is below the head the subscription was answered at: the
+   * blocks it has still to deliver were mined before the subscription.
+   */
+  protected admits(group: Group, subscription: ClientSubscription): boolean {
+    const tip = group.cursor?.last;
+    const start = subscription.startHead;
+    return tip === undefined || start === undefined || tip.number >= start.number;
   }
 
   /** The subscribe response is out: the subscription starts receiving this topic's notifications. */
