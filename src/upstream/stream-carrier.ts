@@ -94,7 +94,12 @@ export class StreamCarrier extends EventEmitter<StreamCarrierEvents> {
       const reply = await socket.request('eth_subscribe', params, Math.max(1, deadline - performance.now()));
       if (reply.error) throw new SubscribeRefused(`${this.#upstream} refused eth_subscribe: ${reply.error.message}`);
       const id = replyResult(reply);
-      if (typeof id !== 'string') throw new Error(`${this.#upstream}: eth_subscribe returned a non-string id`);
+      if (typeof id !== 'string') {
+        // A broken node's answer: refused as an error would be (its clients go to other nodes), and
+        // what it may have made is undone as far as its id allows.
+        if (id !== null && id !== undefined) void socket.request('eth_unsubscribe', [id], timeoutMs).catch(() => undefined);
+        throw new SubscribeRefused(`${this.#upstream} answered eth_subscribe with ${JSON.stringify(id) ?? 'nothing'}, not a subscription id`);
+      }
       if (socket === this.#current) return { id, socket };
       // The subscriptions moved while this one was being made (their own socket opened a moment
       // after a call socket at start): its notifications would be dropped. Made again where they are.

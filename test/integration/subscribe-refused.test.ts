@@ -136,3 +136,19 @@ test('a node that refuses a filter is passed over for it whatever block numbers 
   assert.equal((await upstreamSubscriptions(evmux, 'a', 'logs')) ?? 0, 0);
   assert.equal(await upstreamSubscriptions(evmux, 'b', 'logs'), 1, 'one eth_subscribe for every block range');
 });
+
+test('a node that answers eth_subscribe with no subscription id (a number here) is passed over as if it refused, and asked to undo it', async (t) => {
+  const { a, b, evmux } = await twoNodes(t);
+  const unsubscribed: unknown[] = [];
+  a.handle('eth_subscribe', () => 7);
+  a.handle('eth_unsubscribe', (params) => unsubscribed.push(params[0]) > 0);
+  const all = await clients(t, evmux);
+  const ids = await Promise.all(all.map((client) => client.subscribe(['newHeads'])));
+  assert.ok((a.stats.requests.get('eth_subscribe') ?? 0) >= 1, 'some session mapped to the broken node and was asked there first');
+  const from = b.head.number;
+  await waitUntil('five more heads for everyone', () => all.every((client, i) => client.tip(ids[i]!) >= from + 5n), 5000);
+  assert.equal(await upstreamSubscriptions(evmux, 'b', 'newHeads'), 1);
+  await waitUntil('the number unsubscribed', () => unsubscribed.includes(7), 2000);
+  const warning = evmux.logs.find((line) => line['msg'] === 'upstream refused a subscription: its clients go to other nodes for a while');
+  assert.match(String(warning?.['err']), /answered eth_subscribe with 7, not a subscription id/);
+});
