@@ -5,7 +5,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { writeFrame } from '../../src/upstream/frame-writer.js';
 
 describe('writeFrame', () => {
-  it('writes each frame as one binary message, as send() would, and leaves the frame unmasked in place', async (t) => {
+  it('writes each frame as one text message, as send(frame, { binary: false }) would, and leaves the frame unmasked in place', async (t) => {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     t.after(() => server.close());
     await new Promise((resolve) => server.once('listening', resolve));
@@ -22,7 +22,7 @@ describe('writeFrame', () => {
     for (const frame of [small, medium, large]) writeFrame(socket, frame);
     const until = Date.now() + 5000;
     while (received.length < 3 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.deepEqual(received.map((message) => message.isBinary), [true, true, true]);
+    assert.deepEqual(received.map((message) => message.isBinary), [false, false, false]);
     assert.deepEqual(received.map((message) => message.data), copies, 'each payload whole (lengths of 7, 16 and 64 bits)');
     assert.deepEqual([small, medium, large], copies, 'the frames themselves not masked in place');
   });
