@@ -99,12 +99,32 @@ export abstract class Topic {
   /** Fresh history state for a brand-new main group. */
   protected abstract freshState(): GroupState;
 
-  /** A new client subscription joins the main group, or, where that cannot take it (admits), a group of its own. */
+  /**
+   * A new client subscription joins the main group, or, where that cannot take it (admits), the
+   * group of those that started at the same head, or a group of its own.
+   */
   join(subscription: ClientSubscription): void {
     if (this.#main === undefined || !this.groups.has(this.#main)) {
       this.#main = this.#newGroup(this.freshState());
     }
-    (this.admits(this.#main, subscription) ? this.#main : this.#newGroup(this.freshState())).add(subscription);
+    const group = this.admits(this.#main, subscription) ? this.#main : this.#startedAlike(subscription);
+    (group ?? this.#newGroup(this.freshState())).add(subscription);
+  }
+
+  /**
+   * A group besides the main one whose members started at the head `subscription` starts at, and
+   * that takes it: while the main group replays, those subscribing at one head share one group (a
+   * group each cost every head an advance and a publish per subscriber).
+   */
+  #startedAlike(subscription: ClientSubscription): Group | undefined {
+    const hash = subscription.startHead?.hash;
+    if (hash === undefined) return undefined;
+    for (const group of this.groups) {
+      if (group === this.#main) continue;
+      const first = group.members.values().next().value;
+      if (first?.startHead?.hash === hash && this.admits(group, subscription)) return group;
+    }
+    return undefined;
   }
 
   /**

@@ -78,11 +78,19 @@ test('a subscription made while moved streams are replayed starts at the node\'s
   t.after(() => late.close());
   const lateHeads = await late.subscribe(['newHeads']);
   const lateLogs = await late.subscribe(filter);
+  // Another client subscribing at the same head shares the late one's group, not one of its own.
+  const later = await StreamClient.open(evmux.wsUrl, 'later');
+  t.after(() => later.close());
+  const laterHeads = await later.subscribe(['newHeads']);
+  await later.subscribe(filter);
+  const replaying = (await upstreams())[q]!.subscriptions!.topics;
+  assert.deepEqual(replaying.map((topic) => [topic.kind, topic.groups]).sort(), [['logs', 2], ['newHeads', 2]], 'the moved group and one of those that joined at the head');
   // The replay's step fails (it is tried again later): what was queued behind it, the new
   // subscriptions' start, runs now.
   relays[q]!.fail();
   const greeting = await late.first(lateHeads);
   assert.equal(BigInt(greeting.result['number'] as string), start, 'greeted with the node\'s head, not the old head the replay starts from');
+  assert.equal(BigInt((await later.first(laterHeads)).result['number'] as string), start);
 
   await waitUntil('the moved streams replayed', () => early.tip(earlyHeads) === start, 10_000);
   await mineWithEmits(devnet, 2);
