@@ -32,9 +32,12 @@ export class ReorgTally {
     const newest = orphaned[0];
     const oldest = orphaned.at(-1);
     if (newest === undefined || oldest === undefined) return false;
-    const known = this.#touches(orphaned, newest, oldest);
+    const touch = this.#touches(orphaned, newest, oldest);
     // Back on the chain (a reorg back to a branch left before): a reorg taking them off again is another one.
     for (const head of delivered) this.#orphans.delete(head.hash);
+    // Just below a counted stretch proves less: a deeper reorg may take it too, and with these
+    // heads kept the stream at its head, reporting that one, would seem to be on the counted one.
+    if (touch === 'below') return false;
     for (const head of orphaned) {
       this.#orphans.delete(head.hash);
       this.#orphans.set(head.hash, head.parentHash);
@@ -43,16 +46,16 @@ export class ReorgTally {
       if (this.#orphans.size <= ORPHANS_REMEMBERED) break;
       this.#orphans.delete(hash);
     }
-    return !known;
+    return touch === undefined;
   }
 
-  #touches(orphaned: readonly ChainLink[], newest: ChainLink, oldest: ChainLink): boolean {
-    if (orphaned.some((head) => this.#orphans.has(head.hash))) return true;
+  #touches(orphaned: readonly ChainLink[], newest: ChainLink, oldest: ChainLink): 'overlap' | 'above' | 'below' | undefined {
+    if (orphaned.some((head) => this.#orphans.has(head.hash))) return 'overlap';
     // Just above a counted stretch: its parent was orphaned, so it is on the branch that reorg left.
-    if (this.#orphans.has(oldest.parentHash)) return true;
+    if (this.#orphans.has(oldest.parentHash)) return 'above';
     // Just below one: the parent of a head a counted reorg orphaned (taken for the same reorg also
     // when a deeper one later orphans a counted reorg's fork point and this stream had nothing above it).
-    for (const parent of this.#orphans.values()) if (parent === newest.hash) return true;
-    return false;
+    for (const parent of this.#orphans.values()) if (parent === newest.hash) return 'below';
+    return undefined;
   }
 }

@@ -71,6 +71,22 @@ describe('ReorgTally', () => {
     assert.equal(await step(tree.extend(c[2]!, 8, 'e').at(-1)!), true, 'a deeper one: c3 and a4..a9 replaced by e3..e10');
   });
 
+  it('counts a deeper reorg of a counted one\'s fork point whichever stream reports it first', async () => {
+    const { tree, c, a, b } = forked();
+    // a4..a6 replaced by b4..b7 (counted); then c3 and b4..b7 replaced by a deeper branch.
+    const first = await goesOver(tree, [...c, ...a], b.at(-1)!);
+    const deeper = tree.extend(c[2]!, 6, 'e').at(-1)!;
+    const atHead = await goesOver(tree, [...c, ...b], deeper);
+    // A stream that had nothing above the fork point of the first: only c3 to take off.
+    const atForkPoint = await goesOver(tree, c, deeper);
+    assert.deepEqual(labels(atForkPoint.orphaned), ['c3']);
+    for (const order of [[atForkPoint, atHead], [atHead, atForkPoint]]) {
+      const tally = new ReorgTally();
+      assert.equal(tally.note(first.orphaned, first.deliver), true);
+      assert.equal(order.filter((step) => tally.note(step.orphaned, step.deliver)).length, 1, 'the deeper one counted once');
+    }
+  });
+
   it('forgets the oldest orphans past ORPHANS_REMEMBERED', () => {
     const tally = new ReorgTally();
     const orphan = (n: number) => [{ hash: `0x${n.toString(16)}`, parentHash: `0xparent${n}` }];
