@@ -55,6 +55,8 @@ export interface AdvanceResult<H> {
 }
 
 export const DEFAULT_CURSOR_CAPACITY = 256;
+/** Heights of a gap asked for at once (gapHeaders); the source's own concurrency limits them further. */
+const GAP_BATCH = 128;
 export const DEFAULT_MAX_REPLAY_BLOCKS = 128;
 /**
  * Steps in a row that may fail on a parent the node does not have before the cursor jumps. A
@@ -231,7 +233,7 @@ export class ChainCursor<H extends Head> {
       if (path.length >= maxBlocks || performance.now() >= bounds.deadline) return this.#jump(head, source, child.number);
       let parent = source.known(child.parentHash) ?? null;
       if (parent === null) {
-        gap ??= await gapHeaders(tip, child, source);
+        gap ??= await gapHeaders(tip, child, source, bounds);
         parent = gap.get(child.parentHash) ?? await source.byHash(child.parentHash);
       }
       if (parent === null) {
@@ -308,11 +310,19 @@ export class ChainCursor<H extends Head> {
  * a replay over a link with an 80 ms round trip reached replayMaxMs (10 s) before replayMaxBlocks
  * (128).
  */
-async function gapHeaders<H extends Head>(tip: H, child: H, source: HeadSource<H>): Promise<Map<string, H>> {
-  const heights: bigint[] = [];
-  for (let number = tip.number + 1n; number < child.number; number++) heights.push(number);
-  const headers = await Promise.all(heights.map((number) => source.byNumber(number)));
-  return new Map(headers.filter((header) => header !== null).map((header) => [header.hash, header]));
+async function gapHeaders<H extends Head>(tip: H, child: H, source: HeadSource<H>, bounds: AdvanceBounds): Promise<Map<string, H>> {
+  const headers = new Map<string, H>();
+  // From the top down, as the walk takes them, GAP_BATCH at a time: a replay bound or the clients
+  // leaving stops the fetch too (replayMaxBlocks may be set far above the default).
+  for (let high = child.number - 1n; high > tip.number; high -= BigInt(GAP_BATCH)) {
+    if (bounds.abandoned?.() === true || performance.now() >= bounds.deadline) break;
+    const heights: bigint[] = [];
+    for (let number = high; number > tip.number && number > high - BigInt(GAP_BATCH); number--) heights.push(number);
+    for (const header of await Promise.all(heights.map((number) => source.byNumber(number)))) {
+      if (header !== null) headers.set(header.hash, header);
+    }
+  }
+  return headers;
 }
 
 /**

@@ -73,7 +73,7 @@ describe('ChainCursor: linking', () => {
     const source = sourceOf(tree);
     assert.deepEqual(view(await cursor.advance(at(a, 12), source, FAR)),
       { deliver: ['a9', 'a10', 'a11', 'a12'], orphaned: [], truncated: false });
-    assert.deepEqual(source.numbers, [9n, 10n, 11n]);
+    assert.deepEqual(source.numbers, [11n, 10n, 9n]);
     assert.deepEqual(source.calls, []);
     assert.deepEqual(labels(cursor.snapshot(7n)), ['a8', 'a9', 'a10', 'a11', 'a12']);
   });
@@ -447,6 +447,31 @@ describe('ChainCursor: bounds and truncation', () => {
     assert.equal(now, 1_010, 'one round trip for the seven heights');
   });
 
+  it('fetches a long gap 128 heights at a time from the top, and stops at the deadline', async (t) => {
+    const tree = new HeadTree();
+    const root = tree.root(0n, 'a0');
+    const chain = [root, ...tree.extend(root, 300, 'a')];
+    let now = 1_000;
+    t.mock.method(performance, 'now', () => now);
+    const node = sourceOf(tree);
+    // Each batch arrives one 10 ms round trip after it went out.
+    const source = {
+      ...node,
+      byNumber: async (number: bigint) => {
+        const sentAt = now;
+        await new Promise((resolve) => setImmediate(resolve));
+        now = Math.max(now, sentAt + 10);
+        return node.byNumber(number);
+      },
+    };
+    const cursor = await cursorAt([root]);
+    const result = await cursor.advance(chain.at(-1)!, source, { deadline: now + 5, maxReplayBlocks: 1000 });
+    assert.equal(result.truncated, true);
+    const gap = node.numbers.filter((number) => number > 0n);
+    assert.equal(gap.length, 128, 'one batch, then the deadline');
+    assert.equal(gap[0], 299n);
+  });
+
   it('takes the parents the source already holds without a call, fetching only the heights below them', async () => {
     const { tree, a } = baseChain();
     const cursor = await cursorAt(a.slice(0, 5)); // tip a4
@@ -454,7 +479,7 @@ describe('ChainCursor: bounds and truncation', () => {
     const held = new Set([9, 10, 11].map((n) => at(a, n).hash));
     const source = { ...sourceOf(tree), known: (hash: string) => (held.has(hash) ? tree.get(hash) : undefined) };
     assert.deepEqual(labels((await cursor.advance(at(a, 12), source, FAR)).deliver), labels(a.slice(5, 13)));
-    assert.deepEqual(source.numbers, [5n, 6n, 7n, 8n]);
+    assert.deepEqual(source.numbers, [8n, 7n, 6n, 5n]);
     assert.deepEqual(source.calls, []);
   });
 });
