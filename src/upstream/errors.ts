@@ -66,7 +66,7 @@ export class NodeRpcError extends Error {
  * blocks at a time, it answers.
  */
 const LOGS_RANGE_REFUSED =
-  /exceed|more than \d+ (results|logs|blocks)|too many (logs|results|blocks)|range (is )?too (large|big|wide)|max(imum)? (results|block range|range|logs)|(limited to|up to) an? [\d,]+ (blocks? )?range/i;
+  /exceeds? (the )?max|response size (is )?exceed|more than \d+ (results|logs|blocks)|too many (logs|results|blocks)|range (is )?too (large|big|wide)|max(imum)? (results|block range|range|logs)|(limited to|up to) an? [\d,]+ (blocks? )?range/i;
 
 export function isLogsRangeRefused(error: unknown): boolean {
   return error instanceof NodeRpcError && isLogsRangeRefusal(error.nodeMessage);
@@ -74,5 +74,12 @@ export function isLogsRangeRefused(error: unknown): boolean {
 
 /** Whether a node's error message to eth_getLogs refuses the range as more than it serves at once. */
 export function isLogsRangeRefusal(nodeMessage: string): boolean {
-  return LOGS_RANGE_REFUSED.test(nodeMessage);
+  return LOGS_RANGE_REFUSED.test(nodeMessage) && !RATE_LIMITED.test(nodeMessage);
 }
+
+/**
+ * A provider's refusal for the rate of calls, not their range ("project ID request rate exceeded",
+ * "exceeded its compute units per second capacity"): asked again later, the same range is
+ * answered. Taken for a range refusal, a logs stream skipped the block's logs for good.
+ */
+const RATE_LIMITED = /\brate\b|too many requests|compute units|capacity|quota|credits/i;
