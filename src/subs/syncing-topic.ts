@@ -9,15 +9,25 @@
  * the last its clients got is not sent to them again: a node greeting its subscription made anew,
  * or repeating itself.
  */
+import { performance } from 'node:perf_hooks';
 import type { ClientSubscription, Group } from './group.js';
 import { notificationFrame } from './subscription-id.js';
 import type { StreamUser, UpstreamStream } from './upstream-stream.js';
 import { Topic, type GroupState } from './topic.js';
 
+/**
+ * A node's answer to eth_syncing stands for this long: new subscriptions start one after another
+ * in the topic's queue, and each asked again while the node was syncing (a thousand of them asked
+ * a node that hung one request timeout each).
+ */
+const ASK_AGAIN_MS = 5000;
+
 export class SyncingTopic extends Topic implements StreamUser {
   #stream: UpstreamStream | undefined;
   /** per group: the last status its clients were sent, serialized; every member got it */
   readonly #sent = new WeakMap<Group, string>();
+  /** the node's last answer when asked for its status, and when (performance.now()) */
+  #asked: { at: number; status: string | undefined } | undefined;
 
   attach(): void {
     this.#stream = this.deps.registry.get(this.upstream, this.spec.streamKey, this.spec.kind, this.spec.upstreamParams);
@@ -87,11 +97,22 @@ export class SyncingTopic extends Topic implements StreamUser {
   async #toNodeStatus(group: Group, ask: boolean): Promise<void> {
     let status = this.#streamStatus();
     if (status === undefined && ask) {
-      const synced = (await this.calls.syncing()) === false;
+      const answer = await this.#askedStatus();
       // What the stream sent meanwhile is newer than the answer.
-      status = this.#streamStatus() ?? (synced ? 'false' : undefined);
+      status = this.#streamStatus() ?? answer;
     }
     if (status !== undefined && this.groups.has(group)) this.#send(group, status);
+  }
+
+  /** The node's answer to eth_syncing as a status: `false` when synced, else none; one asked lately is reused. */
+  async #askedStatus(): Promise<string | undefined> {
+    const recent = this.#asked;
+    if (recent !== undefined && performance.now() - recent.at < ASK_AGAIN_MS) return recent.status;
+    // Not asked again while this call is out, nor for a while after it failed.
+    this.#asked = { at: performance.now(), status: undefined };
+    const status = (await this.calls.syncing()) === false ? 'false' : undefined;
+    this.#asked = { at: performance.now(), status };
+    return status;
   }
 
   #streamStatus(): string | undefined {

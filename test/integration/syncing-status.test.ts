@@ -105,6 +105,8 @@ test("a syncing node that sends new subscriptions no status: its progress from e
   for (const node of [a, b]) node.notify('syncing', SYNCING);
   await waitUntil('every subscriber has a status', () => all.every(({ statuses }) => statuses().length > 0), 5000);
   for (const { client, statuses } of all) assert.deepEqual(statuses(), [SYNCING], client.label);
+  // Its answer stands for a while: not asked once per subscriber, one after another.
+  assert.deepEqual([a, b].map((node) => node.stats.requests.get('eth_syncing') ?? 0), [1, 1]);
 });
 
 test("a node's subscription made anew: its greeting with the status clients have is not sent again, a new status is", async (t) => {
