@@ -356,13 +356,11 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     cursor.commit(step);
     if (result.deliver.length > 0) book.sealStart();
     this.#account(group, result);
-    const delivered = this.#deliver(group, entries);
-    // Below the cursor's window no removal can be due: the book forgets it too.
-    book.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
     // Counted as newHeads counts its heads: the head the node just sent is live, in a reorg too;
     // the blocks before it (a gap, a new branch below it) and all of a catch-up are replayed.
-    const live = replay ? undefined : result.deliver.at(-1)?.hash;
-    const replayed = delivered.filter((entry) => entry.blockHash !== live).length;
+    const replayed = this.#deliver(group, entries, replay ? undefined : result.deliver.at(-1)?.hash);
+    // Below the cursor's window no removal can be due: the book forgets it too.
+    book.forgetBelow(cursor.last!.number - BigInt(cursor.size) + 1n);
     if (replayed > 0) this.deps.telemetry.replayed('logs', replayed);
   }
 
@@ -447,16 +445,16 @@ export class LogsTopic extends Topic implements HeadListener, StreamUser {
     return [];
   }
 
-  /** Publishes the entries not sent before; returns those. */
-  #deliver(group: Group, entries: LogEntry[]): LogEntry[] {
+  /** Publishes the entries not sent before; returns how many of them are not of block `live`. */
+  #deliver(group: Group, entries: LogEntry[], live?: string): number {
     const book = group.logBook!;
-    const sent: LogEntry[] = [];
+    let others = 0;
     for (const entry of entries) {
       if (book.accept(entry) === null) continue;
       group.publish(serializeLog(entry));
-      sent.push(entry);
+      if (entry.blockHash !== live) others++;
     }
-    return sent;
+    return others;
   }
 
   #account(group: Group, result: AdvanceResult<TrackedHead>): void {

@@ -55,11 +55,14 @@ export class UpstreamStream {
   #refused = false;
   /** a stream of states: the last result of the node's current subscription */
   #state: unknown;
+  /** its kind is one of STATE_KINDS (asked once, not on every notification) */
+  readonly #keepsState: boolean;
 
   constructor(upstream: Upstream, key: string, kind: SubscriptionKind, params: unknown[], deps: StreamDeps) {
     this.upstream = upstream;
     this.key = key;
     this.kind = kind;
+    this.#keepsState = STATE_KINDS.has(kind);
     this.#params = params;
     this.#deps = deps;
   }
@@ -127,7 +130,7 @@ export class UpstreamStream {
   }
 
   deliver(result: unknown): void {
-    if (STATE_KINDS.has(this.kind)) this.#state = result;
+    if (this.#keepsState) this.#state = result;
     for (const user of this.#users) user.onResult(result);
   }
 
