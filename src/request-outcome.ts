@@ -9,9 +9,9 @@ import type { RequestOutcome } from './telemetry.js';
 
 /**
  * A call refused before it left evmux (no socket, breaker open, the node's queue full, or timed out
- * in it) is `rejected`: counted as a transport error, a node that is only busy looked like a broken
- * network. An answer over limits.maxAnswerBytes is `too_large`: the node answered, and every node
- * would send the same, so it is neither the node's failure nor its latency.
+ * in it) is `rejected`, not a transport error: counted as one, a node that was only busy looked
+ * like a broken network. An answer over limits.maxAnswerBytes is `too_large`: the node answered,
+ * and every node would send the same, so it is neither the node's failure nor its latency.
  */
 export function failedOutcome(error: unknown): RequestOutcome {
   if (!(error instanceof UpstreamFailure)) return 'transport_error';

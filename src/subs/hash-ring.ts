@@ -9,7 +9,7 @@
  * again restores exactly the old mapping.
  *
  * `unit` (weightUnit) is the weights' greatest common divisor, or a tenth of the largest weight if
- * that is more: weights 1000, 1000, 1000 are 1, 1, 1, and 1000, 1 are 100 and 0.1. Taken as they
+ * that is more: weights 1000, 1000, 1000 are 1, 1, 1, and 1000, 1 are 10 and 0.01. Taken as they
  * were written, weight 1000 on 3 nodes made 3 million points, and building the ring held evmux's
  * start for 11-15 s; now no node has more than 10 × virtualNodes points.
  *
