@@ -9,7 +9,9 @@
  * refused a subscription (answered eth_subscribe with an error) owns no keys for that filter for a
  * while (REFUSAL_MS): its subscriptions go to the next node on the ring, the rest stay. Refusals
  * are per filter, not per kind: a node may refuse one filter (too many addresses, a flag it does not
- * take) and serve the others, and one client's odd filter must not send everyone's elsewhere.
+ * take) and serve the others, and one client's odd filter must not send everyone's elsewhere. A node
+ * whose stream of a filter keeps failing the calls it needs is passed over for that filter as long,
+ * but only while another node serves it.
  */
 import { performance } from 'node:perf_hooks';
 import type { Upstream } from '../upstream/upstream.js';
@@ -57,8 +59,13 @@ export class SessionAffinity {
   readonly #clearedAt = new Map<Upstream, number>();
   /** per node, the filters (by streamKey) and whole kinds (`*kind`) it refused, why, and until when */
   readonly #refusals = new Map<Upstream, Map<string, Refusal>>();
-  /** counts every refusal made or expired: what state() says of them (not the filters, which may be 45 KB each) */
-  #refusalVersion = 0;
+  /** per node, the filters (by streamKey) and whole kinds (`*kind`) whose streams failed there, until when (performance.now()) */
+  readonly #failing = new Map<Upstream, Map<string, number>>();
+  /**
+   * counts every refusal and failing stream marked or expired: what state() says of them (not the
+   * filters, which may be 45 KB each)
+   */
+  #marksVersion = 0;
 
   constructor(pool: UpstreamPool, holdDownMs: number) {
     this.#pool = pool;
@@ -71,11 +78,20 @@ export class SessionAffinity {
 
   /**
    * The upstream that owns `key` now, or undefined when none is usable; with `spec`, among the
-   * nodes that have not refused that subscription lately.
+   * nodes that have not refused that subscription lately, those whose stream of it did not fail
+   * lately first.
    */
   owner(key: string, spec?: RefusableSpec): Upstream | undefined {
     const serves = (candidate: string): boolean => spec === undefined || !this.refuses(this.#pool.byName(candidate)!, spec);
-    const name =
+    const fails = (candidate: string): boolean => spec !== undefined && this.failsStream(this.#pool.byName(candidate)!, spec);
+    // A node failing the stream is passed over while another node serves it; else it is still the owner.
+    const name = this.#ownerName(key, (candidate) => serves(candidate) && !fails(candidate)) ?? this.#ownerName(key, serves);
+    return name === undefined ? undefined : this.#pool.byName(name);
+  }
+
+  /** owner()'s lookup among the nodes `serves` takes. */
+  #ownerName(key: string, serves: (name: string) => boolean): string | undefined {
+    return (
       // Primaries first; fallbacks (role) only while no primary can take the key.
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate) && this.#pool.byName(candidate)!.role === 'primary') ??
       this.#ring.lookup(key, (candidate) => this.#eligible(candidate) && serves(candidate)) ??
@@ -87,8 +103,8 @@ export class SessionAffinity {
       this.#longestUsable((candidate) => this.#fit(candidate, serves) && this.#pool.byName(candidate)!.role === 'primary') ??
       this.#longestUsable((candidate) => this.#fit(candidate, serves)) ??
       // and a node with a suspect stream is still better than no node at all.
-      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate));
-    return name === undefined ? undefined : this.#pool.byName(name);
+      this.#ring.lookup(key, (candidate) => this.#usable(candidate) && serves(candidate))
+    );
   }
 
   /** The node answered eth_subscribe with an error: pass it over for what `scope` covers for REFUSAL_MS. */
@@ -99,7 +115,7 @@ export class SessionAffinity {
     const whole = refusals.size >= MAX_REFUSED_FILTERS && 'streamKey' in scope;
     if (whole) for (const [key, refusal] of refusals) if (refusal.kind === kind) refusals.delete(key);
     refusals.set(whole ? scopeKey({ kind }) : scopeKey(scope), { kind, reason, until: now + REFUSAL_MS });
-    this.#refusalVersion++;
+    this.#marksVersion++;
   }
 
   /** The kinds of the subscriptions the node refused less than REFUSAL_MS ago. */
@@ -133,19 +149,53 @@ export class SessionAffinity {
     return latest;
   }
 
+  /**
+   * The node's stream of this filter failed the calls it needs step after step (a provider's rate
+   * limit on eth_getLogs or eth_getBlockByNumber, a backend that holds them) while the node answers
+   * its probes: other nodes own its keys for that filter for REFUSAL_MS, while one serves it. Unlike
+   * a refusal, it still owns them when none does: a stream that may get there is better than none.
+   */
+  streamFailing(upstream: Upstream, spec: RefusableSpec, now = performance.now()): void {
+    let failing = this.#failing.get(upstream);
+    if (failing === undefined) this.#failing.set(upstream, (failing = new Map()));
+    this.#forgetFailing(upstream, now);
+    // Bounded as refusals are: a node failing the streams of that many filters fails them all.
+    const scope = failing.size >= MAX_REFUSED_FILTERS ? { kind: spec.kind } : { streamKey: spec.streamKey };
+    failing.set(scopeKey(scope), now + REFUSAL_MS);
+    this.#marksVersion++;
+  }
+
+  /** Whether the node's stream of this filter, or of every one of its kind, failed less than REFUSAL_MS ago. */
+  failsStream(upstream: Upstream, spec: RefusableSpec, now = performance.now()): boolean {
+    const failing = this.#failing.get(upstream);
+    if (failing === undefined || failing.size === 0) return false;
+    this.#forgetFailing(upstream, now);
+    return failing.has(spec.streamKey) || failing.has(scopeKey({ kind: spec.kind }));
+  }
+
+  #forgetFailing(upstream: Upstream, now: number): void {
+    const failing = this.#failing.get(upstream);
+    if (failing === undefined) return;
+    for (const [key, until] of failing) {
+      if (until > now) continue;
+      failing.delete(key);
+      this.#marksVersion++;
+    }
+  }
+
   #forgetRefusals(upstream: Upstream, now: number): void {
     const refusals = this.#refusals.get(upstream);
     if (refusals === undefined) return;
     for (const [key, refusal] of refusals) {
       if (refusal.until > now) continue;
       refusals.delete(key);
-      this.#refusalVersion++;
+      this.#marksVersion++;
     }
   }
 
   /**
    * Everything owner() reads besides the key: for each node, whether each of its lookups would take
-   * it, and what it refuses. Every key keeps its owner while this stays the same.
+   * it, what it refuses, and which streams failed on it. Every key keeps its owner while this stays the same.
    */
   state(now = performance.now()): string {
     let state = '';
@@ -153,8 +203,9 @@ export class SessionAffinity {
       const usable = this.#pool.isUsable(upstream);
       state += `${this.#eligible(upstream.name) ? 1 : 0}${usable && !this.#faulty.has(upstream) ? 1 : 0}${usable ? 1 : 0}`;
       this.#forgetRefusals(upstream, now);
+      this.#forgetFailing(upstream, now);
     }
-    return `${state}-${this.#refusalVersion}`;
+    return `${state}-${this.#marksVersion}`;
   }
 
   /** Mark (or clear) a node whose subscription streams misbehave although the pool finds it usable. */

@@ -58,6 +58,9 @@ const WATCHER: HeadListener = { onHead() {}, onResumed() {} };
 /** How many of its unsubscribed ids a connection is not given again (SubscriptionManager#retire). */
 const RETIRED_IDS = 16;
 
+/** A filter as a log line shows it: its first 200 characters (one may be 45 KB). */
+const shortFilter = (key: string): string => (key.length > 200 ? `${key.slice(0, 200)}…` : key);
+
 /** What a client is told when a node could not make its subscription: `reason` is the node's stream's. */
 const cannotSubscribe = (spec: SubscriptionSpec, upstream: Upstream, reason: Error): UpstreamUnavailableError =>
   new UpstreamUnavailableError(`cannot subscribe to ${spec.kind} on upstream ${upstream.name}: ${reason.message}`);
@@ -130,6 +133,7 @@ export class SubscriptionManager {
       headFeed: (upstream) => this.#feed(upstream),
       calls: (upstream) => this.#callsOf(upstream),
       start: (subscription) => this.#start(subscription),
+      stepsFailing: (topic, error) => this.#stepsFailing(topic, error),
       publish,
       telemetry,
       logger: this.#logger,
@@ -540,8 +544,26 @@ export class SubscriptionManager {
     this.#affinity.refused(upstream, { streamKey: stream.key }, kind, reason);
     if (kind === 'newHeads') this.#affinity.refused(upstream, { kind: 'logs' }, 'logs', reason);
     this.#warnings.warn(
-      { upstream: upstream.name, kind, filter: stream.key.length > 200 ? `${stream.key.slice(0, 200)}…` : stream.key, err: error.message, forMs: REFUSAL_MS },
+      { upstream: upstream.name, kind, filter: shortFilter(stream.key), err: error.message, forMs: REFUSAL_MS },
       'upstream refused a subscription: its clients go to other nodes for a while',
+    );
+    this.#queueRebalance();
+  }
+
+  /**
+   * A topic's steps keep failing on a node the pool finds usable: the node fails a call the stream
+   * needs (a provider's rate limit on eth_getLogs or eth_getBlockByNumber, a backend that holds
+   * them) while its heads go on, and the stream waited on it for good. Its clients go to another
+   * node for the filter for REFUSAL_MS (a failover: what they missed is replayed there); with none
+   * to go to, they stay and it keeps trying.
+   */
+  #stepsFailing(topic: Topic, error: Error): void {
+    const { upstream, spec } = topic;
+    if (this.#closed || !this.#pool.isUsable(upstream) || this.#affinity.failsStream(upstream, spec)) return;
+    this.#affinity.streamFailing(upstream, spec);
+    this.#warnings.warn(
+      { upstream: upstream.name, kind: spec.kind, filter: shortFilter(spec.streamKey), err: error.message, forMs: REFUSAL_MS },
+      'subscription steps keep failing on this node: its clients go to other nodes for a while',
     );
     this.#queueRebalance();
   }

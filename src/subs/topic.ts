@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
+import { isSocketGone } from '../upstream/errors.js';
 import type { TrackedHead } from '../upstream/head.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { AdvanceBounds, ChainCursor } from './chain-cursor.js';
@@ -25,6 +26,11 @@ export interface TopicDeps {
   calls: (upstream: Upstream) => StreamCalls;
   /** start a subscription in the topic that holds it now (a failover may have moved it) */
   start: (subscription: ClientSubscription) => void;
+  /**
+   * A group of `topic` failed FAILED_STEPS_TO_MOVE steps and catch-ups in a row (its socket going
+   * is not counted: the pool judges that): its node fails a call the stream needs.
+   */
+  stepsFailing: (topic: Topic, error: Error) => void;
   publish: Publish;
   telemetry: Telemetry;
   logger: Logger;
@@ -41,6 +47,14 @@ export interface GroupState {
 }
 
 const CATCH_UP_RETRY_MS = 1000;
+/**
+ * Failed steps and catch-ups in a row of a group, with no catch-up done between them, after which
+ * its node is reported (TopicDeps.stepsFailing). Tried again each second on the same node, a step
+ * its node fails for good (a rate limit, a call it holds) stalled the stream for good while the
+ * node's heads went on. A node answering errors is reported within about two seconds of a stall;
+ * one holding the calls, after three of them time out (requestTimeoutMs each).
+ */
+const FAILED_STEPS_TO_MOVE = 3;
 
 export abstract class Topic {
   readonly upstream: Upstream;
@@ -57,6 +71,8 @@ export abstract class Topic {
   #closed = false;
   readonly #retryTimers = new Set<NodeJS.Timeout>();
   readonly #catchUpQueued = new WeakSet<Group>();
+  /** per group, its steps and catch-ups that failed since its last catch-up done */
+  readonly #failedSteps = new WeakMap<Group, number>();
 
   constructor(upstream: Upstream, spec: SubscriptionSpec, deps: TopicDeps) {
     this.upstream = upstream;
@@ -210,8 +226,10 @@ export abstract class Topic {
       try {
         await this.ready();
         await this.catchUp(group);
+        this.#failedSteps.delete(group);
       } catch (error) {
         this.#failed(error, 'catch-up failed; retrying');
+        this.#stepFailed(group, error);
         const timer = setTimeout(() => {
           this.#retryTimers.delete(timer);
           if (!this.#closed) this.scheduleCatchUp(group);
@@ -223,7 +241,9 @@ export abstract class Topic {
 
   /**
    * Run `step` for every group, one after the other. A group whose step fails is caught up later
-   * (a live head it missed is replayed then); the others are not held back by it.
+   * (a live head it missed is replayed then); the others are not held back by it. Only a catch-up
+   * done counts as the group being back: a step done (a live log of a block ahead of it) may leave
+   * it where it was.
    */
   protected async eachGroup(step: (group: Group) => Promise<void>): Promise<void> {
     for (const group of [...this.groups]) {
@@ -232,6 +252,7 @@ export abstract class Topic {
         await step(group);
       } catch (error) {
         this.#failed(error, 'subscription step failed; catching up');
+        this.#stepFailed(group, error);
         this.scheduleCatchUp(group);
       }
     }
@@ -293,6 +314,15 @@ export abstract class Topic {
   #failed(error: unknown, message: string): void {
     this.deps.telemetry.streamStepFailed(this.upstream.name, this.spec.kind);
     this.deps.warnings.warn({ upstream: this.upstream.name, kind: this.spec.kind, err: (error as Error).message }, message);
+  }
+
+  /** One more failure of `group` in a row; from FAILED_STEPS_TO_MOVE on, its node is reported. */
+  #stepFailed(group: Group, error: unknown): void {
+    // A socket that went is the pool's to judge: the node reconnects, or it goes unusable.
+    if (this.#closed || isSocketGone(error)) return;
+    const failed = (this.#failedSteps.get(group) ?? 0) + 1;
+    this.#failedSteps.set(group, failed);
+    if (failed >= FAILED_STEPS_TO_MOVE) this.deps.stepsFailing(this, error as Error);
   }
 
   #merge(target: Group, group: Group): void {

@@ -221,6 +221,28 @@ describe('SessionAffinity', () => {
     assert.notEqual(affinity.owner('key-1', HEADS), undefined);
   });
 
+  it('a node whose stream of a filter keeps failing owns its keys of that filter only while no other node serves it, for REFUSAL_MS', () => {
+    const pool = new StubPool(['node0', 'node1']);
+    const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);
+    const node1 = pool.byName('node1')!;
+    const before = owners(affinity);
+    const stateBefore = affinity.state();
+    affinity.streamFailing(node1, HEADS);
+    const during = affinity.state();
+    assert.notEqual(during, stateBefore, 'the mark changes the state the rebalance watches');
+    for (const key of KEYS) {
+      assert.equal(affinity.owner(key, HEADS)?.name, 'node0', `${key}: that stream goes to the other node`);
+      assert.equal(affinity.owner(key, LOGS_A)?.name, before.get(key), `${key}: other filters stay`);
+    }
+    assert.deepEqual(affinity.refusedKinds(node1), [], 'not a refusal');
+    pool.set('node0', false);
+    assert.equal(affinity.owner('key-1', HEADS), node1, 'with no other node, still its owner');
+    assert.equal(affinity.refusal(HEADS), undefined, 'and a client subscribing is not refused');
+    assert.equal(affinity.failsStream(node1, HEADS, performance.now() + REFUSAL_MS - 1000), true);
+    assert.equal(affinity.failsStream(node1, HEADS, performance.now() + REFUSAL_MS + 1), false, 'its keys back once the mark is old');
+    assert.notEqual(affinity.state(), during, 'and its end changes the state again');
+  });
+
   it("a subscription every usable node refuses has the latest refusal's node and reason, to tell the client", () => {
     const pool = new StubPool(['node0', 'node1', 'node2']);
     const affinity = new SessionAffinity(pool as unknown as UpstreamPool, 1000);

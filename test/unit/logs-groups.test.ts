@@ -23,7 +23,7 @@ import type { Topic, TopicDeps } from '../../src/subs/topic.js';
 import { WarningThrottle } from '../../src/runtime/warning-throttle.js';
 import { SyntheticChain, toQuantity, type FakeHeader } from '../support/synthetic-chain.js';
 import type { Hex } from '../support/synthetic-logs.js';
-import { logProblems, toLog, type LogNote } from '../support/stream-recorder.js';
+import { logProblems, toLog, waitUntil, type LogNote } from '../support/stream-recorder.js';
 
 const EMITTER: Hex = '0x00000000000000000000000000000000000000aa';
 const TOPIC0: Hex = `0x${'11'.repeat(32)}`;
@@ -153,11 +153,12 @@ function fakeUpstream(initial: SyntheticChain, name: string): Upstream & { failL
 const idleStream = { addUser() {}, removeUser() {}, ready: () => Promise.resolve() };
 
 /** A topic on `chain`; heads and live logs are fed by the test. */
-function logsTopic(hub: Hub, chain: SyntheticChain, name: string, topics: Topic[], historyBlocks = 64): LogsTopic {
+function logsTopic(hub: Hub, chain: SyntheticChain, name: string, topics: Topic[], historyBlocks = 64, stepsFailing: TopicDeps['stepsFailing'] = () => {}): LogsTopic {
   const deps: TopicDeps = {
     registry: { get: () => idleStream } as unknown as StreamRegistry,
     headFeed: () => ({ add() {}, remove() {}, ready: () => Promise.resolve() }) as unknown as HeadFeed,
     start: (subscription) => topics.find((topic) => subscription.group !== undefined && topic.groups.has(subscription.group))?.start(subscription),
+    stepsFailing,
     publish: hub.publish,
     telemetry: noTelemetry,
     logger: pino({ enabled: false }),
@@ -542,5 +543,37 @@ describe('LogsTopic: a reorg whose new logs could not be fetched', () => {
     assert.deepEqual(logs.filter((log) => log.removed), [], 'no removal of a block that never left the chain the client follows');
     const reference = canonical(a, 101n);
     assert.deepEqual(logProblems(logs, reference.logs, reference.hashes, 101n, reference.to), []);
+  });
+});
+
+describe('LogsTopic: a node failing the calls its stream needs', () => {
+  it('is reported at the third failed step or catch-up in a row, counted afresh after a catch-up done', async () => {
+    const hub = new Hub();
+    const chain = new SyntheticChain({ seed: 'failing', startHeight: 100 });
+    const reports: string[] = [];
+    const topic = logsTopic(hub, chain, 'u0', [], 64, (_topic, error) => reports.push(error.message));
+    const upstream = topic.upstream as ReturnType<typeof fakeUpstream>;
+    try {
+      const client = new FakeClient(hub, 'c');
+      const subscription = await subscribe(topic, client);
+      await feed(hub, [{ chain, topic }], mine([chain], 1), 'before');
+      // A block whose logs do not come live, and eth_getLogs failing: its step fails, and the catch-up right after.
+      upstream.failLogs = true;
+      const [missed] = mine([chain], 1);
+      await feed(hub, [{ chain, topic }], [missed!], 'none');
+      await topic.settled();
+      assert.deepEqual(reports, [], 'two failures are not reported');
+      // The catch-up a second later is done: the count starts again.
+      upstream.failLogs = false;
+      await waitUntil('the catch-up done', () => (hub.drainAll(), client.logs(subscription.id).some((log) => log.blockHash === missed!.hash)), 3000);
+      upstream.failLogs = true;
+      await feed(hub, [{ chain, topic }], mine([chain], 1), 'none');
+      await topic.settled();
+      assert.deepEqual(reports, [], 'two failures after a catch-up done are not reported');
+      await feed(hub, [{ chain, topic }], mine([chain], 1), 'none');
+      assert.deepEqual(reports, ['eth_getLogs failed'], 'the third in a row is');
+    } finally {
+      topic.close();
+    }
   });
 });

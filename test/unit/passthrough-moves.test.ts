@@ -108,6 +108,7 @@ function twoNodes(): { hub: Hub; topics: PassthroughTopic[]; streams: FakeStream
       headFeed: () => ({}) as HeadFeed,
       calls: (upstream: Upstream) => new StreamCalls(upstream, { concurrency: 1, timeoutMs: 1000, telemetry: noTelemetry }),
       start: () => {},
+      stepsFailing: () => {},
       publish: hub.publish,
       telemetry: noTelemetry,
       logger: pino({ enabled: false }),
