@@ -45,7 +45,9 @@ test("a fallback carrying only subscriptions: every call evmux's streams made on
     eth_getBlockByHash: fallback.count('eth_getBlockByHash'),
     eth_getBlockByNumber: fallback.count('eth_getBlockByNumber', ([block]) => block !== '0x0'),
   });
-  assert.ok(asked()['eth_getLogs']! >= 1, `the streams fetched logs on the fallback: ${JSON.stringify(asked())}`);
+  // The moved streams ask for the fallback's latest block at least; the logs of the missed blocks
+  // only when the move came after them (else they came live there).
+  assert.ok(asked()['eth_getBlockByNumber']! >= 1, `the streams asked the fallback for its head: ${JSON.stringify(asked())}`);
   const counted = async (): Promise<Record<string, number>> => {
     const text = (await evmux.get('/metrics')).body;
     return Object.fromEntries(Object.keys(asked()).map((method) => [method, sumSamples(text, 'evmux_requests_total', { method, upstream: 'fallback' })]));
@@ -54,8 +56,10 @@ test("a fallback carrying only subscriptions: every call evmux's streams made on
     state: async () => ({ asked: asked(), counted: await counted() }),
   });
   const text = (await evmux.get('/metrics')).body;
-  assert.equal(sumSamples(text, 'evmux_requests_total', { method: 'eth_getLogs', upstream: 'fallback', outcome: 'ok' }), asked()['eth_getLogs']);
-  assert.ok(sumSamples(text, 'evmux_request_duration_seconds_count', { method: 'eth_getLogs' }) >= asked()['eth_getLogs']!);
+  for (const method of ['eth_getLogs', 'eth_getBlockByNumber']) {
+    assert.equal(sumSamples(text, 'evmux_requests_total', { method, upstream: 'fallback', outcome: 'ok' }), asked()[method], method);
+    assert.ok(sumSamples(text, 'evmux_request_duration_seconds_count', { method }) >= asked()[method]!, method);
+  }
 });
 
 test('an answer over limits.maxAnswerBytes is counted as too_large, not as the node failing, and is not a latency', async (t) => {
