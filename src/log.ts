@@ -21,7 +21,10 @@ function shownInLogs(segment: string): boolean {
   return PATH_WORDS.has(segment) || VERSION.test(segment);
 }
 
-/** Hide user:password, query values, and path segments that are not known words, of a node URL. */
+/**
+ * Hide user:password, query values (and a parameter's name when it has no value: `?<key>` is a key
+ * written alone), and path segments that are not known words, of a node URL.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -29,7 +32,8 @@ export function redactUrl(url: string): string {
       parsed.username = parsed.username ? '***' : '';
       parsed.password = parsed.password ? '***' : '';
     }
-    for (const key of [...parsed.searchParams.keys()]) parsed.searchParams.set(key, '***');
+    const pairs = parsed.search.slice(1).split('&').filter((pair) => pair !== '');
+    parsed.search = pairs.map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=***` : '***')).join('&');
     // Providers put keys in the path (/v3/<key>, /ws/<key>, /<token>/): only known words (rpc, ws,
     // v3, mainnet) are shown, every other segment hidden, however short.
     const segments = parsed.pathname.split('/').filter(Boolean);

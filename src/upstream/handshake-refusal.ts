@@ -31,7 +31,9 @@ export async function readRefusal(response: IncomingMessage, hidden: readonly st
   const body = hideParts(await bodyStart(response), hidden);
   const status = `${response.statusCode ?? '?'}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
   const location = response.headers.location;
-  const reason = `handshake answered ${status}${location !== undefined ? ` (Location: ${shownLocation(location)})` : ''}${body !== '' ? `: ${body}` : ''}`;
+  // What of the node's URL and headers a redirect echoes is hidden wherever it stands (a key in a host name).
+  const shown = location === undefined ? '' : ` (Location: ${hideParts(shownLocation(location), hidden)})`;
+  const reason = `handshake answered ${status}${shown}${body !== '' ? `: ${body}` : ''}`;
   return { reason, retryAfterMs: retryAfterMs(response.headers['retry-after']) };
 }
 

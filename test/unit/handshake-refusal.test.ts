@@ -20,4 +20,5 @@ test("a redirect's Location is shown with the keys a provider echoes in it hidde
   assert.equal(shownLocation('wss://new.example/v1'), 'wss://new.example/v1');
   assert.equal(shownLocation('/ws/2b7c9d?key=abc'), '/ws/***?key=***');
   assert.equal(shownLocation('/mainnet'), '/mainnet');
+  assert.equal(shownLocation('/v3/auth?Zk9sEcretKey77'), '/v3/***?***', 'a key written alone as the query');
 });

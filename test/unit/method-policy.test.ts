@@ -36,6 +36,8 @@ test('secrets in upstream URLs are redacted', () => {
   assert.equal(redactUrl('wss://user:pass@node.example/ws'), 'wss://***:***@node.example/ws');
   assert.equal(redactUrl('wss://mainnet.infura.io/ws/v3/0123456789abcdef0123456789abcdef'), 'wss://mainnet.infura.io/ws/v3/***');
   assert.equal(redactUrl('ws://127.0.0.1:8546/?apikey=secret'), 'ws://127.0.0.1:8546/?apikey=***');
+  assert.equal(redactUrl('wss://node.example/rpc?Zk9sEcretQueryKey77'), 'wss://node.example/rpc?***', 'a key written alone as the query');
+  assert.equal(redactUrl('wss://node.example/rpc?a=1&KEY&b='), 'wss://node.example/rpc?a=***&***&b=***');
   assert.equal(redactUrl('ws://127.0.0.1:8546'), 'ws://127.0.0.1:8546/');
   // Short keys and keys with other characters are hidden too: only known words are shown.
   assert.equal(redactUrl('ws://127.0.0.1:19409/ws/abc123SECRET'), 'ws://127.0.0.1:19409/ws/***');
