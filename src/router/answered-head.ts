@@ -10,11 +10,37 @@
 import type { Upstream } from '../upstream/upstream.js';
 import { quantity } from '../jsonrpc/hex.js';
 import { ParamsJson } from '../upstream/request-frame.js';
+import { replyResult, type UpstreamReply } from '../upstream/reply.js';
 
 export function noteAnsweredHead(upstream: Upstream, params: unknown, number: number | undefined): void {
   // The usual answer is the head already known: no bigint made for it, nor the params looked at.
   if (number === undefined || number <= Number(upstream.headNumber) || PENDING.test(paramsText(params))) return;
   upstream.noteAnsweredBlock(BigInt(number));
+}
+
+/**
+ * Methods whose answer's last `blockNumber` is a block the node has: the highest of eth_getLogs's
+ * logs, a receipt's, a block's receipts', a transaction's found by block and index. Left out, a
+ * client handed `latest` by eth_getBlockReceipts and reading that block next was sent to a node a
+ * block behind, and answered null.
+ */
+export const LAST_BLOCK_NUMBER_TELLS: ReadonlySet<string> = new Set([
+  'eth_getLogs',
+  'eth_getTransactionReceipt',
+  'eth_getBlockReceipts',
+  'eth_getTransactionByBlockNumberAndIndex',
+]);
+
+/** The newest block of an eth_feeHistory answer: its oldestBlock and one per gasUsedRatio entry. */
+export function feeHistoryNewest(reply: UpstreamReply): number | undefined {
+  try {
+    const { oldestBlock, gasUsedRatio } = (replyResult(reply) ?? {}) as { oldestBlock?: unknown; gasUsedRatio?: unknown };
+    const oldest = quantity(oldestBlock);
+    if (oldest === undefined || !Array.isArray(gasUsedRatio) || gasUsedRatio.length === 0) return undefined;
+    return Number(oldest) + gasUsedRatio.length - 1;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

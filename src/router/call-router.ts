@@ -23,7 +23,7 @@ import { ParamsJson } from '../upstream/request-frame.js';
 import { blockMissingMayBeLag, nullMayBeLag, nullMeansBlockMissing, requiredBlock } from './block-requirement.js';
 import { giveUp, isTimeout, outcomeUnknown } from './call-failures.js';
 import { quantity } from '../jsonrpc/hex.js';
-import { noteAnsweredHead } from './answered-head.js';
+import { feeHistoryNewest, LAST_BLOCK_NUMBER_TELLS, noteAnsweredHead } from './answered-head.js';
 import { FilterKeeper } from './filter-keeper.js';
 import { HandedBlockHashes } from './handed-block-hashes.js';
 import { MethodTimeouts } from './method-timeouts.js';
@@ -252,7 +252,8 @@ export class CallRouter {
   ): UpstreamReply | Promise<UpstreamReply> | undefined {
     if (method === 'eth_blockNumber' && reply.error === undefined) return this.#headNotBehind(upstream, reply);
     if (method === 'eth_getBlockByNumber' && reply.error === undefined) noteAnsweredHead(upstream, params, answeredBlockNumber(reply));
-    else if ((method === 'eth_getLogs' || method === 'eth_getTransactionReceipt') && reply.error === undefined) noteAnsweredHead(upstream, params, lastBlockNumber(reply));
+    else if (LAST_BLOCK_NUMBER_TELLS.has(method) && reply.error === undefined) noteAnsweredHead(upstream, params, lastBlockNumber(reply));
+    else if (method === 'eth_feeHistory' && reply.error === undefined) noteAnsweredHead(upstream, params, feeHistoryNewest(reply));
     if (nullMayBeLag(method) && isNullResult(reply)) return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);
     if (reply.error !== undefined && blockMissingMayBeLag(method, reply.error) && this.#otherNode(method, params, upstream, tried, minHead) !== undefined) {
       return this.#secondOpinion(method, params, upstream, reply, tried, deadline, minHead, caller);

@@ -226,3 +226,42 @@ test('a node that rewinds (evm_revert, a reorg to a shorter branch) while its ne
   await new Promise((resolve) => setTimeout(resolve, 600));
   assert.equal(await client.call('eth_blockNumber'), '0x66');
 });
+
+test('a block a client was handed as latest by eth_getBlockReceipts, eth_feeHistory or eth_getTransactionByBlockNumberAndIndex is read from a node that has it', async (t) => {
+  const devnet = await LockstepDevnet.start({ nodes: 3, blockTimeMs: 0 });
+  const evmux = await startGateway(devnet.nodes.map((node) => node.wsUrl), { health: { probeIntervalMs: 60_000 } });
+  t.after(async () => {
+    await evmux.close();
+    await devnet.close();
+  });
+  await until(async () => (await upstreams(evmux)).every((upstream) => upstream.usable), 'every node usable');
+  // Two of three nodes a block behind, still usable; no probe tells evmux of node0's new head.
+  devnet.hold(1);
+  devnet.hold(2);
+  const learned = (result: unknown, method: string): bigint => {
+    if (method === 'eth_feeHistory') {
+      const { oldestBlock, gasUsedRatio } = result as { oldestBlock: string; gasUsedRatio: unknown[] };
+      return BigInt(oldestBlock) + BigInt(gasUsedRatio.length) - 1n;
+    }
+    const entry = (Array.isArray(result) ? result.at(-1) : result) as { blockNumber: string };
+    return BigInt(entry.blockNumber);
+  };
+  const misses: string[] = [];
+  for (const [method, params] of [
+    ['eth_getBlockReceipts', ['latest']],
+    ['eth_feeHistory', ['0x1', 'latest', []]],
+    ['eth_getTransactionByBlockNumberAndIndex', ['latest', '0x0']],
+  ] as Array<[string, unknown[]]>) {
+    for (let round = 0; round < 4; round++) {
+      devnet.queueEmit();
+      await devnet.mine(1);
+      for (let read = 0; read < 3; read++) {
+        const answers = await batch(evmux, [[method, params]]);
+        const head = learned(answers[0]!.result, method);
+        const [block] = await batch(evmux, [['eth_getBlockByNumber', [`0x${head.toString(16)}`, false]]]);
+        if (block?.result === null || block?.error !== undefined) misses.push(`${method}: block ${head} ${JSON.stringify(block)}`);
+      }
+    }
+  }
+  assert.deepEqual(misses, []);
+});
