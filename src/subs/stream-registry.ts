@@ -2,6 +2,7 @@
 import type { Upstream } from '../upstream/upstream.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { SubscriptionKind } from './subscription-params.js';
+import { EarlyNotifications } from './early-notifications.js';
 import { UpstreamStream, type StreamDeps } from './upstream-stream.js';
 
 type RegistryDeps = Pick<StreamDeps, 'telemetry' | 'warnings' | 'graceMs' | 'timeoutMs' | 'onRefused'>;
@@ -9,6 +10,7 @@ type RegistryDeps = Pick<StreamDeps, 'telemetry' | 'warnings' | 'graceMs' | 'tim
 export class StreamRegistry {
   readonly #streams = new Map<Upstream, Map<string, UpstreamStream>>();
   readonly #byId = new Map<Upstream, Map<string, UpstreamStream>>();
+  readonly #early = new Map<Upstream, EarlyNotifications>();
   /** logs streams per upstream, live or lingering */
   readonly #logs = new Map<Upstream, number>();
   readonly #deps: RegistryDeps;
@@ -17,8 +19,15 @@ export class StreamRegistry {
     this.#deps = deps;
     for (const upstream of pool.upstreams) {
       this.#streams.set(upstream, new Map());
-      this.#byId.set(upstream, new Map());
-      upstream.on('notification', (id, result) => this.#byId.get(upstream)?.get(id)?.deliver(result));
+      const byId = new Map<string, UpstreamStream>();
+      const early = new EarlyNotifications();
+      this.#byId.set(upstream, byId);
+      this.#early.set(upstream, early);
+      upstream.on('notification', (id, result) => {
+        const stream = byId.get(id);
+        if (stream !== undefined) stream.deliver(result);
+        else early.hold(id, result);
+      });
       upstream.on('subscriptionsLost', () => {
         for (const stream of this.#streams.get(upstream)?.values() ?? []) stream.lost();
       });
@@ -81,6 +90,7 @@ export class StreamRegistry {
     if (id !== undefined) {
       ids.set(id, stream);
       this.#routes.set(stream, id);
+      for (const result of this.#early.get(stream.upstream)!.take(id)) stream.deliver(result);
     }
   }
 }

@@ -14,7 +14,7 @@ import { StreamClient, subscriptionsByUpstream, waitUntil } from '../support/str
 const CLIENTS = 10;
 const SYNCING = { syncing: true, status: { startingBlock: 100, currentBlock: 101, highestBlock: 200 } };
 
-async function twoNodes(t: TestContext, syncing: { greeting?: unknown }): Promise<{ a: FakeNode; b: FakeNode; evmux: TestGateway }> {
+async function twoNodes(t: TestContext, syncing: { greeting?: unknown; inReplyWrite?: boolean }): Promise<{ a: FakeNode; b: FakeNode; evmux: TestGateway }> {
   const [a, b] = await Promise.all(['a', 'b'].map(() => FakeNode.start({ seed: 'syncing' })));
   for (const node of [a!, b!]) {
     node.syncing = { ...syncing };
@@ -88,6 +88,15 @@ test("clients moved to a node whose stream others hold get that node's status, a
   await waitUntil('the last status everywhere', () => all.every((subscriber) => since(subscriber).length >= expected(subscriber).length), 5000);
   for (const subscriber of all) assert.deepEqual(since(subscriber), expected(subscriber), subscriber.client.label);
   assert.equal(syncingSubscribes(b), 1, 'one eth_subscribe on b for all its clients, those moved in too');
+});
+
+test("a syncing node's status written in one go with its subscribe answer (as geth flushes them) is every subscriber's first", async (t) => {
+  const { a, b, evmux } = await twoNodes(t, { greeting: SYNCING, inReplyWrite: true });
+  // Shaped unlike a notification: not passed on, so only the greeting can tell the status.
+  for (const node of [a, b]) node.handle('eth_syncing', () => ({ startingBlock: '0x64', currentBlock: '0x65', highestBlock: '0xc8' }));
+  const all = await subscribers(t, evmux);
+  await waitUntil('every subscriber has a status', () => all.every(({ statuses }) => statuses().length > 0), 5000);
+  for (const { client, statuses } of all) assert.deepEqual(statuses(), [SYNCING], client.label);
 });
 
 test('a node that sends new subscriptions no status: evmux asks it (eth_syncing), and passes on `false`', async (t) => {

@@ -114,9 +114,11 @@ export class FakeNode {
   /**
    * syncing subscriptions: undefined, refused as anvil refuses them; else served, and each new one
    * is sent `greeting` right after its reply when that is set, as reth does (geth: `false`, once
-   * synced). eth_syncing answers false whatever it says (handle() changes that).
+   * synced); with `inReplyWrite`, in the same write as the reply (one TCP chunk), as geth flushes
+   * the notifications it held until the id was out. eth_syncing answers false whatever it says
+   * (handle() changes that).
    */
-  syncing: { greeting?: unknown } | undefined;
+  syncing: { greeting?: unknown; inReplyWrite?: boolean } | undefined;
   /** a refusal of one subscription's own (a filter the node does not take): its message, or undefined to serve it */
   refuse: ((subscription: FakeSubscription) => string | undefined) | undefined;
   /** the text of the last 1000 WebSocket frames received, oldest first */
@@ -472,10 +474,14 @@ export class FakeNode {
     return id;
   }
 
-  /** Right after the reply (sent once the method returns), as reth writes it. */
+  /** Right after the reply (sent once the method returns), as reth writes it; or in one write with it. */
   #greet(client: FakeClient, id: string, status: unknown): void {
+    // Corked until the greeting is written: the reply, written meanwhile, goes in the same write.
+    const socket = this.syncing?.inReplyWrite === true ? (client.ws as unknown as { _socket: Socket })._socket : undefined;
+    socket?.cork();
     setImmediate(() => {
       if (client.subs.has(id)) this.#send(client, notification(id, status));
+      socket?.uncork();
     });
   }
 
