@@ -13,14 +13,14 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientSubscription, Group } from './group.js';
 import { RECENT_RESULTS_MS, RecentResults } from './recent-results.js';
-import type { StreamUser, UpstreamStream } from './upstream-stream.js';
-import { Topic, type GroupState } from './topic.js';
+import { StreamTopic } from './stream-topic.js';
+import type { UpstreamStream } from './upstream-stream.js';
+import type { GroupState, Topic } from './topic.js';
 
 /** How long the old node's stream feeds the new topic after a move (overlapWith). */
 export const MOVE_OVERLAP_MS = 1000;
 
-export class PassthroughTopic extends Topic implements StreamUser {
-  #stream: UpstreamStream | undefined;
+export class PassthroughTopic extends StreamTopic {
   /** what it passed on lately: not sent again to its clients on the node they move to */
   readonly #recent = new RecentResults();
   /**
@@ -31,14 +31,8 @@ export class PassthroughTopic extends Topic implements StreamUser {
   /** the old nodes' streams feeding this topic for now (it is their user too), each with its end */
   readonly #overlaps = new Map<UpstreamStream, NodeJS.Timeout>();
 
-  attach(): void {
-    this.#stream = this.deps.registry.get(this.upstream, this.spec.streamKey, this.spec.kind, this.spec.upstreamParams);
-    this.#stream.addUser(this);
-  }
-
-  detach(): void {
-    this.#stream?.removeUser(this);
-    this.#stream = undefined;
+  override detach(): void {
+    super.detach();
     for (const stream of [...this.#overlaps.keys()]) this.#endOverlap(stream);
     for (const { timer } of this.#sent.values()) clearTimeout(timer);
     this.#sent.clear();
@@ -60,8 +54,8 @@ export class PassthroughTopic extends Topic implements StreamUser {
    * sent here lately is not sent to them again.
    */
   overlapWith(from: PassthroughTopic): void {
-    const stream = from.#stream;
-    if (stream === undefined || stream.closed || stream === this.#stream || this.#overlaps.has(stream)) return;
+    const stream = from.stream;
+    if (stream === undefined || stream.closed || stream === this.stream || this.#overlaps.has(stream)) return;
     stream.addUser(this);
     const recent = this.#recent.since(performance.now());
     for (const group of this.groups) if (!this.#sent.has(group)) this.#dedupe(group, new Set(recent));
@@ -83,15 +77,7 @@ export class PassthroughTopic extends Topic implements StreamUser {
 
   /** Its node's stream is live: notifications are coming. */
   get live(): boolean {
-    return this.#stream?.live === true;
-  }
-
-  ready(): Promise<void> {
-    return this.#stream?.ready() ?? Promise.reject(new Error('topic detached'));
-  }
-
-  protected freshState(): GroupState {
-    return {};
+    return this.stream?.live === true;
   }
 
   onResult(result: unknown): void {

@@ -12,8 +12,8 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientSubscription, Group } from './group.js';
 import { notificationFrame } from './subscription-id.js';
-import type { StreamUser, UpstreamStream } from './upstream-stream.js';
-import { Topic, type GroupState } from './topic.js';
+import { StreamTopic } from './stream-topic.js';
+import type { GroupState, Topic } from './topic.js';
 
 /**
  * A node's answer to eth_syncing stands for this long: new subscriptions start one after another
@@ -22,30 +22,11 @@ import { Topic, type GroupState } from './topic.js';
  */
 const ASK_AGAIN_MS = 5000;
 
-export class SyncingTopic extends Topic implements StreamUser {
-  #stream: UpstreamStream | undefined;
+export class SyncingTopic extends StreamTopic {
   /** per group: the last status its clients were sent, serialized; every member got it */
   readonly #sent = new WeakMap<Group, string>();
   /** the node's last answer when asked for its status, and when (performance.now()) */
   #asked: { at: number; status: string | undefined } | undefined;
-
-  attach(): void {
-    this.#stream = this.deps.registry.get(this.upstream, this.spec.streamKey, this.spec.kind, this.spec.upstreamParams);
-    this.#stream.addUser(this);
-  }
-
-  detach(): void {
-    this.#stream?.removeUser(this);
-    this.#stream = undefined;
-  }
-
-  ready(): Promise<void> {
-    return this.#stream?.ready() ?? Promise.reject(new Error('topic detached'));
-  }
-
-  protected freshState(): GroupState {
-    return {};
-  }
 
   onResult(result: unknown): void {
     const json = JSON.stringify(result);
@@ -116,7 +97,7 @@ export class SyncingTopic extends Topic implements StreamUser {
   }
 
   #streamStatus(): string | undefined {
-    const state = this.#stream?.state;
+    const state = this.stream?.state;
     return state === undefined ? undefined : JSON.stringify(state);
   }
 
