@@ -84,7 +84,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.#telemetry = telemetry;
     this.chain = new ChainGuard(config.chainId === undefined ? undefined : BigInt(config.chainId));
     const oversized = new OversizedClients();
-    const shown = new ShownHeight(config.health.maxLagBlocks, () => this.upstreams);
+    const shown = new ShownHeight(config.health.maxLagBlocks);
     this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain, oversized, shown));
     for (const upstream of this.upstreams) {
       upstream.on('state', () => {

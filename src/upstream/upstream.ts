@@ -607,7 +607,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     // Far beyond what its stream and probes said, or a lead no block backs (ShownHeight): a broken
     // answer, not a head. Believed, it made every other node "lagging" and was handed to every
     // client as the chain's head. The next probe asks for the block.
-    if (number <= this.#headNumber || !this.isPlausibleHead(number) || this.#shown.needsProof(number, this)) return;
+    if (number <= this.#headNumber || !this.isPlausibleHead(number) || this.#shown.needsProof(number)) return;
     this.#headReported = true;
     this.#noteHeadNumber(number);
   }
@@ -708,14 +708,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    * its probes alone, so the block is asked for, not taken from the stream.
    */
   async #shownHead(connection: UpstreamConnection, said: bigint): Promise<bigint | undefined> {
-    if (!this.#shown.needsProof(said, this)) {
+    if (!this.#shown.needsProof(said)) {
       this.#saysUnshownHead = false;
       return said;
     }
     const answer = await connection.request('eth_getBlockByNumber', ['latest', false], this.#settings.health.probeTimeoutMs).catch(() => undefined);
     const latest = blockNumberOf(answer);
     if (latest !== undefined) this.#shown.note(latest);
-    if (!this.#shown.needsProof(said, this)) this.#saysUnshownHead = false;
+    if (!this.#shown.needsProof(said)) this.#saysUnshownHead = false;
     else this.#noteUnshownHead(said, latest);
     return latest;
   }

@@ -23,14 +23,3 @@ test('with health.maxLagBlocks 0, only a head at a block shown stands', () => {
   assert.equal(shown.needsProof(7n), false);
   assert.equal(shown.needsProof(8n), true);
 });
-
-test("a lead is measured from the highest head another node is known at too, not from the node's own", () => {
-  const nodes = [{ headNumber: 100n }, { headNumber: 120n }];
-  const shown = new ShownHeight(5, () => nodes);
-  shown.note(100n);
-  // Between two probes on a fast chain: another node's answers already at 120.
-  assert.equal(shown.needsProof(124n, nodes[0]), false);
-  // A node's own head is no evidence for its next claim.
-  assert.equal(shown.needsProof(124n, nodes[1]), true);
-  assert.equal(shown.needsProof(126n, nodes[0]), true);
-});
