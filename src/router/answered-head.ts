@@ -1,6 +1,6 @@
 /**
- * A node that answered with block N has N: noted as its head, and as a block shown
- * (Upstream.noteAnsweredBlock). N is the block of an eth_getBlockByNumber answer (a client handed N
+ * A node that answered with block N has N: noted as its head, as an answer to eth_blockNumber is
+ * (Upstream.noteReportedHead). N is the block of an eth_getBlockByNumber answer (a client handed N
  * as "latest" that reads block N next is sent to a node that has it), or the last block of an
  * eth_getLogs answer, a receipt, or a logs filter's answer (an indexer or an event watcher that
  * reads a log's block and receipt by hash next is sent to a node known to have them, or gets a
@@ -15,7 +15,7 @@ import { replyResult, type UpstreamReply } from '../upstream/reply.js';
 export function noteAnsweredHead(upstream: Upstream, params: unknown, number: number | undefined): void {
   // The usual answer is the head already known: no bigint made for it, nor the params looked at.
   if (number === undefined || number <= Number(upstream.headNumber) || PENDING.test(paramsText(params))) return;
-  upstream.noteAnsweredBlock(BigInt(number));
+  upstream.noteReportedHead(BigInt(number));
 }
 
 /**

@@ -283,9 +283,7 @@ export class CallRouter {
     if (answered === undefined) return reply;
     upstream.noteReportedHead(answered);
     const best = highestHead(this.#pool.serving());
-    // An answer not taken for the node's head (absurd, or a lead no block backs) is not the chain's either.
-    const believed = upstream.headNumber >= answered;
-    return best > answered || (!believed && best >= 0n) ? resultReply(`0x${best.toString(16)}`) : reply;
+    return best > answered ? resultReply(`0x${best.toString(16)}`) : reply;
   }
 
   /**

@@ -12,7 +12,6 @@ import { performance } from 'node:perf_hooks';
 import { afterReads } from '../runtime/after-reads.js';
 import { ChainGuard } from './chain-guard.js';
 import { ChainTip } from './chain-tip.js';
-import { ShownHeight } from './shown-height.js';
 import { Upstream, type UpstreamSnapshot } from './upstream.js';
 
 export interface PoolEvents {
@@ -84,8 +83,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.#telemetry = telemetry;
     this.chain = new ChainGuard(config.chainId === undefined ? undefined : BigInt(config.chainId));
     const oversized = new OversizedClients();
-    const shown = new ShownHeight(config.health.maxLagBlocks);
-    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain, oversized, shown));
+    this.upstreams = config.upstreams.map((upstreamConfig) => new Upstream(upstreamConfig, config, logger, this.chain, oversized));
     for (const upstream of this.upstreams) {
       upstream.on('state', () => {
         if (!upstream.healthy) this.#withdraw(upstream);

@@ -18,7 +18,6 @@ import { isSocketGone, NodeRpcError, UpstreamFailure } from './errors.js';
 import { FrameLimit } from './frame-limit.js';
 import { FairQueue } from './fair-queue.js';
 import type { TrackedHead } from './head.js';
-import type { ShownHeight } from './shown-height.js';
 import { StreamCarrier, type UpstreamSubscription } from './stream-carrier.js';
 import { rejectLater, replyResult, requestVia, type Caller, type CallSender, type ReplySink, type UpstreamReply } from './reply.js';
 
@@ -109,8 +108,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   #headReported = false;
   /** since the head number last changed, the node's stream announced a head below it (noteStreamWentBack) */
   #streamWentBack = false;
-  /** its probes say a head no block backs (#shownHead), logged when it began */
-  #saysUnshownHead = false;
   /** calls measured since the last probe tick (#fadeLatency) */
   #latencySamples = 0;
   #healthy = false;
@@ -134,7 +131,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
    */
   #downForSockets = false;
   readonly #chain: ChainGuard;
-  readonly #shown: ShownHeight;
   readonly #oversized: OversizedClients;
   /** the socket for the calls of clients in #oversized */
   readonly #isolated: IsolatedSocket;
@@ -148,14 +144,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** #dispatch is due in a microtask */
   #dispatchQueued = false;
 
-  /**
-   * `oversized`: the clients whose calls some node answered over maxAnswerBytes lately; `shown`: the
-   * highest block a node has shown; both shared by the nodes.
-   */
-  constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard, oversized: OversizedClients, shown: ShownHeight) {
+  /** `oversized`: the clients whose calls some node answered over maxAnswerBytes lately, shared by the nodes. */
+  constructor(config: UpstreamConfig, settings: Settings, logger: Logger, chain: ChainGuard, oversized: OversizedClients) {
     super();
     this.#chain = chain;
-    this.#shown = shown;
     this.#oversized = oversized;
     this.setMaxListeners(0);
     this.name = config.name;
@@ -579,7 +571,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   /** A head seen on this node's newHeads stream: the freshest view of its height. */
   noteHead(head: TrackedHead): void {
     this.#headLearnedAt = performance.now();
-    this.#shown.note(head.number);
     this.#headReported = false;
     this.#noteHeadNumber(head.number);
     const previous = this.#head;
@@ -599,23 +590,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
   }
 
   /**
-   * A height the node said it has, in an answer to a client's eth_blockNumber or in a block it
-   * answered with (noteAnsweredBlock): a client that learns of block N from one node and asks for
-   * it next is then sent to a node known to have it, not to one whose last known head is older.
+   * A height the node said it has, in an answer to eth_blockNumber (a probe's or a client's) or
+   * in a block it answered with (eth_getBlockByNumber, eth_getLogs, a receipt): a client that
+   * learns of block N from one node and asks for it next is then sent to a node known to have it,
+   * not to one whose last known head is older.
    */
   noteReportedHead(number: bigint): void {
-    // Far beyond what its stream and probes said, or a lead no block backs (ShownHeight): a broken
-    // answer, not a head. Believed, it made every other node "lagging" and was handed to every
-    // client as the chain's head. The next probe asks for the block.
-    if (number <= this.#headNumber || !this.isPlausibleHead(number) || this.#shown.needsProof(number)) return;
+    // Far beyond what its stream and probes said: a broken answer, not a head. Believed, it made
+    // every other node "lagging" and was handed to every client as the chain's head.
+    if (number <= this.#headNumber || !this.isPlausibleHead(number)) return;
     this.#headReported = true;
     this.#noteHeadNumber(number);
-  }
-
-  /** A block the node answered with (eth_getBlockByNumber, eth_getLogs, a receipt): it has that block. */
-  noteAnsweredBlock(number: bigint): void {
-    if (this.isPlausibleHead(number)) this.#shown.note(number);
-    this.noteReportedHead(number);
   }
 
   /**
@@ -672,12 +657,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
         return;
       }
       if (reply.error) throw new Error(reply.error.message);
-      const said = quantity(replyResult(reply));
-      if (said === undefined) throw new Error('eth_blockNumber returned garbage');
-      const head = await this.#shownHead(connection, said);
+      const head = quantity(replyResult(reply));
+      if (head === undefined) throw new Error('eth_blockNumber returned garbage');
       // The newHeads stream is authoritative when it runs; probes cover nodes whose stream is quiet.
       this.#headLearnedAt = performance.now();
-      if (head !== undefined) this.#noteProbedHead(head);
+      this.#noteProbedHead(head);
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       // The very first probe brings a node up at once, and so does the first after its sockets came
@@ -701,32 +685,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     }
   }
 
-  /**
-   * The head a probe's answer `said` stands for: itself, or, for a lead past every block a node has
-   * shown (ShownHeight), the number of the node's latest block, which it then has shown; undefined
-   * when it gives none. A node whose stream is quiet (no client follows its newHeads) is known by
-   * its probes alone, so the block is asked for, not taken from the stream.
-   */
-  async #shownHead(connection: UpstreamConnection, said: bigint): Promise<bigint | undefined> {
-    if (!this.#shown.needsProof(said)) {
-      this.#saysUnshownHead = false;
-      return said;
-    }
-    const answer = await connection.request('eth_getBlockByNumber', ['latest', false], this.#settings.health.probeTimeoutMs).catch(() => undefined);
-    const latest = blockNumberOf(answer);
-    if (latest !== undefined) this.#shown.note(latest);
-    if (!this.#shown.needsProof(said)) this.#saysUnshownHead = false;
-    else this.#noteUnshownHead(said, latest);
-    return latest;
-  }
-
-  /** Its eth_blockNumber runs ahead of its blocks: logged when it begins, shown in /status. */
-  #noteUnshownHead(said: bigint, latest: bigint | undefined): void {
-    this.#noteError(`eth_blockNumber said ${said}, past health.maxLagBlocks beyond any block a node has shown; its latest block: ${latest ?? 'none given'}`);
-    if (!this.#saysUnshownHead) this.#logger.warn({ said: said.toString(), latest: latest?.toString() ?? null }, 'upstream eth_blockNumber ahead of its blocks: its head is its latest block');
-    this.#saysUnshownHead = true;
-  }
-
   /** A socket reached a node of another chain (ChainGuard.checkSocket): logged once per reason, shown in /status. */
   #noteWrongChain(reason: string): void {
     if (this.#wrongChain !== reason) this.#logger.error({ reason }, 'upstream serves another chain: it takes no traffic');
@@ -743,16 +701,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> implements CallSender
     if (!healthy) this.#probeSuccesses = 0;
     this.#logger[healthy ? 'info' : 'warn']({ reason }, healthy ? 'upstream up' : 'upstream down');
     this.emit('state');
-  }
-}
-
-/** The number of the block in an eth_getBlockByNumber answer; undefined for none (null, an error, a failure, not JSON). */
-function blockNumberOf(reply: UpstreamReply | undefined): bigint | undefined {
-  if (reply === undefined || reply.error !== undefined) return undefined;
-  try {
-    return quantity((replyResult(reply) as { number?: unknown } | null)?.number);
-  } catch {
-    return undefined;
   }
 }
 
